@@ -1,0 +1,93 @@
+/*
+ * config: the agent's configuration file (key = value lines) with every key
+ * overridable by INSTAG_AGENT_<KEY> in the environment.  docs/configuration.md
+ * documents each key; a unit test checks that the two agree.
+ */
+#ifndef IA_CONFIG_H
+#define IA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/instag-agent/agent.conf"
+
+enum config_type {
+	CFG_STR,
+	CFG_INT,
+	CFG_BOOL,
+	CFG_OCTAL
+};
+
+struct config {
+	char *path;		/* file it was read from */
+
+	char *listen;		/* "", "unix:PATH" or "tcp:HOST:PORT" */
+	long listen_mode;
+	long listen_backlog;
+	long request_threads;
+	long executor_threads;
+	long shutdown_grace;
+
+	char *store_path;
+	char *artifact_dir;
+
+	char *public_url;
+	char *agent_id;
+	char *agent_name;
+
+	char *jwt_alg;
+	char *jwt_key_file;
+	char *jwt_signing_key_file;
+	char *jwt_issuer;
+	char *jwt_audience;
+	long jwt_leeway;
+
+	long max_body_bytes;
+	long max_json_depth;
+	long max_string_bytes;
+	long max_params;
+	long task_history_max;
+
+	long blocking_wait_max;
+	long sse_heartbeat;
+	long sse_max_streams;
+
+	long push_timeout;
+	long push_max_attempts;
+	char *outbound_ca_file;
+	char *ssrf_allow;
+
+	bool diagnostics;
+	char *log_level;
+
+	/* Derived by config_load, not keys. */
+	char *base_path;	/* path part of public_url, no trailing '/' */
+};
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	size_t offset;
+	const char *def;	/* default as text */
+	long min, max;		/* for CFG_INT / CFG_OCTAL */
+};
+
+/* The key table, terminated by an entry with name == NULL. */
+extern const struct config_key config_keys[];
+
+/*
+ * Load path (or only defaults and the environment when path is NULL), apply
+ * INSTAG_AGENT_* overrides, validate.  On success *out is a new config the
+ * caller releases with config_free(); on failure returns -1 and *err is a
+ * message naming the key and line (caller frees).
+ */
+int config_load(const char *path, struct config **out, char **err);
+void config_free(struct config *cfg);
+
+/* Parse one ssrf_allow-style CIDR; 0 on success. For the outbound filter. */
+int config_parse_cidr(const char *s, unsigned char addr[16], int *family, int *prefix);
+
+#endif

@@ -1,0 +1,224 @@
+#include "auto-config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char tmpl[64];
+
+/* Write text to a fresh temporary file; returns its path (static). */
+static const char *
+write_conf(const char *text)
+{
+	FILE *fp;
+	int fd;
+
+	strcpy(tmpl, "/tmp/ia-config-XXXXXX");
+	fd = mkstemp(tmpl);
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	fputs(text, fp);
+	fclose(fp);
+	return tmpl;
+}
+
+static const char *base =
+    "jwt_issuer = test-issuer\n"
+    "jwt_key_file = /dev/null\n";
+
+START_TEST(test_defaults)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+	const char *p = write_conf(base);
+
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_ptr_null(err);
+	ck_assert_str_eq(cfg->listen, "");
+	ck_assert_int_eq(cfg->listen_mode, 0660);
+	ck_assert_int_eq(cfg->request_threads, 8);
+	ck_assert_str_eq(cfg->jwt_alg, "HS256");
+	ck_assert_str_eq(cfg->jwt_issuer, "test-issuer");
+	ck_assert_str_eq(cfg->base_path, "/agents/instag");
+	ck_assert(!cfg->diagnostics);
+	config_free(cfg);
+	unlink(p);
+}
+END_TEST
+
+START_TEST(test_values_and_comments)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+	const char *p = write_conf(
+	    "# comment\n\n"
+	    "jwt_issuer = \"quoted issuer\"\n"
+	    "jwt_key_file=/dev/null\n"
+	    "  listen = unix:/run/x.sock  \n"
+	    "listen_mode = 0600\n"
+	    "diagnostics = yes\n"
+	    "public_url = https://example.org/a/b/\n");
+
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->jwt_issuer, "quoted issuer");
+	ck_assert_str_eq(cfg->listen, "unix:/run/x.sock");
+	ck_assert_int_eq(cfg->listen_mode, 0600);
+	ck_assert(cfg->diagnostics);
+	ck_assert_str_eq(cfg->base_path, "/a/b");
+	config_free(cfg);
+	unlink(p);
+}
+END_TEST
+
+static void
+expect_error(const char *text, const char *needle)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+	const char *p = write_conf(text);
+
+	ck_assert_int_eq(config_load(p, &cfg, &err), -1);
+	ck_assert_ptr_null(cfg);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_msg(strstr(err, needle) != NULL, "error '%s' lacks '%s'",
+	    err, needle);
+	free(err);
+	unlink(p);
+}
+
+START_TEST(test_errors)
+{
+	char text[512];
+
+	snprintf(text, sizeof(text), "%snot_a_key = 1\n", base);
+	expect_error(text, "unknown key 'not_a_key'");
+	snprintf(text, sizeof(text), "%srequest_threads = 0\n", base);
+	expect_error(text, "request_threads must be between 1 and 256");
+	snprintf(text, sizeof(text), "%srequest_threads = 4x\n", base);
+	expect_error(text, "invalid integer");
+	snprintf(text, sizeof(text), "%sdiagnostics = maybe\n", base);
+	expect_error(text, "invalid boolean");
+	snprintf(text, sizeof(text), "%slisten = 127.0.0.1:9000\n", base);
+	expect_error(text, "listen:");
+	snprintf(text, sizeof(text), "%sjwt_alg = none\n", base);
+	expect_error(text, "jwt_alg");
+	snprintf(text, sizeof(text), "%sjwt_alg = HS256\njwt_alg = HS512\n", base);
+	expect_error(text, "given twice");
+	snprintf(text, sizeof(text), "%sssrf_allow = 10.0.0.0/33\n", base);
+	expect_error(text, "ssrf_allow");
+	snprintf(text, sizeof(text), "%sjust words\n", base);
+	expect_error(text, ":3: expected 'key = value'");
+	expect_error("jwt_key_file = /dev/null\n", "jwt_issuer");
+	snprintf(text, sizeof(text), "%spublic_url = ftp://x/\n", base);
+	expect_error(text, "public_url");
+	snprintf(text, sizeof(text), "%sstore_path = relative.db\n", base);
+	expect_error(text, "absolute");
+}
+END_TEST
+
+START_TEST(test_missing_file)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+
+	ck_assert_int_eq(config_load("/nonexistent/agent.conf", &cfg, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "cannot open config file"));
+	free(err);
+}
+END_TEST
+
+START_TEST(test_env_override)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+	const char *p = write_conf(base);
+
+	setenv("INSTAG_AGENT_REQUEST_THREADS", "3", 1);
+	setenv("INSTAG_AGENT_JWT_ISSUER", "from-env", 1);
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_int_eq(cfg->request_threads, 3);
+	ck_assert_str_eq(cfg->jwt_issuer, "from-env");
+	config_free(cfg);
+	setenv("INSTAG_AGENT_REQUEST_THREADS", "-1", 1);
+	ck_assert_int_eq(config_load(p, &cfg, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "INSTAG_AGENT_REQUEST_THREADS"));
+	free(err);
+	unsetenv("INSTAG_AGENT_REQUEST_THREADS");
+	unsetenv("INSTAG_AGENT_JWT_ISSUER");
+	unlink(p);
+}
+END_TEST
+
+START_TEST(test_cidr)
+{
+	unsigned char a[16];
+	int fam, pre;
+
+	ck_assert_int_eq(config_parse_cidr("127.0.0.1", a, &fam, &pre), 0);
+	ck_assert_int_eq(pre, 32);
+	ck_assert_int_eq(config_parse_cidr("10.0.0.0/8", a, &fam, &pre), 0);
+	ck_assert_int_eq(pre, 8);
+	ck_assert_int_eq(config_parse_cidr("::1/128", a, &fam, &pre), 0);
+	ck_assert_int_eq(config_parse_cidr("fe80::/10", a, &fam, &pre), 0);
+	ck_assert_int_eq(pre, 10);
+	ck_assert_int_eq(config_parse_cidr("", a, &fam, &pre), -1);
+	ck_assert_int_eq(config_parse_cidr("host.example", a, &fam, &pre), -1);
+	ck_assert_int_eq(config_parse_cidr("1.2.3.4/", a, &fam, &pre), -1);
+}
+END_TEST
+
+/* Every key in the table is documented in docs/configuration.md. */
+START_TEST(test_keys_documented)
+{
+	const char *top = getenv("top_srcdir");
+	char path[1024], needle[128];
+	const struct config_key *k;
+	char *text;
+	long len;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/docs/configuration.md",
+	    top ? top : ".");
+	fp = fopen(path, "r");
+	ck_assert_msg(fp != NULL, "cannot open %s", path);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	text = calloc(1, (size_t)len + 1);
+	ck_assert_int_eq(fread(text, 1, (size_t)len, fp), len);
+	fclose(fp);
+	for (k = config_keys; k->name; k++) {
+		snprintf(needle, sizeof(needle), "`%s`", k->name);
+		ck_assert_msg(strstr(text, needle) != NULL,
+		    "docs/configuration.md does not document %s", k->name);
+	}
+	free(text);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_values_and_comments);
+	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_missing_file);
+	tcase_add_test(tc, test_env_override);
+	tcase_add_test(tc, test_cidr);
+	tcase_add_test(tc, test_keys_documented);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
