@@ -295,6 +295,8 @@ config_validate(struct config *cfg, char **err)
 			    url);
 			goto cleanup;
 		}
+	while (strlen(url) > 8 && url[strlen(url) - 1] == '/')
+		cfg->public_url[strlen(url) - 1] = '\0';
 	p = strchr(url + (url[4] == 's' ? 8 : 7), '/');
 	free(cfg->base_path);
 	cfg->base_path = xstrdup(p ? p : "");

@@ -8,9 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "server.h"
 #include "version.h"
 
 static void
@@ -20,7 +23,68 @@ usage(FILE *fp)
 	    "usage: instag-agent [--config FILE]            run the FastCGI responder\n"
 	    "       instag-agent --check-config [--config FILE]\n"
 	    "       instag-agent --version\n"
+	    "       instag-agent token [--config FILE] --sub NAME --scope \"S1 S2\" [--ttl SECONDS]\n"
+	    "                   print a JWT signed with the configured key\n"
 	    "default config file: %s\n", CONFIG_DEFAULT_PATH);
+}
+
+/* instag-agent token ...: mint a token for administrators and tests. */
+static int
+cmd_token(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "sub", required_argument, NULL, 's' },
+		{ "scope", required_argument, NULL, 'S' },
+		{ "ttl", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = CONFIG_DEFAULT_PATH, *sub = NULL, *scope = "";
+	struct config *cfg = NULL;
+	struct auth_ctx *auth = NULL;
+	char *err = NULL, *tok = NULL, *end;
+	long ttl = 3600;
+	int c, rc = EXIT_FAILURE;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 's': sub = optarg; break;
+		case 'S': scope = optarg; break;
+		case 't':
+			ttl = strtol(optarg, &end, 10);
+			if (*end != '\0' || ttl <= 0) {
+				fprintf(stderr, "token: --ttl must be a positive "
+				    "number of seconds\n");
+				return 2;
+			}
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (sub == NULL) {
+		fprintf(stderr, "token: --sub NAME is required\n");
+		return 2;
+	}
+	if (config_load(path, &cfg, &err) < 0 ||
+	    auth_ctx_new(cfg, &auth, &err) < 0) {
+		fprintf(stderr, "token: %s\n", err);
+		goto cleanup;
+	}
+	tok = auth_mint(auth, sub, scope, ttl, time(NULL), &err);
+	if (tok == NULL) {
+		fprintf(stderr, "token: %s\n", err);
+		goto cleanup;
+	}
+	printf("%s\n", tok);
+	rc = EXIT_SUCCESS;
+cleanup:
+	free(tok);
+	free(err);
+	auth_ctx_free(auth);
+	config_free(cfg);
+	return rc;
 }
 
 int
@@ -38,6 +102,8 @@ main(int argc, char **argv)
 	char *err = NULL;
 	int c, check = 0, rc = EXIT_FAILURE;
 
+	if (argc > 1 && strcmp(argv[1], "token") == 0)
+		return cmd_token(argc - 1, argv + 1);
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
@@ -56,7 +122,12 @@ main(int argc, char **argv)
 		rc = EXIT_SUCCESS;
 		goto cleanup;
 	}
-	usage(stderr);
+	if (optind < argc) {
+		usage(stderr);
+		rc = 2;
+		goto cleanup;
+	}
+	rc = server_run(cfg);
 cleanup:
 	free(err);
 	config_free(cfg);

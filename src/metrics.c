@@ -1,0 +1,114 @@
+#include "auto-config.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "hub.h"
+#include "metrics.h"
+#include "push.h"
+#include "tasks.h"
+
+static const char *const route_names[MR__COUNT] = {
+	"agent_card", "a2a", "envelope", "umbrella_card", "health", "metrics",
+	"artifact", "other"
+};
+static const int classes[] = { 2, 3, 4, 5 };
+
+static atomic_ulong requests[MR__COUNT][4];
+static atomic_ulong req_usec[MR__COUNT];
+static atomic_ulong auth_fail;
+static atomic_ulong rpc_calls;
+static atomic_ulong rpc_errors;
+
+void
+metrics_request(enum metrics_route route, int status, double seconds)
+{
+	int c = status / 100 - 2;
+
+	if (c < 0 || c > 3)
+		c = 3;
+	atomic_fetch_add(&requests[route][c], 1);
+	atomic_fetch_add(&req_usec[route], (unsigned long)(seconds * 1e6));
+}
+
+void
+metrics_auth_failure(const char *reason)
+{
+	(void)reason;
+	atomic_fetch_add(&auth_fail, 1);
+}
+
+void
+metrics_rpc_method(const char *method)
+{
+	(void)method;
+	atomic_fetch_add(&rpc_calls, 1);
+}
+
+void
+metrics_rpc_error(int code)
+{
+	(void)code;
+	atomic_fetch_add(&rpc_errors, 1);
+}
+
+void
+metrics_render(struct strbuf *sb)
+{
+	struct tasks_stats ts;
+	struct hub_stats hs;
+	struct push_stats ps;
+	int r, c;
+
+	sb_adds(sb, "# HELP instag_agent_requests_total HTTP requests by "
+	    "route and status class.\n# TYPE instag_agent_requests_total counter\n");
+	for (r = 0; r < MR__COUNT; r++)
+		for (c = 0; c < 4; c++)
+			sb_addf(sb, "instag_agent_requests_total{route=\"%s\","
+			    "code=\"%dxx\"} %lu\n", route_names[r], classes[c],
+			    atomic_load(&requests[r][c]));
+	sb_adds(sb, "# HELP instag_agent_request_seconds_total Time spent "
+	    "handling requests.\n# TYPE instag_agent_request_seconds_total counter\n");
+	for (r = 0; r < MR__COUNT; r++)
+		sb_addf(sb, "instag_agent_request_seconds_total{route=\"%s\"} "
+		    "%.6f\n", route_names[r], atomic_load(&req_usec[r]) / 1e6);
+	sb_addf(sb, "# TYPE instag_agent_auth_failures_total counter\n"
+	    "instag_agent_auth_failures_total %lu\n", atomic_load(&auth_fail));
+	sb_addf(sb, "# TYPE instag_agent_rpc_calls_total counter\n"
+	    "instag_agent_rpc_calls_total %lu\n", atomic_load(&rpc_calls));
+	sb_addf(sb, "# TYPE instag_agent_rpc_errors_total counter\n"
+	    "instag_agent_rpc_errors_total %lu\n", atomic_load(&rpc_errors));
+	tasks_get_stats(&ts);
+	sb_addf(sb, "# TYPE instag_agent_tasks_active gauge\n"
+	    "instag_agent_tasks_active %lu\n"
+	    "# TYPE instag_agent_tasks_queued gauge\n"
+	    "instag_agent_tasks_queued %lu\n"
+	    "# TYPE instag_agent_tasks_running gauge\n"
+	    "instag_agent_tasks_running %lu\n"
+	    "# TYPE instag_agent_task_steps_total counter\n"
+	    "instag_agent_task_steps_total %lu\n"
+	    "# TYPE instag_agent_tasks_submitted_total counter\n"
+	    "instag_agent_tasks_submitted_total %lu\n"
+	    "# TYPE instag_agent_tasks_finished_total counter\n"
+	    "instag_agent_tasks_finished_total %lu\n",
+	    ts.active, ts.queued, ts.running, ts.steps, ts.submitted,
+	    ts.finished);
+	hub_get_stats(&hs);
+	sb_addf(sb, "# TYPE instag_agent_sse_streams gauge\n"
+	    "instag_agent_sse_streams %lu\n"
+	    "# TYPE instag_agent_blocking_waits gauge\n"
+	    "instag_agent_blocking_waits %lu\n"
+	    "# TYPE instag_agent_stream_events_total counter\n"
+	    "instag_agent_stream_events_total %lu\n",
+	    hs.streams, hs.waits, hs.events);
+	push_get_stats(&ps);
+	sb_addf(sb, "# TYPE instag_agent_push_delivered_total counter\n"
+	    "instag_agent_push_delivered_total %lu\n"
+	    "# TYPE instag_agent_push_failed_total counter\n"
+	    "instag_agent_push_failed_total %lu\n"
+	    "# TYPE instag_agent_push_retried_total counter\n"
+	    "instag_agent_push_retried_total %lu\n"
+	    "# TYPE instag_agent_push_pending gauge\n"
+	    "instag_agent_push_pending %lu\n",
+	    ps.delivered, ps.failed, ps.retried, ps.pending);
+}

@@ -1,0 +1,564 @@
+#include "auto-config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonutil.h"
+#include "log.h"
+#include "store.h"
+#include "xalloc.h"
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	sqlite3_stmt *put, *get, *ping;
+};
+
+static const char *const schema_v1 =
+    "CREATE TABLE tasks ("
+    " id TEXT PRIMARY KEY,"
+    " context_id TEXT NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " operation TEXT NOT NULL,"
+    " params TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " progress TEXT,"
+    " result TEXT,"
+    " artifacts TEXT NOT NULL,"
+    " error TEXT,"
+    " checkpoint TEXT NOT NULL,"
+    " history TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " next_wake_ms INTEGER NOT NULL DEFAULT 0,"
+    " version INTEGER NOT NULL,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tasks_owner_created ON tasks(owner, created_ms, id);"
+    "CREATE INDEX tasks_state ON tasks(state);"
+    "CREATE TABLE push_configs ("
+    " task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+    " id TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " token TEXT,"
+    " auth_scheme TEXT,"
+    " auth_credentials TEXT,"
+    " dialect INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (task_id, id));"
+    "PRAGMA user_version = 1;";
+
+#define TASK_COLS "id, context_id, owner, operation, params, state, " \
+    "progress, result, artifacts, error, checkpoint, history, created_ms, " \
+    "updated_ms, next_wake_ms, version, cancel_requested"
+
+static int
+store_exec(struct store *st, const char *sql, char **err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		*err = xasprintf("task store: %s", msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+store_migrate(struct store *st, char **err)
+{
+	sqlite3_stmt *s = NULL;
+	int version, rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL)
+	    != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		*err = xasprintf("task store: cannot read schema version: %s",
+		    sqlite3_errmsg(st->db));
+		goto cleanup;
+	}
+	version = sqlite3_column_int(s, 0);
+	if (version > STORE_SCHEMA_VERSION) {
+		*err = xasprintf("task store schema version %d is newer than "
+		    "this agent understands (%d); refusing to touch it",
+		    version, STORE_SCHEMA_VERSION);
+		goto cleanup;
+	}
+	if (version == 0) {
+		if (store_exec(st, "BEGIN IMMEDIATE", err) < 0)
+			goto cleanup;
+		if (store_exec(st, schema_v1, err) < 0) {
+			char *ignored = NULL;
+			store_exec(st, "ROLLBACK", &ignored);
+			free(ignored);
+			goto cleanup;
+		}
+		if (store_exec(st, "COMMIT", err) < 0)
+			goto cleanup;
+		log_kv(LOG_INFO, "store_created", "task store schema created",
+		    "version", "1", NULL);
+	}
+	rc = 0;
+cleanup:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_open(const char *path, struct store **out, char **err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_init(&st->lock, NULL);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		*err = xasprintf("cannot open task store %s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	    " PRAGMA foreign_keys=ON;", err) < 0)
+		goto fail;
+	if (store_migrate(st, err) < 0)
+		goto fail;
+	if (sqlite3_prepare_v3(st->db, "INSERT OR REPLACE INTO tasks (" TASK_COLS
+	    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "SELECT " TASK_COLS
+	    " FROM tasks WHERE id = ?", -1, SQLITE_PREPARE_PERSISTENT, &st->get,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "SELECT 1", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->ping, NULL) != SQLITE_OK) {
+		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_finalize(st->put);
+	sqlite3_finalize(st->get);
+	sqlite3_finalize(st->ping);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int
+store_ping(struct store *st)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = sqlite3_step(st->ping) == SQLITE_ROW ? 0 : -1;
+	sqlite3_reset(st->ping);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void
+bind_json(sqlite3_stmt *s, int i, json_object *o)
+{
+	char *text;
+
+	if (o == NULL) {
+		sqlite3_bind_null(s, i);
+		return;
+	}
+	text = ju_dump(o);
+	sqlite3_bind_text(s, i, text, -1, free);
+}
+
+int
+store_task_put(struct store *st, const struct task *t, char **err)
+{
+	sqlite3_stmt *s = st->put;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, t->context_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, t->owner, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, t->operation, -1, SQLITE_TRANSIENT);
+	bind_json(s, 5, t->params);
+	sqlite3_bind_text(s, 6, task_state_name(t->state), -1, SQLITE_STATIC);
+	bind_json(s, 7, t->progress);
+	bind_json(s, 8, t->result);
+	bind_json(s, 9, t->artifacts);
+	bind_json(s, 10, t->error);
+	bind_json(s, 11, t->checkpoint);
+	bind_json(s, 12, t->history);
+	sqlite3_bind_int64(s, 13, t->created_ms);
+	sqlite3_bind_int64(s, 14, t->updated_ms);
+	sqlite3_bind_int64(s, 15, t->next_wake_ms);
+	sqlite3_bind_int64(s, 16, t->version);
+	sqlite3_bind_int(s, 17, t->cancel_requested ? 1 : 0);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		*err = xasprintf("task store: cannot save task: %s",
+		    sqlite3_errmsg(st->db));
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static json_object *
+col_json(sqlite3_stmt *s, int i)
+{
+	const char *text = (const char *)sqlite3_column_text(s, i);
+
+	if (text == NULL)
+		return NULL;
+	return json_tokener_parse(text);
+}
+
+static struct task *
+row_to_task(sqlite3_stmt *s)
+{
+	struct task *t = xcalloc(1, sizeof(*t));
+	const char *state = (const char *)sqlite3_column_text(s, 5);
+	enum task_state st;
+
+	snprintf(t->id, sizeof(t->id), "%s", sqlite3_column_text(s, 0));
+	snprintf(t->context_id, sizeof(t->context_id), "%s",
+	    sqlite3_column_text(s, 1));
+	t->owner = xstrdup((const char *)sqlite3_column_text(s, 2));
+	t->operation = xstrdup((const char *)sqlite3_column_text(s, 3));
+	t->params = col_json(s, 4);
+	t->state = task_state_parse(state ? state : "", &st) == 0 ? st :
+	    TASK_FAILED;
+	t->progress = col_json(s, 6);
+	t->result = col_json(s, 7);
+	t->artifacts = col_json(s, 8);
+	t->error = col_json(s, 9);
+	t->checkpoint = col_json(s, 10);
+	t->history = col_json(s, 11);
+	t->created_ms = sqlite3_column_int64(s, 12);
+	t->updated_ms = sqlite3_column_int64(s, 13);
+	t->next_wake_ms = sqlite3_column_int64(s, 14);
+	t->version = sqlite3_column_int64(s, 15);
+	t->cancel_requested = sqlite3_column_int(s, 16) != 0;
+	if (t->params == NULL)
+		t->params = json_object_new_object();
+	if (t->artifacts == NULL)
+		t->artifacts = json_object_new_array();
+	if (t->checkpoint == NULL)
+		t->checkpoint = json_object_new_object();
+	if (t->history == NULL)
+		t->history = json_object_new_array();
+	return t;
+}
+
+int
+store_task_get(struct store *st, const char *id, struct task **out)
+{
+	sqlite3_stmt *s = st->get;
+	int rc, ret;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out = row_to_task(s);
+		ret = 0;
+	} else if (rc == SQLITE_DONE)
+		ret = 1;
+	else {
+		log_kv(LOG_ERROR, "store_error", sqlite3_errmsg(st->db), NULL);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+/* Page tokens are "<created_ms>.<id>" of the last task on the page. */
+static int
+parse_token(const char *tok, int64_t *created, char id[UUID_STR_LEN])
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(tok, &end, 10);
+	if (errno || end == tok || *end != '.' || !uuid_valid(end + 1))
+		return -1;
+	*created = v;
+	strcpy(id, end + 1);
+	return 0;
+}
+
+static void
+collect(sqlite3_stmt *s, struct task ***tasks, size_t *n)
+{
+	size_t cap = 0;
+
+	*tasks = NULL;
+	*n = 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*tasks = xrealloc(*tasks, cap * sizeof(**tasks));
+		}
+		(*tasks)[(*n)++] = row_to_task(s);
+	}
+}
+
+int
+store_task_list(struct store *st, const struct store_list_query *q,
+    struct task ***tasks, size_t *n, char **next_token, int64_t *total,
+    char **err)
+{
+	static const char *const filt =
+	    " WHERE owner = ?1 AND (?2 IS NULL OR context_id = ?2)"
+	    " AND (?3 IS NULL OR state = ?3) AND updated_ms > ?4";
+	sqlite3_stmt *s = NULL, *c = NULL;
+	int64_t tok_created = INT64_MAX;
+	char tok_id[UUID_STR_LEN] = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+	char sql[512];
+	int rc = -1, i;
+
+	*tasks = NULL;
+	*n = 0;
+	*next_token = NULL;
+	if (q->page_token != NULL && q->page_token[0] != '\0' &&
+	    parse_token(q->page_token, &tok_created, tok_id) < 0) {
+		*err = xstrdup("invalid pageToken");
+		return -1;
+	}
+	pthread_mutex_lock(&st->lock);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM tasks%s", filt);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &c, NULL) != SQLITE_OK)
+		goto dberr;
+	snprintf(sql, sizeof(sql), "SELECT " TASK_COLS " FROM tasks%s"
+	    " AND (created_ms < ?5 OR (created_ms = ?5 AND id < ?6))"
+	    " ORDER BY created_ms DESC, id DESC LIMIT ?7", filt);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto dberr;
+	for (i = 0; i < 2; i++) {
+		sqlite3_stmt *x = i ? s : c;
+		sqlite3_bind_text(x, 1, q->owner, -1, SQLITE_TRANSIENT);
+		if (q->context_id)
+			sqlite3_bind_text(x, 2, q->context_id, -1,
+			    SQLITE_TRANSIENT);
+		if (q->state >= 0)
+			sqlite3_bind_text(x, 3,
+			    task_state_name((enum task_state)q->state), -1,
+			    SQLITE_STATIC);
+		sqlite3_bind_int64(x, 4, q->updated_after_ms);
+	}
+	sqlite3_bind_int64(s, 5, tok_created);
+	sqlite3_bind_text(s, 6, tok_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)q->page_size + 1);
+	if (sqlite3_step(c) != SQLITE_ROW)
+		goto dberr;
+	*total = sqlite3_column_int64(c, 0);
+	collect(s, tasks, n);
+	if (*n > q->page_size) {
+		struct task *last = (*tasks)[q->page_size - 1];
+		*next_token = xasprintf("%" PRId64 ".%s", last->created_ms,
+		    last->id);
+		task_free((*tasks)[q->page_size]);
+		*n = q->page_size;
+	} else
+		*next_token = xstrdup("");
+	rc = 0;
+	goto cleanup;
+dberr:
+	*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+cleanup:
+	sqlite3_finalize(s);
+	sqlite3_finalize(c);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_task_active(struct store *st, struct task ***tasks, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " TASK_COLS " FROM tasks "
+	    "WHERE state IN ('submitted','working','input-required') "
+	    "ORDER BY created_ms", -1, &s, NULL) == SQLITE_OK) {
+		collect(s, tasks, n);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void
+bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int
+store_push_put(struct store *st, const struct push_config *pc, char **err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO push_configs "
+	    "(task_id, id, url, token, auth_scheme, auth_credentials, "
+	    "created_ms, dialect) VALUES (?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	bind_opt(s, 1, pc->task_id);
+	bind_opt(s, 2, pc->id);
+	bind_opt(s, 3, pc->url);
+	bind_opt(s, 4, pc->token);
+	bind_opt(s, 5, pc->auth_scheme);
+	bind_opt(s, 6, pc->auth_credentials);
+	sqlite3_bind_int64(s, 7, pc->created_ms);
+	sqlite3_bind_int(s, 8, pc->dialect);
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+cleanup:
+	if (rc < 0)
+		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static char *
+col_str(sqlite3_stmt *s, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(s, i);
+	return v ? xstrdup(v) : NULL;
+}
+
+static struct push_config *
+row_to_push(sqlite3_stmt *s)
+{
+	struct push_config *pc = xcalloc(1, sizeof(*pc));
+
+	pc->task_id = col_str(s, 0);
+	pc->id = col_str(s, 1);
+	pc->url = col_str(s, 2);
+	pc->token = col_str(s, 3);
+	pc->auth_scheme = col_str(s, 4);
+	pc->auth_credentials = col_str(s, 5);
+	pc->created_ms = sqlite3_column_int64(s, 6);
+	pc->dialect = sqlite3_column_int(s, 7);
+	return pc;
+}
+
+#define PUSH_COLS "task_id, id, url, token, auth_scheme, auth_credentials, created_ms, dialect"
+
+int
+store_push_get(struct store *st, const char *task_id, const char *id,
+    struct push_config **out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1, step;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " PUSH_COLS " FROM push_configs"
+	    " WHERE task_id = ? AND id = ?", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*out = row_to_push(s);
+		rc = 0;
+	} else if (step == SQLITE_DONE)
+		rc = 1;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_push_list(struct store *st, const char *task_id,
+    struct push_config ***out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " PUSH_COLS " FROM push_configs"
+	    " WHERE task_id = ? ORDER BY created_ms, id", -1, &s, NULL)
+	    != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = row_to_push(s);
+	}
+	rc = 0;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_push_delete(struct store *st, const char *task_id, const char *id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM push_configs WHERE "
+	    "task_id = ? AND id = ?", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = sqlite3_changes(st->db) > 0 ? 0 : 1;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void
+store_push_free(struct push_config *pc)
+{
+	if (pc == NULL)
+		return;
+	free(pc->task_id);
+	free(pc->id);
+	free(pc->url);
+	free(pc->token);
+	free(pc->auth_scheme);
+	free(pc->auth_credentials);
+	free(pc);
+}
