@@ -65,7 +65,7 @@ struct param_spec {
 	bool required;
 	enum param_pattern pattern;
 	double min, max;		/* range, or count for arrays/maps */
-	const char *choices[6];		/* P_ENUM, NULL-terminated */
+	const char *choices[9];		/* P_ENUM, NULL-terminated */
 	const char *def;		/* default as JSON text, or NULL */
 };
 

@@ -19,6 +19,8 @@
 
 #include "uuid.h"
 
+#define TASK_CONTEXT_MAX 64	/* longest client-given contextId */
+
 enum task_state {
 	TASK_SUBMITTED = 0,
 	TASK_WORKING,
@@ -31,7 +33,7 @@ enum task_state {
 
 struct task {
 	char id[UUID_STR_LEN];
-	char context_id[UUID_STR_LEN];
+	char context_id[TASK_CONTEXT_MAX + 1];	/* ours a UUID, or the client's */
 	char *owner;			/* JWT sub */
 	char *operation;		/* canonical operation name */
 	json_object *params;		/* object */

@@ -625,7 +625,7 @@ do_send(struct rpc *c, bool stream)
 		return reply_error(c, RPC_INVALID_PARAMS, "%s", why);
 	task_id = ju_str(m, "taskId");
 	ctx = ju_str(m, "contextId");
-	if (ctx && (strlen(ctx) > 64 || ctx[0] == '\0')) {
+	if (ctx && (strlen(ctx) > TASK_CONTEXT_MAX || ctx[0] == '\0')) {
 		json_object_put(msg);
 		return reply_error(c, RPC_INVALID_PARAMS,
 		    "message.contextId must be 1 to 64 characters");
@@ -633,17 +633,24 @@ do_send(struct rpc *c, bool stream)
 
 	if (task_id != NULL) {
 		/* A follow-up to an existing task of the caller's. */
+		int r = tasks_get(task_id, c->r->who.sub, &t);
+		if (r == 0 && ctx && strcmp(ctx, t->context_id) != 0) {
+			task_free(t);
+			json_object_put(msg);
+			return reply_error(c, RPC_INVALID_PARAMS, "message."
+			    "contextId does not match the task's contextId");
+		}
+		task_free(t);
+		t = NULL;
 		json_object_object_add(msg, "taskId", json_object_new_string(task_id));
-		int r = tasks_add_message(task_id, c->r->who.sub, msg, &t);
+		if (r == 0)
+			r = tasks_add_message(task_id, c->r->who.sub, msg, &t);
+		else
+			json_object_put(msg);
 		if (r != 0)
 			return reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND :
 			    RPC_INTERNAL_ERROR, r > 0 ? "Task not found" :
 			    "the task store failed");
-		if (ctx && strcmp(ctx, t->context_id) != 0) {
-			task_free(t);
-			return reply_error(c, RPC_INVALID_PARAMS, "message."
-			    "contextId does not match the task's contextId");
-		}
 	} else if ((opdata = find_operation(msg)) != NULL) {
 		struct op_ctx octx = { cfg, &c->r->who, msg };
 		const char *opname = ju_str(opdata, "operation");
@@ -710,7 +717,11 @@ do_send(struct rpc *c, bool stream)
 		parts = ju_arr(reply_msg, "parts");
 		p = json_object_new_object();
 		json_object_object_add(p, "kind", json_object_new_string("data"));
-		json_object_object_add(p, "data", ops_describe(cfg));
+		{
+			json_object *d = json_object_new_object();
+			json_object_object_add(d, "operations", ops_describe(cfg));
+			json_object_object_add(p, "data", d);
+		}
 		json_object_array_add(parts, p);
 		task_add_history(t, reply_msg, (int)cfg->task_history_max);
 		{
@@ -836,7 +847,8 @@ do_list(struct rpc *c)
 	q.page_token = ju_str(c->params, "pageToken");
 	if (store_task_list(tasks_store(), &q, &tasks, &n, &next, &total,
 	    &err) < 0) {
-		int rc = reply_error(c, RPC_INVALID_PARAMS, "%s", err);
+		int rc = reply_error(c, strstr(err, "pageToken") ?
+		    RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR, "%s", err);
 		free(err);
 		return rc;
 	}
@@ -1256,8 +1268,11 @@ a2a_handle(struct http_req *r)
 	else if (!strncmp(mt->what, "push:", 5))
 		rc = do_push(&c, mt->what + 5);
 	else
-		rc = reply_error(&c, c.d == A2A_V03 ? -32007 : -32007,
-		    "this agent has no authenticated extended card");
+		rc = c.d == A2A_V03 ?
+		    reply_error(&c, -32007, "Authenticated extended card is "
+		    "not configured") :
+		    reply_error(&c, A2A_UNSUPPORTED_OP, "this agent declares "
+		    "no extended agent card");
 cleanup:
 	json_object_put(req);
 	return rc;

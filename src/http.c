@@ -152,16 +152,20 @@ void
 http_respond(struct http_req *r, int status, const char *content_type,
     const char *extra_headers, const char *body, size_t len)
 {
+	struct strbuf h = SB_INIT;
+
+	/* libfcgi's own printf knows no %zu: format with libc. */
 	r->status = status;
-	FCGX_FPrintF(r->fcgx->out, "Status: %d %s\r\n", status,
-	    http_reason(status));
+	sb_addf(&h, "Status: %d %s\r\n", status, http_reason(status));
 	if (content_type != NULL)
-		FCGX_FPrintF(r->fcgx->out, "Content-Type: %s\r\n", content_type);
+		sb_addf(&h, "Content-Type: %s\r\n", content_type);
 	if (body != NULL)
-		FCGX_FPrintF(r->fcgx->out, "Content-Length: %zu\r\n", len);
+		sb_addf(&h, "Content-Length: %zu\r\n", len);
 	if (extra_headers != NULL)
-		FCGX_PutS(extra_headers, r->fcgx->out);
-	FCGX_PutS("X-Content-Type-Options: nosniff\r\n\r\n", r->fcgx->out);
+		sb_adds(&h, extra_headers);
+	sb_adds(&h, "X-Content-Type-Options: nosniff\r\n\r\n");
+	FCGX_PutStr(h.buf, (int)h.len, r->fcgx->out);
+	sb_free(&h);
 	if (body != NULL && len > 0)
 		FCGX_PutStr(body, (int)len, r->fcgx->out);
 }
@@ -214,7 +218,9 @@ http_sse_event(struct http_req *r, const char *json)
 int
 http_sse_comment(struct http_req *r, const char *text)
 {
-	FCGX_FPrintF(r->fcgx->out, ":%s\n\n", text ? text : "");
+	FCGX_PutS(":", r->fcgx->out);
+	FCGX_PutS(text ? text : "", r->fcgx->out);
+	FCGX_PutS("\n\n", r->fcgx->out);
 	return FCGX_FFlush(r->fcgx->out) < 0 ||
 	    FCGX_GetError(r->fcgx->out) != 0 ? -1 : 0;
 }

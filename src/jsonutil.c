@@ -44,6 +44,61 @@ ju_check_strings(json_object *o, size_t max_str, char **err)
 	}
 }
 
+/*
+ * One pass over the text before json-c sees it.  json-c 0.16 counts a
+ * scalar as a level of nesting (so its own limit would refuse
+ * {"a":{"b":1}} at max_depth 2), and even with JSON_TOKENER_STRICT it takes
+ * single-quoted keys, NaN, Infinity and raw control characters inside
+ * strings.  Here only container nesting counts, and outside strings only
+ * bytes that can occur in strict JSON are allowed.
+ */
+static int
+ju_prescan(const char *text, size_t len, int max_depth, char **err)
+{
+	static const char outside[] = " \t\n\r,:0123456789+-.eEtrufalsn";
+	bool in_str = false;
+	int depth = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (in_str) {
+			if (c < 0x20)
+				goto bad;
+			if (c == '\\')
+				i++;	/* json-c checks the escape itself */
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		switch (c) {
+		case '"':
+			in_str = true;
+			break;
+		case '[':
+		case '{':
+			if (++depth > max_depth) {
+				*err = xasprintf("JSON nested deeper than the "
+				    "limit of %d", max_depth);
+				return -1;
+			}
+			break;
+		case ']':
+		case '}':
+			depth--;
+			break;
+		default:
+			if (c == '\0' || strchr(outside, c) == NULL)
+				goto bad;
+		}
+	}
+	return 0;
+bad:
+	*err = xasprintf("invalid JSON at byte %zu: unexpected character", i);
+	return -1;
+}
+
 int
 ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
     json_object **out, char **err)
@@ -59,14 +114,28 @@ ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
 		*err = xstrdup("body too large to parse");
 		return -1;
 	}
-	tok = json_tokener_new_ex(max_depth);
+	if (ju_prescan(text, len, max_depth, err) < 0)
+		return -1;
+	/* +1: json-c counts the innermost scalar as a level too. */
+	tok = json_tokener_new_ex(max_depth + 1);
 	if (tok == NULL) {
 		*err = xstrdup("cannot allocate JSON parser");
 		return -1;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
 	o = json_tokener_parse_ex(tok, text, (int)len);
 	jerr = json_tokener_get_error(tok);
+	off = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* A number or literal at the very end of the text needs a
+		 * terminator; anything else still open is incomplete. */
+		o = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+		if (jerr != json_tokener_success)
+			jerr = json_tokener_continue;
+		off = len;
+	}
 	if (jerr == json_tokener_continue) {
 		*err = xstrdup("incomplete JSON (unexpected end of input)");
 		goto cleanup;
@@ -81,7 +150,6 @@ ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
 			    json_tokener_error_desc(jerr));
 		goto cleanup;
 	}
-	off = json_tokener_get_parse_end(tok);
 	while (off < len && (text[off] == ' ' || text[off] == '\t' ||
 	    text[off] == '\n' || text[off] == '\r'))
 		off++;

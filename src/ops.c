@@ -53,7 +53,8 @@ match_pattern(const char *s, enum param_pattern pat)
 				return false;
 		return true;
 	case PAT_IDENT:
-		if (n < 1 || n > 64)
+		/* no leading '-': never mistaken for an option by a command */
+		if (n < 1 || n > 64 || s[0] == '-')
 			return false;
 		for (i = 0; i < n; i++)
 			if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
@@ -106,7 +107,7 @@ pattern_text(enum param_pattern pat)
 {
 	switch (pat) {
 	case PAT_ANY: return "text without control characters";
-	case PAT_IDENT: return "an identifier matching ^[A-Za-z0-9._-]{1,64}$";
+	case PAT_IDENT: return "an identifier matching ^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$";
 	case PAT_UUID: return "a UUID";
 	case PAT_GPU: return "a GPU type id matching ^[A-Za-z0-9 ._-]{1,64}$";
 	case PAT_IMAGE: return "a container image reference ([A-Za-z0-9._-/:@], up to 255)";
@@ -131,6 +132,11 @@ type_name(json_object *v)
 	}
 	return "value";
 }
+
+/* choices[] is NULL-terminated unless all its slots are used (the
+ * tasks.list state list fills all six). */
+#define NCHOICES (sizeof(((struct param_spec *)0)->choices) / \
+	sizeof(((struct param_spec *)0)->choices[0]))
 
 static int
 check_one(const struct param_spec *ps, json_object *v, char **err)
@@ -184,12 +190,12 @@ check_one(const struct param_spec *ps, json_object *v, char **err)
 		if (!json_object_is_type(v, json_type_string))
 			goto badtype;
 		s = json_object_get_string(v);
-		for (i = 0; ps->choices[i]; i++)
+		for (i = 0; i < NCHOICES && ps->choices[i]; i++)
 			if (strcmp(s, ps->choices[i]) == 0)
 				return 0;
 		{
 			struct strbuf sb = SB_INIT;
-			for (i = 0; ps->choices[i]; i++)
+			for (i = 0; i < NCHOICES && ps->choices[i]; i++)
 				sb_addf(&sb, "%s%s", i ? ", " : "",
 				    ps->choices[i]);
 			*err = xasprintf("params.%s must be one of: %s",
@@ -502,8 +508,9 @@ static const struct param_spec p_task_id[] = {
 };
 static const struct param_spec p_tasks_list[] = {
 	{ "state", P_ENUM, false, PAT_ANY, 0, 0, { "submitted", "working",
-	    "input-required", "completed", "canceled", "failed" }, NULL },
-	{ "context_id", P_STR, false, PAT_UUID, 0, 0, { NULL }, NULL },
+	    "input-required", "completed", "canceled", "failed", "rejected",
+	    NULL }, NULL },
+	{ "context_id", P_STR, false, PAT_ANY, 0, 64, { NULL }, NULL },
 	{ "page_size", P_INT, false, PAT_ANY, 1, 100, { NULL }, "20" },
 	{ "page_token", P_STR, false, PAT_ANY, 0, 128, { NULL }, NULL },
 	END
@@ -711,13 +718,14 @@ ops_describe(const struct config *cfg)
 
 	for (i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		const struct op_def *op = &table[i];
-		json_object *o = json_object_new_object(), *a;
+		json_object *o, *a;
 		const char *why;
 		const struct param_spec *ps;
 
 		if (op->requires && strcmp(op->requires, "diagnostics") == 0 &&
 		    !cfg->diagnostics)
 			continue;
+		o = json_object_new_object();
 		json_object_object_add(o, "operation",
 		    json_object_new_string(op->name));
 		a = json_object_new_array();

@@ -144,7 +144,8 @@ route_artifact(struct http_req *r)
 
 	if (!auth_has_scope(&r->who, "tasks:read")) {
 		http_error(r, 403, "insufficient_scope", "this route needs scope "
-		    "tasks:read", NULL);
+		    "tasks:read", "WWW-Authenticate: Bearer error="
+		    "\"insufficient_scope\", scope=\"tasks:read\"\r\n");
 		return;
 	}
 	slash = strchr(p, '/');

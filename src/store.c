@@ -129,8 +129,19 @@ store_open(const char *path, struct store **out, char **err)
 		goto fail;
 	if (store_migrate(st, err) < 0)
 		goto fail;
-	if (sqlite3_prepare_v3(st->db, "INSERT OR REPLACE INTO tasks (" TASK_COLS
-	    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
+	/* An upsert, not INSERT OR REPLACE: REPLACE deletes the old row,
+	 * and ON DELETE CASCADE would take the task's push configs with it. */
+	if (sqlite3_prepare_v3(st->db, "INSERT INTO tasks (" TASK_COLS
+	    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO "
+	    "UPDATE SET context_id = excluded.context_id, owner = excluded.owner,"
+	    " operation = excluded.operation, params = excluded.params,"
+	    " state = excluded.state, progress = excluded.progress,"
+	    " result = excluded.result, artifacts = excluded.artifacts,"
+	    " error = excluded.error, checkpoint = excluded.checkpoint,"
+	    " history = excluded.history, created_ms = excluded.created_ms,"
+	    " updated_ms = excluded.updated_ms,"
+	    " next_wake_ms = excluded.next_wake_ms, version = excluded.version,"
+	    " cancel_requested = excluded.cancel_requested", -1,
 	    SQLITE_PREPARE_PERSISTENT, &st->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(st->db, "SELECT " TASK_COLS
 	    " FROM tasks WHERE id = ?", -1, SQLITE_PREPARE_PERSISTENT, &st->get,

@@ -24,7 +24,7 @@ task_new(const char *owner, const char *operation, json_object *params,
 	struct task *t = xcalloc(1, sizeof(*t));
 
 	uuid_v4(t->id);
-	if (context_id != NULL && strlen(context_id) < UUID_STR_LEN &&
+	if (context_id != NULL && strlen(context_id) <= TASK_CONTEXT_MAX &&
 	    context_id[0] != '\0')
 		strcpy(t->context_id, context_id);
 	else

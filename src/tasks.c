@@ -263,6 +263,7 @@ executor_main(void *arg)
 			json_object_put(e->pending);
 			e->pending = NULL;
 			persist(e->t);
+			notify(e->t);
 		}
 		if (r == STEP_DONE) {
 			reg_remove(e);
@@ -464,9 +465,11 @@ tasks_cancel(const char *id, const char *owner, struct task **out)
 		heap_remove(e);
 		reg_remove(e);
 		X.stats.finished++;
-		pthread_mutex_unlock(&X.lock);
+		/* Commit before unlocking: a follow-up message must not
+		 * read the row as it was before the cancel. */
 		mark_canceled(e->t);
 		persist(e->t);
+		pthread_mutex_unlock(&X.lock);
 		notify(e->t);
 		*out = e->t;
 		free(e);
@@ -516,15 +519,17 @@ tasks_add_message(const char *id, const char *owner, json_object *msg,
 		notify(*out);
 		return 0;
 	}
-	pthread_mutex_unlock(&X.lock);
-	/* A finished task: no executor writes its row any more. */
+	/* A finished task: no executor writes its row any more; the lock
+	 * keeps two follow-ups from losing one another. */
 	rc = tasks_get(id, owner, out);
 	if (rc != 0) {
+		pthread_mutex_unlock(&X.lock);
 		json_object_put(msg);
 		return rc;
 	}
 	task_add_history(*out, msg, X.cfg->task_history_max);
 	persist(*out);
+	pthread_mutex_unlock(&X.lock);
 	return 0;
 }
 

@@ -2,12 +2,14 @@
 
 #include <check.h>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "log.h"
 #include "outbound.h"
 
 /* A config with only ssrf_allow set; caller frees with config_free. */
@@ -179,7 +181,9 @@ END_TEST
 
 START_TEST(test_allowlist)
 {
-	struct config *cfg = make_config("127.0.0.1/32, 10.0.0.0/8 fd00::/8");
+	struct config *cfg = make_config("127.0.0.1/32, 10.0.0.0/8 fd00::/8,::1");
+	struct outbound_target t;
+	char *err = NULL;
 
 	expect_accept(cfg, "https://127.0.0.1:8443/x", "127.0.0.1", 8443,
 	    "127.0.0.1");
@@ -187,7 +191,12 @@ START_TEST(test_allowlist)
 	expect_accept(cfg, "https://[fd12::1]/", "fd12::1", 443, "fd12::1");
 	expect_accept(cfg, "https://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1",
 	    443, "::ffff:127.0.0.1");
-	expect_accept(cfg, "https://localhost:9/", "localhost", 9, "127.0.0.1");
+	/* localhost may be 127.0.0.1 or ::1 first, depending on /etc/hosts. */
+	ck_assert_int_eq(outbound_check_url(cfg, "https://localhost:9/", &t,
+	    &err), 0);
+	ck_assert_str_eq(t.host, "localhost");
+	ck_assert_msg(!strcmp(t.addr, "127.0.0.1") || !strcmp(t.addr, "::1"),
+	    "localhost is %s", t.addr);
 	expect_reject(cfg, "https://127.0.0.2/", "loopback");
 	expect_reject(cfg, "https://192.168.0.1/", "private");
 	expect_reject(cfg, "https://[fc00::1]/", "private");
@@ -243,6 +252,53 @@ START_TEST(test_curl_setup)
 }
 END_TEST
 
+/* Run one transfer to t (port 1: nothing listens); return whether the
+   open-socket check refused the address (seen in the log). */
+static int
+refused_by_pin(const struct config *cfg, const struct outbound_target *t)
+{
+	char path[] = "/tmp/ia-outbound-log-XXXXXX", buf[4096];
+	struct curl_slist *rl = NULL;
+	CURL *h = curl_easy_init();
+	ssize_t n;
+	int fd;
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	log_set_fd(fd);
+	curl_easy_setopt(h, CURLOPT_URL, "https://localhost:1/");
+	outbound_curl_setup(cfg, h, t, 5, &rl);
+	ck_assert_int_ne(curl_easy_perform(h), CURLE_OK);
+	curl_easy_cleanup(h);
+	curl_slist_free_all(rl);
+	log_set_fd(2);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	unlink(path);
+	buf[n > 0 ? n : 0] = '\0';
+	return strstr(buf, "outbound_refused") != NULL;
+}
+
+START_TEST(test_pinned_address)
+{
+	struct config *cfg = make_config("127.0.0.0/8 ::1");
+	struct outbound_target t;
+	char *err = NULL;
+
+	ck_assert_int_eq(outbound_check_url(cfg, "https://localhost:1/", &t,
+	    &err), 0);
+	if (strcmp(t.addr, "::1") == 0)
+		ck_assert_str_eq(t.resolve, "localhost:1:[::1]");
+	else
+		ck_assert_str_eq(t.resolve, "localhost:1:127.0.0.1");
+	ck_assert(!refused_by_pin(cfg, &t));
+	/* curl would connect to 127.0.0.1, but 127.0.0.2 was "checked". */
+	strcpy(t.addr, "127.0.0.2");
+	ck_assert(refused_by_pin(cfg, &t));
+	config_free(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -258,6 +314,7 @@ main(void)
 	tcase_add_test(tc, test_allowlist);
 	tcase_add_test(tc, test_error_names_no_secrets);
 	tcase_add_test(tc, test_curl_setup);
+	tcase_add_test(tc, test_pinned_address);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

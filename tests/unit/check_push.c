@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -615,6 +616,25 @@ START_TEST(test_queue_cap)
 }
 END_TEST
 
+/* Remove tmpdir and what is in it (a failed test leaves its log). */
+static void
+remove_tmpdir(void)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *dir = opendir(tmpdir);
+
+	while (dir != NULL && (e = readdir(dir)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
+		unlink(path);
+	}
+	if (dir != NULL)
+		closedir(dir);
+	rmdir(tmpdir);
+}
+
 int
 main(void)
 {
@@ -641,7 +661,7 @@ main(void)
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot create a test certificate with the "
 		    "openssl command (Debian package 'openssl')\n");
-		rmdir(tmpdir);
+		remove_tmpdir();
 		return EXIT_FAILURE;
 	}
 
@@ -667,9 +687,7 @@ main(void)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 
-	unlink(cert_path);
-	unlink(key_path);
-	rmdir(tmpdir);
+	remove_tmpdir();
 	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,0 +1,289 @@
+# shellcheck shell=bash
+# Shared code of the test harness (tests/harness/start, stop, agent).
+# Sourced, never run.  Loopback addresses only; every wait is bounded.
+#
+# A harness directory ($HARNESS_DIR, /tmp/ia-harness.XXXXXX) holds:
+#   .ia-harness           marker: stop and agent refuse directories without it
+#   harness.state         what stop and agent need (sourced by them)
+#   env                   the export lines start prints (`. $HARNESS_DIR/env`)
+#   agent.conf agent.log agent.pid agent.exit (exit status after it ended)
+#   nginx.conf nginx.pid nginx-error.log nginx-access.log nginx.stderr
+#   jwt.key (0600)  tls/{ca,server}.{pem,key}  run/agent.sock
+#   state/tasks.db  state/artifacts/  nginx-tmp/
+
+# Used by the scripts that source this file.
+# shellcheck disable=SC2034
+IA_SCOPES="pods:read pods:write instag:run tasks:read tasks:write diag:run"
+# shellcheck disable=SC2034
+IA_PREFIX=/agents/instag
+IA_PROG=${IA_PROG:-harness}
+
+# shellcheck disable=SC2034
+# Two levels above this file: the source tree (tests/harness/../..).
+IA_SRCDIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+ia_log() { printf '%s: %s\n' "$IA_PROG" "$*" >&2; }
+ia_die() { printf '%s: error: %s\n' "$IA_PROG" "$*" >&2; exit 1; }
+
+# Print $1 quoted for the shell when it needs quoting.
+ia_shquote() {
+	case $1 in
+	'' | *[!A-Za-z0-9_./:=@%+,-]*)
+		printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
+
+# ia_sleep_tick: the unit of every wait loop (0.1 s).
+ia_sleep_tick() { sleep 0.1; }
+
+# Absolute path of an existing file.
+ia_abspath() {
+	printf '%s/%s\n' "$(cd "$(dirname "$1")" && pwd)" "$(basename "$1")"
+}
+
+# The agent binary: $INSTAG_AGENT_BIN, else $top_builddir/src/instag-agent,
+# else ./src/instag-agent.  Prints its absolute path or dies.
+ia_find_agent_bin() {
+	local bin how
+	if [ -n "${INSTAG_AGENT_BIN:-}" ]; then
+		bin=$INSTAG_AGENT_BIN how="INSTAG_AGENT_BIN"
+	elif [ -n "${top_builddir:-}" ]; then
+		bin=$top_builddir/src/instag-agent how="top_builddir"
+	else
+		bin=./src/instag-agent how="the current directory"
+	fi
+	if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
+		ia_die "agent binary '$bin' (from $how) is missing or not executable: build it first (make), or set INSTAG_AGENT_BIN or top_builddir"
+	fi
+	ia_abspath "$bin"
+}
+
+# nginx: $NGINX, else the one on PATH, else /usr/sbin/nginx.
+ia_find_nginx() {
+	local bin
+	if [ -n "${NGINX:-}" ]; then
+		bin=$NGINX
+	else
+		bin=$(command -v nginx 2>/dev/null || true)
+		[ -n "$bin" ] || bin=/usr/sbin/nginx
+	fi
+	[ -x "$bin" ] || ia_die "nginx not found ('$bin'): install the Debian package 'nginx' or set NGINX"
+	printf '%s\n' "$bin"
+}
+
+# A free TCP port on 127.0.0.1 (the kernel's choice; it may be taken again
+# before we bind it, so callers retry).
+ia_free_port() {
+	python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+# Refuse anything that does not look like a harness directory, then load its
+# state.  Sets IA_DIR and the variables of harness.state.
+ia_load_dir() {
+	local dir=$1
+	[ -n "$dir" ] || ia_die "no harness directory given"
+	case $(basename -- "$dir") in
+	ia-harness.*) ;;
+	*) ia_die "refusing '$dir': not a harness directory (its name must be ia-harness.*)" ;;
+	esac
+	if [ -L "$dir" ] || [ ! -d "$dir" ]; then
+		ia_die "refusing '$dir': not a directory"
+	fi
+	if [ ! -f "$dir/.ia-harness" ] || [ ! -O "$dir/harness.state" ]; then
+		ia_die "refusing '$dir': no harness marker or state owned by $(id -un)"
+	fi
+	IA_DIR=$(cd "$dir" && pwd)
+	# shellcheck source=/dev/null
+	. "$IA_DIR/harness.state"
+	[ "$IA_DIR" = "$(cd "$dir" && pwd)" ] || ia_die "refusing '$dir': state names another directory"
+}
+
+# Write harness.state from the current variables.
+ia_save_state() {
+	local v
+	{
+		for v in IA_DIR IA_AGENT_BIN IA_NGINX_BIN IA_PORT AGENT_URL \
+		    AGENT_CA AGENT_CONF NGINX_ROOT_URL; do
+			printf '%s=%s\n' "$v" "$(ia_shquote "${!v}")"
+		done
+	} >"$IA_DIR/harness.state.tmp"
+	mv -f "$IA_DIR/harness.state.tmp" "$IA_DIR/harness.state"
+}
+
+# ---- processes -------------------------------------------------------------
+
+# Does the pid in file $1 name a live process whose command line contains $2?
+# (Guards against a pid reused by an unrelated process.)
+ia_pid_alive() {
+	local pid cmd
+	[ -s "$1" ] || return 1
+	pid=$(cat "$1" 2>/dev/null) || return 1
+	case $pid in '' | *[!0-9]*) return 1 ;; esac
+	kill -0 "$pid" 2>/dev/null || return 1
+	if [ -r "/proc/$pid/cmdline" ]; then
+		cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+		case $cmd in *"$2"*) ;; *) return 1 ;; esac
+	fi
+	return 0
+}
+
+# Wait (at most $2 ticks of 0.1 s) for pid $1 to be gone.
+ia_wait_gone() {
+	local pid=$1 n=$2 i
+	for ((i = 0; i < n; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		ia_sleep_tick
+	done
+	! kill -0 "$pid" 2>/dev/null
+}
+
+# Stop the process of pid file $1 (label $2, command line containing $3):
+# SIGTERM, wait up to 10 s, then SIGKILL it and its children.  Removes the
+# pid file.  Returns 0 when it ended on SIGTERM (or was not running), 1 when
+# it had to be killed.
+ia_stop_pidfile() {
+	local file=$1 label=$2 match=$3 pid kids rc=0
+	if ! ia_pid_alive "$file" "$match"; then
+		rm -f "$file"
+		return 0
+	fi
+	pid=$(cat "$file")
+	ia_log "stopping $label (pid $pid)"
+	kill -TERM "$pid" 2>/dev/null || true
+	if ! ia_wait_gone "$pid" 100; then
+		ia_log "$label (pid $pid) still running after 10 s: SIGKILL"
+		kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+		# shellcheck disable=SC2086
+		kill -KILL "$pid" $kids 2>/dev/null || true
+		ia_wait_gone "$pid" 50 || ia_log "$label (pid $pid) survived SIGKILL"
+		rc=1
+	fi
+	rm -f "$file"
+	return $rc
+}
+
+# ---- the agent -------------------------------------------------------------
+
+ia_agent_running() {
+	ia_pid_alive "$IA_DIR/agent.pid" "$AGENT_CONF"
+}
+
+# Start the agent in the background: stdout and stderr to agent.log, pid in
+# agent.pid.  A small wrapper waits for it and records its exit status in
+# agent.exit, so `stop` can tell a clean SIGTERM exit from a crash.
+ia_agent_spawn() {
+	local i
+	if ia_agent_running; then
+		ia_die "the agent is already running (pid $(cat "$IA_DIR/agent.pid"))"
+	fi
+	rm -f "$IA_DIR/agent.pid" "$IA_DIR/agent.pid.tmp" "$IA_DIR/agent.exit"
+	ia_log "starting $IA_AGENT_BIN --config $AGENT_CONF"
+	# setsid: the wrapper and the agent get a session of their own, so a
+	# test runner that kills its child's process group (Check does after
+	# each test) does not take them along.
+	# shellcheck disable=SC2016
+	setsid bash -c '
+		"$1" --config "$2" </dev/null >>"$3/agent.log" 2>&1 &
+		child=$!
+		printf "%s\n" "$child" >"$3/agent.pid.tmp"
+		mv -f "$3/agent.pid.tmp" "$3/agent.pid"
+		status=0
+		wait "$child" || status=$?
+		printf "%s\n" "$status" >"$3/agent.exit"
+	' ia-agent-wrapper "$IA_AGENT_BIN" "$AGENT_CONF" "$IA_DIR" \
+	    </dev/null >/dev/null 2>&1 &
+	for ((i = 0; i < 50; i++)); do
+		[ -s "$IA_DIR/agent.pid" ] && return 0
+		ia_sleep_tick
+	done
+	ia_die "the agent's pid file did not appear"
+}
+
+# Wait (at most 100 x 0.1 s) until GET $AGENT_URL/healthz answers 200 through
+# nginx.  Fails early when the agent has exited.
+ia_wait_healthy() {
+	local i code
+	for ((i = 0; i < 100; i++)); do
+		code=$(curl -q -s -o /dev/null -w '%{http_code}' --max-time 2 \
+		    --noproxy '*' --cacert "$AGENT_CA" "$AGENT_URL/healthz" || true)
+		[ "$code" = 200 ] && return 0
+		if ! ia_agent_running; then
+			ia_log "the agent exited during start-up (status $(cat "$IA_DIR/agent.exit" 2>/dev/null || echo unknown))"
+			return 1
+		fi
+		ia_sleep_tick
+	done
+	ia_log "no 200 from $AGENT_URL/healthz after 100 tries (last status: $code)"
+	return 1
+}
+
+# Stop the agent with SIGTERM (SIGKILL after 10 s).  Returns 0 when it exited
+# by itself with status 0, or was not running.
+ia_agent_stop() {
+	local pid status i
+	if ! ia_agent_running; then
+		rm -f "$IA_DIR/agent.pid"
+		ia_log "the agent is not running"
+		return 0
+	fi
+	pid=$(cat "$IA_DIR/agent.pid")
+	if ! ia_stop_pidfile "$IA_DIR/agent.pid" agent "$AGENT_CONF"; then
+		return 1
+	fi
+	# The wrapper writes agent.exit right after the agent ends.
+	for ((i = 0; i < 20; i++)); do
+		[ -s "$IA_DIR/agent.exit" ] && break
+		ia_sleep_tick
+	done
+	status=$(cat "$IA_DIR/agent.exit" 2>/dev/null || echo unknown)
+	if [ "$status" != 0 ]; then
+		ia_log "the agent (pid $pid) exited with status $status after SIGTERM"
+		return 1
+	fi
+	ia_log "the agent (pid $pid) exited cleanly"
+	return 0
+}
+
+# SIGKILL the agent (crash tests) and wait until it is gone.
+ia_agent_kill() {
+	local pid
+	if ! ia_agent_running; then
+		rm -f "$IA_DIR/agent.pid"
+		ia_log "the agent is not running"
+		return 0
+	fi
+	pid=$(cat "$IA_DIR/agent.pid")
+	ia_log "killing the agent (pid $pid) with SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	ia_wait_gone "$pid" 50 || ia_die "the agent (pid $pid) survived SIGKILL"
+	rm -f "$IA_DIR/agent.pid"
+}
+
+# ---- nginx -----------------------------------------------------------------
+
+# Run nginx on this harness's configuration, with extra arguments.
+ia_nginx() {
+	"$IA_NGINX_BIN" -p "$IA_DIR/" -e "$IA_DIR/nginx-error.log" \
+	    -c "$IA_DIR/nginx.conf" "$@"
+}
+
+ia_nginx_stop() {
+	ia_stop_pidfile "$IA_DIR/nginx.pid" nginx "$IA_DIR/nginx.conf"
+}
+
+# Print the tail of the logs to stderr (after a failure).
+ia_dump_logs() {
+	local f n
+	for f in agent.log nginx.stderr nginx-error.log; do
+		[ -s "$IA_DIR/$f" ] || continue
+		n=40
+		[ "$f" = agent.log ] && n=200
+		printf '%s: ---- %s (last %s lines) ----\n' "$IA_PROG" "$IA_DIR/$f" "$n" >&2
+		tail -n "$n" "$IA_DIR/$f" >&2
+	done
+}

@@ -1,0 +1,922 @@
+/*
+ * Integration tests: the real agent behind the real nginx (the files in
+ * nginx/), over TLS on loopback, started by tests/harness/start.
+ */
+#include "auto-config.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static const char *admin(void) { return getenv("AGENT_TOKEN"); }
+
+/* A JSON path like "result.status.state" from r's body; NULL if absent. */
+static json_object *
+jget(json_object *o, const char *path)
+{
+	char buf[256], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok && o;
+	    tok = strtok_r(NULL, ".", &save)) {
+		json_object *next = NULL;
+		if (json_object_is_type(o, json_type_array))
+			next = json_object_array_get_idx(o, (size_t)atoi(tok));
+		else if (!json_object_object_get_ex(o, tok, &next))
+			return NULL;
+		o = next;
+	}
+	return o;
+}
+
+static const char *
+jstr(json_object *o, const char *path)
+{
+	json_object *v = jget(o, path);
+	return v && json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : NULL;
+}
+
+static int
+jint(json_object *o, const char *path)
+{
+	json_object *v = jget(o, path);
+	return v ? json_object_get_int(v) : -999999;
+}
+
+#define DIAG_SEND(method, steps, interval, extra) \
+	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"" method "\",\"params\":{" \
+	"\"message\":{\"kind\":\"message\",\"messageId\":\"m1\",\"role\":" \
+	"\"user\",\"parts\":[{\"kind\":\"data\",\"data\":{\"operation\":" \
+	"\"diag.timer\",\"params\":{\"steps\":" #steps ",\"interval_ms\":" \
+	#interval "}}}]}" extra "}}"
+
+/* Start a diag task without waiting; returns its id (caller frees). */
+static char *
+start_diag(const char *token, int steps, int interval)
+{
+	char body[1024];
+	struct itest_resp r;
+	char *id;
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"m1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"diag.timer\",\"params\":{"
+	    "\"steps\":%d,\"interval_ms\":%d}}}]},\"configuration\":"
+	    "{\"blocking\":false}}}", steps, interval);
+	itest_post("/a2a", token, body, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(jstr(r.json, "result.id") != NULL, "no task: %s", r.body);
+	id = strdup(jstr(r.json, "result.id"));
+	itest_resp_free(&r);
+	return id;
+}
+
+/* ---- public routes ------------------------------------------------------ */
+
+START_TEST(test_cards)
+{
+	struct itest_resp r, r2;
+	char etag[64] = "", hdr[128];
+	const char *p;
+	json_object *card;
+	int nkeys = 0;
+
+	itest_request("GET", "/.well-known/agent-card.json", NULL, NULL, NULL,
+	    0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(jstr(r.json, "protocolVersion"), "0.3.0");
+	ck_assert_ptr_nonnull(strstr(jstr(r.json, "url"), "/agents/instag/a2a"));
+	ck_assert_str_eq(jstr(r.json, "supportedInterfaces.0.protocolVersion"),
+	    "1.0");
+	ck_assert(json_object_get_boolean(jget(r.json, "capabilities.streaming")));
+	ck_assert_ptr_nonnull(jget(r.json, "skills.0.id"));
+	p = strcasestr(r.headers, "ETag: ");
+	ck_assert_ptr_nonnull(p);
+	sscanf(p + 6, "%63s", etag);
+	itest_request("GET", "/.well-known/agent.json", NULL, NULL, NULL, 0, &r2);
+	ck_assert_int_eq(r2.status, 200);
+	ck_assert_str_eq(r.body, r2.body);
+	itest_resp_free(&r2);
+	/* conditional GET */
+	{
+		CURL *h = curl_easy_init();
+		struct curl_slist *l = NULL;
+		char url[512];
+		long code = 0;
+		snprintf(url, sizeof(url), "%s/.well-known/agent-card.json",
+		    getenv("AGENT_URL"));
+		snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+		l = curl_slist_append(l, hdr);
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_CAINFO, getenv("AGENT_CA"));
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		curl_easy_perform(h);
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+		ck_assert_int_eq(code, 304);
+		curl_slist_free_all(l);
+		curl_easy_cleanup(h);
+	}
+	itest_resp_free(&r);
+
+	itest_request("GET", "/api/agent_card", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	card = r.json;
+	{
+		static const char *const keys[] = { "id", "name", "version",
+		    "description", "capabilities", "endpoints", "authentication",
+		    NULL };
+		int i;
+		json_object_object_foreach(card, k, v) {
+			(void)v;
+			for (i = 0; keys[i]; i++)
+				if (!strcmp(keys[i], k))
+					break;
+			ck_assert_msg(keys[i] != NULL, "extra key %s", k);
+			nkeys++;
+		}
+	}
+	ck_assert_int_eq(nkeys, 7);
+	ck_assert_str_eq(jstr(card, "endpoints.a2a"), "/agents/instag/api/a2a");
+	itest_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_health_and_metrics)
+{
+	struct itest_resp r;
+
+	itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(jstr(r.json, "status"), "ok");
+	itest_resp_free(&r);
+	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	itest_resp_free(&r);
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "instag_agent_requests_total"));
+	itest_resp_free(&r);
+	itest_request("GET", "/no/such/route", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 404);
+	itest_resp_free(&r);
+	itest_request("GET", "/a2a", admin(), NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 405);
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* ---- authentication ------------------------------------------------------ */
+
+static void
+expect_401(const char *token, const char *why)
+{
+	struct itest_resp r;
+
+	itest_post("/a2a", token, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"ListTasks\",\"params\":{}}", &r);
+	ck_assert_msg(r.status == 401, "%s: got %ld %s", why, r.status, r.body);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
+	ck_assert_str_eq(jstr(r.json, "error"), "unauthorized");
+	itest_resp_free(&r);
+	itest_post("/api/a2a", token, "{\"type\":\"agent_discovery_request\"}",
+	    &r);
+	ck_assert_msg(r.status == 401, "%s (envelope): got %ld", why, r.status);
+	itest_resp_free(&r);
+}
+
+static char *
+claims(long exp_off, long nbf_off, const char *iss, const char *aud)
+{
+	char *s;
+	long now = (long)time(NULL);
+
+	if (asprintf(&s, "{\"sub\":\"admin\",\"scope\":\"tasks:read\","
+	    "\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"nbf\":%ld,\"iat\":%ld}",
+	    iss, aud, now + exp_off, now + nbf_off, now) < 0)
+		abort();
+	return s;
+}
+
+START_TEST(test_bad_tokens)
+{
+	const char *iss = "instag-agent-harness", *aud = "instag-agent";
+	const char *hs = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char *c, *t, *good;
+	unsigned char other[48];
+
+	expect_401(NULL, "missing");
+	expect_401("not.a.jwt", "garbage");
+	expect_401("abc", "one segment");
+
+	c = claims(-3600, -7200, iss, aud);
+	t = itest_sign("HS256", hs, c, NULL, 0);
+	expect_401(t, "expired");
+	free(t); free(c);
+
+	c = claims(7200, 3600, iss, aud);
+	t = itest_sign("HS256", hs, c, NULL, 0);
+	expect_401(t, "not yet valid");
+	free(t); free(c);
+
+	c = claims(3600, 0, "someone-else", aud);
+	t = itest_sign("HS256", hs, c, NULL, 0);
+	expect_401(t, "wrong issuer");
+	free(t); free(c);
+
+	c = claims(3600, 0, iss, "other-audience");
+	t = itest_sign("HS256", hs, c, NULL, 0);
+	expect_401(t, "wrong audience");
+	free(t); free(c);
+
+	memset(other, 'k', sizeof(other));
+	c = claims(3600, 0, iss, aud);
+	t = itest_sign("HS256", hs, c, other, sizeof(other));
+	expect_401(t, "wrong key");
+	free(t);
+
+	t = itest_sign(NULL, "{\"alg\":\"none\",\"typ\":\"JWT\"}", c, NULL, 0);
+	expect_401(t, "alg none");
+	free(t);
+
+	/* HS/RS confusion: an RS256 header over an HMAC made with our key */
+	t = itest_sign("HS256", "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", c, NULL, 0);
+	expect_401(t, "RS256 header");
+	free(t);
+
+	t = itest_sign("HS512", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", c, NULL, 0);
+	expect_401(t, "HS512 when HS256 is configured");
+	free(t);
+
+	/* tampered payload: the signature of one payload on another */
+	good = itest_sign("HS256", hs, c, NULL, 0);
+	{
+		char *c2 = claims(3600, 0, iss, aud), *t2, *dot1, *dot2, *mix;
+		c2[strlen(c2) - 1] = '\0';
+		if (asprintf(&mix, "%s,\"scp\":[\"pods:write\"]}", c2) < 0)
+			abort();
+		t2 = itest_sign("HS256", hs, mix, NULL, 0);
+		dot1 = strrchr(good, '.');
+		dot2 = strrchr(t2, '.');
+		strcpy(dot2, dot1);	/* same length base64 of 32 bytes */
+		expect_401(t2, "tampered payload");
+		free(t2); free(c2); free(mix);
+	}
+	/* and the untampered one works */
+	{
+		struct itest_resp r;
+		itest_post("/a2a", good, "{\"jsonrpc\":\"2.0\",\"id\":1,"
+		    "\"method\":\"ListTasks\",\"params\":{}}", &r);
+		ck_assert_int_eq(r.status, 200);
+		itest_resp_free(&r);
+	}
+	free(good);
+	free(c);
+}
+END_TEST
+
+START_TEST(test_scopes_and_owners)
+{
+	char *reader = itest_token("reader", "tasks:read", 600);
+	char *bob = itest_token("bob", "tasks:read tasks:write diag:run", 600);
+	char *id = start_diag(admin(), 1, 10);
+	char body[512];
+	struct itest_resp r;
+
+	/* missing scope: 403 on both routes */
+	itest_post("/a2a", reader, DIAG_SEND("message/send", 1, 10, ""), &r);
+	ck_assert_int_eq(r.status, 403);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "insufficient_scope"));
+	itest_resp_free(&r);
+	itest_post("/api/a2a", reader, "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"diag.timer\"}}", &r);
+	ck_assert_int_eq(r.status, 403);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "forbidden");
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"tasks/cancel\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_post("/a2a", reader, body, &r);
+	ck_assert_int_eq(r.status, 403);
+	itest_resp_free(&r);
+
+	/* someone else's task looks like no task */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_post("/a2a", bob, body, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32001);
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"tasks/cancel\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_post("/a2a", bob, body, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32001);
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}", id);
+	itest_post("/api/a2a", bob, body, &r);
+	ck_assert_str_eq(jstr(r.json, "status"), "error");
+	ck_assert_str_eq(jstr(r.json, "error.code"), "task_not_found");
+	itest_resp_free(&r);
+	/* ListTasks shows bob none of admin's */
+	itest_post("/a2a", bob, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"ListTasks\",\"params\":{}}", &r);
+	ck_assert_ptr_null(strstr(r.body, id));
+	itest_resp_free(&r);
+	free(id);
+	free(reader);
+	free(bob);
+}
+END_TEST
+
+/* ---- bad input -------------------------------------------------------------- */
+
+START_TEST(test_bad_input)
+{
+	struct itest_resp r;
+	char *deep;
+	size_t i, n = 10000;
+
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32700);
+	itest_resp_free(&r);
+
+	deep = malloc(2 * n + 1);
+	for (i = 0; i < n; i++) {
+		deep[i] = '[';
+		deep[2 * n - 1 - i] = ']';
+	}
+	deep[2 * n] = '\0';
+	itest_post("/a2a", admin(), deep, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32700);
+	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "deeper"));
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), deep, &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_json");
+	itest_resp_free(&r);
+	free(deep);
+
+	itest_post("/a2a", admin(), "[{\"jsonrpc\":\"2.0\"}]", &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32600);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":"
+	    "\"GetTask\"}", &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32600);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":"
+	    "\"tasks/teleport\",\"params\":{}}", &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32601);
+	ck_assert_int_eq(jint(r.json, "id"), 7);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"m\",\"role\":\"user\",\"parts\":[{\"kind\":\"data\","
+	    "\"data\":{\"operation\":\"no.such.op\"}}]}}}", &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "unknown operation"));
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), DIAG_SEND("message/send", "three", 10, ""), &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "params.steps"));
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"role\":\"user\"}}}", &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	itest_resp_free(&r);
+
+	/* hostile strings in an identifier param: rejected, never run */
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"instag.preprocess\",\"params\":{\"host\":\"h\","
+	    "\"subject\":\"$(touch /tmp/ia-pwned)`id`;rm -rf /\"}}}", &r);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_params");
+	ck_assert_int_ne(access("/tmp/ia-pwned", F_OK), 0);
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"instag.preprocess\",\"params\":{\"host\":\"h\","
+	    "\"subject\":\"../../etc\"}}}", &r);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+
+	/* not configured yet: a clear error, not a guess */
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"runpod_provision\",\"params\":{\"gpu_type_ids\":"
+	    "[\"NVIDIA GeForce RTX 4090\"]}}}", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "not_configured");
+	itest_resp_free(&r);
+
+	/* wrong content type */
+	itest_request("POST", "/a2a", admin(), "text/plain", "{}", 2, &r);
+	ck_assert_int_eq(r.status, 415);
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* A 100 MiB body is refused by nginx's client_max_body_size (413). */
+static size_t
+zeros(char *buf, size_t sz, size_t n, void *ud)
+{
+	size_t *left = ud, k = sz * n < *left ? sz * n : *left;
+
+	memset(buf, ' ', k);
+	*left -= k;
+	return k;
+}
+
+static size_t
+discard(char *p, size_t sz, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return sz * n;
+}
+
+START_TEST(test_huge_body)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *l = NULL;
+	char url[512], auth[4200];
+	size_t left = 100u << 20;
+	long code = 0;
+
+	snprintf(url, sizeof(url), "%s/a2a", getenv("AGENT_URL"));
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin());
+	l = curl_slist_append(l, auth);
+	l = curl_slist_append(l, "Content-Type: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, getenv("AGENT_CA"));
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_READFUNCTION, zeros);
+	curl_easy_setopt(h, CURLOPT_READDATA, &left);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)left);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	ck_assert_int_eq(code, 413);
+	curl_slist_free_all(l);
+	curl_easy_cleanup(h);
+	/* the agent is still fine */
+	{
+		struct itest_resp r;
+		itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		itest_resp_free(&r);
+	}
+}
+END_TEST
+
+/* ---- A2A flows -------------------------------------------------------------- */
+
+START_TEST(test_send_both_dialects)
+{
+	struct itest_resp r;
+	char body[1024];
+	const char *id;
+
+	/* a plain text message still answers a (completed) Task */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"t1\",\"role\":\"user\",\"parts\":[{\"kind\":\"text\","
+	    "\"text\":\"hello\"}]}}}", &r);
+	ck_assert_str_eq(jstr(r.json, "result.kind"), "task");
+	ck_assert_str_eq(jstr(r.json, "result.status.state"), "completed");
+	ck_assert_str_eq(jstr(r.json, "id"), "a");
+	ck_assert_ptr_nonnull(strstr(r.body, "diag.timer"));
+	itest_resp_free(&r);
+
+	/* v1.0 blocking SendMessage waits in the hub and answers completed */
+	itest_post("/a2a", admin(), DIAG_SEND("SendMessage", 2, 200, ""), &r);
+	ck_assert_str_eq(jstr(r.json, "result.task.status.state"),
+	    "TASK_STATE_COMPLETED");
+	ck_assert_int_eq(jint(r.json, "result.task.artifacts.0.parts.0.data.steps"), 2);
+	ck_assert_ptr_null(jget(r.json, "result.task.kind"));
+	itest_resp_free(&r);
+
+	/* non-blocking answers working; GetTask follows it to completion */
+	itest_post("/a2a", admin(), DIAG_SEND("SendMessage", 2, 300,
+	    ",\"configuration\":{\"returnImmediately\":true}"), &r);
+	id = jstr(r.json, "result.task.id");
+	ck_assert_ptr_nonnull(id);
+	ck_assert_str_ne(jstr(r.json, "result.task.status.state"),
+	    "TASK_STATE_COMPLETED");
+	ck_assert_str_eq(itest_wait_task(admin(), id, 10000), "completed");
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_str_eq(jstr(r.json, "result.status.state"), "TASK_STATE_COMPLETED");
+	itest_resp_free(&r);
+
+	/* follow-up message to an existing task lands in its history */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"ListTasks\",\"params\":{\"pageSize\":1}}", &r);
+	ck_assert_int_eq(json_object_array_length(jget(r.json, "result.tasks")), 1);
+	ck_assert_ptr_nonnull(jstr(r.json, "result.nextPageToken"));
+	itest_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_envelope)
+{
+	struct itest_resp r;
+	char body[512], *id;
+
+	itest_post("/api/a2a", admin(), "{\"type\":\"agent_discovery_request\","
+	    "\"payload\":{\"task_id\":\"d1\"}}", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(jstr(r.json, "type"), "agent_discovery_response");
+	ck_assert_str_eq(jstr(r.json, "task_id"), "d1");
+	ck_assert_str_eq(jstr(r.json, "agent_card.id"), "instag_runpod_agent");
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), "{\"type\":\"agent_discovery\","
+	    "\"sender\":\"xcs\",\"recipient\":\"instag\",\"payload\":{}}", &r);
+	ck_assert_str_eq(jstr(r.json, "agents.0.id"), "instag_runpod_agent");
+	itest_resp_free(&r);
+
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"sender\":"
+	    "\"xcs\",\"recipient\":\"instag\",\"task_id\":\"x1\",\"payload\":"
+	    "{\"operation\":\"diag.timer\",\"params\":{\"steps\":1,"
+	    "\"interval_ms\":10}}}", &r);
+	ck_assert_str_eq(jstr(r.json, "type"), "task_response");
+	ck_assert_str_eq(jstr(r.json, "status"), "working");
+	id = strdup(jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 10000), "completed");
+	snprintf(body, sizeof(body), "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}", id);
+	itest_post("/api/a2a", admin(), body, &r);
+	ck_assert_str_eq(jstr(r.json, "status"), "completed");
+	ck_assert_str_eq(jstr(r.json, "result.state"), "completed");
+	ck_assert_int_eq(jint(r.json, "result.result.steps"), 1);
+	itest_resp_free(&r);
+	free(id);
+
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":{}}",
+	    &r);
+	ck_assert_str_eq(jstr(r.json, "status"), "error");
+	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "operation"));
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), "{\"type\":\"negotiation\"}", &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "unsupported_type");
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), "{\"payload\":{}}", &r);
+	ck_assert_int_eq(r.status, 400);
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"tasks.list\",\"params\":{\"page_size\":\"9\"}}}", &r);
+	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_cancel)
+{
+	char *id = start_diag(admin(), 50, 500);
+	char body[512];
+	struct itest_resp r;
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"tasks/cancel\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_str_eq(jstr(r.json, "result.status.state"), "canceled");
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32002);
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 2000), "canceled");
+	free(id);
+}
+END_TEST
+
+/* ---- SSE through nginx -------------------------------------------------- */
+
+struct sse {
+	char *buf;
+	size_t len;
+	long long t[64];	/* arrival time of each event */
+	int n;
+};
+
+static size_t
+sse_write(char *p, size_t sz, size_t nm, void *ud)
+{
+	struct sse *s = ud;
+	size_t k = sz * nm, i;
+
+	s->buf = realloc(s->buf, s->len + k + 1);
+	memcpy(s->buf + s->len, p, k);
+	s->len += k;
+	s->buf[s->len] = '\0';
+	for (i = 0; i + 5 < k; i++)
+		if (!memcmp(p + i, "data:", 5) && s->n < 64)
+			s->t[s->n++] = itest_ms();
+	return k;
+}
+
+static void
+sse_run(const char *body, struct sse *s)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *l = NULL;
+	char url[512], auth[4200];
+
+	memset(s, 0, sizeof(*s));
+	snprintf(url, sizeof(url), "%s/a2a", getenv("AGENT_URL"));
+	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", admin());
+	l = curl_slist_append(l, auth);
+	l = curl_slist_append(l, "Content-Type: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, getenv("AGENT_CA"));
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sse_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_perform(h);
+	curl_slist_free_all(l);
+	curl_easy_cleanup(h);
+}
+
+START_TEST(test_sse_unbuffered)
+{
+	struct sse s;
+	long long t0 = itest_ms();
+	char *last;
+
+	sse_run(DIAG_SEND("message/stream", 3, 700, ""), &s);
+	/* task, 3 status updates, result artifact, final status */
+	ck_assert_msg(s.n >= 5, "only %d events: %s", s.n, s.buf);
+	ck_assert_ptr_nonnull(strstr(s.buf, "\"kind\":\"task\""));
+	last = strstr(s.buf, "\"final\":true");
+	ck_assert_ptr_nonnull(last);
+	ck_assert_ptr_nonnull(strstr(s.buf, "artifact-update"));
+	/* Unbuffered: the first event arrives long before the last one. */
+	ck_assert_msg(s.t[0] - t0 < 1000, "first event after %lld ms",
+	    s.t[0] - t0);
+	ck_assert_msg(s.t[s.n - 1] - s.t[0] >= 1200, "events bunched: %lld ms",
+	    s.t[s.n - 1] - s.t[0]);
+	free(s.buf);
+
+	/* v1.0 streaming wraps events */
+	sse_run(DIAG_SEND("SendStreamingMessage", 1, 100, ""), &s);
+	ck_assert_ptr_nonnull(strstr(s.buf, "{\"task\":"));
+	ck_assert_ptr_nonnull(strstr(s.buf, "\"statusUpdate\""));
+	ck_assert_ptr_nonnull(strstr(s.buf, "TASK_STATE_COMPLETED"));
+	free(s.buf);
+}
+END_TEST
+
+START_TEST(test_resubscribe)
+{
+	char *id = start_diag(admin(), 3, 400);
+	char body[512];
+	struct sse s;
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":"
+	    "\"SubscribeToTask\",\"params\":{\"id\":\"%s\"}}", id);
+	sse_run(body, &s);
+	ck_assert_msg(strncmp(s.buf, "data: {\"jsonrpc\":\"2.0\",\"id\":9,"
+	    "\"result\":{\"task\":", 44) == 0, "first event: %.120s", s.buf);
+	ck_assert_ptr_nonnull(strstr(s.buf, "TASK_STATE_COMPLETED"));
+	free(s.buf);
+	/* a finished task cannot be subscribed to */
+	{
+		struct itest_resp r;
+		itest_post("/a2a", admin(), body, &r);
+		ck_assert_int_eq(jint(r.json, "error.code"), -32004);
+		itest_resp_free(&r);
+	}
+	free(id);
+}
+END_TEST
+
+/* ---- crash and restart ------------------------------------------------------ */
+
+START_TEST(test_sigkill_restart)
+{
+	const char *top = getenv("top_srcdir");
+	char *id = start_diag(admin(), 4, 500);
+	struct itest_resp r;
+
+	usleep(700000);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' kill >&2",
+	    top, getenv("HARNESS_DIR")), 0);
+	itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_ne(r.status, 200);
+	itest_resp_free(&r);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2",
+	    top, getenv("HARNESS_DIR")), 0);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 15000), "completed");
+	free(id);
+}
+END_TEST
+
+START_TEST(test_sigterm_clean)
+{
+	const char *top = getenv("top_srcdir");
+	char *id = start_diag(admin(), 3, 400);
+
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' stop >&2",
+	    top, getenv("HARNESS_DIR")), 0);
+	ck_assert_int_eq(itest_sh("grep -q '\"event\":\"stopped\"' '%s/agent.log'",
+	    getenv("HARNESS_DIR")), 0);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2",
+	    top, getenv("HARNESS_DIR")), 0);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 15000), "completed");
+	free(id);
+}
+END_TEST
+
+/* ---- push notifications ----------------------------------------------------- */
+
+/* Start the HTTPS receiver; returns its port, *out_file its record file. */
+static int
+start_receiver(char *out_file, size_t len, FILE **proc)
+{
+	const char *dir = getenv("HARNESS_DIR");
+	char cmd[2048];
+	int port = 0;
+
+	snprintf(out_file, len, "%s/push-%d.jsonl", dir, (int)getpid());
+	snprintf(cmd, sizeof(cmd), "exec python3 '%s/tests/integration/"
+	    "push_receiver.py' '%s/tls/server.pem' '%s/tls/server.key' '%s' 30",
+	    getenv("top_srcdir"), dir, dir, out_file);
+	*proc = popen(cmd, "r");
+	ck_assert_ptr_nonnull(*proc);
+	ck_assert_int_eq(fscanf(*proc, "%d", &port), 1);
+	ck_assert_int_gt(port, 0);
+	return port;
+}
+
+/* Wait (bounded) for a record whose body contains needle; returns the
+ * parsed record (caller puts) or NULL. */
+static json_object *
+wait_record(const char *file, const char *needle, long timeout_ms)
+{
+	long long end = itest_ms() + timeout_ms;
+	char line[65536];
+
+	while (itest_ms() < end) {
+		FILE *fp = fopen(file, "r");
+		while (fp && fgets(line, sizeof(line), fp)) {
+			if (strstr(line, needle)) {
+				fclose(fp);
+				return json_tokener_parse(line);
+			}
+		}
+		if (fp)
+			fclose(fp);
+		usleep(50000);
+	}
+	return NULL;
+}
+
+START_TEST(test_push_notifications)
+{
+	char file[1024], body[2048], *id;
+	FILE *proc;
+	int port = start_receiver(file, sizeof(file), &proc);
+	struct itest_resp r;
+	json_object *rec, *task;
+
+	/* inline config on a v0.3 send: both auth headers arrive */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"p1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"diag.timer\",\"params\":{"
+	    "\"steps\":2,\"interval_ms\":200}}}]},\"configuration\":{"
+	    "\"blocking\":false,\"pushNotificationConfig\":{\"url\":"
+	    "\"https://127.0.0.1:%d/hook\",\"token\":\"tok-123\","
+	    "\"authentication\":{\"schemes\":[\"Bearer\"],\"credentials\":"
+	    "\"cred-456\"}}}}}", port);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_msg(jstr(r.json, "result.id") != NULL, "%s", r.body);
+	id = strdup(jstr(r.json, "result.id"));
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 10000), "completed");
+	rec = wait_record(file, "\\\"state\\\":\\\"completed\\\"", 10000);
+	ck_assert_msg(rec != NULL, "no completed notification in %s", file);
+	ck_assert_str_eq(jstr(rec, "path"), "/hook");
+	ck_assert_str_eq(jstr(rec, "headers.x-a2a-notification-token"), "tok-123");
+	ck_assert_str_eq(jstr(rec, "headers.authorization"), "Bearer cred-456");
+	ck_assert_str_eq(jstr(rec, "headers.content-type"), "application/json");
+	task = json_tokener_parse(jstr(rec, "body"));
+	ck_assert_str_eq(jstr(task, "kind"), "task");
+	ck_assert_str_eq(jstr(task, "id"), id);
+	json_object_put(task);
+	json_object_put(rec);
+
+	/* v1.0 config methods: create, get (no credentials echoed), list,
+	 * delete (idempotent) */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":"
+	    "\"CreateTaskPushNotificationConfig\",\"params\":{\"taskId\":\"%s\","
+	    "\"id\":\"c1\",\"url\":\"https://127.0.0.1:%d/v1\",\"authentication\":"
+	    "{\"scheme\":\"Bearer\",\"credentials\":\"secret-cred\"}}}", id, port);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_str_eq(jstr(r.json, "result.id"), "c1");
+	ck_assert_ptr_null(strstr(r.body, "secret-cred"));
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
+	    "\"ListTaskPushNotificationConfigs\",\"params\":{\"taskId\":\"%s\"}}",
+	    id);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_int_eq(json_object_array_length(jget(r.json, "result.configs")),
+	    2);
+	ck_assert_ptr_null(strstr(r.body, "secret-cred"));
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":"
+	    "\"DeleteTaskPushNotificationConfig\",\"params\":{\"taskId\":\"%s\","
+	    "\"id\":\"c1\"}}", id);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_ptr_nonnull(jget(r.json, "result"));
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_ptr_nonnull(jget(r.json, "result"));
+	itest_resp_free(&r);
+
+	/* SSRF filter and https only */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":"
+	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
+	    "\"pushNotificationConfig\":{\"url\":\"https://169.254.169.254/x\"}}}",
+	    id);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":"
+	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
+	    "\"pushNotificationConfig\":{\"url\":\"http://127.0.0.1:%d/\"}}}",
+	    id, port);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":"
+	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
+	    "\"pushNotificationConfig\":{\"url\":\"https://127.0.0.1:%d/\","
+	    "\"token\":\"a\\r\\nX-Evil: 1\"}}}", id, port);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	itest_resp_free(&r);
+	free(id);
+	itest_sh("pkill -f '%s' >/dev/null 2>&1", file);
+	pclose(proc);
+}
+END_TEST
+
+/* No token or key ever reaches the agent's log. */
+START_TEST(test_no_secret_in_log)
+{
+	char cmd[1024];
+	const char *tok = admin();
+	char sig[64];
+
+	snprintf(sig, sizeof(sig), "%s", strrchr(tok, '.') + 1);
+	snprintf(cmd, sizeof(cmd), "grep -F -q -e '%s' '%s/agent.log'", sig,
+	    getenv("HARNESS_DIR"));
+	ck_assert_int_ne(itest_sh("%s", cmd), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("integration");
+	TCase *tc = tcase_create("http");
+	SRunner *sr;
+	int failed;
+
+	itest_harness_up();
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_cards);
+	tcase_add_test(tc, test_health_and_metrics);
+	tcase_add_test(tc, test_bad_tokens);
+	tcase_add_test(tc, test_scopes_and_owners);
+	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_huge_body);
+	tcase_add_test(tc, test_send_both_dialects);
+	tcase_add_test(tc, test_envelope);
+	tcase_add_test(tc, test_cancel);
+	tcase_add_test(tc, test_sse_unbuffered);
+	tcase_add_test(tc, test_resubscribe);
+	tcase_add_test(tc, test_push_notifications);
+	tcase_add_test(tc, test_sigkill_restart);
+	tcase_add_test(tc, test_sigterm_clean);
+	tcase_add_test(tc, test_no_secret_in_log);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	itest_harness_down();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,309 @@
+#include "auto-config.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static char harness_dir[512];
+static unsigned char secret[256];
+static size_t secret_len;
+
+long long
+itest_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+itest_sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *
+read_conf_value(const char *path, const char *key)
+{
+	char line[1024], *v = NULL;
+	FILE *fp = fopen(path, "r");
+	size_t kl = strlen(key);
+
+	if (fp == NULL)
+		return NULL;
+	while (fgets(line, sizeof(line), fp)) {
+		char *p = line;
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, key, kl) == 0 && (p[kl] == ' ' || p[kl] == '=')) {
+			p = strchr(p, '=') + 1;
+			while (*p == ' ')
+				p++;
+			p[strcspn(p, "\r\n")] = '\0';
+			v = strdup(p);
+			break;
+		}
+	}
+	fclose(fp);
+	return v;
+}
+
+void
+itest_harness_up(void)
+{
+	const char *top = getenv("top_srcdir");
+	char cmd[1024], line[4096];
+	FILE *fp;
+	char *keyfile;
+
+	if (access("/usr/sbin/nginx", X_OK) != 0 &&
+	    itest_sh("command -v nginx >/dev/null 2>&1") != 0) {
+		if (getenv("IA_REQUIRE_INTEGRATION")) {
+			fprintf(stderr, "nginx is required (IA_REQUIRE_INTEGRATION)\n");
+			exit(1);
+		}
+		fprintf(stderr, "SKIP: nginx not installed\n");
+		exit(77);
+	}
+	snprintf(cmd, sizeof(cmd), "%s/tests/harness/start", top ? top : ".");
+	fp = popen(cmd, "r");
+	if (fp == NULL) {
+		perror("popen harness");
+		exit(1);
+	}
+	while (fgets(line, sizeof(line), fp)) {
+		char *eq, *k, *v;
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "export ", 7) != 0 ||
+		    (eq = strchr(line, '=')) == NULL)
+			continue;
+		*eq = '\0';
+		k = line + 7;
+		v = eq + 1;
+		if (*v == '\'' || *v == '"') {
+			v++;
+			v[strlen(v) - 1] = '\0';
+		}
+		setenv(k, v, 1);
+	}
+	if (pclose(fp) != 0 || getenv("HARNESS_DIR") == NULL) {
+		fprintf(stderr, "tests/harness/start failed\n");
+		exit(1);
+	}
+	snprintf(harness_dir, sizeof(harness_dir), "%s", getenv("HARNESS_DIR"));
+	keyfile = read_conf_value(getenv("AGENT_CONF"), "jwt_key_file");
+	if (keyfile != NULL) {
+		FILE *kf = fopen(keyfile, "rb");
+		if (kf) {
+			secret_len = fread(secret, 1, sizeof(secret), kf);
+			fclose(kf);
+		}
+		free(keyfile);
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void
+itest_harness_down(void)
+{
+	const char *top = getenv("top_srcdir");
+
+	if (harness_dir[0])
+		itest_sh("%s/tests/harness/stop '%s' >&2", top ? top : ".",
+		    harness_dir);
+}
+
+const unsigned char *
+itest_secret(size_t *len)
+{
+	*len = secret_len;
+	return secret;
+}
+
+static size_t
+collect(char *p, size_t sz, size_t n, void *ud)
+{
+	char **buf = ud;
+	size_t old = *buf ? strlen(*buf) : 0;
+
+	*buf = realloc(*buf, old + sz * n + 1);
+	memcpy(*buf + old, p, sz * n);
+	(*buf)[old + sz * n] = '\0';
+	return sz * n;
+}
+
+void
+itest_request(const char *method, const char *path, const char *token,
+    const char *content_type, const char *body, size_t len,
+    struct itest_resp *out)
+{
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	char url[2048], hv[9000];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(url, sizeof(url), "%s%s", getenv("AGENT_URL"), path);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, getenv("AGENT_CA"));
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	if (token) {
+		snprintf(hv, sizeof(hv), "Authorization: Bearer %s", token);
+		hdrs = curl_slist_append(hdrs, hv);
+	}
+	if (content_type) {
+		snprintf(hv, sizeof(hv), "Content-Type: %s", content_type);
+		hdrs = curl_slist_append(hdrs, hv);
+	}
+	if (body) {
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &out->body);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, collect);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &out->headers);
+	curl_easy_perform(h);
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	if (out->body == NULL)
+		out->body = strdup("");
+	if (out->headers == NULL)
+		out->headers = strdup("");
+	out->len = strlen(out->body);
+	out->json = json_tokener_parse(out->body);
+}
+
+void
+itest_resp_free(struct itest_resp *r)
+{
+	free(r->body);
+	free(r->headers);
+	json_object_put(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+void
+itest_post(const char *path, const char *token, const char *json,
+    struct itest_resp *out)
+{
+	itest_request("POST", path, token, "application/json", json,
+	    strlen(json), out);
+}
+
+char *
+itest_token(const char *sub, const char *scopes, long ttl)
+{
+	char cmd[2048], buf[8192];
+	FILE *fp;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "'%s' token --config '%s' --sub '%s' "
+	    "--scope '%s' --ttl %ld", getenv("AGENT_BIN"), getenv("AGENT_CONF"),
+	    sub, scopes, ttl);
+	fp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(fp);
+	n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	ck_assert_int_eq(pclose(fp), 0);
+	buf[strcspn(buf, "\n")] = '\0';
+	return strdup(buf);
+}
+
+static char *
+b64url(const unsigned char *in, size_t len)
+{
+	char *out = malloc(4 * ((len + 2) / 3) + 1);
+	int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	int i, j = 0;
+
+	for (i = 0; i < n; i++) {
+		if (out[i] == '=')
+			break;
+		out[j++] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	}
+	out[j] = '\0';
+	return out;
+}
+
+char *
+itest_sign(const char *alg, const char *header_json, const char *payload_json,
+    const unsigned char *key, size_t keylen)
+{
+	char *h = b64url((const unsigned char *)header_json, strlen(header_json));
+	char *p = b64url((const unsigned char *)payload_json,
+	    strlen(payload_json));
+	char *input, *sig = NULL, *tok;
+	unsigned char mac[64];
+	unsigned int maclen = 0;
+
+	if (key == NULL)
+		key = itest_secret(&keylen);
+	if (asprintf(&input, "%s.%s", h, p) < 0)
+		abort();
+	if (alg != NULL) {
+		HMAC(strcmp(alg, "HS512") == 0 ? EVP_sha512() :
+		    strcmp(alg, "HS384") == 0 ? EVP_sha384() : EVP_sha256(),
+		    key, (int)keylen, (unsigned char *)input, strlen(input), mac,
+		    &maclen);
+		sig = b64url(mac, maclen);
+	}
+	if (asprintf(&tok, "%s.%s", input, sig ? sig : "") < 0)
+		abort();
+	free(h);
+	free(p);
+	free(input);
+	free(sig);
+	return tok;
+}
+
+const char *
+itest_wait_task(const char *token, const char *task_id, long timeout_ms)
+{
+	static char state[64];
+	long long end = itest_ms() + timeout_ms;
+	char body[512];
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":\"w\","
+	    "\"method\":\"tasks/get\",\"params\":{\"id\":\"%s\","
+	    "\"historyLength\":0}}", task_id);
+	while (itest_ms() < end) {
+		struct itest_resp r;
+		json_object *res, *st, *s;
+		itest_post("/a2a", token, body, &r);
+		if (r.json && json_object_object_get_ex(r.json, "result", &res) &&
+		    json_object_object_get_ex(res, "status", &st) &&
+		    json_object_object_get_ex(st, "state", &s)) {
+			snprintf(state, sizeof(state), "%s",
+			    json_object_get_string(s));
+			itest_resp_free(&r);
+			if (!strcmp(state, "completed") || !strcmp(state, "failed") ||
+			    !strcmp(state, "canceled") || !strcmp(state, "rejected"))
+				return state;
+		} else
+			itest_resp_free(&r);
+		usleep(50000);
+	}
+	return "timeout";
+}

@@ -1,0 +1,52 @@
+/*
+ * itest: helpers for the integration tests.  They drive the real agent
+ * behind the real nginx started by tests/harness/start, over TLS on
+ * loopback, with libcurl.
+ */
+#ifndef IA_ITEST_H
+#define IA_ITEST_H
+
+#include <stddef.h>
+#include <json-c/json.h>
+
+struct itest_resp {
+	long status;
+	char *body;		/* owned, NUL-terminated */
+	size_t len;
+	char *headers;		/* owned, raw header block */
+	json_object *json;	/* parsed body or NULL */
+};
+
+/* Start the harness once (exits 77 = skip when nginx is missing and
+ * IA_REQUIRE_INTEGRATION is unset); exports AGENT_* into the environment. */
+void itest_harness_up(void);
+void itest_harness_down(void);
+
+/* One HTTPS request to $AGENT_URL + path.  token NULL = no Authorization. */
+void itest_request(const char *method, const char *path, const char *token,
+    const char *content_type, const char *body, size_t len,
+    struct itest_resp *out);
+void itest_resp_free(struct itest_resp *r);
+/* POST a JSON text to /a2a or /api/a2a with the admin token. */
+void itest_post(const char *path, const char *token, const char *json,
+    struct itest_resp *out);
+
+/* Mint a token with the agent's CLI; caller frees. */
+char *itest_token(const char *sub, const char *scopes, long ttl);
+/* Sign arbitrary header/payload JSON with the harness HS256 secret (or
+ * with key/keylen when given); caller frees. */
+char *itest_sign(const char *alg, const char *header_json,
+    const char *payload_json, const unsigned char *key, size_t keylen);
+/* The harness secret (static buffer) and its length. */
+const unsigned char *itest_secret(size_t *len);
+
+/* Run a shell command; returns its exit status. */
+int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Milliseconds, monotonic. */
+long long itest_ms(void);
+/* Poll GetTask until the task reaches a terminal state or timeout_ms;
+ * returns the final state name (static) or "timeout". */
+const char *itest_wait_task(const char *token, const char *task_id,
+    long timeout_ms);
+
+#endif

@@ -1,0 +1,807 @@
+#include "auto-config.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "jsonutil.h"
+#include "log.h"
+#include "store.h"
+#include "task.h"
+
+/* ---- temporary files --------------------------------------------------- */
+
+/* Made in the parent by the unchecked fixture, removed there afterwards
+ * even when a test fails; each test makes its own directory inside. */
+static char topdir[256];
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+static void
+top_setup(void)
+{
+	snprintf(topdir, sizeof(topdir), "/tmp/ia-check-store-XXXXXX");
+	if (mkdtemp(topdir) == NULL) {
+		perror("mkdtemp");
+		abort();
+	}
+}
+
+static void
+top_teardown(void)
+{
+	nftw(topdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory for this test and the database path in it. */
+static void
+db_path(char *out, size_t len)
+{
+	char dir[300];
+
+	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", topdir);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(out, len, "%s/tasks.db", dir);
+}
+
+static struct store *
+open_ok(const char *path)
+{
+	struct store *st = NULL;
+	char *err = NULL;
+
+	ck_assert_msg(store_open(path, &st, &err) == 0, "store_open: %s",
+	    err ? err : "?");
+	ck_assert_ptr_nonnull(st);
+	ck_assert_ptr_null(err);
+	return st;
+}
+
+/* One value of a PRAGMA (or any one-cell query) read on a separate
+ * connection, as text; caller frees. */
+static char *
+query1(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char *v = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+		v = strdup((const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+exec_sql(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static void
+assert_task_eq(const struct task *a, const struct task *b)
+{
+	ck_assert_str_eq(a->id, b->id);
+	ck_assert_str_eq(a->context_id, b->context_id);
+	ck_assert_str_eq(a->owner, b->owner);
+	ck_assert_str_eq(a->operation, b->operation);
+	ck_assert_int_eq(a->state, b->state);
+	ck_assert_msg(json_object_equal(a->params, b->params), "params");
+	ck_assert_msg(json_object_equal(a->progress, b->progress), "progress");
+	ck_assert_msg(json_object_equal(a->result, b->result), "result");
+	ck_assert_msg(json_object_equal(a->artifacts, b->artifacts),
+	    "artifacts");
+	ck_assert_msg(json_object_equal(a->error, b->error), "error");
+	ck_assert_msg(json_object_equal(a->checkpoint, b->checkpoint),
+	    "checkpoint");
+	ck_assert_msg(json_object_equal(a->history, b->history), "history");
+	ck_assert(a->created_ms == b->created_ms);
+	ck_assert(a->updated_ms == b->updated_ms);
+	ck_assert(a->next_wake_ms == b->next_wake_ms);
+	ck_assert(a->version == b->version);
+	ck_assert(a->cancel_requested == b->cancel_requested);
+}
+
+static void
+put_ok(struct store *st, const struct task *t)
+{
+	char *err = NULL;
+
+	ck_assert_msg(store_task_put(st, t, &err) == 0, "put: %s",
+	    err ? err : "?");
+	ck_assert_ptr_null(err);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+START_TEST(test_open_creates_schema)
+{
+	char path[400];
+	struct store *st;
+	char *v;
+
+	db_path(path, sizeof(path));
+	ck_assert_int_ne(access(path, F_OK), 0);
+	st = open_ok(path);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	ck_assert_int_eq(store_ping(st), 0);
+
+	v = query1(path, "PRAGMA user_version");
+	ck_assert_str_eq(v, "1");
+	free(v);
+	v = query1(path, "PRAGMA journal_mode");
+	ck_assert_str_eq(v, "wal");
+	free(v);
+	v = query1(path, "SELECT count(*) FROM sqlite_master WHERE type = "
+	    "'table' AND name IN ('tasks', 'push_configs')");
+	ck_assert_str_eq(v, "2");
+	free(v);
+	store_close(st);
+	store_close(NULL);
+
+	/* Opening again finds the schema and keeps it. */
+	st = open_ok(path);
+	store_close(st);
+	v = query1(path, "PRAGMA user_version");
+	ck_assert_str_eq(v, "1");
+	free(v);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	char path[400];
+	struct store *st = (struct store *)&st;
+	char *err = NULL;
+
+	/* A newer schema is refused and left as it was. */
+	db_path(path, sizeof(path));
+	exec_sql(path, "CREATE TABLE future (x); PRAGMA user_version = 99;");
+	ck_assert_int_eq(store_open(path, &st, &err), -1);
+	ck_assert_ptr_null(st);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_msg(strstr(err, "99") != NULL && strstr(err, "newer"),
+	    "error '%s'", err);
+	free(err);
+	err = NULL;
+	{
+		char *v = query1(path, "PRAGMA user_version");
+		ck_assert_str_eq(v, "99");
+		free(v);
+		v = query1(path, "SELECT count(*) FROM sqlite_master WHERE "
+		    "name = 'tasks'");
+		ck_assert_str_eq(v, "0");
+		free(v);
+	}
+
+	/* A directory that does not exist. */
+	snprintf(path, sizeof(path), "%s/no/such/dir/tasks.db", topdir);
+	st = (struct store *)&st;
+	ck_assert_int_eq(store_open(path, &st, &err), -1);
+	ck_assert_ptr_null(st);
+	ck_assert_ptr_nonnull(err);
+	ck_assert_msg(strstr(err, path) != NULL, "error '%s'", err);
+	free(err);
+	err = NULL;
+
+	/* Not a database at all. */
+	db_path(path, sizeof(path));
+	{
+		FILE *fp = fopen(path, "w");
+		ck_assert_ptr_nonnull(fp);
+		fputs("this is not an sqlite database, just some text that is "
+		    "long enough to fill a header of one hundred bytes.....\n",
+		    fp);
+		fclose(fp);
+	}
+	ck_assert_int_eq(store_open(path, &st, &err), -1);
+	ck_assert_ptr_null(st);
+	ck_assert_ptr_nonnull(err);
+	free(err);
+}
+END_TEST
+
+/* A task with every field set to something other than its default. */
+static struct task *
+full_task(const char *owner)
+{
+	struct task *t = task_new(owner, "instag.train", json_tokener_parse(
+	    "{\"subject\":\"may\",\"gpu_id\":0,\"n\":1.5,\"u\":\"\\u00fc'\\\"\\\\/\","
+	    "\"big\":9007199254740993,\"list\":[1,\"two\",null,true]}"), NULL);
+
+	t->state = TASK_INPUT_REQUIRED;
+	t->progress = json_tokener_parse("{\"step\":2,\"steps\":5,\"percent\":40,"
+	    "\"message\":\"training\"}");
+	t->result = json_tokener_parse("{\"video\":\"out.mp4\",\"n\":[1,2]}");
+	json_object_array_add(t->artifacts, json_tokener_parse(
+	    "{\"artifactId\":\"a1\",\"name\":\"out.mp4\",\"uri\":"
+	    "\"/artifacts/x/out.mp4\",\"mimeType\":\"video/mp4\"}"));
+	t->error = json_tokener_parse("{\"code\":\"c\",\"message\":\"m\"}");
+	json_object_object_add(t->checkpoint, "pod_id",
+	    json_object_new_string("pod-123"));
+	json_object_object_add(t->checkpoint, "done", json_object_new_int(3));
+	task_add_history(t, task_msg_text("user", "hello", t->id,
+	    t->context_id), 10);
+	task_add_history(t, task_msg_text("agent", "working on it", t->id,
+	    t->context_id), 10);
+	t->created_ms = 1700000000123LL;
+	t->updated_ms = 1700000009999LL;
+	t->next_wake_ms = 1700000012345LL;
+	t->version = 42;
+	t->cancel_requested = true;
+	return t;
+}
+
+START_TEST(test_put_get_roundtrip)
+{
+	char path[400];
+	struct store *st;
+	struct task *t, *g = NULL, *plain;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	t = full_task("alice");
+	put_ok(st, t);
+	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
+	ck_assert_ptr_nonnull(g);
+	assert_task_eq(t, g);
+	task_free(g);
+
+	/* Defaults (NULL progress/result/error) round trip as NULL. */
+	plain = task_new("bob", "diag.timer", NULL, NULL);
+	put_ok(st, plain);
+	ck_assert_int_eq(store_task_get(st, plain->id, &g), 0);
+	assert_task_eq(plain, g);
+	ck_assert_ptr_null(g->progress);
+	ck_assert_ptr_null(g->result);
+	ck_assert_ptr_null(g->error);
+	ck_assert_ptr_nonnull(g->params);
+	ck_assert_ptr_nonnull(g->artifacts);
+	ck_assert_ptr_nonnull(g->checkpoint);
+	ck_assert_ptr_nonnull(g->history);
+	task_free(g);
+
+	/* A second put replaces the row. */
+	task_complete(t, json_tokener_parse("{\"done\":true}"));
+	t->cancel_requested = false;
+	put_ok(st, t);
+	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
+	assert_task_eq(t, g);
+	ck_assert_int_eq(g->state, TASK_COMPLETED);
+	task_free(g);
+
+	/* Every state survives the text column. */
+	{
+		enum task_state s;
+		for (s = TASK_SUBMITTED; s <= TASK_REJECTED; s++) {
+			plain->state = s;
+			put_ok(st, plain);
+			ck_assert_int_eq(store_task_get(st, plain->id, &g), 0);
+			ck_assert_int_eq(g->state, s);
+			task_free(g);
+		}
+	}
+	{
+		char *v = query1(path, "SELECT count(*) FROM tasks");
+		ck_assert_str_eq(v, "2");
+		free(v);
+	}
+	task_free(t);
+	task_free(plain);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_get_unknown)
+{
+	char path[400];
+	struct store *st;
+	struct task *g = (struct task *)&g;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	ck_assert_int_eq(store_task_get(st,
+	    "123e4567-e89b-42d3-a456-426614174000", &g), 1);
+	ck_assert_ptr_null(g);
+	g = (struct task *)&g;
+	ck_assert_int_eq(store_task_get(st, "not-a-uuid' OR '1'='1", &g), 1);
+	ck_assert_ptr_null(g);
+	store_close(st);
+}
+END_TEST
+
+/* ---- list ----------------------------------------------------------------- */
+
+static const char *ctx_a = "aaaaaaaa-e89b-42d3-a456-426614174000";
+static const char *ctx_b = "bbbbbbbb-e89b-42d3-a456-426614174000";
+
+/* 25 tasks of alice (created in pairs on the same millisecond, so page
+ * boundaries fall between ties), 5 of bob.  ids[i] is alice's i-th. */
+static void
+fill(struct store *st, char ids[25][UUID_STR_LEN])
+{
+	int i;
+
+	for (i = 0; i < 25; i++) {
+		struct task *t = task_new("alice", "diag.timer", NULL,
+		    i % 2 ? ctx_a : ctx_b);
+		t->created_ms = 1000 + i / 2;
+		t->updated_ms = 5000 + i;
+		t->state = i % 5 == 0 ? TASK_COMPLETED : i % 5 == 1 ?
+		    TASK_FAILED : TASK_WORKING;
+		put_ok(st, t);
+		strcpy(ids[i], t->id);
+		task_free(t);
+	}
+	for (i = 0; i < 5; i++) {
+		struct task *t = task_new("bob", "diag.timer", NULL, ctx_a);
+		t->created_ms = 2000 + i;	/* newer than all of alice's */
+		t->updated_ms = 9000;
+		t->state = TASK_WORKING;
+		put_ok(st, t);
+		task_free(t);
+	}
+}
+
+static void
+free_list(struct task **tasks, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		task_free(tasks[i]);
+	free(tasks);
+}
+
+/* Walk every page; returns the number of tasks, checks order and that no
+ * id repeats; fills seen (ids in page order). */
+static size_t
+walk(struct store *st, struct store_list_query q, size_t page_size,
+    char seen[64][UUID_STR_LEN], int64_t want_total, size_t *pages)
+{
+	char *token = NULL;
+	size_t count = 0;
+	int64_t last_created = INT64_MAX;
+	char last_id[UUID_STR_LEN] = "~";
+
+	*pages = 0;
+	q.page_size = page_size;
+	for (;;) {
+		struct task **tasks = NULL;
+		size_t n = 99, i, j;
+		char *next = NULL, *err = NULL;
+		int64_t total = -1;
+
+		q.page_token = token;
+		ck_assert_msg(store_task_list(st, &q, &tasks, &n, &next, &total,
+		    &err) == 0, "list: %s", err ? err : "?");
+		ck_assert_ptr_nonnull(next);
+		ck_assert(total == want_total);
+		ck_assert_uint_le(n, page_size);
+		(*pages)++;
+		ck_assert_uint_le(*pages, 64);
+		for (i = 0; i < n; i++) {
+			struct task *t = tasks[i];
+			ck_assert_str_eq(t->owner, q.owner);
+			/* Newest first; ties broken by id, descending. */
+			ck_assert_msg(t->created_ms < last_created ||
+			    (t->created_ms == last_created &&
+			    strcmp(t->id, last_id) < 0),
+			    "order broken at %s", t->id);
+			last_created = t->created_ms;
+			strcpy(last_id, t->id);
+			for (j = 0; j < count; j++)
+				ck_assert_str_ne(seen[j], t->id);
+			ck_assert_uint_lt(count, 64);
+			strcpy(seen[count++], t->id);
+		}
+		free_list(tasks, n);
+		free(token);
+		token = NULL;
+		if (next[0] == '\0') {
+			free(next);
+			break;
+		}
+		/* A page with a token after it is full. */
+		ck_assert_uint_eq(n, page_size);
+		token = next;
+	}
+	return count;
+}
+
+START_TEST(test_list_pages)
+{
+	char path[400], ids[25][UUID_STR_LEN], seen[64][UUID_STR_LEN];
+	struct store *st;
+	struct store_list_query q = { 0 };
+	static const size_t sizes[] = { 1, 2, 5, 7, 24, 25, 26, 100 };
+	size_t k, i, j, pages, n;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	fill(st, ids);
+	q.owner = "alice";
+	q.state = -1;
+	for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		n = walk(st, q, sizes[k], seen, 25, &pages);
+		ck_assert_uint_eq(n, 25);
+		ck_assert_uint_eq(pages, (25 + sizes[k] - 1) / sizes[k]);
+		/* Every one of alice's tasks, none of bob's. */
+		for (i = 0; i < 25; i++) {
+			for (j = 0; j < n; j++)
+				if (strcmp(ids[i], seen[j]) == 0)
+					break;
+			ck_assert_msg(j < n, "task %zu missing with page size "
+			    "%zu", i, sizes[k]);
+		}
+	}
+	/* The first task listed is the newest: created_ms 1012 (i = 24). */
+	n = walk(st, q, 3, seen, 25, &pages);
+	ck_assert_str_eq(seen[0], ids[24]);
+
+	/* Bob sees only his five. */
+	q.owner = "bob";
+	ck_assert_uint_eq(walk(st, q, 2, seen, 5, &pages), 5);
+	ck_assert_uint_eq(pages, 3);
+	/* Nobody's tasks. */
+	q.owner = "carol";
+	ck_assert_uint_eq(walk(st, q, 10, seen, 0, &pages), 0);
+	ck_assert_uint_eq(pages, 1);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_list_filters)
+{
+	char path[400], ids[25][UUID_STR_LEN], seen[64][UUID_STR_LEN];
+	struct store *st;
+	struct store_list_query q = { 0 };
+	size_t pages, n, i;
+	struct task *g;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	fill(st, ids);
+	q.owner = "alice";
+
+	/* state: i % 5 == 0 -> completed: i = 0,5,10,15,20 */
+	q.state = TASK_COMPLETED;
+	n = walk(st, q, 2, seen, 5, &pages);
+	ck_assert_uint_eq(n, 5);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(store_task_get(st, seen[i], &g), 0);
+		ck_assert_int_eq(g->state, TASK_COMPLETED);
+		task_free(g);
+	}
+	q.state = TASK_WORKING;
+	ck_assert_uint_eq(walk(st, q, 4, seen, 15, &pages), 15);
+	q.state = TASK_CANCELED;
+	ck_assert_uint_eq(walk(st, q, 4, seen, 0, &pages), 0);
+
+	/* context: odd i -> ctx_a (12 tasks), even -> ctx_b (13) */
+	q.state = -1;
+	q.context_id = ctx_a;
+	n = walk(st, q, 5, seen, 12, &pages);
+	ck_assert_uint_eq(n, 12);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(store_task_get(st, seen[i], &g), 0);
+		ck_assert_str_eq(g->context_id, ctx_a);
+		task_free(g);
+	}
+	q.context_id = ctx_b;
+	ck_assert_uint_eq(walk(st, q, 5, seen, 13, &pages), 13);
+	/* Both: ctx_b and completed -> i = 0, 10, 20 */
+	q.state = TASK_COMPLETED;
+	ck_assert_uint_eq(walk(st, q, 2, seen, 3, &pages), 3);
+	ck_assert_str_eq(seen[0], ids[20]);
+	ck_assert_str_eq(seen[1], ids[10]);
+	ck_assert_str_eq(seen[2], ids[0]);
+	/* updated_after: updated_ms = 5000 + i, so > 5019 -> i = 20..24 */
+	q.state = -1;
+	q.context_id = NULL;
+	q.updated_after_ms = 5019;
+	ck_assert_uint_eq(walk(st, q, 2, seen, 5, &pages), 5);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_list_bad_token)
+{
+	static const char *const bad[] = { "garbage", "123", "123.",
+	    "123.not-a-uuid", ".123e4567-e89b-42d3-a456-426614174000",
+	    "abc.123e4567-e89b-42d3-a456-426614174000",
+	    "1.123e4567-e89b-42d3-a456-426614174000x",
+	    "99999999999999999999999.123e4567-e89b-42d3-a456-426614174000",
+	    "1' OR '1'='1", NULL };
+	char path[400], ids[25][UUID_STR_LEN];
+	struct store *st;
+	struct store_list_query q = { 0 };
+	size_t i;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	fill(st, ids);
+	q.owner = "alice";
+	q.state = -1;
+	q.page_size = 10;
+	for (i = 0; bad[i]; i++) {
+		struct task **tasks = (struct task **)&tasks;
+		size_t n = 7;
+		char *next = (char *)&next, *err = NULL;
+		int64_t total = 0;
+
+		q.page_token = bad[i];
+		ck_assert_msg(store_task_list(st, &q, &tasks, &n, &next, &total,
+		    &err) == -1, "token '%s' accepted", bad[i]);
+		ck_assert_ptr_nonnull(err);
+		ck_assert_msg(strstr(err, "pageToken") != NULL, "err '%s'", err);
+		ck_assert_ptr_null(tasks);
+		ck_assert_uint_eq(n, 0);
+		ck_assert_ptr_null(next);
+		free(err);
+	}
+	/* An empty token is the first page. */
+	{
+		struct task **tasks = NULL;
+		size_t n = 0;
+		char *next = NULL, *err = NULL;
+		int64_t total = 0;
+
+		q.page_token = "";
+		ck_assert_int_eq(store_task_list(st, &q, &tasks, &n, &next,
+		    &total, &err), 0);
+		ck_assert_uint_eq(n, 10);
+		ck_assert(total == 25);
+		ck_assert_str_ne(next, "");
+		free(next);
+		free_list(tasks, n);
+	}
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_active)
+{
+	char path[400];
+	struct store *st;
+	struct task **tasks = NULL;
+	size_t n = 0, i;
+	enum task_state s;
+	char ids[7][UUID_STR_LEN];
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	ck_assert_int_eq(store_task_active(st, &tasks, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(tasks);
+	/* One task per state, created newest-state-first so that "oldest
+	 * first" differs from insertion order. */
+	for (s = TASK_SUBMITTED; s <= TASK_REJECTED; s++) {
+		struct task *t = task_new(s % 2 ? "alice" : "bob", "diag.timer",
+		    NULL, NULL);
+		t->state = s;
+		t->created_ms = 10000 - (int64_t)s;
+		put_ok(st, t);
+		strcpy(ids[s], t->id);
+		task_free(t);
+	}
+	ck_assert_int_eq(store_task_active(st, &tasks, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(tasks[0]->id, ids[TASK_INPUT_REQUIRED]);
+	ck_assert_str_eq(tasks[1]->id, ids[TASK_WORKING]);
+	ck_assert_str_eq(tasks[2]->id, ids[TASK_SUBMITTED]);
+	for (i = 0; i < n; i++)
+		ck_assert(!task_state_terminal(tasks[i]->state));
+	free_list(tasks, n);
+	store_close(st);
+}
+END_TEST
+
+/* ---- push configs ---------------------------------------------------------- */
+
+static void
+assert_push_eq(const struct push_config *a, const struct push_config *b)
+{
+#define SEQ(f) do { \
+	if (a->f == NULL || b->f == NULL) \
+		ck_assert_msg(a->f == NULL && b->f == NULL, #f " NULL-ness"); \
+	else \
+		ck_assert_str_eq(a->f, b->f); \
+} while (0)
+	SEQ(task_id);
+	SEQ(id);
+	SEQ(url);
+	SEQ(token);
+	SEQ(auth_scheme);
+	SEQ(auth_credentials);
+#undef SEQ
+	ck_assert(a->created_ms == b->created_ms);
+	ck_assert_int_eq(a->dialect, b->dialect);
+}
+
+START_TEST(test_push_configs)
+{
+	char path[400];
+	struct store *st;
+	struct task *t = task_new("alice", "diag.timer", NULL, NULL);
+	struct push_config p1 = { 0 }, p2 = { 0 }, *g = NULL, **list = NULL;
+	char *err = NULL;
+	size_t n = 0, i;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	put_ok(st, t);
+
+	p1.task_id = t->id;
+	p1.id = (char *)"cfg-1";
+	p1.url = (char *)"https://hooks.example.org/a2a?x=1";
+	p1.created_ms = 1000;
+	p1.dialect = 0;
+	p2.task_id = t->id;
+	p2.id = (char *)"cfg-2";
+	p2.url = (char *)"https://other.example.org/cb";
+	p2.token = (char *)"tok-123";
+	p2.auth_scheme = (char *)"Bearer";
+	p2.auth_credentials = (char *)"secret-credentials";
+	p2.created_ms = 2000;
+	p2.dialect = 1;
+	/* Inserted newest first: the list still comes out oldest first. */
+	ck_assert_int_eq(store_push_put(st, &p2, &err), 0);
+	ck_assert_int_eq(store_push_put(st, &p1, &err), 0);
+	ck_assert_ptr_null(err);
+
+	ck_assert_int_eq(store_push_get(st, t->id, "cfg-1", &g), 0);
+	assert_push_eq(&p1, g);
+	ck_assert_ptr_null(g->token);
+	ck_assert_int_eq(g->dialect, 0);
+	store_push_free(g);
+	ck_assert_int_eq(store_push_get(st, t->id, "cfg-2", &g), 0);
+	assert_push_eq(&p2, g);
+	ck_assert_int_eq(g->dialect, 1);
+	store_push_free(g);
+	g = (struct push_config *)&g;
+	ck_assert_int_eq(store_push_get(st, t->id, "cfg-3", &g), 1);
+	ck_assert_ptr_null(g);
+	ck_assert_int_eq(store_push_get(st,
+	    "123e4567-e89b-42d3-a456-426614174000", "cfg-1", &g), 1);
+	store_push_free(NULL);
+
+	ck_assert_int_eq(store_push_list(st, t->id, &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	assert_push_eq(&p1, list[0]);
+	assert_push_eq(&p2, list[1]);
+	for (i = 0; i < n; i++)
+		store_push_free(list[i]);
+	free(list);
+
+	/* Same (task, id) again replaces. */
+	p1.url = (char *)"https://hooks.example.org/new";
+	p1.dialect = 1;
+	ck_assert_int_eq(store_push_put(st, &p1, &err), 0);
+	ck_assert_int_eq(store_push_get(st, t->id, "cfg-1", &g), 0);
+	assert_push_eq(&p1, g);
+	store_push_free(g);
+
+	/* Updating the task (every step does) keeps its push configs. */
+	task_set_state(t, TASK_WORKING);
+	put_ok(st, t);
+	task_set_progress(t, 1, 3, "one");
+	put_ok(st, t);
+	ck_assert_int_eq(store_push_list(st, t->id, &list, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	for (i = 0; i < n; i++)
+		store_push_free(list[i]);
+	free(list);
+
+	/* Delete. */
+	ck_assert_int_eq(store_push_delete(st, t->id, "cfg-1"), 0);
+	ck_assert_int_eq(store_push_delete(st, t->id, "cfg-1"), 1);
+	ck_assert_int_eq(store_push_delete(st, t->id, "nope"), 1);
+	ck_assert_int_eq(store_push_get(st, t->id, "cfg-1", &g), 1);
+	ck_assert_int_eq(store_push_list(st, t->id, &list, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	assert_push_eq(&p2, list[0]);
+	store_push_free(list[0]);
+	free(list);
+	/* A task without configs lists none. */
+	ck_assert_int_eq(store_push_list(st,
+	    "123e4567-e89b-42d3-a456-426614174000", &list, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(list);
+	task_free(t);
+	store_close(st);
+}
+END_TEST
+
+START_TEST(test_reopen)
+{
+	char path[400];
+	struct store *st;
+	struct task *t = full_task("alice"), *g = NULL;
+	struct push_config p = { 0 }, *pg = NULL;
+	char *err = NULL, *v;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	put_ok(st, t);
+	p.task_id = t->id;
+	p.id = (char *)"c";
+	p.url = (char *)"https://x.example/cb";
+	p.token = (char *)"t";
+	p.created_ms = 5;
+	p.dialect = 1;
+	ck_assert_int_eq(store_push_put(st, &p, &err), 0);
+	store_close(st);
+
+	st = open_ok(path);
+	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
+	assert_task_eq(t, g);
+	task_free(g);
+	ck_assert_int_eq(store_push_get(st, t->id, "c", &pg), 0);
+	assert_push_eq(&p, pg);
+	store_push_free(pg);
+	/* Still writable after reopening. */
+	task_set_state(t, TASK_WORKING);
+	put_ok(st, t);
+	store_close(st);
+
+	st = open_ok(path);
+	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
+	ck_assert_int_eq(g->state, TASK_WORKING);
+	task_free(g);
+	store_close(st);
+	v = query1(path, "PRAGMA user_version");
+	ck_assert_str_eq(v, "1");
+	free(v);
+	task_free(t);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	log_set_level(LOG_WARN);
+	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_open_creates_schema);
+	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_put_get_roundtrip);
+	tcase_add_test(tc, test_get_unknown);
+	tcase_add_test(tc, test_list_pages);
+	tcase_add_test(tc, test_list_filters);
+	tcase_add_test(tc, test_list_bad_token);
+	tcase_add_test(tc, test_active);
+	tcase_add_test(tc, test_push_configs);
+	tcase_add_test(tc, test_reopen);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

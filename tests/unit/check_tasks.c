@@ -1,0 +1,832 @@
+#include "auto-config.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "jsonutil.h"
+#include "log.h"
+#include "ops.h"
+#include "store.h"
+#include "task.h"
+#include "tasks.h"
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+static char topdir[256];
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+static void
+top_setup(void)
+{
+	snprintf(topdir, sizeof(topdir), "/tmp/ia-check-tasks-XXXXXX");
+	if (mkdtemp(topdir) == NULL) {
+		perror("mkdtemp");
+		abort();
+	}
+}
+
+static void
+top_teardown(void)
+{
+	nftw(topdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One test's world: its directory, configuration and store. */
+struct env {
+	char dir[320];
+	struct config *cfg;
+	struct store *st;
+	struct auth_principal alice, bob;
+};
+
+/* ---- listener: every change it hears of ----------------------------------- */
+
+struct ev {
+	char id[UUID_STR_LEN];
+	int64_t version;
+	enum task_state state;
+	int step, steps;	/* -1 without progress */
+	size_t history;
+};
+
+#define MAX_EVENTS 8192
+static pthread_mutex_t ev_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ev events[MAX_EVENTS];
+static size_t nevents, ev_overflow;
+
+static void
+listener(const struct task *t)
+{
+	struct ev e;
+	int64_t v;
+
+	memset(&e, 0, sizeof(e));
+	strcpy(e.id, t->id);
+	e.version = t->version;
+	e.state = t->state;
+	e.step = e.steps = -1;
+	if (t->progress && ju_int(t->progress, "step", &v) == 0)
+		e.step = (int)v;
+	if (t->progress && ju_int(t->progress, "steps", &v) == 0)
+		e.steps = (int)v;
+	e.history = json_object_array_length(t->history);
+	pthread_mutex_lock(&ev_lock);
+	if (nevents < MAX_EVENTS)
+		events[nevents++] = e;
+	else
+		ev_overflow++;
+	pthread_mutex_unlock(&ev_lock);
+}
+
+/* Copy the events of one task into out (at most max); returns the count. */
+static size_t
+events_of(const char *id, struct ev *out, size_t max)
+{
+	size_t i, n = 0;
+
+	pthread_mutex_lock(&ev_lock);
+	ck_assert_uint_eq(ev_overflow, 0);
+	for (i = 0; i < nevents; i++)
+		if (strcmp(events[i].id, id) == 0 && n < max)
+			out[n++] = events[i];
+	pthread_mutex_unlock(&ev_lock);
+	return n;
+}
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static void
+make_who(struct auth_principal *p, const char *sub, const char *scopes)
+{
+	char *copy = strdup(scopes), *tok, *save = NULL;
+
+	memset(p, 0, sizeof(*p));
+	p->sub = strdup(sub);
+	p->scopes = calloc(16, sizeof(*p->scopes));
+	for (tok = strtok_r(copy, " ", &save); tok;
+	    tok = strtok_r(NULL, " ", &save))
+		p->scopes[p->nscopes++] = strdup(tok);
+	p->exp = 4102444800L;
+	free(copy);
+}
+
+static void
+open_store(struct env *w)
+{
+	char *err = NULL;
+
+	w->st = NULL;
+	ck_assert_msg(store_open(w->cfg->store_path, &w->st, &err) == 0,
+	    "store_open: %s", err ? err : "?");
+}
+
+/* Make the test's directory, configuration (extra lines appended) and
+ * store, and start the executor. */
+static void
+env_start(struct env *w, const char *extra)
+{
+	char path[400], *err = NULL;
+	FILE *fp;
+	int fd;
+
+	memset(w, 0, sizeof(*w));
+	snprintf(w->dir, sizeof(w->dir), "%s/t-XXXXXX", topdir);
+	ck_assert_ptr_nonnull(mkdtemp(w->dir));
+	snprintf(path, sizeof(path), "%s/agent-XXXXXX", w->dir);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	fp = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "jwt_issuer = test-issuer\njwt_key_file = /dev/null\n"
+	    "store_path = %s/tasks.db\ndiagnostics = true\n%s", w->dir, extra);
+	fclose(fp);
+	ck_assert_msg(config_load(path, &w->cfg, &err) == 0, "config: %s",
+	    err ? err : "?");
+	ck_assert(w->cfg->diagnostics);
+	open_store(w);
+	ck_assert_msg(tasks_start(w->cfg, w->st, listener, &err) == 0,
+	    "tasks_start: %s", err ? err : "?");
+	ck_assert_ptr_eq(tasks_store(), w->st);
+	make_who(&w->alice, "alice", "tasks:read tasks:write diag:run");
+	make_who(&w->bob, "bob", "tasks:read tasks:write diag:run");
+}
+
+static void
+env_stop(struct env *w)
+{
+	tasks_stop(2);
+	store_close(w->st);
+	config_free(w->cfg);
+	auth_principal_clear(&w->alice);
+	auth_principal_clear(&w->bob);
+}
+
+/* Submit diag.timer with params (JSON text) as who; the new task's id into
+ * id.  message (taken, may be NULL) starts the history. */
+static void
+submit_msg(struct env *w, const struct auth_principal *who, const char *params,
+    json_object *message, char id[UUID_STR_LEN])
+{
+	struct op_ctx c = { w->cfg, who, message };
+	struct op_outcome out;
+	json_object *p = json_tokener_parse(params);
+
+	ck_assert_ptr_nonnull(p);
+	ck_assert_msg(ops_invoke(&c, "diag.timer", p, NULL, &out) == 0,
+	    "diag.timer: %s", out.err.message ? out.err.message : "?");
+	ck_assert_ptr_nonnull(out.task);
+	ck_assert_ptr_null(out.result);
+	ck_assert_int_eq(out.http_status, 200);
+	ck_assert(uuid_valid(out.task->id));
+	ck_assert_str_eq(out.task->owner, who->sub);
+	ck_assert_str_eq(out.task->operation, "diag.timer");
+	strcpy(id, out.task->id);
+	ops_outcome_clear(&out);
+	json_object_put(p);
+	json_object_put(message);
+}
+
+static void
+submit(struct env *w, const char *params, char id[UUID_STR_LEN])
+{
+	submit_msg(w, &w->alice, params, NULL, id);
+}
+
+/* Poll (10 ms steps, at most timeout_ms) until the task is terminal. */
+static struct task *
+wait_terminal(const char *id, const char *owner, long timeout_ms)
+{
+	long i;
+	struct task *t = NULL;
+	enum task_state last = TASK_SUBMITTED;
+	int64_t start = ju_mono_ms();
+
+	for (i = 0; i <= timeout_ms / 10; i++) {
+		ck_assert_int_eq(tasks_get(id, owner, &t), 0);
+		if (task_state_terminal(t->state))
+			return t;
+		last = t->state;
+		task_free(t);
+		if (ju_mono_ms() - start > timeout_ms)
+			break;
+		sleep_ms(10);
+	}
+	ck_abort_msg("task %s still %s after %ld ms", id, task_state_name(last),
+	    timeout_ms);
+	return NULL;
+}
+
+/* Poll until the task has taken its first step and sits on the timer
+ * queue with no executor thread running it. */
+static struct task *
+wait_waiting(const char *id, const char *owner)
+{
+	struct tasks_stats s;
+	struct task *t = NULL;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		ck_assert_int_eq(tasks_get(id, owner, &t), 0);
+		ck_assert_msg(!task_state_terminal(t->state), "task finished "
+		    "early: %s", task_state_name(t->state));
+		if (t->state == TASK_WORKING && t->progress != NULL) {
+			tasks_get_stats(&s);
+			if (s.running == 0)
+				return t;
+		}
+		task_free(t);
+		sleep_ms(10);
+	}
+	ck_abort_msg("task %s never started waiting", id);
+	return NULL;
+}
+
+/* Wait until the executor holds no task in memory. */
+static void
+wait_idle(void)
+{
+	struct tasks_stats s;
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		tasks_get_stats(&s);
+		if (s.active == 0 && s.running == 0 && s.queued == 0)
+			return;
+		sleep_ms(10);
+	}
+	ck_abort_msg("executor not idle: active %lu running %lu queued %lu",
+	    s.active, s.running, s.queued);
+}
+
+static int64_t
+int_of(json_object *o, const char *key)
+{
+	int64_t v = -12345;
+
+	ck_assert_msg(ju_int(o, key, &v) == 0, "no integer %s", key);
+	return v;
+}
+
+static const char *
+last_history_text(const struct task *t)
+{
+	size_t n = json_object_array_length(t->history);
+	json_object *m, *parts;
+
+	ck_assert_uint_gt(n, 0);
+	m = json_object_array_get_idx(t->history, n - 1);
+	parts = ju_arr(m, "parts");
+	ck_assert_ptr_nonnull(parts);
+	return ju_str(json_object_array_get_idx(parts, 0), "text");
+}
+
+/* ---- tests ----------------------------------------------------------------- */
+
+START_TEST(test_completes)
+{
+	struct env w;
+	struct task *t;
+	char id[UUID_STR_LEN];
+	static struct ev ev[256];
+	size_t n, i, working_with_progress = 0, completed = 0;
+
+	env_start(&w, "executor_threads = 2\n");
+	submit(&w, "{\"steps\":3,\"interval_ms\":20}", id);
+	t = wait_terminal(id, "alice", 5000);
+	ck_assert_int_eq(t->state, TASK_COMPLETED);
+	ck_assert_ptr_null(t->error);
+	ck_assert_ptr_nonnull(t->result);
+	ck_assert(int_of(t->result, "steps") == 3);
+	ck_assert(int_of(t->result, "elapsed_ms") >= 3 * 20 - 5);
+	/* Progress recorded: step 3 of 3, 100 %. */
+	ck_assert_ptr_nonnull(t->progress);
+	ck_assert(int_of(t->progress, "step") == 3);
+	ck_assert(int_of(t->progress, "steps") == 3);
+	ck_assert(int_of(t->progress, "percent") == 100);
+	ck_assert_str_eq(ju_str(t->progress, "message"), "done");
+	ck_assert_str_eq(t->owner, "alice");
+	ck_assert(t->version > 1);
+
+	/* The listener heard every change, in order, ending completed. */
+	wait_idle();
+	n = events_of(id, ev, 256);
+	ck_assert_uint_ge(n, 4);
+	ck_assert_int_eq(ev[0].state, TASK_SUBMITTED);
+	for (i = 1; i < n; i++) {
+		ck_assert_msg(ev[i].version > ev[i - 1].version,
+		    "version %lld after %lld", (long long)ev[i].version,
+		    (long long)ev[i - 1].version);
+		if (ev[i].state == TASK_WORKING && ev[i].step >= 0 &&
+		    ev[i].step < ev[i].steps)
+			working_with_progress++;
+		if (ev[i].state == TASK_COMPLETED)
+			completed++;
+	}
+	ck_assert_int_eq(ev[n - 1].state, TASK_COMPLETED);
+	ck_assert(ev[n - 1].version == t->version);
+	ck_assert_uint_eq(completed, 1);
+	ck_assert_uint_ge(working_with_progress, 2);
+	task_free(t);
+	{
+		struct tasks_stats s;
+		tasks_get_stats(&s);
+		ck_assert_uint_ge(s.submitted, 1);
+		ck_assert_uint_ge(s.finished, 1);
+		ck_assert_uint_ge(s.steps, 4);
+	}
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_fail_at_step)
+{
+	struct env w;
+	struct task *t;
+	char id[UUID_STR_LEN];
+	static struct ev ev[256];
+	size_t n;
+
+	env_start(&w, "executor_threads = 1\n");
+	submit(&w, "{\"steps\":5,\"interval_ms\":10,\"fail_at_step\":2}", id);
+	t = wait_terminal(id, "alice", 5000);
+	ck_assert_int_eq(t->state, TASK_FAILED);
+	ck_assert_ptr_nonnull(t->error);
+	ck_assert_str_eq(ju_str(t->error, "code"), "diag_failure");
+	ck_assert_ptr_nonnull(strstr(ju_str(t->error, "message"), "step 2"));
+	ck_assert_ptr_null(t->result);
+	wait_idle();
+	n = events_of(id, ev, 256);
+	ck_assert_uint_ge(n, 2);
+	ck_assert_int_eq(ev[n - 1].state, TASK_FAILED);
+	task_free(t);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_cancel_waiting)
+{
+	struct env w;
+	struct task *t, *c = NULL;
+	char id[UUID_STR_LEN];
+	int64_t v;
+	static struct ev ev[256];
+	size_t n;
+	struct tasks_stats s;
+
+	env_start(&w, "executor_threads = 2\n");
+	submit(&w, "{\"steps\":3,\"interval_ms\":60000}", id);
+	t = wait_waiting(id, "alice");
+	task_free(t);
+
+	/* Canceled at once, in this thread. */
+	ck_assert_int_eq(tasks_cancel(id, "alice", &c), TASKS_CANCEL_OK);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->state, TASK_CANCELED);
+	ck_assert(c->cancel_requested);
+	ck_assert_ptr_nonnull(strstr(last_history_text(c), "canceled"));
+	v = c->version;
+	task_free(c);
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	ck_assert_int_eq(t->state, TASK_CANCELED);
+	ck_assert(t->version == v);
+	task_free(t);
+	tasks_get_stats(&s);
+	ck_assert_uint_eq(s.active, 0);
+	ck_assert_uint_eq(s.queued, 0);
+
+	/* And it stays canceled: nothing runs it again. */
+	sleep_ms(300);
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	ck_assert_int_eq(t->state, TASK_CANCELED);
+	ck_assert(t->version == v);
+	task_free(t);
+	n = events_of(id, ev, 256);
+	ck_assert_uint_ge(n, 3);
+	ck_assert_int_eq(ev[n - 1].state, TASK_CANCELED);
+	ck_assert(ev[n - 1].version == v);
+
+	/* A second cancel: already terminal. */
+	c = NULL;
+	ck_assert_int_eq(tasks_cancel(id, "alice", &c),
+	    TASKS_CANCEL_NOT_CANCELABLE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->state, TASK_CANCELED);
+	task_free(c);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_cancel_finished)
+{
+	struct env w;
+	struct task *t, *c = NULL;
+	char id[UUID_STR_LEN];
+	struct op_ctx ctx;
+	struct op_outcome out;
+	json_object *p;
+	char params[96];
+
+	env_start(&w, "executor_threads = 1\n");
+	submit(&w, "{\"steps\":1,\"interval_ms\":0}", id);
+	t = wait_terminal(id, "alice", 5000);
+	ck_assert_int_eq(t->state, TASK_COMPLETED);
+	task_free(t);
+	wait_idle();
+	ck_assert_int_eq(tasks_cancel(id, "alice", &c),
+	    TASKS_CANCEL_NOT_CANCELABLE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->state, TASK_COMPLETED);
+	task_free(c);
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	ck_assert_int_eq(t->state, TASK_COMPLETED);
+	task_free(t);
+
+	/* The same through the tasks.cancel operation. */
+	ctx.cfg = w.cfg;
+	ctx.who = &w.alice;
+	ctx.message = NULL;
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	p = json_tokener_parse(params);
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.cancel", p, NULL, &out), -1);
+	ck_assert_str_eq(out.err.code, OPERR_NOT_CANCELABLE);
+	ck_assert_ptr_nonnull(strstr(out.err.message, "completed"));
+	ops_outcome_clear(&out);
+	json_object_put(p);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_other_owner)
+{
+	struct env w;
+	struct task *t = NULL, *c = NULL;
+	char id[UUID_STR_LEN], params[96];
+	struct op_ctx ctx;
+	struct op_outcome out;
+	json_object *p;
+
+	env_start(&w, "executor_threads = 1\n");
+	submit(&w, "{\"steps\":2,\"interval_ms\":60000}", id);
+	t = wait_waiting(id, "alice");
+	task_free(t);
+
+	t = (struct task *)&t;
+	ck_assert_int_eq(tasks_get(id, "bob", &t), 1);
+	ck_assert_ptr_null(t);
+	ck_assert_int_eq(tasks_cancel(id, "bob", &c), TASKS_CANCEL_NOT_FOUND);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(tasks_add_message(id, "bob", task_msg_text("user",
+	    "x", NULL, NULL), &c), 1);
+	ck_assert_ptr_null(c);
+	/* Unknown and malformed ids look the same. */
+	ck_assert_int_eq(tasks_get("123e4567-e89b-42d3-a456-426614174000",
+	    "alice", &t), 1);
+	ck_assert_int_eq(tasks_get("../../etc/passwd", "alice", &t), 1);
+	ck_assert_int_eq(tasks_cancel("123e4567-e89b-42d3-a456-426614174000",
+	    "alice", &c), TASKS_CANCEL_NOT_FOUND);
+	ck_assert_int_eq(tasks_cancel("nope", "alice", &c),
+	    TASKS_CANCEL_NOT_FOUND);
+
+	/* Through the operations: not found for bob, not even listed. */
+	ctx.cfg = w.cfg;
+	ctx.who = &w.bob;
+	ctx.message = NULL;
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	p = json_tokener_parse(params);
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.get", p, NULL, &out), -1);
+	ck_assert_str_eq(out.err.code, OPERR_NOT_FOUND);
+	ops_outcome_clear(&out);
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.cancel", p, NULL, &out), -1);
+	ck_assert_str_eq(out.err.code, OPERR_NOT_FOUND);
+	ops_outcome_clear(&out);
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.list", NULL, NULL, &out), 0);
+	ck_assert(int_of(out.result, "total") == 0);
+	ck_assert_uint_eq(json_object_array_length(ju_arr(out.result,
+	    "tasks")), 0);
+	ops_outcome_clear(&out);
+
+	/* Alice's task is untouched and still hers to cancel. */
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	ck_assert_int_eq(t->state, TASK_WORKING);
+	task_free(t);
+	ctx.who = &w.alice;
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.cancel", p, NULL, &out), 0);
+	ck_assert_str_eq(ju_str(out.result, "state"), "canceled");
+	ck_assert_str_eq(ju_str(out.result, "task_id"), id);
+	ops_outcome_clear(&out);
+	json_object_put(p);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_resume)
+{
+	struct env w;
+	struct task *t;
+	char id[UUID_STR_LEN], *err = NULL;
+	int64_t v_stop, done = 0;
+	static struct ev ev[256];
+	size_t n, i, first_after;
+	int k;
+
+	env_start(&w, "executor_threads = 2\n");
+	submit(&w, "{\"steps\":5,\"interval_ms\":200}", id);
+	/* Let it get through at least one counted step. */
+	for (k = 0; k < 300; k++) {
+		ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+		done = 0;
+		ju_int(t->checkpoint, "done", &done);
+		task_free(t);
+		if (done >= 1)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(done >= 1, "the task took no step");
+	tasks_stop(2);
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	ck_assert(!task_state_terminal(t->state));
+	v_stop = t->version;
+	ck_assert_int_eq(ju_int(t->checkpoint, "done", &done), 0);
+	ck_assert(done >= 1 && done < 5);
+	task_free(t);
+	store_close(w.st);
+
+	/* A new start on the reopened store picks the task up. */
+	pthread_mutex_lock(&ev_lock);
+	first_after = nevents;
+	pthread_mutex_unlock(&ev_lock);
+	open_store(&w);
+	ck_assert_msg(tasks_start(w.cfg, w.st, listener, &err) == 0,
+	    "tasks_start: %s", err ? err : "?");
+	t = wait_terminal(id, "alice", 5000);
+	ck_assert_int_eq(t->state, TASK_COMPLETED);
+	ck_assert(int_of(t->result, "steps") == 5);
+	ck_assert(int_of(t->progress, "step") == 5);
+	ck_assert(int_of(t->checkpoint, "done") == 5);
+	ck_assert(t->version > v_stop);
+	task_free(t);
+	wait_idle();
+	/* Versions keep rising across the restart. */
+	n = events_of(id, ev, 256);
+	pthread_mutex_lock(&ev_lock);
+	for (i = first_after; i < nevents; i++)
+		if (strcmp(events[i].id, id) == 0)
+			ck_assert(events[i].version > v_stop);
+	pthread_mutex_unlock(&ev_lock);
+	for (i = 1; i < n; i++)
+		ck_assert(ev[i].version > ev[i - 1].version);
+	ck_assert_int_eq(ev[n - 1].state, TASK_COMPLETED);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_waits_hold_no_thread)
+{
+	enum { N = 50 };
+	struct env w;
+	static char ids[N][UUID_STR_LEN];
+	struct tasks_stats s0, s = { 0 };
+	int64_t start, elapsed;
+	int i;
+
+	env_start(&w, "executor_threads = 2\n");
+	ck_assert_int_eq(w.cfg->executor_threads, 2);
+	tasks_get_stats(&s0);
+	start = ju_mono_ms();
+	for (i = 0; i < N; i++)
+		submit(&w, "{\"steps\":3,\"interval_ms\":100}", ids[i]);
+	/* Bounded wait on the counters (cheap), then check every task. */
+	for (i = 0; i < 1000; i++) {
+		tasks_get_stats(&s);
+		if (s.finished - s0.finished >= N && s.active == 0)
+			break;
+		if (ju_mono_ms() - start > 10000)
+			break;
+		sleep_ms(10);
+	}
+	elapsed = ju_mono_ms() - start;
+	ck_assert_msg(s.finished - s0.finished == N, "%lu of %d finished in "
+	    "%lld ms", s.finished - s0.finished, N, (long long)elapsed);
+	/* Each task waits 3 x 100 ms; 50 of them on 2 threads that held
+	 * the thread while waiting would need 7.5 s. */
+	ck_assert_msg(elapsed < 3000, "took %lld ms", (long long)elapsed);
+	ck_assert_msg(elapsed >= 290, "finished in %lld ms, before its waits",
+	    (long long)elapsed);
+	for (i = 0; i < N; i++) {
+		struct task *t = NULL;
+		ck_assert_int_eq(tasks_get(ids[i], "alice", &t), 0);
+		ck_assert_int_eq(t->state, TASK_COMPLETED);
+		ck_assert(int_of(t->result, "elapsed_ms") >= 300 - 5);
+		task_free(t);
+	}
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_add_message)
+{
+	struct env w;
+	struct task *t, *o = NULL;
+	char id[UUID_STR_LEN];
+	json_object *first;
+	size_t h;
+
+	env_start(&w, "executor_threads = 1\ntask_history_max = 3\n");
+	first = task_msg_text("user", "start", NULL, NULL);
+	submit_msg(&w, &w.alice, "{\"steps\":3,\"interval_ms\":60000}", first,
+	    id);
+	t = wait_waiting(id, "alice");
+	/* The asking message opens the history, tied to the task. */
+	ck_assert_uint_eq(json_object_array_length(t->history), 1);
+	ck_assert_str_eq(last_history_text(t), "start");
+	ck_assert_str_eq(ju_str(json_object_array_get_idx(t->history, 0),
+	    "taskId"), id);
+	ck_assert_str_eq(ju_str(json_object_array_get_idx(t->history, 0),
+	    "contextId"), t->context_id);
+	task_free(t);
+
+	/* To a waiting task. */
+	ck_assert_int_eq(tasks_add_message(id, "alice", task_msg_text("user",
+	    "more", id, NULL), &o), 0);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_uint_eq(json_object_array_length(o->history), 2);
+	ck_assert_str_eq(last_history_text(o), "more");
+	task_free(o);
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	ck_assert_uint_eq(json_object_array_length(t->history), 2);
+	ck_assert_str_eq(last_history_text(t), "more");
+	ck_assert_int_eq(t->state, TASK_WORKING);
+	task_free(t);
+	/* The cap of three keeps the newest. */
+	ck_assert_int_eq(tasks_add_message(id, "alice", task_msg_text("user",
+	    "more 2", id, NULL), &o), 0);
+	task_free(o);
+	ck_assert_int_eq(tasks_add_message(id, "alice", task_msg_text("user",
+	    "more 3", id, NULL), &o), 0);
+	ck_assert_uint_eq(json_object_array_length(o->history), 3);
+	ck_assert_str_eq(last_history_text(o), "more 3");
+	task_free(o);
+
+	/* Cancel adds the agent's note; a finished task still takes
+	 * messages. */
+	ck_assert_int_eq(tasks_cancel(id, "alice", &o), TASKS_CANCEL_OK);
+	ck_assert_int_eq(o->state, TASK_CANCELED);
+	task_free(o);
+	ck_assert_int_eq(tasks_add_message(id, "alice", task_msg_text("user",
+	    "after", id, NULL), &o), 0);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(last_history_text(o), "after");
+	ck_assert_int_eq(o->state, TASK_CANCELED);
+	task_free(o);
+	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
+	h = json_object_array_length(t->history);
+	ck_assert_uint_eq(h, 3);
+	ck_assert_str_eq(last_history_text(t), "after");
+	ck_assert_int_eq(t->state, TASK_CANCELED);
+	task_free(t);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_task_operations)
+{
+	struct env w;
+	char ids[3][UUID_STR_LEN], params[160];
+	struct op_ctx ctx;
+	struct op_outcome out;
+	json_object *p, *arr;
+	struct task *t;
+	int i;
+
+	env_start(&w, "executor_threads = 2\n");
+	for (i = 0; i < 3; i++) {
+		submit(&w, "{\"steps\":1,\"interval_ms\":0}", ids[i]);
+		t = wait_terminal(ids[i], "alice", 5000);
+		task_free(t);
+	}
+	ctx.cfg = w.cfg;
+	ctx.who = &w.alice;
+	ctx.message = NULL;
+
+	/* tasks.get */
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", ids[1]);
+	p = json_tokener_parse(params);
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.get", p, NULL, &out), 0);
+	ck_assert_ptr_null(out.task);
+	ck_assert_str_eq(ju_str(out.result, "task_id"), ids[1]);
+	ck_assert_str_eq(ju_str(out.result, "state"), "completed");
+	ck_assert_str_eq(ju_str(out.result, "operation"), "diag.timer");
+	ck_assert_ptr_nonnull(ju_obj(out.result, "result"));
+	ck_assert_ptr_nonnull(ju_obj(out.result, "progress"));
+	ops_outcome_clear(&out);
+	json_object_put(p);
+
+	/* tasks.list: two pages of 2 and 1. */
+	p = json_tokener_parse("{\"page_size\":2}");
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.list", p, NULL, &out), 0);
+	json_object_put(p);
+	ck_assert(int_of(out.result, "total") == 3);
+	arr = ju_arr(out.result, "tasks");
+	ck_assert_uint_eq(json_object_array_length(arr), 2);
+	ck_assert_ptr_nonnull(ju_str(out.result, "next_page_token"));
+	ck_assert_str_ne(ju_str(out.result, "next_page_token"), "");
+	snprintf(params, sizeof(params), "{\"page_size\":2,\"page_token\":"
+	    "\"%s\"}", ju_str(out.result, "next_page_token"));
+	ops_outcome_clear(&out);
+	p = json_tokener_parse(params);
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.list", p, NULL, &out), 0);
+	json_object_put(p);
+	ck_assert_uint_eq(json_object_array_length(ju_arr(out.result,
+	    "tasks")), 1);
+	ck_assert_str_eq(ju_str(out.result, "next_page_token"), "");
+	ops_outcome_clear(&out);
+	/* State filter. */
+	p = json_tokener_parse("{\"state\":\"working\"}");
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.list", p, NULL, &out), 0);
+	json_object_put(p);
+	ck_assert(int_of(out.result, "total") == 0);
+	ops_outcome_clear(&out);
+	/* A token this agent never issued. */
+	p = json_tokener_parse("{\"page_token\":\"garbage\"}");
+	ck_assert_int_eq(ops_invoke(&ctx, "tasks.list", p, NULL, &out), -1);
+	json_object_put(p);
+	ck_assert_str_eq(out.err.code, OPERR_INVALID_PARAMS);
+	ck_assert_ptr_nonnull(strstr(out.err.message, "page_token"));
+	ops_outcome_clear(&out);
+
+	/* tasks_record: a task finished at once is stored and heard of. */
+	t = task_new("alice", "tasks.get", NULL, NULL);
+	task_complete(t, json_tokener_parse("{\"x\":1}"));
+	{
+		struct task *snap = NULL, *g = NULL;
+		char *err = NULL, rid[UUID_STR_LEN];
+		static struct ev ev[8];
+
+		strcpy(rid, t->id);
+		ck_assert_int_eq(tasks_record(t, &snap, &err), 0);
+		ck_assert_ptr_nonnull(snap);
+		ck_assert_str_eq(snap->id, rid);
+		task_free(snap);
+		ck_assert_int_eq(tasks_get(rid, "alice", &g), 0);
+		ck_assert_int_eq(g->state, TASK_COMPLETED);
+		task_free(g);
+		ck_assert_uint_eq(events_of(rid, ev, 8), 1);
+		ck_assert_int_eq(ev[0].state, TASK_COMPLETED);
+	}
+	env_stop(&w);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("tasks");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	log_set_level(LOG_WARN);
+	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_completes);
+	tcase_add_test(tc, test_fail_at_step);
+	tcase_add_test(tc, test_cancel_waiting);
+	tcase_add_test(tc, test_cancel_finished);
+	tcase_add_test(tc, test_other_owner);
+	tcase_add_test(tc, test_resume);
+	tcase_add_test(tc, test_waits_hold_no_thread);
+	tcase_add_test(tc, test_add_message);
+	tcase_add_test(tc, test_task_operations);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
