@@ -782,22 +782,41 @@ param_task_id(struct rpc *c)
 	return id;
 }
 
-static int
-do_get(struct rpc *c)
+/*
+ * The prelude of the methods on one task: scope, params.id, and the
+ * caller's own task.  Returns the task (caller frees), or NULL when an
+ * answer has already been sent.
+ */
+static struct task *
+load_own_task(struct rpc *c, const char *scope)
 {
 	struct task *t = NULL;
 	const char *id = ju_str(c->params, "id");
 	int r;
 
-	if (!need_scope(c, "tasks:read"))
-		return 0;
-	if (id == NULL)
-		return reply_error(c, RPC_INVALID_PARAMS, "params.id is required");
+	if (!need_scope(c, scope))
+		return NULL;
+	if (id == NULL) {
+		reply_error(c, RPC_INVALID_PARAMS, "params.id is required");
+		return NULL;
+	}
 	r = tasks_get(id, c->r->who.sub, &t);
-	if (r != 0)
-		return reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND :
-		    RPC_INTERNAL_ERROR, r > 0 ? "Task not found" :
-		    "the task store failed");
+	if (r != 0) {
+		reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND : RPC_INTERNAL_ERROR,
+		    r > 0 ? "Task not found" : "the task store failed");
+		return NULL;
+	}
+	return t;
+}
+
+static int
+do_get(struct rpc *c)
+{
+	struct task *t = load_own_task(c, "tasks:read");
+	int r;
+
+	if (t == NULL)
+		return 0;
 	r = reply(c, task_result(c, t, history_len_param(c), false));
 	task_free(t);
 	return r;
@@ -903,19 +922,12 @@ do_cancel(struct rpc *c)
 static int
 do_subscribe(struct rpc *c)
 {
-	struct task *t = NULL;
-	const char *id = ju_str(c->params, "id");
-	int r;
+	struct task *t = load_own_task(c, "tasks:read");
+	char id[UUID_STR_LEN];
 
-	if (!need_scope(c, "tasks:read"))
+	if (t == NULL)
 		return 0;
-	if (id == NULL)
-		return reply_error(c, RPC_INVALID_PARAMS, "params.id is required");
-	r = tasks_get(id, c->r->who.sub, &t);
-	if (r != 0)
-		return reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND :
-		    RPC_INTERNAL_ERROR, r > 0 ? "Task not found" :
-		    "the task store failed");
+	snprintf(id, sizeof(id), "%s", t->id);
 	if (task_state_terminal(t->state)) {
 		task_free(t);
 		return reply_error(c, A2A_UNSUPPORTED_OP, "the task is already "

@@ -118,6 +118,15 @@ main(int argc, char **argv)
 		goto cleanup;
 	}
 	if (check) {
+		/* Also load the keys: a missing, short or world-readable key
+		 * file is a configuration error too. */
+		struct auth_ctx *auth = NULL;
+		if (auth_ctx_new(cfg, &auth, &err) < 0) {
+			log_kv(LOG_ERROR, "config_invalid", err, "path", path,
+			    NULL);
+			goto cleanup;
+		}
+		auth_ctx_free(auth);
 		printf("%s: configuration OK\n", path);
 		rc = EXIT_SUCCESS;
 		goto cleanup;
