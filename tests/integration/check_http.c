@@ -661,11 +661,10 @@ START_TEST(test_sse_unbuffered)
 	last = strstr(s.buf, "\"final\":true");
 	ck_assert_ptr_nonnull(last);
 	ck_assert_ptr_nonnull(strstr(s.buf, "artifact-update"));
-	/* Unbuffered: the first event arrives long before the last one. */
-	ck_assert_msg(s.t[0] - t0 < 1000, "first event after %lld ms",
-	    s.t[0] - t0);
-	ck_assert_msg(s.t[s.n - 1] - s.t[0] >= 1200, "events bunched: %lld ms",
-	    s.t[s.n - 1] - s.t[0]);
+	/* Unbuffered: events arrive as the task moves (3 x 700 ms), not all
+	 * at the end.  Buffering would bunch them within a few ms. */
+	ck_assert_msg(s.t[s.n - 1] - s.t[0] >= 1200, "events bunched: %lld ms "
+	    "(first after %lld ms)", s.t[s.n - 1] - s.t[0], s.t[0] - t0);
 	free(s.buf);
 
 	/* v1.0 streaming wraps events */

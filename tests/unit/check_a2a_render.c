@@ -1,7 +1,6 @@
 #include "auto-config.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,59 +13,7 @@
 #include "log.h"
 #include "ops.h"
 #include "task.h"
-
-/* ---- fixtures ------------------------------------------------------------ */
-
-static char topdir[256];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void
-top_setup(void)
-{
-	snprintf(topdir, sizeof(topdir), "/tmp/ia-check-a2a-XXXXXX");
-	if (mkdtemp(topdir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-}
-
-static void
-top_teardown(void)
-{
-	nftw(topdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static struct config *
-load_cfg(const char *extra)
-{
-	char path[400];
-	struct config *cfg = NULL;
-	char *err = NULL;
-	FILE *fp;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/agent-XXXXXX", topdir);
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	fp = fdopen(fd, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp, "jwt_issuer = test-issuer\njwt_key_file = /dev/null\n%s",
-	    extra);
-	fclose(fp);
-	ck_assert_msg(config_load(path, &cfg, &err) == 0, "config: %s",
-	    err ? err : "?");
-	unlink(path);
-	return cfg;
-}
+#include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -481,7 +428,7 @@ END_TEST
 
 START_TEST(test_card_a2a)
 {
-	struct config *cfg = load_cfg(
+	struct config *cfg = tu_config(
 	    "public_url = https://agents.example.org/agents/instag/\n"
 	    "agent_name = Test Agent\n");
 	json_object *c, *ifs, *skills, *parsed;
@@ -547,7 +494,7 @@ START_TEST(test_card_a2a)
 	config_free(cfg);
 
 	/* With diagnostics on, diag.timer is a skill and the ETag changes. */
-	cfg = load_cfg("public_url = https://agents.example.org/agents/instag\n"
+	cfg = tu_config("public_url = https://agents.example.org/agents/instag\n"
 	    "agent_name = Test Agent\ndiagnostics = true\n");
 	card_init(cfg);
 	c = card_a2a();
@@ -570,7 +517,7 @@ START_TEST(test_card_umbrella)
 {
 	static const char *const keys[] = { "id", "name", "version",
 	    "description", "capabilities", "endpoints", "authentication" };
-	struct config *cfg = load_cfg(
+	struct config *cfg = tu_config(
 	    "public_url = https://agents.example.org/agents/instag\n"
 	    "agent_id = instag_test\n");
 	json_object *c, *parsed, *caps;
@@ -625,11 +572,8 @@ main(void)
 {
 	Suite *s = suite_create("a2a_render");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	log_set_level(LOG_WARN);
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
 	tcase_add_test(tc, test_task_v03);
 	tcase_add_test(tc, test_task_v10);
 	tcase_add_test(tc, test_all_states);
@@ -640,9 +584,5 @@ main(void)
 	tcase_add_test(tc, test_card_a2a);
 	tcase_add_test(tc, test_card_umbrella);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

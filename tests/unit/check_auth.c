@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "testutil.h"
 #include "xalloc.h"
 
 #define NOW	1700000000L
@@ -44,16 +45,11 @@ static const char *
 write_file(const void *data, size_t len, mode_t mode)
 {
 	char *p;
-	int fd;
 
 	ck_assert_int_lt(ntmp, 16);
 	p = tmp_paths[ntmp++];
 	strcpy(p, "/tmp/ia-auth-XXXXXX");
-	fd = mkstemp(p);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-	ck_assert_int_eq(fchmod(fd, mode), 0);
-	close(fd);
+	tu_write_temp(p, data, len, mode);
 	return p;
 }
 
@@ -99,9 +95,10 @@ hs_ctx(const char *alg, const char *secret)
 	return ctx_for(alg, secret, strlen(secret), NULL, 0);
 }
 
-/* auth_ctx_new on cfg must fail with a message containing needle. */
-static void
-expect_ctx_error(struct config *cfg, const char *needle)
+/* auth_ctx_new on cfg must fail; frees cfg and returns the error message
+ * (caller frees). */
+static char *
+ctx_error(struct config *cfg)
 {
 	struct auth_ctx *ctx = NULL;
 	char *err = NULL;
@@ -109,9 +106,32 @@ expect_ctx_error(struct config *cfg, const char *needle)
 	ck_assert_int_eq(auth_ctx_new(cfg, &ctx, &err), -1);
 	ck_assert_ptr_null(ctx);
 	ck_assert_ptr_nonnull(err);
+	config_free(cfg);
+	return err;
+}
+
+/* auth_ctx_new on cfg must fail with a message containing needle. */
+static void
+expect_ctx_error(struct config *cfg, const char *needle)
+{
+	char *err = ctx_error(cfg);
+
 	if (strstr(err, needle) == NULL)
 		ck_abort_msg("error '%s' lacks '%s'", err, needle);
 	free(err);
+}
+
+/* auth_ctx_new on cfg must succeed; frees cfg and the context. */
+static void
+expect_ctx_ok(struct config *cfg)
+{
+	struct auth_ctx *ctx = NULL;
+	char *err = NULL;
+
+	ck_assert_int_eq(auth_ctx_new(cfg, &ctx, &err), 0);
+	ck_assert_ptr_nonnull(ctx);
+	ck_assert_ptr_null(err);
+	auth_ctx_free(ctx);
 	config_free(cfg);
 }
 
@@ -211,19 +231,6 @@ vfy(struct auth_ctx *ctx, const char *tok, long now)
 	return st;
 }
 
-/* Sign claims(exp, extra) with the test secret and verify at now. */
-static enum auth_status
-vfy_claims(struct auth_ctx *ctx, long exp, const char *extra, long now)
-{
-	char *c = claims(exp, extra);
-	char *t = hs256(c);
-	enum auth_status st = vfy(ctx, t, now);
-
-	free(c);
-	free(t);
-	return st;
-}
-
 /* Sign payload with the test secret and verify at NOW. */
 static enum auth_status
 vfy_payload(struct auth_ctx *ctx, const char *payload)
@@ -233,6 +240,155 @@ vfy_payload(struct auth_ctx *ctx, const char *payload)
 
 	free(t);
 	return st;
+}
+
+/* hmac_token(header, payload, key, keylen, md) verified at NOW. */
+static enum auth_status
+vfy_hmac(struct auth_ctx *ctx, const char *header, const char *payload,
+    const void *key, size_t keylen, const EVP_MD *md)
+{
+	char *t = hmac_token(header, payload, key, keylen, md);
+	enum auth_status st = vfy(ctx, t, NOW);
+
+	free(t);
+	return st;
+}
+
+/* jwt_sign(alg, key, keylen, payload) verified at NOW. */
+static enum auth_status
+vfy_jwt(struct auth_ctx *ctx, jwt_alg_t alg, const void *key, size_t keylen,
+    const char *payload)
+{
+	char *t = jwt_sign(alg, key, keylen, payload);
+	enum auth_status st = vfy(ctx, t, NOW);
+
+	free(t);
+	return st;
+}
+
+/* Verify "Bearer tok" at now, which must pass, into *p (caller clears). */
+static void
+vfy_ok(struct auth_ctx *ctx, const char *tok, long now,
+    struct auth_principal *p)
+{
+	char *h = xasprintf("Bearer %s", tok);
+
+	ck_assert_int_eq(auth_verify(ctx, h, (time_t)now, p), AUTH_OK);
+	free(h);
+}
+
+/* Sign claims(NOW + 600, extra) with the test secret; verifying it at NOW
+ * must pass, into *p (caller clears). */
+static void
+vfy_claims_ok(struct auth_ctx *ctx, const char *extra,
+    struct auth_principal *p)
+{
+	char *c = claims(NOW + 600, extra);
+	char *t = hs256(c);
+
+	vfy_ok(ctx, t, NOW, p);
+	free(t);
+	free(c);
+}
+
+/* p is sub's, expires at exp and holds exactly the space-separated scopes,
+ * in that order. */
+static void
+assert_principal(const struct auth_principal *p, const char *sub, long exp,
+    const char *scopes)
+{
+	char *copy = xstrdup(scopes), *tok, *save = NULL;
+	size_t n = 0;
+
+	ck_assert_str_eq(p->sub, sub);
+	ck_assert_int_eq(p->exp, exp);
+	for (tok = strtok_r(copy, " ", &save); tok;
+	    tok = strtok_r(NULL, " ", &save), n++) {
+		ck_assert_uint_lt(n, p->nscopes);
+		ck_assert_str_eq(p->scopes[n], tok);
+	}
+	ck_assert_uint_eq(p->nscopes, n);
+	free(copy);
+}
+
+/* A token of claims(exp, extra), signed with the test secret, and the
+ * status verifying it at NOW must give. */
+struct claims_case {
+	long exp;
+	const char *extra;
+	enum auth_status want;
+};
+
+/* A payload signed with the test secret and its status at NOW. */
+struct payload_case {
+	const char *payload;
+	enum auth_status want;
+};
+
+#define NCASES(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Sign payload with the test secret; verifying it at NOW must give want. */
+static void
+expect_payload(struct auth_ctx *ctx, const char *payload,
+    enum auth_status want)
+{
+	enum auth_status st = vfy_payload(ctx, payload);
+
+	ck_assert_msg(st == want, "%s: status %d, not %d", payload, (int)st,
+	    (int)want);
+}
+
+/* Check the n cases against an HS256 context with the test secret. */
+static void
+expect_claims(const struct claims_case *cc, size_t n)
+{
+	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	char *c;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		c = claims(cc[i].exp, cc[i].extra);
+		expect_payload(ctx, c, cc[i].want);
+		free(c);
+	}
+	auth_ctx_free(ctx);
+}
+
+/* Check the n cases against an HS256 context with the test secret. */
+static void
+expect_payloads(const struct payload_case *pc, size_t n)
+{
+	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		expect_payload(ctx, pc[i].payload, pc[i].want);
+	auth_ctx_free(ctx);
+}
+
+/* Mint n tokens for the subjects <prefix>0 ... <prefix>(n-1) with scopes,
+ * valid for 600 s from NOW; free them with free_tokens. */
+static void
+mint_tokens(struct auth_ctx *ctx, char **toks, int n, const char *prefix,
+    const char *scopes)
+{
+	char sub[32], *err = NULL;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(sub, sizeof(sub), "%s%d", prefix, i);
+		toks[i] = auth_mint(ctx, sub, scopes, 600, NOW, &err);
+		ck_assert_ptr_nonnull(toks[i]);
+	}
+}
+
+static void
+free_tokens(char **toks, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		free(toks[i]);
 }
 
 struct keypair {
@@ -296,19 +452,14 @@ START_TEST(test_valid_hs256)
 	char *c = claims(NOW + 600, ",\"iat\":1700000000,\"nbf\":1700000000,"
 	    "\"scope\":\"tasks:read tasks:write\",\"jti\":\"x\"");
 	char *t = hs256(c);
-	char *h = xasprintf("Bearer %s", t);
+	char *h;
 
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_str_eq(p.sub, "alice");
-	ck_assert_int_eq(p.exp, NOW + 600);
-	ck_assert_uint_eq(p.nscopes, 2);
-	ck_assert_str_eq(p.scopes[0], "tasks:read");
-	ck_assert_str_eq(p.scopes[1], "tasks:write");
+	vfy_ok(ctx, t, NOW, &p);
+	assert_principal(&p, "alice", NOW + 600, "tasks:read tasks:write");
 	auth_principal_clear(&p);
 	ck_assert_ptr_null(p.sub);
 	ck_assert_ptr_null(p.scopes);
 	ck_assert_uint_eq(p.nscopes, 0);
-	free(h);
 
 	/* Scheme is case-insensitive; several spaces; surrounding blanks. */
 	h = xasprintf("  bEaReR    %s \t", t);
@@ -391,15 +542,11 @@ START_TEST(test_garbage)
 	free(t);
 	free(h64);
 	/* Valid header, payload not JSON: malformed, not a bad signature. */
-	t = hmac_token("{\"alg\":\"HS256\"}", "not json", SECRET,
-	    strlen(SECRET), EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_MALFORMED);
-	free(t);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\"}", "not json",
+	    SECRET, strlen(SECRET), EVP_sha256()), AUTH_MALFORMED);
 	/* Payload a JSON array. */
-	t = hmac_token("{\"alg\":\"HS256\"}", "[1,2]", SECRET, strlen(SECRET),
-	    EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_MALFORMED);
-	free(t);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\"}", "[1,2]", SECRET,
+	    strlen(SECRET), EVP_sha256()), AUTH_MALFORMED);
 	/* Over 8 KiB. */
 	big = xmalloc(AUTH_MAX_TOKEN + 2);
 	memset(big, 'A', AUTH_MAX_TOKEN + 1);
@@ -441,123 +588,119 @@ END_TEST
 
 START_TEST(test_expired)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct claims_case cases[] = {
+		{ NOW - 100, "", AUTH_EXPIRED },
+		{ 1, "", AUTH_EXPIRED },
+		{ -5, "", AUTH_EXPIRED },
+	};
 
-	ck_assert_int_eq(vfy_claims(ctx, NOW - 100, "", NOW), AUTH_EXPIRED);
-	ck_assert_int_eq(vfy_claims(ctx, 1, "", NOW), AUTH_EXPIRED);
-	ck_assert_int_eq(vfy_claims(ctx, -5, "", NOW), AUTH_EXPIRED);
+	expect_claims(cases, NCASES(cases));
 	ck_assert_str_eq(auth_status_reason(AUTH_EXPIRED), "token expired");
-	auth_ctx_free(ctx);
 }
 END_TEST
 
 START_TEST(test_expired_within_leeway)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct claims_case cases[] = {
+		/* leeway 30: valid while now < exp + 30 */
+		{ NOW - 10, "", AUTH_OK },
+		{ NOW - 29, "", AUTH_OK },
+		{ NOW - 30, "", AUTH_EXPIRED },
+		{ NOW - 31, "", AUTH_EXPIRED },
+		/* A huge exp must not overflow into the past. */
+		{ 9223372036854775807L, "", AUTH_OK },
+	};
 
-	/* leeway 30: valid while now < exp + 30 */
-	ck_assert_int_eq(vfy_claims(ctx, NOW - 10, "", NOW), AUTH_OK);
-	ck_assert_int_eq(vfy_claims(ctx, NOW - 29, "", NOW), AUTH_OK);
-	ck_assert_int_eq(vfy_claims(ctx, NOW - 30, "", NOW), AUTH_EXPIRED);
-	ck_assert_int_eq(vfy_claims(ctx, NOW - 31, "", NOW), AUTH_EXPIRED);
-	/* A huge exp must not overflow into the past. */
-	ck_assert_int_eq(vfy_claims(ctx, 9223372036854775807L, "", NOW),
-	    AUTH_OK);
-	auth_ctx_free(ctx);
+	expect_claims(cases, NCASES(cases));
 }
 END_TEST
 
 START_TEST(test_nbf_future)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct claims_case cases[] = {
+		{ NOW + 600, ",\"nbf\":1700000100", AUTH_NOT_YET_VALID },
+		{ NOW + 600, ",\"nbf\":1700000031", AUTH_NOT_YET_VALID },
+		{ NOW + 600, ",\"nbf\":1700000030", AUTH_OK },
+		{ NOW + 600, ",\"nbf\":1699990000", AUTH_OK },
+	};
 
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"nbf\":1700000100", NOW),
-	    AUTH_NOT_YET_VALID);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"nbf\":1700000031", NOW),
-	    AUTH_NOT_YET_VALID);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"nbf\":1700000030", NOW),
-	    AUTH_OK);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"nbf\":1699990000", NOW),
-	    AUTH_OK);
+	expect_claims(cases, NCASES(cases));
 	ck_assert_str_eq(auth_status_reason(AUTH_NOT_YET_VALID),
 	    "token not yet valid");
-	auth_ctx_free(ctx);
 }
 END_TEST
 
 START_TEST(test_iat_future)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct claims_case cases[] = {
+		{ NOW + 600, ",\"iat\":1700000100", AUTH_NOT_YET_VALID },
+		{ NOW + 600, ",\"iat\":1700000020", AUTH_OK },
+		{ NOW + 600, ",\"iat\":1600000000", AUTH_OK },
+	};
 
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"iat\":1700000100", NOW),
-	    AUTH_NOT_YET_VALID);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"iat\":1700000020", NOW),
-	    AUTH_OK);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"iat\":1600000000", NOW),
-	    AUTH_OK);
-	auth_ctx_free(ctx);
+	expect_claims(cases, NCASES(cases));
 }
 END_TEST
 
 START_TEST(test_wrong_issuer)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct payload_case cases[] = {
+		{ "{\"iss\":\"https://evil.test\",\"aud\":\"" AUD "\","
+		    "\"sub\":\"a\",\"exp\":1700000600}", AUTH_BAD_ISSUER },
+		{ "{\"iss\":\"https://issuer.test/\",\"aud\":\"" AUD "\","
+		    "\"sub\":\"a\",\"exp\":1700000600}", AUTH_BAD_ISSUER },
+		{ "{\"aud\":\"" AUD "\",\"sub\":\"a\",\"exp\":1700000600}",
+		    AUTH_BAD_ISSUER },
+		{ "{\"iss\":[\"" ISS "\"],\"aud\":\"" AUD "\",\"sub\":\"a\","
+		    "\"exp\":1700000600}", AUTH_BAD_ISSUER },
+	};
 
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"https://evil.test\","
-	    "\"aud\":\"" AUD "\",\"sub\":\"a\",\"exp\":1700000600}"),
-	    AUTH_BAD_ISSUER);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"https://issuer.test/\","
-	    "\"aud\":\"" AUD "\",\"sub\":\"a\",\"exp\":1700000600}"),
-	    AUTH_BAD_ISSUER);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"aud\":\"" AUD "\",\"sub\":\"a\","
-	    "\"exp\":1700000600}"), AUTH_BAD_ISSUER);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":[\"" ISS "\"],\"aud\":\""
-	    AUD "\",\"sub\":\"a\",\"exp\":1700000600}"), AUTH_BAD_ISSUER);
-	auth_ctx_free(ctx);
+	expect_payloads(cases, NCASES(cases));
 }
 END_TEST
 
 START_TEST(test_wrong_audience)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct payload_case cases[] = {
+		{ "{\"iss\":\"" ISS "\",\"aud\":\"other\",\"sub\":\"a\","
+		    "\"exp\":1700000600}", AUTH_BAD_AUDIENCE },
+		{ "{\"iss\":\"" ISS "\",\"sub\":\"a\",\"exp\":1700000600}",
+		    AUTH_BAD_AUDIENCE },
+		{ "{\"iss\":\"" ISS "\",\"aud\":7,\"sub\":\"a\","
+		    "\"exp\":1700000600}", AUTH_BAD_AUDIENCE },
+	};
 
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"other\","
-	    "\"sub\":\"a\",\"exp\":1700000600}"), AUTH_BAD_AUDIENCE);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"sub\":\"a\","
-	    "\"exp\":1700000600}"), AUTH_BAD_AUDIENCE);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":7,"
-	    "\"sub\":\"a\",\"exp\":1700000600}"), AUTH_BAD_AUDIENCE);
-	auth_ctx_free(ctx);
+	expect_payloads(cases, NCASES(cases));
 }
 END_TEST
 
 START_TEST(test_aud_array)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct payload_case cases[] = {
+		{ "{\"iss\":\"" ISS "\",\"aud\":[\"x\",1,\"" AUD "\"],"
+		    "\"sub\":\"a\",\"exp\":1700000600}", AUTH_OK },
+		{ "{\"iss\":\"" ISS "\",\"aud\":[\"x\",\"y\"],\"sub\":\"a\","
+		    "\"exp\":1700000600}", AUTH_BAD_AUDIENCE },
+		{ "{\"iss\":\"" ISS "\",\"aud\":[],\"sub\":\"a\","
+		    "\"exp\":1700000600}", AUTH_BAD_AUDIENCE },
+		{ "{\"iss\":\"" ISS "\",\"aud\":[[\"" AUD "\"]],\"sub\":\"a\","
+		    "\"exp\":1700000600}", AUTH_BAD_AUDIENCE },
+	};
 
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":"
-	    "[\"x\",1,\"" AUD "\"],\"sub\":\"a\",\"exp\":1700000600}"), AUTH_OK);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":"
-	    "[\"x\",\"y\"],\"sub\":\"a\",\"exp\":1700000600}"), AUTH_BAD_AUDIENCE);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":[],"
-	    "\"sub\":\"a\",\"exp\":1700000600}"), AUTH_BAD_AUDIENCE);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":"
-	    "[[\"" AUD "\"]],\"sub\":\"a\",\"exp\":1700000600}"),
-	    AUTH_BAD_AUDIENCE);
-	auth_ctx_free(ctx);
+	expect_payloads(cases, NCASES(cases));
 }
 END_TEST
 
 START_TEST(test_missing_exp)
 {
-	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	static const struct payload_case cases[] = {
+		{ "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\"}",
+		    AUTH_BAD_CLAIMS },
+		{ "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\","
+		    "\"nbf\":1600000000,\"iat\":1600000000}", AUTH_BAD_CLAIMS },
+	};
 
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"sub\":\"a\"}"), AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"sub\":\"a\",\"nbf\":1600000000,\"iat\":1600000000}"),
-	    AUTH_BAD_CLAIMS);
-	auth_ctx_free(ctx);
+	expect_payloads(cases, NCASES(cases));
 }
 END_TEST
 
@@ -601,21 +744,15 @@ START_TEST(test_wrong_key)
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	const char *other = "another-secret-of-more-than-32-bytes!!";
 	char *c = claims(NOW + 600, "");
-	char *t = hmac_token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", c, other,
-	    strlen(other), EVP_sha256());
 
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_SIGNATURE);
-	free(t);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", c,
+	    other, strlen(other), EVP_sha256()), AUTH_BAD_SIGNATURE);
 	/* The secret with one byte more or less. */
-	t = hmac_token("{\"alg\":\"HS256\"}", c, SECRET, strlen(SECRET) - 1,
-	    EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_SIGNATURE);
-	free(t);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\"}", c, SECRET,
+	    strlen(SECRET) - 1, EVP_sha256()), AUTH_BAD_SIGNATURE);
 	/* Right key: accepted (the same claims, so the test is about the key). */
-	t = hmac_token("{\"alg\":\"HS256\"}", c, SECRET, strlen(SECRET),
-	    EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
-	free(t);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\"}", c, SECRET,
+	    strlen(SECRET), EVP_sha256()), AUTH_OK);
 	ck_assert_str_eq(auth_status_reason(AUTH_BAD_SIGNATURE),
 	    "invalid token signature");
 	free(c);
@@ -657,29 +794,26 @@ END_TEST
 
 START_TEST(test_header_checks)
 {
+	static const struct {
+		const char *header;
+		enum auth_status want;
+	} cases[] = {
+		{ "{\"alg\":\"HS256\",\"typ\":\"jwt\"}", AUTH_OK },
+		{ "{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", AUTH_MALFORMED },
+		{ "{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", AUTH_MALFORMED },
+		{ "{\"alg\":\"hs256\"}", AUTH_BAD_ALG },
+		{ "{\"alg\":256}", AUTH_BAD_ALG },
+	};
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	char *c = claims(NOW + 600, "");
 	char *t;
+	size_t i;
 
-	t = hmac_token("{\"alg\":\"HS256\",\"typ\":\"jwt\"}", c, SECRET,
-	    strlen(SECRET), EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
-	free(t);
-	t = hmac_token("{\"alg\":\"HS256\",\"typ\":\"at+jwt\"}", c, SECRET,
-	    strlen(SECRET), EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_MALFORMED);
-	free(t);
-	t = hmac_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", c, SECRET,
-	    strlen(SECRET), EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_MALFORMED);
-	free(t);
-	t = hmac_token("{\"alg\":\"hs256\"}", c, SECRET, strlen(SECRET),
-	    EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_ALG);
-	free(t);
-	t = hmac_token("{\"alg\":256}", c, SECRET, strlen(SECRET), EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_ALG);
-	free(t);
+	for (i = 0; i < NCASES(cases); i++)
+		ck_assert_msg(vfy_hmac(ctx, cases[i].header, c, SECRET,
+		    strlen(SECRET), EVP_sha256()) == cases[i].want,
+		    "header %s: not status %d", cases[i].header,
+		    (int)cases[i].want);
 	/* Valid signature but nothing after the last dot. */
 	t = hmac_token("{\"alg\":\"HS256\"}", c, SECRET, strlen(SECRET),
 	    EVP_sha256());
@@ -696,27 +830,20 @@ START_TEST(test_hs_rs_confusion)
 	struct keypair kp;
 	struct auth_ctx *ctx;
 	char *c = claims(NOW + 600, "");
-	char *t;
 
 	keypair(&kp, "RSA", NULL);
 	ctx = ctx_for("RS256", kp.pub, kp.publen, NULL, 0);
 	/* HMAC with the public PEM as the secret, exactly as libjwt would. */
-	t = jwt_sign(JWT_ALG_HS256, kp.pub, kp.publen, c);
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_ALG);
-	free(t);
-	t = hmac_token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", c, kp.pub,
-	    kp.publen, EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_ALG);
-	free(t);
+	ck_assert_int_eq(vfy_jwt(ctx, JWT_ALG_HS256, kp.pub, kp.publen, c),
+	    AUTH_BAD_ALG);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\",\"typ\":\"JWT\"}", c,
+	    kp.pub, kp.publen, EVP_sha256()), AUTH_BAD_ALG);
 	/* Same trick with the header claiming RS256: signature check fails. */
-	t = hmac_token("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", c, kp.pub,
-	    kp.publen, EVP_sha256());
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_SIGNATURE);
-	free(t);
+	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", c,
+	    kp.pub, kp.publen, EVP_sha256()), AUTH_BAD_SIGNATURE);
 	/* And the genuine RS256 token passes. */
-	t = jwt_sign(JWT_ALG_RS256, kp.priv, kp.privlen, c);
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
-	free(t);
+	ck_assert_int_eq(vfy_jwt(ctx, JWT_ALG_RS256, kp.priv, kp.privlen, c),
+	    AUTH_OK);
 	free(c);
 	auth_ctx_free(ctx);
 	keypair_free(&kp);
@@ -787,27 +914,22 @@ START_TEST(test_rs256_valid)
 	struct auth_ctx *ctx, *octx;
 	struct auth_principal p;
 	char *c = claims(NOW + 600, ",\"scp\":[\"tasks:read\"]");
-	char *t, *h;
+	char *t;
 
 	keypair(&kp, "RSA", NULL);
 	keypair(&other, "RSA", NULL);
 	ctx = ctx_for("RS256", kp.pub, kp.publen, NULL, 0);
 	octx = ctx_for("RS256", other.pub, other.publen, NULL, 0);
 	t = jwt_sign(JWT_ALG_RS256, kp.priv, kp.privlen, c);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_str_eq(p.sub, "alice");
-	ck_assert_int_eq(p.exp, NOW + 600);
-	ck_assert_uint_eq(p.nscopes, 1);
+	vfy_ok(ctx, t, NOW, &p);
+	assert_principal(&p, "alice", NOW + 600, "tasks:read");
 	ck_assert(auth_has_scope(&p, "tasks:read"));
 	auth_principal_clear(&p);
 	ck_assert_int_eq(vfy(octx, t, NOW), AUTH_BAD_SIGNATURE);
 	free(t);
 	/* RS384 token for an RS256 context. */
-	t = jwt_sign(JWT_ALG_RS384, kp.priv, kp.privlen, c);
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_ALG);
-	free(t);
-	free(h);
+	ck_assert_int_eq(vfy_jwt(ctx, JWT_ALG_RS384, kp.priv, kp.privlen, c),
+	    AUTH_BAD_ALG);
 	free(c);
 	auth_ctx_free(ctx);
 	auth_ctx_free(octx);
@@ -822,24 +944,19 @@ START_TEST(test_es256_valid)
 	struct auth_ctx *ctx;
 	struct auth_principal p;
 	char *c = claims(NOW + 600, ",\"scope\":\"a\"");
-	char *t, *h;
+	char *t;
 
 	keypair(&kp, "EC", "P-256");
 	keypair(&rsa, "RSA", NULL);
 	ctx = ctx_for("ES256", kp.pub, kp.publen, NULL, 0);
 	t = jwt_sign(JWT_ALG_ES256, kp.priv, kp.privlen, c);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_str_eq(p.sub, "alice");
-	ck_assert_uint_eq(p.nscopes, 1);
-	ck_assert_str_eq(p.scopes[0], "a");
+	vfy_ok(ctx, t, NOW, &p);
+	assert_principal(&p, "alice", NOW + 600, "a");
 	auth_principal_clear(&p);
-	free(h);
 	free(t);
 	/* An RS256 token for the ES256 context. */
-	t = jwt_sign(JWT_ALG_RS256, rsa.priv, rsa.privlen, c);
-	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_BAD_ALG);
-	free(t);
+	ck_assert_int_eq(vfy_jwt(ctx, JWT_ALG_RS256, rsa.priv, rsa.privlen, c),
+	    AUTH_BAD_ALG);
 	free(c);
 	auth_ctx_free(ctx);
 	keypair_free(&kp);
@@ -849,22 +966,20 @@ END_TEST
 
 START_TEST(test_scopes)
 {
+	/* Wrong types and characters. */
+	static const struct claims_case bad[] = {
+		{ NOW + 600, ",\"scope\":5", AUTH_BAD_CLAIMS },
+		{ NOW + 600, ",\"scp\":[1]", AUTH_BAD_CLAIMS },
+		{ NOW + 600, ",\"scp\":{\"a\":1}", AUTH_BAD_CLAIMS },
+		{ NOW + 600, ",\"scope\":\"a\\u0001b\"", AUTH_BAD_CLAIMS },
+		{ NOW + 600, ",\"scope\":\"a\\\"b\"", AUTH_BAD_CLAIMS },
+	};
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	struct auth_principal p;
-	char *c, *t, *h;
 
-	c = claims(NOW + 600, ",\"scope\":\"  a:read   b:write c \","
-	    "\"scp\":[\"d\",\"e f\"]");
-	t = hs256(c);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_uint_eq(p.nscopes, 6);
-	ck_assert_str_eq(p.scopes[0], "a:read");
-	ck_assert_str_eq(p.scopes[1], "b:write");
-	ck_assert_str_eq(p.scopes[2], "c");
-	ck_assert_str_eq(p.scopes[3], "d");
-	ck_assert_str_eq(p.scopes[4], "e");
-	ck_assert_str_eq(p.scopes[5], "f");
+	vfy_claims_ok(ctx, ",\"scope\":\"  a:read   b:write c \","
+	    "\"scp\":[\"d\",\"e f\"]", &p);
+	assert_principal(&p, "alice", NOW + 600, "a:read b:write c d e f");
 	ck_assert(auth_has_scope(&p, "a:read"));
 	ck_assert(auth_has_scope(&p, "f"));
 	ck_assert(!auth_has_scope(&p, "a"));
@@ -872,77 +987,52 @@ START_TEST(test_scopes)
 	ck_assert(!auth_has_scope(&p, ""));
 	ck_assert(!auth_has_scope(NULL, "a:read"));
 	auth_principal_clear(&p);
-	free(h);
-	free(t);
-	free(c);
 
 	/* scp alone, as an array. */
-	c = claims(NOW + 600, ",\"scp\":[\"tasks:read\",\"tasks:write\"]");
-	t = hs256(c);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_uint_eq(p.nscopes, 2);
+	vfy_claims_ok(ctx, ",\"scp\":[\"tasks:read\",\"tasks:write\"]", &p);
+	assert_principal(&p, "alice", NOW + 600, "tasks:read tasks:write");
 	ck_assert(auth_has_scope(&p, "tasks:write"));
 	ck_assert(!auth_has_scope(&p, "tasks:admin"));
 	auth_principal_clear(&p);
-	free(h);
-	free(t);
-	free(c);
 
 	/* No scope at all. */
-	c = claims(NOW + 600, ",\"scope\":\"\"");
-	t = hs256(c);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_uint_eq(p.nscopes, 0);
+	vfy_claims_ok(ctx, ",\"scope\":\"\"", &p);
+	assert_principal(&p, "alice", NOW + 600, "");
 	ck_assert_ptr_null(p.scopes);
 	ck_assert(!auth_has_scope(&p, "tasks:read"));
 	auth_principal_clear(&p);
-	free(h);
-	free(t);
-	free(c);
 
-	/* Wrong types and characters. */
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"scope\":5", NOW),
-	    AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"scp\":[1]", NOW),
-	    AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"scp\":{\"a\":1}", NOW),
-	    AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"scope\":\"a\\u0001b\"",
-	    NOW), AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_claims(ctx, NOW + 600, ",\"scope\":\"a\\\"b\"",
-	    NOW), AUTH_BAD_CLAIMS);
+	expect_claims(bad, NCASES(bad));
 	auth_ctx_free(ctx);
 }
 END_TEST
 
+/* Valid claims but for sub, which is given as ",\"sub\":..." or "". */
+#define SUB_PAYLOAD(sub) \
+	"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\"" sub ",\"exp\":1700000600}"
+
 START_TEST(test_sub_validation)
 {
+	static const struct payload_case bad_subs[] = {
+		{ SUB_PAYLOAD(""), AUTH_BAD_CLAIMS },
+		{ SUB_PAYLOAD(",\"sub\":\"\""), AUTH_BAD_CLAIMS },
+		{ SUB_PAYLOAD(",\"sub\":42"), AUTH_BAD_CLAIMS },
+		{ SUB_PAYLOAD(",\"sub\":\"a\\nb\""), AUTH_BAD_CLAIMS },
+		{ SUB_PAYLOAD(",\"sub\":\"caf\\u00e9\""), AUTH_BAD_CLAIMS },
+	};
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	char long_sub[AUTH_MAX_SUB + 2];
 	char *p;
 
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"exp\":1700000600}"), AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"sub\":\"\",\"exp\":1700000600}"), AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"sub\":42,\"exp\":1700000600}"), AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"sub\":\"a\\nb\",\"exp\":1700000600}"), AUTH_BAD_CLAIMS);
-	ck_assert_int_eq(vfy_payload(ctx, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD
-	    "\",\"sub\":\"caf\\u00e9\",\"exp\":1700000600}"), AUTH_BAD_CLAIMS);
+	expect_payloads(bad_subs, NCASES(bad_subs));
 	memset(long_sub, 'x', sizeof(long_sub));
 	long_sub[AUTH_MAX_SUB] = '\0';
-	p = xasprintf("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"%s\","
-	    "\"exp\":1700000600}", long_sub);
+	p = xasprintf(SUB_PAYLOAD(",\"sub\":\"%s\""), long_sub);
 	ck_assert_int_eq(vfy_payload(ctx, p), AUTH_OK);
 	free(p);
 	long_sub[AUTH_MAX_SUB] = 'x';
 	long_sub[AUTH_MAX_SUB + 1] = '\0';
-	p = xasprintf("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"%s\","
-	    "\"exp\":1700000600}", long_sub);
+	p = xasprintf(SUB_PAYLOAD(",\"sub\":\"%s\""), long_sub);
 	ck_assert_int_eq(vfy_payload(ctx, p), AUTH_BAD_CLAIMS);
 	free(p);
 	auth_ctx_free(ctx);
@@ -952,20 +1042,15 @@ END_TEST
 START_TEST(test_secret_mode)
 {
 	const char *path;
-	struct auth_ctx *ctx = NULL;
-	struct config *cfg;
-	char *err = NULL;
+	char *err;
 
 	path = write_file(SECRET, strlen(SECRET), 0644);
-	cfg = make_cfg("HS256", path, NULL);
-	ck_assert_int_eq(auth_ctx_new(cfg, &ctx, &err), -1);
-	ck_assert_ptr_null(ctx);
+	err = ctx_error(make_cfg("HS256", path, NULL));
 	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
 	ck_assert_ptr_nonnull(strstr(err, path));
 	ck_assert_ptr_nonnull(strstr(err, "jwt_key_file"));
 	ck_assert_ptr_null(strstr(err, SECRET));
 	free(err);
-	config_free(cfg);
 
 	path = write_file(SECRET, strlen(SECRET), 0640);
 	expect_ctx_error(make_cfg("HS256", path, NULL), "group or others");
@@ -973,39 +1058,26 @@ START_TEST(test_secret_mode)
 	expect_ctx_error(make_cfg("HS512", path, NULL), "group or others");
 
 	path = write_file(SECRET, strlen(SECRET), 0400);
-	cfg = make_cfg("HS256", path, NULL);
-	ck_assert_int_eq(auth_ctx_new(cfg, &ctx, &err), 0);
-	ck_assert_ptr_nonnull(ctx);
-	auth_ctx_free(ctx);
-	config_free(cfg);
+	expect_ctx_ok(make_cfg("HS256", path, NULL));
 }
 END_TEST
 
 START_TEST(test_secret_short)
 {
 	const char *path;
-	struct auth_ctx *ctx = NULL;
-	struct config *cfg;
-	char *err = NULL;
+	char *err;
 
 	path = write_file(SECRET, 31, 0600);
-	cfg = make_cfg("HS256", path, NULL);
-	ck_assert_int_eq(auth_ctx_new(cfg, &ctx, &err), -1);
-	ck_assert_ptr_null(ctx);
+	err = ctx_error(make_cfg("HS256", path, NULL));
 	ck_assert_ptr_nonnull(strstr(err, "at least 32 bytes"));
 	ck_assert_ptr_null(strstr(err, "0123456789abcdef"));
 	free(err);
-	config_free(cfg);
 
 	path = write_file("", 0, 0600);
 	expect_ctx_error(make_cfg("HS256", path, NULL), "at least 32 bytes");
 
 	path = write_file(SECRET, 32, 0600);
-	cfg = make_cfg("HS256", path, NULL);
-	ck_assert_int_eq(auth_ctx_new(cfg, &ctx, &err), 0);
-	ck_assert_ptr_null(err);
-	auth_ctx_free(ctx);
-	config_free(cfg);
+	expect_ctx_ok(make_cfg("HS256", path, NULL));
 }
 END_TEST
 
@@ -1057,20 +1129,15 @@ START_TEST(test_mint_roundtrip)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	struct auth_principal p;
-	char *err = NULL, *t, *t2, *h;
+	char *err = NULL, *t, *t2;
 	jwt_t *jwt = NULL;
 	const char *jti;
 
 	t = auth_mint(ctx, "bob", "tasks:read ops:run", 300, NOW, &err);
 	ck_assert_ptr_nonnull(t);
 	ck_assert_ptr_null(err);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_str_eq(p.sub, "bob");
-	ck_assert_int_eq(p.exp, NOW + 300);
-	ck_assert_uint_eq(p.nscopes, 2);
-	ck_assert_str_eq(p.scopes[0], "tasks:read");
-	ck_assert_str_eq(p.scopes[1], "ops:run");
+	vfy_ok(ctx, t, NOW, &p);
+	assert_principal(&p, "bob", NOW + 300, "tasks:read ops:run");
 	auth_principal_clear(&p);
 	ck_assert_int_eq(vfy(ctx, t, NOW + 329), AUTH_OK);
 	ck_assert_int_eq(vfy(ctx, t, NOW + 330), AUTH_EXPIRED);
@@ -1102,15 +1169,11 @@ START_TEST(test_mint_roundtrip)
 	/* Empty scope: no scope claim. */
 	t2 = auth_mint(ctx, "carol", "", 60, NOW, &err);
 	ck_assert_ptr_nonnull(t2);
-	free(h);
-	h = xasprintf("Bearer %s", t2);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
-	ck_assert_str_eq(p.sub, "carol");
-	ck_assert_uint_eq(p.nscopes, 0);
+	vfy_ok(ctx, t2, NOW, &p);
+	assert_principal(&p, "carol", NOW + 60, "");
 	auth_principal_clear(&p);
 	free(t2);
 
-	free(h);
 	free(t);
 	auth_ctx_free(ctx);
 }
@@ -1157,7 +1220,7 @@ START_TEST(test_mint_rs_es)
 	struct keypair rsa, ec;
 	struct auth_ctx *ctx;
 	struct auth_principal p;
-	char *err = NULL, *t, *h;
+	char *err = NULL, *t;
 
 	keypair(&rsa, "RSA", NULL);
 	keypair(&ec, "EC", "P-256");
@@ -1165,13 +1228,10 @@ START_TEST(test_mint_rs_es)
 	ctx = ctx_for("RS256", rsa.pub, rsa.publen, rsa.priv, rsa.privlen);
 	t = auth_mint(ctx, "svc-1", "tasks:read", 120, NOW, &err);
 	ck_assert_ptr_nonnull(t);
-	h = xasprintf("Bearer %s", t);
-	ck_assert_int_eq(auth_verify(ctx, h, NOW + 1, &p), AUTH_OK);
-	ck_assert_str_eq(p.sub, "svc-1");
-	ck_assert_int_eq(p.exp, NOW + 120);
+	vfy_ok(ctx, t, NOW + 1, &p);
+	assert_principal(&p, "svc-1", NOW + 120, "tasks:read");
 	ck_assert(auth_has_scope(&p, "tasks:read"));
 	auth_principal_clear(&p);
-	free(h);
 	free(t);
 	auth_ctx_free(ctx);
 
@@ -1258,16 +1318,12 @@ START_TEST(test_cache_many)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	struct auth_principal p;
-	char *toks[3000], *err = NULL, sub[32];
+	char *toks[3000], sub[32];
 	unsigned long hits, misses;
 	int i;
 
 	/* More tokens than cache slots: evictions must not confuse entries. */
-	for (i = 0; i < 3000; i++) {
-		snprintf(sub, sizeof(sub), "user-%d", i);
-		toks[i] = auth_mint(ctx, sub, "", 600, NOW, &err);
-		ck_assert_ptr_nonnull(toks[i]);
-	}
+	mint_tokens(ctx, toks, 3000, "user-", "");
 	for (i = 0; i < 6000; i++) {
 		char *h = xasprintf("Bearer %s", toks[i % 3000]);
 		ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
@@ -1279,8 +1335,7 @@ START_TEST(test_cache_many)
 	auth_cache_stats(ctx, &hits, &misses);
 	ck_assert_uint_eq(hits + misses, 6000);
 	ck_assert_uint_ge(misses, 3000);
-	for (i = 0; i < 3000; i++)
-		free(toks[i]);
+	free_tokens(toks, 3000);
 	auth_ctx_free(ctx);
 }
 END_TEST
@@ -1370,14 +1425,10 @@ START_TEST(test_threads)
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	struct thread_arg args[4];
 	pthread_t th[4];
-	char *toks[40], *err = NULL, sub[32];
+	char *toks[40];
 	int i;
 
-	for (i = 0; i < 40; i++) {
-		snprintf(sub, sizeof(sub), "t%d", i);
-		toks[i] = auth_mint(ctx, sub, "a b", 600, NOW, &err);
-		ck_assert_ptr_nonnull(toks[i]);
-	}
+	mint_tokens(ctx, toks, 40, "t", "a b");
 	for (i = 0; i < 4; i++) {
 		args[i].ctx = ctx;
 		args[i].toks = toks;
@@ -1391,8 +1442,7 @@ START_TEST(test_threads)
 		pthread_join(th[i], NULL);
 		ck_assert_int_eq(args[i].failures, 0);
 	}
-	for (i = 0; i < 40; i++)
-		free(toks[i]);
+	free_tokens(toks, 40);
 	auth_ctx_free(ctx);
 }
 END_TEST
@@ -1402,8 +1452,6 @@ main(void)
 {
 	Suite *s = suite_create("auth");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 60);
@@ -1443,9 +1491,5 @@ main(void)
 	tcase_add_test(tc, test_reasons);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testutil.h"
 
 static char tmpl[64];
 
@@ -14,21 +15,12 @@ static char tmpl[64];
 static const char *
 write_conf(const char *text)
 {
-	FILE *fp;
-	int fd;
-
 	strcpy(tmpl, "/tmp/ia-config-XXXXXX");
-	fd = mkstemp(tmpl);
-	ck_assert_int_ge(fd, 0);
-	fp = fdopen(fd, "w");
-	fputs(text, fp);
-	fclose(fp);
+	tu_write_temp(tmpl, text, strlen(text), 0600);
 	return tmpl;
 }
 
-static const char *base =
-    "jwt_issuer = test-issuer\n"
-    "jwt_key_file = /dev/null\n";
+static const char *base = TU_CONFIG_BASE;
 
 START_TEST(test_defaults)
 {
@@ -178,19 +170,10 @@ START_TEST(test_keys_documented)
 	char path[1024], needle[128];
 	const struct config_key *k;
 	char *text;
-	long len;
-	FILE *fp;
 
 	snprintf(path, sizeof(path), "%s/docs/configuration.md",
 	    top ? top : ".");
-	fp = fopen(path, "r");
-	ck_assert_msg(fp != NULL, "cannot open %s", path);
-	fseek(fp, 0, SEEK_END);
-	len = ftell(fp);
-	rewind(fp);
-	text = calloc(1, (size_t)len + 1);
-	ck_assert_int_eq(fread(text, 1, (size_t)len, fp), len);
-	fclose(fp);
+	text = tu_read_file(path);
 	for (k = config_keys; k->name; k++) {
 		snprintf(needle, sizeof(needle), "`%s`", k->name);
 		ck_assert_msg(strstr(text, needle) != NULL,
@@ -205,8 +188,6 @@ main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values_and_comments);
@@ -216,9 +197,5 @@ main(void)
 	tcase_add_test(tc, test_cidr);
 	tcase_add_test(tc, test_keys_documented);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "jsonutil.h"
+#include "testutil.h"
 
 /* Parse a C string; returns rc and fills *o / *err. */
 static int
@@ -480,8 +481,6 @@ main(void)
 {
 	Suite *s = suite_create("jsonutil");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_parse_valid);
 	tcase_add_test(tc, test_parse_len_not_nul);
@@ -496,9 +495,5 @@ main(void)
 	tcase_add_test(tc, test_iso8601);
 	tcase_add_test(tc, test_clocks);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

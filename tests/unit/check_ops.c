@@ -1,7 +1,6 @@
 #include "auto-config.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -14,76 +13,16 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "ops.h"
+#include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
-static char topdir[256];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void
-top_setup(void)
-{
-	snprintf(topdir, sizeof(topdir), "/tmp/ia-check-ops-XXXXXX");
-	if (mkdtemp(topdir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-}
-
-static void
-top_teardown(void)
-{
-	nftw(topdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A configuration with the given extra lines. */
+/* A configuration with the given extra lines and the store in the suite's
+ * directory; the caller frees it with config_free(). */
 static struct config *
 load_cfg(const char *extra)
 {
-	char path[400];
-	struct config *cfg = NULL;
-	char *err = NULL;
-	FILE *fp;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/agent-XXXXXX.conf", topdir);
-	fd = mkstemps(path, 5);
-	ck_assert_int_ge(fd, 0);
-	fp = fdopen(fd, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp, "jwt_issuer = test-issuer\njwt_key_file = /dev/null\n"
-	    "store_path = %s/tasks.db\n%s", topdir, extra);
-	fclose(fp);
-	ck_assert_msg(config_load(path, &cfg, &err) == 0, "config: %s",
-	    err ? err : "?");
-	unlink(path);
-	return cfg;
-}
-
-/* A principal with space-separated scopes (clear with
- * auth_principal_clear). */
-static void
-make_who(struct auth_principal *p, const char *sub, const char *scopes)
-{
-	char *copy = strdup(scopes), *tok, *save = NULL;
-
-	memset(p, 0, sizeof(*p));
-	p->sub = strdup(sub);
-	p->scopes = calloc(16, sizeof(*p->scopes));
-	for (tok = strtok_r(copy, " ", &save); tok;
-	    tok = strtok_r(NULL, " ", &save))
-		p->scopes[p->nscopes++] = strdup(tok);
-	p->exp = 4102444800L;
-	free(copy);
+	return tu_configf("store_path = %s/tasks.db\n%s", tu_topdir(), extra);
 }
 
 /* Validate params text against spec; returns rc, *err kept for the
@@ -734,9 +673,9 @@ START_TEST(test_invoke_forbidden)
 	struct config *cfg = load_cfg("diagnostics = true\n");
 	struct auth_principal reader, runner, none;
 
-	make_who(&reader, "alice", "tasks:read pods:read");
-	make_who(&runner, "bob", "instag:run diag:runner");
-	make_who(&none, "carol", "");
+	tu_principal(&reader, "alice", "tasks:read pods:read");
+	tu_principal(&runner, "bob", "instag:run diag:runner");
+	tu_principal(&none, "carol", "");
 
 	expect_invoke_err(cfg, &reader, "diag.timer", "{}", OPERR_FORBIDDEN, 403,
 	    "diag:run");
@@ -770,7 +709,7 @@ START_TEST(test_invoke_errors)
 	struct config *off = load_cfg("");
 	struct auth_principal all;
 
-	make_who(&all, "alice", "pods:read pods:write instag:run tasks:read "
+	tu_principal(&all, "alice", "pods:read pods:write instag:run tasks:read "
 	    "tasks:write diag:run");
 
 	/* Unknown operations. */
@@ -838,7 +777,7 @@ START_TEST(test_invoke_leaves_params)
 	json_object *p = json_tokener_parse("{\"steps\":2}");
 	char *before = ju_dump(p), *after;
 
-	make_who(&all, "alice", "diag:run");
+	tu_principal(&all, "alice", "diag:run");
 	c.cfg = off;
 	c.who = &all;
 	c.message = NULL;
@@ -882,11 +821,9 @@ main(void)
 {
 	Suite *s = suite_create("ops");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	log_set_level(LOG_WARN);
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_add_test(tc, test_find);
 	tcase_add_test(tc, test_available_describe);
 	tcase_add_test(tc, test_validate_required_unknown);
@@ -900,9 +837,5 @@ main(void)
 	tcase_add_test(tc, test_invoke_leaves_params);
 	tcase_add_test(tc, test_op_error_set);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -11,27 +11,15 @@
 #include "config.h"
 #include "log.h"
 #include "outbound.h"
+#include "testutil.h"
 
-/* A config with only ssrf_allow set; caller frees with config_free. */
+/* A config with ssrf_allow set (and not overridden from the environment);
+ * caller frees with config_free. */
 static struct config *
 make_config(const char *allow)
 {
-	char path[] = "/tmp/ia-outbound-XXXXXX";
-	struct config *cfg = NULL;
-	char *err = NULL;
-	FILE *fp;
-	int fd;
-
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	fp = fdopen(fd, "w");
-	fprintf(fp, "jwt_issuer = t\njwt_key_file = /dev/null\n"
-	    "ssrf_allow = %s\n", allow);
-	fclose(fp);
 	unsetenv("INSTAG_AGENT_SSRF_ALLOW");
-	ck_assert_msg(config_load(path, &cfg, &err) == 0, "config: %s", err);
-	unlink(path);
-	return cfg;
+	return tu_configf("ssrf_allow = %s\n", allow);
 }
 
 static void
@@ -304,8 +292,7 @@ main(void)
 {
 	Suite *s = suite_create("outbound");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	tcase_add_test(tc, test_ranges_rejected);
@@ -316,10 +303,7 @@ main(void)
 	tcase_add_test(tc, test_curl_setup);
 	tcase_add_test(tc, test_pinned_address);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tu_run(s);
 	curl_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return rc;
 }

@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -30,6 +29,7 @@
 #include "config.h"
 #include "log.h"
 #include "push.h"
+#include "testutil.h"
 
 #define MAXREQ 32
 
@@ -66,23 +66,6 @@ static char log_path[160];
 static int log_fd = -1;
 static char url[128];
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ------------------------------------------------------------ receiver -- */
 
 /* Read one request on ssl; 0 and filled r, or -1. */
@@ -106,7 +89,7 @@ read_request(SSL *ssl, struct req *r)
 		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
 			break;
 	}
-	r->at_ms = now_ms();
+	r->at_ms = tu_now_ms();
 	p = strstr(buf, "\r\n");
 	snprintf(r->line, sizeof(r->line), "%.*s", (int)(p - buf), buf);
 	r->headers = strndup(p + 2, (size_t)(end + 2 - (p + 2)));
@@ -282,56 +265,36 @@ stats(void)
 	return s;
 }
 
+static bool
+reached(void *arg)
+{
+	struct push_stats s = stats();
+
+	return s.delivered + s.failed >= *(unsigned long *)arg;
+}
+
 /* Wait (bounded) until delivered + failed reaches n; true if it did. */
 static int
 wait_done(unsigned long n, long timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
-	struct push_stats s;
-
-	do {
-		s = stats();
-		if (s.delivered + s.failed >= n)
-			return 1;
-		sleep_ms(10);
-	} while (now_ms() < end);
-	return 0;
+	return tu_poll(reached, &n, timeout_ms);
 }
 
 /* The log written so far (caller frees). */
 static char *
 read_log(void)
 {
-	FILE *fp = fopen(log_path, "r");
-	char *text;
-	long len;
-
-	ck_assert_ptr_nonnull(fp);
-	fseek(fp, 0, SEEK_END);
-	len = ftell(fp);
-	rewind(fp);
-	text = calloc(1, (size_t)len + 1);
-	ck_assert_int_eq(fread(text, 1, (size_t)len, fp), len);
-	fclose(fp);
-	return text;
+	return tu_read_file(log_path);
 }
 
 static void
 setup(void)
 {
-	char path[160], *err = NULL;
-	FILE *fp;
+	char *err = NULL;
 
 	receiver_start();
-	snprintf(path, sizeof(path), "%s/agent-%d.conf", tmpdir, (int)getpid());
-	fp = fopen(path, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp, "jwt_issuer = t\njwt_key_file = /dev/null\n"
-	    "ssrf_allow = 127.0.0.1/32\noutbound_ca_file = %s\n"
+	cfg = tu_configf("ssrf_allow = 127.0.0.1/32\noutbound_ca_file = %s\n"
 	    "push_timeout = 5\npush_max_attempts = 5\n", cert_path);
-	fclose(fp);
-	ck_assert_msg(config_load(path, &cfg, &err) == 0, "config: %s", err);
-	unlink(path);
 
 	snprintf(log_path, sizeof(log_path), "%s/log-%d", tmpdir, (int)getpid());
 	log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
@@ -450,7 +413,7 @@ START_TEST(test_permanent_4xx)
 	plan(400, NULL);
 	push_deliver("task-5", url, "t", NULL, NULL, NULL, "{}");
 	ck_assert(wait_done(1, 8000));
-	sleep_ms(300);		/* a retry would come after ~50 ms */
+	tu_sleep_ms(300);		/* a retry would come after ~50 ms */
 	s = stats();
 	ck_assert_int_eq(nreq(), 1);
 	ck_assert_uint_eq(s.failed, 1);
@@ -471,7 +434,7 @@ START_TEST(test_give_up)
 	R.repeat_last = 1;
 	push_deliver("task-6", url, "t", NULL, NULL, NULL, "{}");
 	ck_assert(wait_done(1, 10000));
-	sleep_ms(200);
+	tu_sleep_ms(200);
 	s = stats();
 	ck_assert_int_eq(nreq(), 5);	/* push_max_attempts */
 	ck_assert_uint_eq(s.failed, 1);
@@ -506,7 +469,7 @@ START_TEST(test_other_tasks_not_blocked)
 	push_deliver("task-8", url, "t", NULL, NULL, NULL, "a1");
 	push_deliver("task-8", url, "t", NULL, NULL, NULL, "a2");
 	for (i = 0; i < 500 && nreq() < 1; i++)
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	ck_assert_int_eq(nreq(), 1);
 	push_deliver("task-9", url, "t", NULL, NULL, NULL, "b1");
 	ck_assert(wait_done(1, 800));
@@ -534,7 +497,7 @@ START_TEST(test_crlf_refused)
 	ck_assert_uint_eq(s.failed, 4);
 	ck_assert_uint_eq(s.queued, 0);
 	ck_assert_uint_eq(s.pending, 0);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	ck_assert_int_eq(nreq(), 0);
 	log = read_log();
 	ck_assert_ptr_nonnull(strstr(log, "push_refused"));
@@ -546,14 +509,14 @@ END_TEST
 START_TEST(test_ssrf_blocked)
 {
 	struct push_stats s;
-	int64_t t0 = now_ms();
+	int64_t t0 = tu_now_ms();
 	char *log;
 
 	push_deliver("task-11", "https://10.0.0.1/hook?sig=QUERYSECRET", "t",
 	    NULL, NULL, NULL, "{}");
 	ck_assert(wait_done(1, 3000));
 	/* Rejected before any connect (the connect timeout alone is 5 s). */
-	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_lt(tu_now_ms() - t0, 2000);
 	s = stats();
 	ck_assert_uint_eq(s.failed, 1);
 	ck_assert_uint_eq(s.delivered, 0);
@@ -577,12 +540,12 @@ START_TEST(test_stop_abandons)
 	push_deliver("task-12", url, "t", NULL, NULL, NULL, "{}");
 	push_deliver("task-12", url, "t", NULL, NULL, NULL, "{}");
 	for (i = 0; i < 500 && stats().retried < 1; i++)
-		sleep_ms(10);
+		tu_sleep_ms(10);
 	ck_assert_uint_eq(stats().retried, 1);
 	ck_assert_uint_eq(stats().pending, 2);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	push_stop();
-	ck_assert_int_lt(now_ms() - t0, 1500);
+	ck_assert_int_lt(tu_now_ms() - t0, 1500);
 	ck_assert_uint_eq(stats().pending, 0);
 	log = read_log();
 	ck_assert_ptr_nonnull(strstr(log, "2 pending notification(s) abandoned"));
@@ -616,42 +579,19 @@ START_TEST(test_queue_cap)
 }
 END_TEST
 
-/* Remove tmpdir and what is in it (a failed test leaves its log). */
-static void
-remove_tmpdir(void)
-{
-	char path[512];
-	struct dirent *e;
-	DIR *dir = opendir(tmpdir);
-
-	while (dir != NULL && (e = readdir(dir)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name);
-		unlink(path);
-	}
-	if (dir != NULL)
-		closedir(dir);
-	rmdir(tmpdir);
-}
-
 int
 main(void)
 {
 	Suite *s = suite_create("push");
 	TCase *tc = tcase_create("receiver");
 	TCase *tq = tcase_create("queue");
-	SRunner *sr;
 	char cmd[1024];
-	int failed;
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	strcpy(tmpdir, "/tmp/ia-push-XXXXXX");
-	if (mkdtemp(tmpdir) == NULL) {
-		perror("mkdtemp");
-		return EXIT_FAILURE;
-	}
+	/* Removed at the end, with a failed test's log. */
+	tu_tmpdir_make(tmpdir, sizeof(tmpdir), "push");
 	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", tmpdir);
 	snprintf(key_path, sizeof(key_path), "%s/key.pem", tmpdir);
 	snprintf(cmd, sizeof(cmd), "openssl req -x509 -newkey ec "
@@ -661,7 +601,7 @@ main(void)
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot create a test certificate with the "
 		    "openssl command (Debian package 'openssl')\n");
-		remove_tmpdir();
+		tu_tmpdir_remove(tmpdir);
 		return EXIT_FAILURE;
 	}
 
@@ -682,12 +622,8 @@ main(void)
 	tcase_add_test(tq, test_queue_cap);
 	suite_add_tcase(s, tq);
 
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	remove_tmpdir();
+	rc = tu_run(s);
+	tu_tmpdir_remove(tmpdir);
 	curl_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return rc;
 }

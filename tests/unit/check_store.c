@@ -1,7 +1,6 @@
 #include "auto-config.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,47 +11,19 @@
 #include "log.h"
 #include "store.h"
 #include "task.h"
+#include "testutil.h"
 
 /* ---- temporary files --------------------------------------------------- */
 
-/* Made in the parent by the unchecked fixture, removed there afterwards
- * even when a test fails; each test makes its own directory inside. */
-static char topdir[256];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void
-top_setup(void)
-{
-	snprintf(topdir, sizeof(topdir), "/tmp/ia-check-store-XXXXXX");
-	if (mkdtemp(topdir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-}
-
-static void
-top_teardown(void)
-{
-	nftw(topdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A fresh directory for this test and the database path in it. */
+/* A fresh directory for this test, inside the suite's directory (made in
+ * the parent by the unchecked fixture, removed there afterwards even when
+ * a test fails), and the database path in it. */
 static void
 db_path(char *out, size_t len)
 {
 	char dir[300];
 
-	snprintf(dir, sizeof(dir), "%s/t-XXXXXX", topdir);
-	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tu_subdir_make(tu_topdir(), dir, sizeof(dir));
 	snprintf(out, len, "%s/tasks.db", dir);
 }
 
@@ -195,7 +166,7 @@ START_TEST(test_open_errors)
 	}
 
 	/* A directory that does not exist. */
-	snprintf(path, sizeof(path), "%s/no/such/dir/tasks.db", topdir);
+	snprintf(path, sizeof(path), "%s/no/such/dir/tasks.db", tu_topdir());
 	st = (struct store *)&st;
 	ck_assert_int_eq(store_open(path, &st, &err), -1);
 	ck_assert_ptr_null(st);
@@ -782,11 +753,9 @@ main(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	log_set_level(LOG_WARN);
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_open_creates_schema);
 	tcase_add_test(tc, test_open_errors);
@@ -799,9 +768,5 @@ main(void)
 	tcase_add_test(tc, test_push_configs);
 	tcase_add_test(tc, test_reopen);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "testutil.h"
 
 START_TEST(test_add_and_take)
 {
@@ -59,16 +60,10 @@ main(void)
 {
 	Suite *s = suite_create("strbuf");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_add_and_take);
 	tcase_add_test(tc, test_growth);
 	tcase_add_test(tc, test_json_escape);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

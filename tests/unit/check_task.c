@@ -8,6 +8,7 @@
 
 #include "jsonutil.h"
 #include "task.h"
+#include "testutil.h"
 #include "uuid.h"
 
 /* ---- uuid ------------------------------------------------------------- */
@@ -408,8 +409,6 @@ main(void)
 {
 	Suite *s = suite_create("task");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_uuid_v4);
 	tcase_add_test(tc, test_uuid_valid);
@@ -421,9 +420,5 @@ main(void)
 	tcase_add_test(tc, test_msg_text);
 	tcase_add_test(tc, test_to_json);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

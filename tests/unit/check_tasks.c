@@ -1,7 +1,6 @@
 #include "auto-config.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,36 +16,9 @@
 #include "store.h"
 #include "task.h"
 #include "tasks.h"
+#include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
-
-static char topdir[256];
-
-static int
-rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(p);
-	return 0;
-}
-
-static void
-top_setup(void)
-{
-	snprintf(topdir, sizeof(topdir), "/tmp/ia-check-tasks-XXXXXX");
-	if (mkdtemp(topdir) == NULL) {
-		perror("mkdtemp");
-		abort();
-	}
-}
-
-static void
-top_teardown(void)
-{
-	nftw(topdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 /* One test's world: its directory, configuration and store. */
 struct env {
@@ -113,30 +85,6 @@ events_of(const char *id, struct ev *out, size_t max)
 /* ---- helpers ----------------------------------------------------------------- */
 
 static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
-}
-
-static void
-make_who(struct auth_principal *p, const char *sub, const char *scopes)
-{
-	char *copy = strdup(scopes), *tok, *save = NULL;
-
-	memset(p, 0, sizeof(*p));
-	p->sub = strdup(sub);
-	p->scopes = calloc(16, sizeof(*p->scopes));
-	for (tok = strtok_r(copy, " ", &save); tok;
-	    tok = strtok_r(NULL, " ", &save))
-		p->scopes[p->nscopes++] = strdup(tok);
-	p->exp = 4102444800L;
-	free(copy);
-}
-
-static void
 open_store(struct env *w)
 {
 	char *err = NULL;
@@ -151,30 +99,19 @@ open_store(struct env *w)
 static void
 env_start(struct env *w, const char *extra)
 {
-	char path[400], *err = NULL;
-	FILE *fp;
-	int fd;
+	char *err = NULL;
 
 	memset(w, 0, sizeof(*w));
-	snprintf(w->dir, sizeof(w->dir), "%s/t-XXXXXX", topdir);
-	ck_assert_ptr_nonnull(mkdtemp(w->dir));
-	snprintf(path, sizeof(path), "%s/agent-XXXXXX", w->dir);
-	fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	fp = fdopen(fd, "w");
-	ck_assert_ptr_nonnull(fp);
-	fprintf(fp, "jwt_issuer = test-issuer\njwt_key_file = /dev/null\n"
-	    "store_path = %s/tasks.db\ndiagnostics = true\n%s", w->dir, extra);
-	fclose(fp);
-	ck_assert_msg(config_load(path, &w->cfg, &err) == 0, "config: %s",
-	    err ? err : "?");
+	tu_subdir_make(tu_topdir(), w->dir, sizeof(w->dir));
+	w->cfg = tu_configf("store_path = %s/tasks.db\ndiagnostics = true\n%s",
+	    w->dir, extra);
 	ck_assert(w->cfg->diagnostics);
 	open_store(w);
 	ck_assert_msg(tasks_start(w->cfg, w->st, listener, &err) == 0,
 	    "tasks_start: %s", err ? err : "?");
 	ck_assert_ptr_eq(tasks_store(), w->st);
-	make_who(&w->alice, "alice", "tasks:read tasks:write diag:run");
-	make_who(&w->bob, "bob", "tasks:read tasks:write diag:run");
+	tu_principal(&w->alice, "alice", "tasks:read tasks:write diag:run");
+	tu_principal(&w->bob, "bob", "tasks:read tasks:write diag:run");
 }
 
 static void
@@ -218,53 +155,102 @@ submit(struct env *w, const char *params, char id[UUID_STR_LEN])
 	submit_msg(w, &w->alice, params, NULL, id);
 }
 
-/* Poll (10 ms steps, at most timeout_ms) until the task is terminal. */
+/* What the polls below look at: a task of an owner, the copy last read
+ * (owned, NULL when released) and the state seen before. */
+struct watch {
+	const char *id, *owner;
+	struct task *t;
+	enum task_state last;
+};
+
+static void
+watch_read(struct watch *wt)
+{
+	ck_assert_int_eq(tasks_get(wt->id, wt->owner, &wt->t), 0);
+}
+
+static void
+watch_drop(struct watch *wt)
+{
+	wt->last = wt->t->state;
+	task_free(wt->t);
+	wt->t = NULL;
+}
+
+static bool
+is_terminal(void *arg)
+{
+	struct watch *wt = arg;
+
+	watch_read(wt);
+	if (task_state_terminal(wt->t->state))
+		return true;
+	watch_drop(wt);
+	return false;
+}
+
+/* Poll (at most timeout_ms) until the task is terminal; returns it. */
 static struct task *
 wait_terminal(const char *id, const char *owner, long timeout_ms)
 {
-	long i;
-	struct task *t = NULL;
-	enum task_state last = TASK_SUBMITTED;
-	int64_t start = ju_mono_ms();
+	struct watch wt = { id, owner, NULL, TASK_SUBMITTED };
 
-	for (i = 0; i <= timeout_ms / 10; i++) {
-		ck_assert_int_eq(tasks_get(id, owner, &t), 0);
-		if (task_state_terminal(t->state))
-			return t;
-		last = t->state;
-		task_free(t);
-		if (ju_mono_ms() - start > timeout_ms)
-			break;
-		sleep_ms(10);
+	if (!tu_poll(is_terminal, &wt, timeout_ms))
+		ck_abort_msg("task %s still %s after %ld ms", id,
+		    task_state_name(wt.last), timeout_ms);
+	return wt.t;
+}
+
+static bool
+is_waiting(void *arg)
+{
+	struct watch *wt = arg;
+	struct tasks_stats s;
+
+	watch_read(wt);
+	ck_assert_msg(!task_state_terminal(wt->t->state), "task finished "
+	    "early: %s", task_state_name(wt->t->state));
+	if (wt->t->state == TASK_WORKING && wt->t->progress != NULL) {
+		tasks_get_stats(&s);
+		if (s.running == 0)
+			return true;
 	}
-	ck_abort_msg("task %s still %s after %ld ms", id, task_state_name(last),
-	    timeout_ms);
-	return NULL;
+	watch_drop(wt);
+	return false;
 }
 
 /* Poll until the task has taken its first step and sits on the timer
- * queue with no executor thread running it. */
+ * queue with no executor thread running it; returns it. */
 static struct task *
 wait_waiting(const char *id, const char *owner)
 {
-	struct tasks_stats s;
-	struct task *t = NULL;
-	int i;
+	struct watch wt = { id, owner, NULL, TASK_SUBMITTED };
 
-	for (i = 0; i < 500; i++) {
-		ck_assert_int_eq(tasks_get(id, owner, &t), 0);
-		ck_assert_msg(!task_state_terminal(t->state), "task finished "
-		    "early: %s", task_state_name(t->state));
-		if (t->state == TASK_WORKING && t->progress != NULL) {
-			tasks_get_stats(&s);
-			if (s.running == 0)
-				return t;
-		}
-		task_free(t);
-		sleep_ms(10);
-	}
-	ck_abort_msg("task %s never started waiting", id);
-	return NULL;
+	if (!tu_poll(is_waiting, &wt, 5000))
+		ck_abort_msg("task %s never started waiting", id);
+	return wt.t;
+}
+
+/* Whether the task's checkpoint counts at least one step done. */
+static bool
+took_step(void *arg)
+{
+	struct watch *wt = arg;
+	int64_t done = 0;
+
+	watch_read(wt);
+	ju_int(wt->t->checkpoint, "done", &done);
+	watch_drop(wt);
+	return done >= 1;
+}
+
+static bool
+is_idle(void *arg)
+{
+	struct tasks_stats *s = arg;
+
+	tasks_get_stats(s);
+	return s->active == 0 && s->running == 0 && s->queued == 0;
 }
 
 /* Wait until the executor holds no task in memory. */
@@ -272,16 +258,10 @@ static void
 wait_idle(void)
 {
 	struct tasks_stats s;
-	int i;
 
-	for (i = 0; i < 500; i++) {
-		tasks_get_stats(&s);
-		if (s.active == 0 && s.running == 0 && s.queued == 0)
-			return;
-		sleep_ms(10);
-	}
-	ck_abort_msg("executor not idle: active %lu running %lu queued %lu",
-	    s.active, s.running, s.queued);
+	if (!tu_poll(is_idle, &s, 5000))
+		ck_abort_msg("executor not idle: active %lu running %lu "
+		    "queued %lu", s.active, s.running, s.queued);
 }
 
 static int64_t
@@ -421,7 +401,7 @@ START_TEST(test_cancel_waiting)
 	ck_assert_uint_eq(s.queued, 0);
 
 	/* And it stays canceled: nothing runs it again. */
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
 	ck_assert_int_eq(t->state, TASK_CANCELED);
 	ck_assert(t->version == v);
@@ -553,21 +533,12 @@ START_TEST(test_resume)
 	int64_t v_stop, done = 0;
 	static struct ev ev[256];
 	size_t n, i, first_after;
-	int k;
+	struct watch wt = { id, "alice", NULL, TASK_SUBMITTED };
 
 	env_start(&w, "executor_threads = 2\n");
 	submit(&w, "{\"steps\":5,\"interval_ms\":200}", id);
 	/* Let it get through at least one counted step. */
-	for (k = 0; k < 300; k++) {
-		ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
-		done = 0;
-		ju_int(t->checkpoint, "done", &done);
-		task_free(t);
-		if (done >= 1)
-			break;
-		sleep_ms(10);
-	}
-	ck_assert_msg(done >= 1, "the task took no step");
+	ck_assert_msg(tu_poll(took_step, &wt, 3000), "the task took no step");
 	tasks_stop(2);
 	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
 	ck_assert(!task_state_terminal(t->state));
@@ -606,33 +577,43 @@ START_TEST(test_resume)
 }
 END_TEST
 
+/* The executor's counters: at the start (s0) and as last read (s). */
+struct finish {
+	struct tasks_stats s0, s;
+	unsigned long n;
+};
+
+/* Whether n tasks finished since s0 and none is left in memory. */
+static bool
+all_finished(void *arg)
+{
+	struct finish *f = arg;
+
+	tasks_get_stats(&f->s);
+	return f->s.finished - f->s0.finished >= f->n && f->s.active == 0;
+}
+
 START_TEST(test_waits_hold_no_thread)
 {
 	enum { N = 50 };
 	struct env w;
 	static char ids[N][UUID_STR_LEN];
-	struct tasks_stats s0, s = { 0 };
+	struct finish fin = { .n = N };
 	int64_t start, elapsed;
 	int i;
 
 	env_start(&w, "executor_threads = 2\n");
 	ck_assert_int_eq(w.cfg->executor_threads, 2);
-	tasks_get_stats(&s0);
+	tasks_get_stats(&fin.s0);
 	start = ju_mono_ms();
 	for (i = 0; i < N; i++)
 		submit(&w, "{\"steps\":3,\"interval_ms\":100}", ids[i]);
 	/* Bounded wait on the counters (cheap), then check every task. */
-	for (i = 0; i < 1000; i++) {
-		tasks_get_stats(&s);
-		if (s.finished - s0.finished >= N && s.active == 0)
-			break;
-		if (ju_mono_ms() - start > 10000)
-			break;
-		sleep_ms(10);
-	}
+	tu_poll(all_finished, &fin, 10000 - (long)(ju_mono_ms() - start));
 	elapsed = ju_mono_ms() - start;
-	ck_assert_msg(s.finished - s0.finished == N, "%lu of %d finished in "
-	    "%lld ms", s.finished - s0.finished, N, (long long)elapsed);
+	ck_assert_msg(fin.s.finished - fin.s0.finished == N, "%lu of %d "
+	    "finished in %lld ms", fin.s.finished - fin.s0.finished, N,
+	    (long long)elapsed);
 	/* Each task waits 3 x 100 ms; 50 of them on 2 threads that held
 	 * the thread while waiting would need 7.5 s. */
 	ck_assert_msg(elapsed < 3000, "took %lld ms", (long long)elapsed);
@@ -808,11 +789,9 @@ main(void)
 {
 	Suite *s = suite_create("tasks");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	log_set_level(LOG_WARN);
-	tcase_add_unchecked_fixture(tc, top_setup, top_teardown);
+	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_completes);
 	tcase_add_test(tc, test_fail_at_step);
@@ -824,9 +803,5 @@ main(void)
 	tcase_add_test(tc, test_add_message);
 	tcase_add_test(tc, test_task_operations);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(s);
 }

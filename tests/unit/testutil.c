@@ -1,0 +1,205 @@
+/* testutil: helpers shared by the unit tests; see testutil.h. */
+#include "auto-config.h"
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "jsonutil.h"
+#include "testutil.h"
+
+/* ---- temporary directories --------------------------------------------- */
+
+static char topdir[256];
+
+void
+tu_tmpdir_make(char *dir, size_t len, const char *tag)
+{
+	if ((size_t)snprintf(dir, len, "/tmp/ia-%s-XXXXXX", tag) >= len) {
+		fprintf(stderr, "tu_tmpdir_make: name too long for %s\n", tag);
+		abort();
+	}
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		abort();
+	}
+}
+
+static int
+rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+void
+tu_tmpdir_remove(const char *dir)
+{
+	if (dir != NULL && dir[0] != '\0')
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+tu_top_setup(void)
+{
+	tu_tmpdir_make(topdir, sizeof(topdir), "check");
+}
+
+void
+tu_top_teardown(void)
+{
+	tu_tmpdir_remove(topdir);
+	topdir[0] = '\0';
+}
+
+const char *
+tu_topdir(void)
+{
+	return topdir;
+}
+
+void
+tu_subdir_make(const char *parent, char *out, size_t len)
+{
+	ck_assert_int_lt(snprintf(out, len, "%s/t-XXXXXX", parent), (int)len);
+	ck_assert_msg(mkdtemp(out) != NULL, "mkdtemp %s failed", out);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+void
+tu_write_temp(char *tmpl, const void *data, size_t len, mode_t mode)
+{
+	int fd = mkstemp(tmpl);
+
+	ck_assert_msg(fd >= 0, "mkstemp %s failed", tmpl);
+	ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+char *
+tu_read_file(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *text;
+	long len;
+
+	ck_assert_msg(fp != NULL, "cannot open %s", path);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	text = calloc(1, (size_t)len + 1);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_eq(fread(text, 1, (size_t)len, fp), len);
+	fclose(fp);
+	return text;
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+struct config *
+tu_config(const char *extra_lines)
+{
+	return tu_configf("%s", extra_lines ? extra_lines : "");
+}
+
+struct config *
+tu_configf(const char *fmt, ...)
+{
+	char path[] = "/tmp/ia-config-XXXXXX";
+	struct config *cfg = NULL;
+	char *text, *extra = NULL, *err = NULL;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vasprintf(&extra, fmt, ap);
+	va_end(ap);
+	ck_assert_int_ge(rc, 0);
+	ck_assert_int_ge(asprintf(&text, "%s%s", TU_CONFIG_BASE, extra), 0);
+	free(extra);
+	tu_write_temp(path, text, strlen(text), 0600);
+	free(text);
+	rc = config_load(path, &cfg, &err);
+	unlink(path);
+	ck_assert_msg(rc == 0, "config: %s", err ? err : "?");
+	ck_assert_ptr_nonnull(cfg);
+	return cfg;
+}
+
+/* ---- principals -------------------------------------------------------- */
+
+void
+tu_principal(struct auth_principal *p, const char *sub, const char *scopes)
+{
+	char *copy = strdup(scopes), *tok, *save = NULL;
+
+	memset(p, 0, sizeof(*p));
+	p->sub = strdup(sub);
+	p->scopes = calloc(16, sizeof(*p->scopes));
+	for (tok = strtok_r(copy, " ", &save); tok;
+	    tok = strtok_r(NULL, " ", &save)) {
+		ck_assert_uint_lt(p->nscopes, 16);
+		p->scopes[p->nscopes++] = strdup(tok);
+	}
+	p->exp = 4102444800L;
+	free(copy);
+}
+
+/* ---- time and polling -------------------------------------------------- */
+
+int64_t
+tu_now_ms(void)
+{
+	return ju_mono_ms();
+}
+
+void
+tu_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+bool
+tu_poll(bool (*done)(void *arg), void *arg, long timeout_ms)
+{
+	int64_t end = tu_now_ms() + timeout_ms;
+
+	do {
+		if (done(arg))
+			return true;
+		tu_sleep_ms(TU_POLL_STEP_MS);
+	} while (tu_now_ms() < end);
+	return false;
+}
+
+/* ---- running --------------------------------------------------------- */
+
+int
+tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

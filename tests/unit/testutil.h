@@ -1,0 +1,103 @@
+/*
+ * testutil: helpers shared by the unit tests (tests/unit/check_*.c).
+ *
+ * Unless said otherwise a helper reports failure through Check
+ * (ck_assert...), so it is meant to be called from a test or a checked
+ * fixture.  Strings and memory a helper returns are owned by the caller
+ * when so stated; everything else stays owned by testutil.
+ */
+#ifndef IA_TESTUTIL_H
+#define IA_TESTUTIL_H
+
+#include <sys/types.h>
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct auth_principal;
+struct config;
+
+/* ---- temporary directories --------------------------------------------- */
+
+/* Make a fresh directory /tmp/ia-<tag>-XXXXXX and write its path to dir
+ * (len bytes).  Not a Check assertion: on failure it prints the reason and
+ * aborts, so that it can be used in an unchecked fixture or in main().
+ * The caller removes the directory with tu_tmpdir_remove(). */
+void tu_tmpdir_make(char *dir, size_t len, const char *tag);
+
+/* Remove dir and everything below it; errors are ignored. */
+void tu_tmpdir_remove(const char *dir);
+
+/* The suite's top directory, for tcase_add_unchecked_fixture(tc,
+ * tu_top_setup, tu_top_teardown): made (in the parent, before the tests
+ * fork) by tu_top_setup() and removed with all it holds, even after a
+ * failed test, by tu_top_teardown().  tu_topdir() returns its path
+ * (owned by testutil; "" outside the fixture). */
+void tu_top_setup(void);
+void tu_top_teardown(void);
+const char *tu_topdir(void);
+
+/* Make a fresh directory <parent>/t-XXXXXX and write its path to out
+ * (len bytes).  It is removed with parent. */
+void tu_subdir_make(const char *parent, char *out, size_t len);
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Create a file from the mkstemp(3) template tmpl (which ends in XXXXXX
+ * and is rewritten with the file's name), write the len bytes of data to
+ * it and give it mode.  The caller removes the file. */
+void tu_write_temp(char *tmpl, const void *data, size_t len, mode_t mode);
+
+/* The whole content of the file at path, NUL-terminated; the caller frees
+ * it. */
+char *tu_read_file(const char *path);
+
+/* ---- configuration ----------------------------------------------------- */
+
+/* The lines every test configuration starts with. */
+#define TU_CONFIG_BASE \
+	"jwt_issuer = test-issuer\njwt_key_file = /dev/null\n"
+
+/* Load a configuration made of TU_CONFIG_BASE followed by extra_lines
+ * (NULL or "" for none; each line ends in "\n"), through a temporary file
+ * that is gone again on return.  Loading must succeed.  The caller frees
+ * the result with config_free(). */
+struct config *tu_config(const char *extra_lines);
+
+/* tu_config() with the extra lines formatted by printf(3). */
+struct config *tu_configf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* ---- principals -------------------------------------------------------- */
+
+/* Fill p as the principal sub holding the space-separated scopes (at most
+ * 16; "" for none), expiring in 2100.  The caller clears it with
+ * auth_principal_clear(). */
+void tu_principal(struct auth_principal *p, const char *sub,
+    const char *scopes);
+
+/* ---- time and polling -------------------------------------------------- */
+
+/* Milliseconds on the monotonic clock. */
+int64_t tu_now_ms(void);
+
+/* Sleep for ms milliseconds (continuing after signals). */
+void tu_sleep_ms(long ms);
+
+/* The pause tu_poll() makes between two calls, in milliseconds. */
+#define TU_POLL_STEP_MS 10
+
+/* Call done(arg) until it returns true, pausing TU_POLL_STEP_MS between
+ * calls, for at most about timeout_ms; true if done() did.  done() runs at
+ * least once and may use Check assertions. */
+bool tu_poll(bool (*done)(void *arg), void *arg, long timeout_ms);
+
+/* ---- running --------------------------------------------------------- */
+
+/* Run every test of s (CK_NORMAL output) and free the runner with s;
+ * EXIT_SUCCESS if none failed, else EXIT_FAILURE. */
+int tu_run(Suite *s);
+
+#endif
