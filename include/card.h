@@ -17,7 +17,8 @@ void card_free(void);
 /* The serialised A2A card and its ETag (quoted); owned by the module. */
 const char *card_a2a_text(void);
 const char *card_a2a_etag(void);
-/* New references. */
+/* New deep copies (caller puts); json-c objects are never shared between
+ * threads because its reference count is not atomic. */
 json_object *card_a2a(void);
 json_object *card_umbrella(void);
 const char *card_umbrella_text(void);

@@ -209,5 +209,10 @@ card_free(void)
 const char *card_a2a_text(void) { return a2a_text; }
 const char *card_a2a_etag(void) { return etag; }
 const char *card_umbrella_text(void) { return umbrella_text; }
-json_object *card_a2a(void) { return json_object_get(a2a_card); }
-json_object *card_umbrella(void) { return json_object_get(umbrella_card); }
+/*
+ * Deep copies, never shared references: json-c's reference count is not
+ * atomic in Debian's build (0.16), so two request threads taking and
+ * dropping references to one object corrupt it.
+ */
+json_object *card_a2a(void) { return ju_copy(a2a_card); }
+json_object *card_umbrella(void) { return ju_copy(umbrella_card); }

@@ -8,6 +8,7 @@
 #include "envelope.h"
 #include "jsonutil.h"
 #include "ops.h"
+#include "strbuf.h"
 #include "xalloc.h"
 
 static const struct config *cfg;
@@ -43,21 +44,26 @@ send_error(struct http_req *r, int http_status, const char *task_id,
 	json_object_put(o);
 }
 
+/* The reply is spliced from the card's cached text: discovery is the
+ * umbrella's hot path and needs no JSON objects at all. */
 static void
 discovery(struct http_req *r, const char *task_id)
 {
-	json_object *o = json_object_new_object(), *agents;
+	struct strbuf sb = SB_INIT;
+	const char *card = card_umbrella_text();
 
-	json_object_object_add(o, "type",
-	    json_object_new_string("agent_discovery_response"));
-	json_object_object_add(o, "task_id", ju_new_str(task_id));
-	json_object_object_add(o, "status", json_object_new_string("ok"));
-	json_object_object_add(o, "agent_card", card_umbrella());
-	agents = json_object_new_array();
-	json_object_array_add(agents, card_umbrella());
-	json_object_object_add(o, "agents", agents);
-	http_json(r, 200, o, NULL);
-	json_object_put(o);
+	sb_adds(&sb, "{\"type\":\"agent_discovery_response\",\"task_id\":");
+	if (task_id != NULL)
+		sb_add_json_str(&sb, task_id);
+	else
+		sb_adds(&sb, "null");
+	sb_adds(&sb, ",\"status\":\"ok\",\"agent_card\":");
+	sb_adds(&sb, card);
+	sb_adds(&sb, ",\"agents\":[");
+	sb_adds(&sb, card);
+	sb_adds(&sb, "]}");
+	http_respond(r, 200, "application/json", NULL, sb.buf, sb.len);
+	sb_free(&sb);
 }
 
 static void

@@ -230,42 +230,59 @@ store_task_put(struct store *st, const struct task *t, char **err)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static json_object *
-col_json(sqlite3_stmt *s, int i)
-{
-	const char *text = (const char *)sqlite3_column_text(s, i);
+/* A task row's columns copied out of SQLite, so that parsing the JSON
+ * columns (the costly part) can happen after the store lock is released. */
+struct raw_row {
+	char *text[12];		/* columns 0..11 */
+	int64_t num[5];		/* columns 12..16 */
+};
 
-	if (text == NULL)
-		return NULL;
-	return json_tokener_parse(text);
+static void
+row_copy(sqlite3_stmt *s, struct raw_row *raw)
+{
+	int i;
+
+	for (i = 0; i < 12; i++) {
+		const char *v = (const char *)sqlite3_column_text(s, i);
+		raw->text[i] = v ? xstrdup(v) : NULL;
+	}
+	for (i = 0; i < 5; i++)
+		raw->num[i] = sqlite3_column_int64(s, 12 + i);
 }
 
+static json_object *
+raw_json(const char *text)
+{
+	return text ? json_tokener_parse(text) : NULL;
+}
+
+/* Build a task from a copied row and free the copy. */
 static struct task *
-row_to_task(sqlite3_stmt *s)
+row_parse(struct raw_row *raw)
 {
 	struct task *t = xcalloc(1, sizeof(*t));
-	const char *state = (const char *)sqlite3_column_text(s, 5);
 	enum task_state st;
+	int i;
 
-	snprintf(t->id, sizeof(t->id), "%s", sqlite3_column_text(s, 0));
+	snprintf(t->id, sizeof(t->id), "%s", raw->text[0] ? raw->text[0] : "");
 	snprintf(t->context_id, sizeof(t->context_id), "%s",
-	    sqlite3_column_text(s, 1));
-	t->owner = xstrdup((const char *)sqlite3_column_text(s, 2));
-	t->operation = xstrdup((const char *)sqlite3_column_text(s, 3));
-	t->params = col_json(s, 4);
-	t->state = task_state_parse(state ? state : "", &st) == 0 ? st :
-	    TASK_FAILED;
-	t->progress = col_json(s, 6);
-	t->result = col_json(s, 7);
-	t->artifacts = col_json(s, 8);
-	t->error = col_json(s, 9);
-	t->checkpoint = col_json(s, 10);
-	t->history = col_json(s, 11);
-	t->created_ms = sqlite3_column_int64(s, 12);
-	t->updated_ms = sqlite3_column_int64(s, 13);
-	t->next_wake_ms = sqlite3_column_int64(s, 14);
-	t->version = sqlite3_column_int64(s, 15);
-	t->cancel_requested = sqlite3_column_int(s, 16) != 0;
+	    raw->text[1] ? raw->text[1] : "");
+	t->owner = xstrdup(raw->text[2] ? raw->text[2] : "");
+	t->operation = xstrdup(raw->text[3] ? raw->text[3] : "");
+	t->params = raw_json(raw->text[4]);
+	t->state = task_state_parse(raw->text[5] ? raw->text[5] : "", &st) == 0 ?
+	    st : TASK_FAILED;
+	t->progress = raw_json(raw->text[6]);
+	t->result = raw_json(raw->text[7]);
+	t->artifacts = raw_json(raw->text[8]);
+	t->error = raw_json(raw->text[9]);
+	t->checkpoint = raw_json(raw->text[10]);
+	t->history = raw_json(raw->text[11]);
+	t->created_ms = raw->num[0];
+	t->updated_ms = raw->num[1];
+	t->next_wake_ms = raw->num[2];
+	t->version = raw->num[3];
+	t->cancel_requested = raw->num[4] != 0;
 	if (t->params == NULL)
 		t->params = json_object_new_object();
 	if (t->artifacts == NULL)
@@ -274,13 +291,25 @@ row_to_task(sqlite3_stmt *s)
 		t->checkpoint = json_object_new_object();
 	if (t->history == NULL)
 		t->history = json_object_new_array();
+	for (i = 0; i < 12; i++)
+		free(raw->text[i]);
 	return t;
+}
+
+static struct task *
+row_to_task(sqlite3_stmt *s)
+{
+	struct raw_row raw;
+
+	row_copy(s, &raw);
+	return row_parse(&raw);
 }
 
 int
 store_task_get(struct store *st, const char *id, struct task **out)
 {
 	sqlite3_stmt *s = st->get;
+	struct raw_row raw;
 	int rc, ret;
 
 	*out = NULL;
@@ -288,7 +317,7 @@ store_task_get(struct store *st, const char *id, struct task **out)
 	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		*out = row_to_task(s);
+		row_copy(s, &raw);
 		ret = 0;
 	} else if (rc == SQLITE_DONE)
 		ret = 1;
@@ -299,6 +328,8 @@ store_task_get(struct store *st, const char *id, struct task **out)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	pthread_mutex_unlock(&st->lock);
+	if (ret == 0)
+		*out = row_parse(&raw);
 	return ret;
 }
 
