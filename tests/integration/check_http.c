@@ -5,6 +5,7 @@
 #include "auto-config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -872,6 +873,63 @@ START_TEST(test_push_notifications)
 }
 END_TEST
 
+/* ---- concurrency and nginx's rate limit --------------------------------- */
+
+struct hammer {
+	int ok, limited, other;
+};
+
+static void *
+hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		struct itest_resp r;
+		itest_post("/api/a2a", admin(), i % 2 ?
+		    "{\"type\":\"agent_discovery_request\"}" :
+		    "{\"type\":\"task_request\",\"payload\":{\"operation\":"
+		    "\"tasks.list\",\"params\":{\"page_size\":2}}}", &r);
+		if (r.status == 200)
+			h->ok++;
+		else if (r.status == 429)
+			h->limited++;
+		else
+			h->other++;
+		itest_resp_free(&r);
+	}
+	return NULL;
+}
+
+/* 8 threads x 40 requests at once: every answer is 200 or nginx's 429
+ * (burst 200 over 100 r/s), none is a 5xx, and the agent stays up. */
+START_TEST(test_concurrent_requests)
+{
+	pthread_t th[8];
+	struct hammer h[8];
+	int i, ok = 0, limited = 0, other = 0;
+	struct itest_resp r;
+
+	memset(h, 0, sizeof(h));
+	for (i = 0; i < 8; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_main, &h[i]),
+		    0);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ok += h[i].ok;
+		limited += h[i].limited;
+		other += h[i].other;
+	}
+	ck_assert_msg(other == 0, "%d answers neither 200 nor 429", other);
+	ck_assert_int_ge(ok, 200);
+	ck_assert_int_eq(ok + limited, 320);
+	itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	itest_resp_free(&r);
+}
+END_TEST
+
 /* No token or key ever reaches the agent's log. */
 START_TEST(test_no_secret_in_log)
 {
@@ -908,6 +966,7 @@ main(void)
 	tcase_add_test(tc, test_sse_unbuffered);
 	tcase_add_test(tc, test_resubscribe);
 	tcase_add_test(tc, test_push_notifications);
+	tcase_add_test(tc, test_concurrent_requests);
 	tcase_add_test(tc, test_sigkill_restart);
 	tcase_add_test(tc, test_sigterm_clean);
 	tcase_add_test(tc, test_no_secret_in_log);

@@ -1,6 +1,7 @@
 #include "auto-config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -567,6 +568,51 @@ START_TEST(test_card_umbrella)
 }
 END_TEST
 
+/* Request threads take cards at the same time.  json-c 0.16's reference
+ * count is not atomic, so handing out shared references corrupted the
+ * card (the agent crashed under concurrent discovery); each caller must
+ * get an object of its own. */
+static void *
+card_taker(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 20000; i++) {
+		json_object *a = card_umbrella(), *b = card_a2a();
+		json_object_put(a);
+		json_object_put(b);
+	}
+	return NULL;
+}
+
+START_TEST(test_cards_from_many_threads)
+{
+	struct config *cfg = tu_config("");
+	json_object *a, *b;
+	pthread_t th[4];
+	int i;
+
+	card_init(cfg);
+	a = card_umbrella();
+	b = card_umbrella();
+	ck_assert_ptr_ne(a, b);		/* copies, not shared references */
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, card_taker, NULL), 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	json_object_put(a);
+	json_object_put(b);
+	/* The module's own card survived intact. */
+	a = card_umbrella();
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(a, "id")),
+	    "instag_runpod_agent");
+	json_object_put(a);
+	card_free();
+	config_free(cfg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -583,6 +629,7 @@ main(void)
 	tcase_add_test(tc, test_rpc_result_error);
 	tcase_add_test(tc, test_card_a2a);
 	tcase_add_test(tc, test_card_umbrella);
+	tcase_add_test(tc, test_cards_from_many_threads);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }
