@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../unit/testutil.h"
+
 #define KEY "fake-key-0123456789abcdef"
 #define RO_KEY "fake-ro-key-fedcba9876543210"
 #define SECRET_PUBKEY "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDoNotLogMe"
@@ -1129,10 +1131,6 @@ start_server(void)
 {
 	const char *top = getenv("top_builddir");
 	char bin[1024], keyf[128], rof[128], port_s[16], delay_s[16];
-	char line[128];
-	size_t got = 0;
-	long long deadline;
-	int out[2];
 
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/fake-runpod-XXXXXX");
 	if (mkdtemp(tmpdir) == NULL) {
@@ -1148,49 +1146,14 @@ start_server(void)
 	    top ? top : ".");
 	snprintf(port_s, sizeof(port_s), "%d", SSH_PORT);
 	snprintf(delay_s, sizeof(delay_s), "%d", STATE_DELAY_MS);
-	if (pipe(out) < 0) {
-		perror("pipe");
-		exit(EXIT_FAILURE);
-	}
-	server_pid = fork();
-	if (server_pid < 0) {
-		perror("fork");
-		exit(EXIT_FAILURE);
-	}
-	if (server_pid == 0) {
-		dup2(out[1], 1);
-		close(out[0]);
-		close(out[1]);
-		execl(bin, bin, "--port", "0", "--api-key-file", keyf,
+	{
+		const char *argv[] = { bin, "--port", "0", "--api-key-file", keyf,
 		    "--read-only-key-file", rof, "--ssh-host", "127.0.0.1",
 		    "--ssh-port", port_s, "--state-delay-ms", delay_s,
-		    "--log", log_path, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
+		    "--log", log_path, NULL };
+		server_pid = tu_spawn_port(argv, &server_port, 10000);
 	}
-	close(out[1]);
-	deadline = now_ms() + 10000;
-	while (got < sizeof(line) - 1 && now_ms() < deadline) {
-		struct pollfd pfd = { out[0], POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&pfd, 1, 200) <= 0)
-			continue;
-		n = read(out[0], line + got, sizeof(line) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		line[got] = '\0';
-		if (strchr(line, '\n') != NULL)
-			break;
-	}
-	close(out[0]);
-	line[got] = '\0';
-	if (sscanf(line, "PORT=%d", &server_port) != 1 || server_port <= 0) {
-		fprintf(stderr, "fake-runpod did not report a port: '%s'\n",
-		    line);
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
+	if (server_pid < 0) {
 		remove_tmpdir();
 		exit(EXIT_FAILURE);
 	}
@@ -1200,32 +1163,10 @@ start_server(void)
 static bool
 stop_server(void)
 {
-	int status = 0, i;
-	pid_t w = 0;
+	bool clean = tu_stop_child(server_pid, 5000);
 
-	if (server_pid <= 0)
-		return true;
-	kill(server_pid, SIGTERM);
-	for (i = 0; i < 500; i++) {
-		w = waitpid(server_pid, &status, WNOHANG);
-		if (w != 0)
-			break;
-		sleep_ms(10);
-	}
-	if (w == 0) {
-		fprintf(stderr, "fake-runpod ignored SIGTERM; killing it\n");
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, &status, 0);
-		server_pid = -1;
-		return false;
-	}
 	server_pid = -1;
-	if (w < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "fake-runpod exited badly (status %d)\n",
-		    status);
-		return false;
-	}
-	return true;
+	return clean;
 }
 
 int

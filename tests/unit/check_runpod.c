@@ -969,10 +969,7 @@ start_server(void)
 {
 	const char *top = getenv("top_builddir");
 	char bin[1024], keyf[256], port_s[16], delay_s[16], logf[256];
-	char line[128];
-	size_t got = 0;
-	int64_t deadline;
-	int out[2], fd;
+	int fd;
 
 	tu_tmpdir_make(tmpdir, sizeof(tmpdir), "runpod");
 	snprintf(keyf, sizeof(keyf), "%s/key", tmpdir);
@@ -988,48 +985,13 @@ start_server(void)
 	    top ? top : ".");
 	snprintf(port_s, sizeof(port_s), "%d", SSH_PORT);
 	snprintf(delay_s, sizeof(delay_s), "%d", STATE_DELAY_MS);
-	if (pipe(out) < 0) {
-		perror("pipe");
-		exit(EXIT_FAILURE);
-	}
-	server_pid = fork();
-	if (server_pid < 0) {
-		perror("fork");
-		exit(EXIT_FAILURE);
-	}
-	if (server_pid == 0) {
-		dup2(out[1], 1);
-		close(out[0]);
-		close(out[1]);
-		execl(bin, bin, "--port", "0", "--api-key-file", keyf,
+	{
+		const char *argv[] = { bin, "--port", "0", "--api-key-file", keyf,
 		    "--ssh-host", "127.0.0.1", "--ssh-port", port_s,
-		    "--state-delay-ms", delay_s, "--log", logf, (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
+		    "--state-delay-ms", delay_s, "--log", logf, NULL };
+		server_pid = tu_spawn_port(argv, &server_port, 10000);
 	}
-	close(out[1]);
-	deadline = tu_now_ms() + 10000;
-	while (got < sizeof(line) - 1 && tu_now_ms() < deadline) {
-		struct pollfd pfd = { out[0], POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&pfd, 1, 200) <= 0)
-			continue;
-		n = read(out[0], line + got, sizeof(line) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		line[got] = '\0';
-		if (strchr(line, '\n') != NULL)
-			break;
-	}
-	close(out[0]);
-	line[got] = '\0';
-	if (sscanf(line, "PORT=%d", &server_port) != 1 || server_port <= 0) {
-		fprintf(stderr, "fake-runpod did not report a port: '%s'\n",
-		    line);
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, NULL, 0);
+	if (server_pid < 0) {
 		tu_tmpdir_remove(tmpdir);
 		exit(EXIT_FAILURE);
 	}
@@ -1039,24 +1001,10 @@ start_server(void)
 static bool
 stop_server(void)
 {
-	int status = 0, i;
-	pid_t w = 0;
+	bool clean = tu_stop_child(server_pid, 5000);
 
-	if (server_pid <= 0)
-		return true;
-	kill(server_pid, SIGTERM);
-	for (i = 0; i < 500; i++) {
-		if ((w = waitpid(server_pid, &status, WNOHANG)) != 0)
-			break;
-		tu_sleep_ms(10);
-	}
-	if (w == 0) {
-		fprintf(stderr, "fake-runpod ignored SIGTERM; killing it\n");
-		kill(server_pid, SIGKILL);
-		waitpid(server_pid, &status, 0);
-	}
 	server_pid = -1;
-	return w > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	return clean;
 }
 
 int

@@ -2,10 +2,13 @@
 #include "auto-config.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <check.h>
 #include <errno.h>
 #include <ftw.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,4 +205,79 @@ tu_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+pid_t
+tu_spawn_port(const char *const argv[], int *port, long timeout_ms)
+{
+	char line[128];
+	size_t got = 0;
+	int64_t deadline;
+	int out[2];
+	pid_t pid;
+
+	*port = 0;
+	if (pipe(out) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(out[0]);
+		close(out[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(out[1], 1);
+		close(out[0]);
+		close(out[1]);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(out[1]);
+	deadline = tu_now_ms() + timeout_ms;
+	while (got < sizeof(line) - 1 && tu_now_ms() < deadline) {
+		struct pollfd pfd = { out[0], POLLIN, 0 };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		n = read(out[0], line + got, sizeof(line) - 1 - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		line[got] = '\0';
+		if (strchr(line, '\n') != NULL)
+			break;
+	}
+	close(out[0]);
+	line[got] = '\0';
+	if (sscanf(line, "PORT=%d", port) != 1 || *port <= 0) {
+		fprintf(stderr, "%s did not report a port: '%s'\n", argv[0],
+		    line);
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -1;
+	}
+	return pid;
+}
+
+bool
+tu_stop_child(pid_t pid, long timeout_ms)
+{
+	int64_t deadline = tu_now_ms() + timeout_ms;
+	int status = 0;
+	pid_t w = 0;
+
+	if (pid <= 0)
+		return true;
+	kill(pid, SIGTERM);
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 &&
+	    tu_now_ms() < deadline)
+		tu_sleep_ms(10);
+	if (w == 0) {
+		fprintf(stderr, "pid %d ignored SIGTERM; killing it\n", (int)pid);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	return w > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }

@@ -100,4 +100,16 @@ bool tu_poll(bool (*done)(void *arg), void *arg, long timeout_ms);
  * EXIT_SUCCESS if none failed, else EXIT_FAILURE. */
 int tu_run(Suite *s);
 
+/*
+ * Start argv[0] with argv (NULL-terminated) and read its first stdout line,
+ * which must be "PORT=<n>" (the fake RunPod server prints it), within
+ * timeout_ms.  Returns the child's pid and sets *port; on any failure the
+ * child is killed and -1 returned.  The caller stops it with tu_stop_child.
+ */
+pid_t tu_spawn_port(const char *const argv[], int *port, long timeout_ms);
+
+/* SIGTERM, wait at most timeout_ms, then SIGKILL.  True when the child
+ * exited by itself with status 0. */
+bool tu_stop_child(pid_t pid, long timeout_ms);
+
 #endif
