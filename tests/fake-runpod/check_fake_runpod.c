@@ -74,26 +74,6 @@ struct resp {
 	long connects;		/* new connections made */
 };
 
-struct sink {
-	char *buf;
-	size_t len;
-};
-
-static size_t
-on_data(char *p, size_t sz, size_t n, void *ud)
-{
-	struct sink *k = ud;
-	size_t add = sz * n;
-	char *nb = realloc(k->buf, k->len + add + 1);
-
-	if (nb == NULL)
-		return 0;
-	memcpy(nb + k->len, p, add);
-	k->len += add;
-	nb[k->len] = '\0';
-	k->buf = nb;
-	return add;
-}
 
 static CURL *shared_curl;
 
@@ -124,7 +104,7 @@ static void
 req(const char *method, const char *path, const char *key,
     const char *body, struct resp *out)
 {
-	struct sink b = { NULL, 0 }, h = { NULL, 0 };
+	struct tu_sink b = { NULL, 0 }, h = { NULL, 0 };
 	struct curl_slist *hdrs = NULL;
 	char url[512], auth[256];
 	long long t0;
@@ -159,9 +139,9 @@ req(const char *method, const char *path, const char *key,
 	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, tu_sink_write);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
 	t0 = now_ms();
 	rc = curl_easy_perform(c);

@@ -45,33 +45,13 @@ static char tmpdir[128];
 
 /* ---- the fake's control API ------------------------------------------- */
 
-struct sink {
-	char *buf;
-	size_t len;
-};
-
-static size_t
-on_data(char *p, size_t sz, size_t n, void *ud)
-{
-	struct sink *k = ud;
-	size_t add = sz * n;
-	char *nb = realloc(k->buf, k->len + add + 1);
-
-	if (nb == NULL)
-		return 0;
-	memcpy(nb + k->len, p, add);
-	k->len += add;
-	nb[k->len] = '\0';
-	k->buf = nb;
-	return add;
-}
 
 /* One control request (no auth); the parsed answer (caller puts) or NULL
  * for an empty body.  Asserts the status. */
 static json_object *
 fake(const char *method, const char *path, const char *body, long want)
 {
-	struct sink b = { NULL, 0 };
+	struct tu_sink b = { NULL, 0 };
 	json_object *j = NULL;
 	char url[256];
 	long status = 0;
@@ -86,7 +66,7 @@ fake(const char *method, const char *path, const char *body, long want)
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	if (body != NULL)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tu_sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
 	rc = curl_easy_perform(c);
 	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path,

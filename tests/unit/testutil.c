@@ -281,3 +281,19 @@ tu_stop_child(pid_t pid, long timeout_ms)
 	}
 	return w > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
+
+size_t
+tu_sink_write(char *p, size_t sz, size_t n, void *ud)
+{
+	struct tu_sink *k = ud;
+	size_t add = sz * n;
+	char *nb = realloc(k->buf, k->len + add + 1);
+
+	if (nb == NULL)
+		return 0;
+	memcpy(nb + k->len, p, add);
+	k->len += add;
+	nb[k->len] = '\0';
+	k->buf = nb;
+	return add;
+}

@@ -112,4 +112,12 @@ pid_t tu_spawn_port(const char *const argv[], int *port, long timeout_ms);
  * exited by itself with status 0. */
 bool tu_stop_child(pid_t pid, long timeout_ms);
 
+/* A growing, NUL-terminated buffer for libcurl's CURLOPT_WRITEFUNCTION
+ * (pass tu_sink_write and a struct tu_sink *); the caller frees buf. */
+struct tu_sink {
+	char *buf;
+	size_t len;
+};
+size_t tu_sink_write(char *p, size_t sz, size_t n, void *ud);
+
 #endif
