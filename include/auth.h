@@ -100,4 +100,17 @@ char *auth_mint(struct auth_ctx *ctx, const char *sub, const char *scopes,
 void auth_cache_stats(struct auth_ctx *ctx, unsigned long *hits,
     unsigned long *misses);
 
+/*
+ * Read a whole key file (also used for the RunPod key and the SSH key).
+ * secret: refuse a file that group or others may access.  On success *buf
+ * is a new NUL-terminated buffer of *len bytes (caller releases with
+ * auth_wipe_free(*buf, AUTH_KEY_FILE_MAX + 1)); messages name what and the
+ * path, never the content.  0, or -1 with *err (caller frees).
+ */
+int auth_read_key_file(const char *what, const char *path, bool secret,
+    unsigned char **buf, size_t *len, char **err);
+/* Overwrite n bytes of p, then free it.  NULL is fine. */
+void auth_wipe_free(unsigned char *p, size_t n);
+#define AUTH_KEY_FILE_MAX 65536
+
 #endif

@@ -60,11 +60,30 @@ struct config {
 	char *outbound_ca_file;
 	char *ssrf_allow;
 
+	char *runpod_url;
+	char *runpod_api_key_file;
+	char *runpod_ca_file;
+	long runpod_timeout;
+	char *runpod_image;
+	char *pod_name_prefix;
+	long provision_timeout;
+	long provision_poll_ms;
+	long max_runtime_minutes;
+	char *max_cost_usd;	/* decimal text; parsed into max_cost */
+	long cost_guard_interval;
+	char *reaper_mode;	/* "off", "report" or "terminate" */
+	long reaper_interval;
+
+	char *ssh_key_file;
+	char *ssh_user;
+	long ssh_timeout;
+
 	bool diagnostics;
 	char *log_level;
 
 	/* Derived by config_load, not keys. */
 	char *base_path;	/* path part of public_url, no trailing '/' */
+	double max_cost;	/* max_cost_usd as a number */
 };
 
 struct config_key {

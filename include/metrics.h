@@ -16,6 +16,13 @@ void metrics_request(enum metrics_route route, int status, double seconds);
 void metrics_auth_failure(const char *reason);
 void metrics_rpc_method(const char *method);
 void metrics_rpc_error(int code);
+/* RunPod API calls made, by outcome kind name ("ok", "rate_limited"...). */
+void metrics_runpod_call(int error_kind);
+/* Pods the last reaper round found without an owner. */
+void metrics_set_orphan_pods(unsigned long n);
+/* A pod terminated by the agent itself: "cost_guard", "reaper",
+ * "timeout" or "cancel". */
+void metrics_pod_reaped(const char *why);
 /* Append the whole exposition to sb. */
 void metrics_render(struct strbuf *sb);
 

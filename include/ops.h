@@ -74,8 +74,9 @@ struct op_def {
 	const char *aliases[4];		/* NULL-terminated */
 	const char *scopes[3];		/* all required; NULL-terminated */
 	enum op_kind kind;
-	const char *requires;		/* provider: "runpod", "ssh",
-					 * "diagnostics" or NULL */
+	const char *requires;		/* provider: "runpod", "runpod+ssh"
+					 * (provisioning: also the SSH key),
+					 * "ssh", "diagnostics" or NULL */
 	const char *summary;
 	const struct param_spec *params;	/* NULL-name terminated */
 	/* Extra checks after the spec (may be NULL). */
@@ -88,6 +89,10 @@ struct op_def {
 	enum step_result (*step)(struct task *t, const struct step_env *env);
 	/* OP_TASK: clean up on cancel (NULL: nothing to clean up). */
 	enum step_result (*cancel)(struct task *t, const struct step_env *env);
+	/* OP_TASK: checks needing the caller, before a task is made, e.g.
+	 * "the pod is yours" (NULL: none).  0, or -1 with *e set. */
+	int (*admit)(const struct op_ctx *c, json_object *params,
+	    struct op_error *e);
 };
 
 /* Look up by canonical name or alias; NULL when unknown. */

@@ -71,6 +71,14 @@ enum tasks_cancel_result tasks_cancel(const char *id, const char *owner,
 int tasks_add_message(const char *id, const char *owner, json_object *msg,
     struct task **out);
 
+/*
+ * From inside a step: commit the task as it stands now (and tell
+ * listeners), before doing something that must not be done twice, e.g. a
+ * create whose answer a crash could lose.  0, or -1 with *err (caller
+ * frees): then do not go on with the risky call.
+ */
+int tasks_checkpoint(struct task *t, char **err);
+
 /* The store the executor was started with. */
 struct store *tasks_store(void);
 

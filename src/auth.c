@@ -53,7 +53,7 @@
 #include "log.h"
 #include "xalloc.h"
 
-#define KEY_FILE_MAX	65536	/* largest key file read, bytes */
+#define KEY_FILE_MAX	AUTH_KEY_FILE_MAX	/* largest key file read, bytes */
 #define RSA_MIN_BITS	2048
 #define SCOPES_MAX_LEN	4096	/* longest scope string auth_mint accepts */
 
@@ -110,8 +110,8 @@ auth_oom(void)
 
 /* ---------------------------------------------------------------- keys ---- */
 
-static void
-wipe_free(unsigned char *p, size_t n)
+void
+auth_wipe_free(unsigned char *p, size_t n)
 {
 	if (p == NULL)
 		return;
@@ -124,8 +124,8 @@ wipe_free(unsigned char *p, size_t n)
  * access.  On success *buf is a new NUL-terminated buffer of *len bytes
  * (caller wipes and frees).  Messages name the key and path, never content.
  */
-static int
-read_key_file(const char *what, const char *path, bool secret,
+int
+auth_read_key_file(const char *what, const char *path, bool secret,
     unsigned char **buf, size_t *len, char **err)
 {
 	struct stat st;
@@ -193,7 +193,7 @@ read_key_file(const char *what, const char *path, bool secret,
 cleanup:
 	if (fd >= 0)
 		close(fd);
-	wipe_free(b, KEY_FILE_MAX + 1);
+	auth_wipe_free(b, KEY_FILE_MAX + 1);
 	return rc;
 }
 
@@ -264,7 +264,7 @@ load_pem_keys(struct auth_ctx *ctx, const struct config *cfg, char **err)
 	BIO *bio = NULL;
 	int rc = -1;
 
-	if (read_key_file("jwt_key_file", cfg->jwt_key_file, false, &ctx->key,
+	if (auth_read_key_file("jwt_key_file", cfg->jwt_key_file, false, &ctx->key,
 	    &ctx->keylen, err) < 0)
 		goto cleanup;
 	bio = BIO_new_mem_buf(ctx->key, (int)ctx->keylen);
@@ -285,7 +285,7 @@ load_pem_keys(struct auth_ctx *ctx, const struct config *cfg, char **err)
 		rc = 0;
 		goto cleanup;
 	}
-	if (read_key_file("jwt_signing_key_file", signfile, true,
+	if (auth_read_key_file("jwt_signing_key_file", signfile, true,
 	    &ctx->signkey, &ctx->signkeylen, err) < 0)
 		goto cleanup;
 	bio = BIO_new_mem_buf(ctx->signkey, (int)ctx->signkeylen);
@@ -324,7 +324,7 @@ load_hmac_key(struct auth_ctx *ctx, const struct config *cfg, char **err)
 		    ctx->alg_name);
 		return -1;
 	}
-	if (read_key_file("jwt_key_file", cfg->jwt_key_file, true, &ctx->key,
+	if (auth_read_key_file("jwt_key_file", cfg->jwt_key_file, true, &ctx->key,
 	    &ctx->keylen, err) < 0)
 		return -1;
 	if (ctx->keylen < AUTH_MIN_SECRET) {
@@ -407,8 +407,8 @@ auth_ctx_free(struct auth_ctx *ctx)
 		auth_principal_clear(&ctx->slots[i].p);
 	for (i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_destroy(&ctx->stripes[i].mu);
-	wipe_free(ctx->key, ctx->keylen);
-	wipe_free(ctx->signkey, ctx->signkeylen);
+	auth_wipe_free(ctx->key, ctx->keylen);
+	auth_wipe_free(ctx->signkey, ctx->signkeylen);
 	free(ctx->alg_name);
 	free(ctx->issuer);
 	free(ctx->audience);

@@ -45,6 +45,22 @@ const struct config_key config_keys[] = {
 	KEY(push_max_attempts,    CFG_INT,   "5", 1, 50),
 	KEY(outbound_ca_file,     CFG_STR,   "", 0, 0),
 	KEY(ssrf_allow,           CFG_STR,   "", 0, 0),
+	KEY(runpod_url,           CFG_STR,   "https://api.runpod.io", 0, 0),
+	KEY(runpod_api_key_file,  CFG_STR,   "", 0, 0),
+	KEY(runpod_ca_file,       CFG_STR,   "", 0, 0),
+	KEY(runpod_timeout,       CFG_INT,   "20", 1, 300),
+	KEY(runpod_image,         CFG_STR,   "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04", 0, 0),
+	KEY(pod_name_prefix,      CFG_STR,   "instag-agent", 0, 0),
+	KEY(provision_timeout,    CFG_INT,   "900", 10, 86400),
+	KEY(provision_poll_ms,    CFG_INT,   "2000", 10, 60000),
+	KEY(max_runtime_minutes,  CFG_INT,   "240", 1, 10080),
+	KEY(max_cost_usd,         CFG_STR,   "20", 0, 0),
+	KEY(cost_guard_interval,  CFG_INT,   "60", 1, 3600),
+	KEY(reaper_mode,          CFG_STR,   "report", 0, 0),
+	KEY(reaper_interval,      CFG_INT,   "600", 0, 86400),
+	KEY(ssh_key_file,         CFG_STR,   "", 0, 0),
+	KEY(ssh_user,             CFG_STR,   "root", 0, 0),
+	KEY(ssh_timeout,          CFG_INT,   "10", 1, 120),
 	KEY(diagnostics,          CFG_BOOL,  "false", 0, 0),
 	KEY(log_level,            CFG_STR,   "info", 0, 0),
 	{ NULL, CFG_STR, 0, NULL, 0, 0 }
@@ -262,6 +278,57 @@ is_identifier(const char *s, size_t max)
 }
 
 static int
+config_validate_runpod(struct config *cfg, char **err)
+{
+	const char *u = cfg->runpod_url;
+	char *end;
+	size_t i;
+
+	if (strncmp(u, "https://", 8) != 0 &&
+	    strncmp(u, "http://127.0.0.1", 16) != 0 &&
+	    strncmp(u, "http://[::1]", 12) != 0) {
+		*err = xasprintf("runpod_url: must start with https:// (plain "
+		    "http only to 127.0.0.1 or [::1], for tests), got '%s'", u);
+		return -1;
+	}
+	errno = 0;
+	cfg->max_cost = strtod(cfg->max_cost_usd, &end);
+	if (errno != 0 || end == cfg->max_cost_usd || *end != '\0' ||
+	    !(cfg->max_cost >= 0.01 && cfg->max_cost <= 10000)) {
+		*err = xasprintf("max_cost_usd: must be a number from 0.01 to "
+		    "10000, got '%s'", cfg->max_cost_usd);
+		return -1;
+	}
+	if (strcmp(cfg->reaper_mode, "off") != 0 &&
+	    strcmp(cfg->reaper_mode, "report") != 0 &&
+	    strcmp(cfg->reaper_mode, "terminate") != 0) {
+		*err = xasprintf("reaper_mode: must be off, report or "
+		    "terminate; got '%s'", cfg->reaper_mode);
+		return -1;
+	}
+	/* The prefix names pods: <prefix>-<task id>, at most 191 bytes. */
+	if (!is_identifier(cfg->pod_name_prefix, 64)) {
+		*err = xasprintf("pod_name_prefix: must match "
+		    "[A-Za-z0-9._-]{1,64}");
+		return -1;
+	}
+	if (!is_identifier(cfg->ssh_user, 32) || cfg->ssh_user[0] == '-') {
+		*err = xasprintf("ssh_user: must match [A-Za-z0-9._-]{1,32}");
+		return -1;
+	}
+	for (i = 0; cfg->runpod_image[i]; i++)
+		if (!isalnum((unsigned char)cfg->runpod_image[i]) &&
+		    !strchr("._-/:@", cfg->runpod_image[i]))
+			break;
+	if (i == 0 || cfg->runpod_image[i] != '\0' || i > 255) {
+		*err = xasprintf("runpod_image: must be a container image "
+		    "reference ([A-Za-z0-9._-/:@], up to 255)");
+		return -1;
+	}
+	return 0;
+}
+
+static int
 config_validate(struct config *cfg, char **err)
 {
 	static const char *const algs[] = { "HS256", "HS384", "HS512",
@@ -340,6 +407,8 @@ config_validate(struct config *cfg, char **err)
 			goto cleanup;
 		}
 	}
+	if (config_validate_runpod(cfg, err) < 0)
+		goto cleanup;
 	list = xstrdup(cfg->ssrf_allow);
 	for (tok = strtok_r(list, ", \t", &save); tok;
 	    tok = strtok_r(NULL, ", \t", &save)) {

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "config.h"
+#include "pods.h"
 #include "log.h"
 #include "server.h"
 #include "version.h"
@@ -127,6 +128,12 @@ main(int argc, char **argv)
 			goto cleanup;
 		}
 		auth_ctx_free(auth);
+		if (pods_init(cfg, NULL, &err) < 0) {
+			log_kv(LOG_ERROR, "config_invalid", err, "path", path,
+			    NULL);
+			goto cleanup;
+		}
+		pods_shutdown();
 		printf("%s: configuration OK\n", path);
 		rc = EXIT_SUCCESS;
 		goto cleanup;

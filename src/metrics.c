@@ -6,6 +6,7 @@
 #include "hub.h"
 #include "metrics.h"
 #include "push.h"
+#include "runpod.h"
 #include "tasks.h"
 
 static const char *const route_names[MR__COUNT] = {
@@ -50,6 +51,59 @@ metrics_rpc_error(int code)
 {
 	(void)code;
 	atomic_fetch_add(&rpc_errors, 1);
+}
+
+#define RP_KINDS (RP_PROTOCOL + 1)
+static atomic_ulong runpod_calls[RP_KINDS];
+static atomic_ulong orphan_pods;
+static const char *const reap_names[] = { "cost_guard", "reaper", "timeout",
+    "cancel" };
+#define NREAP (sizeof(reap_names) / sizeof(reap_names[0]))
+static atomic_ulong reaped[NREAP];
+
+void
+metrics_runpod_call(int error_kind)
+{
+	if (error_kind >= 0 && error_kind < RP_KINDS)
+		atomic_fetch_add(&runpod_calls[error_kind], 1);
+}
+
+void
+metrics_set_orphan_pods(unsigned long n)
+{
+	atomic_store(&orphan_pods, n);
+}
+
+void
+metrics_pod_reaped(const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < NREAP; i++)
+		if (strcmp(why, reap_names[i]) == 0)
+			atomic_fetch_add(&reaped[i], 1);
+}
+
+static void
+render_pods(struct strbuf *sb)
+{
+	size_t i;
+	int k;
+
+	sb_adds(sb, "# HELP instag_agent_runpod_calls_total RunPod API calls "
+	    "by outcome.\n# TYPE instag_agent_runpod_calls_total counter\n");
+	for (k = 0; k < RP_KINDS; k++)
+		sb_addf(sb, "instag_agent_runpod_calls_total{outcome=\"%s\"} "
+		    "%lu\n", k == RP_OK ? "ok" : runpod_error_kind_name(k),
+		    atomic_load(&runpod_calls[k]));
+	sb_addf(sb, "# HELP instag_agent_orphan_pods Pods with the agent's "
+	    "prefix that no task owns (last reaper round).\n"
+	    "# TYPE instag_agent_orphan_pods gauge\n"
+	    "instag_agent_orphan_pods %lu\n", atomic_load(&orphan_pods));
+	sb_adds(sb, "# TYPE instag_agent_pods_terminated_total counter\n");
+	for (i = 0; i < NREAP; i++)
+		sb_addf(sb, "instag_agent_pods_terminated_total{by=\"%s\"} "
+		    "%lu\n", reap_names[i], atomic_load(&reaped[i]));
 }
 
 void
@@ -111,4 +165,5 @@ metrics_render(struct strbuf *sb)
 	    "# TYPE instag_agent_push_pending gauge\n"
 	    "instag_agent_push_pending %lu\n",
 	    ps.delivered, ps.failed, ps.retried, ps.pending);
+	render_pods(sb);
 }

@@ -10,6 +10,8 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "ops.h"
+#include "pods.h"
+#include "provision.h"
 #include "strbuf.h"
 #include "tasks.h"
 #include "xalloc.h"
@@ -466,6 +468,7 @@ static const struct param_spec p_provision[] = {
 	{ "container_disk_gb", P_INT, false, PAT_ANY, 1, 2000, { NULL }, NULL },
 	{ "volume_gb", P_INT, false, PAT_ANY, 10, 4000, { NULL }, NULL },
 	{ "env", P_STR_MAP, false, PAT_ENVKEY, 0, 64, { NULL }, NULL },
+	{ "ready_timeout_s", P_INT, false, PAT_ANY, 1, 86400, { NULL }, NULL },
 	COST, END
 };
 static const struct param_spec p_setup[] = { TARGET, END };
@@ -539,61 +542,65 @@ need_target(json_object *params, const struct config *cfg, char **err)
 static const struct op_def table[] = {
 	{ "runpod.list_gpu_types", { NULL }, SCOPES("pods:read"), OP_SYNC,
 	  "runpod", "List RunPod GPU types with prices and availability.",
-	  no_params, NULL, NULL, NULL, NULL },
+	  no_params, NULL, pods_op_list_gpu_types, NULL, NULL, NULL },
 	{ "runpod.provision_pod", { "provision_pod", "runpod_provision", NULL },
-	  SCOPES("pods:write"), OP_TASK, "runpod",
+	  SCOPES("pods:write"), OP_TASK, "runpod+ssh",
 	  "Rent a GPU pod and wait until it runs and SSH answers.",
-	  p_provision, NULL, NULL, NULL, NULL },
+	  p_provision, prov_validate, NULL, prov_provision_step,
+	  prov_provision_cancel, NULL },
 	{ "runpod.get_pod", { "get_pod_status", NULL }, SCOPES("pods:read"),
-	  OP_SYNC, "runpod", "Describe one pod.", p_pod, NULL, NULL, NULL, NULL },
+	  OP_SYNC, "runpod", "Describe one pod.", p_pod, NULL, pods_op_get,
+	  NULL, NULL, NULL },
 	{ "runpod.list_pods", { NULL }, SCOPES("pods:read"), OP_SYNC, "runpod",
-	  "List the agent's pods.", no_params, NULL, NULL, NULL, NULL },
+	  "List the pods you provisioned through this agent.", no_params,
+	  NULL, pods_op_list, NULL, NULL, NULL },
 	{ "runpod.stop_pod", { NULL }, SCOPES("pods:write"), OP_TASK, "runpod",
 	  "Stop a pod (its volume is kept and billed).", p_pod, NULL, NULL,
-	  NULL, NULL },
+	  prov_action_step, NULL, pods_admit_owned },
 	{ "runpod.resume_pod", { NULL }, SCOPES("pods:write"), OP_TASK,
-	  "runpod", "Start a stopped pod again.", p_pod, NULL, NULL, NULL, NULL },
+	  "runpod", "Start a stopped pod again and wait until SSH answers.",
+	  p_pod, NULL, NULL, prov_action_step, NULL, pods_admit_owned },
 	{ "runpod.terminate_pod", { "terminate_pod", "runpod_terminate", NULL },
 	  SCOPES("pods:write"), OP_TASK, "runpod",
 	  "Terminate a pod and release everything it holds.", p_pod, NULL, NULL,
-	  NULL, NULL },
+	  prov_action_step, NULL, pods_admit_owned },
 	{ "instag.setup_environment", { "instag_setup_environment", NULL },
 	  SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Install InsTaG, its conda environment and assets on a pod.",
-	  p_setup, need_target, NULL, NULL, NULL },
+	  p_setup, need_target, NULL, NULL, NULL, NULL },
 	{ "instag.upload_data", { "instag_prepare_data", NULL },
 	  SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Put a person's video (and audio) on the pod and check it.",
-	  p_upload, need_target, NULL, NULL, NULL },
+	  p_upload, need_target, NULL, NULL, NULL, NULL },
 	{ "instag.preprocess", { NULL }, SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Run InsTaG's preprocessing for a new person.", p_preprocess,
-	  need_target, NULL, NULL, NULL },
+	  need_target, NULL, NULL, NULL, NULL },
 	{ "instag.train", { "instag_run_training", NULL }, SCOPES("instag:run"),
 	  OP_TASK, "ssh", "Few-shot adaptation of the pretrained model.",
-	  p_train, need_target, NULL, NULL, NULL },
+	  p_train, need_target, NULL, NULL, NULL, NULL },
 	{ "instag.synthesize", { "instag_run_inference", NULL },
 	  SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Render a talking-head video from audio.", p_synth, need_target,
-	  NULL, NULL, NULL },
+	  NULL, NULL, NULL, NULL },
 	{ "instag.fetch_results", { NULL }, SCOPES("instag:run"), OP_TASK,
 	  "ssh", "Download the rendered video (and model) as artifacts.",
-	  p_fetch, need_target, NULL, NULL, NULL },
+	  p_fetch, need_target, NULL, NULL, NULL, NULL },
 	{ "instag.pipeline", { NULL }, SCOPES("instag:run", "pods:write"),
-	  OP_TASK, "runpod", "Provision, set up, upload, preprocess, train, "
+	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, train, "
 	  "synthesize, fetch and terminate in one task.", p_pipeline, NULL,
-	  NULL, NULL, NULL },
+	  NULL, NULL, NULL, NULL },
 	{ "tasks.get", { NULL }, SCOPES("tasks:read"), OP_SYNC, NULL,
 	  "One of your tasks: state, progress, result, artifacts, error.",
-	  p_task_id, NULL, op_tasks_get, NULL, NULL },
+	  p_task_id, NULL, op_tasks_get, NULL, NULL, NULL },
 	{ "tasks.list", { NULL }, SCOPES("tasks:read"), OP_SYNC, NULL,
 	  "Your tasks, newest first, paged.", p_tasks_list, NULL,
-	  op_tasks_list, NULL, NULL },
+	  op_tasks_list, NULL, NULL, NULL },
 	{ "tasks.cancel", { NULL }, SCOPES("tasks:write"), OP_SYNC, NULL,
 	  "Cancel one of your tasks.", p_task_id, NULL, op_tasks_cancel, NULL,
-	  NULL },
+	  NULL, NULL },
 	{ "diag.timer", { NULL }, SCOPES("diag:run"), OP_TASK, "diagnostics",
 	  "Diagnostics: wait on the timer queue for steps x interval_ms, "
-	  "reporting progress.", p_diag, NULL, NULL, diag_timer_step, NULL },
+	  "reporting progress.", p_diag, NULL, NULL, diag_timer_step, NULL, NULL },
 };
 
 const struct op_def *
@@ -633,10 +640,17 @@ ops_available(const struct op_def *op, const struct config *cfg,
 		    "(configuration key diagnostics)";
 		return false;
 	}
-	if (strcmp(op->requires, "runpod") == 0) {
-		*why = "no RunPod provider is configured on this agent: "
-		    "this version has no RunPod client yet";
-		return false;
+	if (strcmp(op->requires, "runpod") == 0)
+		return pods_ready(false, why);
+	if (strcmp(op->requires, "runpod+ssh") == 0) {
+		if (!pods_ready(true, why))
+			return false;
+		if (op->step == NULL) {
+			*why = "this operation needs the SSH/InsTaG layer, "
+			    "which this version does not have yet";
+			return false;
+		}
+		return true;
 	}
 	*why = "no SSH/InsTaG provider is configured on this agent: "
 	    "this version has no SSH layer yet";
@@ -682,6 +696,8 @@ ops_invoke(const struct op_ctx *c, const char *name, json_object *params,
 		    op->name, why);
 		goto fail;
 	}
+	if (op->admit != NULL && op->admit(c, p, &out->err) < 0)
+		goto fail;
 	if (op->kind == OP_SYNC) {
 		int rc = op->run(c, p, &out->result, &out->err);
 		json_object_put(p);

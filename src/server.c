@@ -24,6 +24,8 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "metrics.h"
+#include "podguard.h"
+#include "pods.h"
 #include "push.h"
 #include "server.h"
 #include "store.h"
@@ -349,7 +351,8 @@ server_run(struct config *cfg)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	libssh2_init(0);
 	if (auth_ctx_new(cfg, &S.auth, &err) < 0 ||
-	    store_open(cfg->store_path, &S.store, &err) < 0) {
+	    store_open(cfg->store_path, &S.store, &err) < 0 ||
+	    pods_init(cfg, S.store, &err) < 0) {
 		log_kv(LOG_ERROR, "startup_failed", err, NULL);
 		goto cleanup;
 	}
@@ -381,6 +384,8 @@ server_run(struct config *cfg)
 	if (tasks_start(cfg, S.store, a2a_task_changed, &err) < 0)
 		goto fail;
 	started_tasks = 1;
+	if (guard_start(cfg, S.store, &err) < 0)
+		goto fail;
 
 	threads = xcalloc((size_t)cfg->request_threads, sizeof(*threads));
 	for (n = 0; n < cfg->request_threads; n++)
@@ -412,6 +417,7 @@ fail:
 cleanup:
 	if (started_hub)
 		hub_stop();
+	guard_stop();
 	if (started_tasks)
 		tasks_stop((int)cfg->shutdown_grace);
 	if (started_push)
@@ -419,6 +425,7 @@ cleanup:
 	free(threads);
 	free(err);
 	card_free();
+	pods_shutdown();
 	store_close(S.store);
 	auth_ctx_free(S.auth);
 	if (S.listen_fd > 0)

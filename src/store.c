@@ -52,6 +52,37 @@ static const char *const schema_v1 =
     " PRIMARY KEY (task_id, id));"
     "PRAGMA user_version = 1;";
 
+static const char *const schema_v2 =
+    "CREATE TABLE pods ("
+    " pod_id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " task_id TEXT NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " gpu_type_id TEXT,"
+    " cloud TEXT,"
+    " gpu_count INTEGER NOT NULL DEFAULT 1,"
+    " cost_per_hr REAL NOT NULL DEFAULT 0,"
+    " public_ip TEXT,"
+    " ssh_port INTEGER NOT NULL DEFAULT 0,"
+    " host_fp TEXT,"
+    " max_runtime_ms INTEGER NOT NULL,"
+    " max_cost_usd REAL NOT NULL,"
+    " running_ms INTEGER NOT NULL DEFAULT 0,"
+    " cost_usd REAL NOT NULL DEFAULT 0,"
+    " last_check_ms INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX pods_owner ON pods(owner, created_ms);"
+    "CREATE INDEX pods_task ON pods(task_id);"
+    "PRAGMA user_version = 2;";
+
+#define POD_COLS "pod_id, name, task_id, owner, state, gpu_type_id, cloud, " \
+    "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
+    "max_cost_usd, running_ms, cost_usd, last_check_ms, reason, " \
+    "created_ms, updated_ms"
+
 #define TASK_COLS "id, context_id, owner, operation, params, state, " \
     "progress, result, artifacts, error, checkpoint, history, created_ms, " \
     "updated_ms, next_wake_ms, version, cancel_requested"
@@ -66,6 +97,28 @@ store_exec(struct store *st, const char *sql, char **err)
 		sqlite3_free(msg);
 		return -1;
 	}
+	return 0;
+}
+
+/* Run one schema step in a transaction; it sets user_version itself. */
+static int
+store_apply(struct store *st, const char *sql, int version, char **err)
+{
+	char vbuf[16];
+
+	if (store_exec(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (store_exec(st, sql, err) < 0) {
+		char *ignored = NULL;
+		store_exec(st, "ROLLBACK", &ignored);
+		free(ignored);
+		return -1;
+	}
+	if (store_exec(st, "COMMIT", err) < 0)
+		return -1;
+	snprintf(vbuf, sizeof(vbuf), "%d", version);
+	log_kv(LOG_INFO, "store_migrated", "task store schema updated",
+	    "version", vbuf, NULL);
 	return 0;
 }
 
@@ -88,20 +141,10 @@ store_migrate(struct store *st, char **err)
 		    version, STORE_SCHEMA_VERSION);
 		goto cleanup;
 	}
-	if (version == 0) {
-		if (store_exec(st, "BEGIN IMMEDIATE", err) < 0)
-			goto cleanup;
-		if (store_exec(st, schema_v1, err) < 0) {
-			char *ignored = NULL;
-			store_exec(st, "ROLLBACK", &ignored);
-			free(ignored);
-			goto cleanup;
-		}
-		if (store_exec(st, "COMMIT", err) < 0)
-			goto cleanup;
-		log_kv(LOG_INFO, "store_created", "task store schema created",
-		    "version", "1", NULL);
-	}
+	if (version < 1 && store_apply(st, schema_v1, 1, err) < 0)
+		goto cleanup;
+	if (version < 2 && store_apply(st, schema_v2, 2, err) < 0)
+		goto cleanup;
 	rc = 0;
 cleanup:
 	sqlite3_finalize(s);
@@ -603,4 +646,198 @@ store_push_free(struct push_config *pc)
 	free(pc->auth_scheme);
 	free(pc->auth_credentials);
 	free(pc);
+}
+
+/* ---- the pod registry ---------------------------------------------------- */
+
+int
+store_pod_put(struct store *st, const struct pod_rec *p, char **err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "INSERT INTO pods (" POD_COLS ") VALUES "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pod_id) DO "
+	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
+	    " owner = excluded.owner, state = excluded.state,"
+	    " gpu_type_id = excluded.gpu_type_id, cloud = excluded.cloud,"
+	    " gpu_count = excluded.gpu_count, cost_per_hr = excluded.cost_per_hr,"
+	    " public_ip = excluded.public_ip, ssh_port = excluded.ssh_port,"
+	    " host_fp = excluded.host_fp, max_runtime_ms = excluded.max_runtime_ms,"
+	    " max_cost_usd = excluded.max_cost_usd,"
+	    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd,"
+	    " last_check_ms = excluded.last_check_ms, reason = excluded.reason,"
+	    " created_ms = excluded.created_ms, updated_ms = excluded.updated_ms",
+	    -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	bind_opt(s, 1, p->pod_id);
+	bind_opt(s, 2, p->name);
+	bind_opt(s, 3, p->task_id);
+	bind_opt(s, 4, p->owner);
+	bind_opt(s, 5, p->state);
+	bind_opt(s, 6, p->gpu_type_id);
+	bind_opt(s, 7, p->cloud);
+	sqlite3_bind_int(s, 8, p->gpu_count);
+	sqlite3_bind_double(s, 9, p->cost_per_hr);
+	bind_opt(s, 10, p->public_ip);
+	sqlite3_bind_int(s, 11, p->ssh_port);
+	bind_opt(s, 12, p->host_fp);
+	sqlite3_bind_int64(s, 13, p->max_runtime_ms);
+	sqlite3_bind_double(s, 14, p->max_cost_usd);
+	sqlite3_bind_int64(s, 15, p->running_ms);
+	sqlite3_bind_double(s, 16, p->cost_usd);
+	sqlite3_bind_int64(s, 17, p->last_check_ms);
+	bind_opt(s, 18, p->reason);
+	sqlite3_bind_int64(s, 19, p->created_ms);
+	sqlite3_bind_int64(s, 20, p->updated_ms);
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+cleanup:
+	if (rc < 0)
+		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static struct pod_rec *
+row_to_pod(sqlite3_stmt *s)
+{
+	struct pod_rec *p = xcalloc(1, sizeof(*p));
+
+	p->pod_id = col_str(s, 0);
+	p->name = col_str(s, 1);
+	p->task_id = col_str(s, 2);
+	p->owner = col_str(s, 3);
+	p->state = col_str(s, 4);
+	p->gpu_type_id = col_str(s, 5);
+	p->cloud = col_str(s, 6);
+	p->gpu_count = sqlite3_column_int(s, 7);
+	p->cost_per_hr = sqlite3_column_double(s, 8);
+	p->public_ip = col_str(s, 9);
+	p->ssh_port = sqlite3_column_int(s, 10);
+	p->host_fp = col_str(s, 11);
+	p->max_runtime_ms = sqlite3_column_int64(s, 12);
+	p->max_cost_usd = sqlite3_column_double(s, 13);
+	p->running_ms = sqlite3_column_int64(s, 14);
+	p->cost_usd = sqlite3_column_double(s, 15);
+	p->last_check_ms = sqlite3_column_int64(s, 16);
+	p->reason = col_str(s, 17);
+	p->created_ms = sqlite3_column_int64(s, 18);
+	p->updated_ms = sqlite3_column_int64(s, 19);
+	return p;
+}
+
+static int
+pod_get_by(struct store *st, const char *col_sql, const char *key,
+    struct pod_rec **out)
+{
+	sqlite3_stmt *s = NULL;
+	char *sql = xasprintf("SELECT " POD_COLS " FROM pods WHERE %s = ? "
+	    "ORDER BY created_ms LIMIT 1", col_sql);
+	int rc = -1, step;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*out = row_to_pod(s);
+		rc = 0;
+	} else if (step == SQLITE_DONE)
+		rc = 1;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(sql);
+	return rc;
+}
+
+int
+store_pod_get(struct store *st, const char *pod_id, struct pod_rec **out)
+{
+	return pod_get_by(st, "pod_id", pod_id, out);
+}
+
+int
+store_pod_by_task(struct store *st, const char *task_id, struct pod_rec **out)
+{
+	return pod_get_by(st, "task_id", task_id, out);
+}
+
+int
+store_pod_list(struct store *st, const char *owner, bool with_terminated,
+    struct pod_rec ***out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " POD_COLS " FROM pods WHERE "
+	    "(?1 IS NULL OR owner = ?1) AND (?2 OR state != 'terminated') "
+	    "ORDER BY created_ms, pod_id", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	bind_opt(s, 1, owner);
+	sqlite3_bind_int(s, 2, with_terminated ? 1 : 0);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = row_to_pod(s);
+	}
+	rc = 0;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void
+store_pod_free(struct pod_rec *p)
+{
+	if (p == NULL)
+		return;
+	free(p->pod_id);
+	free(p->name);
+	free(p->task_id);
+	free(p->owner);
+	free(p->state);
+	free(p->gpu_type_id);
+	free(p->cloud);
+	free(p->public_ip);
+	free(p->host_fp);
+	free(p->reason);
+	free(p);
+}
+
+static char *
+dup_opt(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct pod_rec *
+store_pod_dup(const struct pod_rec *p)
+{
+	struct pod_rec *d = xmalloc(sizeof(*d));
+
+	*d = *p;
+	d->pod_id = dup_opt(p->pod_id);
+	d->name = dup_opt(p->name);
+	d->task_id = dup_opt(p->task_id);
+	d->owner = dup_opt(p->owner);
+	d->state = dup_opt(p->state);
+	d->gpu_type_id = dup_opt(p->gpu_type_id);
+	d->cloud = dup_opt(p->cloud);
+	d->public_ip = dup_opt(p->public_ip);
+	d->host_fp = dup_opt(p->host_fp);
+	d->reason = dup_opt(p->reason);
+	return d;
 }

@@ -533,6 +533,17 @@ tasks_add_message(const char *id, const char *owner, json_object *msg,
 	return 0;
 }
 
+int
+tasks_checkpoint(struct task *t, char **err)
+{
+	t->version++;
+	t->updated_ms = ju_now_ms();
+	if (store_task_put(X.store, t, err) < 0)
+		return -1;
+	notify(t);
+	return 0;
+}
+
 struct store *
 tasks_store(void)
 {

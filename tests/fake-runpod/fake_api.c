@@ -121,6 +121,7 @@ static struct {
 	/* faults */
 	long rl_count, rl_retry;
 	long se_count, se_status;
+	char *rl_route, *se_route;	/* NULL: any route, else a stats key */
 	char **nocap;
 	size_t n_nocap;
 	long slow_ms;
@@ -1515,6 +1516,9 @@ faults_clear(void)
 	S.rl_count = S.rl_retry = 0;
 	S.se_count = 0;
 	S.se_status = 500;
+	free(S.rl_route);
+	free(S.se_route);
+	S.rl_route = S.se_route = NULL;
 	for (i = 0; i < S.n_nocap; i++)
 		free(S.nocap[i]);
 	free(S.nocap);
@@ -1534,11 +1538,15 @@ faults_render(void)
 	json_object_object_add(x, "count", json_object_new_int64(S.rl_count));
 	json_object_object_add(x, "retry_after",
 	    json_object_new_int64(S.rl_retry));
+	json_object_object_add(x, "route", S.rl_route ?
+	    json_object_new_string(S.rl_route) : NULL);
 	json_object_object_add(o, "rate_limit", x);
 	x = json_object_new_object();
 	json_object_object_add(x, "count", json_object_new_int64(S.se_count));
 	json_object_object_add(x, "status",
 	    json_object_new_int64(S.se_status));
+	json_object_object_add(x, "route", S.se_route ?
+	    json_object_new_string(S.se_route) : NULL);
 	json_object_object_add(o, "server_error", x);
 	x = json_object_new_array();
 	for (i = 0; i < S.n_nocap; i++)
@@ -1578,6 +1586,22 @@ fault_int(json_object *o, const char *key, long min, long max, long *out,
 	return true;
 }
 
+/* The optional "route" of a fault object (a stats key such as
+ * "POST /v2/pods"): borrowed from x, NULL when absent. */
+static const char *
+fault_route(json_object *x, struct verr *v, const char *where)
+{
+	json_object *r;
+	char buf[128];
+
+	if (!member(x, "route", &r))
+		return NULL;
+	snprintf(buf, sizeof(buf), "%s.route", where);
+	if (!want_type(v, buf, r, json_type_string))
+		return NULL;
+	return json_object_get_string(r);
+}
+
 static void
 h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 {
@@ -1589,6 +1613,7 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 	long rl_count = S.rl_count, rl_retry = S.rl_retry ? S.rl_retry : 1;
 	long se_count = S.se_count, se_status = S.se_status;
 	long slow = S.slow_ms;
+	const char *rl_route = S.rl_route, *se_route = S.se_route;
 	bool bv;
 
 	b = parse_body(req, resp);
@@ -1607,6 +1632,7 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 		    "$.rate_limit");
 		fault_int(x, "retry_after", 0, 3600, &rl_retry, &v,
 		    "$.rate_limit");
+		rl_route = fault_route(x, &v, "$.rate_limit");
 	}
 	if (member(b, "server_error", &x) &&
 	    want_type(&v, "$.server_error", x, json_type_object)) {
@@ -1616,6 +1642,7 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 		    "$.server_error");
 		fault_int(x, "status", 500, 599, &se_status, &v,
 		    "$.server_error");
+		se_route = fault_route(x, &v, "$.server_error");
 	}
 	if (member(b, "slow_ms", &x) && want_type(&v, "$.slow_ms", x,
 	    json_type_int)) {
@@ -1648,6 +1675,16 @@ check:
 	json_object_put(v.list);
 
 	/* all valid: apply */
+	if (rl_route != S.rl_route) {
+		char *d = rl_route ? xstrdup(rl_route) : NULL;
+		free(S.rl_route);
+		S.rl_route = d;
+	}
+	if (se_route != S.se_route) {
+		char *d = se_route ? xstrdup(se_route) : NULL;
+		free(S.se_route);
+		S.se_route = d;
+	}
 	S.rl_count = rl_count;
 	S.rl_retry = rl_retry;
 	S.se_count = se_count;
@@ -1872,7 +1909,8 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 		goto done;
 	}
 	/* injected faults */
-	if (S.rl_count > 0) {
+	if (S.rl_count > 0 && (S.rl_route == NULL ||
+	    strcmp(S.rl_route, key) == 0)) {
 		S.rl_count--;
 		limited = true;
 		sb_addf(&resp->headers, "Retry-After: %ld\r\n", S.rl_retry);
@@ -1880,7 +1918,8 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 		    "window", NULL);
 		goto done;
 	}
-	if (S.se_count > 0) {
+	if (S.se_count > 0 && (S.se_route == NULL ||
+	    strcmp(S.se_route, key) == 0)) {
 		S.se_count--;
 		set_problem(resp, (int)S.se_status, "The upstream service "
 		    "failed; try again later (injected fault).", NULL);

@@ -17,6 +17,8 @@ IA_SCOPES="pods:read pods:write instag:run tasks:read tasks:write diag:run"
 # shellcheck disable=SC2034
 IA_PREFIX=/agents/instag
 IA_PROG=${IA_PROG:-harness}
+IA_FAKE_RUNPOD_BIN=${IA_FAKE_RUNPOD_BIN:-}
+IA_FAKE_PORT=${IA_FAKE_PORT:-}
 
 # shellcheck disable=SC2034
 # Two levels above this file: the source tree (tests/harness/../..).
@@ -108,7 +110,8 @@ ia_save_state() {
 	local v
 	{
 		for v in IA_DIR IA_AGENT_BIN IA_NGINX_BIN IA_PORT AGENT_URL \
-		    AGENT_CA AGENT_CONF NGINX_ROOT_URL; do
+		    AGENT_CA AGENT_CONF NGINX_ROOT_URL IA_FAKE_RUNPOD_BIN \
+		    IA_FAKE_PORT; do
 			printf '%s=%s\n' "$v" "$(ia_shquote "${!v}")"
 		done
 	} >"$IA_DIR/harness.state.tmp"
@@ -279,11 +282,63 @@ ia_nginx_stop() {
 # Print the tail of the logs to stderr (after a failure).
 ia_dump_logs() {
 	local f n
-	for f in agent.log nginx.stderr nginx-error.log; do
+	for f in agent.log nginx.stderr nginx-error.log fake-runpod.log pod/sshd.log; do
 		[ -s "$IA_DIR/$f" ] || continue
 		n=40
 		[ "$f" = agent.log ] && n=200
 		printf '%s: ---- %s (last %s lines) ----\n' "$IA_PROG" "$IA_DIR/$f" "$n" >&2
 		tail -n "$n" "$IA_DIR/$f" >&2
 	done
+}
+
+# ---- the RunPod stand-in and the pod -----------------------------------------
+
+# The stand-in binary: $IA_FAKE_RUNPOD_BIN, else under $top_builddir, else
+# under the current directory.  Prints its absolute path or dies.
+ia_find_fake_runpod_bin() {
+	local bin
+	if [ -n "${IA_FAKE_RUNPOD_BIN:-}" ]; then
+		bin=$IA_FAKE_RUNPOD_BIN
+	elif [ -n "${top_builddir:-}" ]; then
+		bin=$top_builddir/tests/fake-runpod/fake-runpod
+	else
+		bin=./tests/fake-runpod/fake-runpod
+	fi
+	if [ ! -f "$bin" ] || [ ! -x "$bin" ]; then
+		ia_die "the RunPod stand-in '$bin' is missing: build it first (make check, or make tests/fake-runpod/fake-runpod), or set IA_FAKE_RUNPOD_BIN"
+	fi
+	ia_abspath "$bin"
+}
+
+# Start the stand-in on a free loopback port (it picks one and prints
+# PORT=n), its pods' ssh.direct pointing at 127.0.0.1:$1, state delay $2 ms.
+# Sets IA_FAKE_PORT.  Own session, like the agent.
+ia_fake_runpod_spawn() {
+	local i
+	rm -f "$IA_DIR/fake-runpod.out" "$IA_DIR/fake-runpod.pid"
+	setsid "$IA_FAKE_RUNPOD_BIN" --port 0 \
+	    --api-key-file "$IA_DIR/runpod.key" --ssh-host 127.0.0.1 \
+	    --ssh-port "$1" --state-delay-ms "$2" \
+	    --log "$IA_DIR/fake-runpod.log" </dev/null \
+	    >"$IA_DIR/fake-runpod.out" 2>>"$IA_DIR/fake-runpod.log" &
+	printf '%s\n' "$!" >"$IA_DIR/fake-runpod.pid"
+	for ((i = 0; i < 100; i++)); do
+		IA_FAKE_PORT=$(sed -n 's/^PORT=\([0-9][0-9]*\)$/\1/p' \
+		    "$IA_DIR/fake-runpod.out" 2>/dev/null || true)
+		[ -n "$IA_FAKE_PORT" ] && return 0
+		kill -0 "$(cat "$IA_DIR/fake-runpod.pid")" 2>/dev/null || break
+		ia_sleep_tick
+	done
+	cat "$IA_DIR/fake-runpod.log" >&2 2>/dev/null || true
+	ia_die "the RunPod stand-in did not start"
+}
+
+ia_fake_runpod_stop() {
+	[ -f "$IA_DIR/fake-runpod.pid" ] || return 0
+	ia_stop_pidfile "$IA_DIR/fake-runpod.pid" fake-runpod fake-runpod
+}
+
+ia_pod_stop() {
+	[ -d "$IA_DIR/pod" ] || return 0
+	"$IA_SRCDIR/tests/harness/pod" stop "$IA_DIR/pod" >&2
 }

@@ -17,40 +17,6 @@
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
-/* A JSON path like "result.status.state" from r's body; NULL if absent. */
-static json_object *
-jget(json_object *o, const char *path)
-{
-	char buf[256], *tok, *save = NULL;
-
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (tok = strtok_r(buf, ".", &save); tok && o;
-	    tok = strtok_r(NULL, ".", &save)) {
-		json_object *next = NULL;
-		if (json_object_is_type(o, json_type_array))
-			next = json_object_array_get_idx(o, (size_t)atoi(tok));
-		else if (!json_object_object_get_ex(o, tok, &next))
-			return NULL;
-		o = next;
-	}
-	return o;
-}
-
-static const char *
-jstr(json_object *o, const char *path)
-{
-	json_object *v = jget(o, path);
-	return v && json_object_is_type(v, json_type_string) ?
-	    json_object_get_string(v) : NULL;
-}
-
-static int
-jint(json_object *o, const char *path)
-{
-	json_object *v = jget(o, path);
-	return v ? json_object_get_int(v) : -999999;
-}
-
 #define DIAG_SEND(method, steps, interval, extra) \
 	"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"" method "\",\"params\":{" \
 	"\"message\":{\"kind\":\"message\",\"messageId\":\"m1\",\"role\":" \
@@ -74,8 +40,8 @@ start_diag(const char *token, int steps, int interval)
 	    "{\"blocking\":false}}}", steps, interval);
 	itest_post("/a2a", token, body, &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_msg(jstr(r.json, "result.id") != NULL, "no task: %s", r.body);
-	id = strdup(jstr(r.json, "result.id"));
+	ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "no task: %s", r.body);
+	id = strdup(itest_jstr(r.json, "result.id"));
 	itest_resp_free(&r);
 	return id;
 }
@@ -93,12 +59,12 @@ START_TEST(test_cards)
 	itest_request("GET", "/.well-known/agent-card.json", NULL, NULL, NULL,
 	    0, &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(jstr(r.json, "protocolVersion"), "0.3.0");
-	ck_assert_ptr_nonnull(strstr(jstr(r.json, "url"), "/agents/instag/a2a"));
-	ck_assert_str_eq(jstr(r.json, "supportedInterfaces.0.protocolVersion"),
+	ck_assert_str_eq(itest_jstr(r.json, "protocolVersion"), "0.3.0");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "url"), "/agents/instag/a2a"));
+	ck_assert_str_eq(itest_jstr(r.json, "supportedInterfaces.0.protocolVersion"),
 	    "1.0");
-	ck_assert(json_object_get_boolean(jget(r.json, "capabilities.streaming")));
-	ck_assert_ptr_nonnull(jget(r.json, "skills.0.id"));
+	ck_assert(json_object_get_boolean(itest_jget(r.json, "capabilities.streaming")));
+	ck_assert_ptr_nonnull(itest_jget(r.json, "skills.0.id"));
 	p = strcasestr(r.headers, "ETag: ");
 	ck_assert_ptr_nonnull(p);
 	sscanf(p + 6, "%63s", etag);
@@ -146,7 +112,7 @@ START_TEST(test_cards)
 		}
 	}
 	ck_assert_int_eq(nkeys, 7);
-	ck_assert_str_eq(jstr(card, "endpoints.a2a"), "/agents/instag/api/a2a");
+	ck_assert_str_eq(itest_jstr(card, "endpoints.a2a"), "/agents/instag/api/a2a");
 	itest_resp_free(&r);
 }
 END_TEST
@@ -157,7 +123,7 @@ START_TEST(test_health_and_metrics)
 
 	itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(jstr(r.json, "status"), "ok");
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "ok");
 	itest_resp_free(&r);
 	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 200);
@@ -186,7 +152,7 @@ expect_401(const char *token, const char *why)
 	    "\"ListTasks\",\"params\":{}}", &r);
 	ck_assert_msg(r.status == 401, "%s: got %ld %s", why, r.status, r.body);
 	ck_assert_ptr_nonnull(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
-	ck_assert_str_eq(jstr(r.json, "error"), "unauthorized");
+	ck_assert_str_eq(itest_jstr(r.json, "error"), "unauthorized");
 	itest_resp_free(&r);
 	itest_post("/api/a2a", token, "{\"type\":\"agent_discovery_request\"}",
 	    &r);
@@ -300,7 +266,7 @@ START_TEST(test_scopes_and_owners)
 	itest_post("/api/a2a", reader, "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"diag.timer\"}}", &r);
 	ck_assert_int_eq(r.status, 403);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "forbidden");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "forbidden");
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"tasks/cancel\",\"params\":{\"id\":\"%s\"}}", id);
@@ -312,18 +278,18 @@ START_TEST(test_scopes_and_owners)
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
 	itest_post("/a2a", bob, body, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32001);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32001);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"tasks/cancel\",\"params\":{\"id\":\"%s\"}}", id);
 	itest_post("/a2a", bob, body, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32001);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32001);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}", id);
 	itest_post("/api/a2a", bob, body, &r);
-	ck_assert_str_eq(jstr(r.json, "status"), "error");
-	ck_assert_str_eq(jstr(r.json, "error.code"), "task_not_found");
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "error");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "task_not_found");
 	itest_resp_free(&r);
 	/* ListTasks shows bob none of admin's */
 	itest_post("/a2a", bob, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
@@ -346,7 +312,7 @@ START_TEST(test_bad_input)
 
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",", &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32700);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32700);
 	itest_resp_free(&r);
 
 	deep = malloc(2 * n + 1);
@@ -356,62 +322,62 @@ START_TEST(test_bad_input)
 	}
 	deep[2 * n] = '\0';
 	itest_post("/a2a", admin(), deep, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32700);
-	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "deeper"));
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32700);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "deeper"));
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), deep, &r);
 	ck_assert_int_eq(r.status, 400);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_json");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_json");
 	itest_resp_free(&r);
 	free(deep);
 
 	itest_post("/a2a", admin(), "[{\"jsonrpc\":\"2.0\"}]", &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32600);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32600);
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":"
 	    "\"GetTask\"}", &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32600);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32600);
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":"
 	    "\"tasks/teleport\",\"params\":{}}", &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32601);
-	ck_assert_int_eq(jint(r.json, "id"), 7);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32601);
+	ck_assert_int_eq(itest_jint(r.json, "id"), 7);
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
 	    "\"messageId\":\"m\",\"role\":\"user\",\"parts\":[{\"kind\":\"data\","
 	    "\"data\":{\"operation\":\"no.such.op\"}}]}}}", &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
-	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "unknown operation"));
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "unknown operation"));
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), DIAG_SEND("message/send", "three", 10, ""), &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
-	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "params.steps"));
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "params.steps"));
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"message/send\",\"params\":{\"message\":{\"role\":\"user\"}}}", &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 
 	/* hostile strings in an identifier param: rejected, never run */
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"instag.preprocess\",\"params\":{\"host\":\"h\","
 	    "\"subject\":\"$(touch /tmp/ia-pwned)`id`;rm -rf /\"}}}", &r);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_params");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	ck_assert_int_ne(access("/tmp/ia-pwned", F_OK), 0);
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"instag.preprocess\",\"params\":{\"host\":\"h\","
 	    "\"subject\":\"../../etc\"}}}", &r);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_params");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	itest_resp_free(&r);
 
 	/* not configured yet: a clear error, not a guess */
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
-	    "{\"operation\":\"runpod_provision\",\"params\":{\"gpu_type_ids\":"
-	    "[\"NVIDIA GeForce RTX 4090\"]}}}", &r);
+	    "{\"operation\":\"instag_setup_environment\",\"params\":{"
+	    "\"host\":\"127.0.0.1\"}}}", &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "not_configured");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "not_configured");
 	itest_resp_free(&r);
 
 	/* wrong content type */
@@ -489,40 +455,40 @@ START_TEST(test_send_both_dialects)
 	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
 	    "\"messageId\":\"t1\",\"role\":\"user\",\"parts\":[{\"kind\":\"text\","
 	    "\"text\":\"hello\"}]}}}", &r);
-	ck_assert_str_eq(jstr(r.json, "result.kind"), "task");
-	ck_assert_str_eq(jstr(r.json, "result.status.state"), "completed");
-	ck_assert_str_eq(jstr(r.json, "id"), "a");
+	ck_assert_str_eq(itest_jstr(r.json, "result.kind"), "task");
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"), "completed");
+	ck_assert_str_eq(itest_jstr(r.json, "id"), "a");
 	ck_assert_ptr_nonnull(strstr(r.body, "diag.timer"));
 	itest_resp_free(&r);
 
 	/* v1.0 blocking SendMessage waits in the hub and answers completed */
 	itest_post("/a2a", admin(), DIAG_SEND("SendMessage", 2, 200, ""), &r);
-	ck_assert_str_eq(jstr(r.json, "result.task.status.state"),
+	ck_assert_str_eq(itest_jstr(r.json, "result.task.status.state"),
 	    "TASK_STATE_COMPLETED");
-	ck_assert_int_eq(jint(r.json, "result.task.artifacts.0.parts.0.data.steps"), 2);
-	ck_assert_ptr_null(jget(r.json, "result.task.kind"));
+	ck_assert_int_eq(itest_jint(r.json, "result.task.artifacts.0.parts.0.data.steps"), 2);
+	ck_assert_ptr_null(itest_jget(r.json, "result.task.kind"));
 	itest_resp_free(&r);
 
 	/* non-blocking answers working; GetTask follows it to completion */
 	itest_post("/a2a", admin(), DIAG_SEND("SendMessage", 2, 300,
 	    ",\"configuration\":{\"returnImmediately\":true}"), &r);
-	id = jstr(r.json, "result.task.id");
+	id = itest_jstr(r.json, "result.task.id");
 	ck_assert_ptr_nonnull(id);
-	ck_assert_str_ne(jstr(r.json, "result.task.status.state"),
+	ck_assert_str_ne(itest_jstr(r.json, "result.task.status.state"),
 	    "TASK_STATE_COMPLETED");
 	ck_assert_str_eq(itest_wait_task(admin(), id, 10000), "completed");
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_str_eq(jstr(r.json, "result.status.state"), "TASK_STATE_COMPLETED");
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"), "TASK_STATE_COMPLETED");
 	itest_resp_free(&r);
 
 	/* follow-up message to an existing task lands in its history */
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"ListTasks\",\"params\":{\"pageSize\":1}}", &r);
-	ck_assert_int_eq(json_object_array_length(jget(r.json, "result.tasks")), 1);
-	ck_assert_ptr_nonnull(jstr(r.json, "result.nextPageToken"));
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json, "result.tasks")), 1);
+	ck_assert_ptr_nonnull(itest_jstr(r.json, "result.nextPageToken"));
 	itest_resp_free(&r);
 }
 END_TEST
@@ -535,48 +501,48 @@ START_TEST(test_envelope)
 	itest_post("/api/a2a", admin(), "{\"type\":\"agent_discovery_request\","
 	    "\"payload\":{\"task_id\":\"d1\"}}", &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(jstr(r.json, "type"), "agent_discovery_response");
-	ck_assert_str_eq(jstr(r.json, "task_id"), "d1");
-	ck_assert_str_eq(jstr(r.json, "agent_card.id"), "instag_runpod_agent");
+	ck_assert_str_eq(itest_jstr(r.json, "type"), "agent_discovery_response");
+	ck_assert_str_eq(itest_jstr(r.json, "task_id"), "d1");
+	ck_assert_str_eq(itest_jstr(r.json, "agent_card.id"), "instag_runpod_agent");
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"type\":\"agent_discovery\","
 	    "\"sender\":\"xcs\",\"recipient\":\"instag\",\"payload\":{}}", &r);
-	ck_assert_str_eq(jstr(r.json, "agents.0.id"), "instag_runpod_agent");
+	ck_assert_str_eq(itest_jstr(r.json, "agents.0.id"), "instag_runpod_agent");
 	itest_resp_free(&r);
 
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"sender\":"
 	    "\"xcs\",\"recipient\":\"instag\",\"task_id\":\"x1\",\"payload\":"
 	    "{\"operation\":\"diag.timer\",\"params\":{\"steps\":1,"
 	    "\"interval_ms\":10}}}", &r);
-	ck_assert_str_eq(jstr(r.json, "type"), "task_response");
-	ck_assert_str_eq(jstr(r.json, "status"), "working");
-	id = strdup(jstr(r.json, "task_id"));
+	ck_assert_str_eq(itest_jstr(r.json, "type"), "task_response");
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "working");
+	id = strdup(itest_jstr(r.json, "task_id"));
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 10000), "completed");
 	snprintf(body, sizeof(body), "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}", id);
 	itest_post("/api/a2a", admin(), body, &r);
-	ck_assert_str_eq(jstr(r.json, "status"), "completed");
-	ck_assert_str_eq(jstr(r.json, "result.state"), "completed");
-	ck_assert_int_eq(jint(r.json, "result.result.steps"), 1);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	ck_assert_str_eq(itest_jstr(r.json, "result.state"), "completed");
+	ck_assert_int_eq(itest_jint(r.json, "result.result.steps"), 1);
 	itest_resp_free(&r);
 	free(id);
 
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":{}}",
 	    &r);
-	ck_assert_str_eq(jstr(r.json, "status"), "error");
-	ck_assert_ptr_nonnull(strstr(jstr(r.json, "error.message"), "operation"));
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "error");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "operation"));
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"type\":\"negotiation\"}", &r);
 	ck_assert_int_eq(r.status, 400);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "unsupported_type");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "unsupported_type");
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"payload\":{}}", &r);
 	ck_assert_int_eq(r.status, 400);
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"tasks.list\",\"params\":{\"page_size\":\"9\"}}}", &r);
-	ck_assert_str_eq(jstr(r.json, "error.code"), "invalid_params");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	itest_resp_free(&r);
 }
 END_TEST
@@ -590,10 +556,10 @@ START_TEST(test_cancel)
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"tasks/cancel\",\"params\":{\"id\":\"%s\"}}", id);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_str_eq(jstr(r.json, "result.status.state"), "canceled");
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"), "canceled");
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32002);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32002);
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 2000), "canceled");
 	free(id);
@@ -694,7 +660,7 @@ START_TEST(test_resubscribe)
 	{
 		struct itest_resp r;
 		itest_post("/a2a", admin(), body, &r);
-		ck_assert_int_eq(jint(r.json, "error.code"), -32004);
+		ck_assert_int_eq(itest_jint(r.json, "error.code"), -32004);
 		itest_resp_free(&r);
 	}
 	free(id);
@@ -801,19 +767,19 @@ START_TEST(test_push_notifications)
 	    "\"authentication\":{\"schemes\":[\"Bearer\"],\"credentials\":"
 	    "\"cred-456\"}}}}}", port);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_msg(jstr(r.json, "result.id") != NULL, "%s", r.body);
-	id = strdup(jstr(r.json, "result.id"));
+	ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "%s", r.body);
+	id = strdup(itest_jstr(r.json, "result.id"));
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 10000), "completed");
 	rec = wait_record(file, "\\\"state\\\":\\\"completed\\\"", 10000);
 	ck_assert_msg(rec != NULL, "no completed notification in %s", file);
-	ck_assert_str_eq(jstr(rec, "path"), "/hook");
-	ck_assert_str_eq(jstr(rec, "headers.x-a2a-notification-token"), "tok-123");
-	ck_assert_str_eq(jstr(rec, "headers.authorization"), "Bearer cred-456");
-	ck_assert_str_eq(jstr(rec, "headers.content-type"), "application/json");
-	task = json_tokener_parse(jstr(rec, "body"));
-	ck_assert_str_eq(jstr(task, "kind"), "task");
-	ck_assert_str_eq(jstr(task, "id"), id);
+	ck_assert_str_eq(itest_jstr(rec, "path"), "/hook");
+	ck_assert_str_eq(itest_jstr(rec, "headers.x-a2a-notification-token"), "tok-123");
+	ck_assert_str_eq(itest_jstr(rec, "headers.authorization"), "Bearer cred-456");
+	ck_assert_str_eq(itest_jstr(rec, "headers.content-type"), "application/json");
+	task = json_tokener_parse(itest_jstr(rec, "body"));
+	ck_assert_str_eq(itest_jstr(task, "kind"), "task");
+	ck_assert_str_eq(itest_jstr(task, "id"), id);
 	json_object_put(task);
 	json_object_put(rec);
 
@@ -824,14 +790,14 @@ START_TEST(test_push_notifications)
 	    "\"id\":\"c1\",\"url\":\"https://127.0.0.1:%d/v1\",\"authentication\":"
 	    "{\"scheme\":\"Bearer\",\"credentials\":\"secret-cred\"}}}", id, port);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_str_eq(jstr(r.json, "result.id"), "c1");
+	ck_assert_str_eq(itest_jstr(r.json, "result.id"), "c1");
 	ck_assert_ptr_null(strstr(r.body, "secret-cred"));
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
 	    "\"ListTaskPushNotificationConfigs\",\"params\":{\"taskId\":\"%s\"}}",
 	    id);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_int_eq(json_object_array_length(jget(r.json, "result.configs")),
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json, "result.configs")),
 	    2);
 	ck_assert_ptr_null(strstr(r.body, "secret-cred"));
 	itest_resp_free(&r);
@@ -839,10 +805,10 @@ START_TEST(test_push_notifications)
 	    "\"DeleteTaskPushNotificationConfig\",\"params\":{\"taskId\":\"%s\","
 	    "\"id\":\"c1\"}}", id);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_ptr_nonnull(jget(r.json, "result"));
+	ck_assert_ptr_nonnull(itest_jget(r.json, "result"));
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_ptr_nonnull(jget(r.json, "result"));
+	ck_assert_ptr_nonnull(itest_jget(r.json, "result"));
 	itest_resp_free(&r);
 
 	/* SSRF filter and https only */
@@ -851,21 +817,21 @@ START_TEST(test_push_notifications)
 	    "\"pushNotificationConfig\":{\"url\":\"https://169.254.169.254/x\"}}}",
 	    id);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":"
 	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
 	    "\"pushNotificationConfig\":{\"url\":\"http://127.0.0.1:%d/\"}}}",
 	    id, port);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":"
 	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
 	    "\"pushNotificationConfig\":{\"url\":\"https://127.0.0.1:%d/\","
 	    "\"token\":\"a\\r\\nX-Evil: 1\"}}}", id, port);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_int_eq(jint(r.json, "error.code"), -32602);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 	free(id);
 	itest_sh("pkill -f '%s' >/dev/null 2>&1", file);

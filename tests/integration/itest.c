@@ -83,6 +83,14 @@ itest_harness_up(void)
 		fprintf(stderr, "SKIP: nginx not installed\n");
 		exit(77);
 	}
+	if (access("/usr/sbin/sshd", X_OK) != 0 && getenv("SSHD") == NULL) {
+		if (getenv("IA_REQUIRE_INTEGRATION")) {
+			fprintf(stderr, "sshd is required (IA_REQUIRE_INTEGRATION)\n");
+			exit(1);
+		}
+		fprintf(stderr, "SKIP: openssh-server not installed\n");
+		exit(77);
+	}
 	snprintf(cmd, sizeof(cmd), "%s/tests/harness/start", top ? top : ".");
 	fp = popen(cmd, "r");
 	if (fp == NULL) {
@@ -306,4 +314,39 @@ itest_wait_task(const char *token, const char *task_id, long timeout_ms)
 		usleep(50000);
 	}
 	return "timeout";
+}
+
+json_object *
+itest_jget(json_object *o, const char *path)
+{
+	char buf[256], *tok, *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok && o;
+	    tok = strtok_r(NULL, ".", &save)) {
+		json_object *next = NULL;
+		if (json_object_is_type(o, json_type_array))
+			next = json_object_array_get_idx(o, (size_t)atoi(tok));
+		else if (!json_object_object_get_ex(o, tok, &next))
+			return NULL;
+		o = next;
+	}
+	return o;
+}
+
+const char *
+itest_jstr(json_object *o, const char *path)
+{
+	json_object *v = itest_jget(o, path);
+
+	return v && json_object_is_type(v, json_type_string) ?
+	    json_object_get_string(v) : NULL;
+}
+
+int
+itest_jint(json_object *o, const char *path)
+{
+	json_object *v = itest_jget(o, path);
+
+	return v ? json_object_get_int(v) : -999999;
 }

@@ -49,4 +49,12 @@ long long itest_ms(void);
 const char *itest_wait_task(const char *token, const char *task_id,
     long timeout_ms);
 
+/* The value at a dotted path ("result.status.state", array indexes as
+ * numbers: "pods.0.id") in o, borrowed; NULL when absent. */
+json_object *itest_jget(json_object *o, const char *path);
+/* The string there, or NULL when absent or not a string. */
+const char *itest_jstr(json_object *o, const char *path);
+/* The integer there, or -999999 when absent. */
+int itest_jint(json_object *o, const char *path);
+
 #endif

@@ -113,7 +113,7 @@ static const struct {
 } design[] = {
 	{ "runpod.list_gpu_types", { NULL }, { "pods:read" }, OP_SYNC, "runpod" },
 	{ "runpod.provision_pod", { "provision_pod", "runpod_provision" },
-	  { "pods:write" }, OP_TASK, "runpod" },
+	  { "pods:write" }, OP_TASK, "runpod+ssh" },
 	{ "runpod.get_pod", { "get_pod_status" }, { "pods:read" }, OP_SYNC,
 	  "runpod" },
 	{ "runpod.list_pods", { NULL }, { "pods:read" }, OP_SYNC, "runpod" },
@@ -132,7 +132,7 @@ static const struct {
 	  OP_TASK, "ssh" },
 	{ "instag.fetch_results", { NULL }, { "instag:run" }, OP_TASK, "ssh" },
 	{ "instag.pipeline", { NULL }, { "instag:run", "pods:write" }, OP_TASK,
-	  "runpod" },
+	  "runpod+ssh" },
 	{ "tasks.get", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	{ "tasks.list", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	/* DESIGN section 3 says "tasks:read / owner"; the A2A CancelTask

@@ -10,6 +10,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "store.h"
+#include "xalloc.h"
 #include "task.h"
 #include "testutil.h"
 
@@ -118,7 +119,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "1");
+	ck_assert_str_eq(v, "2");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -134,7 +135,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "1");
+	ck_assert_str_eq(v, "2");
 	free(v);
 }
 END_TEST
@@ -704,6 +705,95 @@ START_TEST(test_push_configs)
 }
 END_TEST
 
+START_TEST(test_pods_registry)
+{
+	char path[400];
+	struct store *st;
+	struct pod_rec r = { 0 }, *g = NULL, **all = NULL;
+	char *err = NULL, *v;
+	size_t n = 0, i;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	r.pod_id = (char *)"pod-1";
+	r.name = (char *)"instag-agent-t1";
+	r.task_id = (char *)"t1";
+	r.owner = (char *)"alice";
+	r.state = (char *)"active";
+	r.gpu_type_id = (char *)"NVIDIA GeForce RTX 4090";
+	r.cloud = (char *)"SECURE";
+	r.gpu_count = 2;
+	r.cost_per_hr = 0.88;
+	r.max_runtime_ms = 60000;
+	r.max_cost_usd = 1.5;
+	r.created_ms = r.updated_ms = 1000;
+	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
+	r.pod_id = (char *)"pod-2";
+	r.task_id = (char *)"t2";
+	r.owner = (char *)"bob";
+	r.created_ms = 2000;
+	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
+
+	ck_assert_int_eq(store_pod_get(st, "pod-1", &g), 0);
+	ck_assert_str_eq(g->owner, "alice");
+	ck_assert_str_eq(g->gpu_type_id, "NVIDIA GeForce RTX 4090");
+	ck_assert_int_eq(g->gpu_count, 2);
+	ck_assert(g->cost_per_hr > 0.879 && g->cost_per_hr < 0.881);
+	ck_assert_ptr_null(g->public_ip);
+	ck_assert_ptr_null(g->reason);
+	/* An update keeps the key and changes the rest. */
+	free(g->state);
+	g->state = xstrdup("terminated");
+	g->reason = xstrdup("max_cost_usd reached");
+	g->host_fp = xstrdup("SHA256:abc");
+	ck_assert_int_eq(store_pod_put(st, g, &err), 0);
+	store_pod_free(g);
+	ck_assert_int_eq(store_pod_by_task(st, "t1", &g), 0);
+	ck_assert_str_eq(g->pod_id, "pod-1");
+	ck_assert_str_eq(g->reason, "max_cost_usd reached");
+	{
+		struct pod_rec *d = store_pod_dup(g);
+		ck_assert_str_eq(d->host_fp, "SHA256:abc");
+		ck_assert_ptr_ne(d->host_fp, g->host_fp);
+		store_pod_free(d);
+	}
+	store_pod_free(g);
+	ck_assert_int_eq(store_pod_get(st, "nope", &g), 1);
+	ck_assert_int_eq(store_pod_by_task(st, "nope", &g), 1);
+
+	ck_assert_int_eq(store_pod_list(st, NULL, false, &all, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(all[0]->pod_id, "pod-2");
+	for (i = 0; i < n; i++)
+		store_pod_free(all[i]);
+	free(all);
+	ck_assert_int_eq(store_pod_list(st, "alice", true, &all, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(all[0]->state, "terminated");
+	store_pod_free(all[0]);
+	free(all);
+	ck_assert_int_eq(store_pod_list(st, NULL, true, &all, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(all[0]->pod_id, "pod-1");	/* oldest first */
+	for (i = 0; i < n; i++)
+		store_pod_free(all[i]);
+	free(all);
+	store_close(st);
+
+	/* A version 1 store (no pods table) is migrated on open, its tasks
+	 * kept. */
+	exec_sql(path, "DROP TABLE pods; PRAGMA user_version = 1;");
+	st = open_ok(path);
+	ck_assert_int_eq(store_pod_list(st, NULL, true, &all, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(all);
+	store_close(st);
+	v = query1(path, "PRAGMA user_version");
+	ck_assert_str_eq(v, "2");
+	free(v);
+}
+END_TEST
+
 START_TEST(test_reopen)
 {
 	char path[400];
@@ -742,7 +832,7 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "1");
+	ck_assert_str_eq(v, "2");
 	free(v);
 	task_free(t);
 }
@@ -767,6 +857,7 @@ main(void)
 	tcase_add_test(tc, test_active);
 	tcase_add_test(tc, test_push_configs);
 	tcase_add_test(tc, test_reopen);
+	tcase_add_test(tc, test_pods_registry);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

@@ -1,0 +1,679 @@
+/*
+ * Integration tests of the RunPod provider: the real agent behind the real
+ * nginx, the RunPod stand-in (tests/fake-runpod) on loopback, and its pods'
+ * SSH pointing at the harness's real sshd.  Every wait is bounded.
+ */
+#include "auto-config.h"
+
+#include <check.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+#define GPU_4090 "NVIDIA GeForce RTX 4090"
+#define GPU_A100 "NVIDIA A100 80GB PCIe"
+#define GPU_H100 "NVIDIA H100 80GB HBM3"
+
+static const char *admin(void) { return getenv("AGENT_TOKEN"); }
+
+/* ---- the stand-in's own API (plain HTTP on loopback) ----------------------- */
+
+static size_t
+sink(char *p, size_t sz, size_t n, void *ud)
+{
+	struct itest_resp *r = ud;
+	size_t len = sz * n;
+
+	r->body = realloc(r->body, r->len + len + 1);
+	memcpy(r->body + r->len, p, len);
+	r->len += len;
+	r->body[r->len] = '\0';
+	return len;
+}
+
+/* method path [body] against $RUNPOD_URL; with_key: send the API key. */
+static void
+fake(const char *method, const char *path, const char *body, int with_key,
+    struct itest_resp *out)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	char url[512], auth[256];
+
+	memset(out, 0, sizeof(*out));
+	snprintf(url, sizeof(url), "%s%s", getenv("RUNPOD_URL"), path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+	if (with_key) {
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+		    getenv("RUNPOD_API_KEY"));
+		h = curl_slist_append(h, auth);
+	}
+	h = curl_slist_append(h, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	if (body != NULL)
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+	if (out->body != NULL)
+		out->json = json_tokener_parse(out->body);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+}
+
+static void
+fake_faults(const char *json)
+{
+	struct itest_resp r;
+
+	fake(json ? "POST" : "DELETE", "/_fake/faults", json, 0, &r);
+	ck_assert_msg(r.status == 200, "faults %s: %ld %s", json ? json : "",
+	    r.status, r.body ? r.body : "");
+	itest_resp_free(&r);
+}
+
+/* Calls the stand-in counted for a route, e.g. "POST /v2/pods". */
+static int
+fake_calls(const char *route)
+{
+	struct itest_resp r;
+	json_object *calls, *v;
+	int n = 0;
+
+	fake("GET", "/_fake/stats", NULL, 0, &r);
+	if (json_object_object_get_ex(r.json, "calls", &calls) &&
+	    json_object_object_get_ex(calls, route, &v))
+		n = json_object_get_int(v);
+	itest_resp_free(&r);
+	return n;
+}
+
+/* How many pods the stand-in lists (not terminated) named name. */
+static int
+fake_pods_named(const char *name)
+{
+	struct itest_resp r;
+	json_object *pods;
+	size_t i;
+	int n = 0;
+
+	fake("GET", "/v2/pods", NULL, 1, &r);
+	ck_assert_int_eq(r.status, 200);
+	pods = itest_jget(r.json, "pods");
+	for (i = 0; pods && i < json_object_array_length(pods); i++)
+		if (strcmp(itest_jstr(json_object_array_get_idx(pods, i),
+		    "name"), name) == 0)
+			n++;
+	itest_resp_free(&r);
+	return n;
+}
+
+static char *
+pod_status(const char *id)
+{
+	struct itest_resp r;
+	char path[128], *s;
+
+	snprintf(path, sizeof(path), "/v2/pods/%s", id);
+	fake("GET", path, NULL, 1, &r);
+	s = strdup(r.status == 200 ? itest_jstr(r.json, "status") : "absent");
+	itest_resp_free(&r);
+	return s;
+}
+
+/* ---- the agent ----------------------------------------------------------------- */
+
+/* An envelope task_request; returns the response (caller frees). */
+static void
+op(const char *token, const char *operation, const char *params,
+    struct itest_resp *r)
+{
+	char *body = NULL;
+	size_t n = strlen(params) + strlen(operation) + 128;
+
+	body = malloc(n);
+	snprintf(body, n, "{\"type\":\"task_request\",\"sender\":\"xcs\","
+	    "\"payload\":{\"operation\":\"%s\",\"params\":%s}}", operation,
+	    params);
+	itest_post("/api/a2a", token, body, r);
+	free(body);
+}
+
+/* Start a task operation; returns its id (caller frees). */
+static char *
+start(const char *token, const char *operation, const char *params)
+{
+	struct itest_resp r;
+	char *id;
+
+	op(token, operation, params, &r);
+	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "task_id") &&
+	    itest_jstr(r.json, "status") && strcmp(itest_jstr(r.json,
+	    "status"), "error") != 0, "%s: %ld %s", operation, r.status,
+	    r.body);
+	id = strdup(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	return id;
+}
+
+/* tasks.get through the envelope: r->json's "result" is the task. */
+static void
+get_task(const char *id, struct itest_resp *r)
+{
+	char params[128];
+
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	op(admin(), "tasks.get", params, r);
+	ck_assert_int_eq(r->status, 200);
+}
+
+/* Run a task operation to its end; r holds tasks.get's answer. */
+static void
+run(const char *operation, const char *params, const char *want,
+    long timeout_ms, struct itest_resp *r)
+{
+	char *id = start(admin(), operation, params);
+	const char *st = itest_wait_task(admin(), id, timeout_ms);
+
+	get_task(id, r);
+	ck_assert_msg(strcmp(st, want) == 0, "%s ended %s, wanted %s: %s",
+	    operation, st, want, r->body);
+	free(id);
+}
+
+static void
+setup(void)
+{
+	fake_faults(NULL);
+}
+
+/* ---- every operation and alias ------------------------------------------------- */
+
+START_TEST(test_lifecycle)
+{
+	struct itest_resp r;
+	char *pod, params[128], name[128], *st;
+
+	/* provision_pod (alias), through the envelope */
+	run("provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.operation"),
+	    "runpod.provision_pod");
+	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.public_ip"),
+	    "127.0.0.1");
+	ck_assert_int_eq(itest_jint(r.json, "result.result.ssh_port"),
+	    atoi(getenv("POD_SSH_PORT")));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.host_key_fingerprint"),
+	    getenv("POD_HOST_FP"));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
+	    GPU_4090);
+	ck_assert_str_eq(itest_jstr(r.json, "result.progress.message"),
+	    "ssh ready");
+	snprintf(name, sizeof(name), "ia-harness-%s",
+	    itest_jstr(r.json, "result.task_id"));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.name"), name);
+	itest_resp_free(&r);
+	ck_assert_int_eq(fake_pods_named(name), 1);
+
+	/* get_pod_status (alias) and runpod.get_pod */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod);
+	op(admin(), "get_pod_status", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	ck_assert_str_eq(itest_jstr(r.json, "result.status"), "RUNNING");
+	ck_assert(itest_jget(r.json, "result.cost_per_hr") != NULL);
+	itest_resp_free(&r);
+
+	/* list_pods, list_gpu_types */
+	op(admin(), "runpod.list_pods", "{}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	ck_assert_str_eq(itest_jstr(r.json, "result.pods.0.pod_id"), pod);
+	itest_resp_free(&r);
+	op(admin(), "runpod.list_gpu_types", "{}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.gpu_types")), 4);
+	ck_assert_ptr_nonnull(itest_jstr(r.json, "result.gpu_types.0.availability"));
+	itest_resp_free(&r);
+
+	/* stop, resume */
+	run("runpod.stop_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+	st = pod_status(pod);
+	ck_assert_str_eq(st, "EXITED");
+	free(st);
+	run("runpod.resume_pod", params, "completed", 20000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.public_ip"),
+	    "127.0.0.1");
+	itest_resp_free(&r);
+	st = pod_status(pod);
+	ck_assert_str_eq(st, "RUNNING");
+	free(st);
+
+	/* runpod_terminate (alias) */
+	run("runpod_terminate", params, "completed", 20000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.status"),
+	    "TERMINATED");
+	itest_resp_free(&r);
+	st = pod_status(pod);
+	ck_assert_str_eq(st, "TERMINATED");
+	free(st);
+	ck_assert_int_eq(fake_pods_named(name), 0);
+	op(admin(), "runpod.get_pod", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.status"), "TERMINATED");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.reason"),
+	    "owner"));
+	itest_resp_free(&r);
+	/* A terminated pod cannot be stopped or terminated again. */
+	op(admin(), "terminate_pod", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
+	itest_resp_free(&r);
+	free(pod);
+}
+END_TEST
+
+/* The other provision alias, through A2A JSON-RPC, and terminate_pod. */
+START_TEST(test_a2a_alias)
+{
+	struct itest_resp r;
+	char params[128], *id, *pod;
+
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"p1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"runpod_provision\",\"params\":"
+	    "{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"cloud_type\":\"COMMUNITY\"}"
+	    "}}]},\"configuration\":{\"blocking\":false}}}", &r);
+	ck_assert_int_eq(r.status, 200);
+	id = strdup(itest_jstr(r.json, "result.id"));
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 30000), "completed");
+	get_task(id, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.cloud_type"),
+	    "COMMUNITY");
+	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod);
+	run("terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+	free(pod);
+	free(id);
+}
+END_TEST
+
+/* ---- faults ----------------------------------------------------------------------- */
+
+START_TEST(test_rate_limit_and_5xx)
+{
+	struct itest_resp r;
+	char params[128];
+	int before = fake_calls("POST /v2/pods");
+	long long t0;
+
+	/* Two 429s with Retry-After: 1, then the create goes through. */
+	fake_faults("{\"rate_limit\":{\"count\":2,\"retry_after\":1,"
+	    "\"route\":\"POST /v2/pods\"}}");
+	t0 = itest_ms();
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	ck_assert_msg(itest_ms() - t0 >= 1900, "Retry-After not honoured: "
+	    "%lld ms", itest_ms() - t0);
+	ck_assert_int_eq(fake_calls("POST /v2/pods") - before, 3);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+
+	/* A 503 on the create (maybe acted on): the agent looks the pod up
+	 * by name before creating again; one pod in the end. */
+	before = fake_calls("POST /v2/pods");
+	fake_faults("{\"server_error\":{\"count\":1,\"status\":503,"
+	    "\"route\":\"POST /v2/pods\"}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	ck_assert_int_eq(fake_calls("POST /v2/pods") - before, 2);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.0.outcome"),
+	    "unanswered (will look it up)");
+	ck_assert_int_eq(fake_pods_named(itest_jstr(r.json,
+	    "result.result.name")), 1);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_capacity)
+{
+	struct itest_resp r;
+	char params[128];
+
+	/* The first GPU type has no capacity: the second is used, and both
+	 * attempts are in the result. */
+	fake_faults("{\"no_capacity\":{\"gpu_ids\":[\"" GPU_A100 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}", "completed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
+	    GPU_4090);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.0.outcome"),
+	    "no_capacity");
+	ck_assert_str_eq(itest_jstr(r.json,
+	    "result.result.attempts.0.gpu_type_id"), GPU_A100);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.1.outcome"),
+	    "created");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+
+	/* cloud_type ALL: every GPU type on SECURE, then on COMMUNITY; every
+	 * attempt is named in the error. */
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\"],"
+	    "\"cloud_type\":\"ALL\"}", "failed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"), "no_capacity");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_A100 "/SECURE: no_capacity"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_A100 "/COMMUNITY: no_capacity"));
+	itest_resp_free(&r);
+
+	/* The H100 is not offered on COMMUNITY: "no capacity" there. */
+	fake_faults("{\"no_capacity\":{\"gpu_ids\":[]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\"],"
+	    "\"cloud_type\":\"COMMUNITY\"}", "failed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"), "no_capacity");
+	itest_resp_free(&r);
+
+	fake_faults("{\"insufficient_balance\":true}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "failed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "insufficient_balance");
+	itest_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_never_ssh_timeout)
+{
+	struct itest_resp r;
+	char name[128];
+
+	fake_faults("{\"never_ssh\":true}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+	    "\"ready_timeout_s\":2}", "failed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "provision_timeout");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "no public IP"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "was terminated"));
+	snprintf(name, sizeof(name), "ia-harness-%s",
+	    itest_jstr(r.json, "result.task_id"));
+	ck_assert_int_eq(fake_pods_named(name), 0);
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* The agent dies after sending a create and before its answer. */
+START_TEST(test_crash_during_create)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char name[128], params[128], *id;
+	int before = fake_calls("POST /v2/pods"), i;
+	const char *st;
+
+	fake_faults("{\"slow_ms\":3000}");
+	id = start(admin(), "runpod.provision_pod",
+	    "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}");
+	for (i = 0; i < 100 && fake_calls("POST /v2/pods") == before; i++)
+		usleep(50000);
+	ck_assert_int_eq(fake_calls("POST /v2/pods"), before + 1);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' kill >&2", top,
+	    dir), 0);
+	fake_faults(NULL);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2", top,
+	    dir), 0);
+	st = itest_wait_task(admin(), id, 30000);
+	get_task(id, &r);
+	ck_assert_msg(strcmp(st, "completed") == 0, "%s", r.body);
+	/* One create only: the restarted agent found the pod by its name. */
+	ck_assert_int_eq(fake_calls("POST /v2/pods"), before + 1);
+	snprintf(name, sizeof(name), "ia-harness-%s", id);
+	ck_assert_int_eq(fake_pods_named(name), 1);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json,
+	    "result.result.attempts.0.outcome"), "found by name"));
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+	free(id);
+
+	/* The stand-in makes the pod, then answers 500. */
+	before = fake_calls("POST /v2/pods");
+	fake_faults("{\"create_500_after_create\":true}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	ck_assert_int_eq(fake_calls("POST /v2/pods"), before + 1);
+	ck_assert_int_eq(fake_pods_named(itest_jstr(r.json,
+	    "result.result.name")), 1);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* ---- money ------------------------------------------------------------------------ */
+
+START_TEST(test_cost_guard)
+{
+	struct itest_resp r;
+	char params[128], *st = NULL;
+	int i;
+
+	/* 8 x H100 at 2.99 USD/h: 0.01 USD in about 1.5 s. */
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\"],"
+	    "\"gpu_count\":8,\"max_cost_usd\":0.01}", "completed", 30000, &r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	ck_assert(itest_jget(r.json, "result.result.cost_per_hr") != NULL);
+	itest_resp_free(&r);
+	for (i = 0; i < 100; i++) {
+		op(admin(), "runpod.get_pod", params, &r);
+		if (itest_jstr(r.json, "result.status") &&
+		    strcmp(itest_jstr(r.json, "result.status"), "TERMINATED") == 0)
+			break;
+		itest_resp_free(&r);
+		usleep(100000);
+	}
+	ck_assert_msg(i < 100, "the cost guard did not terminate the pod");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.reason"),
+	    "max_cost_usd"));
+	ck_assert_msg(json_object_get_double(itest_jget(r.json,
+	    "result.cost_usd")) >= 0.01, "%s", r.body);
+	itest_resp_free(&r);
+	free(st);
+}
+END_TEST
+
+START_TEST(test_reaper)
+{
+	struct itest_resp r;
+	char body[512], *orphan, *other, *st = NULL;
+	int i;
+
+	/* A pod with the agent's prefix and a task id nobody owns, and one
+	 * that is not the agent's at all. */
+	snprintf(body, sizeof(body), "{\"name\":\"ia-harness-"
+	    "0b5e7a46-4c1e-4a9e-9a53-2f1f9c3b7d10\",\"image\":\"runpod/base:1\","
+	    "\"gpu\":{\"id\":\"%s\",\"count\":1}}", GPU_4090);
+	fake("POST", "/v2/pods", body, 1, &r);
+	ck_assert_int_eq(r.status, 201);
+	orphan = strdup(itest_jstr(r.json, "id"));
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"name\":\"someone-else\",\"image\":"
+	    "\"runpod/base:1\",\"gpu\":{\"id\":\"%s\",\"count\":1}}", GPU_4090);
+	fake("POST", "/v2/pods", body, 1, &r);
+	ck_assert_int_eq(r.status, 201);
+	other = strdup(itest_jstr(r.json, "id"));
+	itest_resp_free(&r);
+	for (i = 0; i < 100; i++) {
+		free(st);
+		st = pod_status(orphan);
+		if (strcmp(st, "TERMINATED") == 0)
+			break;
+		usleep(100000);
+	}
+	ck_assert_msg(i < 100, "the reaper left the orphan %s", st);
+	free(st);
+	st = pod_status(other);
+	ck_assert_str_eq(st, "RUNNING");
+	free(st);
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "instag_agent_pods_terminated_total{by=\"reaper\"} "));
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "/v2/pods/%s", other);
+	fake("DELETE", body, NULL, 1, &r);
+	itest_resp_free(&r);
+	free(orphan);
+	free(other);
+}
+END_TEST
+
+/* ---- who may do what, bad params, secrets ----------------------------------------- */
+
+START_TEST(test_owners_and_params)
+{
+	struct itest_resp r;
+	char params[128], *bob, *reader, *pod;
+	static const char *const bad[] = {
+		"{}",
+		"{\"gpu_type_ids\":[]}",
+		"{\"gpu_type_ids\":\"" GPU_4090 "\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"gpu_count\":9}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"gpu_count\":\"1\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\",\"" GPU_4090 "\"]}",
+		"{\"gpu_type_ids\":[\"$(reboot)\"]}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"image\":\"x;rm -rf /\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"env\":{\"1BAD\":\"x\"}}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"env\":{\"A\":1}}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"volume_gb\":5}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"max_cost_usd\":\"5\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"cloud_type\":\"CHEAP\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"bogus\":1}",
+		NULL
+	};
+	int i, before = fake_calls("POST /v2/pods");
+
+	for (i = 0; bad[i]; i++) {
+		op(admin(), "runpod.provision_pod", bad[i], &r);
+		ck_assert_msg(itest_jstr(r.json, "error.code") &&
+		    strcmp(itest_jstr(r.json, "error.code"), "invalid_params") == 0,
+		    "%s: %s", bad[i], r.body);
+		itest_resp_free(&r);
+	}
+	op(admin(), "runpod.get_pod", "{\"pod_id\":\"../etc\"}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+	ck_assert_int_eq(fake_calls("POST /v2/pods"), before);
+
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod);
+
+	/* Someone else sees no such pod and cannot touch it. */
+	bob = itest_token("bob", "pods:read pods:write tasks:read", 600);
+	op(bob, "runpod.get_pod", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
+	itest_resp_free(&r);
+	op(bob, "runpod.terminate_pod", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
+	itest_resp_free(&r);
+	op(bob, "runpod.list_pods", "{}", &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.pods")), 0);
+	itest_resp_free(&r);
+	/* Reading is not writing. */
+	reader = itest_token("admin", "pods:read tasks:read", 600);
+	op(reader, "runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090
+	    "\"]}", &r);
+	ck_assert_int_eq(r.status, 403);
+	itest_resp_free(&r);
+	op(reader, "runpod.get_pod", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	itest_resp_free(&r);
+
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+	free(bob);
+	free(reader);
+	free(pod);
+}
+END_TEST
+
+START_TEST(test_key_never_leaks)
+{
+	const char *key = getenv("RUNPOD_API_KEY"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+
+	ck_assert_ptr_nonnull(key);
+	ck_assert_int_ne(itest_sh("grep -r -F -q -e '%s' '%s/agent.log' "
+	    "'%s/state' '%s/nginx-access.log' '%s/nginx-error.log'", key, dir,
+	    dir, dir, dir), 0);
+	op(admin(), "tasks.list", "{\"page_size\":100}", &r);
+	ck_assert_ptr_null(strstr(r.body, key));
+	itest_resp_free(&r);
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_ptr_null(strstr(r.body, key));
+	itest_resp_free(&r);
+	/* ... and the stand-in saw it on every call (it is the real key). */
+	ck_assert_int_gt(fake_calls("GET /v2/pods/{id}"), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("runpod-integration");
+	TCase *tc = tcase_create("runpod");
+	SRunner *sr;
+	int failed;
+
+	itest_harness_up();
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, NULL);
+	tcase_add_test(tc, test_lifecycle);
+	tcase_add_test(tc, test_a2a_alias);
+	tcase_add_test(tc, test_rate_limit_and_5xx);
+	tcase_add_test(tc, test_capacity);
+	tcase_add_test(tc, test_never_ssh_timeout);
+	tcase_add_test(tc, test_crash_during_create);
+	tcase_add_test(tc, test_cost_guard);
+	tcase_add_test(tc, test_reaper);
+	tcase_add_test(tc, test_owners_and_params);
+	tcase_add_test(tc, test_key_never_leaks);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	itest_harness_down();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
