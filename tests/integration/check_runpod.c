@@ -648,6 +648,21 @@ START_TEST(test_key_never_leaks)
 }
 END_TEST
 
+/* Last: a clean SIGTERM exit (status 0: under the sanitizers, no leak)
+ * and no sanitizer report in the agent's log. */
+START_TEST(test_clean_shutdown)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' stop >&2", top,
+	    dir), 0);
+	ck_assert_int_ne(itest_sh("grep -E -q 'AddressSanitizer|"
+	    "LeakSanitizer|runtime error' '%s/agent.log'", dir), 0);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2", top,
+	    dir), 0);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -669,6 +684,7 @@ main(void)
 	tcase_add_test(tc, test_reaper);
 	tcase_add_test(tc, test_owners_and_params);
 	tcase_add_test(tc, test_key_never_leaks);
+	tcase_add_test(tc, test_clean_shutdown);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

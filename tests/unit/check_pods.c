@@ -1,0 +1,362 @@
+/*
+ * Unit tests of the RunPod provider's pieces that need no server: key
+ * loading, readiness, retry delays, the cost guard's accounting, pod names
+ * for the reaper, provision param checks, and the new configuration keys.
+ * (The whole provider runs against the stand-in in
+ * tests/integration/check_runpod.c.)
+ */
+#include "auto-config.h"
+
+#include <sys/stat.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "jsonutil.h"
+#include "podguard.h"
+#include "pods.h"
+#include "provision.h"
+#include "store.h"
+#include "testutil.h"
+#include "xalloc.h"
+
+#define UUID1 "0b5e7a46-4c1e-4a9e-9a53-2f1f9c3b7d10"
+#define ED25519_PUB "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0dummydummydummydummydummydummydummy test\n"
+#define PRIV "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+
+/* Write a file dir/name with mode; returns its path (caller frees). */
+static char *
+put(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	FILE *fp = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(fp);
+	fputs(text, fp);
+	fclose(fp);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+static int
+init_with(const char *key_file, const char *ssh_key, char **err)
+{
+	struct config *cfg = tu_configf("runpod_api_key_file = %s\n"
+	    "ssh_key_file = %s\n", key_file, ssh_key);
+	int rc;
+
+	*err = NULL;
+	rc = pods_init(cfg, NULL, err);
+	pods_shutdown();
+	config_free(cfg);
+	return rc;
+}
+
+START_TEST(test_key_files)
+{
+	char dir[256], *key, *open_key, *empty, *priv, *pub, *err = NULL;
+	const char *why = NULL;
+	struct config *cfg;
+
+	tu_subdir_make(tu_topdir(), dir, sizeof(dir));
+	key = put(dir, "runpod.key", "  rpa_SECRETKEY123  \n", 0600);
+	open_key = put(dir, "open.key", "rpa_SECRETKEY123\n", 0644);
+	empty = put(dir, "empty.key", "\n", 0600);
+	priv = put(dir, "id_ed25519", PRIV, 0600);
+	pub = put(dir, "id_ed25519.pub", ED25519_PUB, 0644);
+
+	/* Good: both keys; ready for provisioning. */
+	cfg = tu_configf("runpod_api_key_file = %s\nssh_key_file = %s\n",
+	    key, priv);
+	ck_assert_int_eq(pods_init(cfg, NULL, &err), 0);
+	ck_assert(pods_ready(true, &why));
+	ck_assert_str_eq(pods_public_key(), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5"
+	    "AAAAIOr0dummydummydummydummydummydummydummy test");
+	{
+		char *n = pods_name_for(UUID1);
+		ck_assert_str_eq(n, "instag-agent-" UUID1);
+		free(n);
+	}
+	pods_shutdown();
+	ck_assert(!pods_ready(false, &why));
+	ck_assert_ptr_nonnull(strstr(why, "RUNPOD_API_KEY"));
+	config_free(cfg);
+
+	/* A key file others can read is refused; the message names the
+	 * file, never the key. */
+	ck_assert_int_eq(init_with(open_key, "", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	ck_assert_ptr_null(strstr(err, "SECRET"));
+	free(err);
+	ck_assert_int_eq(init_with(empty, "", &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "empty"));
+	free(err);
+	ck_assert_int_eq(init_with("/nonexistent/key", "", &err), -1);
+	free(err);
+
+	/* SSH key: not a private key; an RSA public half. */
+	{
+		char *np = put(dir, "notpriv", ED25519_PUB, 0600);
+		ck_assert_int_eq(init_with(key, np, &err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "not a private key"));
+		free(err);
+		/* A private key others can read is refused too. */
+		ck_assert_int_eq(chmod(priv, 0640), 0);
+		ck_assert_int_eq(init_with(key, priv, &err), -1);
+		ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+		free(err);
+		ck_assert_int_eq(chmod(priv, 0600), 0);
+		free(np);
+	}
+	free(put(dir, "id_ed25519.pub", "ssh-rsa AAAAB3Nza test\n", 0644));
+	ck_assert_int_eq(init_with(key, priv, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "ed25519 or ECDSA"));
+	free(err);
+
+	/* Without an SSH key, everything but provisioning. */
+	ck_assert_int_eq(init_with(key, "", &err), 0);
+	cfg = tu_configf("runpod_api_key_file = %s\n", key);
+	ck_assert_int_eq(pods_init(cfg, NULL, &err), 0);
+	ck_assert(pods_ready(false, &why));
+	ck_assert(!pods_ready(true, &why));
+	ck_assert_ptr_nonnull(strstr(why, "ssh_key_file"));
+	pods_shutdown();
+	config_free(cfg);
+
+	free(key);
+	free(open_key);
+	free(empty);
+	free(priv);
+	free(pub);
+}
+END_TEST
+
+START_TEST(test_env_key)
+{
+	struct config *cfg = tu_config(NULL);
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	const char *why;
+	char *err = NULL;
+
+	unsetenv("RUNPOD_API_KEY");
+	ck_assert_int_eq(pods_init(cfg, NULL, &err), 0);
+	ck_assert(!pods_ready(false, &why));
+	ck_assert_ptr_null(pods_client(&e));
+	ck_assert_int_eq(e.kind, RP_BAD_REQUEST);
+	runpod_error_clear(&e);
+	pods_shutdown();
+	setenv("RUNPOD_API_KEY", "rpa_FROMENV", 1);
+	ck_assert_int_eq(pods_init(cfg, NULL, &err), 0);
+	ck_assert(pods_ready(false, &why));
+	/* The client is made lazily, per thread, and only once. */
+	{
+		struct runpod_client *c = pods_client(&e);
+		ck_assert_ptr_nonnull(c);
+		ck_assert_ptr_eq(pods_client(&e), c);
+	}
+	pods_shutdown();
+	unsetenv("RUNPOD_API_KEY");
+	config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_retry_delay)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	int i;
+
+	e.kind = RP_RATE_LIMITED;
+	e.retry_after_s = 7;
+	ck_assert(pods_transient(&e));
+	ck_assert_int_eq(pods_retry_delay_ms(&e, 1), 7000);
+	e.retry_after_s = 100000;	/* capped */
+	ck_assert_int_eq(pods_retry_delay_ms(&e, 1),
+	    RUNPOD_RETRY_AFTER_MAX_S * 1000);
+	e.kind = RP_SERVER;
+	for (i = 0; i < 50; i++) {
+		int64_t d1 = pods_retry_delay_ms(&e, 1);
+		int64_t d3 = pods_retry_delay_ms(&e, 3);
+		int64_t d20 = pods_retry_delay_ms(&e, 20);
+		ck_assert(d1 >= 500 && d1 <= 1000);
+		ck_assert(d3 >= 2000 && d3 <= 4000);
+		ck_assert(d20 >= RUNPOD_BACKOFF_MAX_MS / 2 &&
+		    d20 <= RUNPOD_BACKOFF_MAX_MS);
+	}
+	e.kind = RP_NETWORK;
+	ck_assert(pods_transient(&e));
+	e.kind = RP_NO_CAPACITY;
+	ck_assert(!pods_transient(&e));
+	e.kind = RP_CONFLICT;
+	ck_assert(!pods_transient(&e));
+}
+END_TEST
+
+START_TEST(test_guard_account)
+{
+	struct pod_rec r = { 0 };
+	char *why;
+
+	r.max_cost_usd = 1.0;
+	r.max_runtime_ms = 60 * 60000;
+	/* 30 min at 1 USD/h: 0.5 USD, within both limits. */
+	ck_assert_ptr_null(guard_account(&r, 30 * 60000, 1.0, true));
+	ck_assert_int_eq(r.running_ms, 30 * 60000);
+	ck_assert(r.cost_usd > 0.499 && r.cost_usd < 0.501);
+	/* Stopped (not billed): nothing accrues. */
+	ck_assert_ptr_null(guard_account(&r, 30 * 60000, 1.0, false));
+	ck_assert_int_eq(r.running_ms, 30 * 60000);
+	/* A negative interval (clock step) counts as none. */
+	ck_assert_ptr_null(guard_account(&r, -5000, 1.0, true));
+	ck_assert_int_eq(r.running_ms, 30 * 60000);
+	/* Another 30 min at 1.2 USD/h: 1.1 USD, past max_cost_usd. */
+	why = guard_account(&r, 30 * 60000, 1.2, true);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_ptr_nonnull(strstr(why, "max_cost_usd 1.00"));
+	free(why);
+	/* Runtime limit at a zero rate. */
+	memset(&r, 0, sizeof(r));
+	r.max_cost_usd = 1.0;
+	r.max_runtime_ms = 60000;
+	why = guard_account(&r, 61000, 0.0, true);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_ptr_nonnull(strstr(why, "max_runtime_minutes 1"));
+	free(why);
+}
+END_TEST
+
+START_TEST(test_guard_names)
+{
+	const char *tid = NULL;
+
+	ck_assert(guard_parse_name("instag-agent", "instag-agent-" UUID1, &tid));
+	ck_assert_str_eq(tid, UUID1);
+	ck_assert(!guard_parse_name("instag-agent", "instag-agent-x", &tid));
+	ck_assert(!guard_parse_name("instag-agent", "instag-agentx" UUID1,
+	    &tid));
+	ck_assert(!guard_parse_name("instag-agent", "other-" UUID1, &tid));
+	ck_assert(!guard_parse_name("instag-agent", NULL, &tid));
+	/* A prefix that is itself a prefix of another agent's prefix. */
+	ck_assert(!guard_parse_name("instag", "instag-agent-" UUID1, &tid));
+}
+END_TEST
+
+START_TEST(test_provision_validate)
+{
+	json_object *p = json_tokener_parse("{\"gpu_type_ids\":[\"A\",\"B\","
+	    "\"A\"]}");
+	char *err = NULL;
+
+	ck_assert_int_eq(prov_validate(p, NULL, &err), -1);
+	ck_assert_str_eq(err, "params.gpu_type_ids[2] repeats "
+	    "params.gpu_type_ids[0]");
+	free(err);
+	json_object_put(p);
+	p = json_tokener_parse("{\"gpu_type_ids\":[\"A\",\"B\"]}");
+	ck_assert_int_eq(prov_validate(p, NULL, &err), 0);
+	json_object_put(p);
+}
+END_TEST
+
+START_TEST(test_describe)
+{
+	struct pod_rec r = { 0 };
+	json_object *o;
+
+	r.pod_id = (char *)"p1";
+	r.name = (char *)"instag-agent-" UUID1;
+	r.task_id = (char *)UUID1;
+	r.owner = (char *)"alice";
+	r.state = (char *)"terminated";
+	r.reason = (char *)"cost guard: max_cost_usd 1.00 reached";
+	r.gpu_count = 2;
+	r.max_runtime_ms = 120 * 60000;
+	r.max_cost_usd = 1;
+	r.running_ms = 90000;
+	o = pods_describe(&r, NULL);
+	ck_assert_str_eq(ju_str(o, "status"), "TERMINATED");
+	ck_assert_str_eq(ju_str(o, "reason"), r.reason);
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(o,
+	    "max_runtime_minutes")), 120);
+	ck_assert(json_object_get_double(json_object_object_get(o,
+	    "running_minutes")) == 1.5);
+	/* Nothing about the owner or keys leaks into the view. */
+	ck_assert_ptr_null(strstr(json_object_to_json_string(o), "alice"));
+	json_object_put(o);
+}
+END_TEST
+
+/* The new configuration keys are checked at load. */
+START_TEST(test_config_keys)
+{
+	static const char *const bad[] = {
+		"runpod_url = http://api.runpod.io\n",
+		"runpod_url = ftp://127.0.0.1\n",
+		"max_cost_usd = 0\n",
+		"max_cost_usd = lots\n",
+		"max_cost_usd = 10001\n",
+		"reaper_mode = kill\n",
+		"pod_name_prefix = a b\n",
+		"pod_name_prefix = \n",
+		"ssh_user = -oProxyCommand=x\n",
+		"runpod_image = img;reboot\n",
+		"provision_timeout = 5\n",
+		"provision_poll_ms = 0\n",
+		NULL
+	};
+	char path[] = "/tmp/ia-pods-conf-XXXXXX";
+	struct config *cfg = NULL;
+	char *err = NULL, *text;
+	int i;
+
+	for (i = 0; bad[i]; i++) {
+		text = xasprintf("%s%s", TU_CONFIG_BASE, bad[i]);
+		strcpy(path, "/tmp/ia-pods-conf-XXXXXX");
+		tu_write_temp(path, text, strlen(text), 0600);
+		ck_assert_msg(config_load(path, &cfg, &err) == -1, "accepted %s",
+		    bad[i]);
+		free(err);
+		err = NULL;
+		unlink(path);
+		free(text);
+	}
+	cfg = tu_config("runpod_url = http://127.0.0.1:8080\n"
+	    "max_cost_usd = 2.5\nreaper_mode = terminate\n");
+	ck_assert(cfg->max_cost > 2.49 && cfg->max_cost < 2.51);
+	ck_assert_str_eq(cfg->reaper_mode, "terminate");
+	config_free(cfg);
+	cfg = tu_config(NULL);
+	ck_assert_str_eq(cfg->runpod_url, "https://api.runpod.io");
+	ck_assert_str_eq(cfg->reaper_mode, "report");
+	ck_assert_str_eq(cfg->ssh_user, "root");
+	config_free(cfg);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("pods");
+	TCase *tc = tcase_create("core");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
+	tcase_add_test(tc, test_key_files);
+	tcase_add_test(tc, test_env_key);
+	tcase_add_test(tc, test_retry_delay);
+	tcase_add_test(tc, test_guard_account);
+	tcase_add_test(tc, test_guard_names);
+	tcase_add_test(tc, test_provision_validate);
+	tcase_add_test(tc, test_describe);
+	tcase_add_test(tc, test_config_keys);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
