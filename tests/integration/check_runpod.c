@@ -6,7 +6,6 @@
 #include "auto-config.h"
 
 #include <check.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,51 +21,18 @@ static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
 /* ---- the stand-in's own API (plain HTTP on loopback) ----------------------- */
 
-static size_t
-sink(char *p, size_t sz, size_t n, void *ud)
-{
-	struct itest_resp *r = ud;
-	size_t len = sz * n;
-
-	r->body = realloc(r->body, r->len + len + 1);
-	memcpy(r->body + r->len, p, len);
-	r->len += len;
-	r->body[r->len] = '\0';
-	return len;
-}
-
 /* method path [body] against $RUNPOD_URL; with_key: send the API key. */
 static void
 fake(const char *method, const char *path, const char *body, int with_key,
     struct itest_resp *out)
 {
-	CURL *c = curl_easy_init();
-	struct curl_slist *h = NULL;
-	char url[512], auth[256];
+	char url[512];
 
-	memset(out, 0, sizeof(*out));
 	snprintf(url, sizeof(url), "%s%s", getenv("RUNPOD_URL"), path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-	if (with_key) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    getenv("RUNPOD_API_KEY"));
-		h = curl_slist_append(h, auth);
-	}
-	h = curl_slist_append(h, "Content-Type: application/json");
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	if (body != NULL)
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
-	if (out->body != NULL)
-		out->json = json_tokener_parse(out->body);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	itest_request_url(method, url, NULL, with_key ?
+	    getenv("RUNPOD_API_KEY") : NULL, "application/json", body,
+	    body ? strlen(body) : 0, out);
+	ck_assert_msg(out->status != 0, "no answer from %s", url);
 }
 
 static void
@@ -425,6 +391,48 @@ START_TEST(test_never_ssh_timeout)
 }
 END_TEST
 
+/* Slow answers: every call held 400 ms, the provision still completes. */
+START_TEST(test_slow_api)
+{
+	struct itest_resp r;
+	char params[128];
+
+	fake_faults("{\"slow_ms\":400}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	fake_faults(NULL);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* Canceling a provision that waits for SSH terminates its pod. */
+START_TEST(test_cancel_provision)
+{
+	struct itest_resp r;
+	char params[128], name[128], *id;
+	int i;
+
+	fake_faults("{\"never_ssh\":true}");
+	id = start(admin(), "runpod.provision_pod",
+	    "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}");
+	snprintf(name, sizeof(name), "ia-harness-%s", id);
+	for (i = 0; i < 100 && fake_pods_named(name) == 0; i++)
+		usleep(50000);
+	ck_assert_int_eq(fake_pods_named(name), 1);
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	op(admin(), "tasks.cancel", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 15000), "canceled");
+	ck_assert_int_eq(fake_pods_named(name), 0);
+	free(id);
+}
+END_TEST
+
 /* The agent dies after sending a create and before its answer. */
 START_TEST(test_crash_during_create)
 {
@@ -679,6 +687,8 @@ main(void)
 	tcase_add_test(tc, test_rate_limit_and_5xx);
 	tcase_add_test(tc, test_capacity);
 	tcase_add_test(tc, test_never_ssh_timeout);
+	tcase_add_test(tc, test_slow_api);
+	tcase_add_test(tc, test_cancel_provision);
 	tcase_add_test(tc, test_crash_during_create);
 	tcase_add_test(tc, test_cost_guard);
 	tcase_add_test(tc, test_reaper);

@@ -26,6 +26,11 @@ void itest_harness_down(void);
 void itest_request(const char *method, const char *path, const char *token,
     const char *content_type, const char *body, size_t len,
     struct itest_resp *out);
+/* The same to any loopback URL (ca: NULL for plain http, or the CA file
+ * for https). */
+void itest_request_url(const char *method, const char *url, const char *ca,
+    const char *token, const char *content_type, const char *body,
+    size_t len, struct itest_resp *out);
 void itest_resp_free(struct itest_resp *r);
 /* POST a JSON text to /a2a or /api/a2a with the admin token. */
 void itest_post(const char *path, const char *token, const char *json,
