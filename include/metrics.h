@@ -21,7 +21,7 @@ void metrics_runpod_call(int error_kind);
 /* Pods the last reaper round found without an owner. */
 void metrics_set_orphan_pods(unsigned long n);
 /* A pod terminated by the agent itself: "cost_guard", "reaper",
- * "timeout" or "cancel". */
+ * "timeout", "failed" (a provision that failed otherwise) or "cancel". */
 void metrics_pod_reaped(const char *why);
 /* Append the whole exposition to sb. */
 void metrics_render(struct strbuf *sb);

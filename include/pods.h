@@ -96,6 +96,10 @@ int pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
 int pods_terminate(struct runpod_client *c, const char *pod_id,
     const char *who, const char *reason, struct runpod_error *e);
 
+/* Mark a pod RunPod no longer knows (404, or left out of the list) as
+ * terminated outside the agent. */
+void pods_mark_gone(const char *pod_id);
+
 /*
  * Probe SSH on a pod: connect, handshake, host key (pinned: must equal;
  * NULL: accepted), login with the agent's key, all within ssh_timeout.

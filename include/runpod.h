@@ -160,8 +160,8 @@ void runpod_client_free(struct runpod_client *c);
  * runpod_pod_free).  See "Retries": after RP_SERVER or RP_NETWORK the pod
  * may exist; call runpod_find_pod_by_name(req->name) before anything else.
  * 400 answers give RP_NO_CAPACITY (try the next candidate); 402
- * RP_PAYMENT (stop: nothing will succeed); 403 RP_FORBIDDEN (skip this
- * candidate); 422 RP_BAD_REQUEST (fix the request).
+ * RP_PAYMENT (stop: nothing will succeed); 403 RP_FORBIDDEN (the key lacks
+ * the permission: stop too); 422 RP_BAD_REQUEST (fix the request).
  */
 int runpod_create_pod(struct runpod_client *c, const struct runpod_create *req,
     struct runpod_pod **out, struct runpod_error *e);

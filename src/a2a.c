@@ -10,6 +10,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "ops.h"
+#include "pods.h"
 #include "outbound.h"
 #include "push.h"
 #include "store.h"
@@ -432,6 +433,32 @@ reply_error(struct rpc *c, int code, const char *fmt, ...)
 	return 0;
 }
 
+/*
+ * An operation's error: the JSON-RPC code plus the agent's own code
+ * ("pod_not_found", "rate_limited"...) so clients need not parse the
+ * message: in "data" for v0.3, in the ErrorInfo's "metadata" for v1.0.
+ */
+static int
+reply_op_error(struct rpc *c, int code, const char *agent_code,
+    const char *message)
+{
+	json_object *o = a2a_rpc_error(c->id, c->d, code, message), *e, *d;
+	json_object *meta = json_object_new_object();
+
+	json_object_object_add(meta, "agent_code",
+	    json_object_new_string(agent_code));
+	json_object_object_get_ex(o, "error", &e);
+	if (c->d == A2A_V10 && json_object_object_get_ex(e, "data", &d))
+		json_object_object_add(json_object_array_get_idx(d, 0),
+		    "metadata", meta);
+	else
+		json_object_object_add(e, "data", meta);
+	http_json(c->r, 200, o, NULL);
+	json_object_put(o);
+	metrics_rpc_error(code);
+	return 0;
+}
+
 static int
 forbidden(struct rpc *c, const char *scope)
 {
@@ -581,15 +608,23 @@ op_error_reply(struct rpc *c, const struct op_outcome *oc)
 		return 0;
 	}
 	if (!strcmp(code, OPERR_NOT_CONFIGURED))
-		return reply_error(c, A2A_UNSUPPORTED_OP, "%s", oc->err.message);
-	if (!strcmp(code, OPERR_NOT_FOUND))
-		return reply_error(c, A2A_TASK_NOT_FOUND, "%s", oc->err.message);
-	if (!strcmp(code, OPERR_NOT_CANCELABLE))
-		return reply_error(c, A2A_TASK_NOT_CANCELABLE, "%s",
+		return reply_op_error(c, A2A_UNSUPPORTED_OP, code,
 		    oc->err.message);
-	if (!strcmp(code, OPERR_INTERNAL))
-		return reply_error(c, RPC_INTERNAL_ERROR, "%s", oc->err.message);
-	return reply_error(c, RPC_INVALID_PARAMS, "%s", oc->err.message);
+	if (!strcmp(code, OPERR_NOT_FOUND))
+		return reply_op_error(c, A2A_TASK_NOT_FOUND, code,
+		    oc->err.message);
+	if (!strcmp(code, OPERR_NOT_CANCELABLE))
+		return reply_op_error(c, A2A_TASK_NOT_CANCELABLE, code,
+		    oc->err.message);
+	/* The request was fine; the agent or its provider failed. */
+	if (!strcmp(code, OPERR_INTERNAL) || !strcmp(code, PODERR_RUNPOD) ||
+	    !strcmp(code, PODERR_RATE_LIMITED) ||
+	    !strcmp(code, PODERR_UNAVAILABLE))
+		return reply_op_error(c, RPC_INTERNAL_ERROR, code,
+		    oc->err.message);
+	/* invalid_params, unknown_operation, pod_not_found: the params
+	 * name something that is not there. */
+	return reply_op_error(c, RPC_INVALID_PARAMS, code, oc->err.message);
 }
 
 static int save_push_config(struct rpc *c, const char *task_id,

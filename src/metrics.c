@@ -57,7 +57,7 @@ metrics_rpc_error(int code)
 static atomic_ulong runpod_calls[RP_KINDS];
 static atomic_ulong orphan_pods;
 static const char *const reap_names[] = { "cost_guard", "reaper", "timeout",
-    "cancel" };
+    "failed", "cancel" };
 #define NREAP (sizeof(reap_names) / sizeof(reap_names[0]))
 static atomic_ulong reaped[NREAP];
 
@@ -100,7 +100,10 @@ render_pods(struct strbuf *sb)
 	    "prefix that no task owns (last reaper round).\n"
 	    "# TYPE instag_agent_orphan_pods gauge\n"
 	    "instag_agent_orphan_pods %lu\n", atomic_load(&orphan_pods));
-	sb_adds(sb, "# TYPE instag_agent_pods_terminated_total counter\n");
+	sb_adds(sb, "# HELP instag_agent_pods_terminated_total Pods the agent "
+	    "terminated by itself: cost guard, reaper, provision timeout, "
+	    "failed provision, canceled provision.\n"
+	    "# TYPE instag_agent_pods_terminated_total counter\n");
 	for (i = 0; i < NREAP; i++)
 		sb_addf(sb, "instag_agent_pods_terminated_total{by=\"%s\"} "
 		    "%lu\n", reap_names[i], atomic_load(&reaped[i]));

@@ -536,6 +536,12 @@ set_gone(struct pod_rec *r, void *arg)
 	    "longer lists it)");
 }
 
+void
+pods_mark_gone(const char *pod_id)
+{
+	pods_update(pod_id, set_gone, NULL);
+}
+
 int
 pods_op_get(const struct op_ctx *c, json_object *params, json_object **result,
     struct op_error *oe)

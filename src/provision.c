@@ -377,10 +377,8 @@ create_step(struct task *t, const struct step_env *env)
 	}
 	switch (e.kind) {
 	case RP_NO_CAPACITY:
-	case RP_FORBIDDEN:
 		cp_set_bool(t, "create_pending", false);
-		add_attempt(t, gpu, cloud, e.kind == RP_NO_CAPACITY ?
-		    "no_capacity" : "forbidden", &e);
+		add_attempt(t, gpu, cloud, "no_capacity", &e);
 		cp_set_int(t, "next", (int64_t)i + 1);
 		t->next_wake_ms = env->now_ms;
 		runpod_error_clear(&e);
@@ -441,9 +439,9 @@ set_ssh_seen(struct pod_rec *r, void *arg)
 }
 
 static json_object *
-provision_result(const struct task *t, const struct pod_rec *r,
-    const struct step_env *env)
+provision_result(const struct task *t, const struct pod_rec *r)
 {
+	const struct config *cfg = pods_config();
 	json_object *o = json_object_new_object(), *a;
 
 	json_object_object_add(o, "pod_id", json_object_new_string(r->pod_id));
@@ -452,7 +450,7 @@ provision_result(const struct task *t, const struct pod_rec *r,
 	    json_object_new_string(r->public_ip));
 	json_object_object_add(o, "ssh_port", json_object_new_int(r->ssh_port));
 	json_object_object_add(o, "ssh_user",
-	    json_object_new_string(env->cfg->ssh_user));
+	    json_object_new_string(cfg->ssh_user));
 	json_object_object_add(o, "host_key_fingerprint",
 	    json_object_new_string(r->host_fp));
 	json_object_object_add(o, "gpu_type_id", r->gpu_type_id ?
@@ -467,7 +465,7 @@ provision_result(const struct task *t, const struct pod_rec *r,
 	json_object_object_add(o, "max_cost_usd",
 	    json_object_new_double(r->max_cost_usd));
 	json_object_object_add(o, "ready_after_s", json_object_new_double(
-	    (double)(env->now_ms - t->created_ms) / 1000.0));
+	    (double)(ju_now_ms() - t->created_ms) / 1000.0));
 	a = ju_arr(t->checkpoint, "attempts");
 	json_object_object_add(o, "attempts", a ? ju_copy(a) :
 	    json_object_new_array());
@@ -571,8 +569,14 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 			return STEP_WAIT;
 		}
 		progress(t, 3, 3, "ssh ready");
-		task_complete(t, provisioning ? provision_result(t, r, env) :
-		    pods_describe(r, NULL));
+		if (provisioning)
+			task_complete(t, provision_result(t, r));
+		else {
+			json_object *o = pods_describe(r, NULL);
+			json_object_object_add(o, "status",
+			    json_object_new_string("RUNNING"));
+			task_complete(t, o);
+		}
 		store_pod_free(r);
 		return STEP_DONE;
 	}
@@ -580,6 +584,7 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 		if (e.kind == RP_NOT_FOUND) {
 			snprintf(msg, sizeof(msg), "pod %s no longer exists at "
 			    "RunPod", pod);
+			pods_mark_gone(pod);
 			task_fail(t, "pod_gone", msg);
 			runpod_error_clear(&e);
 			return STEP_DONE;
@@ -588,7 +593,7 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 			struct op_error oe = { NULL, NULL };
 			pods_op_error(&oe, "get_pod", &e);
 			res = provisioning ? fail_release(t, env, oe.code,
-			    oe.message, "timeout") : (task_fail(t, oe.code,
+			    oe.message, "failed") : (task_fail(t, oe.code,
 			    oe.message), STEP_DONE);
 			free(oe.message);
 			runpod_error_clear(&e);
@@ -609,7 +614,7 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 		snprintf(msg, sizeof(msg), "pod %s: %s", pod, waiting);
 		free(waiting);
 		return provisioning ? fail_release(t, env, "pod_failed", msg,
-		    "timeout") : (task_fail(t, "pod_failed", msg), STEP_DONE);
+		    "failed") : (task_fail(t, "pod_failed", msg), STEP_DONE);
 	}
 	cp_set_str(t, "waiting_for", waiting);
 	cp_set_int(t, "retries", 0);
@@ -712,8 +717,11 @@ set_stopped(struct pod_rec *r, void *arg)
 	}
 }
 
+/* Complete with the pod's view (live: what RunPod said last, may be
+ * NULL). */
 static enum step_result
-finish_with_pod(struct task *t, const struct step_env *env, const char *pod)
+finish_with_pod(struct task *t, const struct step_env *env, const char *pod,
+    const struct runpod_pod *live)
 {
 	struct pod_rec *r = NULL;
 
@@ -722,8 +730,27 @@ finish_with_pod(struct task *t, const struct step_env *env, const char *pod)
 		return STEP_DONE;
 	}
 	progress(t, 2, 2, "done");
-	task_complete(t, pods_describe(r, NULL));
+	task_complete(t, pods_describe(r, live));
 	store_pod_free(r);
+	return STEP_DONE;
+}
+
+/* A final RunPod error of a lifecycle task: 404 means the pod is gone
+ * (and the registry says so from now on); anything else keeps its code. */
+static enum step_result
+fail_runpod(struct task *t, const char *pod, const char *what,
+    const struct runpod_error *e)
+{
+	struct op_error oe = { NULL, NULL };
+
+	if (e->kind == RP_NOT_FOUND) {
+		pods_mark_gone(pod);
+		task_fail(t, "pod_gone", "the pod no longer exists at RunPod");
+		return STEP_DONE;
+	}
+	pods_op_error(&oe, what, e);
+	task_fail(t, oe.code, oe.message);
+	free(oe.message);
 	return STEP_DONE;
 }
 
@@ -740,16 +767,18 @@ wait_stopped(struct task *t, const struct step_env *env,
 
 	pods_count(rc, &e);
 	if (rc < 0) {
-		r = pods_transient(&e) ? retry_later(t, env, &e, "polling") :
-		    (task_fail(t, "pod_gone", "the pod no longer exists at "
-		    "RunPod"), STEP_DONE);
+		if (pods_transient(&e))
+			r = retry_later(t, env, &e, "polling");
+		else
+			r = fail_runpod(t, pod, "get_pod", &e);
 		runpod_error_clear(&e);
 		return r;
 	}
 	if (strcmp(p->status, "EXITED") == 0) {
-		runpod_pod_free(p);
 		pods_update(pod, set_stopped, NULL);
-		return finish_with_pod(t, env, pod);
+		r = finish_with_pod(t, env, pod, p);
+		runpod_pod_free(p);
+		return r;
 	}
 	snprintf(msg, sizeof(msg), "stopping: status %s", p->status);
 	runpod_pod_free(p);
@@ -786,7 +815,7 @@ prov_action_step(struct task *t, const struct step_env *env)
 	if (strcmp(r->state, "terminated") == 0) {
 		store_pod_free(r);
 		if (!stop && !resume)
-			return finish_with_pod(t, env, pod);
+			return finish_with_pod(t, env, pod, NULL);
 		task_fail(t, PODERR_NOT_FOUND, "the pod is terminated");
 		return STEP_DONE;
 	}
@@ -806,10 +835,13 @@ prov_action_step(struct task *t, const struct step_env *env)
 		progress(t, 1, 2, "terminating");
 		if (pods_terminate(c, pod, "owner", "terminated at the owner's "
 		    "request", &e) == 0)
-			return finish_with_pod(t, env, pod);
+			return finish_with_pod(t, env, pod, NULL);
 		goto error;
 	}
-	progress(t, 1, 2, stop ? "stopping" : "starting");
+	if (stop)
+		progress(t, 1, 2, "stopping");
+	else
+		progress(t, 1, 3, "starting");
 	rc = runpod_pod_action(c, pod, stop ? "stop" : "start", &p, &e);
 	pods_count(rc, &e);
 	runpod_pod_free(p);
@@ -824,14 +856,8 @@ prov_action_step(struct task *t, const struct step_env *env)
 error:
 	if (pods_transient(&e)) {
 		res = retry_later(t, env, &e, op);
-	} else {
-		struct op_error oe = { NULL, NULL };
-		pods_op_error(&oe, op, &e);
-		task_fail(t, e.kind == RP_NOT_FOUND ? "pod_gone" : oe.code,
-		    oe.message);
-		free(oe.message);
-		res = STEP_DONE;
-	}
+	} else
+		res = fail_runpod(t, pod, op, &e);
 	runpod_error_clear(&e);
 	return res;
 }

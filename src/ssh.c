@@ -182,7 +182,7 @@ wait_fd(int fd, int dir, int64_t deadline)
 		if (n > 0)
 			return 0;
 		if (n < 0 && errno != EINTR)
-			return 0;	/* let the next libssh2 call report it */
+			return 0;	/* the next libssh2 call reports it */
 	}
 }
 
@@ -258,7 +258,8 @@ tcp_connect_one(const struct addrinfo *ai, int64_t deadline)
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		if (errno != EINPROGRESS)
 			goto fail;
-		if (wait_fd(fd, LIBSSH2_SESSION_BLOCK_OUTBOUND, deadline) != 0) {
+		if (wait_fd(fd, LIBSSH2_SESSION_BLOCK_OUTBOUND,
+		    deadline) != 0) {
 			errno = ETIMEDOUT;
 			goto fail;
 		}
@@ -312,18 +313,35 @@ tcp_connect(const char *host, int port, int64_t deadline, struct ssh_error *e)
 
 /* ---- sessions ------------------------------------------------------------ */
 
+/* Host key types: libssh2's, known_hosts', and the algorithm we accept
+ * (NULL: never negotiated, see PREF_HOSTKEY). */
+static const struct {
+	int hostkey;		/* LIBSSH2_HOSTKEY_TYPE_* */
+	int known;		/* LIBSSH2_KNOWNHOST_KEY_* */
+	const char *alg;
+} key_types[] = {
+	{ LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
+	    "ssh-ed25519" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
+	    "ecdsa-sha2-nistp256" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
+	    "ecdsa-sha2-nistp384" },
+	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
+	    "ecdsa-sha2-nistp521" },
+	{ LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, NULL },
+	{ LIBSSH2_HOSTKEY_TYPE_DSS, LIBSSH2_KNOWNHOST_KEY_SSHDSS, NULL },
+};
+#define NKEY_TYPES (sizeof(key_types) / sizeof(key_types[0]))
+
 /* The known_hosts key-type bit for a libssh2 host key type (0: none). */
 static int
 knownhost_type(int hostkey_type)
 {
-	switch (hostkey_type) {
-	case LIBSSH2_HOSTKEY_TYPE_RSA:		return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-	case LIBSSH2_HOSTKEY_TYPE_DSS:		return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:	return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:	return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-	case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:	return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-	case LIBSSH2_HOSTKEY_TYPE_ED25519:	return LIBSSH2_KNOWNHOST_KEY_ED25519;
-	}
+	size_t i;
+
+	for (i = 0; i < NKEY_TYPES; i++)
+		if (key_types[i].hostkey == hostkey_type)
+			return key_types[i].known;
 	return 0;
 }
 
@@ -331,12 +349,12 @@ knownhost_type(int hostkey_type)
 static const char *
 knownhost_alg(int typemask)
 {
-	switch (typemask & LIBSSH2_KNOWNHOST_KEY_MASK) {
-	case LIBSSH2_KNOWNHOST_KEY_ED25519:	return "ssh-ed25519";
-	case LIBSSH2_KNOWNHOST_KEY_ECDSA_256:	return "ecdsa-sha2-nistp256";
-	case LIBSSH2_KNOWNHOST_KEY_ECDSA_384:	return "ecdsa-sha2-nistp384";
-	case LIBSSH2_KNOWNHOST_KEY_ECDSA_521:	return "ecdsa-sha2-nistp521";
-	}
+	size_t i;
+
+	for (i = 0; i < NKEY_TYPES; i++)
+		if (key_types[i].known == (typemask &
+		    LIBSSH2_KNOWNHOST_KEY_MASK))
+			return key_types[i].alg;
 	return NULL;
 }
 
@@ -416,8 +434,8 @@ known_hosts_load(LIBSSH2_SESSION *ls, const char *path,
 	}
 	if (libssh2_knownhost_readfile(kh, path,
 	    LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		seterr(e, SSH_ERR_HOSTKEY, "cannot read known_hosts file %s: %s",
-		    path, lib_error(ls));
+		seterr(e, SSH_ERR_HOSTKEY, "cannot read known_hosts file %s: "
+		    "%s", path, lib_error(ls));
 		libssh2_knownhost_free(kh);
 		return -1;
 	}
@@ -552,8 +570,8 @@ handshake(struct ssh_session *s, int64_t deadline, struct ssh_error *e)
 	while ((rc = libssh2_session_handshake(s->ls, s->fd)) ==
 	    LIBSSH2_ERROR_EAGAIN) {
 		if (wait_session(s, deadline) != 0) {
-			seterr(e, SSH_ERR_TIMEOUT, "%s: SSH handshake timed out",
-			    s->where);
+			seterr(e, SSH_ERR_TIMEOUT, "%s: SSH handshake timed "
+			    "out", s->where);
 			s->broken = true;
 			return -1;
 		}
@@ -718,7 +736,7 @@ exec_start(struct ssh_session *s, const char *cmd, int64_t deadline,
 	if (rc != 0) {
 		seterr(e, SSH_ERR_CHANNEL, "%s: exec refused: %s", s->where,
 		    lib_error(s->ls));
-		s->broken = true;	/* the channel is left to the session */
+		s->broken = true;	/* the session frees the channel */
 		return NULL;
 	}
 	return ch;
@@ -1035,7 +1053,8 @@ pool_take_idle(struct ssh_pool *p, const char *key)
 	struct pool_entry *ent;
 
 	for (ent = p->head; ent != NULL; ent = ent->next) {
-		if (!ent->busy && ent->s != NULL && strcmp(ent->key, key) == 0) {
+		if (!ent->busy && ent->s != NULL &&
+		    strcmp(ent->key, key) == 0) {
 			ent->busy = true;
 			return ent;
 		}
@@ -1115,8 +1134,8 @@ ssh_pool_get(struct ssh_pool *p, const struct ssh_target *t,
 			    "pool is full", hostport);
 			goto cleanup;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += 1;		/* re-check the deadline every second */
+		ts.tv_sec = (time_t)(deadline / 1000);	/* now_ms's clock */
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	}
 	ent = xcalloc(1, sizeof(*ent));

@@ -614,6 +614,21 @@ START_TEST(test_owners_and_params)
 	op(bob, "runpod.terminate_pod", params, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
 	itest_resp_free(&r);
+	{
+		/* Through A2A: invalid params, the agent's code in data. */
+		char body[512];
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":7,"
+		    "\"method\":\"message/send\",\"params\":{\"message\":{"
+		    "\"kind\":\"message\",\"messageId\":\"g1\",\"role\":"
+		    "\"user\",\"parts\":[{\"kind\":\"data\",\"data\":{"
+		    "\"operation\":\"runpod.get_pod\",\"params\":%s}}]}}}",
+		    params);
+		itest_post("/a2a", bob, body, &r);
+		ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
+		ck_assert_str_eq(itest_jstr(r.json, "error.data.agent_code"),
+		    "pod_not_found");
+		itest_resp_free(&r);
+	}
 	op(bob, "runpod.list_pods", "{}", &r);
 	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
 	    "result.pods")), 0);

@@ -1,0 +1,1 @@
+"""Fake InsTaG support code (instag-agent tests only)."""
