@@ -120,6 +120,21 @@ const char *ssh_session_fingerprint(const struct ssh_session *s);
  * timed-out exec): close it, do not reuse it. */
 bool ssh_session_broken(const struct ssh_session *s);
 
+/*
+ * For modules that drive libssh2 themselves on an open session (xfer:
+ * SFTP).  ssh_session_handle() returns the session's LIBSSH2_SESSION
+ * (non-blocking; owned by s) and, when sock is not NULL, its socket.
+ * ssh_session_wait() polls the socket in the directions libssh2 last
+ * blocked on, until deadline_ms (CLOCK_MONOTONIC, milliseconds): 0 when
+ * ready, -1 when the deadline passed.  ssh_session_mark_broken() records
+ * that the caller left the session unusable (ssh_session_broken() then
+ * says so and the pool closes it).
+ */
+struct _LIBSSH2_SESSION *ssh_session_handle(struct ssh_session *s,
+    int *sock);
+int ssh_session_wait(struct ssh_session *s, long long deadline_ms);
+void ssh_session_mark_broken(struct ssh_session *s);
+
 struct ssh_exec_result {
 	char *output;		/* stdout and stderr in the order read, at
 				   most max_output bytes, NUL-terminated (may

@@ -695,6 +695,26 @@ ssh_session_broken(const struct ssh_session *s)
 	return s->broken;
 }
 
+LIBSSH2_SESSION *
+ssh_session_handle(struct ssh_session *s, int *sock)
+{
+	if (sock != NULL)
+		*sock = s->fd;
+	return s->ls;
+}
+
+int
+ssh_session_wait(struct ssh_session *s, long long deadline_ms)
+{
+	return wait_session(s, (int64_t)deadline_ms);
+}
+
+void
+ssh_session_mark_broken(struct ssh_session *s)
+{
+	s->broken = true;
+}
+
 /* ---- exec ---------------------------------------------------------------- */
 
 void
