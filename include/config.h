@@ -77,6 +77,14 @@ struct config {
 	char *ssh_key_file;
 	char *ssh_user;
 	long ssh_timeout;
+	char *ssh_hosts;	/* static hosts of the ssh provider */
+	char *ssh_known_hosts;	/* their pinned host keys */
+
+	char *pod_work_root;
+	char *pod_env_init;
+	char *instag_repo_url;
+	char *instag_commit;
+	long job_poll_ms;
 
 	bool diagnostics;
 	char *log_level;

@@ -61,6 +61,13 @@ const struct config_key config_keys[] = {
 	KEY(ssh_key_file,         CFG_STR,   "", 0, 0),
 	KEY(ssh_user,             CFG_STR,   "root", 0, 0),
 	KEY(ssh_timeout,          CFG_INT,   "10", 1, 120),
+	KEY(ssh_hosts,            CFG_STR,   "", 0, 0),
+	KEY(ssh_known_hosts,      CFG_STR,   "", 0, 0),
+	KEY(pod_work_root,        CFG_STR,   "/workspace/instag-agent", 0, 0),
+	KEY(pod_env_init,         CFG_STR,   "", 0, 0),
+	KEY(instag_repo_url,      CFG_STR,   "https://github.com/Fictionarry/InsTaG.git", 0, 0),
+	KEY(instag_commit,        CFG_STR,   "42f68f8", 0, 0),
+	KEY(job_poll_ms,          CFG_INT,   "2000", 10, 60000),
 	KEY(diagnostics,          CFG_BOOL,  "false", 0, 0),
 	KEY(log_level,            CFG_STR,   "info", 0, 0),
 	{ NULL, CFG_STR, 0, NULL, 0, 0 }
@@ -277,6 +284,62 @@ is_identifier(const char *s, size_t max)
 	return n > 0 && n <= max;
 }
 
+/* An absolute path without "..", quotes or control characters: it goes
+ * into remote command lines (quoted, but refused when odd anyway). */
+static bool
+is_remote_path(const char *p)
+{
+	const char *q;
+
+	if (p[0] != '/' || strstr(p, "/../") || strstr(p, "/./") ||
+	    (strlen(p) >= 3 && strcmp(p + strlen(p) - 3, "/..") == 0))
+		return false;
+	for (q = p; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f || *q == '\'' ||
+		    *q == '"' || *q == '\\' || *q == '`' || *q == '$')
+			return false;
+	return true;
+}
+
+static int
+config_check_remote(struct config *cfg, char **err)
+{
+	const char *c = cfg->instag_commit;
+	size_t i, n = strlen(c);
+
+	if (!is_remote_path(cfg->pod_work_root)) {
+		*err = xasprintf("pod_work_root: must be an absolute path "
+		    "without '..', quotes, '$', '`' or control characters");
+		return -1;
+	}
+	if (cfg->pod_env_init[0] != '\0' && !is_remote_path(cfg->pod_env_init)) {
+		*err = xasprintf("pod_env_init: must be empty or an absolute "
+		    "path like pod_work_root");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)c[i]))
+			break;
+	if (n < 7 || n > 40 || i != n) {
+		*err = xasprintf("instag_commit: must be a commit id (7 to 40 "
+		    "hex digits), got '%s'", c);
+		return -1;
+	}
+	if (strncmp(cfg->instag_repo_url, "https://", 8) != 0 &&
+	    !is_remote_path(cfg->instag_repo_url)) {
+		*err = xasprintf("instag_repo_url: must be an https:// URL or "
+		    "an absolute path on the pod");
+		return -1;
+	}
+	for (i = 0; cfg->instag_repo_url[i]; i++)
+		if ((unsigned char)cfg->instag_repo_url[i] <= 0x20 ||
+		    strchr("'\"\\`$;|&<>", cfg->instag_repo_url[i])) {
+			*err = xasprintf("instag_repo_url: invalid character");
+			return -1;
+		}
+	return 0;
+}
+
 static int
 config_validate_runpod(struct config *cfg, char **err)
 {
@@ -316,6 +379,8 @@ config_validate_runpod(struct config *cfg, char **err)
 		*err = xasprintf("ssh_user: must match [A-Za-z0-9._-]{1,32}");
 		return -1;
 	}
+	if (config_check_remote(cfg, err) < 0)
+		return -1;
 	for (i = 0; cfg->runpod_image[i]; i++)
 		if (!isalnum((unsigned char)cfg->runpod_image[i]) &&
 		    !strchr("._-/:@", cfg->runpod_image[i]))
