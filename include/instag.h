@@ -48,6 +48,20 @@ const char *const *instag_stages(const char *operation);
 char *instag_stage_script(const char *operation, const char *stage,
     const struct instag_args *a, const char **err);
 
+/* The setup job: clone or update the checkout under work_root at commit,
+ * conda environments, tool weights; prints "[agent] ready: ..." or
+ * "[agent] missing: ..." (licensed or manual assets).  Caller frees. */
+char *instag_setup_script(const char *work_root, const char *repo_url,
+    const char *commit, const char *env_init);
+/* A job that has the pod download an https URL to dest (absolute). */
+char *instag_fetch_url_script(const char *url, const char *dest,
+    const char *env_init);
+/* A job that checks a video for InsTaG (25 fps, 512x512, >= 32 frames)
+ * with ffprobe, and converts it when convert is set; exit 3 when it is
+ * unusable (the log says why). */
+char *instag_media_script(const char *video, bool convert,
+    const char *env_init);
+
 struct instag_progress {
 	char label[48];		/* "Training progress", "Rendering progress",
 				   "" for a bar without a description */

@@ -9,7 +9,7 @@
 
 enum metrics_route {
 	MR_CARD, MR_A2A, MR_ENVELOPE, MR_UMBRELLA_CARD, MR_HEALTH, MR_METRICS,
-	MR_ARTIFACT, MR_OTHER, MR__COUNT
+	MR_ARTIFACT, MR_UPLOAD, MR_OTHER, MR__COUNT
 };
 
 void metrics_request(enum metrics_route route, int status, double seconds);

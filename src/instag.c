@@ -107,7 +107,17 @@ train(struct strbuf *sb, const char *stage, const struct instag_args *a)
 
 	sb_addf(sb, "N=%d\nP=\"output/pretrain_$E\"\n", a->n_views > 0 ?
 	    a->n_views : 250);
-	if (strcmp(stage, "features") == 0)
+	if (strcmp(stage, "pretrain") == 0)
+		/* InsTaG's own pre-training script for the extractor; its
+		 * output directory is where the adaptation looks. */
+		sb_adds(sb, "case $E in\ndeepspeech) S=pretrain_con.sh ;;\n"
+		    "ave) S=pretrain_con_ave.sh ;;\nesperanto) S=pretrain_con_eo.sh ;;\n"
+		    "hubert) S=pretrain_con_hu.sh ;;\nesac\n"
+		    "conda run --no-capture-output -n instag bash \"scripts/$S\" "
+		    "data/pretrain \"$P\" \"$CUDA_VISIBLE_DEVICES\" </dev/null\n"
+		    "test -s \"$P/chkpnt_ema_face_latest.pth\" && "
+		    "test -s \"$P/chkpnt_ema_mouth_latest.pth\"\n");
+	else if (strcmp(stage, "features") == 0)
 		sb_adds(sb, "case $E in\n"
 		    "esperanto) $PY data_utils/wav2vec.py --wav \"$D/aud.wav\" "
 		    "--save_feats </dev/null; test -s \"$D/aud_eo.npy\" ;;\n"
@@ -294,4 +304,143 @@ instag_parse_progress(const char *log, size_t len, struct instag_progress *p)
 			start = i + 1;
 		}
 	}
+}
+
+/* ---- setup, media ------------------------------------------------------------ */
+
+char *
+instag_setup_script(const char *work_root, const char *repo_url,
+    const char *commit, const char *env_init)
+{
+	struct strbuf sb = SB_INIT;
+
+	sb_adds(&sb, "#!/bin/bash\n# Written by instag-agent.\nset -euo pipefail\n");
+	if (env_init != NULL) {
+		sb_adds(&sb, ". ");
+		instag_quote(&sb, env_init);
+		sb_addc(&sb, '\n');
+	}
+	var(&sb, "R", work_root);
+	var(&sb, "U", repo_url);
+	var(&sb, "C", commit);
+	sb_adds(&sb,
+	    "say() { echo \"[agent] $*\"; }\n"
+	    "mkdir -p \"$R\"\ncd \"$R\"\n"
+	    "[ -d \"$R/miniconda/bin\" ] && PATH=\"$R/miniconda/bin:$PATH\"\n"
+	    "if [ -f InsTaG/.instag-agent-ready ] && [ \"$(git -C InsTaG "
+	    "rev-parse HEAD)\" = \"$(git -C InsTaG rev-parse --verify -q "
+	    "\"$C^{commit}\" || true)\" ]; then\n"
+	    "  say \"ready: InsTaG at $C is already set up\"; exit 0\nfi\n"
+	    "if ! command -v conda >/dev/null; then\n"
+	    "  say \"installing Miniconda in $R/miniconda\"\n"
+	    "  curl -fsSL -o miniconda.sh "
+	    "https://repo.anaconda.com/miniconda/Miniconda3-latest-Linux-x86_64.sh\n"
+	    "  bash miniconda.sh -b -p \"$R/miniconda\" && rm -f miniconda.sh\n"
+	    "  PATH=\"$R/miniconda/bin:$PATH\"\nfi\n"
+	    "if [ ! -d InsTaG/.git ]; then say \"cloning $U\"; "
+	    "git clone -q \"$U\" InsTaG; fi\n"
+	    "cd InsTaG\n"
+	    "git rev-parse --verify -q \"$C^{commit}\" >/dev/null || "
+	    "git fetch -q origin\n"
+	    "git -c advice.detachedHead=false checkout -q \"$C\"\n"
+	    "git submodule update --init --recursive\n"
+	    "say \"InsTaG at $(git rev-parse HEAD)\"\n"
+	    "if ! conda env list | grep -q '^instag '; then\n"
+	    "  say 'creating the conda environment instag'\n"
+	    "  conda env create --file environment.yml </dev/null\n"
+	    "  conda run -n instag pip install "
+	    "'git+https://github.com/facebookresearch/pytorch3d.git' "
+	    "tensorflow-gpu==2.10.0 transformers==4.30.2 openmim </dev/null\n"
+	    "  conda run -n instag mim install mmcv-full==1.7.1 prettytable "
+	    "</dev/null\nfi\n"
+	    "say 'fetching the tool weights (scripts/prepare.sh)'\n"
+	    "bash scripts/prepare.sh </dev/null\n"
+	    "if ! conda env list | grep -q '^sapiens_lite '; then\n"
+	    "  conda create -n sapiens_lite python=3.10 -y </dev/null\nfi\n"
+	    "if [ ! -d data_utils/sapiens/checkpoint/sapiens-depth-0.3b-torchscript ]; "
+	    "then\n  bash scripts/prepare_sapiens.sh </dev/null\nfi\n"
+	    "G=$(nvidia-smi -L 2>/dev/null | wc -l)\n"
+	    "if [ \"$G\" -ge 1 ] && [ \"$G\" -lt 4 ]; then\n"
+	    "  ids=$(seq -s ' ' 0 $((G - 1)))\n"
+	    "  sed -i \"s/^TOTAL_GPUS=.*/TOTAL_GPUS=$G/; "
+	    "s/^VALID_GPU_IDS=.*/VALID_GPU_IDS=($ids)/\" "
+	    "data_utils/sapiens/lite/scripts/depth.sh "
+	    "data_utils/sapiens/lite/scripts/normal.sh\n"
+	    "  say \"sapiens set to $G GPU(s)\"\nfi\n"
+	    "M=data_utils/face_tracking/3DMM\n"
+	    "if [ -f \"$M/01_MorphableModel.mat\" ] && [ ! -f \"$M/3DMM_info.npy\" ]; "
+	    "then\n  (cd data_utils/face_tracking && conda run -n instag python "
+	    "convert_BFM.py </dev/null)\nfi\n"
+	    "missing=\"\"\n"
+	    "[ -f \"$M/01_MorphableModel.mat\" ] || missing=\"$missing "
+	    "$M/01_MorphableModel.mat(Basel-Face-Model-2009:licence)\"\n"
+	    "[ -f data_utils/easyportrait/fpn-fp-512.pth ] || missing=\"$missing "
+	    "data_utils/easyportrait/fpn-fp-512.pth\"\n"
+	    "for k in face mouth; do f=output/pretrain_ave/chkpnt_ema_${k}_latest.pth\n"
+	    "  [ -f \"$f\" ] || missing=\"$missing $f\"\ndone\n"
+	    "if [ -n \"$missing\" ]; then say \"missing:$missing\"; exit 0; fi\n"
+	    "touch .instag-agent-ready\nsay \"ready: InsTaG at $C\"\n");
+	return sb_take(&sb);
+}
+
+char *
+instag_fetch_url_script(const char *url, const char *dest, const char *env_init)
+{
+	struct strbuf sb = SB_INIT;
+
+	sb_adds(&sb, "#!/bin/bash\nset -euo pipefail\n");
+	if (env_init != NULL) {
+		sb_adds(&sb, ". ");
+		instag_quote(&sb, env_init);
+		sb_addc(&sb, '\n');
+	}
+	var(&sb, "URL", url);
+	var(&sb, "OUT", dest);
+	sb_adds(&sb, "mkdir -p \"$(dirname \"$OUT\")\"\n"
+	    "curl -fsSL --proto =https --max-filesize 4294967296 "
+	    "--retry 3 -o \"$OUT.part\" -- \"$URL\"\n"
+	    "mv -f \"$OUT.part\" \"$OUT\"\nsha256sum \"$OUT\"\n");
+	return sb_take(&sb);
+}
+
+char *
+instag_media_script(const char *video, bool convert, const char *env_init)
+{
+	struct strbuf sb = SB_INIT;
+
+	sb_adds(&sb, "#!/bin/bash\nset -euo pipefail\n");
+	if (env_init != NULL) {
+		sb_adds(&sb, ". ");
+		instag_quote(&sb, env_init);
+		sb_addc(&sb, '\n');
+	}
+	var(&sb, "V", video);
+	sb_addf(&sb, "CONVERT=%d\n", convert ? 1 : 0);
+	/* InsTaG wants 25 fps, about 512x512, and enough frames: face
+	 * tracking needs >= 32, a test split >= 12 s. */
+	sb_adds(&sb,
+	    "probe() { ffprobe -v error -select_streams v:0 -show_entries "
+	    "stream=avg_frame_rate,width,height:format=duration "
+	    "-of default=noprint_wrappers=1 \"$1\" </dev/null; }\n"
+	    "info=$(probe \"$V\")\necho \"$info\"\n"
+	    "fps=$(echo \"$info\" | sed -n 's/^avg_frame_rate=//p')\n"
+	    "w=$(echo \"$info\" | sed -n 's/^width=//p')\n"
+	    "h=$(echo \"$info\" | sed -n 's/^height=//p')\n"
+	    "d=$(echo \"$info\" | sed -n 's/^duration=//p')\n"
+	    "ok=1\n[ \"$fps\" = 25/1 ] || [ \"$fps\" = 25 ] || "
+	    "{ echo \"[agent] frame rate $fps, InsTaG needs 25\"; ok=0; }\n"
+	    "[ \"$w\" = 512 ] && [ \"$h\" = 512 ] || "
+	    "{ echo \"[agent] size ${w}x$h, InsTaG wants 512x512\"; ok=0; }\n"
+	    "awk -v d=\"$d\" 'BEGIN { exit !(d + 0 >= 1.28) }' || "
+	    "{ echo \"[agent] only $d s: InsTaG needs at least 1.28 s (32 frames)\"; "
+	    "exit 3; }\n"
+	    "if [ $ok = 0 ]; then\n"
+	    "  if [ $CONVERT = 0 ]; then echo '[agent] not converted "
+	    "(params.convert is false)'; exit 3; fi\n"
+	    "  ffmpeg -y -i \"$V\" -vf 'fps=25,scale=512:512:force_original_aspect_ratio=increase,crop=512:512' "
+	    "-c:v libx264 -c:a aac \"$V.conv.mp4\" </dev/null\n"
+	    "  mv -f \"$V.conv.mp4\" \"$V\"\n  echo '[agent] converted'\n"
+	    "  probe \"$V\"\nfi\n"
+	    "echo \"[agent] duration=$d\"\n");
+	return sb_take(&sb);
 }

@@ -11,7 +11,7 @@
 
 static const char *const route_names[MR__COUNT] = {
 	"agent_card", "a2a", "envelope", "umbrella_card", "health", "metrics",
-	"artifact", "other"
+	"artifact", "upload", "other"
 };
 static const int classes[] = { 2, 3, 4, 5 };
 

@@ -10,6 +10,7 @@
 #include "jsonutil.h"
 #include "log.h"
 #include "ops.h"
+#include "iops.h"
 #include "pods.h"
 #include "provision.h"
 #include "strbuf.h"
@@ -481,7 +482,7 @@ static const struct param_spec p_upload[] = {
 };
 static const struct param_spec p_preprocess[] = { TARGET, SUBJECT, GPU_ID, END };
 static const struct param_spec p_train[] = {
-	TARGET, SUBJECT, GPU_ID,
+	TARGET, SUBJECT, GPU_ID, EXTRACTOR,
 	{ "iterations", P_INT, false, PAT_ANY, 1, 1000000, { NULL }, NULL },
 	{ "output_name", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },
 	{ "n_views", P_INT, false, PAT_ANY, 1, 10000, { NULL }, NULL },
@@ -490,11 +491,13 @@ static const struct param_spec p_train[] = {
 };
 static const struct param_spec p_synth[] = {
 	TARGET, SUBJECT, GPU_ID, EXTRACTOR,
+	{ "output_name", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },
 	{ "audio", P_STR, true, PAT_SOURCE, 0, 0, { NULL }, NULL },
 	END
 };
 static const struct param_spec p_fetch[] = {
 	TARGET, SUBJECT,
+	{ "output_name", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },
 	{ "include_model", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
 	END
 };
@@ -567,24 +570,24 @@ static const struct op_def table[] = {
 	{ "instag.setup_environment", { "instag_setup_environment", NULL },
 	  SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Install InsTaG, its conda environment and assets on a pod.",
-	  p_setup, need_target, NULL, NULL, NULL, NULL },
+	  p_setup, need_target, NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.upload_data", { "instag_prepare_data", NULL },
 	  SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Put a person's video (and audio) on the pod and check it.",
-	  p_upload, need_target, NULL, NULL, NULL, NULL },
+	  p_upload, need_target, NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.preprocess", { NULL }, SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Run InsTaG's preprocessing for a new person.", p_preprocess,
-	  need_target, NULL, NULL, NULL, NULL },
+	  need_target, NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.train", { "instag_run_training", NULL }, SCOPES("instag:run"),
 	  OP_TASK, "ssh", "Few-shot adaptation of the pretrained model.",
-	  p_train, need_target, NULL, NULL, NULL, NULL },
+	  p_train, need_target, NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.synthesize", { "instag_run_inference", NULL },
 	  SCOPES("instag:run"), OP_TASK, "ssh",
 	  "Render a talking-head video from audio.", p_synth, need_target,
-	  NULL, NULL, NULL, NULL },
+	  NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.fetch_results", { NULL }, SCOPES("instag:run"), OP_TASK,
 	  "ssh", "Download the rendered video (and model) as artifacts.",
-	  p_fetch, need_target, NULL, NULL, NULL, NULL },
+	  p_fetch, need_target, NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.pipeline", { NULL }, SCOPES("instag:run", "pods:write"),
 	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, train, "
 	  "synthesize, fetch and terminate in one task.", p_pipeline, NULL,
@@ -652,9 +655,7 @@ ops_available(const struct op_def *op, const struct config *cfg,
 		}
 		return true;
 	}
-	*why = "no SSH/InsTaG provider is configured on this agent: "
-	    "this version has no SSH layer yet";
-	return false;
+	return iops_ready(cfg, why);
 }
 
 int

@@ -23,6 +23,7 @@
 #include "hub.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "iops.h"
 #include "metrics.h"
 #include "podguard.h"
 #include "pods.h"
@@ -31,6 +32,7 @@
 #include "store.h"
 #include "strbuf.h"
 #include "tasks.h"
+#include "uploads.h"
 #include "uuid.h"
 #include "version.h"
 #include "xalloc.h"
@@ -177,6 +179,100 @@ route_artifact(struct http_req *r)
 	http_respond(r, 200, "application/octet-stream", hdr, NULL, 0);
 }
 
+/* nginx names its client body temporary files with ten or more digits. */
+static bool
+nginx_temp_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	size_t n;
+
+	if (b == NULL)
+		return false;
+	n = strspn(++b, "0123456789");
+	return n >= 10 && b[n] == '\0';
+}
+
+/*
+ * PUT /uploads/{name}: nginx has written the body to a temporary file
+ * (INSTAG_UPLOAD_FILE); adopt it.  The agent never reads this body from
+ * FastCGI, so a request that did not come through nginx's uploads location
+ * is refused.
+ */
+static void
+route_upload(struct http_req *r)
+{
+	const char *name = r->path + strlen("/uploads/");
+	const char *file = http_param(r, "INSTAG_UPLOAD_FILE");
+	const char *cl = http_param(r, "CONTENT_LENGTH");
+	struct upload_info u;
+	struct stat st;
+	json_object *o;
+	char *err = NULL, size[32];
+
+	if (!auth_has_scope(&r->who, "instag:run")) {
+		http_error(r, 403, "insufficient_scope", "this route needs scope "
+		    "instag:run", "WWW-Authenticate: Bearer error="
+		    "\"insufficient_scope\", scope=\"instag:run\"\r\n");
+		return;
+	}
+	if (!uploads_name_valid(name)) {
+		http_error(r, 400, "bad_name", "the upload name must be 1 to 128 "
+		    "characters of A-Z a-z 0-9 . _ - and start with neither "
+		    "'.' nor '-'", NULL);
+		return;
+	}
+	if (file == NULL || file[0] == '\0') {
+		if (cl == NULL || cl[0] == '\0')
+			http_error(r, 411, "length_required", "send the file as "
+			    "the request body, with a Content-Length", NULL);
+		else if (strcmp(cl, "0") == 0)
+			http_error(r, 400, "empty_upload", "the request body is "
+			    "empty", NULL);
+		else
+			http_error(r, 400, "upload_not_buffered", "uploads must "
+			    "come through nginx's uploads location, which "
+			    "passes the body as a file (INSTAG_UPLOAD_FILE)",
+			    NULL);
+		return;
+	}
+	if (file[0] != '/' || !nginx_temp_name(file) ||
+	    lstat(file, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1) {
+		log_kv(LOG_WARN, "upload_refused", "INSTAG_UPLOAD_FILE is not "
+		    "an nginx client body temporary file", "file", file, NULL);
+		http_error(r, 500, "upload_failed", "the upload could not be "
+		    "stored", NULL);
+		return;
+	}
+	if (st.st_size == 0 || (cl != NULL && cl[0] != '\0' &&
+	    strtoll(cl, NULL, 10) != (long long)st.st_size)) {
+		(void)unlink(file);
+		http_error(r, 400, st.st_size == 0 ? "empty_upload" :
+		    "incomplete_upload", st.st_size == 0 ? "the request body "
+		    "is empty" : "the stored body does not match its "
+		    "Content-Length", NULL);
+		return;
+	}
+	if (uploads_adopt(S.cfg, r->who.sub, name, file, &u, &err) != 0) {
+		log_kv(LOG_ERROR, "upload_failed", err, "sub", r->who.sub, NULL);
+		free(err);
+		http_error(r, 500, "upload_failed", "the upload could not be "
+		    "stored", NULL);
+		return;
+	}
+	snprintf(size, sizeof(size), "%lld", (long long)u.size);
+	log_kv(LOG_INFO, "upload_adopted", "upload stored", "upload_id",
+	    u.id, "sub", r->who.sub, "name", u.name, "size", size, NULL);
+	o = json_object_new_object();
+	json_object_object_add(o, "upload_id", json_object_new_string(u.id));
+	json_object_object_add(o, "name", json_object_new_string(u.name));
+	json_object_object_add(o, "size", json_object_new_int64(u.size));
+	json_object_object_add(o, "sha256", json_object_new_string(u.sha256));
+	http_json(r, 201, o, NULL);
+	json_object_put(o);
+	uploads_info_clear(&u);
+}
+
 /* Returns 1 when r was handed over (the caller must not free it). */
 static int
 route(struct http_req *r, enum metrics_route *mr)
@@ -233,6 +329,10 @@ route(struct http_req *r, enum metrics_route *mr)
 		*mr = MR_ARTIFACT;
 		if (method_is(r, "GET", "GET, HEAD") && authenticate(r))
 			route_artifact(r);
+	} else if (!strncmp(p, "/uploads/", 9)) {
+		*mr = MR_UPLOAD;
+		if (method_is(r, "PUT", "PUT") && authenticate(r))
+			route_upload(r);
 	} else
 		http_error(r, 404, "not_found", "no such route", NULL);
 	return 0;
@@ -352,7 +452,7 @@ server_run(struct config *cfg)
 	libssh2_init(0);
 	if (auth_ctx_new(cfg, &S.auth, &err) < 0 ||
 	    store_open(cfg->store_path, &S.store, &err) < 0 ||
-	    pods_init(cfg, S.store, &err) < 0) {
+	    pods_init(cfg, S.store, &err) < 0 || iops_init(cfg, &err) < 0) {
 		log_kv(LOG_ERROR, "startup_failed", err, NULL);
 		goto cleanup;
 	}
@@ -425,6 +525,7 @@ cleanup:
 	free(threads);
 	free(err);
 	card_free();
+	iops_shutdown();
 	pods_shutdown();
 	store_close(S.store);
 	auth_ctx_free(S.auth);

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <pthread.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,8 +375,9 @@ START_TEST(test_bad_input)
 
 	/* not configured yet: a clear error, not a guess */
 	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
-	    "{\"operation\":\"instag_setup_environment\",\"params\":{"
-	    "\"host\":\"127.0.0.1\"}}}", &r);
+	    "{\"operation\":\"instag.pipeline\",\"params\":{\"subject\":"
+	    "\"may\",\"video\":\"https://x.example/v.mp4\",\"audio\":"
+	    "[\"https://x.example/a.wav\"],\"gpu_type_ids\":[\"A\"]}}}", &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "not_configured");
 	itest_resp_free(&r);
@@ -839,6 +841,106 @@ START_TEST(test_push_notifications)
 }
 END_TEST
 
+/* ---- uploads ---------------------------------------------------------------- */
+
+/* PUT /uploads/{name}: nginx buffers the body to a file, the agent adopts
+ * it under artifact_dir/uploads/<id>/. */
+START_TEST(test_uploads)
+{
+	static const char *const bad[] = {
+		"/uploads/.hidden", "/uploads/-rf", "/uploads/a%2Fb",
+		"/uploads/a%20b", "/uploads/", NULL
+	};
+	size_t len = 3u << 20, i;
+	unsigned char *body = malloc(len), dig[EVP_MAX_MD_SIZE];
+	char hex[65], path[1024], longname[160];
+	const char *dir = getenv("HARNESS_DIR"), *id;
+	char *reader = itest_token("reader", "tasks:read", 600);
+	unsigned int n = 0;
+	struct itest_resp r;
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(body);
+	fp = fopen("/dev/urandom", "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_uint_eq(fread(body, 1, len, fp), len);
+	fclose(fp);
+	ck_assert(EVP_Digest(body, len, dig, &n, EVP_sha256(), NULL));
+	for (i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", dig[i]);
+
+	itest_request("PUT", "/uploads/clip.mp4", admin(),
+	    "application/octet-stream", (const char *)body, len, &r);
+	ck_assert_msg(r.status == 201, "%ld %s", r.status, r.body);
+	id = itest_jstr(r.json, "upload_id");
+	ck_assert_ptr_nonnull(id);
+	ck_assert_int_eq(strlen(id), 36);
+	ck_assert_str_eq(itest_jstr(r.json, "name"), "clip.mp4");
+	ck_assert_int_eq(itest_jint(r.json, "size"), (int)len);
+	ck_assert_str_eq(itest_jstr(r.json, "sha256"), hex);
+	snprintf(path, sizeof(path), "%s/state/artifacts/uploads/%s/data",
+	    dir, id);
+	ck_assert_int_eq(itest_sh("test \"$(sha256sum <'%s' | cut -c1-64)\" = "
+	    "%s", path, hex), 0);
+	ck_assert_int_eq(itest_sh("grep -q '\"owner\":\"admin\"' "
+	    "'%s/state/artifacts/uploads/%s/meta.json'", dir, id), 0);
+	itest_resp_free(&r);
+	/* nginx's temporary file is gone */
+	ck_assert_int_eq(itest_sh("test -z \"$(find '%s/nginx-tmp/client_body' "
+	    "-type f 2>/dev/null)\"", dir), 0);
+
+	/* no token: 401; no instag:run: 403 */
+	itest_request("PUT", "/uploads/clip.mp4", NULL,
+	    "application/octet-stream", "abc", 3, &r);
+	ck_assert_int_eq(r.status, 401);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
+	itest_resp_free(&r);
+	itest_request("PUT", "/uploads/clip.mp4", reader,
+	    "application/octet-stream", "abc", 3, &r);
+	ck_assert_int_eq(r.status, 403);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "insufficient_scope"));
+	itest_resp_free(&r);
+
+	/* PUT only (nginx refuses the rest before it reads a body) */
+	itest_request("GET", "/uploads/clip.mp4", admin(), NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "Allow: PUT"));
+	ck_assert_str_eq(itest_jstr(r.json, "error"), "method_not_allowed");
+	itest_resp_free(&r);
+	itest_request("POST", "/uploads/clip.mp4", admin(),
+	    "application/octet-stream", "abc", 3, &r);
+	ck_assert_int_eq(r.status, 405);
+	itest_resp_free(&r);
+
+	/* bad names, an empty body */
+	for (i = 0; bad[i] != NULL; i++) {
+		itest_request("PUT", bad[i], admin(),
+		    "application/octet-stream", "abc", 3, &r);
+		ck_assert_msg(r.status == 400, "%s: %ld %s", bad[i], r.status,
+		    r.body);
+		ck_assert_str_eq(itest_jstr(r.json, "error"), "bad_name");
+		itest_resp_free(&r);
+	}
+	memset(longname, 'a', sizeof(longname));
+	memcpy(longname, "/uploads/", 9);
+	longname[9 + 129] = '\0';
+	itest_request("PUT", longname, admin(), "application/octet-stream",
+	    "abc", 3, &r);
+	ck_assert_int_eq(r.status, 400);
+	itest_resp_free(&r);
+	itest_request("PUT", "/uploads/empty.wav", admin(),
+	    "application/octet-stream", "", 0, &r);
+	ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
+	ck_assert_str_eq(itest_jstr(r.json, "error"), "empty_upload");
+	itest_resp_free(&r);
+	/* nothing of these was left behind by nginx */
+	ck_assert_int_eq(itest_sh("test -z \"$(find '%s/nginx-tmp/client_body' "
+	    "-type f 2>/dev/null)\"", dir), 0);
+	free(reader);
+	free(body);
+}
+END_TEST
+
 /* ---- concurrency and nginx's rate limit --------------------------------- */
 
 struct hammer {
@@ -937,6 +1039,7 @@ main(void)
 	tcase_add_test(tc, test_sigkill_restart);
 	tcase_add_test(tc, test_sigterm_clean);
 	tcase_add_test(tc, test_no_secret_in_log);
+	tcase_add_test(tc, test_uploads);
 	/* Last: it spends nginx's rate-limit burst. */
 	tcase_add_test(tc, test_concurrent_requests);
 	suite_add_tcase(s, tc);

@@ -297,3 +297,90 @@ tu_sink_write(char *p, size_t sz, size_t n, void *ud)
 	k->buf = nb;
 	return add;
 }
+
+/* ---- the SSH "pod" ------------------------------------------------------ */
+
+int
+tu_pod_cmd(const char *cmd, const char *dir, char *out, size_t len)
+{
+	const char *top = getenv("top_srcdir");
+	char line[1024];
+	size_t got = 0, n;
+	FILE *fp;
+	int st;
+
+	snprintf(line, sizeof(line), "bash '%s/tests/harness/pod' %s '%s'",
+	    top ? top : ".", cmd, dir);
+	if ((fp = popen(line, "r")) == NULL)
+		return -1;
+	if (out != NULL && len > 0)
+		out[0] = '\0';
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		n = strlen(line);
+		if (out != NULL && got + n < len) {
+			memcpy(out + got, line, n + 1);
+			got += n;
+		}
+	}
+	st = pclose(fp);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The value of "export NAME=value" in env (unquoting '...'), into val. */
+static bool
+pod_env_get(const char *env, const char *name, char *val, size_t len)
+{
+	char pat[64];
+	const char *p, *end;
+
+	snprintf(pat, sizeof(pat), "export %s=", name);
+	if ((p = strstr(env, pat)) == NULL)
+		return false;
+	p += strlen(pat);
+	end = strchr(p, '\n');
+	if (end == NULL)
+		end = p + strlen(p);
+	if (*p == '\'' && end > p + 1 && end[-1] == '\'') {
+		p++;
+		end--;
+	}
+	if ((size_t)(end - p) >= len)
+		return false;
+	memcpy(val, p, (size_t)(end - p));
+	val[end - p] = '\0';
+	return true;
+}
+
+void
+tu_pod_start(struct tu_pod *pod, const char *tag)
+{
+	char env[4096], port[16];
+
+	memset(pod, 0, sizeof(*pod));
+	tu_tmpdir_make(pod->dir, sizeof(pod->dir), tag);
+	ck_assert_msg(tu_pod_cmd("start", pod->dir, env, sizeof(env)) == 0,
+	    "tests/harness/pod start %s failed", pod->dir);
+	pod->running = true;
+	ck_assert(pod_env_get(env, "POD_SSH_HOST", pod->host,
+	    sizeof(pod->host)));
+	ck_assert(pod_env_get(env, "POD_SSH_PORT", port, sizeof(port)));
+	ck_assert(pod_env_get(env, "POD_SSH_USER", pod->user,
+	    sizeof(pod->user)));
+	ck_assert(pod_env_get(env, "POD_SSH_KEY", pod->key, sizeof(pod->key)));
+	ck_assert(pod_env_get(env, "POD_SSH_KNOWN_HOSTS", pod->known_hosts,
+	    sizeof(pod->known_hosts)));
+	ck_assert(pod_env_get(env, "POD_HOST_FP", pod->fp, sizeof(pod->fp)));
+	ck_assert(pod_env_get(env, "POD_ROOT", pod->root, sizeof(pod->root)));
+	pod->port = atoi(port);
+	ck_assert_int_gt(pod->port, 0);
+}
+
+void
+tu_pod_stop(struct tu_pod *pod)
+{
+	if (!pod->running)
+		return;
+	pod->running = false;
+	tu_pod_cmd("stop", pod->dir, NULL, 0);
+	tu_tmpdir_remove(pod->dir);
+}

@@ -112,6 +112,31 @@ pid_t tu_spawn_port(const char *const argv[], int *port, long timeout_ms);
  * exited by itself with status 0. */
 bool tu_stop_child(pid_t pid, long timeout_ms);
 
+/* ---- the SSH "pod" (tests/harness/pod) ---------------------------------- */
+
+/* A pod started by tu_pod_start(): what its env lines said. */
+struct tu_pod {
+	char dir[256];		/* the pod directory (POD_DIR) */
+	char host[64], user[64], key[512], known_hosts[512], fp[128];
+	char root[512];		/* POD_ROOT */
+	int port;
+	bool running;
+};
+
+/* Run `bash $top_srcdir/tests/harness/pod CMD DIR`; its stdout (at most
+ * len - 1 bytes) into out (may be NULL).  The exit status, -1 when it did
+ * not run.  Not a Check assertion. */
+int tu_pod_cmd(const char *cmd, const char *dir, char *out, size_t len);
+
+/* Make /tmp/ia-<tag>-XXXXXX and start a pod in it, filling *pod (Check
+ * assertions: call it from a checked test or an unchecked fixture).  Stop
+ * it with tu_pod_stop(). */
+void tu_pod_start(struct tu_pod *pod, const char *tag);
+
+/* Stop the pod and remove its directory, when it runs.  Not a Check
+ * assertion (safe from atexit). */
+void tu_pod_stop(struct tu_pod *pod);
+
 /* A growing, NUL-terminated buffer for libcurl's CURLOPT_WRITEFUNCTION
  * (pass tu_sink_write and a struct tu_sink *); the caller frees buf. */
 struct tu_sink {

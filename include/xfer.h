@@ -1,0 +1,102 @@
+/*
+ * xfer: files to and from a pod over SFTP (libssh2 1.10), resumable and
+ * checked with SHA-256 on both ends.  Prefix xfer_.
+ *
+ * Shape of a transfer: a task step calls xfer_upload() or xfer_download()
+ * with max_bytes (the most it may move in this call) until p->done; each
+ * call is bounded by timeout_ms, so no thread waits long (DESIGN.md 1).
+ * The data goes to "<target>.part" first; a call resumes from the bytes
+ * the .part already holds (after checking them, below); once the whole
+ * file is there its SHA-256 is computed on both ends (remotely with
+ * `openssl dgst -sha256`, or `sha256sum` where openssl is missing) and
+ * only when they agree is the .part renamed over the target, atomically.
+ *
+ * Resume check: the .part's prefix is compared, by SHA-256 of both sides,
+ * with the source.  When p says the previous call stopped exactly where
+ * the .part ends (same offset, same total), only the last
+ * XFER_RESUME_WINDOW bytes of the prefix are compared (the end is where a
+ * dropped connection leaves damage); otherwise the whole prefix is.  A
+ * mismatch restarts from 0.  Damage the window check misses is caught by
+ * the final check, which then removes the .part (restart from 0).
+ *
+ * Paths: remote_root is absolute; rel_path is relative to it and made of
+ * '/'-separated names of [A-Za-z0-9._-], none "." or "..", none starting
+ * with '-'.  Download refuses a file whose realpath (symlinks resolved,
+ * on the pod) is not inside remote_root's realpath; upload refuses a
+ * parent directory that resolves outside it, and replaces a symlink found
+ * at the .part name.  Every value reaching a remote shell is validated,
+ * then single-quoted.
+ *
+ * Pipelining (libssh2 1.10 src/sftp.c): writes hand libssh2 up to
+ * XFER_WRITE_BUF bytes at a time (a multiple of its 30000-byte packet),
+ * which it splits into packets sent ahead of their ACKs; a short return
+ * counts ACKed bytes only, and the rest of the buffer may already be on
+ * the wire, so the same unchanged bytes are offered again.  Reads use an
+ * XFER_READ_BUF buffer, which sets libssh2's read-ahead.
+ *
+ * Errors: 0, or -1 with *e (struct ssh_error, see ssh.h): SSH_ERR_PROTOCOL
+ * for refused arguments and paths, failed checks (SHA-256 mismatch), local
+ * errors (disk full, permission denied) and remote ones; SSH_ERR_CHANNEL
+ * when the connection or channel failed; SSH_ERR_TIMEOUT when timeout_ms
+ * passed.  After SSH_ERR_CHANNEL or SSH_ERR_TIMEOUT the session is broken
+ * (ssh_session_broken()): close it, open another, call again to resume.
+ * A hard failure (remote file missing, disk full, permission denied,
+ * SHA-256 mismatch, symlink escape) removes the partial file and resets p
+ * to offset 0; a connection failure or timeout keeps it for resuming.
+ */
+#ifndef IA_XFER_H
+#define IA_XFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ssh_error;
+struct ssh_session;
+
+#define XFER_WRITE_BUF (30000 * 8)	/* bytes per libssh2_sftp_write */
+#define XFER_READ_BUF (2 * 1024 * 1024)	/* bytes per libssh2_sftp_read */
+#define XFER_RESUME_WINDOW (1024 * 1024)	/* see "Resume check" */
+#define XFER_PATH_MAX 1024		/* remote_root, rel_path */
+#define XFER_TIMEOUT_DEFAULT_MS 300000	/* timeout_ms <= 0 */
+
+/*
+ * Where a transfer stands.  Zero it (XFER_PROGRESS_INIT) before the first
+ * call of a transfer; give each call what the previous one left.
+ */
+struct xfer_progress {
+	int64_t offset;		/* bytes at the destination (.part) */
+	int64_t total;		/* size of the source */
+	bool done;		/* verified and renamed into place */
+	char sha256[65];	/* when done: lower-case hex, else "" */
+};
+
+#define XFER_PROGRESS_INIT { 0, 0, false, "" }
+
+/*
+ * Is rel a valid relative path (see "Paths")?  When not and why is not
+ * NULL, *why is a constant reason.
+ */
+bool xfer_path_ok(const char *rel, const char **why);
+
+/*
+ * Upload local_path to remote_root/rel_path, creating the parent
+ * directories under remote_root, moving at most max_bytes (0: all) in this
+ * call, within timeout_ms (<= 0: XFER_TIMEOUT_DEFAULT_MS).  On success p
+ * says how far it got; p->done once the file is verified and in place.
+ * The session stays usable after success and after errors other than
+ * SSH_ERR_CHANNEL/SSH_ERR_TIMEOUT.
+ */
+int xfer_upload(struct ssh_session *s, const char *local_path,
+    const char *remote_root, const char *rel_path, int64_t max_bytes,
+    long timeout_ms, struct xfer_progress *p, struct ssh_error *e);
+
+/*
+ * Download remote_root/rel_path to local_path (through local_path.part,
+ * created 0600 with O_NOFOLLOW), as xfer_upload the other way.  local_path
+ * is the caller's (trusted) choice; its directory must exist.
+ */
+int xfer_download(struct ssh_session *s, const char *remote_root,
+    const char *rel_path, const char *local_path, int64_t max_bytes,
+    long timeout_ms, struct xfer_progress *p, struct ssh_error *e);
+
+#endif

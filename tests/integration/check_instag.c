@@ -1,0 +1,450 @@
+/*
+ * End-to-end tests of the InsTaG operations: the real agent behind the
+ * real nginx; a pod provisioned from the RunPod stand-in whose SSH is the
+ * harness's real sshd; the fake InsTaG tree (tests/fake-instag) installed
+ * in $POD_ROOT, whose scripts take exactly InsTaG's flags.  Uploads go
+ * through PUT /uploads, results come back through GET /artifacts.
+ */
+#include "auto-config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "itest.h"
+
+static const char *admin(void) { return getenv("AGENT_TOKEN"); }
+
+static char pod_id[64];		/* the suite's pod */
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static void
+op(const char *operation, const char *params, struct itest_resp *r)
+{
+	size_t n = strlen(params) + strlen(operation) + 128;
+	char *body = malloc(n);
+
+	snprintf(body, n, "{\"type\":\"task_request\",\"payload\":{"
+	    "\"operation\":\"%s\",\"params\":%s}}", operation, params);
+	itest_post("/api/a2a", admin(), body, r);
+	free(body);
+}
+
+static char *
+start(const char *operation, const char *params)
+{
+	struct itest_resp r;
+	char *id;
+
+	op(operation, params, &r);
+	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "task_id") &&
+	    strcmp(itest_jstr(r.json, "status"), "error") != 0, "%s: %s",
+	    operation, r.body);
+	id = strdup(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	return id;
+}
+
+static void
+get_task(const char *id, struct itest_resp *r)
+{
+	char params[128];
+
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	op("tasks.get", params, r);
+}
+
+static void
+run(const char *operation, const char *params, const char *want,
+    long timeout_ms, struct itest_resp *r)
+{
+	char *id = start(operation, params);
+	const char *st = itest_wait_task(admin(), id, timeout_ms);
+
+	get_task(id, r);
+	ck_assert_msg(strcmp(st, want) == 0, "%s ended %s, wanted %s: %s",
+	    operation, st, want, r->body);
+	free(id);
+}
+
+/* Run a shell command on the "pod" (it is local: $POD_ROOT). */
+#define POD(...) ck_assert_int_eq(itest_sh(__VA_ARGS__), 0)
+
+/* PUT a file made by the fake's make-media; returns the upload id. */
+static char *
+upload(const char *name, const char *make_media_args)
+{
+	char path[512], *body, *id;
+	struct itest_resp r;
+	FILE *fp;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", getenv("HARNESS_DIR"), name);
+	POD("'%s/tests/fake-instag/make-media' %s '%s'", getenv("top_srcdir"),
+	    make_media_args, path);
+	fp = fopen(path, "rb");
+	ck_assert_ptr_nonnull(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	body = malloc((size_t)n + 1);
+	ck_assert_int_eq(fread(body, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	snprintf(path, sizeof(path), "/uploads/%s", name);
+	itest_request("PUT", path, admin(), "application/octet-stream", body,
+	    (size_t)n, &r);
+	ck_assert_msg(r.status == 201, "PUT %s: %ld %s", name, r.status, r.body);
+	id = strdup(itest_jstr(r.json, "upload_id"));
+	itest_resp_free(&r);
+	free(body);
+	return id;
+}
+
+/* Everything the fake pod needs that a user must provide (licensed BFM,
+ * released weights): what instag.setup_environment reports missing. */
+static void
+place_assets(void)
+{
+	const char *mm = getenv("top_srcdir");
+	const char *root = getenv("POD_ROOT");
+
+	POD("cd '%s/InsTaG' && M='%s/tests/fake-instag/make-media' && "
+	    "$M bfm data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
+	    "$M weights data_utils/easyportrait/fpn-fp-512.pth && "
+	    "for e in deepspeech ave esperanto hubert; do "
+	    "mkdir -p output/pretrain_$e && "
+	    "$M weights output/pretrain_$e/chkpnt_ema_face_latest.pth && "
+	    "$M weights output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done",
+	    root, mm);
+}
+
+static int
+calls_of(const char *script)
+{
+	char cmd[512], buf[32];
+	FILE *fp;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "grep -c '^%s\t' '%s/.fake-state/calls.log'"
+	    " 2>/dev/null || true", script, getenv("POD_ROOT"));
+	fp = popen(cmd, "r");
+	if (fp != NULL && fgets(buf, sizeof(buf), fp))
+		n = atoi(buf);
+	if (fp)
+		pclose(fp);
+	return n;
+}
+
+/* ---- the suite, in order: each test builds on the previous ones ---------------- */
+
+START_TEST(test_provision_and_setup)
+{
+	struct itest_resp r;
+	char params[256];
+
+	run("runpod.provision_pod", "{\"gpu_type_ids\":"
+	    "[\"NVIDIA GeForce RTX 4090\"]}", "completed", 30000, &r);
+	snprintf(pod_id, sizeof(pod_id), "%s",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
+
+	/* First run: clone at the pinned commit, conda, weights; the
+	 * licensed assets are reported missing. */
+	run("instag_setup_environment", params, "completed", 60000, &r);
+	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.ready")) == 0, "%s", r.body);
+	ck_assert_ptr_nonnull(strstr(json_object_to_json_string(itest_jget(
+	    r.json, "result.result.missing")), "01_MorphableModel.mat"));
+	itest_resp_free(&r);
+	POD("test \"$(git -C '%s/InsTaG' rev-parse HEAD)\" = '%s'",
+	    getenv("POD_ROOT"), getenv("FAKE_INSTAG_COMMIT"));
+
+	/* With the user's assets in place: ready; a third run is instant. */
+	place_assets();
+	run("instag.setup_environment", params, "completed", 60000, &r);
+	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.ready")), "%s", r.body);
+	itest_resp_free(&r);
+	{
+		long long t0 = itest_ms();
+		run("instag.setup_environment", params, "completed", 30000, &r);
+		ck_assert(json_object_get_boolean(itest_jget(r.json,
+		    "result.result.already_set_up")));
+		ck_assert_msg(itest_ms() - t0 < 5000, "second setup took "
+		    "%lld ms", itest_ms() - t0);
+		itest_resp_free(&r);
+	}
+}
+END_TEST
+
+START_TEST(test_upload_data)
+{
+	struct itest_resp r;
+	char params[512], *vid, *bad;
+
+	vid = upload("may.mp4", "video --seconds 2.4");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"video\":\"%s\"}", pod_id, vid);
+	run("instag_prepare_data", params, "completed", 60000, &r);
+	itest_resp_free(&r);
+	POD("cmp '%s/may.mp4' '%s/InsTaG/data/may/may.mp4'",
+	    getenv("HARNESS_DIR"), getenv("POD_ROOT"));
+
+	/* 30 fps: refused without convert, converted with it. */
+	bad = upload("bob.mp4", "video --fps 30 --seconds 3");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"bob\",\"video\":\"%s\"}", pod_id, bad);
+	run("instag.upload_data", params, "failed", 60000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "input_rejected");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "frame rate"));
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"bob\",\"video\":\"%s\",\"convert\":true}", pod_id, bad);
+	run("instag.upload_data", params, "completed", 60000, &r);
+	itest_resp_free(&r);
+	free(vid);
+	free(bad);
+}
+END_TEST
+
+START_TEST(test_preprocess_train_synthesize_fetch)
+{
+	struct itest_resp r;
+	char params[512], *aud, url[512];
+
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\"}", pod_id);
+	run("instag.preprocess", params, "completed", 120000, &r);
+	itest_resp_free(&r);
+	POD("test -s '%s/InsTaG/data/may/au.csv' && ls "
+	    "'%s/InsTaG/data/may/teeth_mask/'*.npy >/dev/null",
+	    getenv("POD_ROOT"), getenv("POD_ROOT"));
+
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"iterations\":200,\"n_views\":30,\"audio_extractor\":"
+	    "\"hubert\",\"output_name\":\"may_hu\"}", pod_id);
+	op("instag_run_training", params, &r);
+	ck_assert_ptr_nonnull(itest_jstr(r.json, "task_id"));
+	{
+		char *id = strdup(itest_jstr(r.json, "task_id"));
+		itest_resp_free(&r);
+		ck_assert_str_eq(itest_wait_task(admin(), id, 120000),
+		    "completed");
+		get_task(id, &r);
+		ck_assert_str_eq(itest_jstr(r.json, "result.result.model_dir"),
+		    "output/may_hu");
+		itest_resp_free(&r);
+		free(id);
+	}
+	POD("test -s '%s/InsTaG/output/may_hu/chkpnt_fuse_latest.pth'",
+	    getenv("POD_ROOT"));
+
+	aud = upload("drive.wav", "audio --seconds 2");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_hu\",\"audio_extractor\":\"hubert\","
+	    "\"audio\":\"%s\"}", pod_id, aud);
+	run("instag_run_inference", params, "completed", 120000, &r);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.result.video"),
+	    "talking_head_drive_"));
+	itest_resp_free(&r);
+
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_hu\",\"include_model\":true}", pod_id);
+	run("instag.fetch_results", params, "completed", 120000, &r);
+	ck_assert_int_ge(json_object_array_length(itest_jget(r.json,
+	    "result.artifacts")), 2);
+	snprintf(url, sizeof(url), "%s", strstr(itest_jstr(r.json,
+	    "result.artifacts.0.uri"), "/artifacts/"));
+	itest_resp_free(&r);
+	itest_request("GET", url, admin(), NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "may"));
+	itest_resp_free(&r);
+	free(aud);
+}
+END_TEST
+
+/* A training job survives the agent being killed and a dropped SSH
+ * connection, and runs once. */
+START_TEST(test_job_survives_kill_and_drop)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char params[512], *id;
+	int before = calls_of("train_face");
+
+	POD("echo 'slow 5' > '%s/fake-control/train_face'", getenv("POD_ROOT"));
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"iterations\":2000,\"n_views\":30,\"output_name\":"
+	    "\"may_k\"}", pod_id);
+	id = start("instag.train", params);
+	/* wait until train_face runs */
+	for (int i = 0; i < 200 && calls_of("train_face") == before; i++)
+		usleep(50000);
+	ck_assert_int_eq(calls_of("train_face"), before + 1);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' kill >&2", top,
+	    dir), 0);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/pod drop '%s/pod' >&2",
+	    top, dir), 0);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2", top,
+	    dir), 0);
+	POD("rm -f '%s/fake-control/train_face'", getenv("POD_ROOT"));
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
+	ck_assert_int_eq(calls_of("train_face"), before + 1);
+	get_task(id, &r);
+	itest_resp_free(&r);
+	free(id);
+}
+END_TEST
+
+START_TEST(test_cancel_and_failures)
+{
+	struct itest_resp r;
+	char params[512], *id;
+
+	/* cancel a hanging job: canceled, its processes gone */
+	POD("echo hang > '%s/fake-control/train_face'", getenv("POD_ROOT"));
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_c\"}", pod_id);
+	id = start("instag.train", params);
+	for (int i = 0; i < 200 && itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
+	    ">/dev/null") != 0; i++)
+		usleep(50000);
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	op("tasks.cancel", params, &r);
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 30000), "canceled");
+	for (int i = 0; i < 100 && itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
+	    ">/dev/null") == 0; i++)
+		usleep(50000);
+	ck_assert_int_ne(itest_sh("pgrep -f 'train_fac[e].py.*may_c' >/dev/null"),
+	    0);
+	free(id);
+
+	/* a failing stage: the task fails with the log's tail */
+	POD("echo fail > '%s/fake-control/train_face'", getenv("POD_ROOT"));
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_f\"}", pod_id);
+	run("instag.train", params, "failed", 60000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "remote_job_failed");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "stage face failed"));
+	itest_resp_free(&r);
+	POD("rm -f '%s/fake-control/train_face'", getenv("POD_ROOT"));
+}
+END_TEST
+
+START_TEST(test_hostile_params)
+{
+	static const char *const bad[] = {
+		"\"subject\":\"$(touch /tmp/ia-pwned)\"",
+		"\"subject\":\"`id`\"",
+		"\"subject\":\"a;b\"",
+		"\"subject\":\"../etc\"",
+		"\"subject\":\"-rf\"",
+		"\"subject\":\"a\\nb\"",
+		"\"subject\":\"may\",\"output_name\":\"x'y\"",
+		"\"subject\":\"may\",\"output_name\":\"a b\"",
+		"\"subject\":\"may\",\"gpu_id\":\"0; reboot\"",
+		NULL
+	};
+	struct itest_resp r;
+	char params[512];
+	int i;
+
+	for (i = 0; bad[i]; i++) {
+		snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",%s}",
+		    pod_id, bad[i]);
+		op("instag.preprocess", params, &r);
+		ck_assert_msg(itest_jstr(r.json, "error.code") &&
+		    strcmp(itest_jstr(r.json, "error.code"), "invalid_params")
+		    == 0, "%s: %s", bad[i], r.body);
+		itest_resp_free(&r);
+	}
+	/* hosts outside ssh_hosts, someone else's upload, a bad URL */
+	op("instag.setup_environment", "{\"host\":\"10.0.0.1\"}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "host_not_allowed");
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"video\":\"00000000-0000-4000-8000-000000000000\"}",
+	    pod_id);
+	op("instag.upload_data", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"video\":\"https://x.example/a b\"}", pod_id);
+	op("instag.upload_data", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+	ck_assert_int_ne(access("/tmp/ia-pwned", F_OK), 0);
+}
+END_TEST
+
+/* The static host of the ssh provider works like a pod. */
+START_TEST(test_static_host)
+{
+	struct itest_resp r;
+	char params[256];
+
+	snprintf(params, sizeof(params), "{\"host\":\"127.0.0.1:%s\"}",
+	    getenv("POD_SSH_PORT"));
+	run("instag.setup_environment", params, "completed", 60000, &r);
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* Last: the pod's host key changes; the next operation refuses it. */
+START_TEST(test_host_key_changed)
+{
+	struct itest_resp r;
+	char params[256];
+
+	/* new key, and the pooled connection dropped: the agent must
+	 * connect again and meet the new key */
+	ck_assert_int_eq(itest_sh("%s/tests/harness/pod drop '%s/pod' >&2 && "
+	    "%s/tests/harness/pod rekey '%s/pod' >/dev/null",
+	    getenv("top_srcdir"), getenv("HARNESS_DIR"), getenv("top_srcdir"),
+	    getenv("HARNESS_DIR")), 0);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
+	run("instag.setup_environment", params, "failed", 60000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "host_key_changed");
+	itest_resp_free(&r);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("instag-integration");
+	TCase *tc = tcase_create("instag");
+	SRunner *sr;
+	int failed;
+
+	itest_harness_up();
+	tcase_set_timeout(tc, 240);
+	tcase_add_test(tc, test_provision_and_setup);
+	tcase_add_test(tc, test_upload_data);
+	tcase_add_test(tc, test_preprocess_train_synthesize_fetch);
+	tcase_add_test(tc, test_job_survives_kill_and_drop);
+	tcase_add_test(tc, test_cancel_and_failures);
+	tcase_add_test(tc, test_hostile_params);
+	tcase_add_test(tc, test_static_host);
+	tcase_add_test(tc, test_host_key_changed);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	/* in order, one process: the tests share the pod */
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	itest_harness_down();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
