@@ -2,8 +2,7 @@
  * instag: InsTaG's command lines and progress output.  Prefix instag_.
  *
  * Everything here is pure (no I/O), so it is unit-tested on its own:
- * - instag_quote: the one way a value enters a remote command line (POSIX
- *   single quotes; any byte but NUL arrives literally).
+ * - values enter command lines only through sb_add_shquote (strbuf.h).
  * - instag_stage_script: the shell script of one stage of an operation,
  *   built only from fixed templates and validated, quoted values, following
  *   the exact command lines of ../shared/reference/instag.md (second half).
@@ -20,8 +19,6 @@
 
 #include "strbuf.h"
 
-/* Append s to sb in POSIX single quotes ('it'\''s'). */
-void instag_quote(struct strbuf *sb, const char *s);
 
 /* What a stage's script needs; strings borrowed, already validated by
  * the operation's params (identifiers, enums, ranges). */

@@ -71,6 +71,10 @@ struct ssh_error {
 
 /* Free the message and zero *e (kind SSH_OK).  NULL is fine. */
 void ssh_error_clear(struct ssh_error *e);
+/* Clear *e, then set its kind and a formatted message (for the modules
+ * built on this one: remote, xfer). */
+void ssh_error_set(struct ssh_error *e, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A constant name for a kind, e.g. "hostkey". */
 const char *ssh_error_kind_name(int kind);
 

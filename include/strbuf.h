@@ -30,6 +30,9 @@ void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Append s as a JSON string literal, quotes included. */
 void sb_add_json_str(struct strbuf *sb, const char *s);
 /* Return the contents ("" when empty); caller frees; sb is reset. */
+/* Append s as one POSIX shell word in single quotes ('it'\''s'): any
+ * byte but NUL then arrives literally in a remote command line. */
+void sb_add_shquote(struct strbuf *sb, const char *s);
 char *sb_take(struct strbuf *sb);
 /* Contents as a C string ("" when empty); owned by sb. */
 const char *sb_str(const struct strbuf *sb);

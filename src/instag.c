@@ -8,18 +8,6 @@
 #include "instag.h"
 #include "xalloc.h"
 
-void
-instag_quote(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
 
 /* ---- stages ------------------------------------------------------------------ */
 
@@ -46,7 +34,7 @@ static void
 var(struct strbuf *sb, const char *name, const char *value)
 {
 	sb_addf(sb, "%s=", name);
-	instag_quote(sb, value);
+	sb_add_shquote(sb, value);
 	sb_addc(sb, '\n');
 }
 
@@ -56,7 +44,7 @@ header(struct strbuf *sb, const struct instag_args *a)
 	sb_adds(sb, "#!/bin/bash\n# Written by instag-agent.\nset -euo pipefail\n");
 	if (a->env_init != NULL) {
 		sb_adds(sb, ". ");
-		instag_quote(sb, a->env_init);
+		sb_add_shquote(sb, a->env_init);
 		sb_addc(sb, '\n');
 	}
 	var(sb, "ID", a->subject);
@@ -65,7 +53,7 @@ header(struct strbuf *sb, const struct instag_args *a)
 	sb_addf(sb, "export CUDA_VISIBLE_DEVICES=%d\nexport PYTHONUNBUFFERED=1\n"
 	    "PY='conda run --no-capture-output -n instag python'\ncd ",
 	    a->gpu_id);
-	instag_quote(sb, a->repo_dir);
+	sb_add_shquote(sb, a->repo_dir);
 	sb_adds(sb, "\nD=\"data/$ID\"\nO=\"output/$NAME\"\n");
 }
 
@@ -317,7 +305,7 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	sb_adds(&sb, "#!/bin/bash\n# Written by instag-agent.\nset -euo pipefail\n");
 	if (env_init != NULL) {
 		sb_adds(&sb, ". ");
-		instag_quote(&sb, env_init);
+		sb_add_shquote(&sb, env_init);
 		sb_addc(&sb, '\n');
 	}
 	var(&sb, "R", work_root);
@@ -391,7 +379,7 @@ instag_fetch_url_script(const char *url, const char *dest, const char *env_init)
 	sb_adds(&sb, "#!/bin/bash\nset -euo pipefail\n");
 	if (env_init != NULL) {
 		sb_adds(&sb, ". ");
-		instag_quote(&sb, env_init);
+		sb_add_shquote(&sb, env_init);
 		sb_addc(&sb, '\n');
 	}
 	var(&sb, "URL", url);
@@ -411,7 +399,7 @@ instag_media_script(const char *video, bool convert, const char *env_init)
 	sb_adds(&sb, "#!/bin/bash\nset -euo pipefail\n");
 	if (env_init != NULL) {
 		sb_adds(&sb, ". ");
-		instag_quote(&sb, env_init);
+		sb_add_shquote(&sb, env_init);
 		sb_addc(&sb, '\n');
 	}
 	var(&sb, "V", video);

@@ -356,11 +356,11 @@ pack_script(const struct task *t, const struct instag_args *a)
 	sb_adds(&sb, "#!/bin/bash\nset -euo pipefail\n");
 	if (a->env_init) {
 		sb_adds(&sb, ". ");
-		instag_quote(&sb, a->env_init);
+		sb_add_shquote(&sb, a->env_init);
 		sb_addc(&sb, '\n');
 	}
 	sb_adds(&sb, "N=");
-	instag_quote(&sb, a->output_name ? a->output_name : a->subject);
+	sb_add_shquote(&sb, a->output_name ? a->output_name : a->subject);
 	sb_adds(&sb, "\ncd \"output/$N\"\nfound=0\n"
 	    "for f in talking_head_*.mp4; do [ -f \"$f\" ] || continue; "
 	    "echo \"[agent] file: output/$N/$f\"; found=1; done\n"

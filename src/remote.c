@@ -128,23 +128,6 @@ static const char wrapper[] =
 
 /* ---- errors and validation ---------------------------------------------- */
 
-static void seterr(struct ssh_error *e, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Replace *e with kind and a formatted message (owned by *e). */
-static void
-seterr(struct ssh_error *e, int kind, const char *fmt, ...)
-{
-	struct strbuf sb = SB_INIT;
-	va_list ap;
-
-	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	ssh_error_clear(e);
-	e->kind = kind;
-	e->message = sb_take(&sb);
-}
 
 static bool
 id_char(unsigned char c)
@@ -159,20 +142,20 @@ check_job_id(const char *id, struct ssh_error *e)
 	size_t i, n;
 
 	if (id == NULL || (n = strlen(id)) == 0 || n > JOB_ID_MAX) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: job id must be 1 to %d "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id must be 1 to %d "
 		    "characters", JOB_ID_MAX);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (!id_char((unsigned char)id[i])) {
-			seterr(e, SSH_ERR_PROTOCOL, "remote: job id has a "
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id has a "
 			    "character (0x%02x at %zu) outside "
 			    "[A-Za-z0-9._-]", (unsigned char)id[i], i);
 			return -1;
 		}
 	}
 	if (id[0] == '-' || strcmp(id, ".") == 0 || strcmp(id, "..") == 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: job id '%s' is not "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id '%s' is not "
 		    "allowed (leading '-', '.' or '..')", id);
 		return -1;
 	}
@@ -187,18 +170,18 @@ check_path(const char *what, const char *path, struct ssh_error *e)
 	size_t n;
 
 	if (path == NULL || path[0] != '/') {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: %s must be an absolute "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s must be an absolute "
 		    "path", what);
 		return -1;
 	}
 	if ((n = strlen(path)) > REMOTE_PATH_MAX) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: %s is longer than %d "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s is longer than %d "
 		    "bytes", what, REMOTE_PATH_MAX);
 		return -1;
 	}
 	for (p = path; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			seterr(e, SSH_ERR_PROTOCOL, "remote: %s has a control "
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s has a control "
 			    "character (0x%02x at %zu)", what,
 			    (unsigned char)*p, (size_t)(p - path));
 			return -1;
@@ -207,7 +190,7 @@ check_path(const char *what, const char *path, struct ssh_error *e)
 	for (seg = path; seg != NULL; seg = strchr(seg + 1, '/')) {
 		if (strncmp(seg, "/..", 3) == 0 &&
 		    (seg[3] == '/' || seg[3] == '\0')) {
-			seterr(e, SSH_ERR_PROTOCOL, "remote: %s '%s' has a "
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s '%s' has a "
 			    "'..' component", what, path);
 			return -1;
 		}
@@ -217,19 +200,6 @@ check_path(const char *what, const char *path, struct ssh_error *e)
 
 /* ---- building commands -------------------------------------------------- */
 
-/* Append s single-quoted ('\'' for each quote). */
-static void
-add_quoted(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s != '\0'; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
 
 static void
 add_base64(struct strbuf *sb, const unsigned char *p, size_t n)
@@ -278,7 +248,7 @@ cmd_begin(struct strbuf *sb, const char *jobs_root, const char *job_id,
 		sb_addc(&dir, '/');
 	sb_adds(&dir, job_id);
 	sb_adds(sb, "d=");
-	add_quoted(sb, sb_str(&dir));
+	sb_add_shquote(sb, sb_str(&dir));
 	sb_adds(sb, "\n");
 	if (with_prelude)
 		sb_adds(sb, prelude);
@@ -342,11 +312,11 @@ run(struct ssh_session *s, const char *what, const char *job_id,
 		return 0;
 	if (r->exit_status == ERR_EXIT &&
 	    (msg = find_line(r, ERR_TAG, &n)) != NULL) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: %.*s",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: %.*s",
 		    what, job_id, (int)n, msg);
 	} else {
 		output_excerpt(r, excerpt, sizeof(excerpt));
-		seterr(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: status %d"
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: status %d"
 		    "%s%s: %s", what, job_id, r->exit_status,
 		    r->exit_signal != NULL ? ", signal " : "",
 		    r->exit_signal != NULL ? r->exit_signal : "", excerpt);
@@ -401,7 +371,7 @@ parse_report(const struct ssh_exec_result *r, const char *job_id,
 	return 0;
 bad:
 	output_excerpt(r, excerpt, sizeof(excerpt));
-	seterr(e, SSH_ERR_PROTOCOL, "remote: job %s: no status in the "
+	ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job %s: no status in the "
 	    "pod's answer: %s", job_id, excerpt);
 	return -1;
 }
@@ -423,13 +393,13 @@ remote_start(struct ssh_session *s, const char *jobs_root,
 	    check_path("workdir", workdir, e) != 0)
 		goto cleanup;
 	if (script == NULL || (n = strlen(script)) > REMOTE_SCRIPT_MAX) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: the script of job %s is "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: the script of job %s is "
 		    "missing or longer than %d bytes", job_id,
 		    REMOTE_SCRIPT_MAX);
 		goto cleanup;
 	}
 	sb_adds(&cmd, "w=");
-	add_quoted(&cmd, workdir);
+	sb_add_shquote(&cmd, workdir);
 	sb_adds(&cmd, "\nia_n=$$\n"
 	    "(umask 077 && mkdir -p -- \"$d\") || ia_fail 'cannot create the "
 	    "job directory'\n"
@@ -485,6 +455,9 @@ cleanup:
 	return rc;
 }
 
+#define LOG_MARK "@@instag-agent-log@@"
+#define LOG_SLACK 65536		/* login-shell noise tolerated before it */
+
 int
 remote_read_log(struct ssh_session *s, const char *jobs_root,
     const char *job_id, int64_t offset, size_t max, char **data,
@@ -492,13 +465,15 @@ remote_read_log(struct ssh_session *s, const char *jobs_root,
 {
 	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
 	struct strbuf cmd = SB_INIT;
+	char *mark;
+	size_t skip;
 	int rc = -1;
 
 	ssh_error_clear(e);
 	*data = NULL;
 	*len = 0;
 	if (offset < 0 || offset > INT64_MAX - 1) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: invalid log offset "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: invalid log offset "
 		    "%" PRId64 " for job %s", offset, job_id ? job_id : "?");
 		goto cleanup;
 	}
@@ -508,18 +483,28 @@ remote_read_log(struct ssh_session *s, const char *jobs_root,
 	sb_adds(&cmd, "exec 2>/dev/null\n");
 	if (cmd_begin(&cmd, jobs_root, job_id, false, e) != 0)
 		goto cleanup;
-	sb_addf(&cmd, "[ -f \"$d/log\" ] || exit 0\n"
+	/* A marker first: whatever the login shell prints before the
+	 * command (a noisy ~/.bashrc) is dropped, not taken for log bytes. */
+	sb_addf(&cmd, "printf '%%s' '" LOG_MARK "'\n"
+	    "[ -f \"$d/log\" ] || exit 0\n"
 	    "tail -c +%" PRId64 " -- \"$d/log\" | head -c %zu\n",
 	    offset + 1, max);
-	if (run(s, "read_log", job_id, sb_str(&cmd), max + 1,
+	if (run(s, "read_log", job_id, sb_str(&cmd), max + LOG_SLACK,
 	    REMOTE_EXEC_TIMEOUT_MS, &r, e) != 0)
 		goto cleanup;
-	if (r.output_total > max) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: read_log of job %s: "
-		    "%zu bytes for at most %zu asked", job_id,
-		    r.output_total, max);
+	mark = r.output ? memmem(r.output, r.output_len, LOG_MARK,
+	    sizeof(LOG_MARK) - 1) : NULL;
+	if (mark == NULL || r.truncated ||
+	    r.output_len - (size_t)(mark - r.output) - (sizeof(LOG_MARK) - 1) >
+	    max) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: read_log of job %s: "
+		    "unexpected answer (%zu bytes for at most %zu asked)",
+		    job_id, r.output_total, max);
 		goto cleanup;
 	}
+	skip = (size_t)(mark - r.output) + sizeof(LOG_MARK) - 1;
+	memmove(r.output, r.output + skip, r.output_len - skip + 1);
+	r.output_len -= skip;
 	*len = r.output_len;
 	*data = r.output;
 	r.output = NULL;
@@ -541,7 +526,7 @@ remote_cancel(struct ssh_session *s, const char *jobs_root,
 
 	ssh_error_clear(e);
 	if (grace_s < 0 || grace_s > REMOTE_GRACE_MAX) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote: cancel grace %d s is "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: cancel grace %d s is "
 		    "outside 0..%d", grace_s, REMOTE_GRACE_MAX);
 		goto cleanup;
 	}

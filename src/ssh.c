@@ -80,11 +80,8 @@ ssh_error_kind_name(int kind)
 	return "unknown";
 }
 
-static void seterr(struct ssh_error *e, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(struct ssh_error *e, int kind, const char *fmt, ...)
+void
+ssh_error_set(struct ssh_error *e, int kind, const char *fmt, ...)
 {
 	va_list ap;
 	struct strbuf sb = SB_INIT;
@@ -294,7 +291,7 @@ tcp_connect(const char *host, int port, int64_t deadline, struct ssh_error *e)
 	hints.ai_flags = AI_NUMERICSERV;
 	snprintf(service, sizeof(service), "%d", port);
 	if ((rc = getaddrinfo(host, service, &hints, &res)) != 0) {
-		seterr(e, SSH_ERR_CONNECT, "cannot resolve %s: %s", host,
+		ssh_error_set(e, SSH_ERR_CONNECT, "cannot resolve %s: %s", host,
 		    gai_strerror(rc));
 		return -1;
 	}
@@ -306,7 +303,7 @@ tcp_connect(const char *host, int port, int64_t deadline, struct ssh_error *e)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		seterr(e, SSH_ERR_CONNECT, "connect to %s:%d: %s", host, port,
+		ssh_error_set(e, SSH_ERR_CONNECT, "connect to %s:%d: %s", host, port,
 		    err == ETIMEDOUT ? "timed out" : strerror(err));
 	return fd;
 }
@@ -415,7 +412,7 @@ set_prefs(LIBSSH2_SESSION *ls, const char *hostkeys, struct ssh_error *e)
 		goto fail;
 	return 0;
 fail:
-	seterr(e, SSH_ERR_PROTOCOL, "setting algorithm preferences: %s",
+	ssh_error_set(e, SSH_ERR_PROTOCOL, "setting algorithm preferences: %s",
 	    lib_error(ls));
 	return -1;
 }
@@ -429,12 +426,12 @@ known_hosts_load(LIBSSH2_SESSION *ls, const char *path,
 
 	*out = NULL;
 	if ((kh = libssh2_knownhost_init(ls)) == NULL) {
-		seterr(e, SSH_ERR_PROTOCOL, "libssh2_knownhost_init failed");
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_knownhost_init failed");
 		return -1;
 	}
 	if (libssh2_knownhost_readfile(kh, path,
 	    LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		seterr(e, SSH_ERR_HOSTKEY, "cannot read known_hosts file %s: "
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "cannot read known_hosts file %s: "
 		    "%s", path, lib_error(ls));
 		libssh2_knownhost_free(kh);
 		return -1;
@@ -456,7 +453,7 @@ known_hosts_check(struct ssh_session *s, LIBSSH2_KNOWNHOSTS *kh,
 
 	key = libssh2_session_hostkey(s->ls, &len, &type);
 	if (key == NULL || knownhost_type(type) == 0) {
-		seterr(e, SSH_ERR_HOSTKEY, "%s presented no usable host key",
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "%s presented no usable host key",
 		    s->where);
 		return -1;
 	}
@@ -471,17 +468,17 @@ known_hosts_check(struct ssh_session *s, LIBSSH2_KNOWNHOSTS *kh,
 			fp_of_base64_blob(entry->key, expected);
 		else
 			snprintf(expected, sizeof(expected), "(unknown)");
-		seterr(e, SSH_ERR_HOSTKEY, "host key of %s does not match "
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s does not match "
 		    "known_hosts %s: expected %s, got %s", s->where, path,
 		    expected, s->fingerprint);
 		return -1;
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		seterr(e, SSH_ERR_HOSTKEY, "host key of %s is not in "
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s is not in "
 		    "known_hosts %s: expected an entry for [%s]:%d, got %s",
 		    s->where, path, host, port, s->fingerprint);
 		return -1;
 	}
-	seterr(e, SSH_ERR_HOSTKEY, "checking the host key of %s against %s "
+	ssh_error_set(e, SSH_ERR_HOSTKEY, "checking the host key of %s against %s "
 	    "failed: %s", s->where, path, lib_error(s->ls));
 	return -1;
 }
@@ -497,14 +494,14 @@ check_hostkey(struct ssh_session *s, const struct ssh_target *t,
 	md = (const unsigned char *)libssh2_hostkey_hash(s->ls,
 	    LIBSSH2_HOSTKEY_HASH_SHA256);
 	if (md == NULL) {
-		seterr(e, SSH_ERR_HOSTKEY, "%s: no host key hash: %s",
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "%s: no host key hash: %s",
 		    s->where, lib_error(s->ls));
 		return -1;
 	}
 	fp_format(md, fp);
 	s->fingerprint = xstrdup(fp);
 	if (t->pinned_fp != NULL && !fp_equal(t->pinned_fp, fp)) {
-		seterr(e, SSH_ERR_HOSTKEY, "host key of %s changed: expected "
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s changed: expected "
 		    "%s, got %s", s->where, t->pinned_fp, fp);
 		return -1;
 	}
@@ -538,22 +535,22 @@ authenticate(struct ssh_session *s, const struct ssh_target *t,
 	case 0:
 		return 0;
 	case LIBSSH2_ERROR_EAGAIN:
-		seterr(e, SSH_ERR_TIMEOUT, "%s: authentication timed out",
+		ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: authentication timed out",
 		    s->where);
 		break;
 	case LIBSSH2_ERROR_FILE:
 		/* libssh2's text may quote the file: keep it out. */
-		seterr(e, SSH_ERR_AUTH, "%s: cannot use the key file %s "
+		ssh_error_set(e, SSH_ERR_AUTH, "%s: cannot use the key file %s "
 		    "(unreadable, encrypted, or not ed25519/ECDSA)", s->where,
 		    t->key_file);
 		break;
 	case LIBSSH2_ERROR_AUTHENTICATION_FAILED:
 	case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
-		seterr(e, SSH_ERR_AUTH, "%s: public key of %s refused for user "
+		ssh_error_set(e, SSH_ERR_AUTH, "%s: public key of %s refused for user "
 		    "%s", s->where, t->key_file, t->user);
 		break;
 	default:
-		seterr(e, SSH_ERR_PROTOCOL, "%s: authentication failed: %s",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s: authentication failed: %s",
 		    s->where, lib_error(s->ls));
 		break;
 	}
@@ -570,14 +567,14 @@ handshake(struct ssh_session *s, int64_t deadline, struct ssh_error *e)
 	while ((rc = libssh2_session_handshake(s->ls, s->fd)) ==
 	    LIBSSH2_ERROR_EAGAIN) {
 		if (wait_session(s, deadline) != 0) {
-			seterr(e, SSH_ERR_TIMEOUT, "%s: SSH handshake timed "
+			ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: SSH handshake timed "
 			    "out", s->where);
 			s->broken = true;
 			return -1;
 		}
 	}
 	if (rc != 0) {
-		seterr(e, SSH_ERR_HANDSHAKE, "%s: SSH handshake failed: %s",
+		ssh_error_set(e, SSH_ERR_HANDSHAKE, "%s: SSH handshake failed: %s",
 		    s->where, lib_error(s->ls));
 		s->broken = true;
 		return -1;
@@ -626,19 +623,19 @@ ssh_session_open(const struct ssh_target *t, struct ssh_session **out,
 		*fingerprint_out = NULL;
 	if (t->host == NULL || t->user == NULL || t->key_file == NULL ||
 	    port > 65535) {
-		seterr(e, SSH_ERR_PROTOCOL, "ssh target needs host, port, "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "ssh target needs host, port, "
 		    "user and key_file");
 		return -1;
 	}
 	if (ssh_global_init() != 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "libssh2_init failed");
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_init failed");
 		return -1;
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->fd = -1;
 	s->where = xasprintf("%s:%d", t->host, port);
 	if ((s->ls = libssh2_session_init()) == NULL) {
-		seterr(e, SSH_ERR_PROTOCOL, "libssh2_session_init failed");
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_session_init failed");
 		goto cleanup;
 	}
 	libssh2_session_set_blocking(s->ls, 0);
@@ -739,7 +736,7 @@ exec_start(struct ssh_session *s, const char *cmd, int64_t deadline,
 	while ((ch = libssh2_channel_open_session(s->ls)) == NULL) {
 		rc = libssh2_session_last_errno(s->ls);
 		if (rc != LIBSSH2_ERROR_EAGAIN) {
-			seterr(e, SSH_ERR_CHANNEL, "%s: cannot open a channel: "
+			ssh_error_set(e, SSH_ERR_CHANNEL, "%s: cannot open a channel: "
 			    "%s", s->where, lib_error(s->ls));
 			/* A refusal (MaxSessions) leaves the session usable. */
 			if (rc != LIBSSH2_ERROR_CHANNEL_FAILURE)
@@ -754,14 +751,14 @@ exec_start(struct ssh_session *s, const char *cmd, int64_t deadline,
 			goto timeout;
 	}
 	if (rc != 0) {
-		seterr(e, SSH_ERR_CHANNEL, "%s: exec refused: %s", s->where,
+		ssh_error_set(e, SSH_ERR_CHANNEL, "%s: exec refused: %s", s->where,
 		    lib_error(s->ls));
 		s->broken = true;	/* the session frees the channel */
 		return NULL;
 	}
 	return ch;
 timeout:
-	seterr(e, SSH_ERR_TIMEOUT, "%s: starting the command timed out",
+	ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: starting the command timed out",
 	    s->where);
 	s->broken = true;
 	return NULL;
@@ -804,7 +801,7 @@ exec_read(struct ssh_session *s, LIBSSH2_CHANNEL *ch, size_t max,
 				progress = true;
 			}
 			if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				seterr(e, SSH_ERR_CHANNEL, "%s: reading the "
+				ssh_error_set(e, SSH_ERR_CHANNEL, "%s: reading the "
 				    "command's output: %s", s->where,
 				    lib_error(s->ls));
 				goto cleanup;
@@ -823,7 +820,7 @@ exec_read(struct ssh_session *s, LIBSSH2_CHANNEL *ch, size_t max,
 	rc = 0;
 	goto cleanup;
 timeout:
-	seterr(e, SSH_ERR_TIMEOUT, "%s: the command did not finish in time",
+	ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: the command did not finish in time",
 	    s->where);
 cleanup:
 	free(buf);
@@ -847,7 +844,7 @@ exec_finish(struct ssh_session *s, LIBSSH2_CHANNEL *ch, int64_t deadline,
 			goto timeout;
 	if (rc != 0) {
 		/* get_exit_status would answer 0 here: not a status. */
-		seterr(e, SSH_ERR_CHANNEL, "%s: closing the channel: %s",
+		ssh_error_set(e, SSH_ERR_CHANNEL, "%s: closing the channel: %s",
 		    s->where, lib_error(s->ls));
 		return -1;
 	}
@@ -863,7 +860,7 @@ exec_finish(struct ssh_session *s, LIBSSH2_CHANNEL *ch, int64_t deadline,
 			goto timeout;
 	return 0;
 timeout:
-	seterr(e, SSH_ERR_TIMEOUT, "%s: closing the channel timed out",
+	ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: closing the channel timed out",
 	    s->where);
 	return -1;
 }
@@ -879,7 +876,7 @@ ssh_exec(struct ssh_session *s, const char *cmd, size_t max_output,
 	ssh_error_clear(e);
 	ssh_exec_result_clear(r);
 	if (s->broken) {
-		seterr(e, SSH_ERR_CHANNEL, "%s: the session is broken",
+		ssh_error_set(e, SSH_ERR_CHANNEL, "%s: the session is broken",
 		    s->where);
 		return -1;
 	}
@@ -1150,7 +1147,7 @@ ssh_pool_get(struct ssh_pool *p, const struct ssh_target *t,
 		}
 		if (now_ms() >= deadline) {
 			pthread_mutex_unlock(&p->mu);
-			seterr(e, SSH_ERR_TIMEOUT, "no ssh session for %s: the "
+			ssh_error_set(e, SSH_ERR_TIMEOUT, "no ssh session for %s: the "
 			    "pool is full", hostport);
 			goto cleanup;
 		}

@@ -130,3 +130,16 @@ sb_str(const struct strbuf *sb)
 {
 	return sb->buf ? sb->buf : "";
 }
+
+void
+sb_add_shquote(struct strbuf *sb, const char *s)
+{
+	sb_addc(sb, '\'');
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *s);
+	}
+	sb_addc(sb, '\'');
+}

@@ -57,22 +57,6 @@ struct rpaths {
 
 /* ---- helpers --------------------------------------------------------- */
 
-static void seterr(struct ssh_error *e, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-seterr(struct ssh_error *e, int kind, const char *fmt, ...)
-{
-	va_list ap;
-	struct strbuf sb = SB_INIT;
-
-	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	ssh_error_clear(e);
-	e->kind = kind;
-	e->message = sb_take(&sb);
-}
 
 static int64_t
 now_ms(void)
@@ -83,19 +67,6 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Append s to sb as one single-quoted shell word. */
-static void
-sq(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s != '\0'; s++) {
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	}
-	sb_addc(sb, '\'');
-}
 
 /* Lower-case hex of a 32-byte digest into out (65 bytes). */
 static void
@@ -240,13 +211,13 @@ rpaths_make(struct rpaths *rp, const char *root, const char *rel,
 
 	memset(rp, 0, sizeof(*rp));
 	if (!root_ok(root)) {
-		seterr(e, SSH_ERR_PROTOCOL, "remote root must be an absolute "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote root must be an absolute "
 		    "path other than \"/\", without \".\", \"..\" or control "
 		    "characters");
 		return -1;
 	}
 	if (!xfer_path_ok(rel, &why)) {
-		seterr(e, SSH_ERR_PROTOCOL, "refused path: %s", why);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "refused path: %s", why);
 		return -1;
 	}
 	n = strlen(root);
@@ -303,7 +274,7 @@ xfer_dead(struct xfer *x)
 static int
 xfer_timeout(struct xfer *x, const char *what)
 {
-	seterr(x->e, SSH_ERR_TIMEOUT, "%s timed out (%ld ms)", what,
+	ssh_error_set(x->e, SSH_ERR_TIMEOUT, "%s timed out (%ld ms)", what,
 	    x->timeout_ms);
 	xfer_dead(x);
 	return -1;
@@ -325,7 +296,7 @@ run(struct xfer *x, const char *cmd, struct ssh_exec_result *r)
 	int64_t left = x->deadline - now_ms();
 
 	if (ssh_session_broken(x->s)) {
-		seterr(x->e, SSH_ERR_CHANNEL, "the ssh session is broken");
+		ssh_error_set(x->e, SSH_ERR_CHANNEL, "the ssh session is broken");
 		x->dead = true;
 		return -1;
 	}
@@ -352,10 +323,10 @@ remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
 	sb_adds(&cmd, SH_SHA);
 	if (start == 0) {
 		sb_addf(&cmd, "head -c %lld < ", (long long)len);
-		sq(&cmd, path);
+		sb_add_shquote(&cmd, path);
 	} else {
 		sb_addf(&cmd, "tail -c +%lld < ", (long long)start + 1);
-		sq(&cmd, path);
+		sb_add_shquote(&cmd, path);
 		sb_addf(&cmd, " | head -c %lld", (long long)len);
 	}
 	sb_adds(&cmd, " | sha");
@@ -363,7 +334,7 @@ remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
 		goto cleanup;
 	if (r.exit_status != 0 || !parse_hash(r.output, out)) {
 		msg = excerpt(&r);
-		seterr(x->e, SSH_ERR_PROTOCOL, "remote SHA-256 of %s failed: "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote SHA-256 of %s failed: "
 		    "%s", path, msg);
 		free(msg);
 		goto cleanup;
@@ -463,15 +434,15 @@ static void
 local_write_err(struct ssh_error *e, int err, const char *path)
 {
 	if (err == ENOSPC)
-		seterr(e, SSH_ERR_PROTOCOL, "disk full writing %s", path);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk full writing %s", path);
 	else if (err == EDQUOT)
-		seterr(e, SSH_ERR_PROTOCOL, "disk quota exceeded writing %s",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk quota exceeded writing %s",
 		    path);
 	else if (err == EACCES || err == EPERM)
-		seterr(e, SSH_ERR_PROTOCOL, "permission denied writing %s",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "permission denied writing %s",
 		    path);
 	else
-		seterr(e, SSH_ERR_PROTOCOL, "cannot write %s: %s", path,
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot write %s: %s", path,
 		    strerror(err));
 }
 
@@ -486,7 +457,7 @@ sftp_begin(struct xfer *x)
 			char *msg = NULL;
 
 			libssh2_session_last_error(x->ls, &msg, NULL, 0);
-			seterr(x->e, SSH_ERR_CHANNEL, "cannot start SFTP: %s",
+			ssh_error_set(x->e, SSH_ERR_CHANNEL, "cannot start SFTP: %s",
 			    msg != NULL ? msg : "unknown error");
 			/* libssh2 1.10 reports a lost connection and a
 			 * refused subsystem alike (CHANNEL_FAILURE): assume
@@ -534,12 +505,12 @@ sftp_fail(struct xfer *x, int rc, const char *what, const char *path)
 
 	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && x->sftp != NULL) {
 		fx = libssh2_sftp_last_error(x->sftp);
-		seterr(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: %s (SFTP "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: %s (SFTP "
 		    "status %lu)", what, path, fx_text(fx), fx);
 		return -1;
 	}
 	libssh2_session_last_error(x->ls, &msg, NULL, 0);
-	seterr(x->e, SSH_ERR_CHANNEL, "%s %s: connection failed: %s", what,
+	ssh_error_set(x->e, SSH_ERR_CHANNEL, "%s %s: connection failed: %s", what,
 	    path, msg != NULL && *msg != '\0' ? msg : "unknown error");
 	xfer_dead(x);
 	return -1;
@@ -716,10 +687,10 @@ sftp_diagnose(struct xfer *x, const char *dir, const char *what,
 	if (rc != 0)
 		return;
 	if (v.f_flag & LIBSSH2_SFTP_ST_RDONLY)
-		seterr(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: read-only "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: read-only "
 		    "file system", what, path);
 	else if (v.f_bavail * v.f_frsize < 2 * XFER_WRITE_BUF)
-		seterr(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: disk full "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: disk full "
 		    "(%llu bytes free)", what, path,
 		    (unsigned long long)(v.f_bavail * v.f_frsize));
 }
@@ -747,7 +718,7 @@ prefix_ok(struct xfer *x, const struct xfer_progress *p, const char *rpath,
 		len = XFER_RESUME_WINDOW;
 	}
 	if (local_hash(lfd, start, len, lh) != 0) {
-		seterr(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s", lpath,
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s", lpath,
 		    strerror(errno));
 		return -1;
 	}
@@ -787,14 +758,14 @@ upload_prepare(struct xfer *x, const struct rpaths *rp, int64_t *have)
 	*have = -1;
 	if ((rroot = sftp_real(x, rp->root)) == NULL) {
 		if (!x->dead)
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote root %s: %s",
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote root %s: %s",
 			    rp->root, "cannot resolve it (missing?)");
 		goto cleanup;
 	}
 	if ((st = sftp_stat(x, rroot, LIBSSH2_SFTP_STAT, &a)) != 0 ||
 	    !LIBSSH2_SFTP_S_ISDIR(a.permissions) || strcmp(rroot, "/") == 0) {
 		if (st >= 0)
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote root %s is not "
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote root %s is not "
 			    "a directory", rp->root);
 		goto cleanup;
 	}
@@ -815,7 +786,7 @@ upload_prepare(struct xfer *x, const struct rpaths *rp, int64_t *have)
 		if (LIBSSH2_SFTP_S_ISDIR(a.permissions))
 			continue;	/* a real directory in a checked one */
 		if (!LIBSSH2_SFTP_S_ISLNK(a.permissions)) {
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote %s is not a "
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote %s is not a "
 			    "directory", sb_str(&dir));
 			goto cleanup;
 		}
@@ -823,7 +794,7 @@ upload_prepare(struct xfer *x, const struct rpaths *rp, int64_t *have)
 		if ((real = sftp_real(x, sb_str(&dir))) == NULL)
 			goto cleanup;
 		if (!inside(rroot, real, true)) {
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote directory %s "
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote directory %s "
 			    "resolves to %s, outside %s (symlink escape): "
 			    "refused", sb_str(&dir), real, rroot);
 			goto cleanup;
@@ -831,7 +802,7 @@ upload_prepare(struct xfer *x, const struct rpaths *rp, int64_t *have)
 		if ((st = sftp_stat(x, real, LIBSSH2_SFTP_STAT, &a)) != 0 ||
 		    !LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
 			if (st >= 0)
-				seterr(x->e, SSH_ERR_PROTOCOL, "remote %s is "
+				ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote %s is "
 				    "not a directory", sb_str(&dir));
 			goto cleanup;
 		}
@@ -883,13 +854,13 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 			if (want > 0) {
 				if ((n = read_at(fd, buf + len, want,
 				    readoff)) < 0) {
-					seterr(x->e, SSH_ERR_PROTOCOL,
+					ssh_error_set(x->e, SSH_ERR_PROTOCOL,
 					    "cannot read %s: %s", lpath,
 					    strerror(errno));
 					goto cleanup;
 				}
 				if ((size_t)n < want) {
-					seterr(x->e, SSH_ERR_PROTOCOL, "%s "
+					ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s "
 					    "shrank during the upload", lpath);
 					goto cleanup;
 				}
@@ -936,16 +907,16 @@ upload_commit(struct xfer *x, const struct rpaths *rp, const char *lhash,
 	int rc = -1;
 
 	sb_adds(&cmd, SH_SHA "h=$(sha < ");
-	sq(&cmd, rp->part);
+	sb_add_shquote(&cmd, rp->part);
 	sb_adds(&cmd, ") || exit 2; h=${h%% *}; echo \"$h\"; "
 	    "if [ \"$h\" = ");
-	sq(&cmd, lhash);
+	sb_add_shquote(&cmd, lhash);
 	sb_adds(&cmd, " ]; then mv -f -- ");
-	sq(&cmd, rp->part);
+	sb_add_shquote(&cmd, rp->part);
 	sb_addc(&cmd, ' ');
-	sq(&cmd, rp->full);
+	sb_add_shquote(&cmd, rp->full);
 	sb_adds(&cmd, " || exit 4; else rm -f -- ");
-	sq(&cmd, rp->part);
+	sb_add_shquote(&cmd, rp->part);
 	sb_adds(&cmd, "; exit 3; fi");
 	if (run(x, sb_str(&cmd), &r) != 0)
 		goto cleanup;
@@ -953,14 +924,14 @@ upload_commit(struct xfer *x, const struct rpaths *rp, const char *lhash,
 	if (r.exit_status == 3) {
 		if (!parse_hash(r.output, rhash))
 			snprintf(rhash, sizeof(rhash), "(unreadable)");
-		seterr(x->e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s "
 		    "remote %s for %s (removed; the next call restarts from "
 		    "0)", lhash, rhash, rp->full);
 		p->offset = 0;
 		goto cleanup;
 	}
 	if (r.exit_status != 0 || !parse_hash(r.output, rhash)) {
-		seterr(x->e, SSH_ERR_PROTOCOL, "verifying and renaming remote "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "verifying and renaming remote "
 		    "%s failed (exit %d): %s", rp->part, r.exit_status, msg);
 		goto cleanup;
 	}
@@ -995,18 +966,18 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	if (rpaths_make(&rp, remote_root, rel_path, e) != 0)
 		return -1;
 	if (local_path == NULL) {
-		seterr(e, SSH_ERR_PROTOCOL, "no local path");
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "no local path");
 		goto cleanup;
 	}
 	if ((fd = open(local_path, O_RDONLY | O_CLOEXEC)) < 0 ||
 	    fstat(fd, &st) != 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "%s reading %s",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s reading %s",
 		    errno == EACCES ? "permission denied" : strerror(errno),
 		    local_path);
 		goto cleanup;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(e, SSH_ERR_PROTOCOL, "%s is not a regular file",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is not a regular file",
 		    local_path);
 		goto cleanup;
 	}
@@ -1060,7 +1031,7 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		EVP_DigestFinal_ex(md, dig, NULL);
 		hex32(dig, lhash);
 	} else if (local_hash(fd, 0, total, lhash) != 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", local_path,
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", local_path,
 		    strerror(errno));
 		goto cleanup;
 	}
@@ -1112,7 +1083,7 @@ download_stat(struct xfer *x, const struct rpaths *rp, char **real,
 	*hard = false;
 	if ((rroot = sftp_real(x, rp->root)) == NULL) {
 		if (!x->dead)
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote root %s: %s",
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote root %s: %s",
 			    rp->root, "cannot resolve it (missing?)");
 		goto cleanup;
 	}
@@ -1122,13 +1093,13 @@ download_stat(struct xfer *x, const struct rpaths *rp, char **real,
 		*hard = !x->dead;
 		if (st == 1 || (st == 0 && x->e->message != NULL &&
 		    strstr(x->e->message, "no such file") != NULL))
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote file %s does "
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s does "
 			    "not exist", rp->full);
 		goto cleanup;
 	}
 	*hard = true;
 	if (!inside(rroot, *real, false) || strcmp(rroot, "/") == 0) {
-		seterr(x->e, SSH_ERR_PROTOCOL, "remote file %s resolves to %s, "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s resolves to %s, "
 		    "outside %s (symlink escape): refused", rp->full, *real,
 		    rroot);
 		goto cleanup;
@@ -1136,13 +1107,13 @@ download_stat(struct xfer *x, const struct rpaths *rp, char **real,
 	if ((st = sftp_stat(x, *real, LIBSSH2_SFTP_STAT, &a)) != 0) {
 		*hard = !x->dead;
 		if (st == 1)
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote file %s does "
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s does "
 			    "not exist (dangling symlink)", rp->full);
 		goto cleanup;
 	}
 	if (!LIBSSH2_SFTP_S_ISREG(a.permissions) ||
 	    !(a.flags & LIBSSH2_SFTP_ATTR_SIZE)) {
-		seterr(x->e, SSH_ERR_PROTOCOL, "remote %s is not a regular "
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote %s is not a regular "
 		    "file", rp->full);
 		goto cleanup;
 	}
@@ -1169,17 +1140,17 @@ download_open_part(const char *part, struct ssh_error *e)
 		return fd;
 	err = errno;
 	if (err == EACCES || err == EPERM)
-		seterr(e, SSH_ERR_PROTOCOL, "permission denied creating %s",
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "permission denied creating %s",
 		    part);
 	else if (err == EROFS)
-		seterr(e, SSH_ERR_PROTOCOL, "cannot create %s: read-only file "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot create %s: read-only file "
 		    "system", part);
 	else if (err == ELOOP)
-		seterr(e, SSH_ERR_PROTOCOL, "%s is a symlink: refused", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is a symlink: refused", part);
 	else if (err == ENOSPC)
-		seterr(e, SSH_ERR_PROTOCOL, "disk full creating %s", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk full creating %s", part);
 	else
-		seterr(e, SSH_ERR_PROTOCOL, "cannot create %s: %s", part,
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot create %s: %s", part,
 		    strerror(err));
 	return -1;
 }
@@ -1212,7 +1183,7 @@ download_data(struct xfer *x, int fd, const char *part, const char *rpath,
 			goto cleanup;
 		}
 		if (n == 0) {
-			seterr(x->e, SSH_ERR_PROTOCOL, "remote file %s shrank "
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s shrank "
 			    "during the download", rpath);
 			*hard = true;
 			goto cleanup;
@@ -1254,7 +1225,7 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 	if (rpaths_make(&rp, remote_root, rel_path, e) != 0)
 		return -1;
 	if (local_path == NULL || *local_path == '\0') {
-		seterr(e, SSH_ERR_PROTOCOL, "no local path");
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "no local path");
 		goto cleanup;
 	}
 	part = xasprintf("%s.part", local_path);
@@ -1265,7 +1236,7 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 	if ((fd = download_open_part(part, e)) < 0)
 		goto fail_hard;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		seterr(e, SSH_ERR_PROTOCOL, "%s is not a regular file", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is not a regular file", part);
 		close(fd);
 		fd = -1;
 		goto cleanup;	/* not ours to remove */
@@ -1313,19 +1284,19 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		EVP_DigestFinal_ex(md, dig, NULL);
 		hex32(dig, lhash);
 	} else if (local_hash(fd, 0, total, lhash) != 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", part,
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", part,
 		    strerror(errno));
 		goto fail_hard;
 	}
 	if (remote_hash(&x, real, 0, total, rhash) != 0)
 		goto cleanup;
 	if (strcmp(lhash, rhash) != 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s remote "
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s remote "
 		    "%s for %s (%s removed)", lhash, rhash, rp.full, part);
 		goto fail_hard;
 	}
 	if (rename(part, local_path) != 0) {
-		seterr(e, SSH_ERR_PROTOCOL, "cannot rename %s to %s: %s", part,
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot rename %s to %s: %s", part,
 		    local_path, errno == EACCES ? "permission denied" :
 		    strerror(errno));
 		goto fail_hard;

@@ -55,7 +55,7 @@ START_TEST(test_quote)
 	for (i = 0; hostile[i]; i++) {
 		struct strbuf sb = SB_INIT;
 		sb_adds(&sb, "printf %s ");
-		instag_quote(&sb, hostile[i]);
+		sb_add_shquote(&sb, hostile[i]);
 		sb_addf(&sb, " > '%s'", path);
 		{
 			/* run the quoted line through bash, via a file */

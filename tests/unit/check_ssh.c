@@ -48,128 +48,37 @@
 #define MB5 5000000
 #define ACCEPTED "Accepted publickey for "
 
-struct pod {
-	char dir[256];
-	char host[64], user[64], key[512], known_hosts[512], fp[128];
-	char root[512];
-	int port;
-	bool running;
-};
 
-static struct pod main_pod, rekey_pod;
+static struct tu_pod main_pod, rekey_pod;
 static pid_t parent_pid;
 
 /* ---- the pod ------------------------------------------------------------ */
 
-/* Run tests/harness/pod CMD DIR; its stdout (at most len - 1 bytes) in out
- * (may be NULL).  The exit status (-1 when it could not run). */
-static int
-pod_cmd(const char *cmd, const char *dir, char *out, size_t len)
-{
-	const char *top = getenv("top_srcdir");
-	char line[1024];
-	size_t got = 0, n;
-	FILE *fp;
-	int st;
-
-	snprintf(line, sizeof(line), "bash '%s/tests/harness/pod' %s '%s'",
-	    top ? top : ".", cmd, dir);
-	if ((fp = popen(line, "r")) == NULL)
-		return -1;
-	if (out != NULL)
-		out[0] = '\0';
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		n = strlen(line);
-		if (out != NULL && got + n < len) {
-			memcpy(out + got, line, n + 1);
-			got += n;
-		}
-	}
-	st = pclose(fp);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* The value of "export NAME=value" in env (unquoting '...'), into val. */
-static bool
-env_get(const char *env, const char *name, char *val, size_t len)
-{
-	char pat[64];
-	const char *p, *end;
-
-	snprintf(pat, sizeof(pat), "export %s=", name);
-	if ((p = strstr(env, pat)) == NULL)
-		return false;
-	p += strlen(pat);
-	end = strchr(p, '\n');
-	if (end == NULL)
-		end = p + strlen(p);
-	if (*p == '\'' && end > p + 1 && end[-1] == '\'') {
-		p++;
-		end--;
-	}
-	if ((size_t)(end - p) >= len)
-		return false;
-	memcpy(val, p, (size_t)(end - p));
-	val[end - p] = '\0';
-	return true;
-}
-
-static void
-pod_stop(struct pod *pod)
-{
-	if (!pod->running)
-		return;
-	pod->running = false;
-	pod_cmd("stop", pod->dir, NULL, 0);
-	tu_tmpdir_remove(pod->dir);
-}
-
-static void
-pod_start(struct pod *pod, const char *tag)
-{
-	char env[4096], port[16];
-
-	tu_tmpdir_make(pod->dir, sizeof(pod->dir), tag);
-	/* DEBUG1: sshd logs the keepalives it receives. */
-	setenv("IA_POD_LOG_LEVEL", "DEBUG1", 1);
-	ck_assert_msg(pod_cmd("start", pod->dir, env, sizeof(env)) == 0,
-	    "tests/harness/pod start %s failed", pod->dir);
-	pod->running = true;
-	ck_assert(env_get(env, "POD_SSH_HOST", pod->host, sizeof(pod->host)));
-	ck_assert(env_get(env, "POD_SSH_PORT", port, sizeof(port)));
-	ck_assert(env_get(env, "POD_SSH_USER", pod->user, sizeof(pod->user)));
-	ck_assert(env_get(env, "POD_SSH_KEY", pod->key, sizeof(pod->key)));
-	ck_assert(env_get(env, "POD_SSH_KNOWN_HOSTS", pod->known_hosts,
-	    sizeof(pod->known_hosts)));
-	ck_assert(env_get(env, "POD_HOST_FP", pod->fp, sizeof(pod->fp)));
-	ck_assert(env_get(env, "POD_ROOT", pod->root, sizeof(pod->root)));
-	pod->port = atoi(port);
-	ck_assert_int_gt(pod->port, 0);
-	ck_assert_msg(strncmp(pod->fp, "SHA256:", 7) == 0, "fp %s", pod->fp);
-}
-
 static void
 main_pod_setup(void)
 {
-	pod_start(&main_pod, "ssh");
+	/* DEBUG1: sshd logs the keepalives it receives. */
+	setenv("IA_POD_LOG_LEVEL", "DEBUG1", 1);
+	tu_pod_start(&main_pod, "ssh");
 }
 
 static void
 main_pod_teardown(void)
 {
-	pod_stop(&main_pod);
+	tu_pod_stop(&main_pod);
 }
 
 static void
 rekey_pod_setup(void)
 {
-	pod_start(&rekey_pod, "sshrekey");
+	setenv("IA_POD_LOG_LEVEL", "DEBUG1", 1);
+	tu_pod_start(&rekey_pod, "sshrekey");
 }
 
 static void
 rekey_pod_teardown(void)
 {
-	pod_stop(&rekey_pod);
+	tu_pod_stop(&rekey_pod);
 }
 
 /* Safety net: a pod left running when the runner exits (parent only:
@@ -179,13 +88,13 @@ stop_pods_at_exit(void)
 {
 	if (getpid() != parent_pid)
 		return;
-	pod_stop(&main_pod);
-	pod_stop(&rekey_pod);
+	tu_pod_stop(&main_pod);
+	tu_pod_stop(&rekey_pod);
 }
 
 /* A target for pod with its key and no host-key policy (TOFU). */
 static struct ssh_target
-pod_target(const struct pod *pod)
+pod_target(const struct tu_pod *pod)
 {
 	struct ssh_target t;
 
@@ -200,7 +109,7 @@ pod_target(const struct pod *pod)
 
 /* How many logins sshd has logged so far. */
 static int
-pod_logins(const struct pod *pod)
+pod_logins(const struct tu_pod *pod)
 {
 	char path[512];
 	char *log, *p;
@@ -217,7 +126,7 @@ pod_logins(const struct pod *pod)
 /* Make a client key of type (ssh-keygen -t) at pod->dir/name; when
  * authorise, append it to the pod's authorized_keys.  Path into out. */
 static void
-pod_client_key(const struct pod *pod, const char *type, const char *name,
+pod_client_key(const struct tu_pod *pod, const char *type, const char *name,
     bool authorise, char *out, size_t len)
 {
 	char cmd[2048];
@@ -615,7 +524,7 @@ START_TEST(test_exec_after_drop)
 	int64_t t0;
 
 	ck_assert_int_eq(ssh_exec(s, "true", 16, 5000, &r, &e), 0);
-	ck_assert_int_eq(pod_cmd("drop", main_pod.dir, NULL, 0), 0);
+	ck_assert_int_eq(tu_pod_cmd("drop", main_pod.dir, NULL, 0), 0);
 	t0 = tu_now_ms();
 	ck_assert_int_eq(ssh_exec(s, "echo never", 16, 5000, &r, &e), -1);
 	ck_assert_msg(e.kind == SSH_ERR_CHANNEL, "%s: %s",
@@ -690,7 +599,7 @@ START_TEST(test_pool_drop)
 
 	pool_echo(p, &t, 1);
 	logins = pod_logins(&main_pod);
-	ck_assert_int_eq(pod_cmd("drop", main_pod.dir, NULL, 0), 0);
+	ck_assert_int_eq(tu_pod_cmd("drop", main_pod.dir, NULL, 0), 0);
 	pool_echo(p, &t, 2);
 	ck_assert_int_eq(pod_logins(&main_pod), logins + 1);
 	ssh_pool_stats(p, &st);
@@ -838,8 +747,8 @@ START_TEST(test_rekey)
 
 	t.known_hosts = rekey_pod.known_hosts;
 	ck_assert_msg(ssh_probe(&t, NULL, &e) == 0, "%s", e.message);
-	ck_assert_int_eq(pod_cmd("rekey", rekey_pod.dir, out, sizeof(out)), 0);
-	ck_assert(env_get(out, "POD_HOST_FP", newfp, sizeof(newfp)));
+	ck_assert_int_eq(tu_pod_cmd("rekey", rekey_pod.dir, out, sizeof(out)), 0);
+	ck_assert(tu_env_get(out, "POD_HOST_FP", newfp, sizeof(newfp)));
 	ck_assert_str_ne(newfp, rekey_pod.fp);
 	/* known_hosts still holds the old key. */
 	ck_assert_int_eq(ssh_probe(&t, NULL, &e), -1);

@@ -49,73 +49,13 @@
 #define TMO 20000L		/* ms, per xfer call */
 #define MAX_CALLS 64		/* bound on step loops */
 
-struct pod {
-	char dir[256];
-	char host[64], user[64], key[512], fp[128];
-	char root[512];
-	char local[512];	/* dir/local */
-	int port;
-	bool running;
-};
 
-static struct pod pod;
+static struct tu_pod pod;
+static char pod_local[600];	/* local side of the transfers */
 static pid_t parent_pid;
 
 /* ---- the pod ------------------------------------------------------------ */
 
-/* Run tests/harness/pod CMD DIR; stdout (at most len - 1 bytes) in out. */
-static int
-pod_cmd(const char *cmd, const char *dir, char *out, size_t len)
-{
-	const char *top = getenv("top_srcdir");
-	char line[1024];
-	size_t got = 0, n;
-	FILE *fp;
-	int st;
-
-	snprintf(line, sizeof(line), "bash '%s/tests/harness/pod' %s '%s'",
-	    top ? top : ".", cmd, dir);
-	if ((fp = popen(line, "r")) == NULL)
-		return -1;
-	if (out != NULL)
-		out[0] = '\0';
-	while (fgets(line, sizeof(line), fp) != NULL) {
-		n = strlen(line);
-		if (out != NULL && got + n < len) {
-			memcpy(out + got, line, n + 1);
-			got += n;
-		}
-	}
-	st = pclose(fp);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* The value of "export NAME=value" in env (unquoting '...'), into val. */
-static bool
-env_get(const char *env, const char *name, char *val, size_t len)
-{
-	char pat[64];
-	const char *p, *end;
-
-	snprintf(pat, sizeof(pat), "export %s=", name);
-	if ((p = strstr(env, pat)) == NULL)
-		return false;
-	p += strlen(pat);
-	end = strchr(p, '\n');
-	if (end == NULL)
-		end = p + strlen(p);
-	if (*p == '\'' && end > p + 1 && end[-1] == '\'') {
-		p++;
-		end--;
-	}
-	if ((size_t)(end - p) >= len)
-		return false;
-	memcpy(val, p, (size_t)(end - p));
-	val[end - p] = '\0';
-	return true;
-}
-
-/* Mount points tests may leave behind when they fail midway. */
 static void
 unmount_all(void)
 {
@@ -133,26 +73,9 @@ unmount_all(void)
 static void
 pod_setup(void)
 {
-	char env[4096], port[16];
-
-	tu_tmpdir_make(pod.dir, sizeof(pod.dir), "xfer");
-	if (pod_cmd("start", pod.dir, env, sizeof(env)) != 0) {
-		fprintf(stderr, "tests/harness/pod start %s failed\n", pod.dir);
-		abort();
-	}
-	pod.running = true;
-	if (!env_get(env, "POD_SSH_HOST", pod.host, sizeof(pod.host)) ||
-	    !env_get(env, "POD_SSH_PORT", port, sizeof(port)) ||
-	    !env_get(env, "POD_SSH_USER", pod.user, sizeof(pod.user)) ||
-	    !env_get(env, "POD_SSH_KEY", pod.key, sizeof(pod.key)) ||
-	    !env_get(env, "POD_HOST_FP", pod.fp, sizeof(pod.fp)) ||
-	    !env_get(env, "POD_ROOT", pod.root, sizeof(pod.root))) {
-		fprintf(stderr, "unexpected pod env: %s\n", env);
-		abort();
-	}
-	pod.port = atoi(port);
-	snprintf(pod.local, sizeof(pod.local), "%s/local", pod.dir);
-	mkdir(pod.local, 0700);
+	tu_pod_start(&pod, "xfer");
+	snprintf(pod_local, sizeof(pod_local), "%s/local", pod.dir);
+	mkdir(pod_local, 0700);
 }
 
 static void
@@ -160,10 +83,8 @@ pod_teardown(void)
 {
 	if (!pod.running)
 		return;
-	pod.running = false;
-	pod_cmd("stop", pod.dir, NULL, 0);
 	unmount_all();
-	tu_tmpdir_remove(pod.dir);
+	tu_pod_stop(&pod);
 }
 
 static void
@@ -331,7 +252,7 @@ download_all(struct ssh_session *s, const char *rel, const char *local,
 
 /* Paths under the pod root and the local directory. */
 #define RPATH(buf, rel) pathf(buf, sizeof(buf), "%s/%s", pod.root, rel)
-#define LPATH(buf, name) pathf(buf, sizeof(buf), "%s/%s", pod.local, name)
+#define LPATH(buf, name) pathf(buf, sizeof(buf), "%s/%s", pod_local, name)
 
 /* ---- no sshd needed ------------------------------------------------------ */
 
@@ -500,7 +421,7 @@ START_TEST(test_resume_after_drop)
 	ck_assert(!p.done);
 	ck_assert_int_eq(p.offset, 2 * MIB);
 	ck_assert_int_eq(file_size(part), 2 * MIB);
-	ck_assert_int_eq(pod_cmd("drop", pod.dir, NULL, 0), 0);
+	ck_assert_int_eq(tu_pod_cmd("drop", pod.dir, NULL, 0), 0);
 	ck_assert_int_eq(xfer_upload(s, local, pod.root, "drop.bin", 2 * MIB,
 	    TMO, &p, &e), -1);
 	ck_assert_msg(e.kind == SSH_ERR_CHANNEL, "%s: %s",
@@ -535,7 +456,7 @@ dropper_main(void *arg)
 
 	for (i = 0; i < 2000; i++) {	/* at most about 10 s */
 		if (file_size(d->watch) >= d->min) {
-			d->dropped = pod_cmd("drop", pod.dir, NULL, 0) == 0;
+			d->dropped = tu_pod_cmd("drop", pod.dir, NULL, 0) == 0;
 			return NULL;
 		}
 		tu_sleep_ms(5);

@@ -327,8 +327,8 @@ tu_pod_cmd(const char *cmd, const char *dir, char *out, size_t len)
 }
 
 /* The value of "export NAME=value" in env (unquoting '...'), into val. */
-static bool
-pod_env_get(const char *env, const char *name, char *val, size_t len)
+bool
+tu_env_get(const char *env, const char *name, char *val, size_t len)
 {
 	char pat[64];
 	const char *p, *end;
@@ -361,16 +361,16 @@ tu_pod_start(struct tu_pod *pod, const char *tag)
 	ck_assert_msg(tu_pod_cmd("start", pod->dir, env, sizeof(env)) == 0,
 	    "tests/harness/pod start %s failed", pod->dir);
 	pod->running = true;
-	ck_assert(pod_env_get(env, "POD_SSH_HOST", pod->host,
+	ck_assert(tu_env_get(env, "POD_SSH_HOST", pod->host,
 	    sizeof(pod->host)));
-	ck_assert(pod_env_get(env, "POD_SSH_PORT", port, sizeof(port)));
-	ck_assert(pod_env_get(env, "POD_SSH_USER", pod->user,
+	ck_assert(tu_env_get(env, "POD_SSH_PORT", port, sizeof(port)));
+	ck_assert(tu_env_get(env, "POD_SSH_USER", pod->user,
 	    sizeof(pod->user)));
-	ck_assert(pod_env_get(env, "POD_SSH_KEY", pod->key, sizeof(pod->key)));
-	ck_assert(pod_env_get(env, "POD_SSH_KNOWN_HOSTS", pod->known_hosts,
+	ck_assert(tu_env_get(env, "POD_SSH_KEY", pod->key, sizeof(pod->key)));
+	ck_assert(tu_env_get(env, "POD_SSH_KNOWN_HOSTS", pod->known_hosts,
 	    sizeof(pod->known_hosts)));
-	ck_assert(pod_env_get(env, "POD_HOST_FP", pod->fp, sizeof(pod->fp)));
-	ck_assert(pod_env_get(env, "POD_ROOT", pod->root, sizeof(pod->root)));
+	ck_assert(tu_env_get(env, "POD_HOST_FP", pod->fp, sizeof(pod->fp)));
+	ck_assert(tu_env_get(env, "POD_ROOT", pod->root, sizeof(pod->root)));
 	pod->port = atoi(port);
 	ck_assert_int_gt(pod->port, 0);
 }

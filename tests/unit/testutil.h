@@ -128,6 +128,10 @@ struct tu_pod {
  * not run.  Not a Check assertion. */
 int tu_pod_cmd(const char *cmd, const char *dir, char *out, size_t len);
 
+/* The value of "export NAME=value" in env (unquoting '...') into val (len
+ * bytes).  False when absent or too long.  Not a Check assertion. */
+bool tu_env_get(const char *env, const char *name, char *val, size_t len);
+
 /* Make /tmp/ia-<tag>-XXXXXX and start a pod in it, filling *pod (Check
  * assertions: call it from a checked test or an unchecked fixture).  Stop
  * it with tu_pod_stop(). */
