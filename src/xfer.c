@@ -82,24 +82,33 @@ hex32(const unsigned char *md, char *out)
 	out[64] = '\0';
 }
 
-/* The 64 hex digits at the start of s, lower-cased, into out; false when
- * s does not start with them. */
+/* The 64 hex digits at the start of one of s's lines (the first such
+ * line: a login shell may print something before the command's output),
+ * lower-cased, into out; false when there is none. */
 static bool
 parse_hash(const char *s, char *out)
 {
+	const char *l;
 	int i;
 	char c;
 
-	for (i = 0; i < 64; i++) {
-		c = s[i];
-		if (c >= 'A' && c <= 'F')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-		out[i] = c;
+	for (l = s; l != NULL && *l != '\0'; l = strchr(l, '\n'),
+	    l = l ? l + 1 : NULL) {
+		for (i = 0; i < 64; i++) {
+			c = l[i];
+			if (c >= 'A' && c <= 'F')
+				c = (char)(c - 'A' + 'a');
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+				break;
+			out[i] = c;
+		}
+		if (i == 64 && (l[64] == '\0' || l[64] == ' ' ||
+		    l[64] == '\n')) {
+			out[64] = '\0';
+			return true;
+		}
 	}
-	out[64] = '\0';
-	return s[64] == '\0' || s[64] == ' ' || s[64] == '\n';
+	return false;
 }
 
 /* A printable excerpt of command output for messages; caller frees. */

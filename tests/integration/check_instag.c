@@ -208,6 +208,16 @@ START_TEST(test_upload_data)
 	    "\"bob\",\"video\":\"%s\",\"convert\":true}", pod_id, bad);
 	run("instag.upload_data", params, "completed", 60000, &r);
 	itest_resp_free(&r);
+
+	/* an https source the pod fetches itself; unreachable here: a clear
+	 * failure, nothing left behind */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"url\",\"video\":\"https://127.0.0.1:1/v.mp4\"}", pod_id);
+	run("instag.upload_data", params, "failed", 60000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "transfer_failed");
+	itest_resp_free(&r);
+	POD("test ! -e '%s/InsTaG/data/url/url.mp4'", getenv("POD_ROOT"));
 	free(vid);
 	free(bad);
 }
