@@ -10,6 +10,7 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -319,7 +320,23 @@ run(struct xfer *x, const char *cmd, struct ssh_exec_result *r)
 	return 0;
 }
 
-/* SHA-256 of len bytes of path from start (0-based), remotely. */
+struct fsync_job {
+	int fd;
+	int err;	/* errno of a failed fsync, else 0 */
+};
+
+static void *
+fsync_main(void *arg)
+{
+	struct fsync_job *j = arg;
+
+	if (fsync(j->fd) != 0)
+		j->err = errno;
+	return NULL;
+}
+
+/* SHA-256 of len bytes of path from start (0-based), remotely; len < 0
+ * with start 0: the whole file. */
 static int
 remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
     char *out)
@@ -330,7 +347,11 @@ remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
 	int rc = -1;
 
 	sb_adds(&cmd, SH_SHA);
-	if (start == 0) {
+	if (start == 0 && len < 0) {
+		/* the whole file: no pipe through head */
+		sb_adds(&cmd, "cat < ");
+		sb_add_shquote(&cmd, path);
+	} else if (start == 0) {
 		sb_addf(&cmd, "head -c %lld < ", (long long)len);
 		sb_add_shquote(&cmd, path);
 	} else {
@@ -1285,9 +1306,26 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		rc = 0;
 		goto cleanup;
 	}
-	if (fsync(fd) != 0) {
-		local_write_err(e, errno, part);
-		goto fail_hard;
+	/* The local fsync and the remote hash overlap: one thread each. */
+	{
+		struct fsync_job fj = { fd, 0 };
+		pthread_t th;
+		bool threaded = pthread_create(&th, NULL, fsync_main, &fj) == 0;
+
+		if (!threaded)
+			fsync_main(&fj);
+		rc = remote_hash(&x, real, 0, -1, rhash);
+		if (threaded)
+			pthread_join(th, NULL);
+		if (fj.err != 0) {
+			local_write_err(e, fj.err, part);
+			goto fail_hard;
+		}
+		if (rc != 0) {
+			rc = -1;
+			goto cleanup;
+		}
+		rc = -1;
 	}
 	if (md != NULL) {
 		EVP_DigestFinal_ex(md, dig, NULL);
@@ -1297,8 +1335,6 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		    strerror(errno));
 		goto fail_hard;
 	}
-	if (remote_hash(&x, real, 0, total, rhash) != 0)
-		goto cleanup;
 	if (strcmp(lhash, rhash) != 0) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s remote "
 		    "%s for %s (%s removed)", lhash, rhash, rp.full, part);
