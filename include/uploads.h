@@ -70,6 +70,15 @@ int uploads_adopt(const struct config *cfg, const char *owner,
 int uploads_lookup(const struct config *cfg, const char *owner,
     const char *upload_id, struct upload_info *out);
 
+/*
+ * Adopt the base64 text b64 (standard alphabet, padding optional; an A2A
+ * file part's bytes) as a new upload of owner named name, like
+ * uploads_adopt().  -1 with *err (caller frees) on bad base64, an empty
+ * file, a bad name or a write error.
+ */
+int uploads_adopt_base64(const struct config *cfg, const char *owner,
+    const char *name, const char *b64, struct upload_info *out, char **err);
+
 /* Free what info holds and zero it.  NULL ok. */
 void uploads_info_clear(struct upload_info *info);
 

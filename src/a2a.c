@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "ops.h"
 #include "pods.h"
+#include "uploads.h"
 #include "outbound.h"
 #include "push.h"
 #include "store.h"
@@ -558,6 +559,11 @@ parse_message(json_object *m, const char **why)
 			json_object_object_add(q, "uri", ju_new_str(uri ? uri : ""));
 			json_object_object_add(q, "name", ju_new_str(f ?
 			    ju_str(f, "name") : ju_str(p, "filename")));
+			/* inline bytes: adopted as an upload by do_send, never
+			 * kept in the task's history */
+			if ((f && ju_str(f, "bytes")) || ju_str(p, "raw"))
+				json_object_object_add(q, "bytes", ju_new_str(f ?
+				    ju_str(f, "bytes") : ju_str(p, "raw")));
 		} else {
 			*why = "unsupported message part (expected text, data or file)";
 			goto bad;
@@ -630,6 +636,47 @@ op_error_reply(struct rpc *c, const struct op_outcome *oc)
 static int save_push_config(struct rpc *c, const char *task_id,
     json_object *pc, json_object **out);
 
+/*
+ * File parts with inline bytes become uploads of the caller's: the part
+ * keeps only "uri": "upload:<id>", which operations take as a source
+ * ("part:N" in their params names the message's N-th file part).  0, or
+ * -1 with *why (static).
+ */
+static int
+adopt_file_bytes(struct rpc *c, json_object *msg, const char **why)
+{
+	json_object *parts = ju_arr(msg, "parts");
+	size_t i, n = parts ? json_object_array_length(parts) : 0;
+
+	for (i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(parts, i);
+		struct upload_info u;
+		const char *name = ju_str(p, "name");
+		char *err = NULL, uri[64];
+
+		if (ju_str(p, "bytes") == NULL)
+			continue;
+		if (name == NULL || !uploads_name_valid(name)) {
+			*why = "a file part with bytes needs a name matching "
+			    "[A-Za-z0-9._-]{1,128}, not starting with '.' or '-'";
+			return -1;
+		}
+		if (uploads_adopt_base64(cfg, c->r->who.sub, name,
+		    ju_str(p, "bytes"), &u, &err) < 0) {
+			log_kv(LOG_WARN, "file_part_refused", err, NULL);
+			free(err);
+			*why = "a file part's bytes could not be stored (not "
+			    "base64, or empty)";
+			return -1;
+		}
+		snprintf(uri, sizeof(uri), "upload:%s", u.id);
+		json_object_object_add(p, "uri", json_object_new_string(uri));
+		json_object_object_del(p, "bytes");
+		uploads_info_clear(&u);
+	}
+	return 0;
+}
+
 /* message/send, message/stream, SendMessage, SendStreamingMessage */
 static int
 do_send(struct rpc *c, bool stream)
@@ -658,6 +705,10 @@ do_send(struct rpc *c, bool stream)
 	msg = parse_message(m, &why);
 	if (msg == NULL)
 		return reply_error(c, RPC_INVALID_PARAMS, "%s", why);
+	if (adopt_file_bytes(c, msg, &why) < 0) {
+		json_object_put(msg);
+		return reply_error(c, RPC_INVALID_PARAMS, "%s", why);
+	}
 	task_id = ju_str(m, "taskId");
 	ctx = ju_str(m, "contextId");
 	if (ctx && (strlen(ctx) > TASK_CONTEXT_MAX || ctx[0] == '\0')) {

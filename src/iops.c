@@ -208,6 +208,44 @@ source_ok(const struct config *cfg, const char *owner, const char *src,
 	return 0;
 }
 
+/*
+ * "part:N" in params[key] (a string): the message's N-th file part (0
+ * first), replaced by its uri (an upload of the caller's, or an https
+ * URL).  0, or -1 with *why (caller frees).
+ */
+static int
+resolve_part(const struct op_ctx *c, json_object *params, const char *key,
+    char **why)
+{
+	const char *v = ju_str(params, key), *uri;
+	json_object *parts = c->message ? ju_arr(c->message, "parts") : NULL;
+	size_t i, n = parts ? json_object_array_length(parts) : 0;
+	long want, seen = 0;
+
+	if (v == NULL || strncmp(v, "part:", 5) != 0)
+		return 0;
+	want = atol(v + 5);
+	for (i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(parts, i);
+		if (strcmp(ju_str(p, "kind"), "file") != 0)
+			continue;
+		if (seen++ != want)
+			continue;
+		uri = ju_str(p, "uri");
+		if (uri == NULL || (strncmp(uri, "upload:", 7) != 0 &&
+		    strncmp(uri, "https://", 8) != 0)) {
+			*why = xasprintf("params.%s: file part %ld has neither "
+			    "bytes nor an https uri", key, want);
+			return -1;
+		}
+		json_object_object_add(params, key, json_object_new_string(uri));
+		return 0;
+	}
+	*why = xasprintf("params.%s: the message has no file part %ld", key,
+	    want);
+	return -1;
+}
+
 int
 iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
 {
@@ -223,6 +261,9 @@ iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
 		return -1;
 	}
 	target_clear(&x);
+	if (resolve_part(c, params, "video", &why) < 0 ||
+	    resolve_part(c, params, "audio", &why) < 0)
+		goto bad;
 	if (source_ok(c->cfg, c->who->sub, ju_str(params, "video"), &why) < 0)
 		goto bad;
 	if (json_object_object_get_ex(params, "audio", &a) &&

@@ -99,6 +99,9 @@ match_pattern(const char *s, enum param_pattern pat)
 		if (strncmp(s, "https://", 8) == 0)
 			return n <= 2048 && match_pattern(s, PAT_ANY) &&
 			    strchr(s, ' ') == NULL;
+		if (strncmp(s, "part:", 5) == 0)
+			return n >= 6 && n <= 7 && isdigit((unsigned char)s[5]) &&
+			    (n == 6 || isdigit((unsigned char)s[6]));
 		return match_pattern(s, PAT_UUID) ||
 		    (strncmp(s, "upload:", 7) == 0 && uuid_valid(s + 7));
 	}
@@ -116,7 +119,7 @@ pattern_text(enum param_pattern pat)
 	case PAT_IMAGE: return "a container image reference ([A-Za-z0-9._-/:@], up to 255)";
 	case PAT_HOST: return "a host name or address";
 	case PAT_ENVKEY: return "an environment variable name ^[A-Za-z_][A-Za-z0-9_]{0,63}$";
-	case PAT_SOURCE: return "an upload id or an https:// URL";
+	case PAT_SOURCE: return "an upload id, an https:// URL, or part:N (the message's N-th file part)";
 	}
 	return "";
 }

@@ -536,3 +536,70 @@ uploads_info_clear(struct upload_info *info)
 	free(info->sha256);
 	memset(info, 0, sizeof(*info));
 }
+
+int
+uploads_adopt_base64(const struct config *cfg, const char *owner,
+    const char *name, const char *b64, struct upload_info *out, char **err)
+{
+	size_t n = strlen(b64), pad = 0, cap;
+	unsigned char *buf = NULL;
+	char *dir = NULL, *tmp = NULL;
+	int len, fd = -1, rc = -1;
+
+	memset(out, 0, sizeof(*out));
+	while (n > 0 && (b64[n - 1] == '\n' || b64[n - 1] == '\r'))
+		n--;
+	if (n == 0) {
+		*err = xstrdup("the file part is empty");
+		goto cleanup;
+	}
+	/* EVP_DecodeBlock wants whole 4-character groups. */
+	{
+		char *padded = xmalloc(n + 4);
+		memcpy(padded, b64, n);
+		while (n % 4 != 0)
+			padded[n++] = '=';
+		padded[n] = '\0';
+		pad = (n >= 1 && padded[n - 1] == '=') +
+		    (n >= 2 && padded[n - 2] == '=');
+		cap = n / 4 * 3 + 1;
+		buf = xmalloc(cap);
+		len = EVP_DecodeBlock(buf, (const unsigned char *)padded, (int)n);
+		free(padded);
+	}
+	if (len < 0 || (size_t)len < pad || (size_t)len - pad == 0) {
+		*err = xstrdup("the file part's bytes are not base64");
+		goto cleanup;
+	}
+	len -= (int)pad;
+	dir = xasprintf("%s/uploads", cfg->artifact_dir);
+	if (mkdir(cfg->artifact_dir, 0750) < 0 && errno != EEXIST) {
+		*err = xasprintf("cannot make %s: %s", cfg->artifact_dir,
+		    strerror(errno));
+		goto cleanup;
+	}
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		*err = xasprintf("cannot make %s: %s", dir, strerror(errno));
+		goto cleanup;
+	}
+	tmp = xasprintf("%s/.part-XXXXXX", dir);
+	if ((fd = mkstemp(tmp)) < 0) {
+		*err = xasprintf("cannot write in %s: %s", dir, strerror(errno));
+		goto cleanup;
+	}
+	if (write(fd, buf, (size_t)len) != (ssize_t)len || fsync(fd) != 0) {
+		*err = xasprintf("cannot write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		goto cleanup;
+	}
+	close(fd);
+	fd = -1;
+	rc = uploads_adopt(cfg, owner, name, tmp, out, err);
+cleanup:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(dir);
+	free(tmp);
+	return rc;
+}

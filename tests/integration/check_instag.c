@@ -209,6 +209,44 @@ START_TEST(test_upload_data)
 	run("instag.upload_data", params, "completed", 60000, &r);
 	itest_resp_free(&r);
 
+	/* the video as an A2A file part with inline bytes: "part:0" */
+	{
+		char cmd[1024], *b64 = NULL, *body;
+		size_t cap = 0;
+		FILE *fp;
+
+		snprintf(cmd, sizeof(cmd), "base64 -w0 '%s/may.mp4'",
+		    getenv("HARNESS_DIR"));
+		fp = popen(cmd, "r");
+		ck_assert_ptr_nonnull(fp);
+		ck_assert(getline(&b64, &cap, fp) > 0);
+		pclose(fp);
+		body = malloc(strlen(b64) + 1024);
+		sprintf(body, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+		    "\"message/send\",\"params\":{\"message\":{\"kind\":"
+		    "\"message\",\"messageId\":\"fp1\",\"role\":\"user\","
+		    "\"parts\":[{\"kind\":\"file\",\"file\":{\"name\":"
+		    "\"fp.mp4\",\"mimeType\":\"video/mp4\",\"bytes\":\"%s\"}},"
+		    "{\"kind\":\"data\",\"data\":{\"operation\":"
+		    "\"instag.upload_data\",\"params\":{\"pod_id\":\"%s\","
+		    "\"subject\":\"fp\",\"video\":\"part:0\"}}}]},"
+		    "\"configuration\":{\"blocking\":false}}}", b64, pod_id);
+		itest_post("/a2a", admin(), body, &r);
+		ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "%s",
+		    r.body);
+		{
+			char *id = strdup(itest_jstr(r.json, "result.id"));
+			itest_resp_free(&r);
+			ck_assert_str_eq(itest_wait_task(admin(), id, 60000),
+			    "completed");
+			free(id);
+		}
+		POD("cmp '%s/may.mp4' '%s/InsTaG/data/fp/fp.mp4'",
+		    getenv("HARNESS_DIR"), getenv("POD_ROOT"));
+		free(body);
+		free(b64);
+	}
+
 	/* an https source the pod fetches itself; unreachable here: a clear
 	 * failure, nothing left behind */
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
