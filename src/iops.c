@@ -787,6 +787,10 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		goto cleanup;
 	}
 	cp_set_int(t, "xfer_off", 0);
+	/* nginx serves it (X-Accel-Redirect) through the agent's group */
+	if (chmod(local, 0640) != 0)
+		log_kv(LOG_WARN, "artifact_mode", strerror(errno), "task",
+		    t->id, NULL);
 	{
 		json_object *a = json_object_new_object();
 		char *uri = xasprintf("%s/artifacts/%s/%s",
@@ -835,7 +839,13 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		cp_set_int(t, "started", 1);
 	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
 		goto ssh;
-	if (st.state == REMOTE_RUNNING) {
+	if (st.state == REMOTE_UNKNOWN) {
+		/* recorded as started, never seen by the pod: start again */
+		cp_set_int(t, "started", 0);
+		t->next_wake_ms = env->now_ms;
+		*res = STEP_WAIT;
+		rc = ACT_WAIT;
+	} else if (st.state == REMOTE_RUNNING) {
 		task_set_progress(t, (int)idx, (int)n, "the pod is downloading");
 		t->next_wake_ms = env->now_ms + env->cfg->job_poll_ms;
 		*res = STEP_WAIT;
@@ -910,6 +920,20 @@ result_of(const struct task *t, const struct config *cfg)
 					    json_object_new_string(tok));
 				free(m);
 			}
+		}
+		{
+			json_object *ex = json_object_new_array();
+			for (i = 0; notes && i < json_object_array_length(notes);
+			    i++) {
+				const char *l = json_object_get_string(
+				    json_object_array_get_idx(notes, i));
+				if (strncmp(l, "extractor: ", 11) == 0)
+					json_object_array_add(ex,
+					    json_object_new_string(l + 11));
+			}
+			/* the extractors whose pre-training checkpoints are
+			 * in place: instag.train can use them */
+			json_object_object_add(r, "extractors", ex);
 		}
 		json_object_object_add(r, "commit",
 		    json_object_new_string(cfg->instag_commit));

@@ -652,8 +652,9 @@ ops_available(const struct op_def *op, const struct config *cfg,
 		if (!pods_ready(true, why))
 			return false;
 		if (op->step == NULL) {
-			*why = "this operation needs the SSH/InsTaG layer, "
-			    "which this version does not have yet";
+			*why = "instag.pipeline is not built yet: run "
+			    "runpod.provision_pod and the instag.* operations "
+			    "one by one";
 			return false;
 		}
 		return true;

@@ -168,6 +168,8 @@ START_TEST(test_provision_and_setup)
 	run("instag.setup_environment", params, "completed", 60000, &r);
 	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
 	    "result.result.ready")), "%s", r.body);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.extractors")), 4);
 	itest_resp_free(&r);
 	{
 		long long t0 = itest_ms();
