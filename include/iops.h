@@ -27,6 +27,9 @@
 #include "tasks.h"
 
 int iops_init(const struct config *cfg, char **err);
+/* The SSH pool's counters (zeros before iops_init). */
+struct ssh_pool_stats;
+void iops_pool_stats(struct ssh_pool_stats *st);
 void iops_shutdown(void);
 /* Whether InsTaG operations can run; *why (static) when not. */
 bool iops_ready(const struct config *cfg, const char **why);

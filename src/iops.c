@@ -1,6 +1,7 @@
 #include "auto-config.h"
 
 #include <ctype.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 #define TAIL_BYTES 1500		/* log tail in a failure message */
 
 static struct ssh_pool *POOL;
+static _Atomic int64_t last_maintain_ms;
+#define MAINTAIN_EVERY_MS 15000	/* keepalives, idle expiry */
 
 int
 iops_init(const struct config *cfg, char **err)
@@ -38,6 +41,27 @@ iops_init(const struct config *cfg, char **err)
 	}
 	POOL = ssh_pool_new(2, 64, 120);
 	return 0;
+}
+
+void
+iops_pool_stats(struct ssh_pool_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (POOL != NULL)
+		ssh_pool_stats(POOL, st);
+}
+
+/* Now and then, from whichever step comes: keepalives on idle pooled
+ * sessions and closing the stale ones (the pool has no thread). */
+static void
+maybe_maintain(int64_t now)
+{
+	int64_t last = atomic_load(&last_maintain_ms);
+
+	if (now - last < MAINTAIN_EVERY_MS ||
+	    !atomic_compare_exchange_strong(&last_maintain_ms, &last, now))
+		return;
+	ssh_pool_maintain(POOL);
 }
 
 void
@@ -978,6 +1002,7 @@ iops_step(struct task *t, const struct step_env *env)
 	int64_t idx, n;
 	enum act r;
 
+	maybe_maintain(env->now_ms);
 	if (plan == NULL) {
 		plan = make_plan(t);
 		json_object_object_add(t->checkpoint, "plan", plan);

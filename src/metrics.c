@@ -4,9 +4,11 @@
 #include <string.h>
 
 #include "hub.h"
+#include "iops.h"
 #include "metrics.h"
 #include "push.h"
 #include "runpod.h"
+#include "ssh.h"
 #include "tasks.h"
 
 static const char *const route_names[MR__COUNT] = {
@@ -169,4 +171,19 @@ metrics_render(struct strbuf *sb)
 	    "instag_agent_push_pending %lu\n",
 	    ps.delivered, ps.failed, ps.retried, ps.pending);
 	render_pods(sb);
+	{
+		struct ssh_pool_stats ss;
+		iops_pool_stats(&ss);
+		sb_addf(sb, "# HELP instag_agent_ssh_sessions Pooled SSH sessions "
+		    "to pods.\n# TYPE instag_agent_ssh_sessions gauge\n"
+		    "instag_agent_ssh_sessions{state=\"idle\"} %d\n"
+		    "instag_agent_ssh_sessions{state=\"busy\"} %d\n"
+		    "# TYPE instag_agent_ssh_sessions_opened_total counter\n"
+		    "instag_agent_ssh_sessions_opened_total %lu\n"
+		    "# TYPE instag_agent_ssh_sessions_reused_total counter\n"
+		    "instag_agent_ssh_sessions_reused_total %lu\n"
+		    "# TYPE instag_agent_ssh_sessions_dropped_total counter\n"
+		    "instag_agent_ssh_sessions_dropped_total %lu\n",
+		    ss.idle, ss.busy, ss.opened, ss.reused, ss.dropped);
+	}
 }

@@ -316,6 +316,17 @@ START_TEST(test_preprocess_train_synthesize_fetch)
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(strstr(r.body, "may"));
 	itest_resp_free(&r);
+	/* the steps above reused pooled SSH sessions */
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	{
+		const char *m = strstr(r.body,
+		    "\ninstag_agent_ssh_sessions_reused_total ");
+		ck_assert_ptr_nonnull(m);
+		ck_assert_msg(atol(m + strlen(
+		    "\ninstag_agent_ssh_sessions_reused_total ")) > 0, "%s",
+		    strstr(r.body, "# HELP instag_agent_ssh_sessions"));
+	}
+	itest_resp_free(&r);
 	free(aud);
 }
 END_TEST
