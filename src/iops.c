@@ -21,7 +21,8 @@
 #include "xalloc.h"
 #include "xfer.h"
 
-#define CHUNK_BYTES (64LL * 1024 * 1024)	/* per transfer step */
+#define CHUNK_BYTES (16LL * 1024 * 1024)	/* per transfer step */
+#define CHUNK_TIMEOUT_MS 120000		/* bound of one such step */
 #define LOG_READ_MAX (256 * 1024)		/* per poll */
 #define POLL_MAX_MS 30000
 #define SSH_RETRIES 30		/* reconnect attempts before giving up */
@@ -713,7 +714,8 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 	repo_dir(env->cfg, repo, sizeof(repo));
 	p.offset = cp_int(t, "xfer_off", 0);
 	p.total = u.size;
-	if (xfer_upload(s, u.path, repo, dst, CHUNK_BYTES, 0, &p, &e) < 0) {
+	if (xfer_upload(s, u.path, repo, dst, CHUNK_BYTES, CHUNK_TIMEOUT_MS, &p,
+	    &e) < 0) {
 		if (e.kind == SSH_ERR_PROTOCOL) {
 			snprintf(msg, sizeof(msg), "upload of %s: %s", dst,
 			    e.message ? e.message : "failed");
@@ -786,7 +788,8 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		goto cleanup;
 	}
 	p.offset = cp_int(t, "xfer_off", 0);
-	if (xfer_download(s, repo, rel, local, CHUNK_BYTES, 0, &p, &e) < 0) {
+	if (xfer_download(s, repo, rel, local, CHUNK_BYTES, CHUNK_TIMEOUT_MS,
+	    &p, &e) < 0) {
 		if (e.kind == SSH_ERR_PROTOCOL) {
 			snprintf(msg, sizeof(msg), "download of %s: %s", rel,
 			    e.message ? e.message : "failed");
