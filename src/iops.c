@@ -580,6 +580,33 @@ stage_progress(struct task *t, int64_t idx, int64_t n, const char *stage,
 		task_set_progress(t, (int)idx, (int)n, msg);
 }
 
+/* ssh_trouble() for an action: ACT_END when the task ended. */
+static enum act
+act_trouble(struct task *t, const struct step_env *env,
+    const struct ssh_error *e, const char *what, enum step_result *res)
+{
+	*res = ssh_trouble(t, env, e, what);
+	return *res == STEP_DONE ? ACT_END : ACT_WAIT;
+}
+
+/* A failed transfer: refused for good (path, disk, hash) ends the task,
+ * a transport failure is retried like any SSH trouble. */
+static enum act
+transfer_trouble(struct task *t, const struct step_env *env,
+    const struct ssh_error *e, const char *what, const char *path,
+    enum step_result *res)
+{
+	char msg[400];
+
+	if (e->kind != SSH_ERR_PROTOCOL)
+		return act_trouble(t, env, e, what, res);
+	snprintf(msg, sizeof(msg), "%s of %s: %s", what, path,
+	    e->message ? e->message : "failed");
+	task_fail(t, "transfer_failed", msg);
+	*res = STEP_DONE;
+	return ACT_END;
+}
+
 static enum act
 act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
     int64_t idx, int64_t n, const char *stage, enum step_result *res)
@@ -685,8 +712,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	}
 	goto cleanup;
 ssh:
-	*res = ssh_trouble(t, env, &e, stage);
-	rc = *res == STEP_DONE ? ACT_END : ACT_WAIT;
+	rc = act_trouble(t, env, &e, stage, res);
 cleanup:
 	free(script);
 	free(log);
@@ -716,16 +742,7 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 	p.total = u.size;
 	if (xfer_upload(s, u.path, repo, dst, CHUNK_BYTES, CHUNK_TIMEOUT_MS, &p,
 	    &e) < 0) {
-		if (e.kind == SSH_ERR_PROTOCOL) {
-			snprintf(msg, sizeof(msg), "upload of %s: %s", dst,
-			    e.message ? e.message : "failed");
-			task_fail(t, "transfer_failed", msg);
-			*res = STEP_DONE;
-			rc = ACT_END;
-		} else {
-			*res = ssh_trouble(t, env, &e, "upload");
-			rc = *res == STEP_DONE ? ACT_END : ACT_WAIT;
-		}
+		rc = transfer_trouble(t, env, &e, "upload", dst, res);
 		goto cleanup;
 	}
 	cp_set_int(t, "ssh_retries", 0);
@@ -790,16 +807,7 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 	p.offset = cp_int(t, "xfer_off", 0);
 	if (xfer_download(s, repo, rel, local, CHUNK_BYTES, CHUNK_TIMEOUT_MS,
 	    &p, &e) < 0) {
-		if (e.kind == SSH_ERR_PROTOCOL) {
-			snprintf(msg, sizeof(msg), "download of %s: %s", rel,
-			    e.message ? e.message : "failed");
-			task_fail(t, "transfer_failed", msg);
-			*res = STEP_DONE;
-			rc = ACT_END;
-		} else {
-			*res = ssh_trouble(t, env, &e, "download");
-			rc = *res == STEP_DONE ? ACT_END : ACT_WAIT;
-		}
+		rc = transfer_trouble(t, env, &e, "download", rel, res);
 		goto cleanup;
 	}
 	cp_set_int(t, "ssh_retries", 0);
@@ -891,8 +899,7 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 	}
 	goto cleanup;
 ssh:
-	*res = ssh_trouble(t, env, &e, "download on the pod");
-	rc = *res == STEP_DONE ? ACT_END : ACT_WAIT;
+	rc = act_trouble(t, env, &e, "download on the pod", res);
 cleanup:
 	free(abs);
 	free(script);
