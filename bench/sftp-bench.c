@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ssh.h"
-#include "xfer.h"
+#include "providers/ssh/ssh.h"
+#include "providers/ssh/xfer.h"
 
 #define TMO_MS 600000L
 

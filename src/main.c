@@ -10,12 +10,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth.h"
-#include "config.h"
-#include "pods.h"
-#include "log.h"
-#include "server.h"
-#include "version.h"
+#include "http/auth.h"
+#include "core/config.h"
+#include "providers/runpod/pods.h"
+#include "lib/log.h"
+#include "server/server.h"
+#include "lib/version.h"
 
 static void
 usage(FILE *fp)

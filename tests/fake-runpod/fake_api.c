@@ -23,10 +23,10 @@
 #include <json-c/json.h>
 
 #include "fake_runpod.h"
-#include "jsonutil.h"
-#include "log.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
 
 /* ----------------------------------------------------------- catalog ---- */
 

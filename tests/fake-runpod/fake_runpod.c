@@ -30,10 +30,10 @@
 #include <unistd.h>
 
 #include "fake_runpod.h"
-#include "jsonutil.h"
-#include "log.h"
-#include "strbuf.h"
-#include "xalloc.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
 
 #define MAX_CONNS 128
 #define MAX_HEADER (16 * 1024)

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "a2a.h"
-#include "card.h"
-#include "config.h"
-#include "jsonutil.h"
-#include "log.h"
-#include "ops.h"
-#include "task.h"
+#include "a2a/a2a.h"
+#include "a2a/card.h"
+#include "core/config.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "ops/ops.h"
+#include "core/task.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------------- */

@@ -15,10 +15,10 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
-#include "auth.h"
-#include "config.h"
+#include "http/auth.h"
+#include "core/config.h"
 #include "testutil.h"
-#include "xalloc.h"
+#include "lib/xalloc.h"
 
 #define NOW	1700000000L
 #define ISS	"https://issuer.test"

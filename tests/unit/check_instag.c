@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "instag.h"
-#include "strbuf.h"
+#include "instag/instag.h"
+#include "lib/strbuf.h"
 #include "testutil.h"
-#include "xalloc.h"
+#include "lib/xalloc.h"
 
 /* Run a shell command made with printf(3); its exit status. */
 static int

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jsonutil.h"
+#include "lib/jsonutil.h"
 #include "testutil.h"
 
 /* Parse a C string; returns rc and fills *o / *err. */

@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "config.h"
-#include "jsonutil.h"
-#include "log.h"
-#include "ops.h"
+#include "http/auth.h"
+#include "core/config.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "ops/ops.h"
 #include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------ */

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "outbound.h"
+#include "core/config.h"
+#include "lib/log.h"
+#include "http/outbound.h"
 #include "testutil.h"
 
 /* A config with ssrf_allow set (and not overridden from the environment);

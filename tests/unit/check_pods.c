@@ -15,14 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "jsonutil.h"
-#include "podguard.h"
-#include "pods.h"
-#include "provision.h"
-#include "store.h"
+#include "core/config.h"
+#include "lib/jsonutil.h"
+#include "providers/runpod/podguard.h"
+#include "providers/runpod/pods.h"
+#include "providers/runpod/provision.h"
+#include "store/store.h"
 #include "testutil.h"
-#include "xalloc.h"
+#include "lib/xalloc.h"
 
 #define UUID1 "0b5e7a46-4c1e-4a9e-9a53-2f1f9c3b7d10"
 #define ED25519_PUB "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0dummydummydummydummydummydummydummy test\n"

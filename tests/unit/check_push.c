@@ -26,9 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
-#include "push.h"
+#include "core/config.h"
+#include "lib/log.h"
+#include "a2a/push.h"
 #include "testutil.h"
 
 #define MAXREQ 32

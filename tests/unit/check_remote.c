@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "remote.h"
-#include "ssh.h"
+#include "providers/ssh/remote.h"
+#include "providers/ssh/ssh.h"
 #include "testutil.h"
 
 #ifndef SSHD_BIN

@@ -25,9 +25,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "jsonutil.h"
-#include "log.h"
-#include "runpod.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "providers/runpod/runpod.h"
 #include "testutil.h"
 
 #define KEY "rp-test-key-S3cr3t-0123456789"

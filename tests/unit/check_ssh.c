@@ -27,7 +27,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ssh.h"
+#include "providers/ssh/ssh.h"
 #include "testutil.h"
 
 /* libssh2 1.10 with OpenSSL 3 leaks a few BIGNUMs (about 56 bytes) each

@@ -7,11 +7,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jsonutil.h"
-#include "log.h"
-#include "store.h"
-#include "xalloc.h"
-#include "task.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "store/store.h"
+#include "lib/xalloc.h"
+#include "core/task.h"
 #include "testutil.h"
 
 /* ---- temporary files --------------------------------------------------- */

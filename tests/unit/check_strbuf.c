@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
+#include "lib/strbuf.h"
 #include "testutil.h"
 
 START_TEST(test_add_and_take)

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonutil.h"
-#include "task.h"
+#include "lib/jsonutil.h"
+#include "core/task.h"
 #include "testutil.h"
-#include "uuid.h"
+#include "lib/uuid.h"
 
 /* ---- uuid ------------------------------------------------------------- */
 

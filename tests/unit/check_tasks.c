@@ -8,14 +8,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "config.h"
-#include "jsonutil.h"
-#include "log.h"
-#include "ops.h"
-#include "store.h"
-#include "task.h"
-#include "tasks.h"
+#include "http/auth.h"
+#include "core/config.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "ops/ops.h"
+#include "store/store.h"
+#include "core/task.h"
+#include "tasks/tasks.h"
 #include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------ */

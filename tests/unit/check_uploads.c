@@ -17,10 +17,10 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
-#include "config.h"
+#include "core/config.h"
 #include "testutil.h"
-#include "uploads.h"
-#include "xalloc.h"
+#include "store/uploads.h"
+#include "lib/xalloc.h"
 
 /* SHA-256 of "abc" (FIPS 180-2, appendix B.1). */
 #define ABC_SHA256 \

@@ -38,9 +38,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ssh.h"
+#include "providers/ssh/ssh.h"
 #include "testutil.h"
-#include "xfer.h"
+#include "providers/ssh/xfer.h"
 
 #ifndef SSHD_BIN
 #define SSHD_BIN "/usr/sbin/sshd"

@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "auth.h"
-#include "config.h"
-#include "jsonutil.h"
+#include "http/auth.h"
+#include "core/config.h"
+#include "lib/jsonutil.h"
 #include "testutil.h"
 
 /* ---- temporary directories --------------------------------------------- */

@@ -1,0 +1,449 @@
+#include "auto-config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "a2a/hub.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "tasks/tasks.h"
+#include "lib/xalloc.h"
+
+enum sub_kind { SUB_STREAM, SUB_WAIT };
+
+struct sub {
+	struct sub *next;
+	enum sub_kind kind;
+	struct http_req *r;
+	char task_id[UUID_STR_LEN];
+	char *owner;
+	enum a2a_dialect d;
+	json_object *rpc_id;
+	int history_len;
+	int64_t deadline_ms;	/* SUB_WAIT */
+	int64_t next_beat_ms;	/* SUB_STREAM */
+	int64_t version;	/* last version sent */
+	bool started;		/* initial snapshot sent */
+};
+
+struct item {
+	struct item *next;
+	struct sub *sub;	/* a new subscriber, or */
+	struct task *task;	/* an update */
+};
+
+static struct {
+	const struct config *cfg;
+	pthread_t thread;
+	bool running, stopping;
+	int wakefd;
+	pthread_mutex_t lock;
+	struct item *head, *tail;	/* queue, under lock */
+	struct sub *subs;		/* hub thread only */
+	unsigned long nsubs;		/* under lock */
+	struct hub_stats stats;
+} H = { .lock = PTHREAD_MUTEX_INITIALIZER, .wakefd = -1 };
+
+static void
+hub_wake(void)
+{
+	uint64_t one = 1;
+	(void)!write(H.wakefd, &one, sizeof(one));
+}
+
+static void
+enqueue(struct item *it)
+{
+	pthread_mutex_lock(&H.lock);
+	if (H.tail)
+		H.tail->next = it;
+	else
+		H.head = it;
+	H.tail = it;
+	pthread_mutex_unlock(&H.lock);
+	hub_wake();
+}
+
+static void
+sub_free(struct sub *s)
+{
+	http_req_free(s->r);
+	json_object_put(s->rpc_id);
+	free(s->owner);
+	free(s);
+	pthread_mutex_lock(&H.lock);
+	H.nsubs--;
+	pthread_mutex_unlock(&H.lock);
+}
+
+static int
+send_json(struct sub *s, json_object *result)
+{
+	json_object *msg = a2a_rpc_result(s->rpc_id, result);
+	int rc = http_sse_event(s->r, json_object_to_json_string_ext(msg,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+	json_object_put(msg);
+	H.stats.events++;
+	return rc;
+}
+
+/* Answer a blocking wait with t (or an error if the task vanished). */
+static void
+answer_wait(struct sub *s, const struct task *t)
+{
+	json_object *msg;
+
+	if (t != NULL) {
+		json_object *res = a2a_render_task(t, s->d, s->history_len);
+		if (s->d == A2A_V10) {
+			json_object *w = json_object_new_object();
+			json_object_object_add(w, "task", res);
+			res = w;
+		}
+		msg = a2a_rpc_result(s->rpc_id, res);
+	} else
+		msg = a2a_rpc_error(s->rpc_id, s->d, A2A_TASK_NOT_FOUND,
+		    "Task not found");
+	http_json(s->r, 200, msg, NULL);
+	json_object_put(msg);
+}
+
+static bool
+final_state(enum task_state st)
+{
+	return task_state_terminal(st) || task_state_interrupted(st);
+}
+
+/* Deliver t to s; returns true when s is finished. */
+static bool
+deliver(struct sub *s, const struct task *t)
+{
+	if (t->version <= s->version)
+		return false;
+	s->version = t->version;
+	if (s->kind == SUB_WAIT) {
+		if (!final_state(t->state))
+			return false;
+		answer_wait(s, t);
+		return true;
+	}
+	if (final_state(t->state)) {
+		json_object *arts = a2a_render_artifact_events(t, s->d);
+		size_t i, n = json_object_array_length(arts);
+		for (i = 0; i < n; i++)
+			if (send_json(s, json_object_get(
+			    json_object_array_get_idx(arts, i))) < 0)
+				break;
+		json_object_put(arts);
+	}
+	if (send_json(s, a2a_render_status_event(t, s->d)) < 0)
+		return true;
+	return final_state(t->state);
+}
+
+/* Start a new subscriber: snapshot first.  True when already finished. */
+static bool
+start_sub(struct sub *s)
+{
+	struct task *t = NULL;
+	bool done;
+
+	s->started = true;
+	if (tasks_get(s->task_id, s->owner, &t) != 0) {
+		if (s->kind == SUB_WAIT)
+			answer_wait(s, NULL);
+		else if (http_sse_begin(s->r) == 0) {
+			json_object *e = a2a_rpc_error(s->rpc_id, s->d,
+			    A2A_TASK_NOT_FOUND, "Task not found");
+			http_sse_event(s->r, json_object_to_json_string_ext(e,
+			    JSON_C_TO_STRING_PLAIN));
+			json_object_put(e);
+		}
+		return true;
+	}
+	s->version = t->version;
+	if (s->kind == SUB_WAIT) {
+		done = final_state(t->state);
+		if (done)
+			answer_wait(s, t);
+	} else {
+		done = http_sse_begin(s->r) < 0 ||
+		    send_json(s, a2a_render_stream_task(t, s->d)) < 0 ||
+		    final_state(t->state);
+		if (!done)
+			s->next_beat_ms = ju_mono_ms() + H.cfg->sse_heartbeat * 1000;
+	}
+	task_free(t);
+	return done;
+}
+
+/* True when the peer closed the connection. */
+static bool
+peer_gone(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) || n > 0;	/* unexpected input: abort record */
+}
+
+static void
+remove_sub(struct sub **pp)
+{
+	struct sub *s = *pp;
+
+	*pp = s->next;
+	if (s->kind == SUB_STREAM)
+		H.stats.streams--;
+	else
+		H.stats.waits--;
+	sub_free(s);
+}
+
+static void *
+hub_main(void *arg)
+{
+	struct pollfd *pfd = NULL;
+	size_t pcap = 0;
+
+	(void)arg;
+	for (;;) {
+		struct item *q, *it;
+		struct sub **pp, *s;
+		int64_t now, timeout = 60000;
+		size_t n = 1, i;
+		bool stop;
+		uint64_t v;
+
+		pthread_mutex_lock(&H.lock);
+		q = H.head;
+		H.head = H.tail = NULL;
+		stop = H.stopping;
+		pthread_mutex_unlock(&H.lock);
+
+		/* 1. queue: new subscribers and updates, in order */
+		while ((it = q) != NULL) {
+			q = it->next;
+			if (it->sub != NULL) {
+				it->sub->next = H.subs;
+				H.subs = it->sub;
+				if (it->sub->kind == SUB_STREAM)
+					H.stats.streams++;
+				else
+					H.stats.waits++;
+				if (start_sub(it->sub))
+					remove_sub(&H.subs);
+			} else {
+				for (pp = &H.subs; (s = *pp) != NULL;) {
+					if (strcmp(s->task_id, it->task->id) == 0 &&
+					    deliver(s, it->task))
+						remove_sub(pp);
+					else
+						pp = &s->next;
+				}
+				task_free(it->task);
+			}
+			free(it);
+		}
+		if (stop)
+			break;
+
+		/* 2. deadlines and heartbeats */
+		now = ju_mono_ms();
+		for (pp = &H.subs; (s = *pp) != NULL;) {
+			bool done = false;
+			if (s->kind == SUB_WAIT && now >= s->deadline_ms) {
+				struct task *t = NULL;
+				tasks_get(s->task_id, s->owner, &t);
+				answer_wait(s, t);
+				task_free(t);
+				done = true;
+			} else if (s->kind == SUB_STREAM && now >= s->next_beat_ms) {
+				done = http_sse_comment(s->r, "") < 0;
+				s->next_beat_ms = now + H.cfg->sse_heartbeat * 1000;
+			}
+			if (done) {
+				remove_sub(pp);
+				continue;
+			}
+			{
+				int64_t due = s->kind == SUB_WAIT ?
+				    s->deadline_ms : s->next_beat_ms;
+				if (due - now < timeout)
+					timeout = due - now;
+			}
+			pp = &s->next;
+			n++;
+		}
+
+		/* 3. wait for the wake fd or a client going away */
+		if (n > pcap) {
+			pcap = n * 2;
+			pfd = xrealloc(pfd, pcap * sizeof(*pfd));
+		}
+		pfd[0].fd = H.wakefd;
+		pfd[0].events = POLLIN;
+		for (i = 1, s = H.subs; s; s = s->next, i++) {
+			pfd[i].fd = s->r->fcgx->ipcFd;
+			pfd[i].events = POLLIN | POLLRDHUP;
+			pfd[i].revents = 0;
+		}
+		if (poll(pfd, n, timeout < 0 ? 0 : (int)timeout) < 0 &&
+		    errno != EINTR)
+			log_msg(LOG_ERROR, "hub_poll", "poll: %s", strerror(errno));
+		if (pfd[0].revents & POLLIN)
+			(void)!read(H.wakefd, &v, sizeof(v));
+		for (i = 1, pp = &H.subs; (s = *pp) != NULL; i++) {
+			if (pfd[i].revents != 0 && peer_gone(pfd[i].fd)) {
+				log_kv(LOG_DEBUG, "stream_closed", "client went "
+				    "away", "task", s->task_id, NULL);
+				remove_sub(pp);
+			} else
+				pp = &s->next;
+		}
+	}
+	/* stopping: answer waits with the task as it stands, end streams */
+	while (H.subs != NULL) {
+		struct sub *s = H.subs;
+		if (s->kind == SUB_WAIT) {
+			struct task *t = NULL;
+			tasks_get(s->task_id, s->owner, &t);
+			answer_wait(s, t);
+			task_free(t);
+		}
+		remove_sub(&H.subs);
+	}
+	free(pfd);
+	return NULL;
+}
+
+int
+hub_start(const struct config *cfg, char **err)
+{
+	H.cfg = cfg;
+	H.stopping = false;
+	H.wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (H.wakefd < 0) {
+		*err = xasprintf("eventfd: %s", strerror(errno));
+		return -1;
+	}
+	if (pthread_create(&H.thread, NULL, hub_main, NULL) != 0) {
+		*err = xstrdup("cannot start the event hub thread");
+		close(H.wakefd);
+		return -1;
+	}
+	H.running = true;
+	return 0;
+}
+
+void
+hub_stop(void)
+{
+	struct item *it;
+
+	if (!H.running)
+		return;
+	pthread_mutex_lock(&H.lock);
+	H.stopping = true;
+	pthread_mutex_unlock(&H.lock);
+	hub_wake();
+	pthread_join(H.thread, NULL);
+	H.running = false;
+	while ((it = H.head) != NULL) {
+		H.head = it->next;
+		if (it->sub) {
+			if (it->sub->kind == SUB_WAIT) {
+				struct task *t = NULL;
+				tasks_get(it->sub->task_id, it->sub->owner, &t);
+				answer_wait(it->sub, t);
+				task_free(t);
+			}
+			sub_free(it->sub);
+		}
+		task_free(it->task);
+		free(it);
+	}
+	H.tail = NULL;
+	close(H.wakefd);
+	H.wakefd = -1;
+}
+
+static int
+add_sub(enum sub_kind kind, struct http_req *r, const char *task_id,
+    const char *owner, enum a2a_dialect d, json_object *rpc_id, int wait_s,
+    int history_len)
+{
+	struct item *it;
+	struct sub *s;
+
+	pthread_mutex_lock(&H.lock);
+	if (!H.running || H.stopping ||
+	    H.nsubs >= (unsigned long)H.cfg->sse_max_streams) {
+		pthread_mutex_unlock(&H.lock);
+		return -1;
+	}
+	H.nsubs++;
+	pthread_mutex_unlock(&H.lock);
+	s = xcalloc(1, sizeof(*s));
+	s->kind = kind;
+	s->r = r;
+	snprintf(s->task_id, sizeof(s->task_id), "%s", task_id);
+	s->owner = xstrdup(owner);
+	s->d = d;
+	s->rpc_id = rpc_id ? ju_copy(rpc_id) : NULL;
+	s->history_len = history_len;
+	s->deadline_ms = ju_mono_ms() + (int64_t)wait_s * 1000;
+	it = xcalloc(1, sizeof(*it));
+	it->sub = s;
+	enqueue(it);
+	return 0;
+}
+
+int
+hub_stream(struct http_req *r, const char *task_id, const char *owner,
+    enum a2a_dialect d, json_object *rpc_id)
+{
+	return add_sub(SUB_STREAM, r, task_id, owner, d, rpc_id, 0, -1);
+}
+
+int
+hub_wait(struct http_req *r, const char *task_id, const char *owner,
+    enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len)
+{
+	return add_sub(SUB_WAIT, r, task_id, owner, d, rpc_id, wait_s,
+	    history_len);
+}
+
+void
+hub_publish(const struct task *t)
+{
+	struct item *it;
+
+	pthread_mutex_lock(&H.lock);
+	if (!H.running || H.nsubs == 0) {
+		/* A subscriber added later starts from a fresh snapshot. */
+		pthread_mutex_unlock(&H.lock);
+		return;
+	}
+	pthread_mutex_unlock(&H.lock);
+	it = xcalloc(1, sizeof(*it));
+	it->task = task_clone(t);
+	enqueue(it);
+}
+
+void
+hub_get_stats(struct hub_stats *out)
+{
+	pthread_mutex_lock(&H.lock);
+	*out = H.stats;
+	pthread_mutex_unlock(&H.lock);
+}

@@ -1,0 +1,48 @@
+/*
+ * hub: the event hub (DESIGN section 1).  One thread owns every open SSE
+ * stream and every blocking message/send wait, so no request thread waits
+ * for a task: a request thread hands its http_req over and goes back to
+ * FCGX_Accept_r.  The hub writes each task update to every stream of that
+ * task in order, a ":" heartbeat every sse_heartbeat seconds, answers
+ * blocking waits when their task ends (or is interrupted) or their time is
+ * up, and finishes a request when its task ends or its client goes away.
+ */
+#ifndef IA_HUB_H
+#define IA_HUB_H
+
+#include <stdbool.h>
+#include <json-c/json.h>
+
+#include "a2a/a2a.h"
+#include "core/config.h"
+#include "http/http.h"
+#include "core/task.h"
+
+int hub_start(const struct config *cfg, char **err);
+/* Close every stream, answer every wait with the task as it stands. */
+void hub_stop(void);
+
+/*
+ * Hand r over to stream task_id's events (JSON-RPC id rpc_id, copied).
+ * The hub first sends the current Task, then updates until the task
+ * reaches a terminal or interrupted state.  0 on success (the hub owns r);
+ * -1 when the hub is full or stopping (the caller still owns r).
+ */
+int hub_stream(struct http_req *r, const char *task_id, const char *owner,
+    enum a2a_dialect d, json_object *rpc_id);
+/* Hand r over to answer a blocking send when the task ends or after
+ * wait_s seconds, whichever is first.  Same ownership as hub_stream. */
+int hub_wait(struct http_req *r, const char *task_id, const char *owner,
+    enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len);
+
+/* Queue an update (the task is cloned). */
+void hub_publish(const struct task *t);
+
+struct hub_stats {
+	unsigned long streams;
+	unsigned long waits;
+	unsigned long events;
+};
+void hub_get_stats(struct hub_stats *out);
+
+#endif

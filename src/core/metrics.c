@@ -1,0 +1,189 @@
+#include "auto-config.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "a2a/hub.h"
+#include "instag/iops.h"
+#include "core/metrics.h"
+#include "a2a/push.h"
+#include "providers/runpod/runpod.h"
+#include "providers/ssh/ssh.h"
+#include "tasks/tasks.h"
+
+static const char *const route_names[MR__COUNT] = {
+	"agent_card", "a2a", "envelope", "umbrella_card", "health", "metrics",
+	"artifact", "upload", "other"
+};
+static const int classes[] = { 2, 3, 4, 5 };
+
+static atomic_ulong requests[MR__COUNT][4];
+static atomic_ulong req_usec[MR__COUNT];
+static atomic_ulong auth_fail;
+static atomic_ulong rpc_calls;
+static atomic_ulong rpc_errors;
+
+void
+metrics_request(enum metrics_route route, int status, double seconds)
+{
+	int c = status / 100 - 2;
+
+	if (c < 0 || c > 3)
+		c = 3;
+	atomic_fetch_add(&requests[route][c], 1);
+	atomic_fetch_add(&req_usec[route], (unsigned long)(seconds * 1e6));
+}
+
+void
+metrics_auth_failure(const char *reason)
+{
+	(void)reason;
+	atomic_fetch_add(&auth_fail, 1);
+}
+
+void
+metrics_rpc_method(const char *method)
+{
+	(void)method;
+	atomic_fetch_add(&rpc_calls, 1);
+}
+
+void
+metrics_rpc_error(int code)
+{
+	(void)code;
+	atomic_fetch_add(&rpc_errors, 1);
+}
+
+#define RP_KINDS (RP_PROTOCOL + 1)
+static atomic_ulong runpod_calls[RP_KINDS];
+static atomic_ulong orphan_pods;
+static const char *const reap_names[] = { "cost_guard", "reaper", "timeout",
+    "failed", "cancel" };
+#define NREAP (sizeof(reap_names) / sizeof(reap_names[0]))
+static atomic_ulong reaped[NREAP];
+
+void
+metrics_runpod_call(int error_kind)
+{
+	if (error_kind >= 0 && error_kind < RP_KINDS)
+		atomic_fetch_add(&runpod_calls[error_kind], 1);
+}
+
+void
+metrics_set_orphan_pods(unsigned long n)
+{
+	atomic_store(&orphan_pods, n);
+}
+
+void
+metrics_pod_reaped(const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < NREAP; i++)
+		if (strcmp(why, reap_names[i]) == 0)
+			atomic_fetch_add(&reaped[i], 1);
+}
+
+static void
+render_pods(struct strbuf *sb)
+{
+	size_t i;
+	int k;
+
+	sb_adds(sb, "# HELP instag_agent_runpod_calls_total RunPod API calls "
+	    "by outcome.\n# TYPE instag_agent_runpod_calls_total counter\n");
+	for (k = 0; k < RP_KINDS; k++)
+		sb_addf(sb, "instag_agent_runpod_calls_total{outcome=\"%s\"} "
+		    "%lu\n", k == RP_OK ? "ok" : runpod_error_kind_name(k),
+		    atomic_load(&runpod_calls[k]));
+	sb_addf(sb, "# HELP instag_agent_orphan_pods Pods with the agent's "
+	    "prefix that no task owns (last reaper round).\n"
+	    "# TYPE instag_agent_orphan_pods gauge\n"
+	    "instag_agent_orphan_pods %lu\n", atomic_load(&orphan_pods));
+	sb_adds(sb, "# HELP instag_agent_pods_terminated_total Pods the agent "
+	    "terminated by itself: cost guard, reaper, provision timeout, "
+	    "failed provision, canceled provision.\n"
+	    "# TYPE instag_agent_pods_terminated_total counter\n");
+	for (i = 0; i < NREAP; i++)
+		sb_addf(sb, "instag_agent_pods_terminated_total{by=\"%s\"} "
+		    "%lu\n", reap_names[i], atomic_load(&reaped[i]));
+}
+
+void
+metrics_render(struct strbuf *sb)
+{
+	struct tasks_stats ts;
+	struct hub_stats hs;
+	struct push_stats ps;
+	int r, c;
+
+	sb_adds(sb, "# HELP instag_agent_requests_total HTTP requests by "
+	    "route and status class.\n# TYPE instag_agent_requests_total counter\n");
+	for (r = 0; r < MR__COUNT; r++)
+		for (c = 0; c < 4; c++)
+			sb_addf(sb, "instag_agent_requests_total{route=\"%s\","
+			    "code=\"%dxx\"} %lu\n", route_names[r], classes[c],
+			    atomic_load(&requests[r][c]));
+	sb_adds(sb, "# HELP instag_agent_request_seconds_total Time spent "
+	    "handling requests.\n# TYPE instag_agent_request_seconds_total counter\n");
+	for (r = 0; r < MR__COUNT; r++)
+		sb_addf(sb, "instag_agent_request_seconds_total{route=\"%s\"} "
+		    "%.6f\n", route_names[r], atomic_load(&req_usec[r]) / 1e6);
+	sb_addf(sb, "# TYPE instag_agent_auth_failures_total counter\n"
+	    "instag_agent_auth_failures_total %lu\n", atomic_load(&auth_fail));
+	sb_addf(sb, "# TYPE instag_agent_rpc_calls_total counter\n"
+	    "instag_agent_rpc_calls_total %lu\n", atomic_load(&rpc_calls));
+	sb_addf(sb, "# TYPE instag_agent_rpc_errors_total counter\n"
+	    "instag_agent_rpc_errors_total %lu\n", atomic_load(&rpc_errors));
+	tasks_get_stats(&ts);
+	sb_addf(sb, "# TYPE instag_agent_tasks_active gauge\n"
+	    "instag_agent_tasks_active %lu\n"
+	    "# TYPE instag_agent_tasks_queued gauge\n"
+	    "instag_agent_tasks_queued %lu\n"
+	    "# TYPE instag_agent_tasks_running gauge\n"
+	    "instag_agent_tasks_running %lu\n"
+	    "# TYPE instag_agent_task_steps_total counter\n"
+	    "instag_agent_task_steps_total %lu\n"
+	    "# TYPE instag_agent_tasks_submitted_total counter\n"
+	    "instag_agent_tasks_submitted_total %lu\n"
+	    "# TYPE instag_agent_tasks_finished_total counter\n"
+	    "instag_agent_tasks_finished_total %lu\n",
+	    ts.active, ts.queued, ts.running, ts.steps, ts.submitted,
+	    ts.finished);
+	hub_get_stats(&hs);
+	sb_addf(sb, "# TYPE instag_agent_sse_streams gauge\n"
+	    "instag_agent_sse_streams %lu\n"
+	    "# TYPE instag_agent_blocking_waits gauge\n"
+	    "instag_agent_blocking_waits %lu\n"
+	    "# TYPE instag_agent_stream_events_total counter\n"
+	    "instag_agent_stream_events_total %lu\n",
+	    hs.streams, hs.waits, hs.events);
+	push_get_stats(&ps);
+	sb_addf(sb, "# TYPE instag_agent_push_delivered_total counter\n"
+	    "instag_agent_push_delivered_total %lu\n"
+	    "# TYPE instag_agent_push_failed_total counter\n"
+	    "instag_agent_push_failed_total %lu\n"
+	    "# TYPE instag_agent_push_retried_total counter\n"
+	    "instag_agent_push_retried_total %lu\n"
+	    "# TYPE instag_agent_push_pending gauge\n"
+	    "instag_agent_push_pending %lu\n",
+	    ps.delivered, ps.failed, ps.retried, ps.pending);
+	render_pods(sb);
+	{
+		struct ssh_pool_stats ss;
+		iops_pool_stats(&ss);
+		sb_addf(sb, "# HELP instag_agent_ssh_sessions Pooled SSH sessions "
+		    "to pods.\n# TYPE instag_agent_ssh_sessions gauge\n"
+		    "instag_agent_ssh_sessions{state=\"idle\"} %d\n"
+		    "instag_agent_ssh_sessions{state=\"busy\"} %d\n"
+		    "# TYPE instag_agent_ssh_sessions_opened_total counter\n"
+		    "instag_agent_ssh_sessions_opened_total %lu\n"
+		    "# TYPE instag_agent_ssh_sessions_reused_total counter\n"
+		    "instag_agent_ssh_sessions_reused_total %lu\n"
+		    "# TYPE instag_agent_ssh_sessions_dropped_total counter\n"
+		    "instag_agent_ssh_sessions_dropped_total %lu\n",
+		    ss.idle, ss.busy, ss.opened, ss.reused, ss.dropped);
+	}
+}

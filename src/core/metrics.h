@@ -1,0 +1,29 @@
+/*
+ * metrics: process-wide counters rendered in the Prometheus text format
+ * for GET /metrics.  Counters are atomic; any thread may bump them.
+ */
+#ifndef IA_METRICS_H
+#define IA_METRICS_H
+
+#include "lib/strbuf.h"
+
+enum metrics_route {
+	MR_CARD, MR_A2A, MR_ENVELOPE, MR_UMBRELLA_CARD, MR_HEALTH, MR_METRICS,
+	MR_ARTIFACT, MR_UPLOAD, MR_OTHER, MR__COUNT
+};
+
+void metrics_request(enum metrics_route route, int status, double seconds);
+void metrics_auth_failure(const char *reason);
+void metrics_rpc_method(const char *method);
+void metrics_rpc_error(int code);
+/* RunPod API calls made, by outcome kind name ("ok", "rate_limited"...). */
+void metrics_runpod_call(int error_kind);
+/* Pods the last reaper round found without an owner. */
+void metrics_set_orphan_pods(unsigned long n);
+/* A pod terminated by the agent itself: "cost_guard", "reaper",
+ * "timeout", "failed" (a provision that failed otherwise) or "cancel". */
+void metrics_pod_reaped(const char *why);
+/* Append the whole exposition to sb. */
+void metrics_render(struct strbuf *sb);
+
+#endif

@@ -1,0 +1,226 @@
+#include "auto-config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "http/http.h"
+#include "lib/jsonutil.h"
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
+
+struct http_req *
+http_req_new(FCGX_Request *fcgx, const char *base_path)
+{
+	struct http_req *r = xcalloc(1, sizeof(*r));
+	const char *uri;
+	size_t blen = strlen(base_path);
+
+	r->fcgx = fcgx;
+	r->method = FCGX_GetParam("REQUEST_METHOD", fcgx->envp);
+	if (r->method == NULL)
+		r->method = "";
+	uri = FCGX_GetParam("DOCUMENT_URI", fcgx->envp);
+	if (uri == NULL)
+		uri = FCGX_GetParam("SCRIPT_NAME", fcgx->envp);
+	if (uri == NULL)
+		uri = "";
+	if (blen > 0 && strncmp(uri, base_path, blen) == 0 &&
+	    (uri[blen] == '/' || uri[blen] == '\0'))
+		uri += blen;
+	else if (blen > 0)
+		uri = "";	/* outside our prefix: 404 */
+	r->path = uri;
+	/* A stalled peer must not block a writer for long. */
+	{
+		struct timeval tv = { 10, 0 };
+		setsockopt(fcgx->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv,
+		    sizeof(tv));
+	}
+	return r;
+}
+
+void
+http_req_free(struct http_req *r)
+{
+	if (r == NULL)
+		return;
+	FCGX_Finish_r(r->fcgx);
+	free(r->fcgx);
+	free(r->body);
+	auth_principal_clear(&r->who);
+	free(r);
+}
+
+const char *
+http_param(struct http_req *r, const char *name)
+{
+	return FCGX_GetParam(name, r->fcgx->envp);
+}
+
+const char *
+http_header(struct http_req *r, const char *name)
+{
+	char key[128];
+	size_t i, n = strlen(name);
+
+	if (n + 6 > sizeof(key))
+		return NULL;
+	memcpy(key, "HTTP_", 5);
+	for (i = 0; i < n; i++)
+		key[5 + i] = name[i] == '-' ? '_' :
+		    (char)((name[i] >= 'a' && name[i] <= 'z') ?
+		    name[i] - 32 : name[i]);
+	key[5 + n] = '\0';
+	return FCGX_GetParam(key, r->fcgx->envp);
+}
+
+int
+http_read_body(struct http_req *r, size_t max, int *status, const char **why)
+{
+	const char *cl = http_param(r, "CONTENT_LENGTH");
+	unsigned long long want;
+	char *end, drain[4096];
+	size_t got = 0;
+
+	if (cl == NULL || *cl == '\0') {
+		*status = 411;
+		*why = "a Content-Length is required";
+		return -1;
+	}
+	errno = 0;
+	want = strtoull(cl, &end, 10);
+	if (errno || end == cl || *end != '\0' || cl[0] == '-') {
+		*status = 400;
+		*why = "invalid Content-Length";
+		return -1;
+	}
+	if (want > max) {
+		*status = 413;
+		*why = "request body larger than the configured max_body_bytes";
+		return -1;
+	}
+	r->body = xmalloc((size_t)want + 1);
+	while (got < want) {
+		size_t chunk = want - got > (1u << 20) ? (1u << 20) :
+		    (size_t)(want - got);
+		int n = FCGX_GetStr(r->body + got, (int)chunk, r->fcgx->in);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	r->body[got] = '\0';
+	r->body_len = got;
+	if (got != want) {
+		*status = 400;
+		*why = "request body shorter than its Content-Length";
+		return -1;
+	}
+	/* Consume the end-of-stdin record so the socket reads as idle. */
+	while (FCGX_GetStr(drain, sizeof(drain), r->fcgx->in) > 0)
+		;
+	return 0;
+}
+
+const char *
+http_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "Status";
+}
+
+void
+http_respond(struct http_req *r, int status, const char *content_type,
+    const char *extra_headers, const char *body, size_t len)
+{
+	struct strbuf h = SB_INIT;
+
+	/* libfcgi's own printf knows no %zu: format with libc. */
+	r->status = status;
+	sb_addf(&h, "Status: %d %s\r\n", status, http_reason(status));
+	if (content_type != NULL)
+		sb_addf(&h, "Content-Type: %s\r\n", content_type);
+	if (body != NULL)
+		sb_addf(&h, "Content-Length: %zu\r\n", len);
+	if (extra_headers != NULL)
+		sb_adds(&h, extra_headers);
+	sb_adds(&h, "X-Content-Type-Options: nosniff\r\n\r\n");
+	FCGX_PutStr(h.buf, (int)h.len, r->fcgx->out);
+	sb_free(&h);
+	if (body != NULL && len > 0)
+		FCGX_PutStr(body, (int)len, r->fcgx->out);
+}
+
+void
+http_json(struct http_req *r, int status, json_object *o,
+    const char *extra_headers)
+{
+	const char *text = json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	http_respond(r, status, "application/json", extra_headers, text,
+	    strlen(text));
+}
+
+void
+http_error(struct http_req *r, int status, const char *code, const char *msg,
+    const char *extra_headers)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "error", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	http_json(r, status, o, extra_headers);
+	json_object_put(o);
+}
+
+int
+http_sse_begin(struct http_req *r)
+{
+	r->status = 200;
+	FCGX_PutS("Status: 200 OK\r\n"
+	    "Content-Type: text/event-stream\r\n"
+	    "Cache-Control: no-cache\r\n"
+	    "X-Accel-Buffering: no\r\n\r\n", r->fcgx->out);
+	return FCGX_FFlush(r->fcgx->out) < 0 ||
+	    FCGX_GetError(r->fcgx->out) != 0 ? -1 : 0;
+}
+
+int
+http_sse_event(struct http_req *r, const char *json)
+{
+	FCGX_PutS("data: ", r->fcgx->out);
+	FCGX_PutS(json, r->fcgx->out);
+	FCGX_PutS("\n\n", r->fcgx->out);
+	return FCGX_FFlush(r->fcgx->out) < 0 ||
+	    FCGX_GetError(r->fcgx->out) != 0 ? -1 : 0;
+}
+
+int
+http_sse_comment(struct http_req *r, const char *text)
+{
+	FCGX_PutS(":", r->fcgx->out);
+	FCGX_PutS(text ? text : "", r->fcgx->out);
+	FCGX_PutS("\n\n", r->fcgx->out);
+	return FCGX_FFlush(r->fcgx->out) < 0 ||
+	    FCGX_GetError(r->fcgx->out) != 0 ? -1 : 0;
+}

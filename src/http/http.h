@@ -1,0 +1,62 @@
+/*
+ * http: one FastCGI request as the agent sees it, and the response
+ * writers.  A struct http_req owns its heap FCGX_Request; whoever holds
+ * the http_req (a request thread, or the event hub after a hand-over)
+ * ends it with http_req_free(), which finishes the FastCGI request.
+ */
+#ifndef IA_HTTP_H
+#define IA_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "http/auth.h"
+
+struct http_req {
+	FCGX_Request *fcgx;	/* owned */
+	const char *method;	/* borrowed from the FastCGI params */
+	const char *path;	/* DOCUMENT_URI without the base path */
+	char *body;		/* owned, NUL-terminated */
+	size_t body_len;
+	struct auth_principal who;	/* set once authenticated */
+	bool authed;
+	int status;		/* status sent, for metrics and logs */
+};
+
+/* Wrap an accepted request (takes ownership of fcgx). */
+struct http_req *http_req_new(FCGX_Request *fcgx, const char *base_path);
+/* Finish the FastCGI request and free everything.  NULL ok. */
+void http_req_free(struct http_req *r);
+
+/* A request header by HTTP name ("Authorization"), NULL when absent. */
+const char *http_header(struct http_req *r, const char *name);
+const char *http_param(struct http_req *r, const char *name);
+
+/*
+ * Read the body (CONTENT_LENGTH bytes) into r->body, at most max bytes,
+ * then drain the stream to its end.  0 on success; otherwise -1 with
+ * *status (400, 411, 413) and a static *why.
+ */
+int http_read_body(struct http_req *r, size_t max, int *status,
+    const char **why);
+
+/* Write a whole response.  extra_headers: "Name: value\r\n..." or NULL. */
+void http_respond(struct http_req *r, int status, const char *content_type,
+    const char *extra_headers, const char *body, size_t len);
+void http_json(struct http_req *r, int status, json_object *o,
+    const char *extra_headers);
+/* {"error": code, "message": msg} */
+void http_error(struct http_req *r, int status, const char *code,
+    const char *msg, const char *extra_headers);
+const char *http_reason(int status);
+
+/* Start an SSE response (headers only) and flush.  -1 if the peer is gone. */
+int http_sse_begin(struct http_req *r);
+/* Write "data: <json>\n\n" and flush.  -1 if the peer is gone. */
+int http_sse_event(struct http_req *r, const char *json);
+/* Write a ":" comment line and flush. */
+int http_sse_comment(struct http_req *r, const char *text);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * instag: InsTaG's command lines and progress output.  Prefix instag_.
+ *
+ * Everything here is pure (no I/O), so it is unit-tested on its own:
+ * - values enter command lines only through sb_add_shquote (strbuf.h).
+ * - instag_stage_script: the shell script of one stage of an operation,
+ *   built only from fixed templates and validated, quoted values, following
+ *   the exact command lines of ../shared/reference/instag.md (second half).
+ * - instag_parse_progress: InsTaG's progress from a log: tqdm bars (on
+ *   stderr, redrawn with '\r'), "[ITER n]" lines and "[INFO] ===== x ====="
+ *   markers.
+ */
+#ifndef IA_INSTAG_H
+#define IA_INSTAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/strbuf.h"
+
+
+/* What a stage's script needs; strings borrowed, already validated by
+ * the operation's params (identifiers, enums, ranges). */
+struct instag_args {
+	const char *repo_dir;	/* absolute: the InsTaG checkout on the pod */
+	const char *subject;	/* the person's <ID> */
+	const char *output_name;	/* output/<name>; NULL: the subject */
+	const char *extractor;	/* deepspeech, ave, esperanto, hubert */
+	const char *audio_name;	/* driving audio data/<name>.wav (synth) */
+	const char *env_init;	/* NULL or a remote file sourced first */
+	int gpu_id;
+	int n_views;		/* <= 0: InsTaG's few-shot 250 */
+	int iterations;		/* <= 0: 10000 (face, mouth); fuse 2000 */
+};
+
+/* The stages of an operation, in order; NULL-terminated static array,
+ * NULL for an operation without stages here. */
+const char *const *instag_stages(const char *operation);
+
+/*
+ * The bash script of stage (one of instag_stages(operation)), or NULL with
+ * *err (static) for an unknown stage or missing argument.  Caller frees.
+ */
+char *instag_stage_script(const char *operation, const char *stage,
+    const struct instag_args *a, const char **err);
+
+/* The setup job: clone or update the checkout under work_root at commit,
+ * conda environments, tool weights; prints "[agent] ready: ..." or
+ * "[agent] missing: ..." (licensed or manual assets).  Caller frees. */
+char *instag_setup_script(const char *work_root, const char *repo_url,
+    const char *commit, const char *env_init);
+/* A job that has the pod download an https URL to dest (absolute). */
+char *instag_fetch_url_script(const char *url, const char *dest,
+    const char *env_init);
+/* A job that checks a video for InsTaG (25 fps, 512x512, >= 32 frames)
+ * with ffprobe, and converts it when convert is set; exit 3 when it is
+ * unusable (the log says why). */
+char *instag_media_script(const char *video, bool convert,
+    const char *env_init);
+
+struct instag_progress {
+	char label[48];		/* "Training progress", "Rendering progress",
+				   "" for a bar without a description */
+	int percent;		/* of the last bar, -1 when none */
+	long long cur, total;	/* of the last bar, 0 when none */
+	long long iter;		/* last "[ITER n]", -1 when none */
+	char info[96];		/* last "[INFO] ===== x =====" text */
+};
+
+/* Scan len bytes of log (any bytes) and fill *p from the last markers. */
+void instag_parse_progress(const char *log, size_t len,
+    struct instag_progress *p);
+
+#endif

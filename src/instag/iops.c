@@ -1,0 +1,1097 @@
+#include "auto-config.h"
+
+#include <ctype.h>
+#include <stdatomic.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "instag/instag.h"
+#include "instag/iops.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "providers/runpod/pods.h"
+#include "providers/ssh/remote.h"
+#include "providers/ssh/ssh.h"
+#include "store/store.h"
+#include "lib/strbuf.h"
+#include "store/uploads.h"
+#include "lib/xalloc.h"
+#include "providers/ssh/xfer.h"
+
+#define CHUNK_BYTES (16LL * 1024 * 1024)	/* per transfer step */
+#define CHUNK_TIMEOUT_MS 120000		/* bound of one such step */
+#define LOG_READ_MAX (256 * 1024)		/* per poll */
+#define POLL_MAX_MS 30000
+#define SSH_RETRIES 30		/* reconnect attempts before giving up */
+#define TAIL_BYTES 1500		/* log tail in a failure message */
+
+static struct ssh_pool *POOL;
+static _Atomic int64_t last_maintain_ms;
+#define MAINTAIN_EVERY_MS 15000	/* keepalives, idle expiry */
+
+int
+iops_init(const struct config *cfg, char **err)
+{
+	(void)cfg;
+	if (ssh_global_init() < 0) {
+		*err = xstrdup("libssh2 failed to initialise");
+		return -1;
+	}
+	POOL = ssh_pool_new(2, 64, 120);
+	return 0;
+}
+
+void
+iops_pool_stats(struct ssh_pool_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (POOL != NULL)
+		ssh_pool_stats(POOL, st);
+}
+
+/* Now and then, from whichever step comes: keepalives on idle pooled
+ * sessions and closing the stale ones (the pool has no thread). */
+static void
+maybe_maintain(int64_t now)
+{
+	int64_t last = atomic_load(&last_maintain_ms);
+
+	if (now - last < MAINTAIN_EVERY_MS ||
+	    !atomic_compare_exchange_strong(&last_maintain_ms, &last, now))
+		return;
+	ssh_pool_maintain(POOL);
+}
+
+void
+iops_shutdown(void)
+{
+	ssh_pool_free(POOL);
+	POOL = NULL;
+}
+
+bool
+iops_ready(const struct config *cfg, const char **why)
+{
+	if (cfg->ssh_key_file[0] == '\0') {
+		*why = "no SSH key is configured on this agent (ssh_key_file)";
+		return false;
+	}
+	return true;
+}
+
+/* ---- checkpoint helpers ------------------------------------------------------- */
+
+static int64_t
+cp_int(const struct task *t, const char *k, int64_t def)
+{
+	int64_t v = def;
+
+	ju_int(t->checkpoint, k, &v);
+	return v;
+}
+
+static void
+cp_set_int(struct task *t, const char *k, int64_t v)
+{
+	json_object_object_add(t->checkpoint, k, json_object_new_int64(v));
+}
+
+static const char *
+repo_dir(const struct config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/InsTaG", cfg->pod_work_root);
+	return buf;
+}
+
+static const char *
+jobs_root(const struct config *cfg, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/jobs", cfg->pod_work_root);
+	return buf;
+}
+
+/* ---- targets -------------------------------------------------------------------- */
+
+/*
+ * Is host (params.host: "name" or "name:port") one of ssh_hosts (entries
+ * "name" or "name:port", port 22 when absent)?  *port gets its port.
+ */
+static bool
+static_host(const struct config *cfg, const char *host, int *port)
+{
+	char *list = xstrdup(cfg->ssh_hosts), *tok, *save = NULL;
+	bool found = false;
+
+	for (tok = strtok_r(list, ", \t", &save); tok && !found;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		char *colon = strchr(tok, ':');
+		int p = colon ? atoi(colon + 1) : 22;
+
+		if (strcmp(tok, host) == 0)
+			found = true;
+		else if (colon != NULL && strchr(host, ':') == NULL &&
+		    strlen(host) == (size_t)(colon - tok) &&
+		    strncmp(tok, host, (size_t)(colon - tok)) == 0)
+			found = true;
+		if (found)
+			*port = p > 0 && p < 65536 ? p : 22;
+	}
+	free(list);
+	return found;
+}
+
+struct target {
+	struct ssh_target tg;
+	char *host;		/* owned */
+	char *fp;		/* owned */
+};
+
+static void
+target_clear(struct target *x)
+{
+	free(x->host);
+	free(x->fp);
+	memset(x, 0, sizeof(*x));
+}
+
+/* Resolve params into *x: 0, or -1 with *code (static) and *why (caller
+ * frees). */
+static int
+target_resolve(const struct config *cfg, const char *owner,
+    json_object *params, struct target *x, const char **code, char **why)
+{
+	const char *pod = ju_str(params, "pod_id"), *host = ju_str(params, "host");
+	struct pod_rec *r = NULL;
+	int port = 22;
+
+	memset(x, 0, sizeof(*x));
+	x->tg.user = cfg->ssh_user;
+	x->tg.key_file = cfg->ssh_key_file;
+	x->tg.timeout_ms = cfg->ssh_timeout * 1000;
+	if (pod != NULL) {
+		if (store_pod_get(pods_store(), pod, &r) != 0 ||
+		    strcmp(r->owner, owner) != 0) {
+			*code = PODERR_NOT_FOUND;
+			*why = xasprintf("no pod with id '%.64s' was provisioned "
+			    "by you through this agent", pod);
+			goto fail;
+		}
+		if (strcmp(r->state, "active") != 0 || r->public_ip == NULL ||
+		    r->ssh_port <= 0 || r->host_fp == NULL) {
+			*code = "pod_not_ready";
+			*why = xasprintf("pod %s is %s%s%s", pod, r->state,
+			    r->reason ? ": " : "", r->reason ? r->reason : "");
+			goto fail;
+		}
+		x->host = xstrdup(r->public_ip);
+		x->fp = xstrdup(r->host_fp);
+		x->tg.port = r->ssh_port;
+		x->tg.pinned_fp = x->fp;
+		store_pod_free(r);
+	} else {
+		if (host == NULL || !static_host(cfg, host, &port)) {
+			*code = "host_not_allowed";
+			*why = xasprintf("host '%.64s' is not one of this agent's "
+			    "ssh_hosts", host ? host : "");
+			return -1;
+		}
+		if (cfg->ssh_known_hosts[0] == '\0') {
+			*code = OPERR_NOT_CONFIGURED;
+			*why = xstrdup("ssh_hosts needs ssh_known_hosts (the "
+			    "hosts' pinned keys)");
+			return -1;
+		}
+		x->host = xstrndup(host, strcspn(host, ":"));
+		x->tg.port = port;
+		x->tg.known_hosts = cfg->ssh_known_hosts;
+	}
+	x->tg.host = x->host;
+	return 0;
+fail:
+	store_pod_free(r);
+	return -1;
+}
+
+/* A source param: an upload of owner's, or an https URL. */
+static int
+source_ok(const struct config *cfg, const char *owner, const char *src,
+    char **why)
+{
+	struct upload_info u;
+
+	if (src == NULL || strncmp(src, "https://", 8) == 0)
+		return 0;
+	memset(&u, 0, sizeof(u));
+	if (uploads_lookup(cfg, owner, src, &u) != 0) {
+		*why = xasprintf("no upload '%.64s' of yours", src);
+		return -1;
+	}
+	uploads_info_clear(&u);
+	return 0;
+}
+
+/*
+ * "part:N" in params[key] (a string): the message's N-th file part (0
+ * first), replaced by its uri (an upload of the caller's, or an https
+ * URL).  0, or -1 with *why (caller frees).
+ */
+static int
+resolve_part(const struct op_ctx *c, json_object *params, const char *key,
+    char **why)
+{
+	const char *v = ju_str(params, key), *uri;
+	json_object *parts = c->message ? ju_arr(c->message, "parts") : NULL;
+	size_t i, n = parts ? json_object_array_length(parts) : 0;
+	long want, seen = 0;
+
+	if (v == NULL || strncmp(v, "part:", 5) != 0)
+		return 0;
+	want = atol(v + 5);
+	for (i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(parts, i);
+		if (strcmp(ju_str(p, "kind"), "file") != 0)
+			continue;
+		if (seen++ != want)
+			continue;
+		uri = ju_str(p, "uri");
+		if (uri == NULL || (strncmp(uri, "upload:", 7) != 0 &&
+		    strncmp(uri, "https://", 8) != 0)) {
+			*why = xasprintf("params.%s: file part %ld has neither "
+			    "bytes nor an https uri", key, want);
+			return -1;
+		}
+		json_object_object_add(params, key, json_object_new_string(uri));
+		return 0;
+	}
+	*why = xasprintf("params.%s: the message has no file part %ld", key,
+	    want);
+	return -1;
+}
+
+int
+iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
+{
+	struct target x;
+	const char *code = NULL;
+	char *why = NULL;
+	json_object *a;
+	size_t i;
+
+	if (target_resolve(c->cfg, c->who->sub, params, &x, &code, &why) < 0) {
+		op_error_set(oe, code, "%s", why);
+		free(why);
+		return -1;
+	}
+	target_clear(&x);
+	if (resolve_part(c, params, "video", &why) < 0 ||
+	    resolve_part(c, params, "audio", &why) < 0)
+		goto bad;
+	if (source_ok(c->cfg, c->who->sub, ju_str(params, "video"), &why) < 0)
+		goto bad;
+	if (json_object_object_get_ex(params, "audio", &a) &&
+	    json_object_is_type(a, json_type_string) &&
+	    source_ok(c->cfg, c->who->sub, json_object_get_string(a), &why) < 0)
+		goto bad;
+	for (i = 0; a && json_object_is_type(a, json_type_array) &&
+	    i < json_object_array_length(a); i++)
+		if (source_ok(c->cfg, c->who->sub, json_object_get_string(
+		    json_object_array_get_idx(a, i)), &why) < 0)
+			goto bad;
+	return 0;
+bad:
+	op_error_set(oe, OPERR_INVALID_PARAMS, "%s", why);
+	free(why);
+	return -1;
+}
+
+/* ---- the plan -------------------------------------------------------------------- */
+
+static void
+plan_add(json_object *plan, const char *kind, const char *a, const char *b)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "kind", json_object_new_string(kind));
+	if (a)
+		json_object_object_add(o, "a", json_object_new_string(a));
+	if (b)
+		json_object_object_add(o, "b", json_object_new_string(b));
+	json_object_array_add(plan, o);
+}
+
+/* A source to dst (relative to the checkout): "put" or "url". */
+static void
+plan_source(json_object *plan, const char *src, const char *dst)
+{
+	plan_add(plan, strncmp(src, "https://", 8) == 0 ? "url" : "put", src,
+	    dst);
+}
+
+static void
+plan_stages(json_object *plan, const char *op)
+{
+	const char *const *st = instag_stages(op);
+	size_t i;
+
+	for (i = 0; st && st[i]; i++)
+		plan_add(plan, "job", st[i], NULL);
+}
+
+/* The driving audio's name on the pod: data/<name>.wav. */
+static void
+audio_name(const struct task *t, char *buf, size_t len)
+{
+	snprintf(buf, len, "drive_%.8s", t->id);
+}
+
+static json_object *
+make_plan(const struct task *t)
+{
+	json_object *plan = json_object_new_array();
+	const char *op = t->operation, *id = ju_str(t->params, "subject");
+	char dst[256], an[32];
+	bool b = false;
+
+	if (strcmp(op, "instag.setup_environment") == 0)
+		plan_add(plan, "job", "setup", NULL);
+	else if (strcmp(op, "instag.upload_data") == 0) {
+		snprintf(dst, sizeof(dst), "data/%s/%s.mp4", id, id);
+		plan_source(plan, ju_str(t->params, "video"), dst);
+		if (ju_str(t->params, "audio") != NULL) {
+			snprintf(dst, sizeof(dst), "data/%s/%s_audio.wav", id, id);
+			plan_source(plan, ju_str(t->params, "audio"), dst);
+		}
+		plan_add(plan, "job", "media", NULL);
+	} else if (strcmp(op, "instag.preprocess") == 0)
+		plan_stages(plan, op);
+	else if (strcmp(op, "instag.train") == 0) {
+		plan_add(plan, "job", "features", NULL);
+		if (ju_bool(t->params, "pretrain", &b) == 0 && b)
+			plan_add(plan, "job", "pretrain", NULL);
+		plan_add(plan, "job", "face", NULL);
+		plan_add(plan, "job", "mouth", NULL);
+		plan_add(plan, "job", "fuse", NULL);
+	} else if (strcmp(op, "instag.synthesize") == 0) {
+		audio_name(t, an, sizeof(an));
+		snprintf(dst, sizeof(dst), "data/%s.wav", an);
+		plan_source(plan, ju_str(t->params, "audio"), dst);
+		plan_stages(plan, op);
+	} else if (strcmp(op, "instag.fetch_results") == 0)
+		plan_add(plan, "job", "pack", NULL);
+	return plan;
+}
+
+/* ---- scripts --------------------------------------------------------------------- */
+
+static void
+fill_args(const struct task *t, const struct config *cfg, const char *repo,
+    struct instag_args *a, char *an, size_t anlen)
+{
+	int64_t v;
+
+	memset(a, 0, sizeof(*a));
+	a->repo_dir = repo;
+	a->subject = ju_str(t->params, "subject");
+	a->output_name = ju_str(t->params, "output_name");
+	a->extractor = ju_str(t->params, "audio_extractor");
+	a->env_init = cfg->pod_env_init[0] ? cfg->pod_env_init : NULL;
+	v = 0;
+	ju_int(t->params, "gpu_id", &v);
+	a->gpu_id = (int)v;
+	v = 0;
+	ju_int(t->params, "n_views", &v);
+	a->n_views = (int)v;
+	v = 0;
+	ju_int(t->params, "iterations", &v);
+	a->iterations = (int)v;
+	audio_name(t, an, anlen);
+	a->audio_name = an;
+}
+
+/* The "pack" job of fetch_results: names the files to download. */
+static char *
+pack_script(const struct task *t, const struct instag_args *a)
+{
+	struct strbuf sb = SB_INIT;
+	bool model = false;
+
+	ju_bool(t->params, "include_model", &model);
+	sb_adds(&sb, "#!/bin/bash\nset -euo pipefail\n");
+	if (a->env_init) {
+		sb_adds(&sb, ". ");
+		sb_add_shquote(&sb, a->env_init);
+		sb_addc(&sb, '\n');
+	}
+	sb_adds(&sb, "N=");
+	sb_add_shquote(&sb, a->output_name ? a->output_name : a->subject);
+	sb_adds(&sb, "\ncd \"output/$N\"\nfound=0\n"
+	    "for f in talking_head_*.mp4; do [ -f \"$f\" ] || continue; "
+	    "echo \"[agent] file: output/$N/$f\"; found=1; done\n"
+	    "[ $found = 1 ] || { echo '[agent] no rendered video in "
+	    "output/'\"$N\"' (run instag.synthesize first)'; exit 3; }\n");
+	if (model)
+		sb_adds(&sb, "tar -czf ../\"$N\"-model.tar.gz --exclude "
+		    "'talking_head_*' --exclude train --exclude test .\n"
+		    "echo \"[agent] file: output/$N-model.tar.gz\"\n");
+	return sb_take(&sb);
+}
+
+/* The script of job stage; NULL with *why (static). */
+static char *
+job_script(const struct task *t, const struct config *cfg, const char *stage,
+    const char **why)
+{
+	struct instag_args a;
+	char repo[1100], an[32], *s = NULL;
+
+	repo_dir(cfg, repo, sizeof(repo));
+	fill_args(t, cfg, repo, &a, an, sizeof(an));
+	if (strcmp(stage, "setup") == 0)
+		return instag_setup_script(cfg->pod_work_root,
+		    cfg->instag_repo_url, cfg->instag_commit, a.env_init);
+	if (strcmp(stage, "media") == 0) {
+		char v[1400];
+		bool conv = false;
+		ju_bool(t->params, "convert", &conv);
+		snprintf(v, sizeof(v), "%s/data/%s/%s.mp4", repo, a.subject,
+		    a.subject);
+		return instag_media_script(v, conv, a.env_init);
+	}
+	if (strcmp(stage, "pack") == 0) {
+		struct strbuf sb = SB_INIT;
+		char *body = pack_script(t, &a);
+		/* run from the checkout */
+		sb_adds(&sb, body);
+		free(body);
+		return sb_take(&sb);
+	}
+	s = instag_stage_script(t->operation, stage, &a, why);
+	return s;
+}
+
+/* ---- SSH ------------------------------------------------------------------------- */
+
+/* Back off after an SSH failure, or fail when it cannot get better. */
+static enum step_result
+ssh_trouble(struct task *t, const struct step_env *env,
+    const struct ssh_error *e, const char *what)
+{
+	int64_t n = cp_int(t, "ssh_retries", 0) + 1, d = 1000;
+	char msg[400];
+
+	if (e->kind == SSH_ERR_HOSTKEY) {
+		snprintf(msg, sizeof(msg), "%s: the host key does not match "
+		    "the pinned one: %s", what, e->message ? e->message : "");
+		task_fail(t, "host_key_changed", msg);
+		return STEP_DONE;
+	}
+	if (e->kind == SSH_ERR_AUTH || e->kind == SSH_ERR_PROTOCOL ||
+	    n > SSH_RETRIES) {
+		snprintf(msg, sizeof(msg), "%s: %s (%s)", what,
+		    e->message ? e->message : "ssh failed",
+		    ssh_error_kind_name(e->kind));
+		task_fail(t, e->kind == SSH_ERR_AUTH ? "ssh_auth" :
+		    e->kind == SSH_ERR_PROTOCOL ? "remote_error" :
+		    "pod_unreachable", msg);
+		return STEP_DONE;
+	}
+	cp_set_int(t, "ssh_retries", n);
+	for (int64_t i = 1; i < n && d < POLL_MAX_MS; i++)
+		d *= 2;
+	if (d > POLL_MAX_MS)
+		d = POLL_MAX_MS;
+	snprintf(msg, sizeof(msg), "reconnecting (%s): retry %lld in %.0f s",
+	    ssh_error_kind_name(e->kind), (long long)n, (double)d / 1000);
+	json_object_object_add(t->checkpoint, "waiting_for",
+	    json_object_new_string(msg));
+	t->next_wake_ms = env->now_ms + d / 2 + (int64_t)arc4random_uniform(
+	    (uint32_t)(d / 2) + 1);
+	return STEP_WAIT;
+}
+
+/* ---- actions ----------------------------------------------------------------------- */
+
+static void
+job_id(const struct task *t, int64_t idx, const char *stage, char *buf,
+    size_t len)
+{
+	snprintf(buf, len, "%s-%lld-%s", t->id, (long long)idx, stage);
+}
+
+static char *
+clean_tail(const char *s, size_t n)
+{
+	char *o = xmalloc(n + 1);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		o[i] = s[i] == '\r' ? '\n' : ((unsigned char)s[i] < 0x20 &&
+		    s[i] != '\n' && s[i] != '\t') ? '?' : s[i];
+	o[n] = '\0';
+	return o;
+}
+
+/* Lines "[agent] KEY: VALUE" of a job's log, for results. */
+static void
+agent_lines(const char *log, size_t len, const char *key, json_object *arr)
+{
+	char pat[64];
+	const char *p = log, *end = log + len, *nl;
+	size_t k;
+
+	k = (size_t)snprintf(pat, sizeof(pat), "[agent] %s", key);
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		if ((size_t)(nl - p) > k && memcmp(p, pat, k) == 0) {
+			const char *v = p + k;
+			while (v < nl && (*v == ' ' || *v == ':'))
+				v++;
+			json_object_array_add(arr, json_object_new_string_len(v,
+			    (int)(nl - v)));
+		}
+		if (nl == end)
+			break;
+	}
+}
+
+enum act { ACT_DONE, ACT_WAIT, ACT_END };
+
+static void
+stage_progress(struct task *t, int64_t idx, int64_t n, const char *stage,
+    const struct instag_progress *p)
+{
+	char msg[200];
+	const char *old = t->progress ? ju_str(t->progress, "message") : NULL;
+
+	if (p != NULL && p->percent >= 0)
+		snprintf(msg, sizeof(msg), "%s: %s%s%d%% (%lld/%lld)", stage,
+		    p->label, p->label[0] ? " " : "", p->percent, p->cur,
+		    p->total);
+	else if (p != NULL && p->info[0])
+		snprintf(msg, sizeof(msg), "%s: %s", stage, p->info);
+	else
+		snprintf(msg, sizeof(msg), "%s", stage);
+	if (old == NULL || strcmp(old, msg) != 0)
+		task_set_progress(t, (int)idx, (int)n, msg);
+}
+
+/* ssh_trouble() for an action: ACT_END when the task ended. */
+static enum act
+act_trouble(struct task *t, const struct step_env *env,
+    const struct ssh_error *e, const char *what, enum step_result *res)
+{
+	*res = ssh_trouble(t, env, e, what);
+	return *res == STEP_DONE ? ACT_END : ACT_WAIT;
+}
+
+/* A failed transfer: refused for good (path, disk, hash) ends the task,
+ * a transport failure is retried like any SSH trouble. */
+static enum act
+transfer_trouble(struct task *t, const struct step_env *env,
+    const struct ssh_error *e, const char *what, const char *path,
+    enum step_result *res)
+{
+	char msg[400];
+
+	if (e->kind != SSH_ERR_PROTOCOL)
+		return act_trouble(t, env, e, what, res);
+	snprintf(msg, sizeof(msg), "%s of %s: %s", what, path,
+	    e->message ? e->message : "failed");
+	task_fail(t, "transfer_failed", msg);
+	*res = STEP_DONE;
+	return ACT_END;
+}
+
+static enum act
+act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
+    int64_t idx, int64_t n, const char *stage, enum step_result *res)
+{
+	struct remote_status st = REMOTE_STATUS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+	char jid[128], jr[1100], repo[1100], *script = NULL, *log = NULL;
+	const char *why = NULL;
+	int64_t off = cp_int(t, "log_off", 0), polls;
+	size_t len = 0;
+	struct instag_progress p;
+	enum act rc = ACT_WAIT;
+
+	job_id(t, idx, stage, jid, sizeof(jid));
+	jobs_root(env->cfg, jr, sizeof(jr));
+	repo_dir(env->cfg, repo, sizeof(repo));
+	if (!cp_int(t, "started", 0)) {
+		script = job_script(t, env->cfg, stage, &why);
+		if (script == NULL) {
+			task_fail(t, OPERR_INTERNAL, why);
+			*res = STEP_DONE;
+			return ACT_END;
+		}
+		/* setup runs before the checkout exists */
+		if (remote_start(s, jr, jid, strcmp(stage, "setup") == 0 ?
+		    "/" : repo, script, &st, &e) < 0)
+			goto ssh;
+		free(script);
+		script = NULL;
+		cp_set_int(t, "started", 1);
+		cp_set_int(t, "log_off", 0);
+		cp_set_int(t, "polls", 0);
+		off = 0;
+	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
+		goto ssh;
+	cp_set_int(t, "ssh_retries", 0);
+	if (st.state == REMOTE_UNKNOWN) {
+		/* recorded as started, never seen by the pod: start again */
+		cp_set_int(t, "started", 0);
+		t->next_wake_ms = env->now_ms;
+		*res = STEP_WAIT;
+		return ACT_WAIT;
+	}
+	if (st.log_size > off) {
+		if (remote_read_log(s, jr, jid, off, LOG_READ_MAX, &log, &len,
+		    &e) < 0)
+			goto ssh;
+		instag_parse_progress(log, len, &p);
+		stage_progress(t, idx, n, stage, &p);
+		if (strcmp(stage, "setup") == 0 || strcmp(stage, "pack") == 0 ||
+		    strcmp(stage, "media") == 0) {
+			json_object *acc = ju_arr(t->checkpoint, "notes");
+			if (acc == NULL) {
+				acc = json_object_new_array();
+				json_object_object_add(t->checkpoint, "notes", acc);
+			}
+			agent_lines(log, len, "", acc);
+		}
+		cp_set_int(t, "log_off", off + (int64_t)len);
+		free(log);
+		log = NULL;
+	} else
+		stage_progress(t, idx, n, stage, NULL);
+	if (st.state == REMOTE_RUNNING) {
+		int64_t d = env->cfg->job_poll_ms, i;
+		polls = cp_int(t, "polls", 0) + 1;
+		cp_set_int(t, "polls", polls);
+		for (i = 1; i < polls && d < POLL_MAX_MS; i++)
+			d += d / 2;
+		t->next_wake_ms = env->now_ms + (d > POLL_MAX_MS ? POLL_MAX_MS : d);
+		*res = STEP_WAIT;
+		return ACT_WAIT;
+	}
+	if (st.state == REMOTE_EXITED && st.exit_status == 0 &&
+	    !st.canceled) {
+		cp_set_int(t, "started", 0);
+		remote_cleanup(s, jr, jid, &e);
+		ssh_error_clear(&e);
+		return ACT_DONE;
+	}
+	/* failed, vanished or canceled behind our back: say why, with the
+	 * log's tail */
+	{
+		int64_t from = st.log_size > TAIL_BYTES ? st.log_size -
+		    TAIL_BYTES : 0;
+		char msg[TAIL_BYTES + 300], *tail = NULL;
+		if (remote_read_log(s, jr, jid, from, TAIL_BYTES, &log, &len,
+		    &e) == 0)
+			tail = clean_tail(log, len);
+		if (st.state == REMOTE_VANISHED)
+			snprintf(msg, sizeof(msg), "stage %s: the remote job "
+			    "vanished without an exit status (pod restarted?); "
+			    "log tail:\n%s", stage, tail ? tail : "");
+		else
+			snprintf(msg, sizeof(msg), "stage %s failed with status "
+			    "%d; log tail:\n%s", stage, st.exit_status,
+			    tail ? tail : "");
+		task_fail(t, st.exit_status == 3 ? "input_rejected" :
+		    "remote_job_failed", msg);
+		free(tail);
+		*res = STEP_DONE;
+		rc = ACT_END;
+	}
+	goto cleanup;
+ssh:
+	rc = act_trouble(t, env, &e, stage, res);
+cleanup:
+	free(script);
+	free(log);
+	ssh_error_clear(&e);
+	return rc;
+}
+
+static enum act
+act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
+    int64_t idx, int64_t n, const char *src, const char *dst,
+    enum step_result *res)
+{
+	struct xfer_progress p = XFER_PROGRESS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct upload_info u;
+	char repo[1100], msg[200];
+	enum act rc;
+
+	memset(&u, 0, sizeof(u));
+	if (uploads_lookup(env->cfg, t->owner, src, &u) != 0) {
+		task_fail(t, OPERR_INVALID_PARAMS, "the upload is gone");
+		*res = STEP_DONE;
+		return ACT_END;
+	}
+	repo_dir(env->cfg, repo, sizeof(repo));
+	p.offset = cp_int(t, "xfer_off", 0);
+	p.total = u.size;
+	if (xfer_upload(s, u.path, repo, dst, CHUNK_BYTES, CHUNK_TIMEOUT_MS, &p,
+	    &e) < 0) {
+		rc = transfer_trouble(t, env, &e, "upload", dst, res);
+		goto cleanup;
+	}
+	cp_set_int(t, "ssh_retries", 0);
+	if (p.done) {
+		if (strcmp(p.sha256, u.sha256) != 0) {
+			task_fail(t, "transfer_failed", "SHA-256 of the upload "
+			    "changed on the way");
+			*res = STEP_DONE;
+			rc = ACT_END;
+			goto cleanup;
+		}
+		cp_set_int(t, "xfer_off", 0);
+		rc = ACT_DONE;
+		goto cleanup;
+	}
+	cp_set_int(t, "xfer_off", p.offset);
+	snprintf(msg, sizeof(msg), "uploading %s: %lld of %lld bytes", dst,
+	    (long long)p.offset, (long long)u.size);
+	task_set_progress(t, (int)idx, (int)n, msg);
+	t->next_wake_ms = env->now_ms;
+	*res = STEP_WAIT;
+	rc = ACT_WAIT;
+cleanup:
+	uploads_info_clear(&u);
+	ssh_error_clear(&e);
+	return rc;
+}
+
+static const char *
+mime_of(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 4 && strcmp(name + n - 4, ".mp4") == 0)
+		return "video/mp4";
+	if (n > 7 && strcmp(name + n - 7, ".tar.gz") == 0)
+		return "application/gzip";
+	return "application/octet-stream";
+}
+
+static enum act
+act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
+    int64_t idx, int64_t n, const char *rel, enum step_result *res)
+{
+	struct xfer_progress p = XFER_PROGRESS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+	const char *base = strrchr(rel, '/') ? strrchr(rel, '/') + 1 : rel;
+	char repo[1100], msg[300], *dir, *local;
+	enum act rc;
+
+	repo_dir(env->cfg, repo, sizeof(repo));
+	dir = xasprintf("%s/%s", env->cfg->artifact_dir, t->id);
+	local = xasprintf("%s/%s", dir, base);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		snprintf(msg, sizeof(msg), "cannot make the artifact directory: "
+		    "%s", strerror(errno));
+		task_fail(t, OPERR_INTERNAL, msg);
+		*res = STEP_DONE;
+		rc = ACT_END;
+		goto cleanup;
+	}
+	p.offset = cp_int(t, "xfer_off", 0);
+	if (xfer_download(s, repo, rel, local, CHUNK_BYTES, CHUNK_TIMEOUT_MS,
+	    &p, &e) < 0) {
+		rc = transfer_trouble(t, env, &e, "download", rel, res);
+		goto cleanup;
+	}
+	cp_set_int(t, "ssh_retries", 0);
+	if (!p.done) {
+		cp_set_int(t, "xfer_off", p.offset);
+		snprintf(msg, sizeof(msg), "downloading %s: %lld of %lld bytes",
+		    base, (long long)p.offset, (long long)p.total);
+		task_set_progress(t, (int)idx, (int)n, msg);
+		t->next_wake_ms = env->now_ms;
+		*res = STEP_WAIT;
+		rc = ACT_WAIT;
+		goto cleanup;
+	}
+	cp_set_int(t, "xfer_off", 0);
+	/* nginx serves it (X-Accel-Redirect) through the agent's group */
+	if (chmod(local, 0640) != 0)
+		log_kv(LOG_WARN, "artifact_mode", strerror(errno), "task",
+		    t->id, NULL);
+	{
+		json_object *a = json_object_new_object();
+		char *uri = xasprintf("%s/artifacts/%s/%s",
+		    env->cfg->public_url, t->id, base);
+		char aid[128];
+		snprintf(aid, sizeof(aid), "%s-%s", t->id, base);
+		json_object_object_add(a, "artifactId", json_object_new_string(aid));
+		json_object_object_add(a, "name", json_object_new_string(base));
+		json_object_object_add(a, "uri", json_object_new_string(uri));
+		json_object_object_add(a, "mimeType",
+		    json_object_new_string(mime_of(base)));
+		json_object_object_add(a, "sha256",
+		    json_object_new_string(p.sha256));
+		json_object_object_add(a, "size", json_object_new_int64(p.total));
+		json_object_array_add(t->artifacts, a);
+		free(uri);
+	}
+	rc = ACT_DONE;
+cleanup:
+	free(dir);
+	free(local);
+	ssh_error_clear(&e);
+	return rc;
+}
+
+/* The "url" action: a remote job that downloads on the pod. */
+static enum act
+act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
+    int64_t idx, int64_t n, const char *url, const char *dst,
+    enum step_result *res)
+{
+	struct remote_status st = REMOTE_STATUS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+	char jid[128], jr[1100], repo[1100], *abs = NULL, *script = NULL;
+	enum act rc;
+
+	repo_dir(env->cfg, repo, sizeof(repo));
+	jobs_root(env->cfg, jr, sizeof(jr));
+	job_id(t, idx, "fetch", jid, sizeof(jid));
+	if (!cp_int(t, "started", 0)) {
+		abs = xasprintf("%s/%s", repo, dst);
+		script = instag_fetch_url_script(url, abs, env->cfg->pod_env_init[0]
+		    ? env->cfg->pod_env_init : NULL);
+		if (remote_start(s, jr, jid, "/", script, &st, &e) < 0)
+			goto ssh;
+		cp_set_int(t, "started", 1);
+	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
+		goto ssh;
+	if (st.state == REMOTE_UNKNOWN) {
+		/* recorded as started, never seen by the pod: start again */
+		cp_set_int(t, "started", 0);
+		t->next_wake_ms = env->now_ms;
+		*res = STEP_WAIT;
+		rc = ACT_WAIT;
+	} else if (st.state == REMOTE_RUNNING) {
+		task_set_progress(t, (int)idx, (int)n, "the pod is downloading");
+		t->next_wake_ms = env->now_ms + env->cfg->job_poll_ms;
+		*res = STEP_WAIT;
+		rc = ACT_WAIT;
+	} else if (st.state == REMOTE_EXITED && st.exit_status == 0) {
+		cp_set_int(t, "started", 0);
+		remote_cleanup(s, jr, jid, &e);
+		rc = ACT_DONE;
+	} else {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "the pod could not download the "
+		    "URL (curl status %d)", st.exit_status);
+		task_fail(t, "transfer_failed", msg);
+		*res = STEP_DONE;
+		rc = ACT_END;
+	}
+	goto cleanup;
+ssh:
+	rc = act_trouble(t, env, &e, "download on the pod", res);
+cleanup:
+	free(abs);
+	free(script);
+	ssh_error_clear(&e);
+	return rc;
+}
+
+/* ---- the step ------------------------------------------------------------------- */
+
+static json_object *
+result_of(const struct task *t, const struct config *cfg)
+{
+	json_object *r = json_object_new_object(), *notes;
+	const char *id = ju_str(t->params, "subject");
+	const char *name = ju_str(t->params, "output_name");
+	char repo[1100], buf[1400], an[32];
+
+	repo_dir(cfg, repo, sizeof(repo));
+	json_object_object_add(r, "instag_dir", json_object_new_string(repo));
+	if (id != NULL) {
+		json_object_object_add(r, "subject", json_object_new_string(id));
+		snprintf(buf, sizeof(buf), "data/%s", id);
+		json_object_object_add(r, "data_dir", json_object_new_string(buf));
+	}
+	if (strcmp(t->operation, "instag.train") == 0 ||
+	    strcmp(t->operation, "instag.synthesize") == 0) {
+		snprintf(buf, sizeof(buf), "output/%s", name ? name : id);
+		json_object_object_add(r, "model_dir",
+		    json_object_new_string(buf));
+	}
+	if (strcmp(t->operation, "instag.synthesize") == 0) {
+		audio_name(t, an, sizeof(an));
+		snprintf(buf, sizeof(buf), "output/%s/talking_head_%s.mp4",
+		    name ? name : id, an);
+		json_object_object_add(r, "video", json_object_new_string(buf));
+	}
+	if (strcmp(t->operation, "instag.setup_environment") == 0) {
+		json_object *missing = json_object_new_array();
+		bool ready = false;
+		size_t i;
+		notes = ju_arr(t->checkpoint, "notes");
+		for (i = 0; notes && i < json_object_array_length(notes); i++) {
+			const char *l = json_object_get_string(
+			    json_object_array_get_idx(notes, i));
+			if (strncmp(l, "ready", 5) == 0)
+				ready = true;
+			if (strncmp(l, "missing", 7) == 0) {
+				char *m = xstrdup(l + 8), *tok, *sv = NULL;
+				for (tok = strtok_r(m, " ", &sv); tok;
+				    tok = strtok_r(NULL, " ", &sv))
+					json_object_array_add(missing,
+					    json_object_new_string(tok));
+				free(m);
+			}
+		}
+		{
+			json_object *ex = json_object_new_array();
+			for (i = 0; notes && i < json_object_array_length(notes);
+			    i++) {
+				const char *l = json_object_get_string(
+				    json_object_array_get_idx(notes, i));
+				if (strncmp(l, "extractor: ", 11) == 0)
+					json_object_array_add(ex,
+					    json_object_new_string(l + 11));
+			}
+			/* the extractors whose pre-training checkpoints are
+			 * in place: instag.train can use them */
+			json_object_object_add(r, "extractors", ex);
+		}
+		json_object_object_add(r, "commit",
+		    json_object_new_string(cfg->instag_commit));
+		json_object_object_add(r, "ready", json_object_new_boolean(ready));
+		json_object_object_add(r, "missing", missing);
+		if (notes != NULL && json_object_array_length(notes) > 0 &&
+		    strstr(json_object_get_string(json_object_array_get_idx(
+		    notes, 0)), "already set up"))
+			json_object_object_add(r, "already_set_up",
+			    json_object_new_boolean(true));
+	}
+	if (json_object_array_length(t->artifacts) > 0)
+		json_object_object_add(r, "artifacts", ju_copy(t->artifacts));
+	return r;
+}
+
+/* After fetch's pack job: one "get" per "[agent] file: X" line. */
+static void
+add_gets(struct task *t, json_object *plan)
+{
+	json_object *notes = ju_arr(t->checkpoint, "notes");
+	size_t i;
+
+	for (i = 0; notes && i < json_object_array_length(notes); i++) {
+		const char *l = json_object_get_string(
+		    json_object_array_get_idx(notes, i));
+		if (strncmp(l, "file: ", 6) == 0 && xfer_path_ok(l + 6, NULL))
+			plan_add(plan, "get", l + 6, NULL);
+	}
+}
+
+enum step_result
+iops_step(struct task *t, const struct step_env *env)
+{
+	struct target x;
+	struct ssh_session *s = NULL;
+	struct ssh_error e = SSH_ERROR_INIT;
+	json_object *plan = ju_arr(t->checkpoint, "plan"), *a;
+	const char *code = NULL, *kind;
+	char *why = NULL;
+	enum step_result res = STEP_WAIT;
+	int64_t idx, n;
+	enum act r;
+
+	maybe_maintain(env->now_ms);
+	if (plan == NULL) {
+		plan = make_plan(t);
+		json_object_object_add(t->checkpoint, "plan", plan);
+	}
+	idx = cp_int(t, "action", 0);
+	n = (int64_t)json_object_array_length(plan);
+	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
+		task_fail(t, code, why);
+		free(why);
+		return STEP_DONE;
+	}
+	if (ssh_pool_get(POOL, &x.tg, &s, &e) < 0) {
+		res = ssh_trouble(t, env, &e, "connecting");
+		goto cleanup;
+	}
+	a = json_object_array_get_idx(plan, (size_t)idx);
+	kind = ju_str(a, "kind");
+	if (strcmp(kind, "job") == 0)
+		r = act_job(t, env, s, idx, n, ju_str(a, "a"), &res);
+	else if (strcmp(kind, "put") == 0)
+		r = act_put(t, env, s, idx, n, ju_str(a, "a"), ju_str(a, "b"),
+		    &res);
+	else if (strcmp(kind, "url") == 0)
+		r = act_url(t, env, s, idx, n, ju_str(a, "a"), ju_str(a, "b"),
+		    &res);
+	else
+		r = act_get(t, env, s, idx, n, ju_str(a, "a"), &res);
+	if (r == ACT_DONE) {
+		if (strcmp(kind, "job") == 0 && strcmp(ju_str(a, "a"), "pack") == 0)
+			add_gets(t, plan);
+		idx++;
+		cp_set_int(t, "action", idx);
+		n = (int64_t)json_object_array_length(plan);
+		if (idx >= n) {
+			task_set_progress(t, (int)n, (int)n, "done");
+			task_complete(t, result_of(t, env->cfg));
+			res = STEP_DONE;
+		} else {
+			t->next_wake_ms = env->now_ms;
+			res = STEP_WAIT;
+		}
+	}
+cleanup:
+	if (s != NULL)
+		ssh_pool_put(POOL, s, false);
+	ssh_error_clear(&e);
+	target_clear(&x);
+	return res;
+}
+
+enum step_result
+iops_cancel(struct task *t, const struct step_env *env)
+{
+	struct target x;
+	struct ssh_session *s = NULL;
+	struct ssh_error e = SSH_ERROR_INIT;
+	json_object *plan = ju_arr(t->checkpoint, "plan"), *a;
+	const char *code = NULL;
+	char *why = NULL, jid[128], jr[1100];
+	int64_t idx = cp_int(t, "action", 0);
+
+	if (plan == NULL || !cp_int(t, "started", 0))
+		return STEP_DONE;
+	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
+		free(why);
+		return STEP_DONE;
+	}
+	a = json_object_array_get_idx(plan, (size_t)idx);
+	job_id(t, idx, strcmp(ju_str(a, "kind"), "url") == 0 ? "fetch" :
+	    ju_str(a, "a"), jid, sizeof(jid));
+	jobs_root(env->cfg, jr, sizeof(jr));
+	if (ssh_pool_get(POOL, &x.tg, &s, &e) == 0) {
+		if (remote_cancel(s, jr, jid, 5, &e) < 0)
+			log_kv(LOG_WARN, "cancel_failed", e.message ?
+			    e.message : "remote_cancel failed", "task", t->id,
+			    NULL);
+		ssh_pool_put(POOL, s, false);
+	}
+	ssh_error_clear(&e);
+	target_clear(&x);
+	return STEP_DONE;
+}

@@ -1,0 +1,44 @@
+/*
+ * iops: the InsTaG operations as task steps.  Prefix iops_.
+ *
+ * Every operation is a plan of short actions kept in the task's
+ * checkpoint, one action per step at most, so no thread waits long:
+ *   job   a detached remote job (remote.h): started once (idempotent, so
+ *         an agent restart re-attaches instead of starting it twice),
+ *         then polled on the timer queue; its log is read from the last
+ *         offset and InsTaG's progress parsed from it (instag.h)
+ *   put   an upload id's file sent to the pod by SFTP (xfer.h), in
+ *         chunks, resumable, SHA-256 verified
+ *   get   a file of the pod downloaded into the artifact store, in chunks,
+ *         then offered as an artifact (GET /artifacts/{task}/{file})
+ * The target is params.pod_id (a pod of the caller's, its host key pinned
+ * at provisioning) or params.host (one of ssh_hosts, checked against
+ * ssh_known_hosts).  SSH sessions come from one pool; a dropped
+ * connection is reconnected with backoff, a changed host key fails the
+ * task.
+ */
+#ifndef IA_IOPS_H
+#define IA_IOPS_H
+
+#include <json-c/json.h>
+
+#include "core/config.h"
+#include "ops/ops.h"
+#include "tasks/tasks.h"
+
+int iops_init(const struct config *cfg, char **err);
+/* The SSH pool's counters (zeros before iops_init). */
+struct ssh_pool_stats;
+void iops_pool_stats(struct ssh_pool_stats *st);
+void iops_shutdown(void);
+/* Whether InsTaG operations can run; *why (static) when not. */
+bool iops_ready(const struct config *cfg, const char **why);
+
+/* Admission: the target exists and is the caller's; upload ids are the
+ * caller's.  0, or -1 with *e. */
+int iops_admit(const struct op_ctx *c, json_object *params,
+    struct op_error *e);
+enum step_result iops_step(struct task *t, const struct step_env *env);
+enum step_result iops_cancel(struct task *t, const struct step_env *env);
+
+#endif

@@ -1,0 +1,269 @@
+#include "auto-config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "core/metrics.h"
+#include "providers/runpod/podguard.h"
+#include "providers/runpod/pods.h"
+#include "lib/uuid.h"
+#include "lib/xalloc.h"
+
+static struct {
+	const struct config *cfg;
+	struct store *store;
+	pthread_t thread;
+	bool running, stopping;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+} G = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+char *
+guard_account(struct pod_rec *r, int64_t dt_ms, double rate, bool billed)
+{
+	if (dt_ms < 0)
+		dt_ms = 0;
+	if (billed) {
+		r->running_ms += dt_ms;
+		r->cost_usd += rate * (double)dt_ms / 3600000.0;
+	}
+	if (r->max_cost_usd > 0 && r->cost_usd >= r->max_cost_usd)
+		return xasprintf("cost guard: max_cost_usd %.2f reached "
+		    "(%.4f USD at %.3f USD/h)", r->max_cost_usd, r->cost_usd,
+		    rate);
+	if (r->max_runtime_ms > 0 && r->running_ms >= r->max_runtime_ms)
+		return xasprintf("cost guard: max_runtime_minutes %lld "
+		    "reached (ran %.1f minutes)",
+		    (long long)(r->max_runtime_ms / 60000),
+		    (double)r->running_ms / 60000.0);
+	return NULL;
+}
+
+bool
+guard_parse_name(const char *prefix, const char *name, const char **task_id)
+{
+	size_t n = strlen(prefix);
+
+	if (name == NULL || strncmp(name, prefix, n) != 0 || name[n] != '-')
+		return false;
+	*task_id = name + n + 1;
+	return uuid_valid(*task_id);
+}
+
+/* ---- cost guard ----------------------------------------------------------------- */
+
+struct round {
+	int64_t now;
+	double new_rate;
+	bool billed;
+	char *reason;		/* out */
+};
+
+static void
+account(struct pod_rec *r, void *arg)
+{
+	struct round *x = arg;
+	int64_t dt = r->last_check_ms ? x->now - r->last_check_ms : 0;
+
+	if (strcmp(r->state, "terminated") == 0)
+		return;
+	x->reason = guard_account(r, dt, r->cost_per_hr, x->billed);
+	r->last_check_ms = x->now;
+	r->cost_per_hr = x->new_rate;
+}
+
+static void
+cost_round(void)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_client *c;
+	struct runpod_pod **live = NULL;
+	struct pod_rec **recs = NULL;
+	size_t nlive = 0, nrec = 0, i, j;
+	int rc;
+
+	if (store_pod_list(G.store, NULL, false, &recs, &nrec) < 0 || nrec == 0)
+		goto cleanup;
+	if ((c = pods_client(&e)) == NULL)
+		goto cleanup;
+	rc = runpod_list_pods(c, &live, &nlive, &e);
+	pods_count(rc, &e);
+	if (rc < 0) {
+		log_kv(LOG_WARN, "cost_guard", "cannot list pods; next round "
+		    "will catch up", "error", runpod_error_kind_name(e.kind),
+		    NULL);
+		goto cleanup;
+	}
+	for (i = 0; i < nrec; i++) {
+		struct round x = { ju_now_ms(), 0, false, NULL };
+		const struct runpod_pod *lp = NULL;
+
+		for (j = 0; j < nlive; j++)
+			if (strcmp(live[j]->id, recs[i]->pod_id) == 0)
+				lp = live[j];
+		if (lp != NULL) {
+			x.new_rate = lp->cost_per_hr;
+			x.billed = strcmp(lp->status, "EXITED") != 0 &&
+			    strcmp(lp->status, "TERMINATED") != 0;
+		}
+		/* Not listed: terminated outside the agent; account the last
+		 * interval and let the get/list operations mark it. */
+		pods_update(recs[i]->pod_id, account, &x);
+		if (x.reason != NULL) {
+			log_kv(LOG_WARN, "cost_guard", x.reason, "pod",
+			    recs[i]->pod_id, "owner", recs[i]->owner, NULL);
+			pods_terminate(c, recs[i]->pod_id, "cost_guard",
+			    x.reason, &e);
+			runpod_error_clear(&e);
+			free(x.reason);
+		}
+	}
+cleanup:
+	runpod_error_clear(&e);
+	runpod_pods_free(live, nlive);
+	for (i = 0; i < nrec; i++)
+		store_pod_free(recs[i]);
+	free(recs);
+}
+
+/* ---- reaper --------------------------------------------------------------------- */
+
+/* Whether a pod named for task tid is owned by something live. */
+static bool
+owned(const char *pod_id, const char *tid)
+{
+	struct pod_rec *r = NULL;
+	struct task *t = NULL;
+	bool live_row, yes = false;
+
+	live_row = store_pod_get(G.store, pod_id, &r) == 0 &&
+	    strcmp(r->state, "terminated") != 0;
+	if (store_task_get(G.store, tid, &t) == 0)
+		yes = !task_state_terminal(t->state) ||
+		    (live_row && t->state == TASK_COMPLETED);
+	store_pod_free(r);
+	task_free(t);
+	return yes;
+}
+
+static void
+reap_round(void)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_client *c;
+	struct runpod_pod **live = NULL;
+	size_t nlive = 0, i;
+	unsigned long orphans = 0;
+	bool terminate = strcmp(G.cfg->reaper_mode, "terminate") == 0;
+	const char *tid;
+	int rc;
+
+	if ((c = pods_client(&e)) == NULL)
+		goto cleanup;
+	rc = runpod_list_pods(c, &live, &nlive, &e);
+	pods_count(rc, &e);
+	if (rc < 0) {
+		log_kv(LOG_WARN, "reaper", "cannot list pods; next round will "
+		    "try again", "error", runpod_error_kind_name(e.kind), NULL);
+		goto cleanup;
+	}
+	for (i = 0; i < nlive; i++) {
+		if (!guard_parse_name(G.cfg->pod_name_prefix, live[i]->name,
+		    &tid) || strcmp(live[i]->status, "TERMINATED") == 0 ||
+		    owned(live[i]->id, tid))
+			continue;
+		orphans++;
+		log_kv(LOG_WARN, "orphan_pod", terminate ? "a pod no task of "
+		    "this agent owns: terminating it" : "a pod no task of this "
+		    "agent owns (reaper_mode=report: left running)", "pod",
+		    live[i]->id, "name", live[i]->name, NULL);
+		if (terminate) {
+			pods_terminate(c, live[i]->id, "reaper", "reaper: no "
+			    "task of this agent owns it", &e);
+			runpod_error_clear(&e);
+		}
+	}
+	metrics_set_orphan_pods(orphans);
+cleanup:
+	runpod_error_clear(&e);
+	runpod_pods_free(live, nlive);
+}
+
+/* ---- the thread ----------------------------------------------------------------- */
+
+static void *
+guard_main(void *arg)
+{
+	int64_t next_cost, next_reap, now, wake;
+	bool reap = strcmp(G.cfg->reaper_mode, "off") != 0;
+
+	(void)arg;
+	now = ju_now_ms();
+	next_reap = reap ? now : INT64_MAX;
+	next_cost = now + G.cfg->cost_guard_interval * 1000;
+	pthread_mutex_lock(&G.lock);
+	while (!G.stopping) {
+		now = ju_now_ms();
+		if (now >= next_reap) {
+			pthread_mutex_unlock(&G.lock);
+			reap_round();
+			pthread_mutex_lock(&G.lock);
+			next_reap = G.cfg->reaper_interval > 0 ? ju_now_ms() +
+			    G.cfg->reaper_interval * 1000 : INT64_MAX;
+			continue;
+		}
+		if (now >= next_cost) {
+			pthread_mutex_unlock(&G.lock);
+			cost_round();
+			pthread_mutex_lock(&G.lock);
+			next_cost = ju_now_ms() + G.cfg->cost_guard_interval *
+			    1000;
+			continue;
+		}
+		wake = next_cost < next_reap ? next_cost : next_reap;
+		{
+			struct timespec ts;
+			ts.tv_sec = (time_t)(wake / 1000);
+			ts.tv_nsec = (long)(wake % 1000) * 1000000L;
+			pthread_cond_timedwait(&G.cond, &G.lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&G.lock);
+	return NULL;
+}
+
+int
+guard_start(const struct config *cfg, struct store *st, char **err)
+{
+	const char *why;
+
+	if (!pods_ready(false, &why))
+		return 0;
+	G.cfg = cfg;
+	G.store = st;
+	G.stopping = false;
+	if (pthread_create(&G.thread, NULL, guard_main, NULL) != 0) {
+		*err = xstrdup("cannot start the cost guard thread");
+		return -1;
+	}
+	G.running = true;
+	return 0;
+}
+
+void
+guard_stop(void)
+{
+	if (!G.running)
+		return;
+	pthread_mutex_lock(&G.lock);
+	G.stopping = true;
+	pthread_cond_broadcast(&G.cond);
+	pthread_mutex_unlock(&G.lock);
+	pthread_join(G.thread, NULL);
+	G.running = false;
+}

@@ -1,0 +1,602 @@
+/* remote: detached jobs on a pod; see remote.h. */
+#include "auto-config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/ssh/remote.h"
+#include "providers/ssh/ssh.h"
+#include "lib/strbuf.h"
+#include "lib/xalloc.h"
+
+#define JOB_ID_MAX 64
+#define REPORT_MAX 4096		/* output kept from a status command */
+#define ERR_EXIT 3		/* our commands' "IA-REMOTE-ERR" status */
+#define REPORT_TAG "IA-REMOTE "
+#define ERR_TAG "IA-REMOTE-ERR "
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+/*
+ * Shell functions every command starts with (POSIX sh; $d is the job
+ * directory).  ia_alive: the wrapper (the pid file's process, same boot,
+ * same start time) lives.  ia_group_live: some process of its group
+ * lives; when the pid was reused (a process with another start time has
+ * it) the group is not ours: the kernel does not hand out a pid while a
+ * group of that id exists.  Fields of /proc/PID/stat are counted after
+ * the ") " that ends the command name: $1 is the state (field 3), $3 the
+ * process group (field 5), $20 the start time (field 22).  A zombie is
+ * not alive: in a container nobody may ever reap it.
+ */
+static const char prelude[] =
+	"ia_fail() { printf 'IA-REMOTE-ERR %s\\n' \"$1\"; exit 3; }\n"
+	"ia_pidinfo() {\n"
+	"	p= b= t= s=0\n"
+	"	[ -f \"$d/pid\" ] || return 1\n"
+	"	read -r p b t s _ <\"$d/pid\" || return 1\n"
+	"	case $s in ''|*[!0-9]*) s=0;; esac\n"
+	"	case $p in ''|*[!0-9]*) return 1;; esac\n"
+	"	read -r ia_b 2>/dev/null </proc/sys/kernel/random/boot_id ||"
+	" ia_b=none\n"
+	"	[ \"$b\" = \"$ia_b\" ]\n"
+	"}\n"
+	"ia_alive() {\n"
+	"	ia_pidinfo || return 1\n"
+	"	read -r ia_x 2>/dev/null <\"/proc/$p/stat\" || return 1\n"
+	"	ia_x=${ia_x##*) }\n"
+	"	set -- $ia_x\n"
+	"	[ \"$1\" != Z ] && [ \"${20}\" = \"$t\" ]\n"
+	"}\n"
+	"ia_group_live() {\n"
+	"	ia_pidinfo || return 1\n"
+	"	if read -r ia_x 2>/dev/null <\"/proc/$p/stat\"; then\n"
+	"		ia_x=${ia_x##*) }\n"
+	"		set -- $ia_x\n"
+	"		[ \"${20}\" = \"$t\" ] || return 1\n"
+	"	fi\n"
+	"	kill -s 0 -- \"-$p\" 2>/dev/null || return 1\n"
+	"	for ia_f in /proc/[0-9]*/stat; do\n"
+	"		read -r ia_x 2>/dev/null <\"$ia_f\" || continue\n"
+	"		ia_x=${ia_x##*) }\n"
+	"		set -- $ia_x\n"
+	"		[ \"$3\" = \"$p\" ] && [ \"$1\" != Z ] && return 0\n"
+	"	done\n"
+	"	return 1\n"
+	"}\n"
+	"ia_young() {\n"
+	"	ia_m=$(stat -c %Y \"$d/started\" 2>/dev/null) || return 1\n"
+	"	[ $(( $(date +%s) - ia_m )) -lt " STR(REMOTE_VANISH_S) " ]\n"
+	"}\n"
+	"ia_report() {\n"
+	"	ia_c=0; [ -e \"$d/canceled\" ] && ia_c=1\n"
+	"	ia_l=0; [ -f \"$d/log\" ] && ia_l=$(wc -c <\"$d/log\")\n"
+	"	ia_pidinfo; ia_s=$s; ia_rc=-1\n"
+	"	if [ ! -d \"$d/started\" ]; then ia_st=unknown\n"
+	"	elif [ -f \"$d/exit\" ]; then ia_st=exited\n"
+	"	elif ia_alive; then ia_st=running\n"
+	"	elif [ -f \"$d/exit\" ]; then ia_st=exited\n"
+	"	elif [ ! -f \"$d/pid\" ] && ia_young; then ia_st=running\n"
+	"	else ia_st=vanished\n"
+	"	fi\n"
+	"	[ $ia_st = exited ] && read -r ia_rc _ <\"$d/exit\"\n"
+	"	printf 'IA-REMOTE %s %s %s %s %s\\n' \"$ia_st\" "
+	"\"${ia_rc:--1}\" $ia_l \"$ia_s\" $ia_c\n"
+	"}\n";
+
+/*
+ * The wrapper, run as `setsid -f bash run.sh DIR WORKDIR NONCE` with
+ * stdout and stderr appended to the log.  It takes the "started" marker
+ * (or leaves, removing its copy of the script), records its pid, runs the
+ * script and records the exit status.  SIGTERM is trapped (not ignored,
+ * so the script still gets the default) so that a canceled job's status
+ * is recorded once the script is gone.
+ */
+static const char wrapper[] =
+	"#!/bin/bash\n"
+	"# instag-agent remote job wrapper: run.sh DIR WORKDIR NONCE\n"
+	"d=$1 w=$2 n=$3\n"
+	"if ! mkdir -- \"$d/started\" 2>/dev/null; then\n"
+	"	rm -f -- \"$d/script.sh.$n\"\n"
+	"	exit 0\n"
+	"fi\n"
+	"mv -f -- \"$d/script.sh.$n\" \"$d/script.sh\"\n"
+	"read -r boot </proc/sys/kernel/random/boot_id || boot=none\n"
+	"st=$(</proc/$$/stat)\n"
+	"st=${st##*) }\n"
+	"read -r -a f <<<\"$st\"\n"
+	"printf -v now '%(%s)T' -1\n"
+	"printf '%s %s %s %s\\n' \"$$\" \"$boot\" \"${f[19]}\" \"$now\" "
+	">\"$d/pid.tmp\" &&\n"
+	"    mv -f -- \"$d/pid.tmp\" \"$d/pid\"\n"
+	"export IA_REMOTE_JOB=$d\n"
+	"trap 'ia_term=1' TERM\n"
+	"if cd -- \"$w\"; then\n"
+	"	bash -- \"$d/script.sh\" </dev/null\n"
+	"	rc=$?\n"
+	"else\n"
+	"	printf 'instag-agent: cannot cd to %s\\n' \"$w\"\n"
+	"	rc=126\n"
+	"fi\n"
+	"printf '%s\\n' \"$rc\" >\"$d/exit.tmp\" && mv -f -- \"$d/exit.tmp\" "
+	"\"$d/exit\"\n";
+
+/* ---- errors and validation ---------------------------------------------- */
+
+
+static bool
+id_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+static int
+check_job_id(const char *id, struct ssh_error *e)
+{
+	size_t i, n;
+
+	if (id == NULL || (n = strlen(id)) == 0 || n > JOB_ID_MAX) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id must be 1 to %d "
+		    "characters", JOB_ID_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (!id_char((unsigned char)id[i])) {
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id has a "
+			    "character (0x%02x at %zu) outside "
+			    "[A-Za-z0-9._-]", (unsigned char)id[i], i);
+			return -1;
+		}
+	}
+	if (id[0] == '-' || strcmp(id, ".") == 0 || strcmp(id, "..") == 0) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id '%s' is not "
+		    "allowed (leading '-', '.' or '..')", id);
+		return -1;
+	}
+	return 0;
+}
+
+/* An absolute path without control characters or ".." components. */
+static int
+check_path(const char *what, const char *path, struct ssh_error *e)
+{
+	const char *p, *seg;
+	size_t n;
+
+	if (path == NULL || path[0] != '/') {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s must be an absolute "
+		    "path", what);
+		return -1;
+	}
+	if ((n = strlen(path)) > REMOTE_PATH_MAX) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s is longer than %d "
+		    "bytes", what, REMOTE_PATH_MAX);
+		return -1;
+	}
+	for (p = path; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s has a control "
+			    "character (0x%02x at %zu)", what,
+			    (unsigned char)*p, (size_t)(p - path));
+			return -1;
+		}
+	}
+	for (seg = path; seg != NULL; seg = strchr(seg + 1, '/')) {
+		if (strncmp(seg, "/..", 3) == 0 &&
+		    (seg[3] == '/' || seg[3] == '\0')) {
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s '%s' has a "
+			    "'..' component", what, path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- building commands -------------------------------------------------- */
+
+
+static void
+add_base64(struct strbuf *sb, const unsigned char *p, size_t n)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789+/";
+	char q[4];
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		q[0] = tab[v >> 18 & 63];
+		q[1] = tab[v >> 12 & 63];
+		q[2] = tab[v >> 6 & 63];
+		q[3] = tab[v & 63];
+		sb_addn(sb, q, 4);
+	}
+	if (i < n) {
+		v = (uint32_t)p[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)p[i + 1] << 8;
+		q[0] = tab[v >> 18 & 63];
+		q[1] = tab[v >> 12 & 63];
+		q[2] = i + 1 < n ? tab[v >> 6 & 63] : '=';
+		q[3] = '=';
+		sb_addn(sb, q, 4);
+	}
+}
+
+/*
+ * Validate jobs_root and job_id and start cmd with "d='<jobs_root>/<job_id>'"
+ * (quoted) and, when with_prelude, the shell functions.
+ */
+static int
+cmd_begin(struct strbuf *sb, const char *jobs_root, const char *job_id,
+    bool with_prelude, struct ssh_error *e)
+{
+	struct strbuf dir = SB_INIT;
+
+	if (check_path("jobs_root", jobs_root, e) != 0 ||
+	    check_job_id(job_id, e) != 0)
+		return -1;
+	sb_adds(&dir, jobs_root);
+	if (dir.buf[dir.len - 1] != '/')
+		sb_addc(&dir, '/');
+	sb_adds(&dir, job_id);
+	sb_adds(sb, "d=");
+	sb_add_shquote(sb, sb_str(&dir));
+	sb_adds(sb, "\n");
+	if (with_prelude)
+		sb_adds(sb, prelude);
+	sb_free(&dir);
+	return 0;
+}
+
+/* ---- running them ------------------------------------------------------- */
+
+/* The first line of out that starts with tag, past the tag, up to its end
+ * (*n bytes); NULL when none. */
+static const char *
+find_line(const struct ssh_exec_result *r, const char *tag, size_t *n)
+{
+	const char *p = r->output, *end = r->output + r->output_len, *nl;
+	size_t tl = strlen(tag);
+
+	while (p != NULL && p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if ((size_t)(end - p) >= tl && memcmp(p, tag, tl) == 0) {
+			*n = (size_t)((nl != NULL ? nl : end) - p) - tl;
+			return p + tl;
+		}
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* The output's first printable bytes (at most 200) for a message, into
+ * out (len bytes). */
+static void
+output_excerpt(const struct ssh_exec_result *r, char *out, size_t len)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < r->output_len && i < 200 && o + 1 < len; i++) {
+		unsigned char c = (unsigned char)r->output[i];
+
+		out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '.';
+	}
+	out[o] = '\0';
+}
+
+/*
+ * Run cmd for job_id; a status other than 0 is an error: the
+ * "IA-REMOTE-ERR" line's message when there is one.  On success r holds
+ * the result (caller clears it).
+ */
+static int
+run(struct ssh_session *s, const char *what, const char *job_id,
+    const char *cmd, size_t max_output, long timeout_ms,
+    struct ssh_exec_result *r, struct ssh_error *e)
+{
+	char excerpt[256];
+	const char *msg;
+	size_t n;
+
+	if (ssh_exec(s, cmd, max_output, timeout_ms, r, e) != 0)
+		return -1;
+	if (r->exit_status == 0)
+		return 0;
+	if (r->exit_status == ERR_EXIT &&
+	    (msg = find_line(r, ERR_TAG, &n)) != NULL) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: %.*s",
+		    what, job_id, (int)n, msg);
+	} else {
+		output_excerpt(r, excerpt, sizeof(excerpt));
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: status %d"
+		    "%s%s: %s", what, job_id, r->exit_status,
+		    r->exit_signal != NULL ? ", signal " : "",
+		    r->exit_signal != NULL ? r->exit_signal : "", excerpt);
+	}
+	ssh_exec_result_clear(r);
+	return -1;
+}
+
+static int
+parse_state(const char *word, enum remote_state *state)
+{
+	if (strcmp(word, "unknown") == 0)
+		*state = REMOTE_UNKNOWN;
+	else if (strcmp(word, "running") == 0)
+		*state = REMOTE_RUNNING;
+	else if (strcmp(word, "exited") == 0)
+		*state = REMOTE_EXITED;
+	else if (strcmp(word, "vanished") == 0)
+		*state = REMOTE_VANISHED;
+	else
+		return -1;
+	return 0;
+}
+
+/* The "IA-REMOTE state rc log started canceled" line into *st. */
+static int
+parse_report(const struct ssh_exec_result *r, const char *job_id,
+    struct remote_status *st, struct ssh_error *e)
+{
+	struct remote_status tmp = REMOTE_STATUS_INIT;
+	char line[256], word[16], excerpt[256];
+	long long log_size, started;
+	const char *p;
+	int rc, canceled;
+	size_t n;
+
+	if ((p = find_line(r, REPORT_TAG, &n)) == NULL || n >= sizeof(line))
+		goto bad;
+	memcpy(line, p, n);
+	line[n] = '\0';
+	if (sscanf(line, "%15s %d %lld %lld %d", word, &rc, &log_size,
+	    &started, &canceled) != 5 || parse_state(word, &tmp.state) != 0)
+		goto bad;
+	if (tmp.state == REMOTE_EXITED && (rc < 0 || rc > 255))
+		goto bad;
+	tmp.exit_status = tmp.state == REMOTE_EXITED ? rc : -1;
+	tmp.log_size = log_size;
+	tmp.started_at = started;
+	tmp.canceled = canceled != 0;
+	if (st != NULL)
+		*st = tmp;
+	return 0;
+bad:
+	output_excerpt(r, excerpt, sizeof(excerpt));
+	ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job %s: no status in the "
+	    "pod's answer: %s", job_id, excerpt);
+	return -1;
+}
+
+/* ---- the API ------------------------------------------------------------- */
+
+int
+remote_start(struct ssh_session *s, const char *jobs_root,
+    const char *job_id, const char *workdir, const char *script,
+    struct remote_status *st, struct ssh_error *e)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct strbuf cmd = SB_INIT;
+	size_t n;
+	int rc = -1;
+
+	ssh_error_clear(e);
+	if (cmd_begin(&cmd, jobs_root, job_id, true, e) != 0 ||
+	    check_path("workdir", workdir, e) != 0)
+		goto cleanup;
+	if (script == NULL || (n = strlen(script)) > REMOTE_SCRIPT_MAX) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: the script of job %s is "
+		    "missing or longer than %d bytes", job_id,
+		    REMOTE_SCRIPT_MAX);
+		goto cleanup;
+	}
+	sb_adds(&cmd, "w=");
+	sb_add_shquote(&cmd, workdir);
+	sb_adds(&cmd, "\nia_n=$$\n"
+	    "(umask 077 && mkdir -p -- \"$d\") || ia_fail 'cannot create the "
+	    "job directory'\n"
+	    "if [ ! -d \"$d/started\" ]; then\n"
+	    "printf '%s' '");
+	add_base64(&cmd, (const unsigned char *)script, n);
+	sb_adds(&cmd, "' | base64 -d >\"$d/script.sh.$ia_n\" ||"
+	    " { rm -f -- \"$d/script.sh.$ia_n\"; ia_fail 'cannot write "
+	    "script.sh'; }\n"
+	    "cat >\"$d/run.sh.$ia_n\" <<'IA_REMOTE_WRAPPER_EOF' || ia_fail "
+	    "'cannot write run.sh'\n");
+	sb_adds(&cmd, wrapper);
+	sb_adds(&cmd, "IA_REMOTE_WRAPPER_EOF\n"
+	    "mv -f -- \"$d/run.sh.$ia_n\" \"$d/run.sh\" || ia_fail 'cannot "
+	    "write run.sh'\n"
+	    "(cd / && exec setsid -f bash \"$d/run.sh\" \"$d\" \"$w\" "
+	    "\"$ia_n\" </dev/null >>\"$d/log\" 2>&1) || ia_fail 'cannot "
+	    "launch the job (setsid -f)'\n"
+	    "ia_i=0\n"
+	    "while [ ! -f \"$d/pid\" ] && [ ! -f \"$d/exit\" ] && "
+	    "[ $ia_i -lt 100 ]; do sleep 0.02; ia_i=$((ia_i + 1)); done\n"
+	    "fi\n"
+	    "ia_report\n");
+	if (run(s, "start", job_id, sb_str(&cmd), REPORT_MAX,
+	    REMOTE_EXEC_TIMEOUT_MS, &r, e) != 0)
+		goto cleanup;
+	rc = parse_report(&r, job_id, st, e);
+cleanup:
+	ssh_exec_result_clear(&r);
+	sb_free(&cmd);
+	return rc;
+}
+
+int
+remote_poll(struct ssh_session *s, const char *jobs_root,
+    const char *job_id, struct remote_status *st, struct ssh_error *e)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct strbuf cmd = SB_INIT;
+	int rc = -1;
+
+	ssh_error_clear(e);
+	if (cmd_begin(&cmd, jobs_root, job_id, true, e) != 0)
+		goto cleanup;
+	sb_adds(&cmd, "ia_report\n");
+	if (run(s, "poll", job_id, sb_str(&cmd), REPORT_MAX,
+	    REMOTE_EXEC_TIMEOUT_MS, &r, e) != 0)
+		goto cleanup;
+	rc = parse_report(&r, job_id, st, e);
+cleanup:
+	ssh_exec_result_clear(&r);
+	sb_free(&cmd);
+	return rc;
+}
+
+#define LOG_MARK "@@instag-agent-log@@"
+#define LOG_SLACK 65536		/* login-shell noise tolerated before it */
+
+int
+remote_read_log(struct ssh_session *s, const char *jobs_root,
+    const char *job_id, int64_t offset, size_t max, char **data,
+    size_t *len, struct ssh_error *e)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct strbuf cmd = SB_INIT;
+	char *mark;
+	size_t skip;
+	int rc = -1;
+
+	ssh_error_clear(e);
+	*data = NULL;
+	*len = 0;
+	if (offset < 0 || offset > INT64_MAX - 1) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: invalid log offset "
+		    "%" PRId64 " for job %s", offset, job_id ? job_id : "?");
+		goto cleanup;
+	}
+	if (max > REMOTE_READ_MAX)
+		max = REMOTE_READ_MAX;
+	/* Only stdout reaches the output. */
+	sb_adds(&cmd, "exec 2>/dev/null\n");
+	if (cmd_begin(&cmd, jobs_root, job_id, false, e) != 0)
+		goto cleanup;
+	/* A marker first: whatever the login shell prints before the
+	 * command (a noisy ~/.bashrc) is dropped, not taken for log bytes. */
+	sb_addf(&cmd, "printf '%%s' '" LOG_MARK "'\n"
+	    "[ -f \"$d/log\" ] || exit 0\n"
+	    "tail -c +%" PRId64 " -- \"$d/log\" | head -c %zu\n",
+	    offset + 1, max);
+	if (run(s, "read_log", job_id, sb_str(&cmd), max + LOG_SLACK,
+	    REMOTE_EXEC_TIMEOUT_MS, &r, e) != 0)
+		goto cleanup;
+	mark = r.output ? memmem(r.output, r.output_len, LOG_MARK,
+	    sizeof(LOG_MARK) - 1) : NULL;
+	if (mark == NULL || r.truncated ||
+	    r.output_len - (size_t)(mark - r.output) - (sizeof(LOG_MARK) - 1) >
+	    max) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: read_log of job %s: "
+		    "unexpected answer (%zu bytes for at most %zu asked)",
+		    job_id, r.output_total, max);
+		goto cleanup;
+	}
+	skip = (size_t)(mark - r.output) + sizeof(LOG_MARK) - 1;
+	memmove(r.output, r.output + skip, r.output_len - skip + 1);
+	r.output_len -= skip;
+	*len = r.output_len;
+	*data = r.output;
+	r.output = NULL;
+	r.output_len = 0;
+	rc = 0;
+cleanup:
+	ssh_exec_result_clear(&r);
+	sb_free(&cmd);
+	return rc;
+}
+
+int
+remote_cancel(struct ssh_session *s, const char *jobs_root,
+    const char *job_id, int grace_s, struct ssh_error *e)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct strbuf cmd = SB_INIT;
+	int rc = -1;
+
+	ssh_error_clear(e);
+	if (grace_s < 0 || grace_s > REMOTE_GRACE_MAX) {
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: cancel grace %d s is "
+		    "outside 0..%d", grace_s, REMOTE_GRACE_MAX);
+		goto cleanup;
+	}
+	if (cmd_begin(&cmd, jobs_root, job_id, true, e) != 0)
+		goto cleanup;
+	/* Wait (1 s at most) for a wrapper that is just starting to record
+	 * its pid; then signal whatever of the group lives. */
+	sb_addf(&cmd, "ia_g=%d\n", grace_s * 10);
+	sb_adds(&cmd,
+	    "if [ -d \"$d/started\" ] && [ ! -f \"$d/exit\" ]; then\n"
+	    "ia_i=0\n"
+	    "while [ ! -f \"$d/pid\" ] && [ ! -f \"$d/exit\" ] && ia_young && "
+	    "[ $ia_i -lt 50 ]; do sleep 0.02; ia_i=$((ia_i + 1)); done\n"
+	    "if ia_group_live; then\n"
+	    ": >\"$d/canceled\"\n"
+	    "ia_sig=15\n"
+	    "kill -s TERM -- \"-$p\" 2>/dev/null\n"
+	    "ia_i=0\n"
+	    "while ia_group_live && [ $ia_i -lt $ia_g ]; do sleep 0.1; "
+	    "ia_i=$((ia_i + 1)); done\n"
+	    "if ia_group_live; then\n"
+	    "ia_sig=9\n"
+	    "kill -s KILL -- \"-$p\" 2>/dev/null\n"
+	    "ia_i=0\n"
+	    "while ia_group_live && [ $ia_i -lt 20 ]; do sleep 0.1; "
+	    "ia_i=$((ia_i + 1)); done\n"
+	    "fi\n"
+	    "if [ ! -f \"$d/exit\" ] && ! ia_alive; then\n"
+	    "printf '%s\\n' $((128 + ia_sig)) >\"$d/exit.tmp.c\" && "
+	    "mv -f -- \"$d/exit.tmp.c\" \"$d/exit\"\n"
+	    "fi\n"
+	    "fi\n"
+	    "fi\n"
+	    "ia_report\n");
+	if (run(s, "cancel", job_id, sb_str(&cmd), REPORT_MAX,
+	    (long)(grace_s + 5) * 1000 + REMOTE_EXEC_TIMEOUT_MS, &r, e) != 0)
+		goto cleanup;
+	rc = parse_report(&r, job_id, NULL, e);
+cleanup:
+	ssh_exec_result_clear(&r);
+	sb_free(&cmd);
+	return rc;
+}
+
+int
+remote_cleanup(struct ssh_session *s, const char *jobs_root,
+    const char *job_id, struct ssh_error *e)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct strbuf cmd = SB_INIT;
+	int rc = -1;
+
+	ssh_error_clear(e);
+	if (cmd_begin(&cmd, jobs_root, job_id, true, e) != 0)
+		goto cleanup;
+	sb_adds(&cmd,
+	    "[ -e \"$d\" ] || exit 0\n"
+	    "if [ -d \"$d/started\" ] && [ ! -f \"$d/exit\" ]; then\n"
+	    "if ia_alive || ia_group_live || "
+	    "{ [ ! -f \"$d/pid\" ] && ia_young; }; then\n"
+	    "ia_fail 'the job is still running'\n"
+	    "fi\n"
+	    "fi\n"
+	    "rm -rf -- \"$d\" || ia_fail 'cannot remove the job directory'\n");
+	if (run(s, "cleanup", job_id, sb_str(&cmd), REPORT_MAX,
+	    REMOTE_EXEC_TIMEOUT_MS, &r, e) != 0)
+		goto cleanup;
+	rc = 0;
+cleanup:
+	ssh_exec_result_clear(&r);
+	sb_free(&cmd);
+	return rc;
+}

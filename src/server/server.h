@@ -1,0 +1,15 @@
+/*
+ * server: the FastCGI side.  Opens (or inherits) the listening socket,
+ * runs request_threads threads on FCGX_Accept_r, routes each request, and
+ * shuts down cleanly on SIGTERM/SIGINT: stop accepting, finish in-flight
+ * requests, close streams, stop the executor (tasks stay resumable).
+ */
+#ifndef IA_SERVER_H
+#define IA_SERVER_H
+
+#include "core/config.h"
+
+/* Run until a termination signal.  Returns the process exit status. */
+int server_run(struct config *cfg);
+
+#endif

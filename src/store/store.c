@@ -1,0 +1,843 @@
+#include "auto-config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "store/store.h"
+#include "lib/xalloc.h"
+
+struct store {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	sqlite3_stmt *put, *get, *ping;
+};
+
+static const char *const schema_v1 =
+    "CREATE TABLE tasks ("
+    " id TEXT PRIMARY KEY,"
+    " context_id TEXT NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " operation TEXT NOT NULL,"
+    " params TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " progress TEXT,"
+    " result TEXT,"
+    " artifacts TEXT NOT NULL,"
+    " error TEXT,"
+    " checkpoint TEXT NOT NULL,"
+    " history TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " next_wake_ms INTEGER NOT NULL DEFAULT 0,"
+    " version INTEGER NOT NULL,"
+    " cancel_requested INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tasks_owner_created ON tasks(owner, created_ms, id);"
+    "CREATE INDEX tasks_state ON tasks(state);"
+    "CREATE TABLE push_configs ("
+    " task_id TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,"
+    " id TEXT NOT NULL,"
+    " url TEXT NOT NULL,"
+    " token TEXT,"
+    " auth_scheme TEXT,"
+    " auth_credentials TEXT,"
+    " dialect INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " PRIMARY KEY (task_id, id));"
+    "PRAGMA user_version = 1;";
+
+static const char *const schema_v2 =
+    "CREATE TABLE pods ("
+    " pod_id TEXT PRIMARY KEY,"
+    " name TEXT NOT NULL,"
+    " task_id TEXT NOT NULL,"
+    " owner TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " gpu_type_id TEXT,"
+    " cloud TEXT,"
+    " gpu_count INTEGER NOT NULL DEFAULT 1,"
+    " cost_per_hr REAL NOT NULL DEFAULT 0,"
+    " public_ip TEXT,"
+    " ssh_port INTEGER NOT NULL DEFAULT 0,"
+    " host_fp TEXT,"
+    " max_runtime_ms INTEGER NOT NULL,"
+    " max_cost_usd REAL NOT NULL,"
+    " running_ms INTEGER NOT NULL DEFAULT 0,"
+    " cost_usd REAL NOT NULL DEFAULT 0,"
+    " last_check_ms INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT,"
+    " created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX pods_owner ON pods(owner, created_ms);"
+    "CREATE INDEX pods_task ON pods(task_id);"
+    "PRAGMA user_version = 2;";
+
+#define POD_COLS "pod_id, name, task_id, owner, state, gpu_type_id, cloud, " \
+    "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
+    "max_cost_usd, running_ms, cost_usd, last_check_ms, reason, " \
+    "created_ms, updated_ms"
+
+#define TASK_COLS "id, context_id, owner, operation, params, state, " \
+    "progress, result, artifacts, error, checkpoint, history, created_ms, " \
+    "updated_ms, next_wake_ms, version, cancel_requested"
+
+static int
+store_exec(struct store *st, const char *sql, char **err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		*err = xasprintf("task store: %s", msg ? msg : "error");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Run one schema step in a transaction; it sets user_version itself. */
+static int
+store_apply(struct store *st, const char *sql, int version, char **err)
+{
+	char vbuf[16];
+
+	if (store_exec(st, "BEGIN IMMEDIATE", err) < 0)
+		return -1;
+	if (store_exec(st, sql, err) < 0) {
+		char *ignored = NULL;
+		store_exec(st, "ROLLBACK", &ignored);
+		free(ignored);
+		return -1;
+	}
+	if (store_exec(st, "COMMIT", err) < 0)
+		return -1;
+	snprintf(vbuf, sizeof(vbuf), "%d", version);
+	log_kv(LOG_INFO, "store_migrated", "task store schema updated",
+	    "version", vbuf, NULL);
+	return 0;
+}
+
+static int
+store_migrate(struct store *st, char **err)
+{
+	sqlite3_stmt *s = NULL;
+	int version, rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL)
+	    != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+		*err = xasprintf("task store: cannot read schema version: %s",
+		    sqlite3_errmsg(st->db));
+		goto cleanup;
+	}
+	version = sqlite3_column_int(s, 0);
+	if (version > STORE_SCHEMA_VERSION) {
+		*err = xasprintf("task store schema version %d is newer than "
+		    "this agent understands (%d); refusing to touch it",
+		    version, STORE_SCHEMA_VERSION);
+		goto cleanup;
+	}
+	if (version < 1 && store_apply(st, schema_v1, 1, err) < 0)
+		goto cleanup;
+	if (version < 2 && store_apply(st, schema_v2, 2, err) < 0)
+		goto cleanup;
+	rc = 0;
+cleanup:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int
+store_open(const char *path, struct store **out, char **err)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_init(&st->lock, NULL);
+	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		*err = xasprintf("cannot open task store %s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+	    " PRAGMA foreign_keys=ON;", err) < 0)
+		goto fail;
+	if (store_migrate(st, err) < 0)
+		goto fail;
+	/* An upsert, not INSERT OR REPLACE: REPLACE deletes the old row,
+	 * and ON DELETE CASCADE would take the task's push configs with it. */
+	if (sqlite3_prepare_v3(st->db, "INSERT INTO tasks (" TASK_COLS
+	    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO "
+	    "UPDATE SET context_id = excluded.context_id, owner = excluded.owner,"
+	    " operation = excluded.operation, params = excluded.params,"
+	    " state = excluded.state, progress = excluded.progress,"
+	    " result = excluded.result, artifacts = excluded.artifacts,"
+	    " error = excluded.error, checkpoint = excluded.checkpoint,"
+	    " history = excluded.history, created_ms = excluded.created_ms,"
+	    " updated_ms = excluded.updated_ms,"
+	    " next_wake_ms = excluded.next_wake_ms, version = excluded.version,"
+	    " cancel_requested = excluded.cancel_requested", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "SELECT " TASK_COLS
+	    " FROM tasks WHERE id = ?", -1, SQLITE_PREPARE_PERSISTENT, &st->get,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "SELECT 1", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->ping, NULL) != SQLITE_OK) {
+		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+		goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_close(st);
+	return -1;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_finalize(st->put);
+	sqlite3_finalize(st->get);
+	sqlite3_finalize(st->ping);
+	sqlite3_close(st->db);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int
+store_ping(struct store *st)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	rc = sqlite3_step(st->ping) == SQLITE_ROW ? 0 : -1;
+	sqlite3_reset(st->ping);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void
+bind_json(sqlite3_stmt *s, int i, json_object *o)
+{
+	char *text;
+
+	if (o == NULL) {
+		sqlite3_bind_null(s, i);
+		return;
+	}
+	text = ju_dump(o);
+	sqlite3_bind_text(s, i, text, -1, free);
+}
+
+int
+store_task_put(struct store *st, const struct task *t, char **err)
+{
+	sqlite3_stmt *s = st->put;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, t->context_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, t->owner, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, t->operation, -1, SQLITE_TRANSIENT);
+	bind_json(s, 5, t->params);
+	sqlite3_bind_text(s, 6, task_state_name(t->state), -1, SQLITE_STATIC);
+	bind_json(s, 7, t->progress);
+	bind_json(s, 8, t->result);
+	bind_json(s, 9, t->artifacts);
+	bind_json(s, 10, t->error);
+	bind_json(s, 11, t->checkpoint);
+	bind_json(s, 12, t->history);
+	sqlite3_bind_int64(s, 13, t->created_ms);
+	sqlite3_bind_int64(s, 14, t->updated_ms);
+	sqlite3_bind_int64(s, 15, t->next_wake_ms);
+	sqlite3_bind_int64(s, 16, t->version);
+	sqlite3_bind_int(s, 17, t->cancel_requested ? 1 : 0);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		*err = xasprintf("task store: cannot save task: %s",
+		    sqlite3_errmsg(st->db));
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* A task row's columns copied out of SQLite, so that parsing the JSON
+ * columns (the costly part) can happen after the store lock is released. */
+struct raw_row {
+	char *text[12];		/* columns 0..11 */
+	int64_t num[5];		/* columns 12..16 */
+};
+
+static void
+row_copy(sqlite3_stmt *s, struct raw_row *raw)
+{
+	int i;
+
+	for (i = 0; i < 12; i++) {
+		const char *v = (const char *)sqlite3_column_text(s, i);
+		raw->text[i] = v ? xstrdup(v) : NULL;
+	}
+	for (i = 0; i < 5; i++)
+		raw->num[i] = sqlite3_column_int64(s, 12 + i);
+}
+
+static json_object *
+raw_json(const char *text)
+{
+	return text ? json_tokener_parse(text) : NULL;
+}
+
+/* Build a task from a copied row and free the copy. */
+static struct task *
+row_parse(struct raw_row *raw)
+{
+	struct task *t = xcalloc(1, sizeof(*t));
+	enum task_state st;
+	int i;
+
+	snprintf(t->id, sizeof(t->id), "%s", raw->text[0] ? raw->text[0] : "");
+	snprintf(t->context_id, sizeof(t->context_id), "%s",
+	    raw->text[1] ? raw->text[1] : "");
+	t->owner = xstrdup(raw->text[2] ? raw->text[2] : "");
+	t->operation = xstrdup(raw->text[3] ? raw->text[3] : "");
+	t->params = raw_json(raw->text[4]);
+	t->state = task_state_parse(raw->text[5] ? raw->text[5] : "", &st) == 0 ?
+	    st : TASK_FAILED;
+	t->progress = raw_json(raw->text[6]);
+	t->result = raw_json(raw->text[7]);
+	t->artifacts = raw_json(raw->text[8]);
+	t->error = raw_json(raw->text[9]);
+	t->checkpoint = raw_json(raw->text[10]);
+	t->history = raw_json(raw->text[11]);
+	t->created_ms = raw->num[0];
+	t->updated_ms = raw->num[1];
+	t->next_wake_ms = raw->num[2];
+	t->version = raw->num[3];
+	t->cancel_requested = raw->num[4] != 0;
+	if (t->params == NULL)
+		t->params = json_object_new_object();
+	if (t->artifacts == NULL)
+		t->artifacts = json_object_new_array();
+	if (t->checkpoint == NULL)
+		t->checkpoint = json_object_new_object();
+	if (t->history == NULL)
+		t->history = json_object_new_array();
+	for (i = 0; i < 12; i++)
+		free(raw->text[i]);
+	return t;
+}
+
+static struct task *
+row_to_task(sqlite3_stmt *s)
+{
+	struct raw_row raw;
+
+	row_copy(s, &raw);
+	return row_parse(&raw);
+}
+
+int
+store_task_get(struct store *st, const char *id, struct task **out)
+{
+	sqlite3_stmt *s = st->get;
+	struct raw_row raw;
+	int rc, ret;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		row_copy(s, &raw);
+		ret = 0;
+	} else if (rc == SQLITE_DONE)
+		ret = 1;
+	else {
+		log_kv(LOG_ERROR, "store_error", sqlite3_errmsg(st->db), NULL);
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	pthread_mutex_unlock(&st->lock);
+	if (ret == 0)
+		*out = row_parse(&raw);
+	return ret;
+}
+
+/* Page tokens are "<created_ms>.<id>" of the last task on the page. */
+static int
+parse_token(const char *tok, int64_t *created, char id[UUID_STR_LEN])
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(tok, &end, 10);
+	if (errno || end == tok || *end != '.' || !uuid_valid(end + 1))
+		return -1;
+	*created = v;
+	strcpy(id, end + 1);
+	return 0;
+}
+
+static void
+collect(sqlite3_stmt *s, struct task ***tasks, size_t *n)
+{
+	size_t cap = 0;
+
+	*tasks = NULL;
+	*n = 0;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*tasks = xrealloc(*tasks, cap * sizeof(**tasks));
+		}
+		(*tasks)[(*n)++] = row_to_task(s);
+	}
+}
+
+int
+store_task_list(struct store *st, const struct store_list_query *q,
+    struct task ***tasks, size_t *n, char **next_token, int64_t *total,
+    char **err)
+{
+	static const char *const filt =
+	    " WHERE owner = ?1 AND (?2 IS NULL OR context_id = ?2)"
+	    " AND (?3 IS NULL OR state = ?3) AND updated_ms > ?4";
+	sqlite3_stmt *s = NULL, *c = NULL;
+	int64_t tok_created = INT64_MAX;
+	char tok_id[UUID_STR_LEN] = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+	char sql[512];
+	int rc = -1, i;
+
+	*tasks = NULL;
+	*n = 0;
+	*next_token = NULL;
+	if (q->page_token != NULL && q->page_token[0] != '\0' &&
+	    parse_token(q->page_token, &tok_created, tok_id) < 0) {
+		*err = xstrdup("invalid pageToken");
+		return -1;
+	}
+	pthread_mutex_lock(&st->lock);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM tasks%s", filt);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &c, NULL) != SQLITE_OK)
+		goto dberr;
+	snprintf(sql, sizeof(sql), "SELECT " TASK_COLS " FROM tasks%s"
+	    " AND (created_ms < ?5 OR (created_ms = ?5 AND id < ?6))"
+	    " ORDER BY created_ms DESC, id DESC LIMIT ?7", filt);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto dberr;
+	for (i = 0; i < 2; i++) {
+		sqlite3_stmt *x = i ? s : c;
+		sqlite3_bind_text(x, 1, q->owner, -1, SQLITE_TRANSIENT);
+		if (q->context_id)
+			sqlite3_bind_text(x, 2, q->context_id, -1,
+			    SQLITE_TRANSIENT);
+		if (q->state >= 0)
+			sqlite3_bind_text(x, 3,
+			    task_state_name((enum task_state)q->state), -1,
+			    SQLITE_STATIC);
+		sqlite3_bind_int64(x, 4, q->updated_after_ms);
+	}
+	sqlite3_bind_int64(s, 5, tok_created);
+	sqlite3_bind_text(s, 6, tok_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 7, (sqlite3_int64)q->page_size + 1);
+	if (sqlite3_step(c) != SQLITE_ROW)
+		goto dberr;
+	*total = sqlite3_column_int64(c, 0);
+	collect(s, tasks, n);
+	if (*n > q->page_size) {
+		struct task *last = (*tasks)[q->page_size - 1];
+		*next_token = xasprintf("%" PRId64 ".%s", last->created_ms,
+		    last->id);
+		task_free((*tasks)[q->page_size]);
+		*n = q->page_size;
+	} else
+		*next_token = xstrdup("");
+	rc = 0;
+	goto cleanup;
+dberr:
+	*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+cleanup:
+	sqlite3_finalize(s);
+	sqlite3_finalize(c);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_task_active(struct store *st, struct task ***tasks, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " TASK_COLS " FROM tasks "
+	    "WHERE state IN ('submitted','working','input-required') "
+	    "ORDER BY created_ms", -1, &s, NULL) == SQLITE_OK) {
+		collect(s, tasks, n);
+		rc = 0;
+	}
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static void
+bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int
+store_push_put(struct store *st, const struct push_config *pc, char **err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO push_configs "
+	    "(task_id, id, url, token, auth_scheme, auth_credentials, "
+	    "created_ms, dialect) VALUES (?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	bind_opt(s, 1, pc->task_id);
+	bind_opt(s, 2, pc->id);
+	bind_opt(s, 3, pc->url);
+	bind_opt(s, 4, pc->token);
+	bind_opt(s, 5, pc->auth_scheme);
+	bind_opt(s, 6, pc->auth_credentials);
+	sqlite3_bind_int64(s, 7, pc->created_ms);
+	sqlite3_bind_int(s, 8, pc->dialect);
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+cleanup:
+	if (rc < 0)
+		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static char *
+col_str(sqlite3_stmt *s, int i)
+{
+	const char *v = (const char *)sqlite3_column_text(s, i);
+	return v ? xstrdup(v) : NULL;
+}
+
+static struct push_config *
+row_to_push(sqlite3_stmt *s)
+{
+	struct push_config *pc = xcalloc(1, sizeof(*pc));
+
+	pc->task_id = col_str(s, 0);
+	pc->id = col_str(s, 1);
+	pc->url = col_str(s, 2);
+	pc->token = col_str(s, 3);
+	pc->auth_scheme = col_str(s, 4);
+	pc->auth_credentials = col_str(s, 5);
+	pc->created_ms = sqlite3_column_int64(s, 6);
+	pc->dialect = sqlite3_column_int(s, 7);
+	return pc;
+}
+
+#define PUSH_COLS "task_id, id, url, token, auth_scheme, auth_credentials, created_ms, dialect"
+
+int
+store_push_get(struct store *st, const char *task_id, const char *id,
+    struct push_config **out)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1, step;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " PUSH_COLS " FROM push_configs"
+	    " WHERE task_id = ? AND id = ?", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*out = row_to_push(s);
+		rc = 0;
+	} else if (step == SQLITE_DONE)
+		rc = 1;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_push_list(struct store *st, const char *task_id,
+    struct push_config ***out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " PUSH_COLS " FROM push_configs"
+	    " WHERE task_id = ? ORDER BY created_ms, id", -1, &s, NULL)
+	    != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 4;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = row_to_push(s);
+	}
+	rc = 0;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+int
+store_push_delete(struct store *st, const char *task_id, const char *id)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "DELETE FROM push_configs WHERE "
+	    "task_id = ? AND id = ?", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = sqlite3_changes(st->db) > 0 ? 0 : 1;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void
+store_push_free(struct push_config *pc)
+{
+	if (pc == NULL)
+		return;
+	free(pc->task_id);
+	free(pc->id);
+	free(pc->url);
+	free(pc->token);
+	free(pc->auth_scheme);
+	free(pc->auth_credentials);
+	free(pc);
+}
+
+/* ---- the pod registry ---------------------------------------------------- */
+
+int
+store_pod_put(struct store *st, const struct pod_rec *p, char **err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "INSERT INTO pods (" POD_COLS ") VALUES "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pod_id) DO "
+	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
+	    " owner = excluded.owner, state = excluded.state,"
+	    " gpu_type_id = excluded.gpu_type_id, cloud = excluded.cloud,"
+	    " gpu_count = excluded.gpu_count, cost_per_hr = excluded.cost_per_hr,"
+	    " public_ip = excluded.public_ip, ssh_port = excluded.ssh_port,"
+	    " host_fp = excluded.host_fp, max_runtime_ms = excluded.max_runtime_ms,"
+	    " max_cost_usd = excluded.max_cost_usd,"
+	    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd,"
+	    " last_check_ms = excluded.last_check_ms, reason = excluded.reason,"
+	    " created_ms = excluded.created_ms, updated_ms = excluded.updated_ms",
+	    -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	bind_opt(s, 1, p->pod_id);
+	bind_opt(s, 2, p->name);
+	bind_opt(s, 3, p->task_id);
+	bind_opt(s, 4, p->owner);
+	bind_opt(s, 5, p->state);
+	bind_opt(s, 6, p->gpu_type_id);
+	bind_opt(s, 7, p->cloud);
+	sqlite3_bind_int(s, 8, p->gpu_count);
+	sqlite3_bind_double(s, 9, p->cost_per_hr);
+	bind_opt(s, 10, p->public_ip);
+	sqlite3_bind_int(s, 11, p->ssh_port);
+	bind_opt(s, 12, p->host_fp);
+	sqlite3_bind_int64(s, 13, p->max_runtime_ms);
+	sqlite3_bind_double(s, 14, p->max_cost_usd);
+	sqlite3_bind_int64(s, 15, p->running_ms);
+	sqlite3_bind_double(s, 16, p->cost_usd);
+	sqlite3_bind_int64(s, 17, p->last_check_ms);
+	bind_opt(s, 18, p->reason);
+	sqlite3_bind_int64(s, 19, p->created_ms);
+	sqlite3_bind_int64(s, 20, p->updated_ms);
+	if (sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+cleanup:
+	if (rc < 0)
+		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+static struct pod_rec *
+row_to_pod(sqlite3_stmt *s)
+{
+	struct pod_rec *p = xcalloc(1, sizeof(*p));
+
+	p->pod_id = col_str(s, 0);
+	p->name = col_str(s, 1);
+	p->task_id = col_str(s, 2);
+	p->owner = col_str(s, 3);
+	p->state = col_str(s, 4);
+	p->gpu_type_id = col_str(s, 5);
+	p->cloud = col_str(s, 6);
+	p->gpu_count = sqlite3_column_int(s, 7);
+	p->cost_per_hr = sqlite3_column_double(s, 8);
+	p->public_ip = col_str(s, 9);
+	p->ssh_port = sqlite3_column_int(s, 10);
+	p->host_fp = col_str(s, 11);
+	p->max_runtime_ms = sqlite3_column_int64(s, 12);
+	p->max_cost_usd = sqlite3_column_double(s, 13);
+	p->running_ms = sqlite3_column_int64(s, 14);
+	p->cost_usd = sqlite3_column_double(s, 15);
+	p->last_check_ms = sqlite3_column_int64(s, 16);
+	p->reason = col_str(s, 17);
+	p->created_ms = sqlite3_column_int64(s, 18);
+	p->updated_ms = sqlite3_column_int64(s, 19);
+	return p;
+}
+
+static int
+pod_get_by(struct store *st, const char *col_sql, const char *key,
+    struct pod_rec **out)
+{
+	sqlite3_stmt *s = NULL;
+	char *sql = xasprintf("SELECT " POD_COLS " FROM pods WHERE %s = ? "
+	    "ORDER BY created_ms LIMIT 1", col_sql);
+	int rc = -1, step;
+
+	*out = NULL;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		*out = row_to_pod(s);
+		rc = 0;
+	} else if (step == SQLITE_DONE)
+		rc = 1;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	free(sql);
+	return rc;
+}
+
+int
+store_pod_get(struct store *st, const char *pod_id, struct pod_rec **out)
+{
+	return pod_get_by(st, "pod_id", pod_id, out);
+}
+
+int
+store_pod_by_task(struct store *st, const char *task_id, struct pod_rec **out)
+{
+	return pod_get_by(st, "task_id", task_id, out);
+}
+
+int
+store_pod_list(struct store *st, const char *owner, bool with_terminated,
+    struct pod_rec ***out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->lock);
+	if (sqlite3_prepare_v2(st->db, "SELECT " POD_COLS " FROM pods WHERE "
+	    "(?1 IS NULL OR owner = ?1) AND (?2 OR state != 'terminated') "
+	    "ORDER BY created_ms, pod_id", -1, &s, NULL) != SQLITE_OK)
+		goto cleanup;
+	bind_opt(s, 1, owner);
+	sqlite3_bind_int(s, 2, with_terminated ? 1 : 0);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 8;
+			*out = xrealloc(*out, cap * sizeof(**out));
+		}
+		(*out)[(*n)++] = row_to_pod(s);
+	}
+	rc = 0;
+cleanup:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+	return rc;
+}
+
+void
+store_pod_free(struct pod_rec *p)
+{
+	if (p == NULL)
+		return;
+	free(p->pod_id);
+	free(p->name);
+	free(p->task_id);
+	free(p->owner);
+	free(p->state);
+	free(p->gpu_type_id);
+	free(p->cloud);
+	free(p->public_ip);
+	free(p->host_fp);
+	free(p->reason);
+	free(p);
+}
+
+static char *
+dup_opt(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+struct pod_rec *
+store_pod_dup(const struct pod_rec *p)
+{
+	struct pod_rec *d = xmalloc(sizeof(*d));
+
+	*d = *p;
+	d->pod_id = dup_opt(p->pod_id);
+	d->name = dup_opt(p->name);
+	d->task_id = dup_opt(p->task_id);
+	d->owner = dup_opt(p->owner);
+	d->state = dup_opt(p->state);
+	d->gpu_type_id = dup_opt(p->gpu_type_id);
+	d->cloud = dup_opt(p->cloud);
+	d->public_ip = dup_opt(p->public_ip);
+	d->host_fp = dup_opt(p->host_fp);
+	d->reason = dup_opt(p->reason);
+	return d;
+}

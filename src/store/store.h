@@ -1,0 +1,121 @@
+/*
+ * store: the durable task store on SQLite (WAL, synchronous=NORMAL, schema
+ * versioned with PRAGMA user_version).  One connection serialised by a
+ * mutex; every call is one short statement or transaction, so request
+ * threads never wait long.  A change is committed before it is reported.
+ */
+#ifndef IA_STORE_H
+#define IA_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/task.h"
+
+#define STORE_SCHEMA_VERSION 2
+
+struct store;
+
+struct push_config {
+	char *task_id;
+	char *id;
+	char *url;
+	char *token;		/* may be NULL */
+	char *auth_scheme;	/* may be NULL */
+	char *auth_credentials;	/* may be NULL */
+	int64_t created_ms;
+	int dialect;		/* enum a2a_dialect of the request that set it */
+};
+
+/* Open (creating or migrating) the store at path.  0, or -1 with *err. */
+int store_open(const char *path, struct store **out, char **err);
+void store_close(struct store *st);	/* NULL ok */
+/* 0 when the database answers a trivial query. */
+int store_ping(struct store *st);
+
+/* Insert or replace the whole row.  0, or -1 with *err. */
+int store_task_put(struct store *st, const struct task *t, char **err);
+/* 0 and *out (caller task_free()s) when found, 1 when absent, -1 on error. */
+int store_task_get(struct store *st, const char *id, struct task **out);
+
+struct store_list_query {
+	const char *owner;		/* required */
+	const char *context_id;		/* NULL = any */
+	int state;			/* -1 = any, else enum task_state */
+	int64_t updated_after_ms;	/* 0 = any */
+	size_t page_size;		/* 1..100 */
+	const char *page_token;		/* NULL or "" = first page */
+};
+/*
+ * Tasks of one owner, newest first.  *tasks is a new array of *n new
+ * tasks (free each with task_free, then the array); *next_token is a new
+ * string ("" on the last page); *total the count matching the filters.
+ * -1 with *err on a bad page token or database error.
+ */
+int store_task_list(struct store *st, const struct store_list_query *q,
+    struct task ***tasks, size_t *n, char **next_token, int64_t *total,
+    char **err);
+/* Every non-terminal task, oldest first (for resume at start). */
+int store_task_active(struct store *st, struct task ***tasks, size_t *n);
+
+int store_push_put(struct store *st, const struct push_config *pc, char **err);
+/* 0 found (*out new, free with store_push_free), 1 absent, -1 error. */
+int store_push_get(struct store *st, const char *task_id, const char *id,
+    struct push_config **out);
+/* All configs of a task: new array of new configs. */
+int store_push_list(struct store *st, const char *task_id,
+    struct push_config ***out, size_t *n);
+/* 0 deleted, 1 absent, -1 error. */
+int store_push_delete(struct store *st, const char *task_id, const char *id);
+void store_push_free(struct push_config *pc);	/* NULL ok */
+
+/*
+ * The pod registry (schema 2): every pod the agent created, who owns it,
+ * the limits the cost guard enforces and the host key pinned at first
+ * contact.  A row is written before anything else learns of the pod and
+ * kept after the pod is terminated (state "terminated" and the reason).
+ */
+struct pod_rec {
+	char *pod_id;
+	char *name;		/* <prefix>-<task id> */
+	char *task_id;		/* the provisioning task */
+	char *owner;		/* JWT sub of whoever provisioned it */
+	char *state;		/* "active", "stopped" or "terminated" */
+	char *gpu_type_id;
+	char *cloud;		/* "SECURE" or "COMMUNITY" */
+	int gpu_count;
+	double cost_per_hr;	/* last rate RunPod reported */
+	char *public_ip;	/* NULL until SSH is reachable */
+	int ssh_port;
+	char *host_fp;		/* "SHA256:..." pinned, or NULL */
+	int64_t max_runtime_ms;
+	double max_cost_usd;
+	int64_t running_ms;	/* accrued while RunPod billed it */
+	double cost_usd;	/* accrued */
+	int64_t last_check_ms;	/* when running_ms/cost_usd were updated */
+	char *reason;		/* why it was terminated, or NULL */
+	int64_t created_ms;
+	int64_t updated_ms;
+};
+
+/* Insert or update the whole row (key pod_id).  0, or -1 with *err. */
+int store_pod_put(struct store *st, const struct pod_rec *p, char **err);
+/* 0 and *out (caller frees with store_pod_free) when found, 1 absent,
+ * -1 error. */
+int store_pod_get(struct store *st, const char *pod_id, struct pod_rec **out);
+/* The pod a task created: like store_pod_get, keyed by task id. */
+int store_pod_by_task(struct store *st, const char *task_id,
+    struct pod_rec **out);
+/*
+ * Pods of owner (NULL: everyone's), oldest first, terminated ones only
+ * when with_terminated.  *out: new array of *n new records; caller frees
+ * each with store_pod_free, then the array.  0 or -1.
+ */
+int store_pod_list(struct store *st, const char *owner, bool with_terminated,
+    struct pod_rec ***out, size_t *n);
+void store_pod_free(struct pod_rec *p);	/* NULL ok */
+/* A deep copy; caller frees with store_pod_free. */
+struct pod_rec *store_pod_dup(const struct pod_rec *p);
+
+#endif

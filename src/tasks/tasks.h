@@ -1,0 +1,95 @@
+/*
+ * tasks: the task executor.  M executor threads and one timer queue.  A
+ * task that waits (for a pod, a remote job, a retry) holds no thread: its
+ * operation's step function does one short piece of work, sets
+ * t->next_wake_ms and returns STEP_WAIT, and the task goes back on the
+ * timer queue.  Every change is committed to the store before listeners
+ * hear of it.  Active (non-terminal) tasks are kept in memory; finished
+ * ones live only in the store.
+ */
+#ifndef IA_TASKS_H
+#define IA_TASKS_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "store/store.h"
+#include "core/task.h"
+
+enum step_result {
+	STEP_DONE,	/* the step put the task in a terminal state */
+	STEP_WAIT	/* run again at t->next_wake_ms */
+};
+
+struct step_env {
+	const struct config *cfg;
+	struct store *store;
+	int64_t now_ms;
+};
+
+/* Called (from executor and request threads) after every committed change
+ * with a snapshot the listener must not keep (clone it to keep it). */
+typedef void (*tasks_listener_fn)(const struct task *snapshot);
+
+/* Start the executor; resumes every non-terminal task from the store. */
+int tasks_start(const struct config *cfg, struct store *st,
+    tasks_listener_fn listener, char **err);
+/* Stop taking steps; wait up to grace_s for running steps; tasks stay
+ * resumable in the store. */
+void tasks_stop(int grace_s);
+
+/*
+ * Persist a new task and queue it to run now.  Takes ownership of t.
+ * On success *snapshot (may be NULL) receives a clone for the caller
+ * (task_free it).  0, or -1 with *err.
+ */
+int tasks_submit(struct task *t, struct task **snapshot, char **err);
+
+/*
+ * A finished task (completed at once by a sync operation or a plain
+ * message): persist it and tell listeners.  Takes ownership.
+ */
+int tasks_record(struct task *t, struct task **snapshot, char **err);
+
+/*
+ * Load a task visible to owner: 0 and *out (caller frees), 1 when absent
+ * or someone else's (indistinguishable on purpose), -1 on store error.
+ */
+int tasks_get(const char *id, const char *owner, struct task **out);
+
+enum tasks_cancel_result {
+	TASKS_CANCEL_OK = 0,		/* canceled, or cancel under way */
+	TASKS_CANCEL_NOT_FOUND = 1,
+	TASKS_CANCEL_NOT_CANCELABLE = 2,	/* already terminal */
+	TASKS_CANCEL_ERROR = -1
+};
+/* Cancel; *out receives the task as it now stands (caller frees). */
+enum tasks_cancel_result tasks_cancel(const char *id, const char *owner,
+    struct task **out);
+
+/* Append a follow-up message (taken) to a task's history. 0, 1 absent. */
+int tasks_add_message(const char *id, const char *owner, json_object *msg,
+    struct task **out);
+
+/*
+ * From inside a step: commit the task as it stands now (and tell
+ * listeners), before doing something that must not be done twice, e.g. a
+ * create whose answer a crash could lose.  0, or -1 with *err (caller
+ * frees): then do not go on with the risky call.
+ */
+int tasks_checkpoint(struct task *t, char **err);
+
+/* The store the executor was started with. */
+struct store *tasks_store(void);
+
+struct tasks_stats {
+	unsigned long active;
+	unsigned long queued;
+	unsigned long running;
+	unsigned long steps;
+	unsigned long submitted;
+	unsigned long finished;
+};
+void tasks_get_stats(struct tasks_stats *out);
+
+#endif
