@@ -6,11 +6,11 @@
 
 #include "a2a/a2a.h"
 #include "a2a/hub.h"
+#include "a2a/notify.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
 #include "ops/ops.h"
-#include "providers/runpod/pods.h"
 #include "store/uploads.h"
 #include "http/outbound.h"
 #include "a2a/push.h"
@@ -28,371 +28,6 @@ a2a_init(const struct config *c)
 	return 0;
 }
 
-/* ---- renderers --------------------------------------------------------- */
-
-static const char *
-v1_state(enum task_state s)
-{
-	static const char *const n[] = { "TASK_STATE_SUBMITTED",
-	    "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED",
-	    "TASK_STATE_COMPLETED", "TASK_STATE_CANCELED", "TASK_STATE_FAILED",
-	    "TASK_STATE_REJECTED" };
-	return n[s];
-}
-
-/* Internal part -> wire part. */
-static json_object *
-render_part(json_object *p, enum a2a_dialect d)
-{
-	const char *kind = ju_str(p, "kind");
-	json_object *o = json_object_new_object(), *v;
-
-	if (kind == NULL)
-		kind = "text";
-	if (strcmp(kind, "data") == 0) {
-		json_object_object_get_ex(p, "data", &v);
-		if (d == A2A_V03)
-			json_object_object_add(o, "kind",
-			    json_object_new_string("data"));
-		json_object_object_add(o, "data", ju_copy(v));
-	} else if (strcmp(kind, "file") == 0) {
-		const char *uri = ju_str(p, "uri"), *name = ju_str(p, "name"),
-		    *mt = ju_str(p, "mimeType");
-		if (d == A2A_V03) {
-			json_object *f = json_object_new_object();
-			json_object_object_add(o, "kind",
-			    json_object_new_string("file"));
-			json_object_object_add(f, "uri", ju_new_str(uri));
-			if (name)
-				json_object_object_add(f, "name",
-				    json_object_new_string(name));
-			if (mt)
-				json_object_object_add(f, "mimeType",
-				    json_object_new_string(mt));
-			json_object_object_add(o, "file", f);
-		} else {
-			json_object_object_add(o, "url", ju_new_str(uri));
-			if (name)
-				json_object_object_add(o, "filename",
-				    json_object_new_string(name));
-			if (mt)
-				json_object_object_add(o, "mediaType",
-				    json_object_new_string(mt));
-		}
-	} else {
-		if (d == A2A_V03)
-			json_object_object_add(o, "kind",
-			    json_object_new_string("text"));
-		json_object_object_add(o, "text",
-		    json_object_new_string(ju_str(p, "text") ?
-		    ju_str(p, "text") : ""));
-	}
-	return o;
-}
-
-static json_object *
-render_message(json_object *m, enum a2a_dialect d)
-{
-	json_object *o = json_object_new_object(), *parts, *src;
-	const char *role = ju_str(m, "role");
-	bool agent = role && strcmp(role, "agent") == 0;
-	size_t i, n;
-
-	if (d == A2A_V03)
-		json_object_object_add(o, "kind", json_object_new_string("message"));
-	json_object_object_add(o, "messageId",
-	    ju_new_str(ju_str(m, "messageId")));
-	json_object_object_add(o, "role", json_object_new_string(d == A2A_V03 ?
-	    (agent ? "agent" : "user") : (agent ? "ROLE_AGENT" : "ROLE_USER")));
-	parts = json_object_new_array();
-	src = ju_arr(m, "parts");
-	n = src ? json_object_array_length(src) : 0;
-	for (i = 0; i < n; i++)
-		json_object_array_add(parts, render_part(
-		    json_object_array_get_idx(src, i), d));
-	json_object_object_add(o, "parts", parts);
-	if (ju_str(m, "taskId"))
-		json_object_object_add(o, "taskId",
-		    json_object_new_string(ju_str(m, "taskId")));
-	if (ju_str(m, "contextId"))
-		json_object_object_add(o, "contextId",
-		    json_object_new_string(ju_str(m, "contextId")));
-	return o;
-}
-
-/* The status message: the error, else the progress text, else none. */
-static json_object *
-status_message(const struct task *t, enum a2a_dialect d)
-{
-	const char *text = NULL;
-	json_object *m, *r;
-	char buf[512];
-
-	if (t->error != NULL) {
-		snprintf(buf, sizeof(buf), "%s: %s", ju_str(t->error, "code"),
-		    ju_str(t->error, "message"));
-		text = buf;
-	} else if (t->state == TASK_CANCELED)
-		text = "Task canceled at the owner's request.";
-	else if (t->progress != NULL && ju_str(t->progress, "message") &&
-	    ju_str(t->progress, "message")[0])
-		text = ju_str(t->progress, "message");
-	if (text == NULL)
-		return NULL;
-	m = task_msg_text("agent", text, t->id, t->context_id);
-	json_object_object_add(m, "messageId", json_object_new_string(t->id));
-	r = render_message(m, d);
-	json_object_put(m);
-	return r;
-}
-
-static json_object *
-render_status(const struct task *t, enum a2a_dialect d)
-{
-	json_object *s = json_object_new_object(), *m;
-	char ts[32];
-
-	json_object_object_add(s, "state", json_object_new_string(
-	    d == A2A_V03 ? task_state_name(t->state) : v1_state(t->state)));
-	if ((m = status_message(t, d)) != NULL)
-		json_object_object_add(s, "message", m);
-	ju_iso8601(t->updated_ms, ts, sizeof(ts));
-	json_object_object_add(s, "timestamp", json_object_new_string(ts));
-	return s;
-}
-
-/* Artifacts: the result as a data part, then the task's files. */
-static json_object *
-render_artifacts(const struct task *t, enum a2a_dialect d)
-{
-	json_object *arr = json_object_new_array();
-	size_t i, n;
-
-	if (t->result != NULL) {
-		json_object *a = json_object_new_object();
-		json_object *parts = json_object_new_array();
-		json_object *p = json_object_new_object();
-		char id[UUID_STR_LEN + 8];
-
-		snprintf(id, sizeof(id), "%s-result", t->id);
-		json_object_object_add(p, "kind", json_object_new_string("data"));
-		json_object_object_add(p, "data", ju_copy(t->result));
-		json_object_array_add(parts, render_part(p, d));
-		json_object_put(p);
-		json_object_object_add(a, "artifactId", json_object_new_string(id));
-		json_object_object_add(a, "name", json_object_new_string("result"));
-		json_object_object_add(a, "parts", parts);
-		json_object_array_add(arr, a);
-	}
-	n = json_object_array_length(t->artifacts);
-	for (i = 0; i < n; i++) {
-		json_object *src = json_object_array_get_idx(t->artifacts, i);
-		json_object *a = json_object_new_object();
-		json_object *parts = json_object_new_array();
-		json_object *p = json_object_new_object();
-
-		json_object_object_add(p, "kind", json_object_new_string("file"));
-		json_object_object_add(p, "uri", ju_new_str(ju_str(src, "uri")));
-		json_object_object_add(p, "name", ju_new_str(ju_str(src, "name")));
-		if (ju_str(src, "mimeType"))
-			json_object_object_add(p, "mimeType", json_object_new_string(
-			    ju_str(src, "mimeType")));
-		json_object_array_add(parts, render_part(p, d));
-		json_object_put(p);
-		json_object_object_add(a, "artifactId",
-		    ju_new_str(ju_str(src, "artifactId")));
-		json_object_object_add(a, "name", ju_new_str(ju_str(src, "name")));
-		json_object_object_add(a, "parts", parts);
-		json_object_array_add(arr, a);
-	}
-	return arr;
-}
-
-json_object *
-a2a_render_task(const struct task *t, enum a2a_dialect d, int history_len)
-{
-	json_object *o = json_object_new_object(), *h, *meta;
-	size_t i, n = json_object_array_length(t->history), from = 0;
-
-	if (d == A2A_V03)
-		json_object_object_add(o, "kind", json_object_new_string("task"));
-	json_object_object_add(o, "id", json_object_new_string(t->id));
-	json_object_object_add(o, "contextId",
-	    json_object_new_string(t->context_id));
-	json_object_object_add(o, "status", render_status(t, d));
-	json_object_object_add(o, "artifacts", render_artifacts(t, d));
-	if (history_len != 0) {
-		if (history_len > 0 && n > (size_t)history_len)
-			from = n - (size_t)history_len;
-		h = json_object_new_array();
-		for (i = from; i < n; i++)
-			json_object_array_add(h, render_message(
-			    json_object_array_get_idx(t->history, i), d));
-		json_object_object_add(o, "history", h);
-	}
-	meta = json_object_new_object();
-	json_object_object_add(meta, "operation",
-	    json_object_new_string(t->operation));
-	if (t->progress)
-		json_object_object_add(meta, "progress", ju_copy(t->progress));
-	if (t->error)
-		json_object_object_add(meta, "error", ju_copy(t->error));
-	json_object_object_add(o, "metadata", meta);
-	return o;
-}
-
-json_object *
-a2a_render_status_event(const struct task *t, enum a2a_dialect d)
-{
-	json_object *e = json_object_new_object(), *meta;
-	bool final = task_state_terminal(t->state) ||
-	    task_state_interrupted(t->state);
-
-	if (d == A2A_V03)
-		json_object_object_add(e, "kind",
-		    json_object_new_string("status-update"));
-	json_object_object_add(e, "taskId", json_object_new_string(t->id));
-	json_object_object_add(e, "contextId",
-	    json_object_new_string(t->context_id));
-	json_object_object_add(e, "status", render_status(t, d));
-	if (d == A2A_V03)
-		json_object_object_add(e, "final", json_object_new_boolean(final));
-	if (t->progress) {
-		meta = json_object_new_object();
-		json_object_object_add(meta, "progress", ju_copy(t->progress));
-		json_object_object_add(e, "metadata", meta);
-	}
-	if (d == A2A_V10) {
-		json_object *w = json_object_new_object();
-		json_object_object_add(w, "statusUpdate", e);
-		return w;
-	}
-	return e;
-}
-
-json_object *
-a2a_render_artifact_events(const struct task *t, enum a2a_dialect d)
-{
-	json_object *out = json_object_new_array();
-	json_object *arts = render_artifacts(t, d);
-	size_t i, n = json_object_array_length(arts);
-
-	for (i = 0; i < n; i++) {
-		json_object *e = json_object_new_object();
-		if (d == A2A_V03)
-			json_object_object_add(e, "kind",
-			    json_object_new_string("artifact-update"));
-		json_object_object_add(e, "taskId", json_object_new_string(t->id));
-		json_object_object_add(e, "contextId",
-		    json_object_new_string(t->context_id));
-		json_object_object_add(e, "artifact", json_object_get(
-		    json_object_array_get_idx(arts, i)));
-		json_object_object_add(e, "append", json_object_new_boolean(0));
-		json_object_object_add(e, "lastChunk", json_object_new_boolean(1));
-		if (d == A2A_V10) {
-			json_object *w = json_object_new_object();
-			json_object_object_add(w, "artifactUpdate", e);
-			e = w;
-		}
-		json_object_array_add(out, e);
-	}
-	json_object_put(arts);
-	return out;
-}
-
-json_object *
-a2a_render_stream_task(const struct task *t, enum a2a_dialect d)
-{
-	json_object *task = a2a_render_task(t, d, -1), *w;
-
-	if (d == A2A_V03)
-		return task;
-	w = json_object_new_object();
-	json_object_object_add(w, "task", task);
-	return w;
-}
-
-json_object *
-a2a_rpc_result(json_object *id, json_object *result)
-{
-	json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
-	json_object_object_add(o, "id", ju_copy(id));
-	json_object_object_add(o, "result", result);
-	return o;
-}
-
-static const char *
-error_reason(int code)
-{
-	switch (code) {
-	case A2A_TASK_NOT_FOUND: return "TASK_NOT_FOUND";
-	case A2A_TASK_NOT_CANCELABLE: return "TASK_NOT_CANCELABLE";
-	case A2A_PUSH_NOT_SUPPORTED: return "PUSH_NOTIFICATION_NOT_SUPPORTED";
-	case A2A_UNSUPPORTED_OP: return "UNSUPPORTED_OPERATION";
-	case A2A_CONTENT_TYPE: return "CONTENT_TYPE_NOT_SUPPORTED";
-	case A2A_VERSION_NOT_SUPPORTED: return "VERSION_NOT_SUPPORTED";
-	case RPC_PARSE_ERROR: return "PARSE_ERROR";
-	case RPC_INVALID_REQUEST: return "INVALID_REQUEST";
-	case RPC_METHOD_NOT_FOUND: return "METHOD_NOT_FOUND";
-	case RPC_INVALID_PARAMS: return "INVALID_PARAMS";
-	}
-	return "INTERNAL_ERROR";
-}
-
-json_object *
-a2a_rpc_error(json_object *id, enum a2a_dialect d, int code,
-    const char *message)
-{
-	json_object *o = json_object_new_object(), *e = json_object_new_object();
-
-	json_object_object_add(e, "code", json_object_new_int(code));
-	json_object_object_add(e, "message", json_object_new_string(message));
-	if (d == A2A_V10) {
-		json_object *info = json_object_new_object(), *arr;
-		json_object_object_add(info, "@type", json_object_new_string(
-		    "type.googleapis.com/google.rpc.ErrorInfo"));
-		json_object_object_add(info, "reason",
-		    json_object_new_string(error_reason(code)));
-		json_object_object_add(info, "domain",
-		    json_object_new_string("a2a-protocol.org"));
-		arr = json_object_new_array();
-		json_object_array_add(arr, info);
-		json_object_object_add(e, "data", arr);
-	}
-	json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
-	json_object_object_add(o, "id", ju_copy(id));
-	json_object_object_add(o, "error", e);
-	return o;
-}
-
-/* ---- push notifications ------------------------------------------------ */
-
-void
-a2a_task_changed(const struct task *t)
-{
-	struct push_config **pcs = NULL;
-	size_t n = 0, i;
-
-	hub_publish(t);
-	if (store_push_list(tasks_store(), t->id, &pcs, &n) < 0)
-		return;
-	for (i = 0; i < n; i++) {
-		enum a2a_dialect d = pcs[i]->dialect == A2A_V10 ? A2A_V10 :
-		    A2A_V03;
-		json_object *body = a2a_render_stream_task(t, d);
-		push_deliver(t->id, pcs[i]->url, pcs[i]->token,
-		    pcs[i]->auth_scheme, pcs[i]->auth_credentials,
-		    d == A2A_V10 ? "application/a2a+json" : "application/json",
-		    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-		    JSON_C_TO_STRING_NOSLASHESCAPE));
-		json_object_put(body);
-		store_push_free(pcs[i]);
-	}
-	free(pcs);
-}
-
 /* ---- request handling -------------------------------------------------- */
 
 struct rpc {
@@ -406,7 +41,7 @@ struct rpc {
 static int
 reply(struct rpc *c, json_object *result)
 {
-	json_object *o = a2a_rpc_result(c->id, result);
+	json_object *o = render_rpc_result(c->id, result);
 	http_json(c->r, 200, o, NULL);
 	json_object_put(o);
 	return 0;
@@ -426,7 +61,7 @@ reply_error(struct rpc *c, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	sb_vaddf(&sb, fmt, ap);
 	va_end(ap);
-	o = a2a_rpc_error(c->id, c->d, code, sb_str(&sb));
+	o = render_rpc_error(c->id, c->d, code, sb_str(&sb));
 	http_json(c->r, 200, o, NULL);
 	json_object_put(o);
 	sb_free(&sb);
@@ -443,7 +78,7 @@ static int
 reply_op_error(struct rpc *c, int code, const char *agent_code,
     const char *message)
 {
-	json_object *o = a2a_rpc_error(c->id, c->d, code, message), *e, *d;
+	json_object *o = render_rpc_error(c->id, c->d, code, message), *e, *d;
 	json_object *meta = json_object_new_object();
 
 	json_object_object_add(meta, "agent_code",
@@ -474,7 +109,7 @@ forbidden(struct rpc *c, const char *scope)
 static bool
 need_scope(struct rpc *c, const char *scope)
 {
-	if (auth_has_scope(&c->r->who, scope))
+	if (principal_has_scope(&c->r->who, scope))
 		return true;
 	forbidden(c, scope);
 	return false;
@@ -493,7 +128,7 @@ history_len_param(struct rpc *c)
 static json_object *
 task_result(struct rpc *c, const struct task *t, int hl, bool wrap)
 {
-	json_object *task = a2a_render_task(t, c->d, hl), *w;
+	json_object *task = render_task(t, c->d, hl), *w;
 
 	if (!wrap || c->d == A2A_V03)
 		return task;
@@ -603,34 +238,42 @@ find_operation(json_object *msg)
 	return NULL;
 }
 
+/* An operation's error, answered by its category: the protocol never
+ * looks at which provider failed or how. */
 static int
 op_error_reply(struct rpc *c, const struct op_outcome *oc)
 {
-	const char *code = oc->err.code;
+	const struct op_error *e = &oc->err;
+	int code;
 
-	if (oc->http_status == 403) {
-		http_error(c->r, 403, "insufficient_scope", oc->err.message,
+	switch (e->category) {
+	case ERRCAT_FORBIDDEN:
+		http_error(c->r, 403, "insufficient_scope", e->message,
 		    "WWW-Authenticate: Bearer error=\"insufficient_scope\"\r\n");
 		return 0;
+	case ERRCAT_UNSUPPORTED:
+		code = A2A_UNSUPPORTED_OP;
+		break;
+	case ERRCAT_NOT_FOUND:
+		code = A2A_TASK_NOT_FOUND;
+		break;
+	case ERRCAT_CONFLICT:
+		code = A2A_TASK_NOT_CANCELABLE;
+		break;
+	case ERRCAT_RETRYABLE:
+	case ERRCAT_PROVIDER:
+	case ERRCAT_INTERNAL:
+		/* The request was fine; the agent or its provider failed. */
+		code = RPC_INTERNAL_ERROR;
+		break;
+	case ERRCAT_CLIENT:
+	default:
+		/* The params name something that is not there, or are
+		 * wrong. */
+		code = RPC_INVALID_PARAMS;
+		break;
 	}
-	if (!strcmp(code, OPERR_NOT_CONFIGURED))
-		return reply_op_error(c, A2A_UNSUPPORTED_OP, code,
-		    oc->err.message);
-	if (!strcmp(code, OPERR_NOT_FOUND))
-		return reply_op_error(c, A2A_TASK_NOT_FOUND, code,
-		    oc->err.message);
-	if (!strcmp(code, OPERR_NOT_CANCELABLE))
-		return reply_op_error(c, A2A_TASK_NOT_CANCELABLE, code,
-		    oc->err.message);
-	/* The request was fine; the agent or its provider failed. */
-	if (!strcmp(code, OPERR_INTERNAL) || !strcmp(code, PODERR_RUNPOD) ||
-	    !strcmp(code, PODERR_RATE_LIMITED) ||
-	    !strcmp(code, PODERR_UNAVAILABLE))
-		return reply_op_error(c, RPC_INTERNAL_ERROR, code,
-		    oc->err.message);
-	/* invalid_params, unknown_operation, pod_not_found: the params
-	 * name something that is not there. */
-	return reply_op_error(c, RPC_INVALID_PARAMS, code, oc->err.message);
+	return reply_op_error(c, code, e->code, e->message);
 }
 
 static int save_push_config(struct rpc *c, const char *task_id,
@@ -678,179 +321,251 @@ adopt_file_bytes(struct rpc *c, json_object *msg, const char **why)
 }
 
 /* message/send, message/stream, SendMessage, SendStreamingMessage */
+/* message/send's options from params.configuration (conf may be NULL).
+ * 0, or -1 when an answer was sent. */
+struct send_opts {
+	json_object *conf;	/* borrowed, may be NULL */
+	bool blocking;
+	int history_len;
+};
+
+static int
+send_options(struct rpc *c, struct send_opts *o)
+{
+	bool ret_now = false;
+	int64_t h;
+
+	o->conf = ju_obj(c->params, "configuration");
+	o->blocking = true;
+	o->history_len = history_len_param(c);
+	if (o->conf == NULL)
+		return 0;
+	if (ju_bool(o->conf, "blocking", &o->blocking) < 0) {
+		reply_error(c, RPC_INVALID_PARAMS,
+		    "configuration.blocking must be a boolean");
+		return -1;
+	}
+	if (ju_bool(o->conf, "returnImmediately", &ret_now) < 0) {
+		reply_error(c, RPC_INVALID_PARAMS,
+		    "configuration.returnImmediately must be a boolean");
+		return -1;
+	}
+	if (ret_now)
+		o->blocking = false;
+	if (ju_int(o->conf, "historyLength", &h) == 0 && h >= 0)
+		o->history_len = h > 1000 ? 1000 : (int)h;
+	return 0;
+}
+
+/* The message in internal form, its file bytes adopted as uploads: 0 and
+ * *msg (caller puts it), or -1 when an answer was sent. */
+static int
+send_parse(struct rpc *c, json_object *m, json_object **msg)
+{
+	const char *why = NULL, *ctx = ju_str(m, "contextId");
+
+	*msg = parse_message(m, &why);
+	if (*msg == NULL) {
+		reply_error(c, RPC_INVALID_PARAMS, "%s", why);
+		return -1;
+	}
+	if (adopt_file_bytes(c, *msg, &why) < 0) {
+		reply_error(c, RPC_INVALID_PARAMS, "%s", why);
+		goto fail;
+	}
+	if (ctx && (strlen(ctx) > TASK_CONTEXT_MAX || ctx[0] == '\0')) {
+		reply_error(c, RPC_INVALID_PARAMS,
+		    "message.contextId must be 1 to 64 characters");
+		goto fail;
+	}
+	return 0;
+fail:
+	json_object_put(*msg);
+	*msg = NULL;
+	return -1;
+}
+
+/* A follow-up message (taken) to a task of the caller's: 0 and *t, or -1
+ * when an answer was sent. */
+static int
+send_followup(struct rpc *c, json_object *msg, const char *task_id,
+    const char *ctx, struct task **t)
+{
+	int r = tasks_get(task_id, c->r->who.sub, t);
+
+	if (r == 0 && ctx && strcmp(ctx, (*t)->context_id) != 0) {
+		task_free(*t);
+		*t = NULL;
+		json_object_put(msg);
+		reply_error(c, RPC_INVALID_PARAMS, "message.contextId does not "
+		    "match the task's contextId");
+		return -1;
+	}
+	task_free(*t);
+	*t = NULL;
+	json_object_object_add(msg, "taskId", json_object_new_string(task_id));
+	if (r == 0)
+		r = tasks_add_message(task_id, c->r->who.sub, msg, t);
+	else
+		json_object_put(msg);
+	if (r != 0) {
+		reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND : RPC_INTERNAL_ERROR,
+		    r > 0 ? "Task not found" : "the task store failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* A new finished task of the caller's holding msg (taken) in its history
+ * and result (taken), recorded: 0 and *t, or -1 when an answer was sent. */
+static int
+send_record(struct rpc *c, const char *operation, json_object *params,
+    const char *ctx, json_object *msg, json_object *agent_msg,
+    json_object *result, struct task **t)
+{
+	char *err = NULL;
+
+	*t = task_new(c->r->who.sub, operation, params, ctx);
+	json_object_object_add(msg, "taskId", json_object_new_string((*t)->id));
+	json_object_object_add(msg, "contextId",
+	    json_object_new_string((*t)->context_id));
+	task_add_history(*t, msg, (int)cfg->task_history_max);
+	if (agent_msg != NULL) {
+		json_object_object_add(agent_msg, "taskId",
+		    json_object_new_string((*t)->id));
+		json_object_object_add(agent_msg, "contextId",
+		    json_object_new_string((*t)->context_id));
+		task_add_history(*t, agent_msg, (int)cfg->task_history_max);
+	}
+	task_complete(*t, result);
+	if (tasks_record(*t, t, &err) < 0) {
+		reply_error(c, RPC_INTERNAL_ERROR, "%s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Dispatch the operation named in msg's data part (msg taken): a task
+ * operation submits a task, a sync one completes one at once.  0 and *t,
+ * or -1 when an answer was sent. */
+static int
+send_operation(struct rpc *c, json_object *msg, json_object *opdata,
+    const char *ctx, struct task **t)
+{
+	struct op_ctx octx = { cfg, &c->r->who, msg };
+	struct op_outcome oc = { 0 };
+	const char *opname = ju_str(opdata, "operation");
+	json_object *params = NULL;
+	int rc = -1;
+
+	if (opname == NULL) {
+		reply_error(c, RPC_INVALID_PARAMS,
+		    "data part: \"operation\" must be a string");
+		goto cleanup;
+	}
+	json_object_object_get_ex(opdata, "params", &params);
+	if (params != NULL && !json_object_is_type(params, json_type_object)) {
+		reply_error(c, RPC_INVALID_PARAMS,
+		    "data part: \"params\" must be an object");
+		goto cleanup;
+	}
+	if (ops_invoke(&octx, opname, params, ctx, &oc) < 0) {
+		op_error_reply(c, &oc);
+		goto cleanup;
+	}
+	if (oc.task != NULL) {
+		*t = oc.task;
+		oc.task = NULL;
+		rc = 0;
+		goto cleanup;
+	}
+	/* A sync operation: a task that completes at once. */
+	rc = send_record(c, ops_find(opname)->name,
+	    params ? ju_copy(params) : NULL, ctx, msg, NULL, oc.result, t);
+	msg = NULL;
+	oc.result = NULL;
+cleanup:
+	ops_outcome_clear(&oc);
+	json_object_put(msg);
+	return rc;
+}
+
+/* No operation: a task that completes with the catalogue (msg taken). */
+static int
+send_help(struct rpc *c, json_object *msg, const char *ctx, struct task **t)
+{
+	json_object *reply_msg, *p, *d, *res;
+
+	reply_msg = task_msg_text("agent", "This agent runs operations "
+	    "named in a data part: {\"operation\": NAME, \"params\": "
+	    "{...}}. The operations and their params follow.", NULL, NULL);
+	p = json_object_new_object();
+	json_object_object_add(p, "kind", json_object_new_string("data"));
+	d = json_object_new_object();
+	json_object_object_add(d, "operations", ops_describe(cfg));
+	json_object_object_add(p, "data", d);
+	json_object_array_add(ju_arr(reply_msg, "parts"), p);
+	res = json_object_new_object();
+	json_object_object_add(res, "operations", ops_describe(cfg));
+	return send_record(c, "agent.help", NULL, ctx, msg, reply_msg, res, t);
+}
+
+/* Answer with t: hand the request to the hub for a stream or a blocking
+ * wait, else reply with the task now.  1 when handed over. */
+static int
+send_respond(struct rpc *c, const struct task *t, bool stream,
+    const struct send_opts *o)
+{
+	if (stream) {
+		if (hub_stream(c->r, t->id, c->r->who.sub, c->d, c->id) == 0)
+			return 1;
+		return reply_error(c, RPC_INTERNAL_ERROR, "too many open "
+		    "streams; poll with tasks/get instead");
+	}
+	if (o->blocking && !task_state_terminal(t->state) &&
+	    !task_state_interrupted(t->state) && cfg->blocking_wait_max > 0 &&
+	    hub_wait(c->r, t->id, c->r->who.sub, c->d, c->id,
+	    (int)cfg->blocking_wait_max, o->history_len) == 0)
+		return 1;
+	return reply(c, task_result(c, t, o->history_len, true));
+}
+
+/*
+ * message/send and message/stream: parse, adopt file bytes, dispatch (a
+ * follow-up, an operation, or the catalogue), save an inline push config,
+ * respond.  Returns 1 when the request was handed to the hub.
+ */
 static int
 do_send(struct rpc *c, bool stream)
 {
-	json_object *m = ju_obj(c->params, "message"), *msg, *conf, *opdata;
+	json_object *m = ju_obj(c->params, "message"), *msg = NULL, *opdata;
+	const char *task_id = ju_str(m, "taskId"), *ctx = ju_str(m, "contextId");
 	struct task *t = NULL;
-	const char *why = NULL, *task_id, *ctx;
-	bool blocking = true, ret_now = false;
-	int hl = history_len_param(c), rc = 0;
-	struct op_outcome oc = { 0 };
+	struct send_opts o;
+	int rc;
 
-	conf = ju_obj(c->params, "configuration");
-	if (conf && ju_bool(conf, "blocking", &blocking) < 0)
-		return reply_error(c, RPC_INVALID_PARAMS,
-		    "configuration.blocking must be a boolean");
-	if (conf && ju_bool(conf, "returnImmediately", &ret_now) < 0)
-		return reply_error(c, RPC_INVALID_PARAMS,
-		    "configuration.returnImmediately must be a boolean");
-	if (ret_now)
-		blocking = false;
-	if (conf) {
-		int64_t h;
-		if (ju_int(conf, "historyLength", &h) == 0 && h >= 0)
-			hl = h > 1000 ? 1000 : (int)h;
-	}
-	msg = parse_message(m, &why);
-	if (msg == NULL)
-		return reply_error(c, RPC_INVALID_PARAMS, "%s", why);
-	if (adopt_file_bytes(c, msg, &why) < 0) {
-		json_object_put(msg);
-		return reply_error(c, RPC_INVALID_PARAMS, "%s", why);
-	}
-	task_id = ju_str(m, "taskId");
-	ctx = ju_str(m, "contextId");
-	if (ctx && (strlen(ctx) > TASK_CONTEXT_MAX || ctx[0] == '\0')) {
-		json_object_put(msg);
-		return reply_error(c, RPC_INVALID_PARAMS,
-		    "message.contextId must be 1 to 64 characters");
-	}
-
-	if (task_id != NULL) {
-		/* A follow-up to an existing task of the caller's. */
-		int r = tasks_get(task_id, c->r->who.sub, &t);
-		if (r == 0 && ctx && strcmp(ctx, t->context_id) != 0) {
-			task_free(t);
-			json_object_put(msg);
-			return reply_error(c, RPC_INVALID_PARAMS, "message."
-			    "contextId does not match the task's contextId");
-		}
-		task_free(t);
-		t = NULL;
-		json_object_object_add(msg, "taskId", json_object_new_string(task_id));
-		if (r == 0)
-			r = tasks_add_message(task_id, c->r->who.sub, msg, &t);
-		else
-			json_object_put(msg);
-		if (r != 0)
-			return reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND :
-			    RPC_INTERNAL_ERROR, r > 0 ? "Task not found" :
-			    "the task store failed");
-	} else if ((opdata = find_operation(msg)) != NULL) {
-		struct op_ctx octx = { cfg, &c->r->who, msg };
-		const char *opname = ju_str(opdata, "operation");
-		json_object *params = NULL;
-
-		if (opname == NULL) {
-			json_object_put(msg);
-			return reply_error(c, RPC_INVALID_PARAMS,
-			    "data part: \"operation\" must be a string");
-		}
-		json_object_object_get_ex(opdata, "params", &params);
-		if (params != NULL && !json_object_is_type(params,
-		    json_type_object)) {
-			json_object_put(msg);
-			return reply_error(c, RPC_INVALID_PARAMS,
-			    "data part: \"params\" must be an object");
-		}
-		if (ops_invoke(&octx, opname, params, ctx, &oc) < 0) {
-			json_object_put(msg);
-			rc = op_error_reply(c, &oc);
-			ops_outcome_clear(&oc);
-			return rc;
-		}
-		if (oc.task != NULL) {
-			t = oc.task;
-			oc.task = NULL;
-		} else {
-			/* A sync operation: a task that completes at once. */
-			char *err = NULL;
-			const struct op_def *op = ops_find(opname);
-			t = task_new(c->r->who.sub, op->name,
-			    params ? ju_copy(params) : NULL, ctx);
-			json_object_object_add(msg, "taskId",
-			    json_object_new_string(t->id));
-			json_object_object_add(msg, "contextId",
-			    json_object_new_string(t->context_id));
-			task_add_history(t, msg, (int)cfg->task_history_max);
-			msg = NULL;
-			task_complete(t, oc.result);
-			oc.result = NULL;
-			if (tasks_record(t, &t, &err) < 0) {
-				rc = reply_error(c, RPC_INTERNAL_ERROR, "%s", err);
-				free(err);
-				ops_outcome_clear(&oc);
-				return rc;
-			}
-		}
-		ops_outcome_clear(&oc);
-		json_object_put(msg);
-	} else {
-		/* No operation: a task that completes with the catalogue. */
-		char *err = NULL;
-		json_object *reply_msg, *parts, *p;
-
-		t = task_new(c->r->who.sub, "agent.help", NULL, ctx);
-		json_object_object_add(msg, "taskId", json_object_new_string(t->id));
-		json_object_object_add(msg, "contextId",
-		    json_object_new_string(t->context_id));
-		task_add_history(t, msg, (int)cfg->task_history_max);
-		reply_msg = task_msg_text("agent", "This agent runs operations "
-		    "named in a data part: {\"operation\": NAME, \"params\": "
-		    "{...}}. The operations and their params follow.", t->id,
-		    t->context_id);
-		parts = ju_arr(reply_msg, "parts");
-		p = json_object_new_object();
-		json_object_object_add(p, "kind", json_object_new_string("data"));
-		{
-			json_object *d = json_object_new_object();
-			json_object_object_add(d, "operations", ops_describe(cfg));
-			json_object_object_add(p, "data", d);
-		}
-		json_object_array_add(parts, p);
-		task_add_history(t, reply_msg, (int)cfg->task_history_max);
-		{
-			json_object *res = json_object_new_object();
-			json_object_object_add(res, "operations", ops_describe(cfg));
-			task_complete(t, res);
-		}
-		if (tasks_record(t, &t, &err) < 0) {
-			rc = reply_error(c, RPC_INTERNAL_ERROR, "%s", err);
-			free(err);
-			return rc;
-		}
-	}
-
-	/* Inline push notification config. */
-	if (conf) {
-		json_object *pc = ju_obj(conf, c->d == A2A_V03 ?
+	if (send_options(c, &o) < 0 || send_parse(c, m, &msg) < 0)
+		return 0;
+	if (task_id != NULL)
+		rc = send_followup(c, msg, task_id, ctx, &t);
+	else if ((opdata = find_operation(msg)) != NULL)
+		rc = send_operation(c, msg, opdata, ctx, &t);
+	else
+		rc = send_help(c, msg, ctx, &t);
+	if (rc < 0)
+		return 0;	/* answered */
+	if (o.conf != NULL) {
+		json_object *pc = ju_obj(o.conf, c->d == A2A_V03 ?
 		    "pushNotificationConfig" : "taskPushNotificationConfig");
-		if (pc != NULL) {
-			json_object *saved = NULL;
-			if (save_push_config(c, t->id, pc, &saved) < 0) {
-				task_free(t);
-				return 0;	/* error already sent */
-			}
-			json_object_put(saved);
-		}
-	}
-
-	if (stream) {
-		if (hub_stream(c->r, t->id, c->r->who.sub, c->d, c->id) == 0) {
+		json_object *saved = NULL;
+		if (pc != NULL && save_push_config(c, t->id, pc, &saved) < 0) {
 			task_free(t);
-			return 1;
+			return 0;	/* answered */
 		}
-		rc = reply_error(c, RPC_INTERNAL_ERROR, "too many open streams; "
-		    "poll with tasks/get instead");
-	} else if (blocking && !task_state_terminal(t->state) &&
-	    !task_state_interrupted(t->state) && cfg->blocking_wait_max > 0 &&
-	    hub_wait(c->r, t->id, c->r->who.sub, c->d, c->id,
-	    (int)cfg->blocking_wait_max, hl) == 0) {
-		task_free(t);
-		return 1;
-	} else
-		rc = reply(c, task_result(c, t, hl, true));
+		json_object_put(saved);
+	}
+	rc = send_respond(c, t, stream, &o);
 	task_free(t);
 	return rc;
 }
@@ -950,7 +665,7 @@ do_list(struct rpc *c)
 	}
 	q.page_size = (size_t)size;
 	q.page_token = ju_str(c->params, "pageToken");
-	if (store_task_list(tasks_store(), &q, &tasks, &n, &next, &total,
+	if (tasks_list(&q, &tasks, &n, &next, &total,
 	    &err) < 0) {
 		int rc = reply_error(c, strstr(err, "pageToken") ?
 		    RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR, "%s", err);
@@ -959,7 +674,7 @@ do_list(struct rpc *c)
 	}
 	arr = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		json_object *tj = a2a_render_task(tasks[i], c->d, hl < 0 ? 0 : hl);
+		json_object *tj = render_task(tasks[i], c->d, hl < 0 ? 0 : hl);
 		if (!arts)
 			json_object_object_del(tj, "artifacts");
 		json_object_array_add(arr, tj);
@@ -1135,7 +850,7 @@ save_push_config(struct rpc *c, const char *task_id, json_object *pc,
 	p.id = (char *)cid;
 	p.created_ms = ju_now_ms();
 	p.dialect = c->d;
-	if (store_push_put(tasks_store(), &p, &err) < 0) {
+	if (notify_config_put(&p, &err) < 0) {
 		reply_error(c, RPC_INTERNAL_ERROR, "%s", err);
 		free(err);
 		return -1;
@@ -1194,18 +909,17 @@ do_push(struct rpc *c, const char *what)
 		int r;
 		if (cid == NULL) {
 			struct push_config **all = NULL;
-			size_t n = 0, i;
-			store_push_list(tasks_store(), task_id, &all, &n);
-			for (i = 0; i < n; i++) {
-				if (i == 0)
-					pc = all[0];
-				else
-					store_push_free(all[i]);
+			size_t n = 0;
+			if (notify_config_list(task_id, &all, &n) == 0 &&
+			    n > 0) {
+				/* The first one; the list frees the rest. */
+				pc = all[0];
+				all[0] = NULL;
 			}
-			free(all);
+			notify_config_list_free(all, n);
 			r = pc ? 0 : 1;
 		} else
-			r = store_push_get(tasks_store(), task_id, cid, &pc);
+			r = notify_config_get(task_id, cid, &pc);
 		if (r != 0)
 			return reply_error(c, RPC_INVALID_PARAMS, "no push "
 			    "notification config with that id");
@@ -1217,12 +931,10 @@ do_push(struct rpc *c, const char *what)
 		struct push_config **all = NULL;
 		size_t n = 0, i;
 		json_object *arr = json_object_new_array();
-		store_push_list(tasks_store(), task_id, &all, &n);
-		for (i = 0; i < n; i++) {
+		notify_config_list(task_id, &all, &n);
+		for (i = 0; i < n; i++)
 			json_object_array_add(arr, render_push(all[i], c->d));
-			store_push_free(all[i]);
-		}
-		free(all);
+		notify_config_list_free(all, n);
 		if (c->d == A2A_V03)
 			return reply(c, arr);
 		out = json_object_new_object();
@@ -1239,7 +951,7 @@ do_push(struct rpc *c, const char *what)
 		if (cid == NULL)
 			return reply_error(c, RPC_INVALID_PARAMS,
 			    "the push notification config id is required");
-		store_push_delete(tasks_store(), task_id, cid);
+		notify_config_delete(task_id, cid);
 		return reply(c, c->d == A2A_V03 ? NULL : json_object_new_object());
 	}
 }

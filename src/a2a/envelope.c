@@ -88,12 +88,13 @@ task_request(struct http_req *r, json_object *payload, const char *client_id)
 	}
 	if (json_object_object_get_ex(payload, "params", &params) &&
 	    params != NULL && !json_object_is_type(params, json_type_object)) {
-		send_error(r, 200, client_id, OPERR_INVALID_PARAMS,
+		send_error(r, 200, client_id, ERRC_INVALID_PARAMS,
 		    "payload.params must be an object");
 		return;
 	}
 	if (ops_invoke(&ctx, op, params, NULL, &oc) < 0) {
-		send_error(r, oc.http_status, client_id, oc.err.code,
+		send_error(r, oc.err.category == ERRCAT_FORBIDDEN ? 403 : 200,
+		    client_id, oc.err.code,
 		    oc.err.message);
 		ops_outcome_clear(&oc);
 		return;

@@ -86,7 +86,7 @@ sub_free(struct sub *s)
 static int
 send_json(struct sub *s, json_object *result)
 {
-	json_object *msg = a2a_rpc_result(s->rpc_id, result);
+	json_object *msg = render_rpc_result(s->rpc_id, result);
 	int rc = http_sse_event(s->r, json_object_to_json_string_ext(msg,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
@@ -102,15 +102,15 @@ answer_wait(struct sub *s, const struct task *t)
 	json_object *msg;
 
 	if (t != NULL) {
-		json_object *res = a2a_render_task(t, s->d, s->history_len);
+		json_object *res = render_task(t, s->d, s->history_len);
 		if (s->d == A2A_V10) {
 			json_object *w = json_object_new_object();
 			json_object_object_add(w, "task", res);
 			res = w;
 		}
-		msg = a2a_rpc_result(s->rpc_id, res);
+		msg = render_rpc_result(s->rpc_id, res);
 	} else
-		msg = a2a_rpc_error(s->rpc_id, s->d, A2A_TASK_NOT_FOUND,
+		msg = render_rpc_error(s->rpc_id, s->d, A2A_TASK_NOT_FOUND,
 		    "Task not found");
 	http_json(s->r, 200, msg, NULL);
 	json_object_put(msg);
@@ -136,7 +136,7 @@ deliver(struct sub *s, const struct task *t)
 		return true;
 	}
 	if (final_state(t->state)) {
-		json_object *arts = a2a_render_artifact_events(t, s->d);
+		json_object *arts = render_artifact_events(t, s->d);
 		size_t i, n = json_object_array_length(arts);
 		for (i = 0; i < n; i++)
 			if (send_json(s, json_object_get(
@@ -144,7 +144,7 @@ deliver(struct sub *s, const struct task *t)
 				break;
 		json_object_put(arts);
 	}
-	if (send_json(s, a2a_render_status_event(t, s->d)) < 0)
+	if (send_json(s, render_status_event(t, s->d)) < 0)
 		return true;
 	return final_state(t->state);
 }
@@ -161,7 +161,7 @@ start_sub(struct sub *s)
 		if (s->kind == SUB_WAIT)
 			answer_wait(s, NULL);
 		else if (http_sse_begin(s->r) == 0) {
-			json_object *e = a2a_rpc_error(s->rpc_id, s->d,
+			json_object *e = render_rpc_error(s->rpc_id, s->d,
 			    A2A_TASK_NOT_FOUND, "Task not found");
 			http_sse_event(s->r, json_object_to_json_string_ext(e,
 			    JSON_C_TO_STRING_PLAIN));
@@ -176,7 +176,7 @@ start_sub(struct sub *s)
 			answer_wait(s, t);
 	} else {
 		done = http_sse_begin(s->r) < 0 ||
-		    send_json(s, a2a_render_stream_task(t, s->d)) < 0 ||
+		    send_json(s, render_stream_task(t, s->d)) < 0 ||
 		    final_state(t->state);
 		if (!done)
 			s->next_beat_ms = ju_mono_ms() + H.cfg->sse_heartbeat * 1000;
@@ -446,4 +446,19 @@ hub_get_stats(struct hub_stats *out)
 	pthread_mutex_lock(&H.lock);
 	*out = H.stats;
 	pthread_mutex_unlock(&H.lock);
+}
+
+void
+hub_metrics(struct strbuf *sb)
+{
+	struct hub_stats hs;
+
+	hub_get_stats(&hs);
+	sb_addf(sb, "# TYPE instag_agent_sse_streams gauge\n"
+	    "instag_agent_sse_streams %lu\n"
+	    "# TYPE instag_agent_blocking_waits gauge\n"
+	    "instag_agent_blocking_waits %lu\n"
+	    "# TYPE instag_agent_stream_events_total counter\n"
+	    "instag_agent_stream_events_total %lu\n",
+	    hs.streams, hs.waits, hs.events);
 }

@@ -13,10 +13,11 @@
 #include <stdbool.h>
 #include <json-c/json.h>
 
-#include "a2a/a2a.h"
+#include "a2a/render.h"
 #include "core/config.h"
 #include "http/http.h"
 #include "core/task.h"
+#include "lib/strbuf.h"
 
 int hub_start(const struct config *cfg, char **err);
 /* Close every stream, answer every wait with the task as it stands. */
@@ -44,5 +45,7 @@ struct hub_stats {
 	unsigned long events;
 };
 void hub_get_stats(struct hub_stats *out);
+/* The same as Prometheus text (a metrics collector). */
+void hub_metrics(struct strbuf *sb);
 
 #endif

@@ -15,6 +15,7 @@
 #include "http/outbound.h"
 #include "a2a/push.h"
 #include "lib/xalloc.h"
+#include "lib/strbuf.h"
 
 #define TASK_BUCKETS 1024
 #define RETRY_AFTER_MAX_S 300
@@ -719,4 +720,21 @@ push_set_backoff_base_ms(long ms)
 	pthread_mutex_lock(&push_mu);
 	P.backoff_base_ms = ms < 1 ? 1 : ms;
 	pthread_mutex_unlock(&push_mu);
+}
+
+void
+push_metrics(struct strbuf *sb)
+{
+	struct push_stats ps;
+
+	push_get_stats(&ps);
+	sb_addf(sb, "# TYPE instag_agent_push_delivered_total counter\n"
+	    "instag_agent_push_delivered_total %lu\n"
+	    "# TYPE instag_agent_push_failed_total counter\n"
+	    "instag_agent_push_failed_total %lu\n"
+	    "# TYPE instag_agent_push_retried_total counter\n"
+	    "instag_agent_push_retried_total %lu\n"
+	    "# TYPE instag_agent_push_pending gauge\n"
+	    "instag_agent_push_pending %lu\n",
+	    ps.delivered, ps.failed, ps.retried, ps.pending);
 }

@@ -21,6 +21,7 @@
 #define IA_PUSH_H
 
 #include "core/config.h"
+#include "lib/strbuf.h"
 
 #define PUSH_QUEUE_MAX 10000	/* deliveries held, waiting or in flight */
 #define PUSH_MAX_ACTIVE 32	/* transfers in flight at once */
@@ -65,6 +66,8 @@ struct push_stats {
 	unsigned long queued, delivered, failed, retried, pending;
 };
 void push_get_stats(struct push_stats *out);
+/* The same as Prometheus text (a metrics collector). */
+void push_metrics(struct strbuf *sb);
 
 /* For tests: set the backoff base (default 1000 ms; minimum 1). */
 void push_set_backoff_base_ms(long ms);

@@ -3,13 +3,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "a2a/hub.h"
-#include "instag/iops.h"
 #include "core/metrics.h"
-#include "a2a/push.h"
-#include "providers/runpod/runpod.h"
-#include "providers/ssh/ssh.h"
-#include "tasks/tasks.h"
 
 static const char *const route_names[MR__COUNT] = {
 	"agent_card", "a2a", "envelope", "umbrella_card", "health", "metrics",
@@ -22,6 +16,8 @@ static atomic_ulong req_usec[MR__COUNT];
 static atomic_ulong auth_fail;
 static atomic_ulong rpc_calls;
 static atomic_ulong rpc_errors;
+static metrics_collector_fn collectors[METRICS_MAX_COLLECTORS];
+static atomic_size_t ncollectors;
 
 void
 metrics_request(enum metrics_route route, int status, double seconds)
@@ -55,20 +51,11 @@ metrics_rpc_error(int code)
 	atomic_fetch_add(&rpc_errors, 1);
 }
 
-#define RP_KINDS (RP_PROTOCOL + 1)
-static atomic_ulong runpod_calls[RP_KINDS];
 static atomic_ulong orphan_pods;
 static const char *const reap_names[] = { "cost_guard", "reaper", "timeout",
     "failed", "cancel" };
 #define NREAP (sizeof(reap_names) / sizeof(reap_names[0]))
 static atomic_ulong reaped[NREAP];
-
-void
-metrics_runpod_call(int error_kind)
-{
-	if (error_kind >= 0 && error_kind < RP_KINDS)
-		atomic_fetch_add(&runpod_calls[error_kind], 1);
-}
 
 void
 metrics_set_orphan_pods(unsigned long n)
@@ -90,14 +77,7 @@ static void
 render_pods(struct strbuf *sb)
 {
 	size_t i;
-	int k;
 
-	sb_adds(sb, "# HELP instag_agent_runpod_calls_total RunPod API calls "
-	    "by outcome.\n# TYPE instag_agent_runpod_calls_total counter\n");
-	for (k = 0; k < RP_KINDS; k++)
-		sb_addf(sb, "instag_agent_runpod_calls_total{outcome=\"%s\"} "
-		    "%lu\n", k == RP_OK ? "ok" : runpod_error_kind_name(k),
-		    atomic_load(&runpod_calls[k]));
 	sb_addf(sb, "# HELP instag_agent_orphan_pods Pods with the agent's "
 	    "prefix that no task owns (last reaper round).\n"
 	    "# TYPE instag_agent_orphan_pods gauge\n"
@@ -114,9 +94,7 @@ render_pods(struct strbuf *sb)
 void
 metrics_render(struct strbuf *sb)
 {
-	struct tasks_stats ts;
-	struct hub_stats hs;
-	struct push_stats ps;
+	size_t i, n;
 	int r, c;
 
 	sb_adds(sb, "# HELP instag_agent_requests_total HTTP requests by "
@@ -137,53 +115,19 @@ metrics_render(struct strbuf *sb)
 	    "instag_agent_rpc_calls_total %lu\n", atomic_load(&rpc_calls));
 	sb_addf(sb, "# TYPE instag_agent_rpc_errors_total counter\n"
 	    "instag_agent_rpc_errors_total %lu\n", atomic_load(&rpc_errors));
-	tasks_get_stats(&ts);
-	sb_addf(sb, "# TYPE instag_agent_tasks_active gauge\n"
-	    "instag_agent_tasks_active %lu\n"
-	    "# TYPE instag_agent_tasks_queued gauge\n"
-	    "instag_agent_tasks_queued %lu\n"
-	    "# TYPE instag_agent_tasks_running gauge\n"
-	    "instag_agent_tasks_running %lu\n"
-	    "# TYPE instag_agent_task_steps_total counter\n"
-	    "instag_agent_task_steps_total %lu\n"
-	    "# TYPE instag_agent_tasks_submitted_total counter\n"
-	    "instag_agent_tasks_submitted_total %lu\n"
-	    "# TYPE instag_agent_tasks_finished_total counter\n"
-	    "instag_agent_tasks_finished_total %lu\n",
-	    ts.active, ts.queued, ts.running, ts.steps, ts.submitted,
-	    ts.finished);
-	hub_get_stats(&hs);
-	sb_addf(sb, "# TYPE instag_agent_sse_streams gauge\n"
-	    "instag_agent_sse_streams %lu\n"
-	    "# TYPE instag_agent_blocking_waits gauge\n"
-	    "instag_agent_blocking_waits %lu\n"
-	    "# TYPE instag_agent_stream_events_total counter\n"
-	    "instag_agent_stream_events_total %lu\n",
-	    hs.streams, hs.waits, hs.events);
-	push_get_stats(&ps);
-	sb_addf(sb, "# TYPE instag_agent_push_delivered_total counter\n"
-	    "instag_agent_push_delivered_total %lu\n"
-	    "# TYPE instag_agent_push_failed_total counter\n"
-	    "instag_agent_push_failed_total %lu\n"
-	    "# TYPE instag_agent_push_retried_total counter\n"
-	    "instag_agent_push_retried_total %lu\n"
-	    "# TYPE instag_agent_push_pending gauge\n"
-	    "instag_agent_push_pending %lu\n",
-	    ps.delivered, ps.failed, ps.retried, ps.pending);
 	render_pods(sb);
-	{
-		struct ssh_pool_stats ss;
-		iops_pool_stats(&ss);
-		sb_addf(sb, "# HELP instag_agent_ssh_sessions Pooled SSH sessions "
-		    "to pods.\n# TYPE instag_agent_ssh_sessions gauge\n"
-		    "instag_agent_ssh_sessions{state=\"idle\"} %d\n"
-		    "instag_agent_ssh_sessions{state=\"busy\"} %d\n"
-		    "# TYPE instag_agent_ssh_sessions_opened_total counter\n"
-		    "instag_agent_ssh_sessions_opened_total %lu\n"
-		    "# TYPE instag_agent_ssh_sessions_reused_total counter\n"
-		    "instag_agent_ssh_sessions_reused_total %lu\n"
-		    "# TYPE instag_agent_ssh_sessions_dropped_total counter\n"
-		    "instag_agent_ssh_sessions_dropped_total %lu\n",
-		    ss.idle, ss.busy, ss.opened, ss.reused, ss.dropped);
+	n = atomic_load(&ncollectors);
+	for (i = 0; i < n; i++)
+		collectors[i](sb);
+}
+
+void
+metrics_add_collector(metrics_collector_fn fn)
+{
+	size_t n = atomic_load(&ncollectors);
+
+	if (n < METRICS_MAX_COLLECTORS) {
+		collectors[n] = fn;
+		atomic_store(&ncollectors, n + 1);
 	}
 }

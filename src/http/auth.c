@@ -51,9 +51,10 @@
 #include "http/auth.h"
 #include "core/config.h"
 #include "lib/log.h"
+#include "lib/secretfile.h"
 #include "lib/xalloc.h"
 
-#define KEY_FILE_MAX	AUTH_KEY_FILE_MAX	/* largest key file read, bytes */
+#define KEY_FILE_MAX	SECRETFILE_MAX	/* largest key file read, bytes */
 #define RSA_MIN_BITS	2048
 #define SCOPES_MAX_LEN	4096	/* longest scope string auth_mint accepts */
 
@@ -67,7 +68,7 @@ struct cache_entry {
 	bool has_iat;
 	int64_t nbf;
 	int64_t iat;
-	struct auth_principal p;	/* p.exp is the token's exp */
+	struct principal p;	/* p.exp is the token's exp */
 };
 
 struct cache_stripe {
@@ -109,93 +110,6 @@ auth_oom(void)
 }
 
 /* ---------------------------------------------------------------- keys ---- */
-
-void
-auth_wipe_free(unsigned char *p, size_t n)
-{
-	if (p == NULL)
-		return;
-	OPENSSL_cleanse(p, n);
-	free(p);
-}
-
-/*
- * Read a whole key file.  secret: refuse a file that group or others may
- * access.  On success *buf is a new NUL-terminated buffer of *len bytes
- * (caller wipes and frees).  Messages name the key and path, never content.
- */
-int
-auth_read_key_file(const char *what, const char *path, bool secret,
-    unsigned char **buf, size_t *len, char **err)
-{
-	struct stat st;
-	unsigned char *b = NULL;
-	size_t n = 0;
-	ssize_t r;
-	int fd = -1, rc = -1;
-
-	*buf = NULL;
-	*len = 0;
-	if (path == NULL || path[0] == '\0') {
-		*err = xasprintf("%s: required", what);
-		goto cleanup;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		*err = xasprintf("%s: cannot open %s: %s", what, path,
-		    strerror(errno));
-		goto cleanup;
-	}
-	if (fstat(fd, &st) < 0) {
-		*err = xasprintf("%s: cannot stat %s: %s", what, path,
-		    strerror(errno));
-		goto cleanup;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*err = xasprintf("%s: %s is not a regular file", what, path);
-		goto cleanup;
-	}
-	if (secret && (st.st_mode & 077) != 0) {
-		*err = xasprintf("%s: %s is accessible by group or others "
-		    "(mode %03o); it holds a secret: chmod 600 it", what, path,
-		    (unsigned)(st.st_mode & 0777));
-		goto cleanup;
-	}
-	if (st.st_size > KEY_FILE_MAX) {
-		*err = xasprintf("%s: %s is larger than %d bytes", what, path,
-		    KEY_FILE_MAX);
-		goto cleanup;
-	}
-	b = xmalloc(KEY_FILE_MAX + 1);
-	for (;;) {
-		r = read(fd, b + n, KEY_FILE_MAX + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			*err = xasprintf("%s: cannot read %s: %s", what, path,
-			    strerror(errno));
-			goto cleanup;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > KEY_FILE_MAX) {
-			*err = xasprintf("%s: %s is larger than %d bytes", what,
-			    path, KEY_FILE_MAX);
-			goto cleanup;
-		}
-	}
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
-	b = NULL;
-	rc = 0;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	auth_wipe_free(b, KEY_FILE_MAX + 1);
-	return rc;
-}
 
 /* Never prompt for a passphrase: encrypted private keys are refused. */
 static int
@@ -264,7 +178,7 @@ load_pem_keys(struct auth_ctx *ctx, const struct config *cfg, char **err)
 	BIO *bio = NULL;
 	int rc = -1;
 
-	if (auth_read_key_file("jwt_key_file", cfg->jwt_key_file, false, &ctx->key,
+	if (secretfile_read("jwt_key_file", cfg->jwt_key_file, false, &ctx->key,
 	    &ctx->keylen, err) < 0)
 		goto cleanup;
 	bio = BIO_new_mem_buf(ctx->key, (int)ctx->keylen);
@@ -285,7 +199,7 @@ load_pem_keys(struct auth_ctx *ctx, const struct config *cfg, char **err)
 		rc = 0;
 		goto cleanup;
 	}
-	if (auth_read_key_file("jwt_signing_key_file", signfile, true,
+	if (secretfile_read("jwt_signing_key_file", signfile, true,
 	    &ctx->signkey, &ctx->signkeylen, err) < 0)
 		goto cleanup;
 	bio = BIO_new_mem_buf(ctx->signkey, (int)ctx->signkeylen);
@@ -324,7 +238,7 @@ load_hmac_key(struct auth_ctx *ctx, const struct config *cfg, char **err)
 		    ctx->alg_name);
 		return -1;
 	}
-	if (auth_read_key_file("jwt_key_file", cfg->jwt_key_file, true, &ctx->key,
+	if (secretfile_read("jwt_key_file", cfg->jwt_key_file, true, &ctx->key,
 	    &ctx->keylen, err) < 0)
 		return -1;
 	if (ctx->keylen < AUTH_MIN_SECRET) {
@@ -404,11 +318,11 @@ auth_ctx_free(struct auth_ctx *ctx)
 	if (ctx == NULL)
 		return;
 	for (i = 0; i < CACHE_SLOTS; i++)
-		auth_principal_clear(&ctx->slots[i].p);
+		principal_clear(&ctx->slots[i].p);
 	for (i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_destroy(&ctx->stripes[i].mu);
-	auth_wipe_free(ctx->key, ctx->keylen);
-	auth_wipe_free(ctx->signkey, ctx->signkeylen);
+	secretfile_wipe_free(ctx->key, ctx->keylen);
+	secretfile_wipe_free(ctx->signkey, ctx->signkeylen);
 	free(ctx->alg_name);
 	free(ctx->issuer);
 	free(ctx->audience);
@@ -424,53 +338,8 @@ auth_cache_stats(struct auth_ctx *ctx, unsigned long *hits,
 	*misses = atomic_load_explicit(&ctx->misses, memory_order_relaxed);
 }
 
-/* ----------------------------------------------------------- principal ---- */
-
-void
-auth_principal_clear(struct auth_principal *p)
-{
-	size_t i;
-
-	if (p == NULL)
-		return;
-	free(p->sub);
-	for (i = 0; i < p->nscopes; i++)
-		free(p->scopes[i]);
-	free(p->scopes);
-	memset(p, 0, sizeof(*p));
-}
-
-void
-auth_principal_copy(struct auth_principal *dst, const struct auth_principal *src)
-{
-	size_t i;
-
-	memset(dst, 0, sizeof(*dst));
-	dst->sub = src->sub ? xstrdup(src->sub) : NULL;
-	dst->exp = src->exp;
-	if (src->nscopes == 0)
-		return;
-	dst->scopes = xcalloc(src->nscopes, sizeof(*dst->scopes));
-	for (i = 0; i < src->nscopes; i++)
-		dst->scopes[i] = xstrdup(src->scopes[i]);
-	dst->nscopes = src->nscopes;
-}
-
-bool
-auth_has_scope(const struct auth_principal *p, const char *scope)
-{
-	size_t i;
-
-	if (p == NULL || scope == NULL)
-		return false;
-	for (i = 0; i < p->nscopes; i++)
-		if (strcmp(p->scopes[i], scope) == 0)
-			return true;
-	return false;
-}
-
 static void
-add_scope(struct auth_principal *p, const char *s, size_t n)
+add_scope(struct principal *p, const char *s, size_t n)
 {
 	p->scopes = xrealloc(p->scopes, (p->nscopes + 1) * sizeof(*p->scopes));
 	p->scopes[p->nscopes++] = xstrndup(s, n);
@@ -736,7 +605,7 @@ scope_char(unsigned char c)
 
 /* Split a space-separated scope list into p. */
 static enum auth_status
-scope_list(struct auth_principal *p, const char *s)
+scope_list(struct principal *p, const char *s)
 {
 	const char *b;
 
@@ -754,7 +623,7 @@ scope_list(struct auth_principal *p, const char *s)
 
 /* scope or scp: a space-separated string, or an array of such strings. */
 static enum auth_status
-scope_claim(struct auth_principal *p, json_object *c, const char *name)
+scope_claim(struct principal *p, json_object *c, const char *name)
 {
 	json_object *o, *e;
 	enum auth_status st;
@@ -802,7 +671,7 @@ audience_ok(const struct auth_ctx *ctx, json_object *c)
 /* Validate the claims c; on AUTH_OK fill p (else p is left empty) and t. */
 static enum auth_status
 check_claims(const struct auth_ctx *ctx, json_object *c, time_t now,
-    struct auth_principal *p, struct times *t)
+    struct principal *p, struct times *t)
 {
 	json_object *o;
 	enum auth_status st;
@@ -830,7 +699,7 @@ check_claims(const struct auth_ctx *ctx, json_object *c, time_t now,
 	p->exp = (long)t->exp;
 	if ((st = scope_claim(p, c, "scope")) != AUTH_OK ||
 	    (st = scope_claim(p, c, "scp")) != AUTH_OK) {
-		auth_principal_clear(p);
+		principal_clear(p);
 		return st;
 	}
 	return AUTH_OK;
@@ -857,9 +726,9 @@ cache_lock(struct auth_ctx *ctx, size_t slot)
  */
 static bool
 cache_get(struct auth_ctx *ctx, const unsigned char *digest, time_t now,
-    struct auth_principal *out, enum auth_status *st)
+    struct principal *out, enum auth_status *st)
 {
-	struct auth_principal dead = { NULL, NULL, 0, 0 };
+	struct principal dead = { NULL, NULL, 0, 0 };
 	size_t slot = cache_slot(digest);
 	pthread_mutex_t *mu = cache_lock(ctx, slot);
 	struct cache_entry *e = &ctx->slots[slot];
@@ -876,7 +745,7 @@ cache_get(struct auth_ctx *ctx, const unsigned char *digest, time_t now,
 		t.iat = e->iat;
 		*st = check_times(ctx, now, &t);
 		if (*st == AUTH_OK)
-			auth_principal_copy(out, &e->p);
+			principal_copy(out, &e->p);
 		else if (*st == AUTH_EXPIRED) {
 			dead = e->p;
 			memset(&e->p, 0, sizeof(e->p));
@@ -884,20 +753,20 @@ cache_get(struct auth_ctx *ctx, const unsigned char *digest, time_t now,
 		}
 	}
 	pthread_mutex_unlock(mu);
-	auth_principal_clear(&dead);
+	principal_clear(&dead);
 	return hit;
 }
 
 static void
 cache_put(struct auth_ctx *ctx, const unsigned char *digest,
-    const struct auth_principal *p, const struct times *t)
+    const struct principal *p, const struct times *t)
 {
-	struct auth_principal fresh, old;
+	struct principal fresh, old;
 	size_t slot = cache_slot(digest);
 	pthread_mutex_t *mu = cache_lock(ctx, slot);
 	struct cache_entry *e = &ctx->slots[slot];
 
-	auth_principal_copy(&fresh, p);
+	principal_copy(&fresh, p);
 	pthread_mutex_lock(mu);
 	old = e->p;
 	e->p = fresh;
@@ -908,7 +777,7 @@ cache_put(struct auth_ctx *ctx, const unsigned char *digest,
 	e->iat = t->iat;
 	e->used = true;
 	pthread_mutex_unlock(mu);
-	auth_principal_clear(&old);
+	principal_clear(&old);
 }
 
 /* -------------------------------------------------------------- verify ---- */
@@ -929,7 +798,7 @@ decode_failure(const char *t, size_t hlen)
 
 static enum auth_status
 verify_token(struct auth_ctx *ctx, const char *token, size_t hlen,
-    time_t now, struct auth_principal *out, struct times *t)
+    time_t now, struct principal *out, struct times *t)
 {
 	jwt_t *jwt = NULL;
 	json_object *claims = NULL;
@@ -972,7 +841,7 @@ cleanup:
 
 enum auth_status
 auth_verify(struct auth_ctx *ctx, const char *header, time_t now,
-    struct auth_principal *out)
+    struct principal *out)
 {
 	unsigned char digest[SHA256_DIGEST_LENGTH];
 	struct times t;

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "core/principal.h"
+
 struct config;
 
 #define AUTH_MAX_TOKEN	8192	/* longest token accepted, bytes */
@@ -26,12 +28,6 @@ struct config;
 
 struct auth_ctx;
 
-struct auth_principal {
-	char *sub;		/* owned */
-	char **scopes;		/* owned array of owned strings */
-	size_t nscopes;
-	long exp;		/* expiry, seconds since epoch */
-};
 
 enum auth_status {
 	AUTH_OK = 0,
@@ -67,23 +63,13 @@ void auth_ctx_free(struct auth_ctx *ctx);
  * surrounding blanks.  NULL, blank or another scheme (e.g. Basic) is
  * AUTH_MISSING.  now is the current time (a parameter for tests).
  * *out is always initialised; on AUTH_OK it holds the principal (caller
- * clears with auth_principal_clear), otherwise it is empty.
+ * clears with principal_clear), otherwise it is empty.
  */
 enum auth_status auth_verify(struct auth_ctx *ctx, const char *header,
-    time_t now, struct auth_principal *out);
+    time_t now, struct principal *out);
 
 /* Short static text safe to send to clients, e.g. "token expired". */
 const char *auth_status_reason(enum auth_status st);
-
-/* True when p holds scope (exact match).  p NULL is false. */
-bool auth_has_scope(const struct auth_principal *p, const char *scope);
-
-/* Free what p owns and zero it.  Safe on a zeroed principal. */
-void auth_principal_clear(struct auth_principal *p);
-
-/* Deep copy src into dst (dst's old contents are not freed; caller clears dst). */
-void auth_principal_copy(struct auth_principal *dst,
-    const struct auth_principal *src);
 
 /*
  * Mint a token: iss and aud from the configuration, sub, scope (space
@@ -100,17 +86,5 @@ char *auth_mint(struct auth_ctx *ctx, const char *sub, const char *scopes,
 void auth_cache_stats(struct auth_ctx *ctx, unsigned long *hits,
     unsigned long *misses);
 
-/*
- * Read a whole key file (also used for the RunPod key and the SSH key).
- * secret: refuse a file that group or others may access.  On success *buf
- * is a new NUL-terminated buffer of *len bytes (caller releases with
- * auth_wipe_free(*buf, AUTH_KEY_FILE_MAX + 1)); messages name what and the
- * path, never the content.  0, or -1 with *err (caller frees).
- */
-int auth_read_key_file(const char *what, const char *path, bool secret,
-    unsigned char **buf, size_t *len, char **err);
-/* Overwrite n bytes of p, then free it.  NULL is fine. */
-void auth_wipe_free(unsigned char *p, size_t n);
-#define AUTH_KEY_FILE_MAX 65536
 
 #endif

@@ -51,7 +51,7 @@ http_req_free(struct http_req *r)
 	FCGX_Finish_r(r->fcgx);
 	free(r->fcgx);
 	free(r->body);
-	auth_principal_clear(&r->who);
+	principal_clear(&r->who);
 	free(r);
 }
 

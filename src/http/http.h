@@ -20,7 +20,7 @@ struct http_req {
 	const char *path;	/* DOCUMENT_URI without the base path */
 	char *body;		/* owned, NUL-terminated */
 	size_t body_len;
-	struct auth_principal who;	/* set once authenticated */
+	struct principal who;	/* set once authenticated */
 	bool authed;
 	int status;		/* status sent, for metrics and logs */
 };

@@ -174,14 +174,14 @@ target_resolve(const struct config *cfg, const char *owner,
 	if (pod != NULL) {
 		if (store_pod_get(pods_store(), pod, &r) != 0 ||
 		    strcmp(r->owner, owner) != 0) {
-			*code = PODERR_NOT_FOUND;
+			*code = ERRC_POD_NOT_FOUND;
 			*why = xasprintf("no pod with id '%.64s' was provisioned "
 			    "by you through this agent", pod);
 			goto fail;
 		}
 		if (strcmp(r->state, "active") != 0 || r->public_ip == NULL ||
 		    r->ssh_port <= 0 || r->host_fp == NULL) {
-			*code = "pod_not_ready";
+			*code = ERRC_POD_NOT_READY;
 			*why = xasprintf("pod %s is %s%s%s", pod, r->state,
 			    r->reason ? ": " : "", r->reason ? r->reason : "");
 			goto fail;
@@ -193,13 +193,13 @@ target_resolve(const struct config *cfg, const char *owner,
 		store_pod_free(r);
 	} else {
 		if (host == NULL || !static_host(cfg, host, &port)) {
-			*code = "host_not_allowed";
+			*code = ERRC_HOST_NOT_ALLOWED;
 			*why = xasprintf("host '%.64s' is not one of this agent's "
 			    "ssh_hosts", host ? host : "");
 			return -1;
 		}
 		if (cfg->ssh_known_hosts[0] == '\0') {
-			*code = OPERR_NOT_CONFIGURED;
+			*code = ERRC_NOT_CONFIGURED;
 			*why = xstrdup("ssh_hosts needs ssh_known_hosts (the "
 			    "hosts' pinned keys)");
 			return -1;
@@ -302,7 +302,7 @@ iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
 			goto bad;
 	return 0;
 bad:
-	op_error_set(oe, OPERR_INVALID_PARAMS, "%s", why);
+	op_error_set(oe, ERRC_INVALID_PARAMS, "%s", why);
 	free(why);
 	return -1;
 }
@@ -485,7 +485,7 @@ ssh_trouble(struct task *t, const struct step_env *env,
 	if (e->kind == SSH_ERR_HOSTKEY) {
 		snprintf(msg, sizeof(msg), "%s: the host key does not match "
 		    "the pinned one: %s", what, e->message ? e->message : "");
-		task_fail(t, "host_key_changed", msg);
+		task_fail(t, ERRC_HOST_KEY_CHANGED, msg);
 		return STEP_DONE;
 	}
 	if (e->kind == SSH_ERR_AUTH || e->kind == SSH_ERR_PROTOCOL ||
@@ -493,9 +493,9 @@ ssh_trouble(struct task *t, const struct step_env *env,
 		snprintf(msg, sizeof(msg), "%s: %s (%s)", what,
 		    e->message ? e->message : "ssh failed",
 		    ssh_error_kind_name(e->kind));
-		task_fail(t, e->kind == SSH_ERR_AUTH ? "ssh_auth" :
-		    e->kind == SSH_ERR_PROTOCOL ? "remote_error" :
-		    "pod_unreachable", msg);
+		task_fail(t, e->kind == SSH_ERR_AUTH ? ERRC_SSH_AUTH :
+		    e->kind == SSH_ERR_PROTOCOL ? ERRC_REMOTE :
+		    ERRC_POD_UNREACHABLE, msg);
 		return STEP_DONE;
 	}
 	cp_set_int(t, "ssh_retries", n);
@@ -602,7 +602,7 @@ transfer_trouble(struct task *t, const struct step_env *env,
 		return act_trouble(t, env, e, what, res);
 	snprintf(msg, sizeof(msg), "%s of %s: %s", what, path,
 	    e->message ? e->message : "failed");
-	task_fail(t, "transfer_failed", msg);
+	task_fail(t, ERRC_TRANSFER_FAILED, msg);
 	*res = STEP_DONE;
 	return ACT_END;
 }
@@ -626,7 +626,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	if (!cp_int(t, "started", 0)) {
 		script = job_script(t, env->cfg, stage, &why);
 		if (script == NULL) {
-			task_fail(t, OPERR_INTERNAL, why);
+			task_fail(t, ERRC_INTERNAL, why);
 			*res = STEP_DONE;
 			return ACT_END;
 		}
@@ -704,8 +704,8 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			snprintf(msg, sizeof(msg), "stage %s failed with status "
 			    "%d; log tail:\n%s", stage, st.exit_status,
 			    tail ? tail : "");
-		task_fail(t, st.exit_status == 3 ? "input_rejected" :
-		    "remote_job_failed", msg);
+		task_fail(t, st.exit_status == 3 ? ERRC_INPUT_REJECTED :
+		    ERRC_REMOTE_JOB_FAILED, msg);
 		free(tail);
 		*res = STEP_DONE;
 		rc = ACT_END;
@@ -733,7 +733,7 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 
 	memset(&u, 0, sizeof(u));
 	if (uploads_lookup(env->cfg, t->owner, src, &u) != 0) {
-		task_fail(t, OPERR_INVALID_PARAMS, "the upload is gone");
+		task_fail(t, ERRC_INVALID_PARAMS, "the upload is gone");
 		*res = STEP_DONE;
 		return ACT_END;
 	}
@@ -748,7 +748,7 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 	cp_set_int(t, "ssh_retries", 0);
 	if (p.done) {
 		if (strcmp(p.sha256, u.sha256) != 0) {
-			task_fail(t, "transfer_failed", "SHA-256 of the upload "
+			task_fail(t, ERRC_TRANSFER_FAILED, "SHA-256 of the upload "
 			    "changed on the way");
 			*res = STEP_DONE;
 			rc = ACT_END;
@@ -799,7 +799,7 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
 		snprintf(msg, sizeof(msg), "cannot make the artifact directory: "
 		    "%s", strerror(errno));
-		task_fail(t, OPERR_INTERNAL, msg);
+		task_fail(t, ERRC_INTERNAL, msg);
 		*res = STEP_DONE;
 		rc = ACT_END;
 		goto cleanup;
@@ -893,7 +893,7 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		char msg[200];
 		snprintf(msg, sizeof(msg), "the pod could not download the "
 		    "URL (curl status %d)", st.exit_status);
-		task_fail(t, "transfer_failed", msg);
+		task_fail(t, ERRC_TRANSFER_FAILED, msg);
 		*res = STEP_DONE;
 		rc = ACT_END;
 	}
@@ -1094,4 +1094,23 @@ iops_cancel(struct task *t, const struct step_env *env)
 	ssh_error_clear(&e);
 	target_clear(&x);
 	return STEP_DONE;
+}
+
+void
+iops_metrics(struct strbuf *sb)
+{
+	struct ssh_pool_stats ss;
+
+	iops_pool_stats(&ss);
+	sb_addf(sb, "# HELP instag_agent_ssh_sessions Pooled SSH sessions "
+	    "to pods.\n# TYPE instag_agent_ssh_sessions gauge\n"
+	    "instag_agent_ssh_sessions{state=\"idle\"} %d\n"
+	    "instag_agent_ssh_sessions{state=\"busy\"} %d\n"
+	    "# TYPE instag_agent_ssh_sessions_opened_total counter\n"
+	    "instag_agent_ssh_sessions_opened_total %lu\n"
+	    "# TYPE instag_agent_ssh_sessions_reused_total counter\n"
+	    "instag_agent_ssh_sessions_reused_total %lu\n"
+	    "# TYPE instag_agent_ssh_sessions_dropped_total counter\n"
+	    "instag_agent_ssh_sessions_dropped_total %lu\n",
+	    ss.idle, ss.busy, ss.opened, ss.reused, ss.dropped);
 }

@@ -23,13 +23,15 @@
 #include <json-c/json.h>
 
 #include "core/config.h"
-#include "ops/ops.h"
-#include "tasks/tasks.h"
+#include "core/op.h"
+#include "lib/strbuf.h"
 
 int iops_init(const struct config *cfg, char **err);
 /* The SSH pool's counters (zeros before iops_init). */
 struct ssh_pool_stats;
 void iops_pool_stats(struct ssh_pool_stats *st);
+/* The pool's counters as Prometheus text (a metrics collector). */
+void iops_metrics(struct strbuf *sb);
 void iops_shutdown(void);
 /* Whether InsTaG operations can run; *why (static) when not. */
 bool iops_ready(const struct config *cfg, const char **why);

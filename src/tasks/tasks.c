@@ -9,9 +9,9 @@
 
 #include "lib/jsonutil.h"
 #include "lib/log.h"
-#include "ops/ops.h"
 #include "tasks/tasks.h"
 #include "lib/xalloc.h"
+#include "lib/strbuf.h"
 
 #define NBUCKETS 4096
 
@@ -29,6 +29,7 @@ static struct {
 	const struct config *cfg;
 	struct store *store;
 	tasks_listener_fn listener;
+	tasks_resolve_fn resolve;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_t *threads;
@@ -188,30 +189,29 @@ mark_canceled(struct task *t)
 static enum step_result
 run_step(struct task *t, bool cancel)
 {
-	const struct op_def *op = ops_find(t->operation);
-	struct step_env env = { X.cfg, X.store, ju_now_ms() };
-	const char *why = NULL;
+	struct step_env env = { X.cfg, X.store, ju_now_ms(), tasks_checkpoint };
+	struct tasks_runner run = { 0 };
 
-	if (op == NULL || op->kind != OP_TASK || op->step == NULL) {
-		task_fail(t, OPERR_UNKNOWN_OP, "this agent no longer knows the "
+	if (!X.resolve(t->operation, X.cfg, &run) || run.step == NULL) {
+		task_fail(t, ERRC_UNKNOWN_OP, "this agent no longer knows the "
 		    "task's operation");
 		return STEP_DONE;
 	}
 	if (cancel || t->cancel_requested) {
 		t->cancel_requested = true;
-		if (op->cancel != NULL && op->cancel(t, &env) == STEP_WAIT)
+		if (run.cancel != NULL && run.cancel(t, &env) == STEP_WAIT)
 			return STEP_WAIT;
 		if (!task_state_terminal(t->state))
 			mark_canceled(t);
 		return STEP_DONE;
 	}
-	if (!ops_available(op, X.cfg, &why)) {
-		task_fail(t, OPERR_NOT_CONFIGURED, why);
+	if (run.unavailable != NULL) {
+		task_fail(t, ERRC_NOT_CONFIGURED, run.unavailable);
 		return STEP_DONE;
 	}
 	if (t->state == TASK_SUBMITTED)
 		task_set_state(t, TASK_WORKING);
-	return op->step(t, &env);
+	return run.step(t, &env);
 }
 
 static void *
@@ -294,7 +294,7 @@ enqueue_locked(struct task *t)
 
 int
 tasks_start(const struct config *cfg, struct store *st,
-    tasks_listener_fn listener, char **err)
+    tasks_listener_fn listener, tasks_resolve_fn resolve, char **err)
 {
 	struct task **active = NULL;
 	size_t n = 0, i;
@@ -302,6 +302,7 @@ tasks_start(const struct config *cfg, struct store *st,
 	X.cfg = cfg;
 	X.store = st;
 	X.listener = listener;
+	X.resolve = resolve;
 	X.stopping = false;
 	{
 		pthread_condattr_t ca;
@@ -438,7 +439,7 @@ tasks_get(const char *id, const char *owner, struct task **out)
 enum tasks_cancel_result
 tasks_cancel(const char *id, const char *owner, struct task **out)
 {
-	const struct op_def *op;
+	struct tasks_runner run = { 0 };
 	struct entry *e;
 	int rc;
 
@@ -459,8 +460,9 @@ tasks_cancel(const char *id, const char *owner, struct task **out)
 		/* In the store but not queued: shutting down. */
 		return TASKS_CANCEL_ERROR;
 	}
-	op = ops_find(e->t->operation);
-	if (!e->busy && (op == NULL || op->cancel == NULL)) {
+	if (!X.resolve(e->t->operation, X.cfg, &run))
+		run.cancel = NULL;
+	if (!e->busy && run.cancel == NULL) {
 		/* Nothing to clean up: cancel now, in this thread. */
 		heap_remove(e);
 		reg_remove(e);
@@ -544,6 +546,13 @@ tasks_checkpoint(struct task *t, char **err)
 	return 0;
 }
 
+int
+tasks_list(const struct store_list_query *q, struct task ***tasks,
+    size_t *n, char **next_token, int64_t *total, char **err)
+{
+	return store_task_list(X.store, q, tasks, n, next_token, total, err);
+}
+
 struct store *
 tasks_store(void)
 {
@@ -556,4 +565,26 @@ tasks_get_stats(struct tasks_stats *out)
 	pthread_mutex_lock(&X.lock);
 	*out = X.stats;
 	pthread_mutex_unlock(&X.lock);
+}
+
+void
+tasks_metrics(struct strbuf *sb)
+{
+	struct tasks_stats ts;
+
+	tasks_get_stats(&ts);
+	sb_addf(sb, "# TYPE instag_agent_tasks_active gauge\n"
+	    "instag_agent_tasks_active %lu\n"
+	    "# TYPE instag_agent_tasks_queued gauge\n"
+	    "instag_agent_tasks_queued %lu\n"
+	    "# TYPE instag_agent_tasks_running gauge\n"
+	    "instag_agent_tasks_running %lu\n"
+	    "# TYPE instag_agent_task_steps_total counter\n"
+	    "instag_agent_task_steps_total %lu\n"
+	    "# TYPE instag_agent_tasks_submitted_total counter\n"
+	    "instag_agent_tasks_submitted_total %lu\n"
+	    "# TYPE instag_agent_tasks_finished_total counter\n"
+	    "instag_agent_tasks_finished_total %lu\n",
+	    ts.active, ts.queued, ts.running, ts.steps, ts.submitted,
+	    ts.finished);
 }

@@ -10,22 +10,27 @@
 #ifndef IA_TASKS_H
 #define IA_TASKS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/op.h"
 #include "store/store.h"
 #include "core/task.h"
+#include "lib/strbuf.h"
 
-enum step_result {
-	STEP_DONE,	/* the step put the task in a terminal state */
-	STEP_WAIT	/* run again at t->next_wake_ms */
+/* What the executor needs of a task's operation. */
+struct tasks_runner {
+	op_step_fn step;	/* one short step */
+	op_step_fn cancel;	/* clean up on cancel; NULL: nothing to do */
+	const char *unavailable; /* why it cannot run now (static), or NULL */
 };
 
-struct step_env {
-	const struct config *cfg;
-	struct store *store;
-	int64_t now_ms;
-};
+/* How the executor finds the runner of an operation by name (given by the
+ * layer above, which owns the operation table): true and *out, or false
+ * when no task operation has that name. */
+typedef bool (*tasks_resolve_fn)(const char *operation,
+    const struct config *cfg, struct tasks_runner *out);
 
 /* Called (from executor and request threads) after every committed change
  * with a snapshot the listener must not keep (clone it to keep it). */
@@ -33,7 +38,7 @@ typedef void (*tasks_listener_fn)(const struct task *snapshot);
 
 /* Start the executor; resumes every non-terminal task from the store. */
 int tasks_start(const struct config *cfg, struct store *st,
-    tasks_listener_fn listener, char **err);
+    tasks_listener_fn listener, tasks_resolve_fn resolve, char **err);
 /* Stop taking steps; wait up to grace_s for running steps; tasks stay
  * resumable in the store. */
 void tasks_stop(int grace_s);
@@ -79,6 +84,11 @@ int tasks_add_message(const char *id, const char *owner, json_object *msg,
  */
 int tasks_checkpoint(struct task *t, char **err);
 
+/* A page of tasks (store_task_list on the executor's store; same
+ * arguments and ownership). */
+int tasks_list(const struct store_list_query *q, struct task ***tasks,
+    size_t *n, char **next_token, int64_t *total, char **err);
+
 /* The store the executor was started with. */
 struct store *tasks_store(void);
 
@@ -91,5 +101,7 @@ struct tasks_stats {
 	unsigned long finished;
 };
 void tasks_get_stats(struct tasks_stats *out);
+/* The same as Prometheus text (a metrics collector). */
+void tasks_metrics(struct strbuf *sb);
 
 #endif

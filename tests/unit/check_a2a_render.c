@@ -95,7 +95,7 @@ sample_task(void)
 START_TEST(test_task_v03)
 {
 	struct task *t = sample_task();
-	json_object *o = a2a_render_task(t, A2A_V03, -1);
+	json_object *o = render_task(t, A2A_V03, -1);
 
 	ck_assert_str_eq(str_at(o, "kind"), "task");
 	ck_assert_str_eq(str_at(o, "id"), t->id);
@@ -141,7 +141,7 @@ END_TEST
 START_TEST(test_task_v10)
 {
 	struct task *t = sample_task();
-	json_object *o = a2a_render_task(t, A2A_V10, -1);
+	json_object *o = render_task(t, A2A_V10, -1);
 
 	ck_assert(!has(o, "kind"));
 	ck_assert_str_eq(str_at(o, "id"), t->id);
@@ -186,13 +186,13 @@ START_TEST(test_all_states)
 		bool final = false;
 
 		t->state = s;
-		a = a2a_render_task(t, A2A_V03, -1);
-		b = a2a_render_task(t, A2A_V10, -1);
+		a = render_task(t, A2A_V03, -1);
+		b = render_task(t, A2A_V10, -1);
 		ck_assert_str_eq(str_at(a, "status.state"), v03[s]);
 		ck_assert_str_eq(str_at(b, "status.state"), v10[s]);
 		/* Status events: v0.3 final at terminal and interrupted
 		 * states; v1.0 has no final and wraps in statusUpdate. */
-		e = a2a_render_status_event(t, A2A_V03);
+		e = render_status_event(t, A2A_V03);
 		ck_assert_str_eq(str_at(e, "kind"), "status-update");
 		ck_assert_str_eq(str_at(e, "taskId"), t->id);
 		ck_assert_str_eq(str_at(e, "contextId"), t->context_id);
@@ -202,7 +202,7 @@ START_TEST(test_all_states)
 		final = json_object_get_boolean(at(e, "final"));
 		ck_assert_msg(final == (task_state_terminal(s) ||
 		    s == TASK_INPUT_REQUIRED), "final wrong for %s", v03[s]);
-		f = a2a_render_status_event(t, A2A_V10);
+		f = render_status_event(t, A2A_V10);
 		ck_assert_int_eq(json_object_object_length(f), 1);
 		ck_assert_str_eq(str_at(f, "statusUpdate.taskId"), t->id);
 		ck_assert_str_eq(str_at(f, "statusUpdate.contextId"),
@@ -226,23 +226,23 @@ START_TEST(test_history_len)
 	int d;
 
 	for (d = A2A_V03; d <= A2A_V10; d++) {
-		o = a2a_render_task(t, (enum a2a_dialect)d, 0);
+		o = render_task(t, (enum a2a_dialect)d, 0);
 		ck_assert(!has(o, "history"));
 		ck_assert(has(o, "status"));
 		json_object_put(o);
-		o = a2a_render_task(t, (enum a2a_dialect)d, 2);
+		o = render_task(t, (enum a2a_dialect)d, 2);
 		ck_assert_uint_eq(len_at(o, "history"), 2);
 		ck_assert_str_eq(str_at(o, "history.0.parts.0.text"), "two");
 		ck_assert_str_eq(str_at(o, "history.1.messageId"), "m3");
 		json_object_put(o);
-		o = a2a_render_task(t, (enum a2a_dialect)d, 1);
+		o = render_task(t, (enum a2a_dialect)d, 1);
 		ck_assert_uint_eq(len_at(o, "history"), 1);
 		ck_assert_str_eq(str_at(o, "history.0.messageId"), "m3");
 		json_object_put(o);
-		o = a2a_render_task(t, (enum a2a_dialect)d, 3);
+		o = render_task(t, (enum a2a_dialect)d, 3);
 		ck_assert_uint_eq(len_at(o, "history"), 3);
 		json_object_put(o);
-		o = a2a_render_task(t, (enum a2a_dialect)d, 100);
+		o = render_task(t, (enum a2a_dialect)d, 100);
 		ck_assert_uint_eq(len_at(o, "history"), 3);
 		ck_assert_str_eq(str_at(o, "history.0.parts.0.text"), "one");
 		json_object_put(o);
@@ -257,7 +257,7 @@ START_TEST(test_failed_and_canceled_status)
 	json_object *o;
 
 	task_fail(t, "diag_failure", "injected at step 2");
-	o = a2a_render_task(t, A2A_V03, -1);
+	o = render_task(t, A2A_V03, -1);
 	ck_assert_str_eq(str_at(o, "status.state"), "failed");
 	ck_assert_str_eq(str_at(o, "status.message.parts.0.text"),
 	    "diag_failure: injected at step 2");
@@ -267,7 +267,7 @@ START_TEST(test_failed_and_canceled_status)
 
 	t = task_new("alice", "diag.timer", NULL, NULL);
 	task_set_state(t, TASK_CANCELED);
-	o = a2a_render_task(t, A2A_V10, -1);
+	o = render_task(t, A2A_V10, -1);
 	ck_assert_str_eq(str_at(o, "status.state"), "TASK_STATE_CANCELED");
 	ck_assert_ptr_nonnull(strstr(str_at(o, "status.message.parts.0.text"),
 	    "canceled"));
@@ -276,7 +276,7 @@ START_TEST(test_failed_and_canceled_status)
 
 	/* A fresh task has no status message at all. */
 	t = task_new("alice", "diag.timer", NULL, NULL);
-	o = a2a_render_task(t, A2A_V03, -1);
+	o = render_task(t, A2A_V03, -1);
 	ck_assert(!has(o, "status.message"));
 	ck_assert(!has(o, "metadata.progress"));
 	ck_assert(!has(o, "metadata.error"));
@@ -292,7 +292,7 @@ START_TEST(test_artifacts)
 	char rid[UUID_STR_LEN + 8];
 
 	/* Nothing to show yet. */
-	ev = a2a_render_artifact_events(t, A2A_V03);
+	ev = render_artifact_events(t, A2A_V03);
 	ck_assert(json_object_is_type(ev, json_type_array));
 	ck_assert_uint_eq(json_object_array_length(ev), 0);
 	json_object_put(ev);
@@ -304,7 +304,7 @@ START_TEST(test_artifacts)
 	task_complete(t, json_tokener_parse("{\"steps\":3}"));
 	snprintf(rid, sizeof(rid), "%s-result", t->id);
 
-	ev = a2a_render_artifact_events(t, A2A_V03);
+	ev = render_artifact_events(t, A2A_V03);
 	ck_assert_uint_eq(json_object_array_length(ev), 2);
 	e = json_object_array_get_idx(ev, 0);
 	ck_assert_str_eq(str_at(e, "kind"), "artifact-update");
@@ -326,7 +326,7 @@ START_TEST(test_artifacts)
 	    "video/mp4");
 	json_object_put(ev);
 
-	ev = a2a_render_artifact_events(t, A2A_V10);
+	ev = render_artifact_events(t, A2A_V10);
 	ck_assert_uint_eq(json_object_array_length(ev), 2);
 	e = json_object_array_get_idx(ev, 0);
 	ck_assert_int_eq(json_object_object_length(e), 1);
@@ -346,18 +346,18 @@ START_TEST(test_artifacts)
 	json_object_put(ev);
 
 	/* The task itself lists the same artifacts. */
-	o = a2a_render_task(t, A2A_V03, 0);
+	o = render_task(t, A2A_V03, 0);
 	ck_assert_uint_eq(len_at(o, "artifacts"), 2);
 	ck_assert_str_eq(str_at(o, "artifacts.0.artifactId"), rid);
 	ck_assert_str_eq(str_at(o, "artifacts.1.artifactId"), "a1");
 	json_object_put(o);
 
 	/* Stream task: v0.3 the Task itself, v1.0 wrapped in "task". */
-	o = a2a_render_stream_task(t, A2A_V03);
+	o = render_stream_task(t, A2A_V03);
 	ck_assert_str_eq(str_at(o, "kind"), "task");
 	ck_assert_str_eq(str_at(o, "id"), t->id);
 	json_object_put(o);
-	o = a2a_render_stream_task(t, A2A_V10);
+	o = render_stream_task(t, A2A_V10);
 	ck_assert_int_eq(json_object_object_length(o), 1);
 	ck_assert_str_eq(str_at(o, "task.id"), t->id);
 	ck_assert_str_eq(str_at(o, "task.status.state"), "TASK_STATE_COMPLETED");
@@ -373,7 +373,7 @@ START_TEST(test_rpc_result_error)
 	json_object *id = json_object_new_int(7), *sid = json_object_new_string("r-1");
 	json_object *o;
 
-	o = a2a_rpc_result(id, json_tokener_parse("{\"ok\":true}"));
+	o = render_rpc_result(id, json_tokener_parse("{\"ok\":true}"));
 	ck_assert_str_eq(str_at(o, "jsonrpc"), "2.0");
 	ck_assert_int_eq(json_object_get_int(at(o, "id")), 7);
 	ck_assert_ptr_ne(at(o, "id"), id);	/* copied */
@@ -382,7 +382,7 @@ START_TEST(test_rpc_result_error)
 	json_object_put(o);
 
 	/* v0.3: plain code and message. */
-	o = a2a_rpc_error(sid, A2A_V03, A2A_TASK_NOT_FOUND, "no such task");
+	o = render_rpc_error(sid, A2A_V03, A2A_TASK_NOT_FOUND, "no such task");
 	ck_assert_str_eq(str_at(o, "jsonrpc"), "2.0");
 	ck_assert_str_eq(str_at(o, "id"), "r-1");
 	ck_assert_int_eq(json_object_get_int(at(o, "error.code")), -32001);
@@ -392,7 +392,7 @@ START_TEST(test_rpc_result_error)
 	json_object_put(o);
 
 	/* v1.0: ErrorInfo in data[]. */
-	o = a2a_rpc_error(sid, A2A_V10, A2A_TASK_NOT_FOUND, "no such task");
+	o = render_rpc_error(sid, A2A_V10, A2A_TASK_NOT_FOUND, "no such task");
 	ck_assert_int_eq(json_object_get_int(at(o, "error.code")), -32001);
 	ck_assert_uint_eq(len_at(o, "error.data"), 1);
 	ck_assert_str_eq(str_at(o, "error.data.0.@type"),
@@ -400,22 +400,22 @@ START_TEST(test_rpc_result_error)
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"), "TASK_NOT_FOUND");
 	ck_assert_str_eq(str_at(o, "error.data.0.domain"), "a2a-protocol.org");
 	json_object_put(o);
-	o = a2a_rpc_error(sid, A2A_V10, RPC_METHOD_NOT_FOUND, "x");
+	o = render_rpc_error(sid, A2A_V10, RPC_METHOD_NOT_FOUND, "x");
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"), "METHOD_NOT_FOUND");
 	json_object_put(o);
-	o = a2a_rpc_error(sid, A2A_V10, A2A_TASK_NOT_CANCELABLE, "x");
+	o = render_rpc_error(sid, A2A_V10, A2A_TASK_NOT_CANCELABLE, "x");
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"), "TASK_NOT_CANCELABLE");
 	json_object_put(o);
-	o = a2a_rpc_error(sid, A2A_V10, A2A_VERSION_NOT_SUPPORTED, "x");
+	o = render_rpc_error(sid, A2A_V10, A2A_VERSION_NOT_SUPPORTED, "x");
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"),
 	    "VERSION_NOT_SUPPORTED");
 	json_object_put(o);
-	o = a2a_rpc_error(sid, A2A_V10, RPC_INTERNAL_ERROR, "x");
+	o = render_rpc_error(sid, A2A_V10, RPC_INTERNAL_ERROR, "x");
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"), "INTERNAL_ERROR");
 	json_object_put(o);
 
 	/* A missing id is JSON null, present. */
-	o = a2a_rpc_error(NULL, A2A_V03, RPC_PARSE_ERROR, "bad");
+	o = render_rpc_error(NULL, A2A_V03, RPC_PARSE_ERROR, "bad");
 	ck_assert(json_object_object_get_ex(o, "id", NULL));
 	ck_assert_ptr_null(at(o, "id"));
 	ck_assert_int_eq(json_object_get_int(at(o, "error.code")), -32700);

@@ -220,13 +220,13 @@ claims(long exp, const char *extra)
 static enum auth_status
 vfy(struct auth_ctx *ctx, const char *tok, long now)
 {
-	struct auth_principal p;
+	struct principal p;
 	char *h = xasprintf("Bearer %s", tok);
 	enum auth_status st = auth_verify(ctx, h, (time_t)now, &p);
 
 	if (st != AUTH_OK)
 		ck_assert_ptr_null(p.sub);
-	auth_principal_clear(&p);
+	principal_clear(&p);
 	free(h);
 	return st;
 }
@@ -269,7 +269,7 @@ vfy_jwt(struct auth_ctx *ctx, jwt_alg_t alg, const void *key, size_t keylen,
 /* Verify "Bearer tok" at now, which must pass, into *p (caller clears). */
 static void
 vfy_ok(struct auth_ctx *ctx, const char *tok, long now,
-    struct auth_principal *p)
+    struct principal *p)
 {
 	char *h = xasprintf("Bearer %s", tok);
 
@@ -281,7 +281,7 @@ vfy_ok(struct auth_ctx *ctx, const char *tok, long now,
  * must pass, into *p (caller clears). */
 static void
 vfy_claims_ok(struct auth_ctx *ctx, const char *extra,
-    struct auth_principal *p)
+    struct principal *p)
 {
 	char *c = claims(NOW + 600, extra);
 	char *t = hs256(c);
@@ -294,7 +294,7 @@ vfy_claims_ok(struct auth_ctx *ctx, const char *extra,
 /* p is sub's, expires at exp and holds exactly the space-separated scopes,
  * in that order. */
 static void
-assert_principal(const struct auth_principal *p, const char *sub, long exp,
+assert_principal(const struct principal *p, const char *sub, long exp,
     const char *scopes)
 {
 	char *copy = xstrdup(scopes), *tok, *save = NULL;
@@ -448,7 +448,7 @@ keypair_free(struct keypair *kp)
 START_TEST(test_valid_hs256)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p;
+	struct principal p;
 	char *c = claims(NOW + 600, ",\"iat\":1700000000,\"nbf\":1700000000,"
 	    "\"scope\":\"tasks:read tasks:write\",\"jti\":\"x\"");
 	char *t = hs256(c);
@@ -456,7 +456,7 @@ START_TEST(test_valid_hs256)
 
 	vfy_ok(ctx, t, NOW, &p);
 	assert_principal(&p, "alice", NOW + 600, "tasks:read tasks:write");
-	auth_principal_clear(&p);
+	principal_clear(&p);
 	ck_assert_ptr_null(p.sub);
 	ck_assert_ptr_null(p.scopes);
 	ck_assert_uint_eq(p.nscopes, 0);
@@ -465,7 +465,7 @@ START_TEST(test_valid_hs256)
 	h = xasprintf("  bEaReR    %s \t", t);
 	ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
 	ck_assert_str_eq(p.sub, "alice");
-	auth_principal_clear(&p);
+	principal_clear(&p);
 	free(h);
 	free(t);
 	free(c);
@@ -476,7 +476,7 @@ END_TEST
 START_TEST(test_missing_header)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p;
+	struct principal p;
 
 	memset(&p, 0xa5, sizeof(p));
 	ck_assert_int_eq(auth_verify(ctx, NULL, NOW, &p), AUTH_MISSING);
@@ -493,7 +493,7 @@ END_TEST
 START_TEST(test_not_bearer)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p;
+	struct principal p;
 	char *c = claims(NOW + 600, "");
 	char *t = hs256(c);
 	char *h;
@@ -912,7 +912,7 @@ START_TEST(test_rs256_valid)
 {
 	struct keypair kp, other;
 	struct auth_ctx *ctx, *octx;
-	struct auth_principal p;
+	struct principal p;
 	char *c = claims(NOW + 600, ",\"scp\":[\"tasks:read\"]");
 	char *t;
 
@@ -923,8 +923,8 @@ START_TEST(test_rs256_valid)
 	t = jwt_sign(JWT_ALG_RS256, kp.priv, kp.privlen, c);
 	vfy_ok(ctx, t, NOW, &p);
 	assert_principal(&p, "alice", NOW + 600, "tasks:read");
-	ck_assert(auth_has_scope(&p, "tasks:read"));
-	auth_principal_clear(&p);
+	ck_assert(principal_has_scope(&p, "tasks:read"));
+	principal_clear(&p);
 	ck_assert_int_eq(vfy(octx, t, NOW), AUTH_BAD_SIGNATURE);
 	free(t);
 	/* RS384 token for an RS256 context. */
@@ -942,7 +942,7 @@ START_TEST(test_es256_valid)
 {
 	struct keypair kp, rsa;
 	struct auth_ctx *ctx;
-	struct auth_principal p;
+	struct principal p;
 	char *c = claims(NOW + 600, ",\"scope\":\"a\"");
 	char *t;
 
@@ -952,7 +952,7 @@ START_TEST(test_es256_valid)
 	t = jwt_sign(JWT_ALG_ES256, kp.priv, kp.privlen, c);
 	vfy_ok(ctx, t, NOW, &p);
 	assert_principal(&p, "alice", NOW + 600, "a");
-	auth_principal_clear(&p);
+	principal_clear(&p);
 	free(t);
 	/* An RS256 token for the ES256 context. */
 	ck_assert_int_eq(vfy_jwt(ctx, JWT_ALG_RS256, rsa.priv, rsa.privlen, c),
@@ -975,32 +975,32 @@ START_TEST(test_scopes)
 		{ NOW + 600, ",\"scope\":\"a\\\"b\"", AUTH_BAD_CLAIMS },
 	};
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p;
+	struct principal p;
 
 	vfy_claims_ok(ctx, ",\"scope\":\"  a:read   b:write c \","
 	    "\"scp\":[\"d\",\"e f\"]", &p);
 	assert_principal(&p, "alice", NOW + 600, "a:read b:write c d e f");
-	ck_assert(auth_has_scope(&p, "a:read"));
-	ck_assert(auth_has_scope(&p, "f"));
-	ck_assert(!auth_has_scope(&p, "a"));
-	ck_assert(!auth_has_scope(&p, "a:read "));
-	ck_assert(!auth_has_scope(&p, ""));
-	ck_assert(!auth_has_scope(NULL, "a:read"));
-	auth_principal_clear(&p);
+	ck_assert(principal_has_scope(&p, "a:read"));
+	ck_assert(principal_has_scope(&p, "f"));
+	ck_assert(!principal_has_scope(&p, "a"));
+	ck_assert(!principal_has_scope(&p, "a:read "));
+	ck_assert(!principal_has_scope(&p, ""));
+	ck_assert(!principal_has_scope(NULL, "a:read"));
+	principal_clear(&p);
 
 	/* scp alone, as an array. */
 	vfy_claims_ok(ctx, ",\"scp\":[\"tasks:read\",\"tasks:write\"]", &p);
 	assert_principal(&p, "alice", NOW + 600, "tasks:read tasks:write");
-	ck_assert(auth_has_scope(&p, "tasks:write"));
-	ck_assert(!auth_has_scope(&p, "tasks:admin"));
-	auth_principal_clear(&p);
+	ck_assert(principal_has_scope(&p, "tasks:write"));
+	ck_assert(!principal_has_scope(&p, "tasks:admin"));
+	principal_clear(&p);
 
 	/* No scope at all. */
 	vfy_claims_ok(ctx, ",\"scope\":\"\"", &p);
 	assert_principal(&p, "alice", NOW + 600, "");
 	ck_assert_ptr_null(p.scopes);
-	ck_assert(!auth_has_scope(&p, "tasks:read"));
-	auth_principal_clear(&p);
+	ck_assert(!principal_has_scope(&p, "tasks:read"));
+	principal_clear(&p);
 
 	expect_claims(bad, NCASES(bad));
 	auth_ctx_free(ctx);
@@ -1128,7 +1128,7 @@ END_TEST
 START_TEST(test_mint_roundtrip)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p;
+	struct principal p;
 	char *err = NULL, *t, *t2;
 	jwt_t *jwt = NULL;
 	const char *jti;
@@ -1138,7 +1138,7 @@ START_TEST(test_mint_roundtrip)
 	ck_assert_ptr_null(err);
 	vfy_ok(ctx, t, NOW, &p);
 	assert_principal(&p, "bob", NOW + 300, "tasks:read ops:run");
-	auth_principal_clear(&p);
+	principal_clear(&p);
 	ck_assert_int_eq(vfy(ctx, t, NOW + 329), AUTH_OK);
 	ck_assert_int_eq(vfy(ctx, t, NOW + 330), AUTH_EXPIRED);
 	ck_assert_int_eq(vfy(ctx, t, NOW - 31), AUTH_NOT_YET_VALID);
@@ -1171,7 +1171,7 @@ START_TEST(test_mint_roundtrip)
 	ck_assert_ptr_nonnull(t2);
 	vfy_ok(ctx, t2, NOW, &p);
 	assert_principal(&p, "carol", NOW + 60, "");
-	auth_principal_clear(&p);
+	principal_clear(&p);
 	free(t2);
 
 	free(t);
@@ -1219,7 +1219,7 @@ START_TEST(test_mint_rs_es)
 {
 	struct keypair rsa, ec;
 	struct auth_ctx *ctx;
-	struct auth_principal p;
+	struct principal p;
 	char *err = NULL, *t;
 
 	keypair(&rsa, "RSA", NULL);
@@ -1230,8 +1230,8 @@ START_TEST(test_mint_rs_es)
 	ck_assert_ptr_nonnull(t);
 	vfy_ok(ctx, t, NOW + 1, &p);
 	assert_principal(&p, "svc-1", NOW + 120, "tasks:read");
-	ck_assert(auth_has_scope(&p, "tasks:read"));
-	auth_principal_clear(&p);
+	ck_assert(principal_has_scope(&p, "tasks:read"));
+	principal_clear(&p);
 	free(t);
 	auth_ctx_free(ctx);
 
@@ -1256,7 +1256,7 @@ END_TEST
 START_TEST(test_cache)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p1, p2;
+	struct principal p1, p2;
 	unsigned long hits, misses;
 	char *err = NULL;
 	char *t = auth_mint(ctx, "dave", "x y", 100, NOW, &err);
@@ -1281,16 +1281,16 @@ START_TEST(test_cache)
 	ck_assert_uint_eq(p2.nscopes, 2);
 	ck_assert_str_eq(p2.scopes[0], "x");
 	ck_assert_str_eq(p2.scopes[1], "y");
-	auth_principal_clear(&p1);
+	principal_clear(&p1);
 	ck_assert_str_eq(p2.sub, "dave");	/* independent copies */
-	auth_principal_clear(&p2);
+	principal_clear(&p2);
 
 	/* A hit re-checks time: too early (nbf = NOW, leeway 30). */
 	ck_assert_int_eq(auth_verify(ctx, h, NOW - 60, &p1), AUTH_NOT_YET_VALID);
 	ck_assert_ptr_null(p1.sub);
 	/* Within leeway after exp: still served. */
 	ck_assert_int_eq(auth_verify(ctx, h, NOW + 120, &p1), AUTH_OK);
-	auth_principal_clear(&p1);
+	principal_clear(&p1);
 	auth_cache_stats(ctx, &hits, &misses);
 	ck_assert_uint_eq(hits, 3);
 	ck_assert_uint_eq(misses, 1);
@@ -1317,7 +1317,7 @@ END_TEST
 START_TEST(test_cache_many)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	struct auth_principal p;
+	struct principal p;
 	char *toks[3000], sub[32];
 	unsigned long hits, misses;
 	int i;
@@ -1329,7 +1329,7 @@ START_TEST(test_cache_many)
 		ck_assert_int_eq(auth_verify(ctx, h, NOW, &p), AUTH_OK);
 		snprintf(sub, sizeof(sub), "user-%d", i % 3000);
 		ck_assert_str_eq(p.sub, sub);
-		auth_principal_clear(&p);
+		principal_clear(&p);
 		free(h);
 	}
 	auth_cache_stats(ctx, &hits, &misses);
@@ -1342,7 +1342,7 @@ END_TEST
 
 START_TEST(test_principal_copy)
 {
-	struct auth_principal a, b;
+	struct principal a, b;
 	char *sc[2];
 
 	sc[0] = xstrdup("s1");
@@ -1352,7 +1352,7 @@ START_TEST(test_principal_copy)
 	memcpy(a.scopes, sc, sizeof(sc));
 	a.nscopes = 2;
 	a.exp = 12345;
-	auth_principal_copy(&b, &a);
+	principal_copy(&b, &a);
 	ck_assert_str_eq(b.sub, "erin");
 	ck_assert_ptr_ne(b.sub, a.sub);
 	ck_assert_ptr_ne(b.scopes, a.scopes);
@@ -1360,13 +1360,13 @@ START_TEST(test_principal_copy)
 	ck_assert_uint_eq(b.nscopes, 2);
 	ck_assert_str_eq(b.scopes[1], "s2");
 	ck_assert_int_eq(b.exp, 12345);
-	auth_principal_clear(&a);
+	principal_clear(&a);
 	ck_assert_ptr_null(a.sub);
 	ck_assert_uint_eq(a.nscopes, 0);
-	ck_assert(auth_has_scope(&b, "s1"));
-	auth_principal_clear(&b);
-	auth_principal_clear(&b);	/* twice is fine */
-	auth_principal_clear(NULL);
+	ck_assert(principal_has_scope(&b, "s1"));
+	principal_clear(&b);
+	principal_clear(&b);	/* twice is fine */
+	principal_clear(NULL);
 	auth_ctx_free(NULL);
 }
 END_TEST
@@ -1401,7 +1401,7 @@ static void *
 verify_thread(void *v)
 {
 	struct thread_arg *a = v;
-	struct auth_principal p;
+	struct principal p;
 	char sub[32];
 	int i, k;
 
@@ -1414,7 +1414,7 @@ verify_thread(void *v)
 		if (auth_verify(a->ctx, h, NOW + (i % 50), &p) != AUTH_OK ||
 		    strcmp(p.sub, sub) != 0)
 			a->failures++;
-		auth_principal_clear(&p);
+		principal_clear(&p);
 		free(h);
 	}
 	return NULL;

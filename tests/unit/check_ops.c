@@ -38,7 +38,7 @@ validate(const struct param_spec *spec, const char *text, size_t max,
 
 	ck_assert_msg(p != NULL || strcmp(text, "null") == 0,
 	    "bad test JSON %s", text);
-	rc = ops_validate_params(spec, p, max, &err);
+	rc = params_validate(spec, p, max, &err);
 	if (rc == 0)
 		ck_assert_ptr_null(err);
 	else
@@ -87,7 +87,7 @@ expect_str(const struct param_spec *spec, const char *extra,
 
 	ck_assert_ptr_nonnull(p);
 	json_object_object_add(p, name, json_object_new_string(value));
-	rc = ops_validate_params(spec, p, 64, &err);
+	rc = params_validate(spec, p, 64, &err);
 	if (ok)
 		ck_assert_msg(rc == 0, "%s='%s' rejected: %s", name, value,
 		    err ? err : "");
@@ -248,7 +248,7 @@ START_TEST(test_available_describe)
 }
 END_TEST
 
-/* ---- ops_validate_params --------------------------------------------------- */
+/* ---- params_validate ------------------------------------------------------ */
 
 static const struct param_spec spec_all[] = {
 	{ "s", P_STR, false, PAT_ANY, 0, 10, { NULL }, NULL },
@@ -373,7 +373,7 @@ START_TEST(test_validate_ranges_enums)
 		json_object *p = json_tokener_parse("{\"r\":\"x\"}");
 		char *err = NULL;
 		json_object_object_add(p, "n", json_object_new_double(INFINITY));
-		ck_assert_int_eq(ops_validate_params(spec_all, p, 64, &err), -1);
+		ck_assert_int_eq(params_validate(spec_all, p, 64, &err), -1);
 		ck_assert_ptr_nonnull(strstr(err, "params.n"));
 		free(err);
 		json_object_put(p);
@@ -630,7 +630,7 @@ END_TEST
 /* ---- ops_invoke ------------------------------------------------------------ */
 
 static int
-invoke(const struct config *cfg, const struct auth_principal *who,
+invoke(const struct config *cfg, const struct principal *who,
     const char *name, const char *params, struct op_outcome *out)
 {
 	struct op_ctx c = { cfg, who, NULL };
@@ -643,7 +643,7 @@ invoke(const struct config *cfg, const struct auth_principal *who,
 }
 
 static void
-expect_invoke_err(const struct config *cfg, const struct auth_principal *who,
+expect_invoke_err(const struct config *cfg, const struct principal *who,
     const char *name, const char *params, const char *code, int status,
     const char *needle)
 {
@@ -655,7 +655,9 @@ expect_invoke_err(const struct config *cfg, const struct auth_principal *who,
 	    "%s: code %s, want %s (%s)", name ? name : "(null)",
 	    out.err.code ? out.err.code : "NULL", code,
 	    out.err.message ? out.err.message : "");
-	ck_assert_int_eq(out.http_status, status);
+	/* 403 (a missing scope) is the forbidden category, and only it. */
+	ck_assert_int_eq(out.err.category == ERRCAT_FORBIDDEN, status == 403);
+	ck_assert_int_eq(out.err.category, errcode_category(code));
 	ck_assert_ptr_nonnull(out.err.message);
 	if (needle)
 		ck_assert_msg(strstr(out.err.message, needle) != NULL,
@@ -671,35 +673,35 @@ expect_invoke_err(const struct config *cfg, const struct auth_principal *who,
 START_TEST(test_invoke_forbidden)
 {
 	struct config *cfg = load_cfg("diagnostics = true\n");
-	struct auth_principal reader, runner, none;
+	struct principal reader, runner, none;
 
 	tu_principal(&reader, "alice", "tasks:read pods:read");
 	tu_principal(&runner, "bob", "instag:run diag:runner");
 	tu_principal(&none, "carol", "");
 
-	expect_invoke_err(cfg, &reader, "diag.timer", "{}", OPERR_FORBIDDEN, 403,
+	expect_invoke_err(cfg, &reader, "diag.timer", "{}", ERRC_FORBIDDEN, 403,
 	    "diag:run");
-	expect_invoke_err(cfg, &runner, "diag.timer", "{}", OPERR_FORBIDDEN, 403,
+	expect_invoke_err(cfg, &runner, "diag.timer", "{}", ERRC_FORBIDDEN, 403,
 	    "diag:run");
 	expect_invoke_err(cfg, &reader, "tasks.cancel", "{\"task_id\":"
-	    "\"123e4567-e89b-42d3-a456-426614174000\"}", OPERR_FORBIDDEN, 403,
+	    "\"123e4567-e89b-42d3-a456-426614174000\"}", ERRC_FORBIDDEN, 403,
 	    "tasks:write");
 	expect_invoke_err(cfg, &reader, "runpod.provision_pod",
-	    "{\"gpu_type_ids\":[\"A\"]}", OPERR_FORBIDDEN, 403, "pods:write");
+	    "{\"gpu_type_ids\":[\"A\"]}", ERRC_FORBIDDEN, 403, "pods:write");
 	/* By alias too. */
 	expect_invoke_err(cfg, &reader, "runpod_provision",
-	    "{\"gpu_type_ids\":[\"A\"]}", OPERR_FORBIDDEN, 403, "pods:write");
+	    "{\"gpu_type_ids\":[\"A\"]}", ERRC_FORBIDDEN, 403, "pods:write");
 	/* Pipelines need both scopes. */
-	expect_invoke_err(cfg, &runner, "instag.pipeline", "{}", OPERR_FORBIDDEN,
+	expect_invoke_err(cfg, &runner, "instag.pipeline", "{}", ERRC_FORBIDDEN,
 	    403, "pods:write");
-	expect_invoke_err(cfg, &none, "tasks.get", "{}", OPERR_FORBIDDEN, 403,
+	expect_invoke_err(cfg, &none, "tasks.get", "{}", ERRC_FORBIDDEN, 403,
 	    "tasks:read");
 	/* The scope check comes before the params are looked at. */
 	expect_invoke_err(cfg, &none, "diag.timer", "{\"steps\":\"$(reboot)\"}",
-	    OPERR_FORBIDDEN, 403, NULL);
-	auth_principal_clear(&reader);
-	auth_principal_clear(&runner);
-	auth_principal_clear(&none);
+	    ERRC_FORBIDDEN, 403, NULL);
+	principal_clear(&reader);
+	principal_clear(&runner);
+	principal_clear(&none);
 	config_free(cfg);
 }
 END_TEST
@@ -707,63 +709,63 @@ END_TEST
 START_TEST(test_invoke_errors)
 {
 	struct config *off = load_cfg("");
-	struct auth_principal all;
+	struct principal all;
 
 	tu_principal(&all, "alice", "pods:read pods:write instag:run tasks:read "
 	    "tasks:write diag:run");
 
 	/* Unknown operations. */
-	expect_invoke_err(off, &all, "no.such_op", "{}", OPERR_UNKNOWN_OP, 200,
+	expect_invoke_err(off, &all, "no.such_op", "{}", ERRC_UNKNOWN_OP, 200,
 	    "no.such_op");
-	expect_invoke_err(off, &all, "", "{}", OPERR_UNKNOWN_OP, 200, NULL);
-	expect_invoke_err(off, &all, NULL, "{}", OPERR_UNKNOWN_OP, 200, NULL);
+	expect_invoke_err(off, &all, "", "{}", ERRC_UNKNOWN_OP, 200, NULL);
+	expect_invoke_err(off, &all, NULL, "{}", ERRC_UNKNOWN_OP, 200, NULL);
 
 	/* Providers this build does not have. */
 	expect_invoke_err(off, &all, "runpod.list_gpu_types", NULL,
-	    OPERR_NOT_CONFIGURED, 200, "RunPod");
+	    ERRC_NOT_CONFIGURED, 200, "RunPod");
 	expect_invoke_err(off, &all, "get_pod_status", "{\"pod_id\":\"abc\"}",
-	    OPERR_NOT_CONFIGURED, 200, "runpod.get_pod");
+	    ERRC_NOT_CONFIGURED, 200, "runpod.get_pod");
 	expect_invoke_err(off, &all, "runpod.provision_pod",
-	    "{\"gpu_type_ids\":[\"NVIDIA A40\"]}", OPERR_NOT_CONFIGURED, 200,
+	    "{\"gpu_type_ids\":[\"NVIDIA A40\"]}", ERRC_NOT_CONFIGURED, 200,
 	    "RunPod");
 	expect_invoke_err(off, &all, "instag.train",
-	    "{\"pod_id\":\"p1\",\"subject\":\"may\"}", OPERR_NOT_CONFIGURED, 200,
+	    "{\"pod_id\":\"p1\",\"subject\":\"may\"}", ERRC_NOT_CONFIGURED, 200,
 	    "SSH");
 	expect_invoke_err(off, &all, "instag_run_inference",
 	    "{\"host\":\"10.0.0.5\",\"subject\":\"may\",\"audio\":"
-	    "\"https://x.example/a.wav\"}", OPERR_NOT_CONFIGURED, 200, NULL);
+	    "\"https://x.example/a.wav\"}", ERRC_NOT_CONFIGURED, 200, NULL);
 	expect_invoke_err(off, &all, "instag.pipeline",
 	    "{\"subject\":\"s\",\"video\":\"https://x.example/v.mp4\","
 	    "\"audio\":[\"https://x.example/a.wav\"],\"gpu_type_ids\":[\"A\"]}",
-	    OPERR_NOT_CONFIGURED, 200, NULL);
+	    ERRC_NOT_CONFIGURED, 200, NULL);
 	/* Diagnostics off. */
-	expect_invoke_err(off, &all, "diag.timer", "{}", OPERR_NOT_CONFIGURED,
+	expect_invoke_err(off, &all, "diag.timer", "{}", ERRC_NOT_CONFIGURED,
 	    200, "diagnostics");
-	expect_invoke_err(off, &all, "diag.timer", NULL, OPERR_NOT_CONFIGURED,
+	expect_invoke_err(off, &all, "diag.timer", NULL, ERRC_NOT_CONFIGURED,
 	    200, "diagnostics");
 
 	/* Invalid params name the operation and the parameter. */
 	expect_invoke_err(off, &all, "instag.train",
 	    "{\"pod_id\":\"p1\",\"subject\":\"$(reboot)\"}",
-	    OPERR_INVALID_PARAMS, 200, "instag.train: params.subject");
+	    ERRC_INVALID_PARAMS, 200, "instag.train: params.subject");
 	expect_invoke_err(off, &all, "instag_run_training",
-	    "{\"pod_id\":\"p1\",\"subject\":\"a;b\"}", OPERR_INVALID_PARAMS, 200,
+	    "{\"pod_id\":\"p1\",\"subject\":\"a;b\"}", ERRC_INVALID_PARAMS, 200,
 	    "params.subject");
 	expect_invoke_err(off, &all, "tasks.get", "{\"task_id\":\"../x\"}",
-	    OPERR_INVALID_PARAMS, 200, "params.task_id");
-	expect_invoke_err(off, &all, "tasks.get", "{}", OPERR_INVALID_PARAMS,
+	    ERRC_INVALID_PARAMS, 200, "params.task_id");
+	expect_invoke_err(off, &all, "tasks.get", "{}", ERRC_INVALID_PARAMS,
 	    200, "params.task_id is required");
-	expect_invoke_err(off, &all, "tasks.get", "[1]", OPERR_INVALID_PARAMS,
+	expect_invoke_err(off, &all, "tasks.get", "[1]", ERRC_INVALID_PARAMS,
 	    200, "params must be an object");
 	/* The target rule: exactly one of pod_id and host. */
 	expect_invoke_err(off, &all, "instag.preprocess", "{\"subject\":\"s\"}",
-	    OPERR_INVALID_PARAMS, 200, "exactly one");
+	    ERRC_INVALID_PARAMS, 200, "exactly one");
 	expect_invoke_err(off, &all, "instag.preprocess", "{\"subject\":\"s\","
-	    "\"pod_id\":\"p\",\"host\":\"h\"}", OPERR_INVALID_PARAMS, 200,
+	    "\"pod_id\":\"p\",\"host\":\"h\"}", ERRC_INVALID_PARAMS, 200,
 	    "exactly one");
 	expect_invoke_err(off, &all, "instag.preprocess", "{\"subject\":\"s\","
-	    "\"pod_id\":\"p\"}", OPERR_NOT_CONFIGURED, 200, NULL);
-	auth_principal_clear(&all);
+	    "\"pod_id\":\"p\"}", ERRC_NOT_CONFIGURED, 200, NULL);
+	principal_clear(&all);
 	config_free(off);
 }
 END_TEST
@@ -771,7 +773,7 @@ END_TEST
 START_TEST(test_invoke_leaves_params)
 {
 	struct config *off = load_cfg("max_params = 2\n");
-	struct auth_principal all;
+	struct principal all;
 	struct op_ctx c;
 	struct op_outcome out;
 	json_object *p = json_tokener_parse("{\"steps\":2}");
@@ -782,7 +784,7 @@ START_TEST(test_invoke_leaves_params)
 	c.who = &all;
 	c.message = NULL;
 	ck_assert_int_eq(ops_invoke(&c, "diag.timer", p, NULL, &out), -1);
-	ck_assert_str_eq(out.err.code, OPERR_NOT_CONFIGURED);
+	ck_assert_str_eq(out.err.code, ERRC_NOT_CONFIGURED);
 	ops_outcome_clear(&out);
 	after = ju_dump(p);
 	/* Defaults were filled in a copy, not in the caller's object. */
@@ -792,25 +794,25 @@ START_TEST(test_invoke_leaves_params)
 	/* max_params from the configuration applies. */
 	p = json_tokener_parse("{\"steps\":2,\"interval_ms\":1,\"fail_at_step\":0}");
 	ck_assert_int_eq(ops_invoke(&c, "diag.timer", p, NULL, &out), -1);
-	ck_assert_str_eq(out.err.code, OPERR_INVALID_PARAMS);
+	ck_assert_str_eq(out.err.code, ERRC_INVALID_PARAMS);
 	ck_assert_ptr_nonnull(strstr(out.err.message, "more than 2 keys"));
 	ops_outcome_clear(&out);
 	json_object_put(p);
 	free(before);
-	auth_principal_clear(&all);
+	principal_clear(&all);
 	config_free(off);
 }
 END_TEST
 
 START_TEST(test_op_error_set)
 {
-	struct op_error e = { NULL, NULL };
+	struct op_error e = { 0 };
 
-	op_error_set(&e, OPERR_INTERNAL, "x=%d %s", 5, "y");
-	ck_assert_str_eq(e.code, OPERR_INTERNAL);
+	op_error_set(&e, ERRC_INTERNAL, "x=%d %s", 5, "y");
+	ck_assert_str_eq(e.code, ERRC_INTERNAL);
 	ck_assert_str_eq(e.message, "x=5 y");
-	op_error_set(&e, OPERR_NOT_FOUND, "%s", "again");
-	ck_assert_str_eq(e.code, OPERR_NOT_FOUND);
+	op_error_set(&e, ERRC_TASK_NOT_FOUND, "%s", "again");
+	ck_assert_str_eq(e.code, ERRC_TASK_NOT_FOUND);
 	ck_assert_str_eq(e.message, "again");
 	free(e.message);
 }

@@ -147,7 +147,7 @@ tu_configf(const char *fmt, ...)
 /* ---- principals -------------------------------------------------------- */
 
 void
-tu_principal(struct auth_principal *p, const char *sub, const char *scopes)
+tu_principal(struct principal *p, const char *sub, const char *scopes)
 {
 	char *copy = strdup(scopes), *tok, *save = NULL;
 

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct auth_principal;
+struct principal;
 struct config;
 
 /* ---- temporary directories --------------------------------------------- */
@@ -74,8 +74,8 @@ struct config *tu_configf(const char *fmt, ...)
 
 /* Fill p as the principal sub holding the space-separated scopes (at most
  * 16; "" for none), expiring in 2100.  The caller clears it with
- * auth_principal_clear(). */
-void tu_principal(struct auth_principal *p, const char *sub,
+ * principal_clear(). */
+void tu_principal(struct principal *p, const char *sub,
     const char *scopes);
 
 /* ---- time and polling -------------------------------------------------- */

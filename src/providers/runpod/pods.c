@@ -2,12 +2,13 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
 
-#include "http/auth.h"
+#include "lib/secretfile.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
@@ -56,11 +57,11 @@ load_api_key(const struct config *cfg, char **err)
 	const char *env;
 
 	if (cfg->runpod_api_key_file[0] != '\0') {
-		if (auth_read_key_file("runpod_api_key_file",
+		if (secretfile_read("runpod_api_key_file",
 		    cfg->runpod_api_key_file, true, &buf, &len, err) < 0)
 			return -1;
 		P.api_key = first_line(buf);
-		auth_wipe_free(buf, AUTH_KEY_FILE_MAX + 1);
+		secretfile_wipe_free(buf, SECRETFILE_MAX + 1);
 		if (P.api_key == NULL) {
 			*err = xasprintf("runpod_api_key_file: %s is empty",
 			    cfg->runpod_api_key_file);
@@ -85,7 +86,7 @@ load_public_key(const struct config *cfg, char **err)
 	if (cfg->ssh_key_file[0] == '\0')
 		return 0;
 	/* The private key must be private; ssh.c reads it for each login. */
-	if (auth_read_key_file("ssh_key_file", cfg->ssh_key_file, true, &buf,
+	if (secretfile_read("ssh_key_file", cfg->ssh_key_file, true, &buf,
 	    &len, err) < 0)
 		return -1;
 	if (strstr((const char *)buf, "PRIVATE KEY") == NULL) {
@@ -93,10 +94,10 @@ load_public_key(const struct config *cfg, char **err)
 		    cfg->ssh_key_file);
 		goto cleanup;
 	}
-	auth_wipe_free(buf, AUTH_KEY_FILE_MAX + 1);
+	secretfile_wipe_free(buf, SECRETFILE_MAX + 1);
 	buf = NULL;
 	pub = xasprintf("%s.pub", cfg->ssh_key_file);
-	if (auth_read_key_file("ssh_key_file's public half", pub, false, &buf,
+	if (secretfile_read("ssh_key_file's public half", pub, false, &buf,
 	    &len, err) < 0)
 		goto cleanup;
 	P.public_key = first_line(buf);
@@ -112,7 +113,7 @@ load_public_key(const struct config *cfg, char **err)
 	}
 	rc = 0;
 cleanup:
-	auth_wipe_free(buf, AUTH_KEY_FILE_MAX + 1);
+	secretfile_wipe_free(buf, SECRETFILE_MAX + 1);
 	free(pub);
 	return rc;
 }
@@ -218,10 +219,30 @@ pods_client(struct runpod_error *e)
 	return c;
 }
 
+/* RunPod calls by outcome: RP_OK and every error kind. */
+#define RP_KINDS (RP_PROTOCOL + 1)
+static atomic_ulong calls[RP_KINDS];
+
 void
 pods_count(int rc, const struct runpod_error *e)
 {
-	metrics_runpod_call(rc == 0 ? RP_OK : e->kind);
+	int k = rc == 0 ? RP_OK : (int)e->kind;
+
+	if (k >= 0 && k < RP_KINDS)
+		atomic_fetch_add(&calls[k], 1);
+}
+
+void
+pods_metrics(struct strbuf *sb)
+{
+	int k;
+
+	sb_adds(sb, "# HELP instag_agent_runpod_calls_total RunPod API calls "
+	    "by outcome.\n# TYPE instag_agent_runpod_calls_total counter\n");
+	for (k = 0; k < RP_KINDS; k++)
+		sb_addf(sb, "instag_agent_runpod_calls_total{outcome=\"%s\"} "
+		    "%lu\n", k == RP_OK ? "ok" : runpod_error_kind_name(k),
+		    atomic_load(&calls[k]));
 }
 
 bool
@@ -436,9 +457,9 @@ void
 pods_op_error(struct op_error *oe, const char *what,
     const struct runpod_error *e)
 {
-	const char *code = e->kind == RP_RATE_LIMITED ? PODERR_RATE_LIMITED :
+	const char *code = e->kind == RP_RATE_LIMITED ? ERRC_RATE_LIMITED :
 	    (e->kind == RP_SERVER || e->kind == RP_NETWORK) ?
-	    PODERR_UNAVAILABLE : PODERR_RUNPOD;
+	    ERRC_RUNPOD_UNAVAILABLE : ERRC_RUNPOD;
 
 	if (e->kind == RP_RATE_LIMITED)
 		op_error_set(oe, code, "%s: RunPod is rate limiting the agent; "
@@ -503,9 +524,9 @@ owned_pod(const struct op_ctx *c, json_object *params, struct pod_rec **out,
 	store_pod_free(*out);
 	*out = NULL;
 	if (rc < 0)
-		op_error_set(oe, OPERR_INTERNAL, "the pod registry failed");
+		op_error_set(oe, ERRC_INTERNAL, "the pod registry failed");
 	else
-		op_error_set(oe, PODERR_NOT_FOUND, "no pod with id '%.64s' "
+		op_error_set(oe, ERRC_POD_NOT_FOUND, "no pod with id '%.64s' "
 		    "was provisioned by you through this agent", id);
 	return -1;
 }
@@ -519,7 +540,7 @@ pods_admit_owned(const struct op_ctx *c, json_object *params,
 	if (owned_pod(c, params, &r, oe) < 0)
 		return -1;
 	if (strcmp(r->state, "terminated") == 0) {
-		op_error_set(oe, PODERR_NOT_FOUND, "pod %s is terminated (%s)",
+		op_error_set(oe, ERRC_POD_NOT_FOUND, "pod %s is terminated (%s)",
 		    r->pod_id, r->reason ? r->reason : "no reason recorded");
 		store_pod_free(r);
 		return -1;
@@ -577,7 +598,7 @@ fail:
 	if (e.kind != RP_OK)
 		pods_op_error(oe, "get_pod", &e);
 	else
-		op_error_set(oe, OPERR_INTERNAL, "the pod registry failed");
+		op_error_set(oe, ERRC_INTERNAL, "the pod registry failed");
 	runpod_error_clear(&e);
 	store_pod_free(r);
 	return -1;
@@ -597,7 +618,7 @@ pods_op_list(const struct op_ctx *c, json_object *params, json_object **result,
 
 	(void)params;
 	if (store_pod_list(P.store, c->who->sub, false, &recs, &nrec) < 0) {
-		op_error_set(oe, OPERR_INTERNAL, "the pod registry failed");
+		op_error_set(oe, ERRC_INTERNAL, "the pod registry failed");
 		return -1;
 	}
 	if (nrec > 0) {

@@ -23,16 +23,17 @@
 #include <json-c/json.h>
 
 #include "core/config.h"
-#include "ops/ops.h"
+#include "core/op.h"
 #include "providers/runpod/runpod.h"
 #include "store/store.h"
 #include "core/task.h"
+#include "lib/strbuf.h"
 
 /* Operation error codes of the provider (static strings). */
-#define PODERR_NOT_FOUND	"pod_not_found"
-#define PODERR_RUNPOD		"runpod_error"
-#define PODERR_RATE_LIMITED	"rate_limited"
-#define PODERR_UNAVAILABLE	"runpod_unavailable"
+#define ERRC_POD_NOT_FOUND	"pod_not_found"
+#define ERRC_RUNPOD		"runpod_error"
+#define ERRC_RATE_LIMITED	"rate_limited"
+#define ERRC_RUNPOD_UNAVAILABLE	"runpod_unavailable"
 
 /*
  * Read the RunPod key and the SSH public key named by cfg (both optional:
@@ -61,6 +62,8 @@ const char *pods_public_key(void);
 struct runpod_client *pods_client(struct runpod_error *e);
 /* Count a call's outcome in the metrics (rc 0 = ok). */
 void pods_count(int rc, const struct runpod_error *e);
+/* Those counts as Prometheus text (a metrics collector). */
+void pods_metrics(struct strbuf *sb);
 
 /* How long to wait before retrying after e (Retry-After for a 429, else
  * jittered exponential backoff over the retry count n >= 1), in ms. */

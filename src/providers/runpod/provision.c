@@ -148,7 +148,7 @@ release_step(struct task *t, const struct step_env *env)
 	char *full = NULL;
 
 	if (pod == NULL) {
-		task_fail(t, code ? code : "provision_failed", msg ? msg : "");
+		task_fail(t, code ? code : ERRC_PROVISION_FAILED, msg ? msg : "");
 		return STEP_DONE;
 	}
 	c = pods_client(&e);
@@ -318,7 +318,7 @@ create_step(struct task *t, const struct step_env *env)
 	int rc;
 
 	if ((c = pods_client(&e)) == NULL) {
-		task_fail(t, OPERR_NOT_CONFIGURED, e.detail);
+		task_fail(t, ERRC_NOT_CONFIGURED, e.detail);
 		runpod_error_clear(&e);
 		return STEP_DONE;
 	}
@@ -334,7 +334,7 @@ create_step(struct task *t, const struct step_env *env)
 		struct strbuf sb = SB_INIT;
 		sb_adds(&sb, "no GPU type and cloud could be rented: ");
 		attempts_text(t, &sb);
-		task_fail(t, "no_capacity", sb_str(&sb));
+		task_fail(t, ERRC_NO_CAPACITY, sb_str(&sb));
 		sb_free(&sb);
 		return STEP_DONE;
 	}
@@ -342,7 +342,7 @@ create_step(struct task *t, const struct step_env *env)
 
 	/* Commit "a create may be under way" before sending it. */
 	cp_set_bool(t, "create_pending", true);
-	if (tasks_checkpoint(t, &err) < 0) {
+	if (env->checkpoint(t, &err) < 0) {
 		log_kv(LOG_ERROR, "store_error", err, "task", t->id, NULL);
 		free(err);
 		cp_set_bool(t, "create_pending", false);
@@ -378,7 +378,7 @@ create_step(struct task *t, const struct step_env *env)
 	switch (e.kind) {
 	case RP_NO_CAPACITY:
 		cp_set_bool(t, "create_pending", false);
-		add_attempt(t, gpu, cloud, "no_capacity", &e);
+		add_attempt(t, gpu, cloud, ERRC_NO_CAPACITY, &e);
 		cp_set_int(t, "next", (int64_t)i + 1);
 		t->next_wake_ms = env->now_ms;
 		runpod_error_clear(&e);
@@ -396,10 +396,10 @@ create_step(struct task *t, const struct step_env *env)
 		cp_set_bool(t, "create_pending", false);
 		add_attempt(t, gpu, cloud, runpod_error_kind_name(e.kind), &e);
 		{
-			struct op_error oe = { NULL, NULL };
+			struct op_error oe = { 0 };
 			pods_op_error(&oe, "create", &e);
 			task_fail(t, e.kind == RP_PAYMENT ?
-			    "insufficient_balance" : oe.code, oe.message);
+			    ERRC_INSUFFICIENT_BALANCE : oe.code, oe.message);
 			free(oe.message);
 		}
 		runpod_error_clear(&e);
@@ -550,14 +550,14 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 	    strcmp(r->state, "terminated") == 0) {
 		snprintf(msg, sizeof(msg), "pod %s was terminated while the "
 		    "task waited: %s", pod, r->reason ? r->reason : "");
-		task_fail(t, "pod_terminated", msg);
+		task_fail(t, ERRC_POD_TERMINATED, msg);
 		store_pod_free(r);
 		return STEP_DONE;
 	}
 	store_pod_free(r);
 	r = NULL;
 	if ((c = pods_client(&e)) == NULL) {
-		task_fail(t, OPERR_NOT_CONFIGURED, e.detail);
+		task_fail(t, ERRC_NOT_CONFIGURED, e.detail);
 		runpod_error_clear(&e);
 		return STEP_DONE;
 	}
@@ -585,12 +585,12 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 			snprintf(msg, sizeof(msg), "pod %s no longer exists at "
 			    "RunPod", pod);
 			pods_mark_gone(pod);
-			task_fail(t, "pod_gone", msg);
+			task_fail(t, ERRC_POD_GONE, msg);
 			runpod_error_clear(&e);
 			return STEP_DONE;
 		}
 		if (!pods_transient(&e)) {
-			struct op_error oe = { NULL, NULL };
+			struct op_error oe = { 0 };
 			pods_op_error(&oe, "get_pod", &e);
 			res = provisioning ? fail_release(t, env, oe.code,
 			    oe.message, "failed") : (task_fail(t, oe.code,
@@ -607,14 +607,14 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 		snprintf(msg, sizeof(msg), "the pod's SSH host key changed "
 		    "since it was pinned: %s", waiting);
 		free(waiting);
-		task_fail(t, "host_key_changed", msg);
+		task_fail(t, ERRC_HOST_KEY_CHANGED, msg);
 		return STEP_DONE;
 	}
 	if (rc == -2) {
 		snprintf(msg, sizeof(msg), "pod %s: %s", pod, waiting);
 		free(waiting);
-		return provisioning ? fail_release(t, env, "pod_failed", msg,
-		    "failed") : (task_fail(t, "pod_failed", msg), STEP_DONE);
+		return provisioning ? fail_release(t, env, ERRC_POD_FAILED, msg,
+		    "failed") : (task_fail(t, ERRC_POD_FAILED, msg), STEP_DONE);
 	}
 	cp_set_str(t, "waiting_for", waiting);
 	cp_set_int(t, "retries", 0);
@@ -624,7 +624,7 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 	if (env->now_ms >= deadline_ms(t, env)) {
 		snprintf(msg, sizeof(msg), "the pod was not ready within the "
 		    "timeout; last seen: %s", cp_str(t, "waiting_for"));
-		return provisioning ? fail_release(t, env, "provision_timeout",
+		return provisioning ? fail_release(t, env, ERRC_PROVISION_TIMEOUT,
 		    msg, "timeout") : (task_fail(t, "timeout", msg), STEP_DONE);
 	}
 	return poll_later(t, env);
@@ -647,7 +647,7 @@ prov_provision_step(struct task *t, const struct step_env *env)
 		return release_step(t, env);
 	if (env->now_ms >= deadline && strcmp(phase, "create") == 0 &&
 	    !cp_bool(t, "create_pending"))
-		return fail_release(t, env, "provision_timeout", "no pod could "
+		return fail_release(t, env, ERRC_PROVISION_TIMEOUT, "no pod could "
 		    "be created within the timeout", "timeout");
 	if (strcmp(phase, "create") == 0)
 		return create_step(t, env);
@@ -726,7 +726,7 @@ finish_with_pod(struct task *t, const struct step_env *env, const char *pod,
 	struct pod_rec *r = NULL;
 
 	if (store_pod_get(env->store, pod, &r) != 0) {
-		task_fail(t, OPERR_INTERNAL, "the pod registry failed");
+		task_fail(t, ERRC_INTERNAL, "the pod registry failed");
 		return STEP_DONE;
 	}
 	progress(t, 2, 2, "done");
@@ -741,11 +741,11 @@ static enum step_result
 fail_runpod(struct task *t, const char *pod, const char *what,
     const struct runpod_error *e)
 {
-	struct op_error oe = { NULL, NULL };
+	struct op_error oe = { 0 };
 
 	if (e->kind == RP_NOT_FOUND) {
 		pods_mark_gone(pod);
-		task_fail(t, "pod_gone", "the pod no longer exists at RunPod");
+		task_fail(t, ERRC_POD_GONE, "the pod no longer exists at RunPod");
 		return STEP_DONE;
 	}
 	pods_op_error(&oe, what, e);
@@ -809,19 +809,19 @@ prov_action_step(struct task *t, const struct step_env *env)
 	if (store_pod_get(env->store, pod, &r) != 0 ||
 	    strcmp(r->owner, t->owner) != 0) {
 		store_pod_free(r);
-		task_fail(t, PODERR_NOT_FOUND, "no such pod of yours");
+		task_fail(t, ERRC_POD_NOT_FOUND, "no such pod of yours");
 		return STEP_DONE;
 	}
 	if (strcmp(r->state, "terminated") == 0) {
 		store_pod_free(r);
 		if (!stop && !resume)
 			return finish_with_pod(t, env, pod, NULL);
-		task_fail(t, PODERR_NOT_FOUND, "the pod is terminated");
+		task_fail(t, ERRC_POD_NOT_FOUND, "the pod is terminated");
 		return STEP_DONE;
 	}
 	store_pod_free(r);
 	if ((c = pods_client(&e)) == NULL) {
-		task_fail(t, OPERR_NOT_CONFIGURED, e.detail);
+		task_fail(t, ERRC_NOT_CONFIGURED, e.detail);
 		runpod_error_clear(&e);
 		return STEP_DONE;
 	}

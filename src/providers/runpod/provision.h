@@ -28,7 +28,7 @@
 #include <json-c/json.h>
 
 #include "core/config.h"
-#include "tasks/tasks.h"
+#include "core/op.h"
 
 enum step_result prov_provision_step(struct task *t, const struct step_env *env);
 enum step_result prov_provision_cancel(struct task *t,

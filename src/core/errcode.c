@@ -1,0 +1,71 @@
+/*
+ * errcode: the category of every error code (see errcode.h).
+ */
+#include "auto-config.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "core/errcode.h"
+
+static const struct {
+	const char *code;
+	enum errcat cat;
+} codes[] = {
+	{ ERRC_INVALID_PARAMS,		ERRCAT_CLIENT },
+	{ ERRC_UNKNOWN_OP,		ERRCAT_CLIENT },
+	{ ERRC_FORBIDDEN,		ERRCAT_FORBIDDEN },
+	{ ERRC_TASK_NOT_FOUND,		ERRCAT_NOT_FOUND },
+	{ ERRC_NOT_CANCELABLE,		ERRCAT_CONFLICT },
+	{ ERRC_NOT_CONFIGURED,		ERRCAT_UNSUPPORTED },
+	{ ERRC_INTERNAL,		ERRCAT_INTERNAL },
+	{ ERRC_DIAG_FAILURE,		ERRCAT_INTERNAL },
+	/* A pod id that is not the caller's is a bad param, like an
+	 * unknown upload id: the request names something not there. */
+	{ ERRC_POD_NOT_FOUND,		ERRCAT_CLIENT },
+	{ ERRC_RUNPOD,			ERRCAT_PROVIDER },
+	{ ERRC_RATE_LIMITED,		ERRCAT_RETRYABLE },
+	{ ERRC_RUNPOD_UNAVAILABLE,	ERRCAT_RETRYABLE },
+	{ ERRC_INSUFFICIENT_BALANCE,	ERRCAT_PROVIDER },
+	{ ERRC_NO_CAPACITY,		ERRCAT_RETRYABLE },
+	{ ERRC_PROVISION_TIMEOUT,	ERRCAT_PROVIDER },
+	{ ERRC_PROVISION_FAILED,	ERRCAT_PROVIDER },
+	{ ERRC_POD_FAILED,		ERRCAT_PROVIDER },
+	{ ERRC_POD_GONE,		ERRCAT_PROVIDER },
+	{ ERRC_POD_TERMINATED,		ERRCAT_PROVIDER },
+	{ ERRC_POD_NOT_READY,		ERRCAT_CLIENT },
+	{ ERRC_HOST_NOT_ALLOWED,	ERRCAT_CLIENT },
+	{ ERRC_HOST_KEY_CHANGED,	ERRCAT_PROVIDER },
+	{ ERRC_SSH_AUTH,		ERRCAT_PROVIDER },
+	{ ERRC_REMOTE,			ERRCAT_PROVIDER },
+	{ ERRC_POD_UNREACHABLE,		ERRCAT_RETRYABLE },
+	{ ERRC_TRANSFER_FAILED,		ERRCAT_PROVIDER },
+	{ ERRC_REMOTE_JOB_FAILED,	ERRCAT_PROVIDER },
+	{ ERRC_INPUT_REJECTED,		ERRCAT_CLIENT },
+};
+
+enum errcat
+errcode_category(const char *code)
+{
+	size_t i;
+
+	if (code == NULL)
+		return ERRCAT_INTERNAL;
+	for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(codes[i].code, code) == 0)
+			return codes[i].cat;
+	return ERRCAT_INTERNAL;
+}
+
+const char *
+errcode_category_name(enum errcat c)
+{
+	static const char *const names[] = {
+		"client", "forbidden", "not_found", "conflict", "unsupported",
+		"retryable", "provider", "internal"
+	};
+
+	if ((size_t)c >= sizeof(names) / sizeof(names[0]))
+		return "internal";
+	return names[c];
+}
