@@ -6,18 +6,14 @@
 
 #include "a2a/a2a.h"
 #include "a2a/hub.h"
-#include "a2a/notify.h"
+#include "a2a/pushcfg.h"
+#include "a2a/rpc.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
 #include "ops/ops.h"
 #include "store/uploads.h"
-#include "http/outbound.h"
-#include "a2a/push.h"
-#include "store/store.h"
-#include "lib/strbuf.h"
 #include "tasks/tasks.h"
-#include "lib/xalloc.h"
 
 static const struct config *cfg;
 
@@ -26,115 +22,6 @@ a2a_init(const struct config *c)
 {
 	cfg = c;
 	return 0;
-}
-
-/* ---- request handling -------------------------------------------------- */
-
-struct rpc {
-	struct http_req *r;
-	json_object *id;	/* borrowed from req */
-	json_object *params;	/* borrowed */
-	enum a2a_dialect d;
-	const char *method;
-};
-
-static int
-reply(struct rpc *c, json_object *result)
-{
-	json_object *o = render_rpc_result(c->id, result);
-	http_json(c->r, 200, o, NULL);
-	json_object_put(o);
-	return 0;
-}
-
-static int
-reply_error(struct rpc *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-reply_error(struct rpc *c, int code, const char *fmt, ...)
-{
-	struct strbuf sb = SB_INIT;
-	json_object *o;
-	va_list ap;
-
-	va_start(ap, fmt);
-	sb_vaddf(&sb, fmt, ap);
-	va_end(ap);
-	o = render_rpc_error(c->id, c->d, code, sb_str(&sb));
-	http_json(c->r, 200, o, NULL);
-	json_object_put(o);
-	sb_free(&sb);
-	metrics_rpc_error(code);
-	return 0;
-}
-
-/*
- * An operation's error: the JSON-RPC code plus the agent's own code
- * ("pod_not_found", "rate_limited"...) so clients need not parse the
- * message: in "data" for v0.3, in the ErrorInfo's "metadata" for v1.0.
- */
-static int
-reply_op_error(struct rpc *c, int code, const char *agent_code,
-    const char *message)
-{
-	json_object *o = render_rpc_error(c->id, c->d, code, message), *e, *d;
-	json_object *meta = json_object_new_object();
-
-	json_object_object_add(meta, "agent_code",
-	    json_object_new_string(agent_code));
-	json_object_object_get_ex(o, "error", &e);
-	if (c->d == A2A_V10 && json_object_object_get_ex(e, "data", &d))
-		json_object_object_add(json_object_array_get_idx(d, 0),
-		    "metadata", meta);
-	else
-		json_object_object_add(e, "data", meta);
-	http_json(c->r, 200, o, NULL);
-	json_object_put(o);
-	metrics_rpc_error(code);
-	return 0;
-}
-
-static int
-forbidden(struct rpc *c, const char *scope)
-{
-	char msg[128];
-
-	snprintf(msg, sizeof(msg), "this method needs scope %s", scope);
-	http_error(c->r, 403, "insufficient_scope", msg,
-	    "WWW-Authenticate: Bearer error=\"insufficient_scope\"\r\n");
-	return 0;
-}
-
-static bool
-need_scope(struct rpc *c, const char *scope)
-{
-	if (principal_has_scope(&c->r->who, scope))
-		return true;
-	forbidden(c, scope);
-	return false;
-}
-
-static int
-history_len_param(struct rpc *c)
-{
-	int64_t h = -1;
-
-	if (ju_int(c->params, "historyLength", &h) != 0 || h < 0)
-		return -1;
-	return h > 1000 ? 1000 : (int)h;
-}
-
-static json_object *
-task_result(struct rpc *c, const struct task *t, int hl, bool wrap)
-{
-	json_object *task = render_task(t, c->d, hl), *w;
-
-	if (!wrap || c->d == A2A_V03)
-		return task;
-	w = json_object_new_object();
-	json_object_object_add(w, "task", task);
-	return w;
 }
 
 /* Convert a wire message into the internal form; NULL with *why. */
@@ -248,9 +135,7 @@ op_error_reply(struct rpc *c, const struct op_outcome *oc)
 
 	switch (e->category) {
 	case ERRCAT_FORBIDDEN:
-		http_error(c->r, 403, "insufficient_scope", e->message,
-		    "WWW-Authenticate: Bearer error=\"insufficient_scope\"\r\n");
-		return 0;
+		return rpc_forbidden(c, "%s", e->message);
 	case ERRCAT_UNSUPPORTED:
 		code = A2A_UNSUPPORTED_OP;
 		break;
@@ -273,11 +158,8 @@ op_error_reply(struct rpc *c, const struct op_outcome *oc)
 		code = RPC_INVALID_PARAMS;
 		break;
 	}
-	return reply_op_error(c, code, e->code, e->message);
+	return rpc_op_error(c, code, e->code, e->message);
 }
-
-static int save_push_config(struct rpc *c, const char *task_id,
-    json_object *pc, json_object **out);
 
 /*
  * File parts with inline bytes become uploads of the caller's: the part
@@ -304,7 +186,7 @@ adopt_file_bytes(struct rpc *c, json_object *msg, const char **why)
 			    "[A-Za-z0-9._-]{1,128}, not starting with '.' or '-'";
 			return -1;
 		}
-		if (uploads_adopt_base64(cfg, c->r->who.sub, name,
+		if (uploads_adopt_base64(cfg, c->who->sub, name,
 		    ju_str(p, "bytes"), &u, &err) < 0) {
 			log_kv(LOG_WARN, "file_part_refused", err, NULL);
 			free(err);
@@ -337,16 +219,16 @@ send_options(struct rpc *c, struct send_opts *o)
 
 	o->conf = ju_obj(c->params, "configuration");
 	o->blocking = true;
-	o->history_len = history_len_param(c);
+	o->history_len = rpc_history_len(c);
 	if (o->conf == NULL)
 		return 0;
 	if (ju_bool(o->conf, "blocking", &o->blocking) < 0) {
-		reply_error(c, RPC_INVALID_PARAMS,
+		rpc_error(c, RPC_INVALID_PARAMS,
 		    "configuration.blocking must be a boolean");
 		return -1;
 	}
 	if (ju_bool(o->conf, "returnImmediately", &ret_now) < 0) {
-		reply_error(c, RPC_INVALID_PARAMS,
+		rpc_error(c, RPC_INVALID_PARAMS,
 		    "configuration.returnImmediately must be a boolean");
 		return -1;
 	}
@@ -366,15 +248,15 @@ send_parse(struct rpc *c, json_object *m, json_object **msg)
 
 	*msg = parse_message(m, &why);
 	if (*msg == NULL) {
-		reply_error(c, RPC_INVALID_PARAMS, "%s", why);
+		rpc_error(c, RPC_INVALID_PARAMS, "%s", why);
 		return -1;
 	}
 	if (adopt_file_bytes(c, *msg, &why) < 0) {
-		reply_error(c, RPC_INVALID_PARAMS, "%s", why);
+		rpc_error(c, RPC_INVALID_PARAMS, "%s", why);
 		goto fail;
 	}
 	if (ctx && (strlen(ctx) > TASK_CONTEXT_MAX || ctx[0] == '\0')) {
-		reply_error(c, RPC_INVALID_PARAMS,
+		rpc_error(c, RPC_INVALID_PARAMS,
 		    "message.contextId must be 1 to 64 characters");
 		goto fail;
 	}
@@ -391,13 +273,13 @@ static int
 send_followup(struct rpc *c, json_object *msg, const char *task_id,
     const char *ctx, struct task **t)
 {
-	int r = tasks_get(task_id, c->r->who.sub, t);
+	int r = tasks_get(task_id, c->who->sub, t);
 
 	if (r == 0 && ctx && strcmp(ctx, (*t)->context_id) != 0) {
 		task_free(*t);
 		*t = NULL;
 		json_object_put(msg);
-		reply_error(c, RPC_INVALID_PARAMS, "message.contextId does not "
+		rpc_error(c, RPC_INVALID_PARAMS, "message.contextId does not "
 		    "match the task's contextId");
 		return -1;
 	}
@@ -405,11 +287,11 @@ send_followup(struct rpc *c, json_object *msg, const char *task_id,
 	*t = NULL;
 	json_object_object_add(msg, "taskId", json_object_new_string(task_id));
 	if (r == 0)
-		r = tasks_add_message(task_id, c->r->who.sub, msg, t);
+		r = tasks_add_message(task_id, c->who->sub, msg, t);
 	else
 		json_object_put(msg);
 	if (r != 0) {
-		reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND : RPC_INTERNAL_ERROR,
+		rpc_error(c, r > 0 ? A2A_TASK_NOT_FOUND : RPC_INTERNAL_ERROR,
 		    r > 0 ? "Task not found" : "the task store failed");
 		return -1;
 	}
@@ -425,7 +307,7 @@ send_record(struct rpc *c, const char *operation, json_object *params,
 {
 	char *err = NULL;
 
-	*t = task_new(c->r->who.sub, operation, params, ctx);
+	*t = task_new(c->who->sub, operation, params, ctx);
 	json_object_object_add(msg, "taskId", json_object_new_string((*t)->id));
 	json_object_object_add(msg, "contextId",
 	    json_object_new_string((*t)->context_id));
@@ -439,7 +321,7 @@ send_record(struct rpc *c, const char *operation, json_object *params,
 	}
 	task_complete(*t, result);
 	if (tasks_record(*t, t, &err) < 0) {
-		reply_error(c, RPC_INTERNAL_ERROR, "%s", err);
+		rpc_error(c, RPC_INTERNAL_ERROR, "%s", err);
 		free(err);
 		return -1;
 	}
@@ -453,20 +335,20 @@ static int
 send_operation(struct rpc *c, json_object *msg, json_object *opdata,
     const char *ctx, struct task **t)
 {
-	struct op_ctx octx = { cfg, &c->r->who, msg };
+	struct op_ctx octx = { cfg, c->who, msg };
 	struct op_outcome oc = { 0 };
 	const char *opname = ju_str(opdata, "operation");
 	json_object *params = NULL;
 	int rc = -1;
 
 	if (opname == NULL) {
-		reply_error(c, RPC_INVALID_PARAMS,
+		rpc_error(c, RPC_INVALID_PARAMS,
 		    "data part: \"operation\" must be a string");
 		goto cleanup;
 	}
 	json_object_object_get_ex(opdata, "params", &params);
 	if (params != NULL && !json_object_is_type(params, json_type_object)) {
-		reply_error(c, RPC_INVALID_PARAMS,
+		rpc_error(c, RPC_INVALID_PARAMS,
 		    "data part: \"params\" must be an object");
 		goto cleanup;
 	}
@@ -512,29 +394,28 @@ send_help(struct rpc *c, json_object *msg, const char *ctx, struct task **t)
 }
 
 /* Answer with t: hand the request to the hub for a stream or a blocking
- * wait, else reply with the task now.  1 when handed over. */
+ * wait, else reply with the task now. */
 static int
 send_respond(struct rpc *c, const struct task *t, bool stream,
     const struct send_opts *o)
 {
 	if (stream) {
-		if (hub_stream(c->r, t->id, c->r->who.sub, c->d, c->id) == 0)
-			return 1;
-		return reply_error(c, RPC_INTERNAL_ERROR, "too many open "
-		    "streams; poll with tasks/get instead");
+		rpc_error(c, RPC_INTERNAL_ERROR, "too many open streams; poll "
+		    "with tasks/get instead");
+		return rpc_handover(c, RPC_REPLY_STREAM, t->id, 0, 0);
 	}
+	rpc_reply(c, rpc_task_result(c, t, o->history_len, true));
 	if (o->blocking && !task_state_terminal(t->state) &&
-	    !task_state_interrupted(t->state) && cfg->blocking_wait_max > 0 &&
-	    hub_wait(c->r, t->id, c->r->who.sub, c->d, c->id,
-	    (int)cfg->blocking_wait_max, o->history_len) == 0)
-		return 1;
-	return reply(c, task_result(c, t, o->history_len, true));
+	    !task_state_interrupted(t->state) && cfg->blocking_wait_max > 0)
+		return rpc_handover(c, RPC_REPLY_WAIT, t->id,
+		    (int)cfg->blocking_wait_max, o->history_len);
+	return 0;
 }
 
 /*
  * message/send and message/stream: parse, adopt file bytes, dispatch (a
  * follow-up, an operation, or the catalogue), save an inline push config,
- * respond.  Returns 1 when the request was handed to the hub.
+ * respond.
  */
 static int
 do_send(struct rpc *c, bool stream)
@@ -559,7 +440,7 @@ do_send(struct rpc *c, bool stream)
 		json_object *pc = ju_obj(o.conf, c->d == A2A_V03 ?
 		    "pushNotificationConfig" : "taskPushNotificationConfig");
 		json_object *saved = NULL;
-		if (pc != NULL && save_push_config(c, t->id, pc, &saved) < 0) {
+		if (pc != NULL && pushcfg_save(c, t->id, pc, &saved) < 0) {
 			task_free(t);
 			return 0;	/* answered */
 		}
@@ -568,19 +449,6 @@ do_send(struct rpc *c, bool stream)
 	rc = send_respond(c, t, stream, &o);
 	task_free(t);
 	return rc;
-}
-
-static const char *
-param_task_id(struct rpc *c)
-{
-	const char *id = ju_str(c->params, "id");
-
-	if (c->d == A2A_V10 && ju_str(c->params, "taskId") &&
-	    strstr(c->method, "PushNotification"))
-		return ju_str(c->params, "taskId");
-	if (c->d == A2A_V03 && ju_str(c->params, "taskId") && id == NULL)
-		return ju_str(c->params, "taskId");
-	return id;
 }
 
 /*
@@ -595,15 +463,15 @@ load_own_task(struct rpc *c, const char *scope)
 	const char *id = ju_str(c->params, "id");
 	int r;
 
-	if (!need_scope(c, scope))
+	if (!rpc_need_scope(c, scope))
 		return NULL;
 	if (id == NULL) {
-		reply_error(c, RPC_INVALID_PARAMS, "params.id is required");
+		rpc_error(c, RPC_INVALID_PARAMS, "params.id is required");
 		return NULL;
 	}
-	r = tasks_get(id, c->r->who.sub, &t);
+	r = tasks_get(id, c->who->sub, &t);
 	if (r != 0) {
-		reply_error(c, r > 0 ? A2A_TASK_NOT_FOUND : RPC_INTERNAL_ERROR,
+		rpc_error(c, r > 0 ? A2A_TASK_NOT_FOUND : RPC_INTERNAL_ERROR,
 		    r > 0 ? "Task not found" : "the task store failed");
 		return NULL;
 	}
@@ -618,7 +486,7 @@ do_get(struct rpc *c)
 
 	if (t == NULL)
 		return 0;
-	r = reply(c, task_result(c, t, history_len_param(c), false));
+	r = rpc_reply(c, rpc_task_result(c, t, rpc_history_len(c), false));
 	task_free(t);
 	return r;
 }
@@ -636,30 +504,30 @@ do_list(struct rpc *c)
 	enum task_state st;
 	bool arts = true;
 	size_t n = 0, i;
-	int hl = history_len_param(c);
+	int hl = rpc_history_len(c);
 
-	if (!need_scope(c, "tasks:read"))
+	if (!rpc_need_scope(c, "tasks:read"))
 		return 0;
-	q.owner = c->r->who.sub;
+	q.owner = c->who->sub;
 	q.context_id = ju_str(c->params, "contextId");
 	q.state = -1;
 	if (status && strcmp(status, "TASK_STATE_UNSPECIFIED") != 0) {
 		if (task_state_parse(status, &st) < 0)
-			return reply_error(c, RPC_INVALID_PARAMS,
+			return rpc_error(c, RPC_INVALID_PARAMS,
 			    "params.status is not a TaskState");
 		q.state = (int)st;
 	}
 	if (ju_int(c->params, "pageSize", &size) < 0 || size < 1 || size > 100)
-		return reply_error(c, RPC_INVALID_PARAMS,
+		return rpc_error(c, RPC_INVALID_PARAMS,
 		    "params.pageSize must be an integer from 1 to 100");
 	if (ju_bool(c->params, "includeArtifacts", &arts) < 0)
-		return reply_error(c, RPC_INVALID_PARAMS,
+		return rpc_error(c, RPC_INVALID_PARAMS,
 		    "params.includeArtifacts must be a boolean");
 	if (after != NULL) {
 		struct tm tm = { 0 };
 		char *end = strptime(after, "%Y-%m-%dT%H:%M:%S", &tm);
 		if (end == NULL)
-			return reply_error(c, RPC_INVALID_PARAMS,
+			return rpc_error(c, RPC_INVALID_PARAMS,
 			    "params.statusTimestampAfter must be ISO 8601 UTC");
 		q.updated_after_ms = (int64_t)timegm(&tm) * 1000;
 	}
@@ -667,7 +535,7 @@ do_list(struct rpc *c)
 	q.page_token = ju_str(c->params, "pageToken");
 	if (tasks_list(&q, &tasks, &n, &next, &total,
 	    &err) < 0) {
-		int rc = reply_error(c, strstr(err, "pageToken") ?
+		int rc = rpc_error(c, strstr(err, "pageToken") ?
 		    RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR, "%s", err);
 		free(err);
 		return rc;
@@ -687,7 +555,7 @@ do_list(struct rpc *c)
 	json_object_object_add(res, "pageSize", json_object_new_int64(size));
 	json_object_object_add(res, "totalSize", json_object_new_int64(total));
 	free(next);
-	return reply(c, res);
+	return rpc_reply(c, res);
 }
 
 static int
@@ -697,23 +565,23 @@ do_cancel(struct rpc *c)
 	const char *id = ju_str(c->params, "id");
 	int rc;
 
-	if (!need_scope(c, "tasks:write"))
+	if (!rpc_need_scope(c, "tasks:write"))
 		return 0;
 	if (id == NULL)
-		return reply_error(c, RPC_INVALID_PARAMS, "params.id is required");
-	switch (tasks_cancel(id, c->r->who.sub, &t)) {
+		return rpc_error(c, RPC_INVALID_PARAMS, "params.id is required");
+	switch (tasks_cancel(id, c->who->sub, &t)) {
 	case TASKS_CANCEL_OK:
-		rc = reply(c, task_result(c, t, -1, false));
+		rc = rpc_reply(c, rpc_task_result(c, t, -1, false));
 		break;
 	case TASKS_CANCEL_NOT_FOUND:
-		rc = reply_error(c, A2A_TASK_NOT_FOUND, "Task not found");
+		rc = rpc_error(c, A2A_TASK_NOT_FOUND, "Task not found");
 		break;
 	case TASKS_CANCEL_NOT_CANCELABLE:
-		rc = reply_error(c, A2A_TASK_NOT_CANCELABLE, "Task cannot be "
+		rc = rpc_error(c, A2A_TASK_NOT_CANCELABLE, "Task cannot be "
 		    "canceled: it is already %s", task_state_name(t->state));
 		break;
 	default:
-		rc = reply_error(c, RPC_INTERNAL_ERROR, "the task could not be "
+		rc = rpc_error(c, RPC_INTERNAL_ERROR, "the task could not be "
 		    "canceled now; try again");
 	}
 	task_free(t);
@@ -731,229 +599,12 @@ do_subscribe(struct rpc *c)
 	snprintf(id, sizeof(id), "%s", t->id);
 	if (task_state_terminal(t->state)) {
 		task_free(t);
-		return reply_error(c, A2A_UNSUPPORTED_OP, "the task is already "
+		return rpc_error(c, A2A_UNSUPPORTED_OP, "the task is already "
 		    "in a terminal state; use tasks/get");
 	}
 	task_free(t);
-	if (hub_stream(c->r, id, c->r->who.sub, c->d, c->id) == 0)
-		return 1;
-	return reply_error(c, RPC_INTERNAL_ERROR, "too many open streams");
-}
-
-/* ---- push notification configs ----------------------------------------- */
-
-static bool
-header_safe(const char *s)
-{
-	for (; s && *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return false;
-	return true;
-}
-
-static json_object *
-render_push(const struct push_config *pc, enum a2a_dialect d)
-{
-	json_object *o = json_object_new_object(), *inner, *auth = NULL;
-
-	if (pc->auth_scheme) {
-		auth = json_object_new_object();
-		if (d == A2A_V03) {
-			json_object *arr = json_object_new_array();
-			json_object_array_add(arr,
-			    json_object_new_string(pc->auth_scheme));
-			json_object_object_add(auth, "schemes", arr);
-		} else
-			json_object_object_add(auth, "scheme",
-			    json_object_new_string(pc->auth_scheme));
-		/* credentials are write-only: never echoed */
-	}
-	if (d == A2A_V10) {
-		json_object_object_add(o, "id", json_object_new_string(pc->id));
-		json_object_object_add(o, "taskId",
-		    json_object_new_string(pc->task_id));
-		json_object_object_add(o, "url", json_object_new_string(pc->url));
-		if (pc->token)
-			json_object_object_add(o, "token",
-			    json_object_new_string(pc->token));
-		if (auth)
-			json_object_object_add(o, "authentication", auth);
-		return o;
-	}
-	inner = json_object_new_object();
-	json_object_object_add(inner, "id", json_object_new_string(pc->id));
-	json_object_object_add(inner, "url", json_object_new_string(pc->url));
-	if (pc->token)
-		json_object_object_add(inner, "token",
-		    json_object_new_string(pc->token));
-	if (auth)
-		json_object_object_add(inner, "authentication", auth);
-	json_object_object_add(o, "taskId", json_object_new_string(pc->task_id));
-	json_object_object_add(o, "pushNotificationConfig", inner);
-	return o;
-}
-
-/* Validate and store a config given in pc (dialect shape). On failure an
- * error reply is sent and -1 returned. */
-static int
-save_push_config(struct rpc *c, const char *task_id, json_object *pc,
-    json_object **out)
-{
-	struct push_config p = { 0 };
-	struct outbound_target tgt;
-	json_object *auth = ju_obj(pc, "authentication");
-	char id[UUID_STR_LEN], *err = NULL;
-	const char *cid = ju_str(pc, "id");
-
-	p.task_id = (char *)task_id;
-	p.url = (char *)ju_str(pc, "url");
-	p.token = (char *)ju_str(pc, "token");
-	if (auth) {
-		json_object *schemes = ju_arr(auth, "schemes");
-		p.auth_scheme = (char *)(schemes &&
-		    json_object_array_length(schemes) > 0 ?
-		    json_object_get_string(json_object_array_get_idx(schemes, 0)) :
-		    ju_str(auth, "scheme"));
-		p.auth_credentials = (char *)ju_str(auth, "credentials");
-	}
-	if (p.url == NULL) {
-		reply_error(c, RPC_INVALID_PARAMS, "push notification config "
-		    "needs a url");
-		return -1;
-	}
-	if (!header_safe(p.token) || !header_safe(p.auth_scheme) ||
-	    !header_safe(p.auth_credentials) ||
-	    (p.token && strlen(p.token) > 1024) ||
-	    (p.auth_credentials && strlen(p.auth_credentials) > 4096) ||
-	    (p.auth_scheme && (strlen(p.auth_scheme) > 64 ||
-	    strchr(p.auth_scheme, ' ')))) {
-		reply_error(c, RPC_INVALID_PARAMS, "push notification token, "
-		    "scheme or credentials hold forbidden characters or are "
-		    "too long");
-		return -1;
-	}
-	if (outbound_check_url(cfg, p.url, &tgt, &err) < 0) {
-		reply_error(c, RPC_INVALID_PARAMS, "push notification url "
-		    "refused: %s", err);
-		free(err);
-		return -1;
-	}
-	if (cid != NULL && (strlen(cid) > 64 || !header_safe(cid) || !*cid)) {
-		reply_error(c, RPC_INVALID_PARAMS, "push notification config "
-		    "id must be 1 to 64 printable characters");
-		return -1;
-	}
-	if (cid == NULL) {
-		uuid_v4(id);
-		cid = id;
-	}
-	p.id = (char *)cid;
-	p.created_ms = ju_now_ms();
-	p.dialect = c->d;
-	if (notify_config_put(&p, &err) < 0) {
-		reply_error(c, RPC_INTERNAL_ERROR, "%s", err);
-		free(err);
-		return -1;
-	}
-	*out = render_push(&p, c->d);
-	return 0;
-}
-
-static bool
-own_task(struct rpc *c, const char *task_id)
-{
-	struct task *t = NULL;
-	int r;
-
-	if (task_id == NULL) {
-		reply_error(c, RPC_INVALID_PARAMS, "the task id is required");
-		return false;
-	}
-	r = tasks_get(task_id, c->r->who.sub, &t);
-	task_free(t);
-	if (r != 0) {
-		reply_error(c, A2A_TASK_NOT_FOUND, "Task not found");
-		return false;
-	}
-	return true;
-}
-
-static int
-do_push(struct rpc *c, const char *what)
-{
-	const char *task_id = param_task_id(c);
-	json_object *out = NULL;
-
-	if (!strcmp(what, "set") || !strcmp(what, "delete")) {
-		if (!need_scope(c, "tasks:write"))
-			return 0;
-	} else if (!need_scope(c, "tasks:read"))
-		return 0;
-	if (!own_task(c, task_id))
-		return 0;
-	if (!strcmp(what, "set")) {
-		json_object *pc = c->d == A2A_V03 ?
-		    ju_obj(c->params, "pushNotificationConfig") : c->params;
-		if (pc == NULL)
-			return reply_error(c, RPC_INVALID_PARAMS,
-			    "params.pushNotificationConfig is required");
-		if (save_push_config(c, task_id, pc, &out) < 0)
-			return 0;
-		return reply(c, out);
-	}
-	if (!strcmp(what, "get")) {
-		const char *cid = c->d == A2A_V03 ?
-		    ju_str(c->params, "pushNotificationConfigId") :
-		    ju_str(c->params, "id");
-		struct push_config *pc = NULL;
-		int r;
-		if (cid == NULL) {
-			struct push_config **all = NULL;
-			size_t n = 0;
-			if (notify_config_list(task_id, &all, &n) == 0 &&
-			    n > 0) {
-				/* The first one; the list frees the rest. */
-				pc = all[0];
-				all[0] = NULL;
-			}
-			notify_config_list_free(all, n);
-			r = pc ? 0 : 1;
-		} else
-			r = notify_config_get(task_id, cid, &pc);
-		if (r != 0)
-			return reply_error(c, RPC_INVALID_PARAMS, "no push "
-			    "notification config with that id");
-		out = render_push(pc, c->d);
-		store_push_free(pc);
-		return reply(c, out);
-	}
-	if (!strcmp(what, "list")) {
-		struct push_config **all = NULL;
-		size_t n = 0, i;
-		json_object *arr = json_object_new_array();
-		notify_config_list(task_id, &all, &n);
-		for (i = 0; i < n; i++)
-			json_object_array_add(arr, render_push(all[i], c->d));
-		notify_config_list_free(all, n);
-		if (c->d == A2A_V03)
-			return reply(c, arr);
-		out = json_object_new_object();
-		json_object_object_add(out, "configs", arr);
-		json_object_object_add(out, "nextPageToken",
-		    json_object_new_string(""));
-		return reply(c, out);
-	}
-	/* delete: idempotent */
-	{
-		const char *cid = c->d == A2A_V03 ?
-		    ju_str(c->params, "pushNotificationConfigId") :
-		    ju_str(c->params, "id");
-		if (cid == NULL)
-			return reply_error(c, RPC_INVALID_PARAMS,
-			    "the push notification config id is required");
-		notify_config_delete(task_id, cid);
-		return reply(c, c->d == A2A_V03 ? NULL : json_object_new_object());
-	}
+	rpc_error(c, RPC_INTERNAL_ERROR, "too many open streams");
+	return rpc_handover(c, RPC_REPLY_STREAM, id, 0, 0);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -988,60 +639,60 @@ static const struct method methods[] = {
 	{ "GetExtendedAgentCard", A2A_V10, "extended" },
 };
 
-int
-a2a_handle(struct http_req *r)
+void
+a2a_call(const struct principal *who, const char *ver, const char *body,
+    size_t len, struct rpc_reply *out)
 {
-	struct rpc c = { r, NULL, NULL, A2A_V03, "" };
+	struct rpc c = { cfg, who, NULL, NULL, A2A_V03, "", { 0 } };
 	json_object *req = NULL, *m;
-	const char *ver = http_header(r, "A2A-Version"), *method;
+	const char *method;
 	const struct method *mt = NULL;
 	char *err = NULL;
 	size_t i;
-	int rc = 0;
 
 	if (ver != NULL && ver[0] != '\0' && strcmp(ver, "0.3") != 0 &&
 	    strcmp(ver, "1.0") != 0) {
 		c.d = A2A_V10;
-		return reply_error(&c, A2A_VERSION_NOT_SUPPORTED, "A2A-Version "
+		rpc_error(&c, A2A_VERSION_NOT_SUPPORTED, "A2A-Version "
 		    "'%.16s' is not supported; this agent speaks 0.3 and 1.0",
 		    ver);
+		goto cleanup;
 	}
 	if (ver != NULL && strcmp(ver, "1.0") == 0)
 		c.d = A2A_V10;
-	if (ju_parse(r->body, r->body_len, (int)cfg->max_json_depth,
+	if (ju_parse(body, len, (int)cfg->max_json_depth,
 	    (size_t)cfg->max_string_bytes, &req, &err) < 0) {
-		rc = reply_error(&c, RPC_PARSE_ERROR, "Invalid JSON payload: %s",
-		    err);
+		rpc_error(&c, RPC_PARSE_ERROR, "Invalid JSON payload: %s", err);
 		free(err);
-		return rc;
+		goto cleanup;
 	}
 	if (json_object_is_type(req, json_type_array)) {
-		rc = reply_error(&c, RPC_INVALID_REQUEST,
+		rpc_error(&c, RPC_INVALID_REQUEST,
 		    "batch requests are not supported");
 		goto cleanup;
 	}
 	if (!json_object_is_type(req, json_type_object)) {
-		rc = reply_error(&c, RPC_INVALID_REQUEST,
+		rpc_error(&c, RPC_INVALID_REQUEST,
 		    "the request must be a JSON-RPC 2.0 object");
 		goto cleanup;
 	}
 	if (json_object_object_get_ex(req, "id", &m) && m != NULL &&
 	    !json_object_is_type(m, json_type_string) &&
 	    !json_object_is_type(m, json_type_int)) {
-		rc = reply_error(&c, RPC_INVALID_REQUEST,
+		rpc_error(&c, RPC_INVALID_REQUEST,
 		    "id must be a string, an integer or null");
 		goto cleanup;
 	}
 	c.id = m;
 	if (ju_str(req, "jsonrpc") == NULL ||
 	    strcmp(ju_str(req, "jsonrpc"), "2.0") != 0) {
-		rc = reply_error(&c, RPC_INVALID_REQUEST,
+		rpc_error(&c, RPC_INVALID_REQUEST,
 		    "jsonrpc must be \"2.0\"");
 		goto cleanup;
 	}
 	method = ju_str(req, "method");
 	if (method == NULL) {
-		rc = reply_error(&c, RPC_INVALID_REQUEST,
+		rpc_error(&c, RPC_INVALID_REQUEST,
 		    "method must be a string");
 		goto cleanup;
 	}
@@ -1049,7 +700,7 @@ a2a_handle(struct http_req *r)
 		if (strcmp(methods[i].name, method) == 0)
 			mt = &methods[i];
 	if (mt == NULL) {
-		rc = reply_error(&c, RPC_METHOD_NOT_FOUND, "Method not found: "
+		rpc_error(&c, RPC_METHOD_NOT_FOUND, "Method not found: "
 		    "%.64s", method);
 		goto cleanup;
 	}
@@ -1057,33 +708,70 @@ a2a_handle(struct http_req *r)
 	c.method = mt->name;
 	if (json_object_object_get_ex(req, "params", &m) && m != NULL &&
 	    !json_object_is_type(m, json_type_object)) {
-		rc = reply_error(&c, RPC_INVALID_PARAMS,
+		rpc_error(&c, RPC_INVALID_PARAMS,
 		    "params must be an object");
 		goto cleanup;
 	}
 	c.params = m;
 	metrics_rpc_method(mt->name);
 	if (!strcmp(mt->what, "send"))
-		rc = do_send(&c, false);
+		do_send(&c, false);
 	else if (!strcmp(mt->what, "stream"))
-		rc = do_send(&c, true);
+		do_send(&c, true);
 	else if (!strcmp(mt->what, "get"))
-		rc = do_get(&c);
+		do_get(&c);
 	else if (!strcmp(mt->what, "list"))
-		rc = do_list(&c);
+		do_list(&c);
 	else if (!strcmp(mt->what, "cancel"))
-		rc = do_cancel(&c);
+		do_cancel(&c);
 	else if (!strcmp(mt->what, "subscribe"))
-		rc = do_subscribe(&c);
+		do_subscribe(&c);
 	else if (!strncmp(mt->what, "push:", 5))
-		rc = do_push(&c, mt->what + 5);
+		pushcfg_method(&c, mt->what + 5);
+	else if (c.d == A2A_V03)
+		rpc_error(&c, -32007, "Authenticated extended card is "
+		    "not configured");
 	else
-		rc = c.d == A2A_V03 ?
-		    reply_error(&c, -32007, "Authenticated extended card is "
-		    "not configured") :
-		    reply_error(&c, A2A_UNSUPPORTED_OP, "this agent declares "
+		rpc_error(&c, A2A_UNSUPPORTED_OP, "this agent declares "
 		    "no extended agent card");
 cleanup:
+	if (c.out.kind == RPC_REPLY_NONE)	/* a method that forgot */
+		rpc_error(&c, RPC_INTERNAL_ERROR, "no answer");
 	json_object_put(req);
-	return rc;
+	*out = c.out;
+}
+
+int
+a2a_handle(struct http_req *r)
+{
+	struct rpc_reply out;
+	int handed = 0;
+
+	a2a_call(&r->who, http_header(r, "A2A-Version"), r->body,
+	    r->body_len, &out);
+	switch (out.kind) {
+	case RPC_REPLY_FORBIDDEN:
+		http_error(r, 403, "insufficient_scope", out.message,
+		    "WWW-Authenticate: Bearer error=\"insufficient_scope\"\r\n");
+		break;
+	case RPC_REPLY_STREAM:
+	case RPC_REPLY_WAIT:
+		handed = (out.kind == RPC_REPLY_STREAM ?
+		    hub_stream(r, out.task_id, r->who.sub, out.d,
+		    out.id) :
+		    hub_wait(r, out.task_id, r->who.sub, out.d,
+		    out.id, out.wait_s, out.history_len)) == 0;
+		if (handed)
+			break;
+		/* The hub is full or stopping: answer the fallback. */
+		/* FALLTHROUGH */
+	case RPC_REPLY_JSON:
+	default:
+		if (out.rpc_error != 0)
+			metrics_rpc_error(out.rpc_error);
+		http_json(r, 200, out.body, NULL);
+		break;
+	}
+	rpc_reply_clear(&out);
+	return handed;
 }

@@ -1,0 +1,338 @@
+/*
+ * The A2A methods without FastCGI: a2a_call() runs one JSON-RPC request
+ * against a real executor and store and returns the reply it would send
+ * (a JSON body, a 403, or a hand-over to the event hub).
+ */
+#include "auto-config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "a2a/a2a.h"
+#include "a2a/notify.h"
+#include "a2a/rpc.h"
+#include "core/config.h"
+#include "core/principal.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "ops/ops.h"
+#include "store/store.h"
+#include "tasks/tasks.h"
+#include "testutil.h"
+
+struct env {
+	char dir[512];
+	struct config *cfg;
+	struct store *st;
+	struct principal alice, bob, reader;
+};
+
+static void
+listener(const struct task *t)
+{
+	notify_task_changed(t);
+}
+
+static void
+env_start(struct env *w)
+{
+	char *err = NULL;
+
+	memset(w, 0, sizeof(*w));
+	tu_subdir_make(tu_topdir(), w->dir, sizeof(w->dir));
+	w->cfg = tu_configf("store_path = %s/tasks.db\ndiagnostics = true\n"
+	    "artifact_dir = %s\n", w->dir, w->dir);
+	ck_assert_msg(store_open(w->cfg->store_path, &w->st, &err) == 0,
+	    "store_open: %s", err ? err : "?");
+	ck_assert_msg(tasks_start(w->cfg, w->st, listener, ops_resolve,
+	    &err) == 0, "tasks_start: %s", err ? err : "?");
+	notify_init(w->st);
+	a2a_init(w->cfg);
+	tu_principal(&w->alice, "alice", "tasks:read tasks:write diag:run");
+	tu_principal(&w->bob, "bob", "tasks:read tasks:write diag:run");
+	tu_principal(&w->reader, "carol", "tasks:read");
+}
+
+static void
+env_stop(struct env *w)
+{
+	tasks_stop(2);
+	store_close(w->st);
+	config_free(w->cfg);
+	principal_clear(&w->alice);
+	principal_clear(&w->bob);
+	principal_clear(&w->reader);
+}
+
+/* Run body (JSON text) as who; the reply into *out (caller clears). */
+static void
+call(const struct principal *who, const char *ver, const char *body,
+    struct rpc_reply *out)
+{
+	a2a_call(who, ver, body, strlen(body), out);
+}
+
+/* The JSON-RPC error code of a JSON reply (0 when it is a result). */
+static int
+error_code(const struct rpc_reply *r)
+{
+	json_object *e;
+	int64_t code = 0;
+
+	ck_assert_int_eq(r->kind, RPC_REPLY_JSON);
+	ck_assert_ptr_nonnull(r->body);
+	if (!json_object_object_get_ex(r->body, "error", &e))
+		return 0;
+	ck_assert_int_eq(ju_int(e, "code", &code), 0);
+	ck_assert_int_eq((int)code, r->rpc_error);
+	return (int)code;
+}
+
+/* The result object of a JSON reply. */
+static json_object *
+result_of(const struct rpc_reply *r)
+{
+	json_object *res;
+
+	ck_assert_int_eq(error_code(r), 0);
+	ck_assert(json_object_object_get_ex(r->body, "result", &res));
+	return res;
+}
+
+/* A v0.3 message/send of diag.timer (steps x interval_ms); blocking as
+ * given.  The new task's id into id. */
+static void
+send_timer(const struct principal *who, int steps, int interval_ms,
+    bool blocking, struct rpc_reply *out, char *id, size_t idlen)
+{
+	char body[1024];
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":7,"
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"messageId\":\"m1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"diag.timer\",\"params\":{"
+	    "\"steps\":%d,\"interval_ms\":%d}}}]},\"configuration\":{"
+	    "\"blocking\":%s}}}", steps, interval_ms,
+	    blocking ? "true" : "false");
+	call(who, NULL, body, out);
+	if (id != NULL) {
+		json_object *res = out->kind == RPC_REPLY_JSON ?
+		    result_of(out) : NULL;
+		const char *tid = res ? ju_str(res, "id") : out->task_id;
+		ck_assert_ptr_nonnull(tid);
+		snprintf(id, idlen, "%s", tid);
+	}
+}
+
+START_TEST(test_rpc_errors)
+{
+	struct env w;
+	struct rpc_reply r;
+
+	env_start(&w);
+	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",", &r);
+	ck_assert_int_eq(error_code(&r), RPC_PARSE_ERROR);
+	rpc_reply_clear(&r);
+	call(&w.alice, NULL, "[]", &r);
+	ck_assert_int_eq(error_code(&r), RPC_INVALID_REQUEST);
+	rpc_reply_clear(&r);
+	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"tasks/nope\"}", &r);
+	ck_assert_int_eq(error_code(&r), RPC_METHOD_NOT_FOUND);
+	rpc_reply_clear(&r);
+	call(&w.alice, "9.9", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"GetTask\",\"params\":{\"id\":\"x\"}}", &r);
+	ck_assert_int_eq(error_code(&r), A2A_VERSION_NOT_SUPPORTED);
+	rpc_reply_clear(&r);
+	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"tasks/get\",\"params\":[1]}", &r);
+	ck_assert_int_eq(error_code(&r), RPC_INVALID_PARAMS);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_send_and_get)
+{
+	struct env w;
+	struct rpc_reply r;
+	char id[64], body[512];
+	json_object *res;
+
+	env_start(&w);
+	send_timer(&w.alice, 2, 10, false, &r, id, sizeof(id));
+	res = result_of(&r);
+	ck_assert_str_eq(ju_str(res, "kind"), "task");
+	rpc_reply_clear(&r);
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":\"g\","
+	    "\"method\":\"tasks/get\",\"params\":{\"id\":\"%s\"}}", id);
+	call(&w.alice, NULL, body, &r);
+	res = result_of(&r);
+	ck_assert_str_eq(ju_str(res, "id"), id);
+	rpc_reply_clear(&r);
+	/* Someone else's task does not exist for them. */
+	call(&w.bob, NULL, body, &r);
+	ck_assert_int_eq(error_code(&r), A2A_TASK_NOT_FOUND);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_handover)
+{
+	struct env w;
+	struct rpc_reply r;
+	char id[64], body[512];
+
+	env_start(&w);
+	/* Blocking send of a task that takes a while: a wait in the hub,
+	 * with the task as it stands now as the fallback answer. */
+	send_timer(&w.alice, 3, 60000, true, &r, id, sizeof(id));
+	ck_assert_int_eq(r.kind, RPC_REPLY_WAIT);
+	ck_assert_int_gt(r.wait_s, 0);
+	ck_assert_ptr_nonnull(r.body);
+	ck_assert_int_eq(r.rpc_error, 0);
+	rpc_reply_clear(&r);
+	/* Resubscribe: a stream, with an error as the fallback. */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,"
+	    "\"method\":\"tasks/resubscribe\",\"params\":{\"id\":\"%s\"}}",
+	    id);
+	call(&w.alice, NULL, body, &r);
+	ck_assert_int_eq(r.kind, RPC_REPLY_STREAM);
+	ck_assert_str_eq(r.task_id, id);
+	ck_assert_int_eq(r.rpc_error, RPC_INTERNAL_ERROR);
+	ck_assert_int_eq(r.d, A2A_V03);
+	ck_assert_int_eq(json_object_get_int(r.id), 3);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_scopes_and_op_errors)
+{
+	struct env w;
+	struct rpc_reply r;
+	json_object *e, *info, *meta;
+
+	env_start(&w);
+	/* A token without tasks:write cannot cancel: HTTP 403. */
+	call(&w.reader, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"tasks/cancel\",\"params\":{\"id\":\"x\"}}", &r);
+	ck_assert_int_eq(r.kind, RPC_REPLY_FORBIDDEN);
+	ck_assert_ptr_nonnull(strstr(r.message, "tasks:write"));
+	rpc_reply_clear(&r);
+	/* An unknown operation: -32602 with the agent's code in the v1.0
+	 * ErrorInfo's metadata. */
+	call(&w.alice, "1.0", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"SendMessage\",\"params\":{\"message\":{\"messageId\":\"m\","
+	    "\"role\":\"ROLE_USER\",\"parts\":[{\"data\":{\"operation\":"
+	    "\"no.such\"}}]}}}", &r);
+	ck_assert_int_eq(error_code(&r), RPC_INVALID_PARAMS);
+	ck_assert(json_object_object_get_ex(r.body, "error", &e));
+	info = json_object_array_get_idx(ju_arr(e, "data"), 0);
+	meta = ju_obj(info, "metadata");
+	ck_assert_str_eq(ju_str(meta, "agent_code"), "unknown_operation");
+	rpc_reply_clear(&r);
+	/* An operation whose params are wrong. */
+	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"messageId\":\"m\","
+	    "\"role\":\"user\",\"parts\":[{\"kind\":\"data\",\"data\":{"
+	    "\"operation\":\"diag.timer\",\"params\":{\"steps\":\"$(id)\"}}}"
+	    "]}}}", &r);
+	ck_assert_int_eq(error_code(&r), RPC_INVALID_PARAMS);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_help_and_list)
+{
+	struct env w;
+	struct rpc_reply r;
+	json_object *res, *tasks;
+	char id[64];
+	size_t i, n;
+
+	env_start(&w);
+	/* Text only: a finished task holding the catalogue. */
+	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"messageId\":\"m\","
+	    "\"role\":\"user\",\"parts\":[{\"kind\":\"text\",\"text\":"
+	    "\"hello\"}]}}}", &r);
+	res = result_of(&r);
+	ck_assert_str_eq(ju_str(ju_obj(res, "status"), "state"), "completed");
+	rpc_reply_clear(&r);
+	send_timer(&w.bob, 1, 10, false, &r, id, sizeof(id));
+	rpc_reply_clear(&r);
+	/* ListTasks shows alice her task and none of bob's. */
+	call(&w.alice, "1.0", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"ListTasks\",\"params\":{}}", &r);
+	res = result_of(&r);
+	tasks = ju_arr(res, "tasks");
+	n = json_object_array_length(tasks);
+	ck_assert_uint_eq(n, 1);
+	for (i = 0; i < n; i++)
+		ck_assert_str_ne(ju_str(json_object_array_get_idx(tasks, i),
+		    "id"), id);
+	rpc_reply_clear(&r);
+	call(&w.alice, "1.0", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"ListTasks\",\"params\":{\"pageSize\":0}}", &r);
+	ck_assert_int_eq(error_code(&r), RPC_INVALID_PARAMS);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+START_TEST(test_push_config)
+{
+	struct env w;
+	struct rpc_reply r;
+	char id[64], body[1024];
+
+	env_start(&w);
+	send_timer(&w.alice, 2, 60000, false, &r, id, sizeof(id));
+	rpc_reply_clear(&r);
+	/* Plain http and loopback URLs are refused before anything is
+	 * kept. */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"tasks/pushNotificationConfig/set\",\"params\":{"
+	    "\"taskId\":\"%s\",\"pushNotificationConfig\":{\"url\":"
+	    "\"http://127.0.0.1/hook\"}}}", id);
+	call(&w.alice, NULL, body, &r);
+	ck_assert_int_eq(error_code(&r), RPC_INVALID_PARAMS);
+	rpc_reply_clear(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"tasks/pushNotificationConfig/list\",\"params\":{"
+	    "\"id\":\"%s\"}}", id);
+	call(&w.alice, NULL, body, &r);
+	ck_assert_uint_eq(json_object_array_length(result_of(&r)), 0);
+	rpc_reply_clear(&r);
+	/* Not bob's task. */
+	call(&w.bob, NULL, body, &r);
+	ck_assert_int_eq(error_code(&r), A2A_TASK_NOT_FOUND);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("a2a_methods");
+	TCase *tc = tcase_create("core");
+
+	log_set_level(LOG_WARN);
+	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_rpc_errors);
+	tcase_add_test(tc, test_send_and_get);
+	tcase_add_test(tc, test_handover);
+	tcase_add_test(tc, test_scopes_and_op_errors);
+	tcase_add_test(tc, test_help_and_list);
+	tcase_add_test(tc, test_push_config);
+	suite_add_tcase(s, tc);
+	return tu_run(s);
+}
