@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envelope: the hypergraph umbrella's message format on POST /api/a2a
  * (reference/umbrella.md, DESIGN section 3 "Fixed names").

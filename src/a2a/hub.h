@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hub: the event hub (DESIGN section 1).  One thread owns every open SSE
  * stream and every blocking message/send wait, so no request thread waits

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * task: the task record of DESIGN section 4 and its JSON forms.
  *

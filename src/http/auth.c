@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth: JWT verification and minting on top of libjwt 1.10.2.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth: JWT bearer-token verification and minting (libjwt 1.10).
  *

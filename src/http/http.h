@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http: one FastCGI request as the agent sees it, and the response
  * writers.  A struct http_req owns its heap FCGX_Request; whoever holds

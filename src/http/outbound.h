@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * outbound: the SSRF filter every outbound URL passes (push webhooks now,
  * video URLs later), and the curl options every outbound transfer uses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * instag: InsTaG's command lines and progress output.  Prefix instag_.
  *

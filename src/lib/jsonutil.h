@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * jsonutil: json-c helpers with the request limits of DESIGN section 6.
  * Prefix ju_.  Accessors return borrowed references (owned by the parent).

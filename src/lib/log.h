@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log: structured JSON log lines on stderr, one line per event.
  *

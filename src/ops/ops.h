@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ops: the operation table of DESIGN section 3.  Every operation has a
  * canonical name, aliases, the scopes it needs, a params validator run

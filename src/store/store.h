@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store: the durable task store on SQLite (WAL, synchronous=NORMAL, schema
  * versioned with PRAGMA user_version).  One connection serialised by a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uploads: large inputs sent with PUT /uploads/{name} (DESIGN.md section 2).
  * Prefix uploads_.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * provision: the pod lifecycle as task steps.  Prefix prov_.
  *

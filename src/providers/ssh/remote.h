@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * remote: detached jobs on a pod that survive SSH drops and agent
  * restarts.  Prefix remote_.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xfer: files to and from a pod over SFTP (libssh2 1.10), resumable and
  * checked with SHA-256 on both ends.  Prefix xfer_.
