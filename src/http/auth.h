@@ -5,7 +5,7 @@
  * libjwt 1.10 takes the algorithm from the token and checks no claims, so
  * this module pins the configured algorithm (before and after jwt_decode),
  * always passes a key, and validates exp, nbf, iat, iss, aud and sub itself
- * (docs/configuration.md, DESIGN.md section 6).
+ * (the claims and their keys: docs/configuration.md, docs/api.md).
  *
  * A struct auth_ctx is immutable after auth_ctx_new() except for its
  * internal cache of verified tokens, which is locked; one context may be

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * jsonutil: json-c helpers with the request limits of DESIGN section 6.
+ * jsonutil: json-c helpers with request limits (nesting depth, string
+ * length: max_json_depth, max_string_bytes in docs/configuration.md).
  * Prefix ju_.  Accessors return borrowed references (owned by the parent).
  */
 #ifndef IA_JSONUTIL_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * uploads: large inputs sent with PUT /uploads/{name} (DESIGN.md section 2).
+ * uploads: large inputs sent with PUT /uploads/{name} (docs/api.md).
  * Prefix uploads_.
  *
  * nginx writes the request body to a temporary file and passes its path

@@ -5,7 +5,7 @@
  *
  * Shape of a transfer: a task step calls xfer_upload() or xfer_download()
  * with max_bytes (the most it may move in this call) until p->done; each
- * call is bounded by timeout_ms, so no thread waits long (DESIGN.md 1).
+ * call is bounded by timeout_ms, so no executor thread is held for long.
  * The data goes to "<target>.part" first; a call resumes from the bytes
  * the .part already holds (after checking them, below); once the whole
  * file is there its SHA-256 is computed on both ends (remotely with
