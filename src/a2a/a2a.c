@@ -1196,7 +1196,10 @@ do_push(struct rpc *c, const char *what)
 		if (cid == NULL) {
 			struct push_config **all = NULL;
 			size_t n = 0, i;
-			store_push_list(tasks_store(), task_id, &all, &n);
+			if (store_push_list(tasks_store(), task_id, &all,
+			    &n) < 0)
+				return reply_error(c, RPC_INTERNAL_ERROR,
+				    "the task store failed");
 			for (i = 0; i < n; i++) {
 				if (i == 0)
 					pc = all[0];
@@ -1217,8 +1220,11 @@ do_push(struct rpc *c, const char *what)
 	if (!strcmp(what, "list")) {
 		struct push_config **all = NULL;
 		size_t n = 0, i;
-		json_object *arr = json_object_new_array();
-		store_push_list(tasks_store(), task_id, &all, &n);
+		json_object *arr;
+		if (store_push_list(tasks_store(), task_id, &all, &n) < 0)
+			return reply_error(c, RPC_INTERNAL_ERROR,
+			    "the task store failed");
+		arr = json_object_new_array();
 		for (i = 0; i < n; i++) {
 			json_object_array_add(arr, render_push(all[i], c->d));
 			store_push_free(all[i]);
@@ -1240,7 +1246,10 @@ do_push(struct rpc *c, const char *what)
 		if (cid == NULL)
 			return reply_error(c, RPC_INVALID_PARAMS,
 			    "the push notification config id is required");
-		store_push_delete(tasks_store(), task_id, cid);
+		/* 1 (no such config) is a success: delete is idempotent. */
+		if (store_push_delete(tasks_store(), task_id, cid) < 0)
+			return reply_error(c, RPC_INTERNAL_ERROR,
+			    "the task store failed");
 		return reply(c, c->d == A2A_V03 ? NULL : json_object_new_object());
 	}
 }

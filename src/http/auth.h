@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include "lib/attrs.h"
 
 struct config;
 
@@ -58,6 +59,7 @@ enum auth_status {
  * auth_ctx_free); on failure returns -1, *out is NULL and *err is a message
  * naming the key and file (caller frees).
  */
+WARN_UNUSED_RESULT
 int auth_ctx_new(const struct config *cfg, struct auth_ctx **out, char **err);
 /* Release ctx, its keys (wiped) and its cache.  NULL is ok. */
 void auth_ctx_free(struct auth_ctx *ctx);
@@ -70,6 +72,7 @@ void auth_ctx_free(struct auth_ctx *ctx);
  * *out is always initialised; on AUTH_OK it holds the principal (caller
  * clears with auth_principal_clear), otherwise it is empty.
  */
+WARN_UNUSED_RESULT
 enum auth_status auth_verify(struct auth_ctx *ctx, const char *header,
     time_t now, struct auth_principal *out);
 
@@ -94,6 +97,7 @@ void auth_principal_copy(struct auth_principal *dst,
  * ttl is 1..AUTH_MAX_TTL; sub is validated as auth_verify does.
  * Returns a new string (caller frees) or NULL with *err (caller frees).
  */
+WARN_UNUSED_RESULT
 char *auth_mint(struct auth_ctx *ctx, const char *sub, const char *scopes,
     long ttl, time_t now, char **err);
 
@@ -108,6 +112,7 @@ void auth_cache_stats(struct auth_ctx *ctx, unsigned long *hits,
  * auth_wipe_free(*buf, AUTH_KEY_FILE_MAX + 1)); messages name what and the
  * path, never the content.  0, or -1 with *err (caller frees).
  */
+WARN_UNUSED_RESULT
 int auth_read_key_file(const char *what, const char *path, bool secret,
     unsigned char **buf, size_t *len, char **err);
 /* Overwrite n bytes of p, then free it.  NULL is fine. */

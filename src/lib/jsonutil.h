@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "lib/attrs.h"
 
 /*
  * Parse exactly one JSON value from text[0..len) with nesting at most
@@ -18,6 +19,7 @@
  * new reference (caller puts it).  On failure returns -1 and *err (caller
  * frees) says why: syntax error with offset, too deep, trailing data.
  */
+WARN_UNUSED_RESULT
 int ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
     json_object **out, char **err);
 

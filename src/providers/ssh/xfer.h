@@ -50,6 +50,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "lib/attrs.h"
 
 struct ssh_error;
 struct ssh_session;
@@ -87,6 +88,7 @@ bool xfer_path_ok(const char *rel, const char **why);
  * The session stays usable after success and after errors other than
  * SSH_ERR_CHANNEL/SSH_ERR_TIMEOUT.
  */
+WARN_UNUSED_RESULT
 int xfer_upload(struct ssh_session *s, const char *local_path,
     const char *remote_root, const char *rel_path, int64_t max_bytes,
     long timeout_ms, struct xfer_progress *p, struct ssh_error *e);
@@ -96,6 +98,7 @@ int xfer_upload(struct ssh_session *s, const char *local_path,
  * created 0600 with O_NOFOLLOW), as xfer_upload the other way.  local_path
  * is the caller's (trusted) choice; its directory must exist.
  */
+WARN_UNUSED_RESULT
 int xfer_download(struct ssh_session *s, const char *remote_root,
     const char *rel_path, const char *local_path, int64_t max_bytes,
     long timeout_ms, struct xfer_progress *p, struct ssh_error *e);
