@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sftp-bench: the agent's side of bench/sftp.  Not a test.
  *

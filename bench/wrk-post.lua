@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: MIT
 -- wrk script for bench/request-path: one fixed request, from the environment.
 --
 --   WRK_METHOD   the method (default POST)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * instag-agent: entry point.  Parses the command line and hands over to the
  * server (run), the config checker or the token minter.

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """The seed's reference agent, for bench/request-path.
 
 A stand-in for the Python InsTaG RunPod agent this project replaces: a

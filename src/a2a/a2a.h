@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * a2a: A2A JSON-RPC 2.0 on POST /a2a in both dialects (reference/a2a.md):
+ * a2a: A2A JSON-RPC 2.0 on POST /a2a in both dialects (docs/api.md):
  * v0.3 slash method names and v1.0 PascalCase names, each answered in the
  * dialect asked.  The wire objects come from render.h.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * card: the agent cards.  The A2A card (v0.3 fields plus v1.0
  * supportedInterfaces) for /.well-known/agent-card.json and agent.json,

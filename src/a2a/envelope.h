@@ -1,6 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * envelope: the hypergraph umbrella's message format on POST /api/a2a
- * (reference/umbrella.md, DESIGN section 3 "Fixed names").
+ * (docs/api.md, "POST /api/a2a"; the message types are fixed names):
  *   agent_discovery_request / agent_discovery -> the umbrella card
  *   task_request {payload: {operation, params, task_id?}} -> task_response
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
 #include <errno.h>
@@ -163,8 +164,11 @@ start_sub(struct sub *s)
 		else if (http_sse_begin(s->r) == 0) {
 			json_object *e = render_rpc_error(s->rpc_id, s->d,
 			    A2A_TASK_NOT_FOUND, "Task not found");
-			http_sse_event(s->r, json_object_to_json_string_ext(e,
-			    JSON_C_TO_STRING_PLAIN));
+			/* The stream ends here either way: a peer already
+			 * gone changes nothing. */
+			IGNORE_RESULT(http_sse_event(s->r,
+			    json_object_to_json_string_ext(e,
+			    JSON_C_TO_STRING_PLAIN)));
 			json_object_put(e);
 		}
 		return true;

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * hub: the event hub (DESIGN section 1).  One thread owns every open SSE
+ * hub: the event hub.  One thread owns every open SSE
  * stream and every blocking message/send wait, so no request thread waits
  * for a task: a request thread hands its http_req over and goes back to
  * FCGX_Accept_r.  The hub writes each task update to every stream of that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify: push notification configs and fan-out (see notify.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * notify: A2A push notification configs and the fan-out of task updates
  * to them.  Prefix notify_.

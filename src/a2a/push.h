@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * push: asynchronous delivery of A2A push notifications (webhook POSTs).
  *

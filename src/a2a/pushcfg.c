@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pushcfg: the A2A methods on push notification configs (see pushcfg.h).
  */
@@ -178,8 +179,10 @@ pushcfg_method(struct rpc *c, const char *what)
 		if (cid == NULL) {
 			struct push_config **all = NULL;
 			size_t n = 0;
-			if (notify_config_list(task_id, &all, &n) == 0 &&
-			    n > 0) {
+			if (notify_config_list(task_id, &all, &n) < 0)
+				return rpc_error(c, RPC_INTERNAL_ERROR,
+				    "the task store failed");
+			if (n > 0) {
 				/* The first one; the list frees the rest. */
 				pc = all[0];
 				all[0] = NULL;
@@ -198,8 +201,11 @@ pushcfg_method(struct rpc *c, const char *what)
 	if (!strcmp(what, "list")) {
 		struct push_config **all = NULL;
 		size_t n = 0, i;
-		json_object *arr = json_object_new_array();
-		notify_config_list(task_id, &all, &n);
+		json_object *arr;
+		if (notify_config_list(task_id, &all, &n) < 0)
+			return rpc_error(c, RPC_INTERNAL_ERROR,
+			    "the task store failed");
+		arr = json_object_new_array();
 		for (i = 0; i < n; i++)
 			json_object_array_add(arr, render_push(all[i], c->d));
 		notify_config_list_free(all, n);
@@ -219,7 +225,10 @@ pushcfg_method(struct rpc *c, const char *what)
 		if (cid == NULL)
 			return rpc_error(c, RPC_INVALID_PARAMS,
 			    "the push notification config id is required");
-		notify_config_delete(task_id, cid);
+		/* 1 (no such config) is a success: delete is idempotent. */
+		if (notify_config_delete(task_id, cid) < 0)
+			return rpc_error(c, RPC_INTERNAL_ERROR,
+			    "the task store failed");
 		return rpc_reply(c, c->d == A2A_V03 ? NULL : json_object_new_object());
 	}
 }

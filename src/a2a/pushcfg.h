@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pushcfg: the A2A methods on a task's push notification configs (v0.3
  * tasks/pushNotificationConfig/{set,get,list,delete}, v1.0

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * render: the agent's task record and errors as A2A wire objects, in the
  * dialect asked (see render.h).

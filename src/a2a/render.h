@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * render: A2A wire objects from the agent's task record, in both dialects
  * (v0.3 and v1.0; docs/api.md), and JSON-RPC envelopes.  Prefix render_.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rpc: replies of A2A methods (see rpc.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * rpc: one JSON-RPC call of an A2A method and the reply it makes.  Prefix
  * rpc_.

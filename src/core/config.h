@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * config: the agent's configuration file (key = value lines) with every key
  * overridable by INSTAG_AGENT_<KEY> in the environment.  docs/configuration.md

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * errcode: the category of every error code (see errcode.h).
  */

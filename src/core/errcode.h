@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * errcode: every error code the agent puts in a task's error, an
  * operation's error or a reply, each with its category.  Prefix ERRC_ for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics: process-wide counters rendered in the Prometheus text format
  * for GET /metrics.  Counters are atomic; any thread may bump them.  The

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * op: operation errors (see op.h).
  */

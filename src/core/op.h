@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * op: the contract between an operation and the layers around it.  Prefix
  * op_.

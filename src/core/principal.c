@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * principal: who is asking (a verified token's subject and scopes).
  */

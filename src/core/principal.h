@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * principal: who is asking, as a verified token says (http/auth.c makes
  * them).  Prefix principal_.  Every layer below the request path sees the

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * task: the task record of DESIGN section 4 and its JSON forms.
+ * task: the task record (A2A's Task, docs/api.md) and its JSON forms.
  *
  * A struct task owns every pointer and json_object reference in it.
  * task_free() releases them all.  The internal message form kept in

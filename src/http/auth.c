@@ -1,9 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth: JWT verification and minting on top of libjwt 1.10.2.
  *
  * libjwt 1.10 takes the algorithm from the token header, accepts any token
- * unverified when no key is given, and checks no claims at all
- * (reference/c-libraries.md section 3).  So, for every token:
+ * unverified when no key is given, and checks no claims at all (its jwt.h
+ * has no claim validation).  So, for every token:
  *
  *   1. the Authorization header must be "Bearer <token>", the token at most
  *      AUTH_MAX_TOKEN bytes of exactly three base64url segments;

@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * auth: JWT bearer-token verification and minting (libjwt 1.10).
  *
  * libjwt 1.10 takes the algorithm from the token and checks no claims, so
  * this module pins the configured algorithm (before and after jwt_decode),
  * always passes a key, and validates exp, nbf, iat, iss, aud and sub itself
- * (docs/configuration.md, DESIGN.md section 6).
+ * (the claims and their keys: docs/configuration.md, docs/api.md).
  *
  * A struct auth_ctx is immutable after auth_ctx_new() except for its
  * internal cache of verified tokens, which is locked; one context may be
@@ -18,6 +19,7 @@
 #include <time.h>
 
 #include "core/principal.h"
+#include "lib/attrs.h"
 
 struct config;
 
@@ -53,6 +55,7 @@ enum auth_status {
  * auth_ctx_free); on failure returns -1, *out is NULL and *err is a message
  * naming the key and file (caller frees).
  */
+WARN_UNUSED_RESULT
 int auth_ctx_new(const struct config *cfg, struct auth_ctx **out, char **err);
 /* Release ctx, its keys (wiped) and its cache.  NULL is ok. */
 void auth_ctx_free(struct auth_ctx *ctx);
@@ -65,6 +68,7 @@ void auth_ctx_free(struct auth_ctx *ctx);
  * *out is always initialised; on AUTH_OK it holds the principal (caller
  * clears with principal_clear), otherwise it is empty.
  */
+WARN_UNUSED_RESULT
 enum auth_status auth_verify(struct auth_ctx *ctx, const char *header,
     time_t now, struct principal *out);
 
@@ -79,6 +83,7 @@ const char *auth_status_reason(enum auth_status st);
  * ttl is 1..AUTH_MAX_TTL; sub is validated as auth_verify does.
  * Returns a new string (caller frees) or NULL with *err (caller frees).
  */
+WARN_UNUSED_RESULT
 char *auth_mint(struct auth_ctx *ctx, const char *sub, const char *scopes,
     long ttl, time_t now, char **err);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http: one FastCGI request as the agent sees it, and the response
  * writers.  A struct http_req owns its heap FCGX_Request; whoever holds
@@ -13,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "http/auth.h"
+#include "lib/attrs.h"
 
 struct http_req {
 	FCGX_Request *fcgx;	/* owned */
@@ -39,6 +41,7 @@ const char *http_param(struct http_req *r, const char *name);
  * then drain the stream to its end.  0 on success; otherwise -1 with
  * *status (400, 411, 413) and a static *why.
  */
+WARN_UNUSED_RESULT
 int http_read_body(struct http_req *r, size_t max, int *status,
     const char **why);
 
@@ -53,10 +56,13 @@ void http_error(struct http_req *r, int status, const char *code,
 const char *http_reason(int status);
 
 /* Start an SSE response (headers only) and flush.  -1 if the peer is gone. */
+WARN_UNUSED_RESULT
 int http_sse_begin(struct http_req *r);
 /* Write "data: <json>\n\n" and flush.  -1 if the peer is gone. */
+WARN_UNUSED_RESULT
 int http_sse_event(struct http_req *r, const char *json);
 /* Write a ":" comment line and flush. */
+WARN_UNUSED_RESULT
 int http_sse_comment(struct http_req *r, const char *text);
 
 #endif

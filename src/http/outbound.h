@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * outbound: the SSRF filter every outbound URL passes (push webhooks now,
  * video URLs later), and the curl options every outbound transfer uses.
@@ -21,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "core/config.h"
+#include "lib/attrs.h"
 
 #define OUTBOUND_URL_MAX 2048
 
@@ -49,6 +51,7 @@ struct outbound_target {
  * frees), e.g. "URL host resolves to a private address 10.0.0.5".  Messages
  * name at most the host and address, never the path, query or userinfo.
  */
+WARN_UNUSED_RESULT
 int outbound_check_url(const struct config *cfg, const char *url,
     struct outbound_target *t, char **err);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * instag: InsTaG's command lines and progress output.  Prefix instag_.
  *
@@ -5,7 +6,8 @@
  * - values enter command lines only through sb_add_shquote (strbuf.h).
  * - instag_stage_script: the shell script of one stage of an operation,
  *   built only from fixed templates and validated, quoted values, following
- *   the exact command lines of ../shared/reference/instag.md (second half).
+ *   InsTaG's exact command lines (its README and scripts/; each stage
+ *   is listed in docs/instag.md, "What each operation runs on the pod").
  * - instag_parse_progress: InsTaG's progress from a log: tqdm bars (on
  *   stderr, redrawn with '\r'), "[ITER n]" lines and "[INFO] ===== x ====="
  *   markers.

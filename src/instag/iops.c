@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
 #include <ctype.h>
@@ -683,7 +684,12 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	if (st.state == REMOTE_EXITED && st.exit_status == 0 &&
 	    !st.canceled) {
 		cp_set_int(t, "started", 0);
-		remote_cleanup(s, jr, jid, &e);
+		/* The job succeeded; a job directory left behind is only
+		 * logged. */
+		if (remote_cleanup(s, jr, jid, &e) < 0)
+			log_kv(LOG_WARN, "cleanup_failed", e.message ?
+			    e.message : "remote_cleanup failed", "task", t->id,
+			    "job", jid, NULL);
 		ssh_error_clear(&e);
 		return ACT_DONE;
 	}
@@ -887,7 +893,12 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		rc = ACT_WAIT;
 	} else if (st.state == REMOTE_EXITED && st.exit_status == 0) {
 		cp_set_int(t, "started", 0);
-		remote_cleanup(s, jr, jid, &e);
+		/* The download succeeded; a job directory left behind is
+		 * only logged. */
+		if (remote_cleanup(s, jr, jid, &e) < 0)
+			log_kv(LOG_WARN, "cleanup_failed", e.message ?
+			    e.message : "remote_cleanup failed", "task", t->id,
+			    "job", jid, NULL);
 		rc = ACT_DONE;
 	} else {
 		char msg[200];

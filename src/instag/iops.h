@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iops: the InsTaG operations as task steps.  Prefix iops_.
  *

@@ -1,5 +1,7 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * jsonutil: json-c helpers with the request limits of DESIGN section 6.
+ * jsonutil: json-c helpers with request limits (nesting depth, string
+ * length: max_json_depth, max_string_bytes in docs/configuration.md).
  * Prefix ju_.  Accessors return borrowed references (owned by the parent).
  */
 #ifndef IA_JSONUTIL_H
@@ -9,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
+#include "lib/attrs.h"
 
 /*
  * Parse exactly one JSON value from text[0..len) with nesting at most
@@ -16,6 +19,7 @@
  * new reference (caller puts it).  On failure returns -1 and *err (caller
  * frees) says why: syntax error with offset, too deep, trailing data.
  */
+WARN_UNUSED_RESULT
 int ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
     json_object **out, char **err);
 

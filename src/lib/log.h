@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log: structured JSON log lines on stderr, one line per event.
  *
@@ -10,6 +11,8 @@
 #ifndef IA_LOG_H
 #define IA_LOG_H
 
+#include "lib/attrs.h"
+
 enum log_level {
 	LOG_DEBUG = 0,
 	LOG_INFO = 1,
@@ -20,6 +23,7 @@ enum log_level {
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parse "debug", "info", "warn" or "error"; 0 on success, -1 otherwise. */
+WARN_UNUSED_RESULT
 int log_level_parse(const char *s, enum log_level *out);
 /* Redirect output to fd (default 2).  For tests. */
 void log_set_fd(int fd);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * secretfile: read a small file that holds a key or a secret, refusing one
  * that group or others may read when it must stay private, and wipe it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * secretfile: read a whole key or secret file; wipe it when done.  Prefix
  * secretfile_.
@@ -8,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "lib/attrs.h"
+
 #define SECRETFILE_MAX 65536	/* largest file read, bytes */
 
 /*
@@ -17,6 +20,7 @@
  * secretfile_wipe_free(*buf, SECRETFILE_MAX + 1)); messages name what and
  * the path, never the content.  0, or -1 with *err (caller frees).
  */
+WARN_UNUSED_RESULT
 int secretfile_read(const char *what, const char *path, bool secret,
     unsigned char **buf, size_t *len, char **err);
 /* Overwrite n bytes of p, then free it.  NULL is fine. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * strbuf: a growable byte buffer that is always NUL-terminated.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uuid: random (version 4) UUIDs from getrandom(2). */
 #ifndef IA_UUID_H
 #define IA_UUID_H

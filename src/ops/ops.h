@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * ops: the operation table of DESIGN section 3.  Every operation has a
+ * ops: the operation table (docs/api.md, "Operations").  Every operation has a
  * canonical name, aliases, the scopes it needs, a params validator run
  * before anything else, and either a synchronous handler or a task step.
  * The table is complete: operations whose provider is not configured yet

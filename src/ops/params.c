@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * params: declarative params validation (see params.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * params: declarative validation of an operation's params, before any
  * other code sees them.  Prefix params_.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * taskops: the agent's own operations (see taskops.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * taskops: the operations on the agent's own tasks (tasks.get, tasks.list,
  * tasks.cancel: the envelope's way to what A2A's task methods do) and the

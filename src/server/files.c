@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * files: the two routes that move files (see files.h).
  */

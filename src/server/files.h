@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * files: the HTTP routes that move files, both served and received by
  * nginx.  Prefix files_.

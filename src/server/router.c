@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * router: one request to its handler (see router.h).
  */

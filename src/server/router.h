@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * router: a request to its handler, by path and method.  Prefix router_.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server: the FastCGI side.  Opens (or inherits) the listening socket,
  * runs request_threads threads on FCGX_Accept_r, routes each request, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store: the durable task store on SQLite (WAL, synchronous=NORMAL, schema
  * versioned with PRAGMA user_version).  One connection serialised by a
@@ -12,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/task.h"
+#include "lib/attrs.h"
 
 #define STORE_SCHEMA_VERSION 2
 
@@ -29,14 +31,18 @@ struct push_config {
 };
 
 /* Open (creating or migrating) the store at path.  0, or -1 with *err. */
+WARN_UNUSED_RESULT
 int store_open(const char *path, struct store **out, char **err);
 void store_close(struct store *st);	/* NULL ok */
 /* 0 when the database answers a trivial query. */
+WARN_UNUSED_RESULT
 int store_ping(struct store *st);
 
 /* Insert or replace the whole row.  0, or -1 with *err. */
+WARN_UNUSED_RESULT
 int store_task_put(struct store *st, const struct task *t, char **err);
 /* 0 and *out (caller task_free()s) when found, 1 when absent, -1 on error. */
+WARN_UNUSED_RESULT
 int store_task_get(struct store *st, const char *id, struct task **out);
 
 struct store_list_query {
@@ -53,20 +59,26 @@ struct store_list_query {
  * string ("" on the last page); *total the count matching the filters.
  * -1 with *err on a bad page token or database error.
  */
+WARN_UNUSED_RESULT
 int store_task_list(struct store *st, const struct store_list_query *q,
     struct task ***tasks, size_t *n, char **next_token, int64_t *total,
     char **err);
 /* Every non-terminal task, oldest first (for resume at start). */
+WARN_UNUSED_RESULT
 int store_task_active(struct store *st, struct task ***tasks, size_t *n);
 
+WARN_UNUSED_RESULT
 int store_push_put(struct store *st, const struct push_config *pc, char **err);
 /* 0 found (*out new, free with store_push_free), 1 absent, -1 error. */
+WARN_UNUSED_RESULT
 int store_push_get(struct store *st, const char *task_id, const char *id,
     struct push_config **out);
 /* All configs of a task: new array of new configs. */
+WARN_UNUSED_RESULT
 int store_push_list(struct store *st, const char *task_id,
     struct push_config ***out, size_t *n);
 /* 0 deleted, 1 absent, -1 error. */
+WARN_UNUSED_RESULT
 int store_push_delete(struct store *st, const char *task_id, const char *id);
 void store_push_free(struct push_config *pc);	/* NULL ok */
 
@@ -100,11 +112,14 @@ struct pod_rec {
 };
 
 /* Insert or update the whole row (key pod_id).  0, or -1 with *err. */
+WARN_UNUSED_RESULT
 int store_pod_put(struct store *st, const struct pod_rec *p, char **err);
 /* 0 and *out (caller frees with store_pod_free) when found, 1 absent,
  * -1 error. */
+WARN_UNUSED_RESULT
 int store_pod_get(struct store *st, const char *pod_id, struct pod_rec **out);
 /* The pod a task created: like store_pod_get, keyed by task id. */
+WARN_UNUSED_RESULT
 int store_pod_by_task(struct store *st, const char *task_id,
     struct pod_rec **out);
 /*
@@ -112,6 +127,7 @@ int store_pod_by_task(struct store *st, const char *task_id,
  * when with_terminated.  *out: new array of *n new records; caller frees
  * each with store_pod_free, then the array.  0 or -1.
  */
+WARN_UNUSED_RESULT
 int store_pod_list(struct store *st, const char *owner, bool with_terminated,
     struct pod_rec ***out, size_t *n);
 void store_pod_free(struct pod_rec *p);	/* NULL ok */

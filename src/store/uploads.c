@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uploads: adopt nginx's buffered request bodies as uploads; see uploads.h. */
 #include "auto-config.h"
 

@@ -1,5 +1,6 @@
+/* SPDX-License-Identifier: MIT */
 /*
- * uploads: large inputs sent with PUT /uploads/{name} (DESIGN.md section 2).
+ * uploads: large inputs sent with PUT /uploads/{name} (docs/api.md).
  * Prefix uploads_.
  *
  * nginx writes the request body to a temporary file and passes its path
@@ -30,6 +31,7 @@
 
 #include "core/config.h"
 #include "lib/uuid.h"
+#include "lib/attrs.h"
 
 #define UPLOADS_NAME_MAX	128	/* longest {name}, bytes */
 #define UPLOADS_ID_PREFIX	"upload:"
@@ -56,6 +58,7 @@ bool uploads_name_valid(const char *name);
  * left under uploads/, and tmp_path is unlinked when possible (nginx's
  * `client_body_in_file_only clean` removes it too).
  */
+WARN_UNUSED_RESULT
 int uploads_adopt(const struct config *cfg, const char *owner,
     const char *name, const char *tmp_path, struct upload_info *out,
     char **err);
@@ -67,6 +70,7 @@ int uploads_adopt(const struct config *cfg, const char *owner,
  * upload exists but its record is unreadable or corrupt.  *out is empty
  * unless 0 is returned.
  */
+WARN_UNUSED_RESULT
 int uploads_lookup(const struct config *cfg, const char *owner,
     const char *upload_id, struct upload_info *out);
 
@@ -76,6 +80,7 @@ int uploads_lookup(const struct config *cfg, const char *owner,
  * uploads_adopt().  -1 with *err (caller frees) on bad base64, an empty
  * file, a bad name or a write error.
  */
+WARN_UNUSED_RESULT
 int uploads_adopt_base64(const struct config *cfg, const char *owner,
     const char *name, const char *b64, struct upload_info *out, char **err);
 
@@ -89,6 +94,7 @@ void uploads_info_clear(struct upload_info *info);
  * or -1 with *err (caller frees) and dst removed.  Used by uploads_adopt()
  * when rename(2) cannot move the file.
  */
+WARN_UNUSED_RESULT
 int uploads_copy(const char *src, const char *dst, mode_t mode,
     char sha256_hex[65], int64_t *size, char **err);
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tasks: the task executor.  M executor threads and one timer queue.  A
  * task that waits (for a pod, a remote job, a retry) holds no thread: its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_fake_runpod: drives a running fake-runpod over loopback with
  * libcurl.  main() starts $top_builddir/tests/fake-runpod/fake-runpod on

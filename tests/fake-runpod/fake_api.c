@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake-runpod: the API side.  Routes, Bearer auth, the pods and their
  * status walk (driven by time, computed when a pod is read), the GPU

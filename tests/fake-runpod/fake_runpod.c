@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake-runpod: the HTTP/1.1 side.  One process, one thread, poll(2), on
  * 127.0.0.1 only, plain HTTP.  Keep-alive and pipelining (one request at a

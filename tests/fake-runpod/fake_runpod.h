@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fake-runpod: a local stand-in for RunPod's REST API v2, for tests.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # Shared code of the test harness (tests/harness/start, stop, agent).
 # Sourced, never run.  Loopback addresses only; every wait is bounded.

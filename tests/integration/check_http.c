@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration tests: the real agent behind the real nginx (the files in
  * nginx/), over TLS on loopback, started by tests/harness/start.

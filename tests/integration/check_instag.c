@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * End-to-end tests of the InsTaG operations: the real agent behind the
  * real nginx; a pod provisioned from the RunPod stand-in whose SSH is the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration tests of the RunPod provider: the real agent behind the real
  * nginx, the RunPod stand-in (tests/fake-runpod) on loopback, and its pods'

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * itest: helpers for the integration tests.  They drive the real agent
  * behind the real nginx started by tests/harness/start, over TLS on

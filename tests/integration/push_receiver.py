@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """A push-notification receiver for the integration tests.
 
 Serves HTTPS on 127.0.0.1 (port 0 = pick one) with the harness's server

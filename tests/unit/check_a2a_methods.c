@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The A2A methods without FastCGI: a2a_call() runs one JSON-RPC request
  * against a real executor and store and returns the reply it would send

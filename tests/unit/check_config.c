@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
 #include <check.h>
@@ -183,6 +184,41 @@ START_TEST(test_keys_documented)
 }
 END_TEST
 
+/* Every key is in etc/agent.conf.example as a "key = value" line, and one
+ * left commented out ("#key = value") shows the key's default. */
+START_TEST(test_keys_in_example)
+{
+	const char *top = getenv("top_srcdir");
+	char path[1024], needle[128];
+	const struct config_key *k;
+	char *text, *p, *eol;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/etc/agent.conf.example",
+	    top ? top : ".");
+	text = tu_read_file(path);
+	for (k = config_keys; k->name; k++) {
+		snprintf(needle, sizeof(needle), "\n#%s =", k->name);
+		p = strstr(text, needle);
+		if (p == NULL) {
+			snprintf(needle, sizeof(needle), "\n%s =", k->name);
+			p = strstr(text, needle);
+			ck_assert_msg(p != NULL,
+			    "etc/agent.conf.example lacks %s", k->name);
+			continue;
+		}
+		p += strlen(needle);
+		p += strspn(p, " ");
+		eol = strchr(p, '\n');
+		n = eol ? (size_t)(eol - p) : strlen(p);
+		ck_assert_msg(n == strlen(k->def) && !strncmp(p, k->def, n),
+		    "etc/agent.conf.example: #%s = %.*s, but the default is "
+		    "'%s'", k->name, (int)n, p, k->def);
+	}
+	free(text);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -196,6 +232,7 @@ main(void)
 	tcase_add_test(tc, test_env_override);
 	tcase_add_test(tc, test_cidr);
 	tcase_add_test(tc, test_keys_documented);
+	tcase_add_test(tc, test_keys_in_example);
 	suite_add_tcase(s, tc);
 	return tu_run(s);
 }

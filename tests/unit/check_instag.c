@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of InsTaG's command lines and progress parsing.  The stage
  * scripts are run, here with bash, against the fake InsTaG tree

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
 #include <check.h>
@@ -135,8 +136,8 @@ static const struct {
 	  "runpod+ssh" },
 	{ "tasks.get", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	{ "tasks.list", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
-	/* DESIGN section 3 says "tasks:read / owner"; the A2A CancelTask
-	 * method and this table both ask for tasks:write. */
+	/* Cancel is a write: tasks:write (and the task must be yours), as
+	 * for the A2A CancelTask method (docs/api.md, "Scopes"). */
 	{ "tasks.cancel", { NULL }, { "tasks:write" }, OP_SYNC, NULL },
 	{ "diag.timer", { NULL }, { "diag:run" }, OP_TASK, "diagnostics" },
 };

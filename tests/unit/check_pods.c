@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of the RunPod provider's pieces that need no server: key
  * loading, readiness, retry delays, the cost guard's accounting, pod names

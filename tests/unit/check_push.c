@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * push against a real HTTPS receiver: a thread in this process serving TLS
  * (OpenSSL) on 127.0.0.1 with a throwaway self-signed certificate, which

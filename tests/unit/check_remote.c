@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_remote: detached remote jobs (src/remote.c) against a real sshd.
  *

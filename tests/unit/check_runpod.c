@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_runpod: the RunPod REST v2 client (src/runpod.c).
  *

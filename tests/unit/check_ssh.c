@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_ssh: the SSH layer (src/ssh.c) against a real OpenSSH sshd.
  *

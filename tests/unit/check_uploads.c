@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Unit tests of uploads: name rules, adopting a file (rename and copy),
  * the record on disk, lookup by owner, and the copy helper.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_xfer: SFTP transfers (src/xfer.c) against a real OpenSSH sshd.
  *

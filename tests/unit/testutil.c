@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil: helpers shared by the unit tests; see testutil.h. */
 #include "auto-config.h"
 

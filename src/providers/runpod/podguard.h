@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * podguard: one background thread that watches money.  Prefix guard_.
  *

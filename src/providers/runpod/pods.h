@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pods: the RunPod provider's shared state and the pod registry.  Prefix
  * pods_.

@@ -1,7 +1,9 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * provision: the pod lifecycle as task steps.  Prefix prov_.
  *
- * runpod.provision_pod, one short step at a time (DESIGN section 1):
+ * runpod.provision_pod, one short step at a time (no step blocks an
+ * executor thread for long; waits go to the timer queue):
  *   create   one POST /v2/pods per step for the next (GPU type, cloud)
  *            candidate; a capacity error moves on to the next candidate,
  *            every attempt is recorded in the task's checkpoint and result.

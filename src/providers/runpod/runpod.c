@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runpod: a blocking client for RunPod's REST API v2; see runpod.h. */
 #include "auto-config.h"
 

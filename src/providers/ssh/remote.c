@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* remote: detached jobs on a pod; see remote.h. */
 #include "auto-config.h"
 

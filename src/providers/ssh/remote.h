@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * remote: detached jobs on a pod that survive SSH drops and agent
  * restarts.  Prefix remote_.
@@ -50,6 +51,7 @@
 #include <stdint.h>
 
 #include "providers/ssh/ssh.h"
+#include "lib/attrs.h"
 
 #define REMOTE_EXEC_TIMEOUT_MS 15000	/* every exec but remote_cancel */
 #define REMOTE_SCRIPT_MAX 65536		/* bytes of script text */
@@ -85,12 +87,14 @@ struct remote_status {
  * about 2 s (inside the exec) for the wrapper to record its pid.  On
  * success *st (may be NULL) is the job's status, as remote_poll gives it.
  */
+WARN_UNUSED_RESULT
 int remote_start(struct ssh_session *s, const char *jobs_root,
     const char *job_id, const char *workdir, const char *script,
     struct remote_status *st, struct ssh_error *e);
 
 /* The job's status into *st.  A job that was never started is
  * REMOTE_UNKNOWN (a success). */
+WARN_UNUSED_RESULT
 int remote_poll(struct ssh_session *s, const char *jobs_root,
     const char *job_id, struct remote_status *st, struct ssh_error *e);
 
@@ -100,6 +104,7 @@ int remote_poll(struct ssh_session *s, const char *jobs_root,
  * REMOTE_READ_MAX.  Binary-safe.  On success *data is a NUL-terminated
  * buffer of *len bytes (may hold NULs); caller frees.
  */
+WARN_UNUSED_RESULT
 int remote_read_log(struct ssh_session *s, const char *jobs_root,
     const char *job_id, int64_t offset, size_t max, char **data,
     size_t *len, struct ssh_error *e);
@@ -112,11 +117,13 @@ int remote_read_log(struct ssh_session *s, const char *jobs_root,
  * finished, vanished (remaining processes of its group are still killed)
  * or never started is a no-op success.
  */
+WARN_UNUSED_RESULT
 int remote_cancel(struct ssh_session *s, const char *jobs_root,
     const char *job_id, int grace_s, struct ssh_error *e);
 
 /* Remove the job's directory.  Refused (SSH_ERR_PROTOCOL) while the job
  * runs; a job that does not exist is a success. */
+WARN_UNUSED_RESULT
 int remote_cleanup(struct ssh_session *s, const char *jobs_root,
     const char *job_id, struct ssh_error *e);
 

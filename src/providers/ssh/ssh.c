@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ssh: SSH to pods with libssh2 1.10; see ssh.h. */
 #include "auto-config.h"
 

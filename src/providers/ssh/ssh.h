@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ssh: SSH to pods with libssh2 1.10 - probe, sessions, exec and a small
  * session pool.  Prefix ssh_.
@@ -41,6 +42,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "lib/attrs.h"
 
 #define SSH_TIMEOUT_DEFAULT_MS 15000	/* t->timeout_ms <= 0 */
 #define SSH_EXEC_TIMEOUT_DEFAULT_MS 60000	/* ssh_exec timeout_ms <= 0 */
@@ -79,6 +81,7 @@ void ssh_error_set(struct ssh_error *e, int kind, const char *fmt, ...)
 const char *ssh_error_kind_name(int kind);
 
 /* libssh2_init, once (pthread_once).  0, or -1 when libssh2 failed. */
+WARN_UNUSED_RESULT
 int ssh_global_init(void);
 /* libssh2_exit, at shutdown, after every session is closed. */
 void ssh_global_cleanup(void);
@@ -104,6 +107,7 @@ struct ssh_target {
  * "wait until the pod answers SSH" calls.  On success *fingerprint_out
  * (may be NULL) is the host key's "SHA256:..." fingerprint; caller frees.
  */
+WARN_UNUSED_RESULT
 int ssh_probe(const struct ssh_target *t, char **fingerprint_out,
     struct ssh_error *e);
 
@@ -114,6 +118,7 @@ struct ssh_session;
  * is the session (close with ssh_session_close) and *fingerprint_out (may
  * be NULL) a copy of the host key fingerprint (caller frees).
  */
+WARN_UNUSED_RESULT
 int ssh_session_open(const struct ssh_target *t, struct ssh_session **out,
     char **fingerprint_out, struct ssh_error *e);
 /* Disconnect (bounded by SSH_CLOSE_TIMEOUT_MS) and free.  NULL is fine. */
@@ -136,6 +141,7 @@ bool ssh_session_broken(const struct ssh_session *s);
  */
 struct _LIBSSH2_SESSION *ssh_session_handle(struct ssh_session *s,
     int *sock);
+WARN_UNUSED_RESULT
 int ssh_session_wait(struct ssh_session *s, long long deadline_ms);
 void ssh_session_mark_broken(struct ssh_session *s);
 
@@ -168,6 +174,7 @@ void ssh_exec_result_clear(struct ssh_exec_result *r);
  * session is marked broken.  The command may still run remotely after a
  * timeout.
  */
+WARN_UNUSED_RESULT
 int ssh_exec(struct ssh_session *s, const char *cmd, size_t max_output,
     long timeout_ms, struct ssh_exec_result *r, struct ssh_error *e);
 
@@ -201,6 +208,7 @@ void ssh_pool_free(struct ssh_pool *p);
  * for a put, evicting an idle session of another key when it can, until
  * t->timeout_ms passes (SSH_ERR_TIMEOUT).  Errors as ssh_session_open().
  */
+WARN_UNUSED_RESULT
 int ssh_pool_get(struct ssh_pool *p, const struct ssh_target *t,
     struct ssh_session **out, struct ssh_error *e);
 /* Give s back; broken (or ssh_session_broken(s)) closes it instead. */

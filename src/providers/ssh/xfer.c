@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* xfer: SFTP upload and download, resumable, SHA-256 checked; see xfer.h. */
 #include "auto-config.h"
 

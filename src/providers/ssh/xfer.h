@@ -1,10 +1,11 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xfer: files to and from a pod over SFTP (libssh2 1.10), resumable and
  * checked with SHA-256 on both ends.  Prefix xfer_.
  *
  * Shape of a transfer: a task step calls xfer_upload() or xfer_download()
  * with max_bytes (the most it may move in this call) until p->done; each
- * call is bounded by timeout_ms, so no thread waits long (DESIGN.md 1).
+ * call is bounded by timeout_ms, so no executor thread is held for long.
  * The data goes to "<target>.part" first; a call resumes from the bytes
  * the .part already holds (after checking them, below); once the whole
  * file is there its SHA-256 is computed on both ends (remotely with
@@ -49,6 +50,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "lib/attrs.h"
 
 struct ssh_error;
 struct ssh_session;
@@ -86,6 +88,7 @@ bool xfer_path_ok(const char *rel, const char **why);
  * The session stays usable after success and after errors other than
  * SSH_ERR_CHANNEL/SSH_ERR_TIMEOUT.
  */
+WARN_UNUSED_RESULT
 int xfer_upload(struct ssh_session *s, const char *local_path,
     const char *remote_root, const char *rel_path, int64_t max_bytes,
     long timeout_ms, struct xfer_progress *p, struct ssh_error *e);
@@ -95,6 +98,7 @@ int xfer_upload(struct ssh_session *s, const char *local_path,
  * created 0600 with O_NOFOLLOW), as xfer_upload the other way.  local_path
  * is the caller's (trusted) choice; its directory must exist.
  */
+WARN_UNUSED_RESULT
 int xfer_download(struct ssh_session *s, const char *remote_root,
     const char *rel_path, const char *local_path, int64_t max_bytes,
     long timeout_ms, struct xfer_progress *p, struct ssh_error *e);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG metrics.py (instag-agent tests).  Like the real one it has no
 # argparse: `python metrics.py <pred.mp4> <gt.mp4>`; extra arguments are

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG pretrain_face.py (instag-agent tests).  Same command line as
 # Fictionarry/InsTaG pretrain_face.py (adds --share_audio_net).  Subjects are

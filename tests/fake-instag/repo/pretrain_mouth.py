@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG pretrain_mouth.py (instag-agent tests).  Same command line as
 # Fictionarry/InsTaG pretrain_mouth.py.  Needs pretrain_face.py's checkpoints.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG synthesize_fuse.py (instag-agent tests).  Same command line as
 # Fictionarry/InsTaG synthesize_fuse.py.  Reads O/cfg_args (every CLI value,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG train_face.py (instag-agent tests).  Same command line as
 # Fictionarry/InsTaG train_face.py; checks the inputs the real one reads,

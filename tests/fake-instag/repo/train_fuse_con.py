@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG train_fuse_con.py (instag-agent tests).  Same command line as
 # Fictionarry/InsTaG train_fuse_con.py; needs O/chkpnt_{face,mouth}_latest.pth.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 #
 # Fake InsTaG train_mouth.py (instag-agent tests).  Same command line as
 # Fictionarry/InsTaG train_mouth.py; needs O/chkpnt_face_latest.pth.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG (instag-agent tests): the same argument groups, flag names,
 # short aliases, types and defaults as Fictionarry/InsTaG arguments/__init__.py.
 

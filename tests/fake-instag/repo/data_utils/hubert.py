@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/hubert.py (instag-agent tests).  `--wav X.wav` writes
 # X_hu.npy (shape (frames, 2, 1024)).  Like the real one it "loads the model"
 # (prints two lines) before parsing its arguments.

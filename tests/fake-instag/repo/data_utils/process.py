@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/process.py (instag-agent tests).  Same command line
 # as Fictionarry/InsTaG data_utils/process.py: `path [--task N] [--asr NAME]`.
 # Like the real one it runs ffmpeg / python sub-steps with os.system and

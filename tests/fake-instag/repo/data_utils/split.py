@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/split.py (instag-agent tests).  Same command line as
 # process.py; only rewrites transforms_{train,val}.json with the last 301
 # frames as the validation set (train = first N - 301 frames).

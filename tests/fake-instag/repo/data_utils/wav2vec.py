@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/wav2vec.py (instag-agent tests).  Same command line:
 # `--wav X.wav [--play] [--model M] [--save_feats] [--fps 50] [-l 10] [-m 50] [-r 10]`.
 # With --save_feats writes X_eo.npy (esperanto model, the default) or X.npy.

@@ -1,1 +1,2 @@
+# SPDX-License-Identifier: MIT
 """Fake InsTaG support code (instag-agent tests only)."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG (instag-agent tests): fault injection for the shell scripts.
 # Source it, then call `fake_control NAME "failure message"` once and
 # `fake_step PERCENT "failure message"` at progress points.  Reads

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Optional dependency checks for the fake scripts.  Not part of InsTaG.
 
 With FAKE_INSTAG_STRICT_DEPS=1 a script whose real counterpart imports a

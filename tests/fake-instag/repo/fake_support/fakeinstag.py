@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Support code shared by the fake InsTaG scripts and the fake pod tools.
 
 Not part of InsTaG: this module exists only in the stand-in tree used by

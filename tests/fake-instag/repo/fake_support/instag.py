@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The parts of InsTaG's training/rendering runtime the fake scripts share:
 the data-set loader's file checks (scene/dataset_readers.py, scene/__init__.py),
 output folder + cfg_args + tensorboard file, and the training loop's

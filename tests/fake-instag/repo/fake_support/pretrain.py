@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared body of the fake pretrain_face.py / pretrain_mouth.py.  Not InsTaG."""
 
 import copy

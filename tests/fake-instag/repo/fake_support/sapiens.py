@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared body of the fake sapiens lite demo/vis_{depth,normal}.py.  Not InsTaG."""
 
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Shared body of the fake train_face.py / train_mouth.py / train_fuse_con.py
 and pretrain_{face,mouth}.py.  Not part of InsTaG."""
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG (instag-agent tests): placeholder for the CUDA extension gridencoder.
 # The fake pip records "./gridencoder" when environment.yml is installed.
 from setuptools import setup

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG scripts/prepare.sh (instag-agent tests).  The real one wgets
 # these files; this one makes placeholder files at the same paths and never
 # touches the network.

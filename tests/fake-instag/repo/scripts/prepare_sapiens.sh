@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG scripts/prepare_sapiens.sh (instag-agent tests).  The real one
 # git-clones two Hugging Face repositories (Git LFS); this one creates the
 # clone directories and checkpoint files locally, no network.  A second run

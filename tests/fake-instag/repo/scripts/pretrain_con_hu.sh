@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG scripts/pretrain_con_hu.sh (instag-agent tests): the real command sequence.
 FAKE_CTL_ARGS="$*"; . "$(dirname "$0")/../fake_support/control.sh"
 fake_control pretrain_con_hu "pretrain_con_hu.sh: failed"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG scripts/train_xx_long.sh (instag-agent tests): the real command sequence.
 FAKE_CTL_ARGS="$*"; . "$(dirname "$0")/../fake_support/control.sh"
 fake_control train_xx_long "train_xx_long.sh: failed"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG (instag-agent tests): safe_state() as in InsTaG's
 # utils/general_utils.py -- every stdout write that ends a line gets
 # " [dd/mm HH:MM:SS]" before its newline(s); --quiet silences stdout.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """
     Fake InsTaG data_utils/deepspeech_features/extract_ds_features.py
     (instag-agent tests).  `--input X.wav|DIR [--output F] [--deepspeech PB]

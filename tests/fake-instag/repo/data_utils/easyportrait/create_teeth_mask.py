@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/easyportrait/create_teeth_mask.py (instag-agent tests).
 # `datset [--config CFG] [--checkpoint PTH]`: reads datset/ori_imgs/*.jpg and
 # writes datset/teeth_mask/<n>.npy.  Needs the config file and fpn-fp-512.pth.

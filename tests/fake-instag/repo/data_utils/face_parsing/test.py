@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/face_parsing/test.py (instag-agent tests).
 # `--respath DIR --imgpath DIR [--modelpath data_utils/face_parsing/79999_iter.pth]`
 # writes <respath>/<n>.png for every <n>.jpg/.png in imgpath.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/face_tracking/convert_BFM.py (instag-agent tests).
 # Run from data_utils/face_tracking: reads 3DMM/01_MorphableModel.mat (the
 # licensed Basel Face Model 2009, copied in by the user), 3DMM/topology_info.npy

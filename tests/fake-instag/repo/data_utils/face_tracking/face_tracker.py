@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/face_tracking/face_tracker.py (instag-agent tests).
 # `--path D/ori_imgs --img_h H --img_w W --frame_num N`; needs 3DMM/3DMM_info.npy
 # (convert_BFM.py) and 3DMM/keys_info.npy (prepare.sh) next to this file and

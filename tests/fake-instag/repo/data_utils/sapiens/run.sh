@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/sapiens/run.sh (instag-agent tests): same two calls.
 FAKE_CTL_ARGS="$*"; . "$(dirname "$0")/../../fake_support/control.sh"
 fake_control run "run.sh: sapiens failed"

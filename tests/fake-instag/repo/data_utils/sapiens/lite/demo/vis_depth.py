@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fake sapiens lite demo/vis_depth.py as vendored by InsTaG (instag-agent tests).
 # `CHECKPOINT --input LIST.txt|DIR --output-root DIR [--seg_dir D] [--batch-size N]
 # [--device cuda:0] [--shape H [W]] [--fp16]` writes <out>/<n>.npy and <n>.jpg.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Fake InsTaG data_utils/sapiens/lite/scripts/depth.sh (instag-agent tests).
 # The real script's command sequence: list the first N_VALID images of
 # $1/gt_imgs (sort -V), split them over TOTAL_GPUS jobs, run
