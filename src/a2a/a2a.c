@@ -6,6 +6,7 @@
 
 #include "a2a/a2a.h"
 #include "a2a/hub.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
@@ -581,7 +582,7 @@ bad:
 	json_object_object_add(out, "parts", parts);
 	{
 		char ts[32];
-		ju_iso8601(ju_now_ms(), ts, sizeof(ts));
+		ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
 		json_object_object_add(out, "timestamp", json_object_new_string(ts));
 	}
 	return out;
@@ -1133,7 +1134,7 @@ save_push_config(struct rpc *c, const char *task_id, json_object *pc,
 		cid = id;
 	}
 	p.id = (char *)cid;
-	p.created_ms = ju_now_ms();
+	p.created_ms = clock_wall_ms();
 	p.dialect = c->d;
 	if (store_push_put(tasks_store(), &p, &err) < 0) {
 		reply_error(c, RPC_INTERNAL_ERROR, "%s", err);

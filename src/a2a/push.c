@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "http/outbound.h"
 #include "a2a/push.h"
@@ -72,15 +73,6 @@ static struct {
 	long backoff_base_ms;
 	struct push_stats st;
 } P = { .state = PUSH_IDLE, .backoff_base_ms = 1000 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static unsigned
 hash_id(const char *s)
@@ -466,7 +458,7 @@ attempt_finish(CURL *easy, CURLcode res)
 		    "retry_in_ms", ms, NULL);
 	}
 	pthread_mutex_lock(&push_mu);
-	d->due_ms = mono_ms() + delay;
+	d->due_ms = clock_mono_ms() + delay;
 	d->active = false;
 	P.active--;
 	P.st.retried++;
@@ -479,7 +471,7 @@ push_thread(void *arg)
 	struct delivery *ready[PUSH_MAX_ACTIVE];
 	struct delivery *d;
 
-	rng_state = (uint64_t)mono_ms() * 6364136223846793005u ^
+	rng_state = (uint64_t)clock_mono_ms() * 6364136223846793005u ^
 	    (uint64_t)getpid() ^ (uint64_t)time(NULL) << 20;
 	if (rng_state == 0)
 		rng_state = 88172645463325252u;
@@ -495,7 +487,8 @@ push_thread(void *arg)
 			pthread_mutex_unlock(&push_mu);
 			break;
 		}
-		n = pick_ready(mono_ms(), ready, PUSH_MAX_ACTIVE, &next_due);
+		n = pick_ready(clock_mono_ms(), ready, PUSH_MAX_ACTIVE,
+		    &next_due);
 		pthread_mutex_unlock(&push_mu);
 		for (i = 0; i < n; i++)
 			if (attempt_start(ready[i]) < 0)
@@ -512,7 +505,7 @@ push_thread(void *arg)
 		} else if (next_due < 0) {
 			wait_ms = POLL_MAX_MS;
 		} else {
-			wait_ms = next_due - mono_ms();
+			wait_ms = next_due - clock_mono_ms();
 			if (wait_ms < 0)
 				wait_ms = 0;
 			if (wait_ms > POLL_MAX_MS)

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "core/task.h"
 #include "lib/xalloc.h"
@@ -36,7 +37,7 @@ task_new(const char *owner, const char *operation, json_object *params,
 	t->artifacts = json_object_new_array();
 	t->checkpoint = json_object_new_object();
 	t->history = json_object_new_array();
-	t->created_ms = t->updated_ms = ju_now_ms();
+	t->created_ms = t->updated_ms = clock_wall_ms();
 	t->version = 1;
 	return t;
 }
@@ -114,7 +115,7 @@ static void
 task_touch(struct task *t)
 {
 	t->version++;
-	t->updated_ms = ju_now_ms();
+	t->updated_ms = clock_wall_ms();
 }
 
 void
@@ -184,7 +185,7 @@ task_msg_text(const char *role, const char *text, const char *task_id,
 	char id[UUID_STR_LEN], ts[32];
 
 	uuid_v4(id);
-	ju_iso8601(ju_now_ms(), ts, sizeof(ts));
+	ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
 	json_object_object_add(p, "kind", json_object_new_string("text"));
 	json_object_object_add(p, "text", json_object_new_string(text));
 	json_object_array_add(parts, p);

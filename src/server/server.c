@@ -21,6 +21,7 @@
 #include "a2a/envelope.h"
 #include "http/http.h"
 #include "a2a/hub.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "instag/iops.h"
@@ -365,11 +366,11 @@ request_main(void *arg)
 		pthread_mutex_lock(&S.lock);
 		S.inflight++;
 		pthread_mutex_unlock(&S.lock);
-		t0 = ju_mono_ms();
+		t0 = clock_mono_ms();
 		r = http_req_new(fx, S.cfg->base_path);
 		handed = route(r, &mr);
 		metrics_request(mr, handed ? 200 : r->status,
-		    (double)(ju_mono_ms() - t0) / 1000.0);
+		    (double)(clock_mono_ms() - t0) / 1000.0);
 		if (r->status >= 500 || log_get_level() == LOG_DEBUG)
 			log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG, "request",
 			    NULL, "method", r->method, "path", r->path,

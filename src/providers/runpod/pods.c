@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "http/auth.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
@@ -261,7 +262,7 @@ pods_register(const struct task *t, const struct runpod_pod *p,
     const char *cloud, char **err)
 {
 	struct pod_rec r = { 0 };
-	int64_t mins = P.cfg->max_runtime_minutes, now = ju_now_ms();
+	int64_t mins = P.cfg->max_runtime_minutes, now = clock_wall_ms();
 	json_object *v;
 	char *name = pods_name_for(t->id);
 	int rc;
@@ -302,7 +303,7 @@ pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
 	rc = store_pod_get(P.store, pod_id, &r);
 	if (rc == 0) {
 		fn(r, arg);
-		r->updated_ms = ju_now_ms();
+		r->updated_ms = clock_wall_ms();
 		if (store_pod_put(P.store, r, &err) < 0) {
 			log_kv(LOG_ERROR, "store_error", err, "pod", pod_id,
 			    NULL);

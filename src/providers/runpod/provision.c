@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "providers/runpod/pods.h"
@@ -223,7 +224,7 @@ add_attempt(struct task *t, const char *gpu, const char *cloud,
 			    json_object_new_string(e->detail ? e->detail :
 			    e->title));
 	}
-	ju_iso8601(ju_now_ms(), ts, sizeof(ts));
+	ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
 	json_object_object_add(a, "at", json_object_new_string(ts));
 	json_object_array_add(arr, a);
 }
@@ -465,7 +466,7 @@ provision_result(const struct task *t, const struct pod_rec *r)
 	json_object_object_add(o, "max_cost_usd",
 	    json_object_new_double(r->max_cost_usd));
 	json_object_object_add(o, "ready_after_s", json_object_new_double(
-	    (double)(ju_now_ms() - t->created_ms) / 1000.0));
+	    (double)(clock_wall_ms() - t->created_ms) / 1000.0));
 	a = ju_arr(t->checkpoint, "attempts");
 	json_object_object_add(o, "attempts", a ? ju_copy(a) :
 	    json_object_new_array());

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "providers/runpod/runpod.h"
@@ -594,7 +595,7 @@ runpod_client_new(const struct runpod_opts *opts, struct runpod_client **out,
 	c->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 1;
 	c->backoff_base_ms = opts->backoff_base_ms > 0 ?
 	    opts->backoff_base_ms : 500;
-	c->rng = ((uint64_t)ju_mono_ms() << 20) ^ (uint64_t)getpid() ^
+	c->rng = ((uint64_t)clock_mono_ms() << 20) ^ (uint64_t)getpid() ^
 	    (uint64_t)(uintptr_t)c;
 	if (c->rng == 0)
 		c->rng = 0x9E3779B97F4A7C15ULL;
