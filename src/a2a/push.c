@@ -7,10 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/config.h"
+#include "lib/backoff.h"
 #include "lib/clock.h"
 #include "lib/log.h"
 #include "http/outbound.h"
@@ -256,26 +255,11 @@ pick_ready(int64_t now, struct delivery **out, size_t max, int64_t *next_due)
 
 /* ---------------------------------------------------- delivery thread -- */
 
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	rng_state = x;
-	return x;
-}
-
 /* Delay before the next attempt after `attempts` failed ones. */
 static int64_t
 retry_delay_ms(int attempts, long retry_after_s)
 {
 	int64_t d;
-	int i;
 
 	if (retry_after_s > 0) {
 		if (retry_after_s > RETRY_AFTER_MAX_S)
@@ -285,12 +269,8 @@ retry_delay_ms(int attempts, long retry_after_s)
 	pthread_mutex_lock(&push_mu);
 	d = P.backoff_base_ms;
 	pthread_mutex_unlock(&push_mu);
-	for (i = 1; i < attempts && d < BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
 	/* +-25% */
-	d = d * 3 / 4 + (int64_t)(rng_next() % (uint64_t)(d / 2 + 1));
+	d = backoff_quarter_jitter(backoff_exp_ms(d, BACKOFF_MAX_MS, attempts));
 	return d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
 }
 
@@ -471,10 +451,6 @@ push_thread(void *arg)
 	struct delivery *ready[PUSH_MAX_ACTIVE];
 	struct delivery *d;
 
-	rng_state = (uint64_t)clock_mono_ms() * 6364136223846793005u ^
-	    (uint64_t)getpid() ^ (uint64_t)time(NULL) << 20;
-	if (rng_state == 0)
-		rng_state = 88172645463325252u;
 	for (;;) {
 		int64_t next_due, wait_ms;
 		bool progress = false;

@@ -10,6 +10,7 @@
 
 #include "instag/instag.h"
 #include "instag/iops.h"
+#include "lib/backoff.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "providers/runpod/pods.h"
@@ -479,7 +480,7 @@ static enum step_result
 ssh_trouble(struct task *t, const struct step_env *env,
     const struct ssh_error *e, const char *what)
 {
-	int64_t n = cp_int(t, "ssh_retries", 0) + 1, d = 1000;
+	int64_t n = cp_int(t, "ssh_retries", 0) + 1, d;
 	char msg[400];
 
 	if (e->kind == SSH_ERR_HOSTKEY) {
@@ -499,16 +500,12 @@ ssh_trouble(struct task *t, const struct step_env *env,
 		return STEP_DONE;
 	}
 	cp_set_int(t, "ssh_retries", n);
-	for (int64_t i = 1; i < n && d < POLL_MAX_MS; i++)
-		d *= 2;
-	if (d > POLL_MAX_MS)
-		d = POLL_MAX_MS;
+	d = backoff_exp_ms(1000, POLL_MAX_MS, (int)n);
 	snprintf(msg, sizeof(msg), "reconnecting (%s): retry %lld in %.0f s",
 	    ssh_error_kind_name(e->kind), (long long)n, (double)d / 1000);
 	json_object_object_add(t->checkpoint, "waiting_for",
 	    json_object_new_string(msg));
-	t->next_wake_ms = env->now_ms + d / 2 + (int64_t)arc4random_uniform(
-	    (uint32_t)(d / 2) + 1);
+	t->next_wake_ms = env->now_ms + backoff_half_jitter(d);
 	return STEP_WAIT;
 }
 

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "http/auth.h"
+#include "lib/backoff.h"
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
@@ -235,18 +236,10 @@ pods_transient(const struct runpod_error *e)
 int64_t
 pods_retry_delay_ms(const struct runpod_error *e, int n)
 {
-	int64_t base = 1000, d;
-
 	if (e->kind == RP_RATE_LIMITED && e->retry_after_s > 0)
 		return (e->retry_after_s > RUNPOD_RETRY_AFTER_MAX_S ?
 		    RUNPOD_RETRY_AFTER_MAX_S : e->retry_after_s) * 1000;
-	if (n < 1)
-		n = 1;
-	d = n > 6 ? base << 5 : base << (n - 1);
-	if (d > RUNPOD_BACKOFF_MAX_MS)
-		d = RUNPOD_BACKOFF_MAX_MS;
-	/* a random point in the upper half */
-	return d / 2 + (int64_t)(arc4random_uniform((uint32_t)(d / 2) + 1));
+	return backoff_ms(1000, RUNPOD_BACKOFF_MAX_MS, n);
 }
 
 char *
