@@ -11,6 +11,7 @@
 #include "core/config.h"
 #include "lib/backoff.h"
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "http/outbound.h"
 #include "a2a/push.h"
@@ -76,11 +77,7 @@ static struct {
 static unsigned
 hash_id(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % TASK_BUCKETS;
+	return hash_fnv1a(s) % TASK_BUCKETS;
 }
 
 /* ------------------------------------------------ queue, under push_mu -- */

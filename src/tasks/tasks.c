@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "ops/ops.h"
@@ -46,11 +47,7 @@ static struct {
 static unsigned
 bucket_of(const char *id)
 {
-	unsigned h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h % NBUCKETS;
+	return hash_fnv1a(id) % NBUCKETS;
 }
 
 static struct entry *
