@@ -175,6 +175,50 @@ task_add_history(struct task *t, json_object *msg, int max)
 	task_touch(t);
 }
 
+int64_t
+task_ckpt_int(const struct task *t, const char *key, int64_t def)
+{
+	int64_t v = def;
+
+	ju_int(t->checkpoint, key, &v);
+	return v;
+}
+
+void
+task_ckpt_set_int(struct task *t, const char *key, int64_t v)
+{
+	json_object_object_add(t->checkpoint, key, json_object_new_int64(v));
+}
+
+const char *
+task_ckpt_str(const struct task *t, const char *key)
+{
+	return ju_str(t->checkpoint, key);
+}
+
+void
+task_ckpt_set_str(struct task *t, const char *key, const char *v)
+{
+	json_object_object_add(t->checkpoint, key,
+	    v ? json_object_new_string(v) : NULL);
+}
+
+bool
+task_ckpt_bool(const struct task *t, const char *key, bool def)
+{
+	bool v = def;
+
+	ju_bool(t->checkpoint, key, &v);
+	return v;
+}
+
+void
+task_ckpt_set_bool(struct task *t, const char *key, bool v)
+{
+	json_object_object_add(t->checkpoint, key,
+	    json_object_new_boolean(v));
+}
+
 json_object *
 task_msg_text(const char *role, const char *text, const char *task_id,
     const char *context_id)

@@ -75,6 +75,20 @@ void task_fail(struct task *t, const char *code, const char *message);
 /* Append an internal message (taken), keeping at most max entries. */
 void task_add_history(struct task *t, json_object *msg, int max);
 
+/*
+ * The operation-private checkpoint object, by key.  The getters return
+ * def (false, NULL) when the key is absent or of another type; the string
+ * is borrowed from the checkpoint (valid until the key is set again).  The
+ * setters add or replace the key (they bump neither version nor
+ * updated_ms); task_ckpt_set_str copies v, NULL stores JSON null.
+ */
+int64_t task_ckpt_int(const struct task *t, const char *key, int64_t def);
+void task_ckpt_set_int(struct task *t, const char *key, int64_t v);
+const char *task_ckpt_str(const struct task *t, const char *key);
+void task_ckpt_set_str(struct task *t, const char *key, const char *v);
+bool task_ckpt_bool(const struct task *t, const char *key, bool def);
+void task_ckpt_set_bool(struct task *t, const char *key, bool v);
+
 /* Internal message constructors (new references). */
 json_object *task_msg_text(const char *role, const char *text,
     const char *task_id, const char *context_id);

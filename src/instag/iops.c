@@ -83,23 +83,6 @@ iops_ready(const struct config *cfg, const char **why)
 	return true;
 }
 
-/* ---- checkpoint helpers ------------------------------------------------------- */
-
-static int64_t
-cp_int(const struct task *t, const char *k, int64_t def)
-{
-	int64_t v = def;
-
-	ju_int(t->checkpoint, k, &v);
-	return v;
-}
-
-static void
-cp_set_int(struct task *t, const char *k, int64_t v)
-{
-	json_object_object_add(t->checkpoint, k, json_object_new_int64(v));
-}
-
 static const char *
 repo_dir(const struct config *cfg, char *buf, size_t len)
 {
@@ -480,7 +463,7 @@ static enum step_result
 ssh_trouble(struct task *t, const struct step_env *env,
     const struct ssh_error *e, const char *what)
 {
-	int64_t n = cp_int(t, "ssh_retries", 0) + 1, d;
+	int64_t n = task_ckpt_int(t, "ssh_retries", 0) + 1, d;
 	char msg[400];
 
 	if (e->kind == SSH_ERR_HOSTKEY) {
@@ -499,12 +482,11 @@ ssh_trouble(struct task *t, const struct step_env *env,
 		    "pod_unreachable", msg);
 		return STEP_DONE;
 	}
-	cp_set_int(t, "ssh_retries", n);
+	task_ckpt_set_int(t, "ssh_retries", n);
 	d = backoff_exp_ms(1000, POLL_MAX_MS, (int)n);
 	snprintf(msg, sizeof(msg), "reconnecting (%s): retry %lld in %.0f s",
 	    ssh_error_kind_name(e->kind), (long long)n, (double)d / 1000);
-	json_object_object_add(t->checkpoint, "waiting_for",
-	    json_object_new_string(msg));
+	task_ckpt_set_str(t, "waiting_for", msg);
 	t->next_wake_ms = env->now_ms + backoff_half_jitter(d);
 	return STEP_WAIT;
 }
@@ -612,7 +594,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	struct ssh_error e = SSH_ERROR_INIT;
 	char jid[128], jr[1100], repo[1100], *script = NULL, *log = NULL;
 	const char *why = NULL;
-	int64_t off = cp_int(t, "log_off", 0), polls;
+	int64_t off = task_ckpt_int(t, "log_off", 0), polls;
 	size_t len = 0;
 	struct instag_progress p;
 	enum act rc = ACT_WAIT;
@@ -620,7 +602,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	job_id(t, idx, stage, jid, sizeof(jid));
 	jobs_root(env->cfg, jr, sizeof(jr));
 	repo_dir(env->cfg, repo, sizeof(repo));
-	if (!cp_int(t, "started", 0)) {
+	if (!task_ckpt_int(t, "started", 0)) {
 		script = job_script(t, env->cfg, stage, &why);
 		if (script == NULL) {
 			task_fail(t, OPERR_INTERNAL, why);
@@ -633,16 +615,16 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			goto ssh;
 		free(script);
 		script = NULL;
-		cp_set_int(t, "started", 1);
-		cp_set_int(t, "log_off", 0);
-		cp_set_int(t, "polls", 0);
+		task_ckpt_set_int(t, "started", 1);
+		task_ckpt_set_int(t, "log_off", 0);
+		task_ckpt_set_int(t, "polls", 0);
 		off = 0;
 	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
 		goto ssh;
-	cp_set_int(t, "ssh_retries", 0);
+	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (st.state == REMOTE_UNKNOWN) {
 		/* recorded as started, never seen by the pod: start again */
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		t->next_wake_ms = env->now_ms;
 		*res = STEP_WAIT;
 		return ACT_WAIT;
@@ -662,15 +644,15 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			}
 			agent_lines(log, len, "", acc);
 		}
-		cp_set_int(t, "log_off", off + (int64_t)len);
+		task_ckpt_set_int(t, "log_off", off + (int64_t)len);
 		free(log);
 		log = NULL;
 	} else
 		stage_progress(t, idx, n, stage, NULL);
 	if (st.state == REMOTE_RUNNING) {
 		int64_t d = env->cfg->job_poll_ms, i;
-		polls = cp_int(t, "polls", 0) + 1;
-		cp_set_int(t, "polls", polls);
+		polls = task_ckpt_int(t, "polls", 0) + 1;
+		task_ckpt_set_int(t, "polls", polls);
 		for (i = 1; i < polls && d < POLL_MAX_MS; i++)
 			d += d / 2;
 		t->next_wake_ms = env->now_ms + (d > POLL_MAX_MS ? POLL_MAX_MS : d);
@@ -679,7 +661,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	}
 	if (st.state == REMOTE_EXITED && st.exit_status == 0 &&
 	    !st.canceled) {
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		remote_cleanup(s, jr, jid, &e);
 		ssh_error_clear(&e);
 		return ACT_DONE;
@@ -735,14 +717,14 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 		return ACT_END;
 	}
 	repo_dir(env->cfg, repo, sizeof(repo));
-	p.offset = cp_int(t, "xfer_off", 0);
+	p.offset = task_ckpt_int(t, "xfer_off", 0);
 	p.total = u.size;
 	if (xfer_upload(s, u.path, repo, dst, CHUNK_BYTES, CHUNK_TIMEOUT_MS, &p,
 	    &e) < 0) {
 		rc = transfer_trouble(t, env, &e, "upload", dst, res);
 		goto cleanup;
 	}
-	cp_set_int(t, "ssh_retries", 0);
+	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (p.done) {
 		if (strcmp(p.sha256, u.sha256) != 0) {
 			task_fail(t, "transfer_failed", "SHA-256 of the upload "
@@ -751,11 +733,11 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 			rc = ACT_END;
 			goto cleanup;
 		}
-		cp_set_int(t, "xfer_off", 0);
+		task_ckpt_set_int(t, "xfer_off", 0);
 		rc = ACT_DONE;
 		goto cleanup;
 	}
-	cp_set_int(t, "xfer_off", p.offset);
+	task_ckpt_set_int(t, "xfer_off", p.offset);
 	snprintf(msg, sizeof(msg), "uploading %s: %lld of %lld bytes", dst,
 	    (long long)p.offset, (long long)u.size);
 	task_set_progress(t, (int)idx, (int)n, msg);
@@ -801,15 +783,15 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		rc = ACT_END;
 		goto cleanup;
 	}
-	p.offset = cp_int(t, "xfer_off", 0);
+	p.offset = task_ckpt_int(t, "xfer_off", 0);
 	if (xfer_download(s, repo, rel, local, CHUNK_BYTES, CHUNK_TIMEOUT_MS,
 	    &p, &e) < 0) {
 		rc = transfer_trouble(t, env, &e, "download", rel, res);
 		goto cleanup;
 	}
-	cp_set_int(t, "ssh_retries", 0);
+	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (!p.done) {
-		cp_set_int(t, "xfer_off", p.offset);
+		task_ckpt_set_int(t, "xfer_off", p.offset);
 		snprintf(msg, sizeof(msg), "downloading %s: %lld of %lld bytes",
 		    base, (long long)p.offset, (long long)p.total);
 		task_set_progress(t, (int)idx, (int)n, msg);
@@ -818,7 +800,7 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		rc = ACT_WAIT;
 		goto cleanup;
 	}
-	cp_set_int(t, "xfer_off", 0);
+	task_ckpt_set_int(t, "xfer_off", 0);
 	/* nginx serves it (X-Accel-Redirect) through the agent's group */
 	if (chmod(local, 0640) != 0)
 		log_kv(LOG_WARN, "artifact_mode", strerror(errno), "task",
@@ -862,18 +844,18 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 	repo_dir(env->cfg, repo, sizeof(repo));
 	jobs_root(env->cfg, jr, sizeof(jr));
 	job_id(t, idx, "fetch", jid, sizeof(jid));
-	if (!cp_int(t, "started", 0)) {
+	if (!task_ckpt_int(t, "started", 0)) {
 		abs = xasprintf("%s/%s", repo, dst);
 		script = instag_fetch_url_script(url, abs, env->cfg->pod_env_init[0]
 		    ? env->cfg->pod_env_init : NULL);
 		if (remote_start(s, jr, jid, "/", script, &st, &e) < 0)
 			goto ssh;
-		cp_set_int(t, "started", 1);
+		task_ckpt_set_int(t, "started", 1);
 	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
 		goto ssh;
 	if (st.state == REMOTE_UNKNOWN) {
 		/* recorded as started, never seen by the pod: start again */
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		t->next_wake_ms = env->now_ms;
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
@@ -883,7 +865,7 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
 	} else if (st.state == REMOTE_EXITED && st.exit_status == 0) {
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		remote_cleanup(s, jr, jid, &e);
 		rc = ACT_DONE;
 	} else {
@@ -1014,7 +996,7 @@ iops_step(struct task *t, const struct step_env *env)
 		plan = make_plan(t);
 		json_object_object_add(t->checkpoint, "plan", plan);
 	}
-	idx = cp_int(t, "action", 0);
+	idx = task_ckpt_int(t, "action", 0);
 	n = (int64_t)json_object_array_length(plan);
 	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
 		task_fail(t, code, why);
@@ -1041,7 +1023,7 @@ iops_step(struct task *t, const struct step_env *env)
 		if (strcmp(kind, "job") == 0 && strcmp(ju_str(a, "a"), "pack") == 0)
 			add_gets(t, plan);
 		idx++;
-		cp_set_int(t, "action", idx);
+		task_ckpt_set_int(t, "action", idx);
 		n = (int64_t)json_object_array_length(plan);
 		if (idx >= n) {
 			task_set_progress(t, (int)n, (int)n, "done");
@@ -1069,9 +1051,9 @@ iops_cancel(struct task *t, const struct step_env *env)
 	json_object *plan = ju_arr(t->checkpoint, "plan"), *a;
 	const char *code = NULL;
 	char *why = NULL, jid[128], jr[1100];
-	int64_t idx = cp_int(t, "action", 0);
+	int64_t idx = task_ckpt_int(t, "action", 0);
 
-	if (plan == NULL || !cp_int(t, "started", 0))
+	if (plan == NULL || !task_ckpt_int(t, "started", 0))
 		return STEP_DONE;
 	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
 		free(why);
