@@ -389,9 +389,8 @@ a2a_task_changed(const struct task *t)
 		    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
 		    JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(body);
-		store_push_free(pcs[i]);
 	}
-	free(pcs);
+	store_push_list_free(pcs, n);
 }
 
 /* ---- request handling -------------------------------------------------- */
@@ -964,9 +963,8 @@ do_list(struct rpc *c)
 		if (!arts)
 			json_object_object_del(tj, "artifacts");
 		json_object_array_add(arr, tj);
-		task_free(tasks[i]);
 	}
-	free(tasks);
+	task_list_free(tasks, n);
 	res = json_object_new_object();
 	json_object_object_add(res, "tasks", arr);
 	json_object_object_add(res, "nextPageToken", json_object_new_string(next));
@@ -1195,15 +1193,13 @@ do_push(struct rpc *c, const char *what)
 		int r;
 		if (cid == NULL) {
 			struct push_config **all = NULL;
-			size_t n = 0, i;
+			size_t n = 0;
 			store_push_list(tasks_store(), task_id, &all, &n);
-			for (i = 0; i < n; i++) {
-				if (i == 0)
-					pc = all[0];
-				else
-					store_push_free(all[i]);
+			if (n > 0) {
+				pc = all[0];	/* kept; the rest freed */
+				all[0] = NULL;
 			}
-			free(all);
+			store_push_list_free(all, n);
 			r = pc ? 0 : 1;
 		} else
 			r = store_push_get(tasks_store(), task_id, cid, &pc);
@@ -1219,11 +1215,9 @@ do_push(struct rpc *c, const char *what)
 		size_t n = 0, i;
 		json_object *arr = json_object_new_array();
 		store_push_list(tasks_store(), task_id, &all, &n);
-		for (i = 0; i < n; i++) {
+		for (i = 0; i < n; i++)
 			json_object_array_add(arr, render_push(all[i], c->d));
-			store_push_free(all[i]);
-		}
-		free(all);
+		store_push_list_free(all, n);
 		if (c->d == A2A_V03)
 			return reply(c, arr);
 		out = json_object_new_object();

@@ -59,6 +59,18 @@ task_free(struct task *t)
 	free(t);
 }
 
+void
+task_list_free(struct task **tasks, size_t n)
+{
+	size_t i;
+
+	if (tasks == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		task_free(tasks[i]);
+	free(tasks);
+}
+
 struct task *
 task_clone(const struct task *t)
 {

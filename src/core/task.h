@@ -14,6 +14,7 @@
 #define IA_TASK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
 
@@ -56,6 +57,8 @@ struct task {
 struct task *task_new(const char *owner, const char *operation,
     json_object *params, const char *context_id);
 void task_free(struct task *t);		/* NULL ok */
+/* task_free each of the n tasks of an array, then the array (NULL ok). */
+void task_list_free(struct task **tasks, size_t n);
 /* Deep copy; caller frees with task_free. */
 struct task *task_clone(const struct task *t);
 

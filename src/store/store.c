@@ -648,6 +648,18 @@ store_push_free(struct push_config *pc)
 	free(pc);
 }
 
+void
+store_push_list_free(struct push_config **pcs, size_t n)
+{
+	size_t i;
+
+	if (pcs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_push_free(pcs[i]);
+	free(pcs);
+}
+
 /* ---- the pod registry ---------------------------------------------------- */
 
 int
@@ -815,6 +827,18 @@ store_pod_free(struct pod_rec *p)
 	free(p->host_fp);
 	free(p->reason);
 	free(p);
+}
+
+void
+store_pod_list_free(struct pod_rec **recs, size_t n)
+{
+	size_t i;
+
+	if (recs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_pod_free(recs[i]);
+	free(recs);
 }
 
 static char *

@@ -625,8 +625,6 @@ fail:
 cleanup:
 	runpod_error_clear(&e);
 	runpod_pods_free(live, nlive);
-	for (i = 0; i < nrec; i++)
-		store_pod_free(recs[i]);
-	free(recs);
+	store_pod_list_free(recs, nrec);
 	return rc;
 }
