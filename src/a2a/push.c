@@ -55,7 +55,6 @@ struct ptask {
 enum push_state { PUSH_IDLE, PUSH_RUNNING, PUSH_STOPPED };
 
 static pthread_mutex_t push_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t push_curl_once = PTHREAD_ONCE_INIT;
 
 /* All under push_mu, except that the thread uses multi and cfg freely
    between push_start and the join in push_stop. */
@@ -501,19 +500,12 @@ push_thread(void *arg)
 
 /* ------------------------------------------------------------- public -- */
 
-static void
-push_curl_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int
 push_start(const struct config *cfg, char **err)
 {
 	int rc = -1, e;
 
 	*err = NULL;
-	pthread_once(&push_curl_once, push_curl_init);
 	pthread_mutex_lock(&push_mu);
 	if (P.state == PUSH_RUNNING) {
 		*err = xstrdup("push delivery already started");

@@ -12,8 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <libssh2.h>
 
 #include "a2a/a2a.h"
 #include "http/auth.h"
@@ -449,8 +447,6 @@ server_run(struct config *cfg)
 	S.cfg = cfg;
 	if (log_level_parse(cfg->log_level, &lv) == 0)
 		log_set_level(lv);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	libssh2_init(0);
 	if (auth_ctx_new(cfg, &S.auth, &err) < 0 ||
 	    store_open(cfg->store_path, &S.store, &err) < 0 ||
 	    pods_init(cfg, S.store, &err) < 0 || iops_init(cfg, &err) < 0) {
@@ -534,8 +530,6 @@ cleanup:
 		close(S.listen_fd);
 	if (S.listen_fd > 0 && !strncmp(cfg->listen, "unix:", 5))
 		unlink(cfg->listen + 5);
-	libssh2_exit();
-	curl_global_cleanup();
 	if (rc == EXIT_SUCCESS)
 		log_msg(LOG_INFO, "stopped", "clean shutdown");
 	return rc;

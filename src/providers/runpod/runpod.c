@@ -54,14 +54,6 @@ struct answer {
 	long retry_after_s;
 };
 
-static pthread_once_t runpod_curl_once = PTHREAD_ONCE_INIT;
-
-static void
-runpod_curl_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /* ---- errors ------------------------------------------------------------ */
 
 void
@@ -566,7 +558,6 @@ runpod_client_new(const struct runpod_opts *opts, struct runpod_client **out,
 		*err = xstrdup("runpod: base_url contains the API key");
 		goto cleanup;
 	}
-	pthread_once(&runpod_curl_once, runpod_curl_init);
 
 	c = xcalloc(1, sizeof(*c));
 	c->base = xstrdup(opts->base_url);

@@ -617,10 +617,6 @@ ssh_session_open(const struct ssh_target *t, struct ssh_session **out,
 		    "user and key_file");
 		return -1;
 	}
-	if (ssh_global_init() != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_init failed");
-		return -1;
-	}
 	s = xcalloc(1, sizeof(*s));
 	s->fd = -1;
 	s->where = xasprintf("%s:%d", t->host, port);
