@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * instag-agent: entry point.  Parses the command line and hands over to the
- * server (run), the config checker or the token minter.
+ * server (run), the config checker or the token minter.  The libraries'
+ * global state (curl, libssh2) is set up here, once, before the server
+ * starts any thread, and torn down after it has stopped them all.
  */
 #include "auto-config.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,7 @@
 #include "http/auth.h"
 #include "core/config.h"
 #include "providers/runpod/pods.h"
+#include "providers/ssh/ssh.h"
 #include "lib/log.h"
 #include "server/server.h"
 #include "lib/version.h"
@@ -103,6 +108,7 @@ main(int argc, char **argv)
 	struct config *cfg = NULL;
 	char *err = NULL;
 	int c, check = 0, rc = EXIT_FAILURE;
+	bool curl_up = false, ssh_up = false;
 
 	if (argc > 1 && strcmp(argv[1], "token") == 0)
 		return cmd_token(argc - 1, argv + 1);
@@ -144,8 +150,20 @@ main(int argc, char **argv)
 		rc = 2;
 		goto cleanup;
 	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	curl_up = true;
+	if (ssh_global_init() < 0) {
+		log_kv(LOG_ERROR, "startup_failed",
+		    "libssh2 failed to initialise", NULL);
+		goto cleanup;
+	}
+	ssh_up = true;
 	rc = server_run(cfg);
 cleanup:
+	if (ssh_up)
+		ssh_global_cleanup();
+	if (curl_up)
+		curl_global_cleanup();
 	free(err);
 	config_free(cfg);
 	return rc;

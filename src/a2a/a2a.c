@@ -9,6 +9,7 @@
 #include "a2a/hub.h"
 #include "a2a/pushcfg.h"
 #include "a2a/rpc.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
@@ -104,7 +105,7 @@ bad:
 	json_object_object_add(out, "parts", parts);
 	{
 		char ts[32];
-		ju_iso8601(ju_now_ms(), ts, sizeof(ts));
+		ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
 		json_object_object_add(out, "timestamp", json_object_new_string(ts));
 	}
 	return out;
@@ -547,9 +548,8 @@ do_list(struct rpc *c)
 		if (!arts)
 			json_object_object_del(tj, "artifacts");
 		json_object_array_add(arr, tj);
-		task_free(tasks[i]);
 	}
-	free(tasks);
+	task_list_free(tasks, n);
 	res = json_object_new_object();
 	json_object_object_add(res, "tasks", arr);
 	json_object_object_add(res, "nextPageToken", json_object_new_string(next));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "a2a/hub.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "tasks/tasks.h"
@@ -183,7 +184,8 @@ start_sub(struct sub *s)
 		    send_json(s, render_stream_task(t, s->d)) < 0 ||
 		    final_state(t->state);
 		if (!done)
-			s->next_beat_ms = ju_mono_ms() + H.cfg->sse_heartbeat * 1000;
+			s->next_beat_ms = clock_mono_ms() +
+			    H.cfg->sse_heartbeat * 1000;
 	}
 	task_free(t);
 	return done;
@@ -262,7 +264,7 @@ hub_main(void *arg)
 			break;
 
 		/* 2. deadlines and heartbeats */
-		now = ju_mono_ms();
+		now = clock_mono_ms();
 		for (pp = &H.subs; (s = *pp) != NULL;) {
 			bool done = false;
 			if (s->kind == SUB_WAIT && now >= s->deadline_ms) {
@@ -405,7 +407,7 @@ add_sub(enum sub_kind kind, struct http_req *r, const char *task_id,
 	s->d = d;
 	s->rpc_id = rpc_id ? ju_copy(rpc_id) : NULL;
 	s->history_len = history_len;
-	s->deadline_ms = ju_mono_ms() + (int64_t)wait_s * 1000;
+	s->deadline_ms = clock_mono_ms() + (int64_t)wait_s * 1000;
 	it = xcalloc(1, sizeof(*it));
 	it->sub = s;
 	enqueue(it);

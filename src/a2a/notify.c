@@ -4,8 +4,6 @@
  */
 #include "auto-config.h"
 
-#include <stdlib.h>
-
 #include "a2a/notify.h"
 #include "a2a/push.h"
 #include "a2a/render.h"
@@ -37,7 +35,7 @@ notify_task_changed(const struct task *t)
 		    JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(body);
 	}
-	notify_config_list_free(pcs, n);
+	store_push_list_free(pcs, n);
 }
 
 int
@@ -60,16 +58,6 @@ notify_config_list(const char *task_id, struct push_config ***out,
 	*out = NULL;
 	*n = 0;
 	return store_push_list(store, task_id, out, n);
-}
-
-void
-notify_config_list_free(struct push_config **pcs, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		store_push_free(pcs[i]);
-	free(pcs);
 }
 
 int

@@ -28,10 +28,9 @@ int notify_config_put(const struct push_config *pc, char **err);
 int notify_config_get(const char *task_id, const char *id,
     struct push_config **out);
 /* Every config of a task: 0 and a new array of new configs (caller frees
- * with notify_config_list_free), or -1. */
+ * with store_push_list_free), or -1. */
 int notify_config_list(const char *task_id, struct push_config ***out,
     size_t *n);
-void notify_config_list_free(struct push_config **pcs, size_t n);
 /* 0 deleted, 1 absent, -1 error. */
 int notify_config_delete(const char *task_id, const char *id);
 

@@ -8,10 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/config.h"
+#include "lib/backoff.h"
+#include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "http/outbound.h"
 #include "a2a/push.h"
@@ -56,7 +57,6 @@ struct ptask {
 enum push_state { PUSH_IDLE, PUSH_RUNNING, PUSH_STOPPED };
 
 static pthread_mutex_t push_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t push_curl_once = PTHREAD_ONCE_INIT;
 
 /* All under push_mu, except that the thread uses multi and cfg freely
    between push_start and the join in push_stop. */
@@ -75,23 +75,10 @@ static struct {
 	struct push_stats st;
 } P = { .state = PUSH_IDLE, .backoff_base_ms = 1000 };
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static unsigned
 hash_id(const char *s)
 {
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h % TASK_BUCKETS;
+	return hash_fnv1a(s) % TASK_BUCKETS;
 }
 
 /* ------------------------------------------------ queue, under push_mu -- */
@@ -266,26 +253,11 @@ pick_ready(int64_t now, struct delivery **out, size_t max, int64_t *next_due)
 
 /* ---------------------------------------------------- delivery thread -- */
 
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	rng_state = x;
-	return x;
-}
-
 /* Delay before the next attempt after `attempts` failed ones. */
 static int64_t
 retry_delay_ms(int attempts, long retry_after_s)
 {
 	int64_t d;
-	int i;
 
 	if (retry_after_s > 0) {
 		if (retry_after_s > RETRY_AFTER_MAX_S)
@@ -295,12 +267,8 @@ retry_delay_ms(int attempts, long retry_after_s)
 	pthread_mutex_lock(&push_mu);
 	d = P.backoff_base_ms;
 	pthread_mutex_unlock(&push_mu);
-	for (i = 1; i < attempts && d < BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > BACKOFF_MAX_MS)
-		d = BACKOFF_MAX_MS;
 	/* +-25% */
-	d = d * 3 / 4 + (int64_t)(rng_next() % (uint64_t)(d / 2 + 1));
+	d = backoff_quarter_jitter(backoff_exp_ms(d, BACKOFF_MAX_MS, attempts));
 	return d > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d;
 }
 
@@ -468,7 +436,7 @@ attempt_finish(CURL *easy, CURLcode res)
 		    "retry_in_ms", ms, NULL);
 	}
 	pthread_mutex_lock(&push_mu);
-	d->due_ms = mono_ms() + delay;
+	d->due_ms = clock_mono_ms() + delay;
 	d->active = false;
 	P.active--;
 	P.st.retried++;
@@ -481,10 +449,6 @@ push_thread(void *arg)
 	struct delivery *ready[PUSH_MAX_ACTIVE];
 	struct delivery *d;
 
-	rng_state = (uint64_t)mono_ms() * 6364136223846793005u ^
-	    (uint64_t)getpid() ^ (uint64_t)time(NULL) << 20;
-	if (rng_state == 0)
-		rng_state = 88172645463325252u;
 	for (;;) {
 		int64_t next_due, wait_ms;
 		bool progress = false;
@@ -497,7 +461,8 @@ push_thread(void *arg)
 			pthread_mutex_unlock(&push_mu);
 			break;
 		}
-		n = pick_ready(mono_ms(), ready, PUSH_MAX_ACTIVE, &next_due);
+		n = pick_ready(clock_mono_ms(), ready, PUSH_MAX_ACTIVE,
+		    &next_due);
 		pthread_mutex_unlock(&push_mu);
 		for (i = 0; i < n; i++)
 			if (attempt_start(ready[i]) < 0)
@@ -514,7 +479,7 @@ push_thread(void *arg)
 		} else if (next_due < 0) {
 			wait_ms = POLL_MAX_MS;
 		} else {
-			wait_ms = next_due - mono_ms();
+			wait_ms = next_due - clock_mono_ms();
 			if (wait_ms < 0)
 				wait_ms = 0;
 			if (wait_ms > POLL_MAX_MS)
@@ -537,19 +502,12 @@ push_thread(void *arg)
 
 /* ------------------------------------------------------------- public -- */
 
-static void
-push_curl_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int
 push_start(const struct config *cfg, char **err)
 {
 	int rc = -1, e;
 
 	*err = NULL;
-	pthread_once(&push_curl_once, push_curl_init);
 	pthread_mutex_lock(&push_mu);
 	if (P.state == PUSH_RUNNING) {
 		*err = xstrdup("push delivery already started");

@@ -10,6 +10,7 @@
 #include "a2a/notify.h"
 #include "a2a/pushcfg.h"
 #include "http/outbound.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "tasks/tasks.h"
 
@@ -117,7 +118,7 @@ pushcfg_save(struct rpc *c, const char *task_id, json_object *pc,
 		cid = id;
 	}
 	p.id = (char *)cid;
-	p.created_ms = ju_now_ms();
+	p.created_ms = clock_wall_ms();
 	p.dialect = c->d;
 	if (notify_config_put(&p, &err) < 0) {
 		rpc_error(c, RPC_INTERNAL_ERROR, "%s", err);
@@ -187,7 +188,7 @@ pushcfg_method(struct rpc *c, const char *what)
 				pc = all[0];
 				all[0] = NULL;
 			}
-			notify_config_list_free(all, n);
+			store_push_list_free(all, n);
 			r = pc ? 0 : 1;
 		} else
 			r = notify_config_get(task_id, cid, &pc);
@@ -208,7 +209,7 @@ pushcfg_method(struct rpc *c, const char *what)
 		arr = json_object_new_array();
 		for (i = 0; i < n; i++)
 			json_object_array_add(arr, render_push(all[i], c->d));
-		notify_config_list_free(all, n);
+		store_push_list_free(all, n);
 		if (c->d == A2A_V03)
 			return rpc_reply(c, arr);
 		out = json_object_new_object();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "core/task.h"
 #include "lib/xalloc.h"
@@ -37,7 +38,7 @@ task_new(const char *owner, const char *operation, json_object *params,
 	t->artifacts = json_object_new_array();
 	t->checkpoint = json_object_new_object();
 	t->history = json_object_new_array();
-	t->created_ms = t->updated_ms = ju_now_ms();
+	t->created_ms = t->updated_ms = clock_wall_ms();
 	t->version = 1;
 	return t;
 }
@@ -57,6 +58,18 @@ task_free(struct task *t)
 	json_object_put(t->checkpoint);
 	json_object_put(t->history);
 	free(t);
+}
+
+void
+task_list_free(struct task **tasks, size_t n)
+{
+	size_t i;
+
+	if (tasks == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		task_free(tasks[i]);
+	free(tasks);
 }
 
 struct task *
@@ -115,7 +128,7 @@ static void
 task_touch(struct task *t)
 {
 	t->version++;
-	t->updated_ms = ju_now_ms();
+	t->updated_ms = clock_wall_ms();
 }
 
 void
@@ -175,6 +188,50 @@ task_add_history(struct task *t, json_object *msg, int max)
 	task_touch(t);
 }
 
+int64_t
+task_ckpt_int(const struct task *t, const char *key, int64_t def)
+{
+	int64_t v = def;
+
+	ju_int(t->checkpoint, key, &v);
+	return v;
+}
+
+void
+task_ckpt_set_int(struct task *t, const char *key, int64_t v)
+{
+	json_object_object_add(t->checkpoint, key, json_object_new_int64(v));
+}
+
+const char *
+task_ckpt_str(const struct task *t, const char *key)
+{
+	return ju_str(t->checkpoint, key);
+}
+
+void
+task_ckpt_set_str(struct task *t, const char *key, const char *v)
+{
+	json_object_object_add(t->checkpoint, key,
+	    v ? json_object_new_string(v) : NULL);
+}
+
+bool
+task_ckpt_bool(const struct task *t, const char *key, bool def)
+{
+	bool v = def;
+
+	ju_bool(t->checkpoint, key, &v);
+	return v;
+}
+
+void
+task_ckpt_set_bool(struct task *t, const char *key, bool v)
+{
+	json_object_object_add(t->checkpoint, key,
+	    json_object_new_boolean(v));
+}
+
 json_object *
 task_msg_text(const char *role, const char *text, const char *task_id,
     const char *context_id)
@@ -185,7 +242,7 @@ task_msg_text(const char *role, const char *text, const char *task_id,
 	char id[UUID_STR_LEN], ts[32];
 
 	uuid_v4(id);
-	ju_iso8601(ju_now_ms(), ts, sizeof(ts));
+	ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
 	json_object_object_add(p, "kind", json_object_new_string("text"));
 	json_object_object_add(p, "text", json_object_new_string(text));
 	json_object_array_add(parts, p);

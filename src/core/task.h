@@ -15,6 +15,7 @@
 #define IA_TASK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
 
@@ -57,6 +58,8 @@ struct task {
 struct task *task_new(const char *owner, const char *operation,
     json_object *params, const char *context_id);
 void task_free(struct task *t);		/* NULL ok */
+/* task_free each of the n tasks of an array, then the array (NULL ok). */
+void task_list_free(struct task **tasks, size_t n);
 /* Deep copy; caller frees with task_free. */
 struct task *task_clone(const struct task *t);
 
@@ -75,6 +78,20 @@ void task_complete(struct task *t, json_object *result);
 void task_fail(struct task *t, const char *code, const char *message);
 /* Append an internal message (taken), keeping at most max entries. */
 void task_add_history(struct task *t, json_object *msg, int max);
+
+/*
+ * The operation-private checkpoint object, by key.  The getters return
+ * def (false, NULL) when the key is absent or of another type; the string
+ * is borrowed from the checkpoint (valid until the key is set again).  The
+ * setters add or replace the key (they bump neither version nor
+ * updated_ms); task_ckpt_set_str copies v, NULL stores JSON null.
+ */
+int64_t task_ckpt_int(const struct task *t, const char *key, int64_t def);
+void task_ckpt_set_int(struct task *t, const char *key, int64_t v);
+const char *task_ckpt_str(const struct task *t, const char *key);
+void task_ckpt_set_str(struct task *t, const char *key, const char *v);
+bool task_ckpt_bool(const struct task *t, const char *key, bool def);
+void task_ckpt_set_bool(struct task *t, const char *key, bool v);
 
 /* Internal message constructors (new references). */
 json_object *task_msg_text(const char *role, const char *text,

@@ -11,6 +11,7 @@
 
 #include "instag/instag.h"
 #include "instag/iops.h"
+#include "lib/backoff.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "providers/runpod/pods.h"
@@ -37,10 +38,7 @@ int
 iops_init(const struct config *cfg, char **err)
 {
 	(void)cfg;
-	if (ssh_global_init() < 0) {
-		*err = xstrdup("libssh2 failed to initialise");
-		return -1;
-	}
+	(void)err;
 	POOL = ssh_pool_new(2, 64, 120);
 	return 0;
 }
@@ -81,23 +79,6 @@ iops_ready(const struct config *cfg, const char **why)
 		return false;
 	}
 	return true;
-}
-
-/* ---- checkpoint helpers ------------------------------------------------------- */
-
-static int64_t
-cp_int(const struct task *t, const char *k, int64_t def)
-{
-	int64_t v = def;
-
-	ju_int(t->checkpoint, k, &v);
-	return v;
-}
-
-static void
-cp_set_int(struct task *t, const char *k, int64_t v)
-{
-	json_object_object_add(t->checkpoint, k, json_object_new_int64(v));
 }
 
 static const char *
@@ -480,7 +461,7 @@ static enum step_result
 ssh_trouble(struct task *t, const struct step_env *env,
     const struct ssh_error *e, const char *what)
 {
-	int64_t n = cp_int(t, "ssh_retries", 0) + 1, d = 1000;
+	int64_t n = task_ckpt_int(t, "ssh_retries", 0) + 1, d;
 	char msg[400];
 
 	if (e->kind == SSH_ERR_HOSTKEY) {
@@ -499,17 +480,12 @@ ssh_trouble(struct task *t, const struct step_env *env,
 		    ERRC_POD_UNREACHABLE, msg);
 		return STEP_DONE;
 	}
-	cp_set_int(t, "ssh_retries", n);
-	for (int64_t i = 1; i < n && d < POLL_MAX_MS; i++)
-		d *= 2;
-	if (d > POLL_MAX_MS)
-		d = POLL_MAX_MS;
+	task_ckpt_set_int(t, "ssh_retries", n);
+	d = backoff_exp_ms(1000, POLL_MAX_MS, (int)n);
 	snprintf(msg, sizeof(msg), "reconnecting (%s): retry %lld in %.0f s",
 	    ssh_error_kind_name(e->kind), (long long)n, (double)d / 1000);
-	json_object_object_add(t->checkpoint, "waiting_for",
-	    json_object_new_string(msg));
-	t->next_wake_ms = env->now_ms + d / 2 + (int64_t)arc4random_uniform(
-	    (uint32_t)(d / 2) + 1);
+	task_ckpt_set_str(t, "waiting_for", msg);
+	t->next_wake_ms = env->now_ms + backoff_half_jitter(d);
 	return STEP_WAIT;
 }
 
@@ -616,7 +592,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	struct ssh_error e = SSH_ERROR_INIT;
 	char jid[128], jr[1100], repo[1100], *script = NULL, *log = NULL;
 	const char *why = NULL;
-	int64_t off = cp_int(t, "log_off", 0), polls;
+	int64_t off = task_ckpt_int(t, "log_off", 0), polls;
 	size_t len = 0;
 	struct instag_progress p;
 	enum act rc = ACT_WAIT;
@@ -624,7 +600,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	job_id(t, idx, stage, jid, sizeof(jid));
 	jobs_root(env->cfg, jr, sizeof(jr));
 	repo_dir(env->cfg, repo, sizeof(repo));
-	if (!cp_int(t, "started", 0)) {
+	if (!task_ckpt_int(t, "started", 0)) {
 		script = job_script(t, env->cfg, stage, &why);
 		if (script == NULL) {
 			task_fail(t, ERRC_INTERNAL, why);
@@ -637,16 +613,16 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			goto ssh;
 		free(script);
 		script = NULL;
-		cp_set_int(t, "started", 1);
-		cp_set_int(t, "log_off", 0);
-		cp_set_int(t, "polls", 0);
+		task_ckpt_set_int(t, "started", 1);
+		task_ckpt_set_int(t, "log_off", 0);
+		task_ckpt_set_int(t, "polls", 0);
 		off = 0;
 	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
 		goto ssh;
-	cp_set_int(t, "ssh_retries", 0);
+	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (st.state == REMOTE_UNKNOWN) {
 		/* recorded as started, never seen by the pod: start again */
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		t->next_wake_ms = env->now_ms;
 		*res = STEP_WAIT;
 		return ACT_WAIT;
@@ -666,15 +642,15 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			}
 			agent_lines(log, len, "", acc);
 		}
-		cp_set_int(t, "log_off", off + (int64_t)len);
+		task_ckpt_set_int(t, "log_off", off + (int64_t)len);
 		free(log);
 		log = NULL;
 	} else
 		stage_progress(t, idx, n, stage, NULL);
 	if (st.state == REMOTE_RUNNING) {
 		int64_t d = env->cfg->job_poll_ms, i;
-		polls = cp_int(t, "polls", 0) + 1;
-		cp_set_int(t, "polls", polls);
+		polls = task_ckpt_int(t, "polls", 0) + 1;
+		task_ckpt_set_int(t, "polls", polls);
 		for (i = 1; i < polls && d < POLL_MAX_MS; i++)
 			d += d / 2;
 		t->next_wake_ms = env->now_ms + (d > POLL_MAX_MS ? POLL_MAX_MS : d);
@@ -683,7 +659,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	}
 	if (st.state == REMOTE_EXITED && st.exit_status == 0 &&
 	    !st.canceled) {
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		/* The job succeeded; a job directory left behind is only
 		 * logged. */
 		if (remote_cleanup(s, jr, jid, &e) < 0)
@@ -744,14 +720,14 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 		return ACT_END;
 	}
 	repo_dir(env->cfg, repo, sizeof(repo));
-	p.offset = cp_int(t, "xfer_off", 0);
+	p.offset = task_ckpt_int(t, "xfer_off", 0);
 	p.total = u.size;
 	if (xfer_upload(s, u.path, repo, dst, CHUNK_BYTES, CHUNK_TIMEOUT_MS, &p,
 	    &e) < 0) {
 		rc = transfer_trouble(t, env, &e, "upload", dst, res);
 		goto cleanup;
 	}
-	cp_set_int(t, "ssh_retries", 0);
+	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (p.done) {
 		if (strcmp(p.sha256, u.sha256) != 0) {
 			task_fail(t, ERRC_TRANSFER_FAILED, "SHA-256 of the upload "
@@ -760,11 +736,11 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 			rc = ACT_END;
 			goto cleanup;
 		}
-		cp_set_int(t, "xfer_off", 0);
+		task_ckpt_set_int(t, "xfer_off", 0);
 		rc = ACT_DONE;
 		goto cleanup;
 	}
-	cp_set_int(t, "xfer_off", p.offset);
+	task_ckpt_set_int(t, "xfer_off", p.offset);
 	snprintf(msg, sizeof(msg), "uploading %s: %lld of %lld bytes", dst,
 	    (long long)p.offset, (long long)u.size);
 	task_set_progress(t, (int)idx, (int)n, msg);
@@ -810,15 +786,15 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		rc = ACT_END;
 		goto cleanup;
 	}
-	p.offset = cp_int(t, "xfer_off", 0);
+	p.offset = task_ckpt_int(t, "xfer_off", 0);
 	if (xfer_download(s, repo, rel, local, CHUNK_BYTES, CHUNK_TIMEOUT_MS,
 	    &p, &e) < 0) {
 		rc = transfer_trouble(t, env, &e, "download", rel, res);
 		goto cleanup;
 	}
-	cp_set_int(t, "ssh_retries", 0);
+	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (!p.done) {
-		cp_set_int(t, "xfer_off", p.offset);
+		task_ckpt_set_int(t, "xfer_off", p.offset);
 		snprintf(msg, sizeof(msg), "downloading %s: %lld of %lld bytes",
 		    base, (long long)p.offset, (long long)p.total);
 		task_set_progress(t, (int)idx, (int)n, msg);
@@ -827,7 +803,7 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		rc = ACT_WAIT;
 		goto cleanup;
 	}
-	cp_set_int(t, "xfer_off", 0);
+	task_ckpt_set_int(t, "xfer_off", 0);
 	/* nginx serves it (X-Accel-Redirect) through the agent's group */
 	if (chmod(local, 0640) != 0)
 		log_kv(LOG_WARN, "artifact_mode", strerror(errno), "task",
@@ -871,18 +847,18 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 	repo_dir(env->cfg, repo, sizeof(repo));
 	jobs_root(env->cfg, jr, sizeof(jr));
 	job_id(t, idx, "fetch", jid, sizeof(jid));
-	if (!cp_int(t, "started", 0)) {
+	if (!task_ckpt_int(t, "started", 0)) {
 		abs = xasprintf("%s/%s", repo, dst);
 		script = instag_fetch_url_script(url, abs, env->cfg->pod_env_init[0]
 		    ? env->cfg->pod_env_init : NULL);
 		if (remote_start(s, jr, jid, "/", script, &st, &e) < 0)
 			goto ssh;
-		cp_set_int(t, "started", 1);
+		task_ckpt_set_int(t, "started", 1);
 	} else if (remote_poll(s, jr, jid, &st, &e) < 0)
 		goto ssh;
 	if (st.state == REMOTE_UNKNOWN) {
 		/* recorded as started, never seen by the pod: start again */
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		t->next_wake_ms = env->now_ms;
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
@@ -892,7 +868,7 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
 	} else if (st.state == REMOTE_EXITED && st.exit_status == 0) {
-		cp_set_int(t, "started", 0);
+		task_ckpt_set_int(t, "started", 0);
 		/* The download succeeded; a job directory left behind is
 		 * only logged. */
 		if (remote_cleanup(s, jr, jid, &e) < 0)
@@ -1028,7 +1004,7 @@ iops_step(struct task *t, const struct step_env *env)
 		plan = make_plan(t);
 		json_object_object_add(t->checkpoint, "plan", plan);
 	}
-	idx = cp_int(t, "action", 0);
+	idx = task_ckpt_int(t, "action", 0);
 	n = (int64_t)json_object_array_length(plan);
 	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
 		task_fail(t, code, why);
@@ -1055,7 +1031,7 @@ iops_step(struct task *t, const struct step_env *env)
 		if (strcmp(kind, "job") == 0 && strcmp(ju_str(a, "a"), "pack") == 0)
 			add_gets(t, plan);
 		idx++;
-		cp_set_int(t, "action", idx);
+		task_ckpt_set_int(t, "action", idx);
 		n = (int64_t)json_object_array_length(plan);
 		if (idx >= n) {
 			task_set_progress(t, (int)n, (int)n, "done");
@@ -1083,9 +1059,9 @@ iops_cancel(struct task *t, const struct step_env *env)
 	json_object *plan = ju_arr(t->checkpoint, "plan"), *a;
 	const char *code = NULL;
 	char *why = NULL, jid[128], jr[1100];
-	int64_t idx = cp_int(t, "action", 0);
+	int64_t idx = task_ckpt_int(t, "action", 0);
 
-	if (plan == NULL || !cp_int(t, "started", 0))
+	if (plan == NULL || !task_ckpt_int(t, "started", 0))
 		return STEP_DONE;
 	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
 		free(why);

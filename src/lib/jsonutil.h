@@ -41,9 +41,5 @@ json_object *ju_new_str(const char *s);
 json_object *ju_copy(json_object *o);
 /* Current UTC time as ISO 8601 with milliseconds, into buf (>= 32 bytes). */
 void ju_iso8601(int64_t ms, char *buf, size_t len);
-/* Milliseconds since the epoch, CLOCK_REALTIME. */
-int64_t ju_now_ms(void);
-/* Milliseconds from CLOCK_MONOTONIC. */
-int64_t ju_mono_ms(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
 
@@ -51,15 +52,15 @@ log_level_parse(const char *s, enum log_level *out)
 static void
 log_begin(struct strbuf *sb, enum log_level level, const char *event)
 {
-	struct timespec ts;
+	int64_t ms = clock_wall_ms();
+	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
 	char when[32];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	gmtime_r(&s, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 	sb_addf(sb, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"event\":", when,
-	    ts.tv_nsec / 1000000L, level_names[level]);
+	    (long)(ms % 1000), level_names[level]);
 	sb_add_json_str(sb, event);
 }
 

@@ -61,11 +61,9 @@ taskops_list(const struct op_ctx *c, json_object *params,
 		return -1;
 	}
 	arr = json_object_new_array();
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++)
 		json_object_array_add(arr, task_to_json(tasks[i]));
-		task_free(tasks[i]);
-	}
-	free(tasks);
+	task_list_free(tasks, n);
 	*result = json_object_new_object();
 	json_object_object_add(*result, "tasks", arr);
 	json_object_object_add(*result, "next_page_token",

@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-#include <libssh2.h>
 
 #include "a2a/a2a.h"
 #include "http/auth.h"
@@ -22,6 +20,7 @@
 #include "a2a/envelope.h"
 #include "http/http.h"
 #include "a2a/hub.h"
+#include "lib/clock.h"
 #include "a2a/notify.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
@@ -78,11 +77,11 @@ request_main(void *arg)
 		pthread_mutex_lock(&S.lock);
 		S.inflight++;
 		pthread_mutex_unlock(&S.lock);
-		t0 = ju_mono_ms();
+		t0 = clock_mono_ms();
 		r = http_req_new(fx, S.cfg->base_path);
 		handed = router_dispatch(r, &mr);
 		metrics_request(mr, handed ? 200 : r->status,
-		    (double)(ju_mono_ms() - t0) / 1000.0);
+		    (double)(clock_mono_ms() - t0) / 1000.0);
 		if (r->status >= 500 || log_get_level() == LOG_DEBUG)
 			log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG, "request",
 			    NULL, "method", r->method, "path", r->path,
@@ -170,8 +169,6 @@ server_run(struct config *cfg)
 	S.cfg = cfg;
 	if (log_level_parse(cfg->log_level, &lv) == 0)
 		log_set_level(lv);
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	libssh2_init(0);
 	if (auth_ctx_new(cfg, &S.auth, &err) < 0 ||
 	    store_open(cfg->store_path, &S.store, &err) < 0 ||
 	    pods_init(cfg, S.store, &err) < 0 || iops_init(cfg, &err) < 0) {
@@ -263,8 +260,6 @@ cleanup:
 		close(S.listen_fd);
 	if (S.listen_fd > 0 && !strncmp(cfg->listen, "unix:", 5))
 		unlink(cfg->listen + 5);
-	libssh2_exit();
-	curl_global_cleanup();
 	if (rc == EXIT_SUCCESS)
 		log_msg(LOG_INFO, "stopped", "clean shutdown");
 	return rc;

@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,127 @@ static const char *const schema_v2 =
     "progress, result, artifacts, error, checkpoint, history, created_ms, " \
     "updated_ms, next_wake_ms, version, cancel_requested"
 
+/* ---- statements ---------------------------------------------------------- */
+
+/*
+ * Bind the arguments ap to the parameters ?1, ?2... of s in order, as fmt
+ * says, one letter each:
+ *   s  const char * (NULL binds NULL)	i  int (a bool promotes to it)
+ *   I  int64_t				d  double
+ *   j  json_object *, as compact JSON text (NULL binds NULL)
+ */
+static void
+stmt_bindv(sqlite3_stmt *s, const char *fmt, va_list ap)
+{
+	const char *v;
+	json_object *o;
+	int i;
+
+	for (i = 1; *fmt != '\0'; fmt++, i++) {
+		switch (*fmt) {
+		case 's':
+			if ((v = va_arg(ap, const char *)) != NULL)
+				sqlite3_bind_text(s, i, v, -1,
+				    SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(s, i);
+			break;
+		case 'i':
+			sqlite3_bind_int(s, i, va_arg(ap, int));
+			break;
+		case 'I':
+			sqlite3_bind_int64(s, i, va_arg(ap, int64_t));
+			break;
+		case 'd':
+			sqlite3_bind_double(s, i, va_arg(ap, double));
+			break;
+		case 'j':
+			if ((o = va_arg(ap, json_object *)) != NULL)
+				sqlite3_bind_text(s, i, ju_dump(o), -1, free);
+			else
+				sqlite3_bind_null(s, i);
+			break;
+		default:
+			abort();	/* a bad fmt: a programming error */
+		}
+	}
+}
+
+static sqlite3_stmt *
+stmt_vprepare(struct store *st, const char *sql, const char *fmt, va_list ap)
+{
+	sqlite3_stmt *s = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return NULL;
+	stmt_bindv(s, fmt, ap);
+	return s;
+}
+
+/*
+ * Prepare sql and bind the arguments after fmt (see stmt_bindv).  The
+ * caller holds the store lock, or is store_open.  The statement (caller
+ * finalizes it), or NULL when sql does not compile (sqlite3_errmsg says
+ * why).
+ */
+static sqlite3_stmt *
+stmt_prepare(struct store *st, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = stmt_vprepare(st, sql, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/*
+ * Lock the store, then as stmt_prepare.  The lock is held whether or not
+ * sql compiled, until stmt_close(st, the result), which also takes NULL.
+ */
+static sqlite3_stmt *
+stmt_open(struct store *st, const char *sql, const char *fmt, ...)
+{
+	sqlite3_stmt *s;
+	va_list ap;
+
+	pthread_mutex_lock(&st->lock);
+	va_start(ap, fmt);
+	s = stmt_vprepare(st, sql, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* Lock the store and bind one of its persistent statements (st->put...)
+ * as stmt_prepare does; release it with stmt_close. */
+static sqlite3_stmt *
+stmt_reuse(struct store *st, sqlite3_stmt *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&st->lock);
+	va_start(ap, fmt);
+	stmt_bindv(s, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* Release s from stmt_open (finalized; NULL ok) or stmt_reuse (reset,
+ * bindings cleared), then unlock the store. */
+static void
+stmt_close(struct store *st, sqlite3_stmt *s)
+{
+	if (s != NULL && (s == st->put || s == st->get || s == st->ping)) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	} else
+		sqlite3_finalize(s);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- opening, the schema ------------------------------------------------- */
+
 static int
 store_exec(struct store *st, const char *sql, char **err)
 {
@@ -126,11 +248,11 @@ store_apply(struct store *st, const char *sql, int version, char **err)
 static int
 store_migrate(struct store *st, char **err)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int version, rc = -1;
 
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL)
-	    != SQLITE_OK || sqlite3_step(s) != SQLITE_ROW) {
+	s = stmt_prepare(st, "PRAGMA user_version", "");
+	if (s == NULL || sqlite3_step(s) != SQLITE_ROW) {
 		*err = xasprintf("task store: cannot read schema version: %s",
 		    sqlite3_errmsg(st->db));
 		goto cleanup;
@@ -218,59 +340,32 @@ store_close(struct store *st)
 int
 store_ping(struct store *st)
 {
+	sqlite3_stmt *s = stmt_reuse(st, st->ping, "");
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	rc = sqlite3_step(st->ping) == SQLITE_ROW ? 0 : -1;
-	sqlite3_reset(st->ping);
-	pthread_mutex_unlock(&st->lock);
+	rc = sqlite3_step(s) == SQLITE_ROW ? 0 : -1;
+	stmt_close(st, s);
 	return rc;
-}
-
-static void
-bind_json(sqlite3_stmt *s, int i, json_object *o)
-{
-	char *text;
-
-	if (o == NULL) {
-		sqlite3_bind_null(s, i);
-		return;
-	}
-	text = ju_dump(o);
-	sqlite3_bind_text(s, i, text, -1, free);
 }
 
 int
 store_task_put(struct store *st, const struct task *t, char **err)
 {
-	sqlite3_stmt *s = st->put;
+	sqlite3_stmt *s;
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, t->context_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 3, t->owner, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 4, t->operation, -1, SQLITE_TRANSIENT);
-	bind_json(s, 5, t->params);
-	sqlite3_bind_text(s, 6, task_state_name(t->state), -1, SQLITE_STATIC);
-	bind_json(s, 7, t->progress);
-	bind_json(s, 8, t->result);
-	bind_json(s, 9, t->artifacts);
-	bind_json(s, 10, t->error);
-	bind_json(s, 11, t->checkpoint);
-	bind_json(s, 12, t->history);
-	sqlite3_bind_int64(s, 13, t->created_ms);
-	sqlite3_bind_int64(s, 14, t->updated_ms);
-	sqlite3_bind_int64(s, 15, t->next_wake_ms);
-	sqlite3_bind_int64(s, 16, t->version);
-	sqlite3_bind_int(s, 17, t->cancel_requested ? 1 : 0);
+	s = stmt_reuse(st, st->put, "ssssjs" "jjjjjj" "IIIIi",
+	    t->id, t->context_id, t->owner, t->operation, t->params,
+	    task_state_name(t->state),
+	    t->progress, t->result, t->artifacts, t->error, t->checkpoint,
+	    t->history,
+	    t->created_ms, t->updated_ms, t->next_wake_ms, t->version,
+	    t->cancel_requested ? 1 : 0);
 	rc = sqlite3_step(s);
 	if (rc != SQLITE_DONE)
 		*err = xasprintf("task store: cannot save task: %s",
 		    sqlite3_errmsg(st->db));
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -352,13 +447,12 @@ row_to_task(sqlite3_stmt *s)
 int
 store_task_get(struct store *st, const char *id, struct task **out)
 {
-	sqlite3_stmt *s = st->get;
+	sqlite3_stmt *s;
 	struct raw_row raw;
 	int rc, ret;
 
 	*out = NULL;
-	pthread_mutex_lock(&st->lock);
-	sqlite3_bind_text(s, 1, id, -1, SQLITE_TRANSIENT);
+	s = stmt_reuse(st, st->get, "s", id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		row_copy(s, &raw);
@@ -369,9 +463,7 @@ store_task_get(struct store *st, const char *id, struct task **out)
 		log_kv(LOG_ERROR, "store_error", sqlite3_errmsg(st->db), NULL);
 		ret = -1;
 	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	if (ret == 0)
 		*out = row_parse(&raw);
 	return ret;
@@ -417,11 +509,13 @@ store_task_list(struct store *st, const struct store_list_query *q,
 	static const char *const filt =
 	    " WHERE owner = ?1 AND (?2 IS NULL OR context_id = ?2)"
 	    " AND (?3 IS NULL OR state = ?3) AND updated_ms > ?4";
-	sqlite3_stmt *s = NULL, *c = NULL;
+	sqlite3_stmt *s = NULL, *c;
 	int64_t tok_created = INT64_MAX;
 	char tok_id[UUID_STR_LEN] = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+	const char *state = q->state >= 0 ?
+	    task_state_name((enum task_state)q->state) : NULL;
 	char sql[512];
-	int rc = -1, i;
+	int rc = -1;
 
 	*tasks = NULL;
 	*n = 0;
@@ -431,30 +525,20 @@ store_task_list(struct store *st, const struct store_list_query *q,
 		*err = xstrdup("invalid pageToken");
 		return -1;
 	}
-	pthread_mutex_lock(&st->lock);
+	/* The count and the page: two statements under c's lock. */
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM tasks%s", filt);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &c, NULL) != SQLITE_OK)
+	c = stmt_open(st, sql, "sssI", q->owner, q->context_id, state,
+	    q->updated_after_ms);
+	if (c == NULL)
 		goto dberr;
 	snprintf(sql, sizeof(sql), "SELECT " TASK_COLS " FROM tasks%s"
 	    " AND (created_ms < ?5 OR (created_ms = ?5 AND id < ?6))"
 	    " ORDER BY created_ms DESC, id DESC LIMIT ?7", filt);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	s = stmt_prepare(st, sql, "sssI" "IsI", q->owner, q->context_id,
+	    state, q->updated_after_ms,
+	    tok_created, tok_id, (int64_t)q->page_size + 1);
+	if (s == NULL)
 		goto dberr;
-	for (i = 0; i < 2; i++) {
-		sqlite3_stmt *x = i ? s : c;
-		sqlite3_bind_text(x, 1, q->owner, -1, SQLITE_TRANSIENT);
-		if (q->context_id)
-			sqlite3_bind_text(x, 2, q->context_id, -1,
-			    SQLITE_TRANSIENT);
-		if (q->state >= 0)
-			sqlite3_bind_text(x, 3,
-			    task_state_name((enum task_state)q->state), -1,
-			    SQLITE_STATIC);
-		sqlite3_bind_int64(x, 4, q->updated_after_ms);
-	}
-	sqlite3_bind_int64(s, 5, tok_created);
-	sqlite3_bind_text(s, 6, tok_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(s, 7, (sqlite3_int64)q->page_size + 1);
 	if (sqlite3_step(c) != SQLITE_ROW)
 		goto dberr;
 	*total = sqlite3_column_int64(c, 0);
@@ -473,64 +557,43 @@ dberr:
 	*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
 cleanup:
 	sqlite3_finalize(s);
-	sqlite3_finalize(c);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, c);
 	return rc;
 }
 
 int
 store_task_active(struct store *st, struct task ***tasks, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT " TASK_COLS " FROM tasks "
+	s = stmt_open(st, "SELECT " TASK_COLS " FROM tasks "
 	    "WHERE state IN ('submitted','working','input-required') "
-	    "ORDER BY created_ms", -1, &s, NULL) == SQLITE_OK) {
+	    "ORDER BY created_ms", "");
+	if (s != NULL) {
 		collect(s, tasks, n);
 		rc = 0;
 	}
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
-}
-
-static void
-bind_opt(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
 }
 
 int
 store_push_put(struct store *st, const struct push_config *pc, char **err)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO push_configs "
+	s = stmt_open(st, "INSERT OR REPLACE INTO push_configs "
 	    "(task_id, id, url, token, auth_scheme, auth_credentials, "
-	    "created_ms, dialect) VALUES (?,?,?,?,?,?,?,?)", -1, &s, NULL) != SQLITE_OK)
-		goto cleanup;
-	bind_opt(s, 1, pc->task_id);
-	bind_opt(s, 2, pc->id);
-	bind_opt(s, 3, pc->url);
-	bind_opt(s, 4, pc->token);
-	bind_opt(s, 5, pc->auth_scheme);
-	bind_opt(s, 6, pc->auth_credentials);
-	sqlite3_bind_int64(s, 7, pc->created_ms);
-	sqlite3_bind_int(s, 8, pc->dialect);
-	if (sqlite3_step(s) == SQLITE_DONE)
+	    "created_ms, dialect) VALUES (?,?,?,?,?,?,?,?)", "ssssssIi",
+	    pc->task_id, pc->id, pc->url, pc->token, pc->auth_scheme,
+	    pc->auth_credentials, pc->created_ms, pc->dialect);
+	if (s != NULL && sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
-cleanup:
 	if (rc < 0)
 		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
 }
 
@@ -563,16 +626,14 @@ int
 store_push_get(struct store *st, const char *task_id, const char *id,
     struct push_config **out)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int rc = -1, step;
 
 	*out = NULL;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT " PUSH_COLS " FROM push_configs"
-	    " WHERE task_id = ? AND id = ?", -1, &s, NULL) != SQLITE_OK)
+	s = stmt_open(st, "SELECT " PUSH_COLS " FROM push_configs"
+	    " WHERE task_id = ? AND id = ?", "ss", task_id, id);
+	if (s == NULL)
 		goto cleanup;
-	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
 	step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*out = row_to_push(s);
@@ -580,8 +641,7 @@ store_push_get(struct store *st, const char *task_id, const char *id,
 	} else if (step == SQLITE_DONE)
 		rc = 1;
 cleanup:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
 }
 
@@ -589,18 +649,16 @@ int
 store_push_list(struct store *st, const char *task_id,
     struct push_config ***out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	size_t cap = 0;
 	int rc = -1;
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT " PUSH_COLS " FROM push_configs"
-	    " WHERE task_id = ? ORDER BY created_ms, id", -1, &s, NULL)
-	    != SQLITE_OK)
+	s = stmt_open(st, "SELECT " PUSH_COLS " FROM push_configs"
+	    " WHERE task_id = ? ORDER BY created_ms, id", "s", task_id);
+	if (s == NULL)
 		goto cleanup;
-	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 4;
@@ -610,28 +668,21 @@ store_push_list(struct store *st, const char *task_id,
 	}
 	rc = 0;
 cleanup:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
 }
 
 int
 store_push_delete(struct store *st, const char *task_id, const char *id)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "DELETE FROM push_configs WHERE "
-	    "task_id = ? AND id = ?", -1, &s, NULL) != SQLITE_OK)
-		goto cleanup;
-	sqlite3_bind_text(s, 1, task_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(s, 2, id, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(s) == SQLITE_DONE)
+	s = stmt_open(st, "DELETE FROM push_configs WHERE "
+	    "task_id = ? AND id = ?", "ss", task_id, id);
+	if (s != NULL && sqlite3_step(s) == SQLITE_DONE)
 		rc = sqlite3_changes(st->db) > 0 ? 0 : 1;
-cleanup:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
 }
 
@@ -649,16 +700,27 @@ store_push_free(struct push_config *pc)
 	free(pc);
 }
 
+void
+store_push_list_free(struct push_config **pcs, size_t n)
+{
+	size_t i;
+
+	if (pcs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_push_free(pcs[i]);
+	free(pcs);
+}
+
 /* ---- the pod registry ---------------------------------------------------- */
 
 int
 store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	int rc = -1;
 
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "INSERT INTO pods (" POD_COLS ") VALUES "
+	s = stmt_open(st, "INSERT INTO pods (" POD_COLS ") VALUES "
 	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pod_id) DO "
 	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
 	    " owner = excluded.owner, state = excluded.state,"
@@ -670,35 +732,19 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd,"
 	    " last_check_ms = excluded.last_check_ms, reason = excluded.reason,"
 	    " created_ms = excluded.created_ms, updated_ms = excluded.updated_ms",
-	    -1, &s, NULL) != SQLITE_OK)
-		goto cleanup;
-	bind_opt(s, 1, p->pod_id);
-	bind_opt(s, 2, p->name);
-	bind_opt(s, 3, p->task_id);
-	bind_opt(s, 4, p->owner);
-	bind_opt(s, 5, p->state);
-	bind_opt(s, 6, p->gpu_type_id);
-	bind_opt(s, 7, p->cloud);
-	sqlite3_bind_int(s, 8, p->gpu_count);
-	sqlite3_bind_double(s, 9, p->cost_per_hr);
-	bind_opt(s, 10, p->public_ip);
-	sqlite3_bind_int(s, 11, p->ssh_port);
-	bind_opt(s, 12, p->host_fp);
-	sqlite3_bind_int64(s, 13, p->max_runtime_ms);
-	sqlite3_bind_double(s, 14, p->max_cost_usd);
-	sqlite3_bind_int64(s, 15, p->running_ms);
-	sqlite3_bind_double(s, 16, p->cost_usd);
-	sqlite3_bind_int64(s, 17, p->last_check_ms);
-	bind_opt(s, 18, p->reason);
-	sqlite3_bind_int64(s, 19, p->created_ms);
-	sqlite3_bind_int64(s, 20, p->updated_ms);
-	if (sqlite3_step(s) == SQLITE_DONE)
+	    "sssssss" "idsis" "IdIdIs" "II",
+	    p->pod_id, p->name, p->task_id, p->owner, p->state,
+	    p->gpu_type_id, p->cloud,
+	    p->gpu_count, p->cost_per_hr, p->public_ip, p->ssh_port,
+	    p->host_fp,
+	    p->max_runtime_ms, p->max_cost_usd, p->running_ms, p->cost_usd,
+	    p->last_check_ms, p->reason,
+	    p->created_ms, p->updated_ms);
+	if (s != NULL && sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
-cleanup:
 	if (rc < 0)
 		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
 }
 
@@ -734,16 +780,15 @@ static int
 pod_get_by(struct store *st, const char *col_sql, const char *key,
     struct pod_rec **out)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	char *sql = xasprintf("SELECT " POD_COLS " FROM pods WHERE %s = ? "
 	    "ORDER BY created_ms LIMIT 1", col_sql);
 	int rc = -1, step;
 
 	*out = NULL;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	s = stmt_open(st, sql, "s", key);
+	if (s == NULL)
 		goto cleanup;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
 	step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		*out = row_to_pod(s);
@@ -751,8 +796,7 @@ pod_get_by(struct store *st, const char *col_sql, const char *key,
 	} else if (step == SQLITE_DONE)
 		rc = 1;
 cleanup:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	free(sql);
 	return rc;
 }
@@ -773,19 +817,18 @@ int
 store_pod_list(struct store *st, const char *owner, bool with_terminated,
     struct pod_rec ***out, size_t *n)
 {
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s;
 	size_t cap = 0;
 	int rc = -1;
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->lock);
-	if (sqlite3_prepare_v2(st->db, "SELECT " POD_COLS " FROM pods WHERE "
+	s = stmt_open(st, "SELECT " POD_COLS " FROM pods WHERE "
 	    "(?1 IS NULL OR owner = ?1) AND (?2 OR state != 'terminated') "
-	    "ORDER BY created_ms, pod_id", -1, &s, NULL) != SQLITE_OK)
+	    "ORDER BY created_ms, pod_id", "si", owner,
+	    with_terminated ? 1 : 0);
+	if (s == NULL)
 		goto cleanup;
-	bind_opt(s, 1, owner);
-	sqlite3_bind_int(s, 2, with_terminated ? 1 : 0);
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 8;
@@ -795,8 +838,7 @@ store_pod_list(struct store *st, const char *owner, bool with_terminated,
 	}
 	rc = 0;
 cleanup:
-	sqlite3_finalize(s);
-	pthread_mutex_unlock(&st->lock);
+	stmt_close(st, s);
 	return rc;
 }
 
@@ -816,6 +858,18 @@ store_pod_free(struct pod_rec *p)
 	free(p->host_fp);
 	free(p->reason);
 	free(p);
+}
+
+void
+store_pod_list_free(struct pod_rec **recs, size_t n)
+{
+	size_t i;
+
+	if (recs == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		store_pod_free(recs[i]);
+	free(recs);
 }
 
 static char *

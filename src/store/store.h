@@ -55,7 +55,7 @@ struct store_list_query {
 };
 /*
  * Tasks of one owner, newest first.  *tasks is a new array of *n new
- * tasks (free each with task_free, then the array); *next_token is a new
+ * tasks (caller frees with task_list_free); *next_token is a new
  * string ("" on the last page); *total the count matching the filters.
  * -1 with *err on a bad page token or database error.
  */
@@ -63,7 +63,8 @@ WARN_UNUSED_RESULT
 int store_task_list(struct store *st, const struct store_list_query *q,
     struct task ***tasks, size_t *n, char **next_token, int64_t *total,
     char **err);
-/* Every non-terminal task, oldest first (for resume at start). */
+/* Every non-terminal task, oldest first (for resume at start); *tasks as
+ * for store_task_list. */
 WARN_UNUSED_RESULT
 int store_task_active(struct store *st, struct task ***tasks, size_t *n);
 
@@ -73,7 +74,8 @@ int store_push_put(struct store *st, const struct push_config *pc, char **err);
 WARN_UNUSED_RESULT
 int store_push_get(struct store *st, const char *task_id, const char *id,
     struct push_config **out);
-/* All configs of a task: new array of new configs. */
+/* All configs of a task: new array of new configs (caller frees with
+ * store_push_list_free). */
 WARN_UNUSED_RESULT
 int store_push_list(struct store *st, const char *task_id,
     struct push_config ***out, size_t *n);
@@ -81,6 +83,8 @@ int store_push_list(struct store *st, const char *task_id,
 WARN_UNUSED_RESULT
 int store_push_delete(struct store *st, const char *task_id, const char *id);
 void store_push_free(struct push_config *pc);	/* NULL ok */
+/* store_push_free each of n configs, then the array (NULL ok). */
+void store_push_list_free(struct push_config **pcs, size_t n);
 
 /*
  * The pod registry (schema 2): every pod the agent created, who owns it,
@@ -125,12 +129,14 @@ int store_pod_by_task(struct store *st, const char *task_id,
 /*
  * Pods of owner (NULL: everyone's), oldest first, terminated ones only
  * when with_terminated.  *out: new array of *n new records; caller frees
- * each with store_pod_free, then the array.  0 or -1.
+ * it with store_pod_list_free.  0 or -1.
  */
 WARN_UNUSED_RESULT
 int store_pod_list(struct store *st, const char *owner, bool with_terminated,
     struct pod_rec ***out, size_t *n);
 void store_pod_free(struct pod_rec *p);	/* NULL ok */
+/* store_pod_free each of n records, then the array (NULL ok). */
+void store_pod_list_free(struct pod_rec **recs, size_t n);
 /* A deep copy; caller frees with store_pod_free. */
 struct pod_rec *store_pod_dup(const struct pod_rec *p);
 

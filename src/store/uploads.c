@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "store/uploads.h"
 #include "lib/uuid.h"
@@ -301,7 +302,7 @@ write_meta(const char *dir, const struct upload_info *u, char **err)
 	const char *text;
 	int fd = -1, rc = -1, made = 0;
 
-	ju_iso8601(ju_now_ms(), when, sizeof(when));
+	ju_iso8601(clock_wall_ms(), when, sizeof(when));
 	json_object_object_add(o, "upload_id", json_object_new_string(u->id));
 	json_object_object_add(o, "owner", json_object_new_string(u->owner));
 	json_object_object_add(o, "name", json_object_new_string(u->name));

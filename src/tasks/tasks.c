@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "tasks/tasks.h"
@@ -47,11 +49,7 @@ static struct {
 static unsigned
 bucket_of(const char *id)
 {
-	unsigned h = 2166136261u;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 16777619u;
-	return h % NBUCKETS;
+	return hash_fnv1a(id) % NBUCKETS;
 }
 
 static struct entry *
@@ -190,7 +188,7 @@ mark_canceled(struct task *t)
 static enum step_result
 run_step(struct task *t, bool cancel)
 {
-	struct step_env env = { X.cfg, X.store, ju_now_ms(), tasks_checkpoint };
+	struct step_env env = { X.cfg, X.store, clock_wall_ms(), tasks_checkpoint };
 	struct tasks_runner run = { 0 };
 
 	if (!X.resolve(t->operation, X.cfg, &run) || run.step == NULL) {
@@ -224,7 +222,7 @@ executor_main(void *arg)
 		struct entry *e;
 		enum step_result r;
 		bool cancel;
-		int64_t now = ju_now_ms();
+		int64_t now = clock_wall_ms();
 
 		if (X.hn == 0) {
 			pthread_cond_wait(&X.cond, &X.lock);
@@ -232,10 +230,7 @@ executor_main(void *arg)
 		}
 		e = X.heap[0];
 		if (e->wake_ms > now) {
-			struct timespec ts;
-			int64_t w = e->wake_ms;
-			ts.tv_sec = (time_t)(w / 1000);
-			ts.tv_nsec = (long)(w % 1000) * 1000000L;
+			struct timespec ts = clock_ts(e->wake_ms);
 			pthread_cond_timedwait(&X.cond, &X.lock, &ts);
 			continue;
 		}
@@ -350,8 +345,7 @@ tasks_stop(int grace_s)
 	X.stopping = true;
 	pthread_cond_broadcast(&X.cond);
 	pthread_mutex_unlock(&X.lock);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += grace_s;
+	ts = clock_ts(clock_wall_ms() + (int64_t)grace_s * 1000);
 	for (i = 0; i < X.nthreads; i++) {
 		if (pthread_timedjoin_np(X.threads[i], NULL, &ts) != 0) {
 			log_msg(LOG_WARN, "executor_stuck", "an executor thread "
@@ -540,7 +534,7 @@ int
 tasks_checkpoint(struct task *t, char **err)
 {
 	t->version++;
-	t->updated_ms = ju_now_ms();
+	t->updated_ms = clock_wall_ms();
 	if (store_task_put(X.store, t, err) < 0)
 		return -1;
 	notify(t);

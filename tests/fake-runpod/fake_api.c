@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "fake_runpod.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
@@ -350,7 +351,7 @@ counters_clear(void)
 static void
 add_ratelimit_headers(struct fake_resp *resp, bool limited, long retry)
 {
-	int64_t now = ju_mono_ms();
+	int64_t now = clock_mono_ms();
 	int w;
 
 	sb_adds(&resp->headers, "RateLimit: ");
@@ -425,7 +426,7 @@ pod_find(const char *id)
 static void
 pod_advance(struct pod *p)
 {
-	int64_t now = ju_mono_ms();
+	int64_t now = clock_mono_ms();
 	long d = S.opt->state_delay_ms;
 	int guard;
 
@@ -437,7 +438,7 @@ pod_advance(struct pod *p)
 		} else if (p->status == ST_STARTING && now - p->since >= d) {
 			p->status = ST_RUNNING;
 			p->since += d;
-			p->started_at = ju_now_ms() - (now - p->since);
+			p->started_at = clock_wall_ms() - (now - p->since);
 		} else {
 			break;
 		}
@@ -598,7 +599,7 @@ pod_render(struct pod *p)
 	json_object_object_add(o, "globalNetworking", x);
 	if (running) {
 		json_object *rt = json_object_new_object(), *arr, *u;
-		int64_t up = (ju_now_ms() - p->started_at) / 1000;
+		int64_t up = (clock_wall_ms() - p->started_at) / 1000;
 		size_t i, n = json_object_array_length(p->ports);
 		int k;
 
@@ -1202,8 +1203,8 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	else
 		p->dc_id = xstrdup(gt ? gt->dc_id : "EU-RO-1");
 	p->status = ST_PROVISIONING;
-	p->since = ju_mono_ms();
-	p->created_at = ju_now_ms();
+	p->since = clock_mono_ms();
+	p->created_at = clock_wall_ms();
 	S.pods = xrealloc(S.pods, (S.npods + 1) * sizeof(*S.pods));
 	S.pods[S.npods++] = p;
 	log_kv(LOG_INFO, "pod_created", "pod created", "pod", p->id,
@@ -1249,7 +1250,7 @@ static void
 pod_terminate(struct pod *p)
 {
 	p->status = ST_TERMINATED;
-	p->since = ju_mono_ms();
+	p->since = clock_mono_ms();
 	log_kv(LOG_INFO, "pod_terminated", "pod terminated", "pod", p->id,
 	    NULL);
 }
@@ -1315,7 +1316,7 @@ h_action(const struct fake_req *req, struct pod *p, struct fake_resp *resp)
 			p->status = ST_STARTING;
 			p->placed = true;
 		}
-		p->since = ju_mono_ms();
+		p->since = clock_mono_ms();
 		log_kv(LOG_INFO, "pod_action", "pod action", "pod", p->id,
 		    "action", a, NULL);
 		set_json(resp, 200, pod_render(p));
@@ -1757,7 +1758,7 @@ h_fake_pod(const struct fake_req *req, const char *id,
 		json_object_put(b);
 		return;
 	}
-	p->since = ju_mono_ms();
+	p->since = clock_mono_ms();
 	json_object_put(b);
 	set_json(resp, 200, pod_render(p));
 }
@@ -2006,7 +2007,7 @@ fake_api_init(const struct fake_options *opt)
 	memset(&S, 0, sizeof(S));
 	S.opt = opt;
 	S.se_status = 500;
-	S.rng = (uint64_t)ju_now_ms() ^ ((uint64_t)getpid() << 32) ^
+	S.rng = (uint64_t)clock_wall_ms() ^ ((uint64_t)getpid() << 32) ^
 	    0x9e3779b97f4a7c15ULL;
 	if (S.rng == 0)
 		S.rng = 1;

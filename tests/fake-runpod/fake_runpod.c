@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "fake_runpod.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "lib/strbuf.h"
@@ -116,7 +117,7 @@ queue_resp(struct conn *c, struct fake_resp *r)
 	sb_adds(&c->out, "\r\n");
 	if (blen > 0 && r->status != 204 && r->status != 304)
 		sb_addn(&c->out, r->body, blen);
-	c->send_at = r->delay_ms > 0 ? ju_mono_ms() + r->delay_ms : 0;
+	c->send_at = r->delay_ms > 0 ? clock_mono_ms() + r->delay_ms : 0;
 	free(r->body);
 	r->body = NULL;
 	sb_free(&r->headers);
@@ -361,7 +362,7 @@ conn_write(struct conn *c)
 		 */
 		shutdown(c->fd, SHUT_WR);
 		c->draining = true;
-		c->drain_until = ju_mono_ms() + 2000;
+		c->drain_until = clock_mono_ms() + 2000;
 	}
 	return true;
 }
@@ -534,7 +535,7 @@ main(int argc, char **argv)
 
 	while (running) {
 		int n = 0, timeout = -1, rc;
-		int64_t now = ju_mono_ms();
+		int64_t now = clock_mono_ms();
 
 		pfd[n].fd = sig_pipe[0];
 		pfd[n].events = POLLIN;
@@ -598,7 +599,7 @@ main(int argc, char **argv)
 				conns[i].fd = fd;
 			}
 		}
-		now = ju_mono_ms();
+		now = clock_mono_ms();
 		for (i = 2; i < n; i++) {
 			struct conn *c = &conns[cidx[i]];
 			bool ok = true;
@@ -639,7 +640,7 @@ main(int argc, char **argv)
 			 */
 			while (ok && !c->draining && c->out.len == 0 &&
 			    !c->close_after && process_one(c)) {
-				if (c->send_at > ju_mono_ms())
+				if (c->send_at > clock_mono_ms())
 					break;
 				ok = conn_write(c);
 			}

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,6 +346,7 @@ main(void)
 	SRunner *sr;
 	int failed;
 
+	curl_global_init(CURL_GLOBAL_DEFAULT);	/* what main() does */
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_add_test(tc, test_key_files);
 	tcase_add_test(tc, test_env_key);
@@ -359,5 +361,6 @@ main(void)
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

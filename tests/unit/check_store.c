@@ -336,16 +336,6 @@ fill(struct store *st, char ids[25][UUID_STR_LEN])
 	}
 }
 
-static void
-free_list(struct task **tasks, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		task_free(tasks[i]);
-	free(tasks);
-}
-
 /* Walk every page; returns the number of tasks, checks order and that no
  * id repeats; fills seen (ids in page order). */
 static size_t
@@ -388,7 +378,7 @@ walk(struct store *st, struct store_list_query q, size_t page_size,
 			ck_assert_uint_lt(count, 64);
 			strcpy(seen[count++], t->id);
 		}
-		free_list(tasks, n);
+		task_list_free(tasks, n);
 		free(token);
 		token = NULL;
 		if (next[0] == '\0') {
@@ -547,7 +537,7 @@ START_TEST(test_list_bad_token)
 		ck_assert(total == 25);
 		ck_assert_str_ne(next, "");
 		free(next);
-		free_list(tasks, n);
+		task_list_free(tasks, n);
 	}
 	store_close(st);
 }
@@ -585,7 +575,7 @@ START_TEST(test_active)
 	ck_assert_str_eq(tasks[2]->id, ids[TASK_SUBMITTED]);
 	for (i = 0; i < n; i++)
 		ck_assert(!task_state_terminal(tasks[i]->state));
-	free_list(tasks, n);
+	task_list_free(tasks, n);
 	store_close(st);
 }
 END_TEST
@@ -619,7 +609,7 @@ START_TEST(test_push_configs)
 	struct task *t = task_new("alice", "diag.timer", NULL, NULL);
 	struct push_config p1 = { 0 }, p2 = { 0 }, *g = NULL, **list = NULL;
 	char *err = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 
 	db_path(path, sizeof(path));
 	st = open_ok(path);
@@ -663,9 +653,7 @@ START_TEST(test_push_configs)
 	ck_assert_uint_eq(n, 2);
 	assert_push_eq(&p1, list[0]);
 	assert_push_eq(&p2, list[1]);
-	for (i = 0; i < n; i++)
-		store_push_free(list[i]);
-	free(list);
+	store_push_list_free(list, n);
 
 	/* Same (task, id) again replaces. */
 	p1.url = (char *)"https://hooks.example.org/new";
@@ -682,9 +670,7 @@ START_TEST(test_push_configs)
 	put_ok(st, t);
 	ck_assert_int_eq(store_push_list(st, t->id, &list, &n), 0);
 	ck_assert_uint_eq(n, 2);
-	for (i = 0; i < n; i++)
-		store_push_free(list[i]);
-	free(list);
+	store_push_list_free(list, n);
 
 	/* Delete. */
 	ck_assert_int_eq(store_push_delete(st, t->id, "cfg-1"), 0);
@@ -694,8 +680,7 @@ START_TEST(test_push_configs)
 	ck_assert_int_eq(store_push_list(st, t->id, &list, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	assert_push_eq(&p2, list[0]);
-	store_push_free(list[0]);
-	free(list);
+	store_push_list_free(list, n);
 	/* A task without configs lists none. */
 	ck_assert_int_eq(store_push_list(st,
 	    "123e4567-e89b-42d3-a456-426614174000", &list, &n), 0);
@@ -712,7 +697,7 @@ START_TEST(test_pods_registry)
 	struct store *st;
 	struct pod_rec r = { 0 }, *g = NULL, **all = NULL;
 	char *err = NULL, *v;
-	size_t n = 0, i;
+	size_t n = 0;
 
 	db_path(path, sizeof(path));
 	st = open_ok(path);
@@ -765,20 +750,15 @@ START_TEST(test_pods_registry)
 	ck_assert_int_eq(store_pod_list(st, NULL, false, &all, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(all[0]->pod_id, "pod-2");
-	for (i = 0; i < n; i++)
-		store_pod_free(all[i]);
-	free(all);
+	store_pod_list_free(all, n);
 	ck_assert_int_eq(store_pod_list(st, "alice", true, &all, &n), 0);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(all[0]->state, "terminated");
-	store_pod_free(all[0]);
-	free(all);
+	store_pod_list_free(all, n);
 	ck_assert_int_eq(store_pod_list(st, NULL, true, &all, &n), 0);
 	ck_assert_uint_eq(n, 2);
 	ck_assert_str_eq(all[0]->pod_id, "pod-1");	/* oldest first */
-	for (i = 0; i < n; i++)
-		store_pod_free(all[i]);
-	free(all);
+	store_pod_list_free(all, n);
 	store_close(st);
 
 	/* A version 1 store (no pods table) is migrated on open, its tasks

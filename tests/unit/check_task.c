@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "core/task.h"
 #include "testutil.h"
@@ -93,11 +94,11 @@ START_TEST(test_task_new)
 {
 	json_object *params = json_object_new_object();
 	struct task *t;
-	int64_t before = ju_now_ms(), after;
+	int64_t before = clock_wall_ms(), after;
 
 	json_object_object_add(params, "steps", json_object_new_int(2));
 	t = task_new("alice", "diag.timer", params, NULL);
-	after = ju_now_ms();
+	after = clock_wall_ms();
 	assert_v4_shape(t->id);
 	assert_v4_shape(t->context_id);
 	ck_assert_str_ne(t->id, t->context_id);

@@ -19,6 +19,7 @@
 
 #include "http/auth.h"
 #include "core/config.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "testutil.h"
 
@@ -169,7 +170,7 @@ tu_principal(struct principal *p, const char *sub, const char *scopes)
 int64_t
 tu_now_ms(void)
 {
-	return ju_mono_ms();
+	return clock_mono_ms();
 }
 
 void

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
@@ -101,7 +102,7 @@ cost_round(void)
 		goto cleanup;
 	}
 	for (i = 0; i < nrec; i++) {
-		struct round x = { ju_now_ms(), 0, false, NULL };
+		struct round x = { clock_wall_ms(), 0, false, NULL };
 		const struct runpod_pod *lp = NULL;
 
 		for (j = 0; j < nlive; j++)
@@ -127,9 +128,7 @@ cost_round(void)
 cleanup:
 	runpod_error_clear(&e);
 	runpod_pods_free(live, nlive);
-	for (i = 0; i < nrec; i++)
-		store_pod_free(recs[i]);
-	free(recs);
+	store_pod_list_free(recs, nrec);
 }
 
 /* ---- reaper --------------------------------------------------------------------- */
@@ -204,33 +203,32 @@ guard_main(void *arg)
 	bool reap = strcmp(G.cfg->reaper_mode, "off") != 0;
 
 	(void)arg;
-	now = ju_now_ms();
+	now = clock_wall_ms();
 	next_reap = reap ? now : INT64_MAX;
 	next_cost = now + G.cfg->cost_guard_interval * 1000;
 	pthread_mutex_lock(&G.lock);
 	while (!G.stopping) {
-		now = ju_now_ms();
+		now = clock_wall_ms();
 		if (now >= next_reap) {
 			pthread_mutex_unlock(&G.lock);
 			reap_round();
 			pthread_mutex_lock(&G.lock);
-			next_reap = G.cfg->reaper_interval > 0 ? ju_now_ms() +
-			    G.cfg->reaper_interval * 1000 : INT64_MAX;
+			next_reap = G.cfg->reaper_interval > 0 ?
+			    clock_wall_ms() + G.cfg->reaper_interval * 1000 :
+			    INT64_MAX;
 			continue;
 		}
 		if (now >= next_cost) {
 			pthread_mutex_unlock(&G.lock);
 			cost_round();
 			pthread_mutex_lock(&G.lock);
-			next_cost = ju_now_ms() + G.cfg->cost_guard_interval *
-			    1000;
+			next_cost = clock_wall_ms() +
+			    G.cfg->cost_guard_interval * 1000;
 			continue;
 		}
 		wake = next_cost < next_reap ? next_cost : next_reap;
 		{
-			struct timespec ts;
-			ts.tv_sec = (time_t)(wake / 1000);
-			ts.tv_nsec = (long)(wake % 1000) * 1000000L;
+			struct timespec ts = clock_ts(wake);
 			pthread_cond_timedwait(&G.cond, &G.lock, &ts);
 		}
 	}

@@ -9,6 +9,8 @@
 
 #include <openssl/crypto.h>
 
+#include "lib/backoff.h"
+#include "lib/clock.h"
 #include "lib/secretfile.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
@@ -256,18 +258,10 @@ pods_transient(const struct runpod_error *e)
 int64_t
 pods_retry_delay_ms(const struct runpod_error *e, int n)
 {
-	int64_t base = 1000, d;
-
 	if (e->kind == RP_RATE_LIMITED && e->retry_after_s > 0)
 		return (e->retry_after_s > RUNPOD_RETRY_AFTER_MAX_S ?
 		    RUNPOD_RETRY_AFTER_MAX_S : e->retry_after_s) * 1000;
-	if (n < 1)
-		n = 1;
-	d = n > 6 ? base << 5 : base << (n - 1);
-	if (d > RUNPOD_BACKOFF_MAX_MS)
-		d = RUNPOD_BACKOFF_MAX_MS;
-	/* a random point in the upper half */
-	return d / 2 + (int64_t)(arc4random_uniform((uint32_t)(d / 2) + 1));
+	return backoff_ms(1000, RUNPOD_BACKOFF_MAX_MS, n);
 }
 
 char *
@@ -283,7 +277,7 @@ pods_register(const struct task *t, const struct runpod_pod *p,
     const char *cloud, char **err)
 {
 	struct pod_rec r = { 0 };
-	int64_t mins = P.cfg->max_runtime_minutes, now = ju_now_ms();
+	int64_t mins = P.cfg->max_runtime_minutes, now = clock_wall_ms();
 	json_object *v;
 	char *name = pods_name_for(t->id);
 	int rc;
@@ -324,7 +318,7 @@ pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
 	rc = store_pod_get(P.store, pod_id, &r);
 	if (rc == 0) {
 		fn(r, arg);
-		r->updated_ms = ju_now_ms();
+		r->updated_ms = clock_wall_ms();
 		if (store_pod_put(P.store, r, &err) < 0) {
 			log_kv(LOG_ERROR, "store_error", err, "pod", pod_id,
 			    NULL);
@@ -653,8 +647,6 @@ fail:
 cleanup:
 	runpod_error_clear(&e);
 	runpod_pods_free(live, nlive);
-	for (i = 0; i < nrec; i++)
-		store_pod_free(recs[i]);
-	free(recs);
+	store_pod_list_free(recs, nrec);
 	return rc;
 }

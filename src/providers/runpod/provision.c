@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "providers/runpod/pods.h"
@@ -14,51 +15,6 @@
 
 #define POLL_MAX_MS 15000
 #define RELEASE_TRIES 20	/* terminate attempts before giving up */
-
-/* ---- checkpoint accessors --------------------------------------------------- */
-
-static int64_t
-cp_int(const struct task *t, const char *k, int64_t def)
-{
-	int64_t v = def;
-
-	ju_int(t->checkpoint, k, &v);
-	return v;
-}
-
-static void
-cp_set_int(struct task *t, const char *k, int64_t v)
-{
-	json_object_object_add(t->checkpoint, k, json_object_new_int64(v));
-}
-
-static const char *
-cp_str(const struct task *t, const char *k)
-{
-	return ju_str(t->checkpoint, k);
-}
-
-static void
-cp_set_str(struct task *t, const char *k, const char *v)
-{
-	json_object_object_add(t->checkpoint, k,
-	    v ? json_object_new_string(v) : NULL);
-}
-
-static bool
-cp_bool(const struct task *t, const char *k)
-{
-	bool v = false;
-
-	ju_bool(t->checkpoint, k, &v);
-	return v;
-}
-
-static void
-cp_set_bool(struct task *t, const char *k, bool v)
-{
-	json_object_object_add(t->checkpoint, k, json_object_new_boolean(v));
-}
 
 /* Set progress only when the message changes (each change is an update
  * every subscriber hears of). */
@@ -78,15 +34,15 @@ static enum step_result
 retry_later(struct task *t, const struct step_env *env,
     const struct runpod_error *e, const char *what)
 {
-	int64_t n = cp_int(t, "retries", 0) + 1, d;
+	int64_t n = task_ckpt_int(t, "retries", 0) + 1, d;
 	char msg[160];
 
-	cp_set_int(t, "retries", n);
+	task_ckpt_set_int(t, "retries", n);
 	d = pods_retry_delay_ms(e, (int)n);
 	snprintf(msg, sizeof(msg), "%s: RunPod %s%s, retrying in %.1f s", what,
 	    runpod_error_kind_name(e->kind), e->http_status == 429 ?
 	    " (429)" : "", (double)d / 1000.0);
-	cp_set_str(t, "waiting_for", msg);
+	task_ckpt_set_str(t, "waiting_for", msg);
 	t->next_wake_ms = env->now_ms + d;
 	return STEP_WAIT;
 }
@@ -95,10 +51,10 @@ retry_later(struct task *t, const struct step_env *env,
 static enum step_result
 poll_later(struct task *t, const struct step_env *env)
 {
-	int64_t n = cp_int(t, "polls", 0) + 1, d = env->cfg->provision_poll_ms;
-	int64_t i;
+	int64_t n = task_ckpt_int(t, "polls", 0) + 1;
+	int64_t d = env->cfg->provision_poll_ms, i;
 
-	cp_set_int(t, "polls", n);
+	task_ckpt_set_int(t, "polls", n);
 	for (i = 1; i < n && d < POLL_MAX_MS; i++)
 		d += d / 2;
 	t->next_wake_ms = env->now_ms + (d > POLL_MAX_MS ? POLL_MAX_MS : d);
@@ -108,13 +64,13 @@ poll_later(struct task *t, const struct step_env *env)
 static int64_t
 deadline_ms(struct task *t, const struct step_env *env)
 {
-	int64_t d = cp_int(t, "deadline_ms", 0), s;
+	int64_t d = task_ckpt_int(t, "deadline_ms", 0), s;
 
 	if (d == 0) {
 		s = env->cfg->provision_timeout;
 		ju_int(t->params, "ready_timeout_s", &s);
 		d = env->now_ms + s * 1000;
-		cp_set_int(t, "deadline_ms", d);
+		task_ckpt_set_int(t, "deadline_ms", d);
 	}
 	return d;
 }
@@ -129,11 +85,11 @@ static enum step_result
 fail_release(struct task *t, const struct step_env *env, const char *code,
     const char *msg, const char *who)
 {
-	cp_set_str(t, "phase", "release");
-	cp_set_str(t, "fail_code", code);
-	cp_set_str(t, "fail_message", msg);
-	cp_set_str(t, "release_by", who);
-	cp_set_int(t, "retries", 0);
+	task_ckpt_set_str(t, "phase", "release");
+	task_ckpt_set_str(t, "fail_code", code);
+	task_ckpt_set_str(t, "fail_message", msg);
+	task_ckpt_set_str(t, "release_by", who);
+	task_ckpt_set_int(t, "retries", 0);
 	t->next_wake_ms = env->now_ms;
 	return STEP_WAIT;
 }
@@ -143,9 +99,9 @@ release_step(struct task *t, const struct step_env *env)
 {
 	struct runpod_error e = RUNPOD_ERROR_INIT;
 	struct runpod_client *c;
-	const char *pod = cp_str(t, "pod_id");
-	const char *code = cp_str(t, "fail_code");
-	const char *msg = cp_str(t, "fail_message");
+	const char *pod = task_ckpt_str(t, "pod_id");
+	const char *code = task_ckpt_str(t, "fail_code");
+	const char *msg = task_ckpt_str(t, "fail_message");
 	char *full = NULL;
 
 	if (pod == NULL) {
@@ -153,14 +109,14 @@ release_step(struct task *t, const struct step_env *env)
 		return STEP_DONE;
 	}
 	c = pods_client(&e);
-	if (c != NULL && pods_terminate(c, pod, cp_str(t, "release_by"),
+	if (c != NULL && pods_terminate(c, pod, task_ckpt_str(t, "release_by"),
 	    msg ? msg : "released by its task", &e) == 0) {
 		full = xasprintf("%s; pod %s was terminated", msg, pod);
 		task_fail(t, code, full);
 		free(full);
 		return STEP_DONE;
 	}
-	if (cp_int(t, "retries", 0) + 1 >= RELEASE_TRIES ||
+	if (task_ckpt_int(t, "retries", 0) + 1 >= RELEASE_TRIES ||
 	    !pods_transient(&e)) {
 		full = xasprintf("%s; pod %s could NOT be terminated (%s): the "
 		    "reaper and the cost guard will try again", msg, pod,
@@ -224,7 +180,7 @@ add_attempt(struct task *t, const char *gpu, const char *cloud,
 			    json_object_new_string(e->detail ? e->detail :
 			    e->title));
 	}
-	ju_iso8601(ju_now_ms(), ts, sizeof(ts));
+	ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
 	json_object_object_add(a, "at", json_object_new_string(ts));
 	json_object_array_add(arr, a);
 }
@@ -245,11 +201,11 @@ adopt(struct task *t, const struct step_env *env, const struct runpod_pod *p,
 		free(err);
 	}
 	store_pod_free(r);
-	cp_set_str(t, "pod_id", p->id);
-	cp_set_str(t, "cloud", cloud);
-	cp_set_bool(t, "create_pending", false);
-	cp_set_str(t, "phase", "wait");
-	cp_set_int(t, "retries", 0);
+	task_ckpt_set_str(t, "pod_id", p->id);
+	task_ckpt_set_str(t, "cloud", cloud);
+	task_ckpt_set_bool(t, "create_pending", false);
+	task_ckpt_set_str(t, "phase", "wait");
+	task_ckpt_set_int(t, "retries", 0);
 	snprintf(msg, sizeof(msg), "created pod %s (%s, %s)", p->id,
 	    p->gpu_id ? p->gpu_id : "?", cloud);
 	progress(t, 1, 3, msg);
@@ -287,10 +243,10 @@ find_pending(struct task *t, const struct step_env *env,
 	free(name);
 	if (rc < 0)
 		return -1;
-	candidate(t, (size_t)cp_int(t, "next", 0), &gpu, &cloud);
+	candidate(t, (size_t)task_ckpt_int(t, "next", 0), &gpu, &cloud);
 	if (p == NULL) {
 		/* The create had no effect: the same candidate again. */
-		cp_set_bool(t, "create_pending", false);
+		task_ckpt_set_bool(t, "create_pending", false);
 		return 0;
 	}
 	if (nmatch > 1)
@@ -323,14 +279,14 @@ create_step(struct task *t, const struct step_env *env)
 		runpod_error_clear(&e);
 		return STEP_DONE;
 	}
-	if (cp_bool(t, "create_pending")) {
+	if (task_ckpt_bool(t, "create_pending", false)) {
 		rc = find_pending(t, env, c, &e, &r);
 		if (rc < 0)
 			goto transient;
 		if (rc > 0)
 			return r;
 	}
-	i = (size_t)cp_int(t, "next", 0);
+	i = (size_t)task_ckpt_int(t, "next", 0);
 	if (i >= n) {
 		struct strbuf sb = SB_INIT;
 		sb_adds(&sb, "no GPU type and cloud could be rented: ");
@@ -342,11 +298,11 @@ create_step(struct task *t, const struct step_env *env)
 	candidate(t, i, &gpu, &cloud);
 
 	/* Commit "a create may be under way" before sending it. */
-	cp_set_bool(t, "create_pending", true);
+	task_ckpt_set_bool(t, "create_pending", true);
 	if (env->checkpoint(t, &err) < 0) {
 		log_kv(LOG_ERROR, "store_error", err, "task", t->id, NULL);
 		free(err);
-		cp_set_bool(t, "create_pending", false);
+		task_ckpt_set_bool(t, "create_pending", false);
 		t->next_wake_ms = env->now_ms + 1000;
 		return STEP_WAIT;
 	}
@@ -378,15 +334,15 @@ create_step(struct task *t, const struct step_env *env)
 	}
 	switch (e.kind) {
 	case RP_NO_CAPACITY:
-		cp_set_bool(t, "create_pending", false);
+		task_ckpt_set_bool(t, "create_pending", false);
 		add_attempt(t, gpu, cloud, ERRC_NO_CAPACITY, &e);
-		cp_set_int(t, "next", (int64_t)i + 1);
+		task_ckpt_set_int(t, "next", (int64_t)i + 1);
 		t->next_wake_ms = env->now_ms;
 		runpod_error_clear(&e);
 		return STEP_WAIT;
 	case RP_RATE_LIMITED:
 		/* A 429 is answered before the request is acted on. */
-		cp_set_bool(t, "create_pending", false);
+		task_ckpt_set_bool(t, "create_pending", false);
 		goto transient;
 	case RP_SERVER:
 	case RP_NETWORK:
@@ -394,7 +350,7 @@ create_step(struct task *t, const struct step_env *env)
 		add_attempt(t, gpu, cloud, "unanswered (will look it up)", &e);
 		goto transient;
 	default:
-		cp_set_bool(t, "create_pending", false);
+		task_ckpt_set_bool(t, "create_pending", false);
 		add_attempt(t, gpu, cloud, runpod_error_kind_name(e.kind), &e);
 		{
 			struct op_error oe = { 0 };
@@ -466,7 +422,7 @@ provision_result(const struct task *t, const struct pod_rec *r)
 	json_object_object_add(o, "max_cost_usd",
 	    json_object_new_double(r->max_cost_usd));
 	json_object_object_add(o, "ready_after_s", json_object_new_double(
-	    (double)(ju_now_ms() - t->created_ms) / 1000.0));
+	    (double)(clock_wall_ms() - t->created_ms) / 1000.0));
 	a = ju_arr(t->checkpoint, "attempts");
 	json_object_object_add(o, "attempts", a ? ju_copy(a) :
 	    json_object_new_array());
@@ -542,7 +498,7 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 	struct runpod_error e = RUNPOD_ERROR_INIT;
 	struct runpod_client *c;
 	struct pod_rec *r = NULL;
-	const char *pod = cp_str(t, "pod_id");
+	const char *pod = task_ckpt_str(t, "pod_id");
 	char *waiting = NULL, msg[300];
 	enum step_result res;
 	int rc;
@@ -617,14 +573,14 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 		return provisioning ? fail_release(t, env, ERRC_POD_FAILED, msg,
 		    "failed") : (task_fail(t, ERRC_POD_FAILED, msg), STEP_DONE);
 	}
-	cp_set_str(t, "waiting_for", waiting);
-	cp_set_int(t, "retries", 0);
+	task_ckpt_set_str(t, "waiting_for", waiting);
+	task_ckpt_set_int(t, "retries", 0);
 	snprintf(msg, sizeof(msg), "starting: %s", waiting);
 	free(waiting);
 	progress(t, 2, 3, msg);
 	if (env->now_ms >= deadline_ms(t, env)) {
 		snprintf(msg, sizeof(msg), "the pod was not ready within the "
-		    "timeout; last seen: %s", cp_str(t, "waiting_for"));
+		    "timeout; last seen: %s", task_ckpt_str(t, "waiting_for"));
 		return provisioning ? fail_release(t, env, ERRC_PROVISION_TIMEOUT,
 		    msg, "timeout") : (task_fail(t, "timeout", msg), STEP_DONE);
 	}
@@ -636,18 +592,18 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 enum step_result
 prov_provision_step(struct task *t, const struct step_env *env)
 {
-	const char *phase = cp_str(t, "phase");
+	const char *phase = task_ckpt_str(t, "phase");
 	int64_t deadline = deadline_ms(t, env);
 
 	if (phase == NULL) {
-		cp_set_str(t, "phase", "create");
+		task_ckpt_set_str(t, "phase", "create");
 		progress(t, 0, 3, "creating the pod");
 		phase = "create";
 	}
 	if (strcmp(phase, "release") == 0)
 		return release_step(t, env);
 	if (env->now_ms >= deadline && strcmp(phase, "create") == 0 &&
-	    !cp_bool(t, "create_pending"))
+	    !task_ckpt_bool(t, "create_pending", false))
 		return fail_release(t, env, ERRC_PROVISION_TIMEOUT, "no pod could "
 		    "be created within the timeout", "timeout");
 	if (strcmp(phase, "create") == 0)
@@ -660,21 +616,21 @@ prov_provision_cancel(struct task *t, const struct step_env *env)
 {
 	struct runpod_error e = RUNPOD_ERROR_INIT;
 	struct runpod_client *c = pods_client(&e);
-	const char *pod = cp_str(t, "pod_id");
+	const char *pod = task_ckpt_str(t, "pod_id");
 	enum step_result r = STEP_DONE;
-	int64_t n = cp_int(t, "cancel_tries", 0) + 1;
+	int64_t n = task_ckpt_int(t, "cancel_tries", 0) + 1;
 
-	cp_set_int(t, "cancel_tries", n);
+	task_ckpt_set_int(t, "cancel_tries", n);
 	if (c == NULL)
 		goto done;
-	if (pod == NULL && cp_bool(t, "create_pending")) {
+	if (pod == NULL && task_ckpt_bool(t, "create_pending", false)) {
 		/* A create may have made a pod: find it to release it. */
 		int found = find_pending(t, env, c, &e, &r);
 		if (found < 0 && pods_transient(&e) && n < RELEASE_TRIES) {
 			r = retry_later(t, env, &e, "canceling");
 			goto done;
 		}
-		pod = cp_str(t, "pod_id");
+		pod = task_ckpt_str(t, "pod_id");
 	}
 	r = STEP_DONE;
 	if (pod != NULL && pods_terminate(c, pod, "cancel", "the provisioning "
@@ -800,7 +756,7 @@ prov_action_step(struct task *t, const struct step_env *env)
 	struct runpod_pod *p = NULL;
 	struct pod_rec *r = NULL;
 	const char *pod = ju_str(t->params, "pod_id");
-	const char *op = t->operation, *phase = cp_str(t, "phase");
+	const char *op = t->operation, *phase = task_ckpt_str(t, "phase");
 	bool stop = strcmp(op, "runpod.stop_pod") == 0;
 	bool resume = strcmp(op, "runpod.resume_pod") == 0;
 	enum step_result res;
@@ -829,7 +785,7 @@ prov_action_step(struct task *t, const struct step_env *env)
 	if (phase != NULL && strcmp(phase, "wait") == 0) {
 		if (stop)
 			return wait_stopped(t, env, c, pod);
-		cp_set_str(t, "pod_id", pod);
+		task_ckpt_set_str(t, "pod_id", pod);
 		return wait_step(t, env, false);
 	}
 	if (!stop && !resume) {
@@ -850,7 +806,7 @@ prov_action_step(struct task *t, const struct step_env *env)
 		/* 409: already in (or on its way to) the wanted state, or
 		 * in one the action cannot leave: the poll tells which. */
 		runpod_error_clear(&e);
-		cp_set_str(t, "phase", "wait");
+		task_ckpt_set_str(t, "phase", "wait");
 		t->next_wake_ms = env->now_ms;
 		return STEP_WAIT;
 	}

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "lib/backoff.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "providers/runpod/runpod.h"
@@ -40,7 +41,6 @@ struct runpod_client {
 	long connect_timeout_s, timeout_s;
 	int max_attempts;
 	long backoff_base_ms;
-	uint64_t rng;
 	struct curl_slist *hdr;		/* Authorization, Accept... */
 	struct curl_slist *hdr_body;	/* the same plus Content-Type */
 	char *user_agent;
@@ -54,14 +54,6 @@ struct answer {
 	bool too_big;
 	long retry_after_s;
 };
-
-static pthread_once_t runpod_curl_once = PTHREAD_ONCE_INIT;
-
-static void
-runpod_curl_init(void)
-{
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -520,18 +512,6 @@ check_base_url(const char *u, bool *plain, char **err)
 	return 0;
 }
 
-static uint64_t
-rng_next(struct runpod_client *c)
-{
-	uint64_t x = c->rng;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	c->rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
 /* curl_slist_append, fatal on OOM like the x* wrappers; returns the list. */
 static struct curl_slist *
 slist_add(struct curl_slist *l, const char *s)
@@ -579,7 +559,6 @@ runpod_client_new(const struct runpod_opts *opts, struct runpod_client **out,
 		*err = xstrdup("runpod: base_url contains the API key");
 		goto cleanup;
 	}
-	pthread_once(&runpod_curl_once, runpod_curl_init);
 
 	c = xcalloc(1, sizeof(*c));
 	c->base = xstrdup(opts->base_url);
@@ -595,10 +574,6 @@ runpod_client_new(const struct runpod_opts *opts, struct runpod_client **out,
 	c->max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 1;
 	c->backoff_base_ms = opts->backoff_base_ms > 0 ?
 	    opts->backoff_base_ms : 500;
-	c->rng = ((uint64_t)ju_mono_ms() << 20) ^ (uint64_t)getpid() ^
-	    (uint64_t)(uintptr_t)c;
-	if (c->rng == 0)
-		c->rng = 0x9E3779B97F4A7C15ULL;
 	c->user_agent = xasprintf("instag-agent/%s", version_string());
 
 	if ((c->h = curl_easy_init()) == NULL) {
@@ -753,16 +728,9 @@ sleep_ms(long ms)
 /* Jittered exponential backoff before attempt n+1 (n >= 1): a random
  * point in the upper half of base * 2^(n-1), capped. */
 static long
-backoff_ms(struct runpod_client *c, int n)
+retry_backoff_ms(const struct runpod_client *c, int n)
 {
-	long d = c->backoff_base_ms;
-	int i;
-
-	for (i = 1; i < n && d < RUNPOD_BACKOFF_MAX_MS; i++)
-		d *= 2;
-	if (d > RUNPOD_BACKOFF_MAX_MS)
-		d = RUNPOD_BACKOFF_MAX_MS;
-	return d / 2 + (long)(rng_next(c) % (uint64_t)(d / 2 + 1));
+	return (long)backoff_ms(c->backoff_base_ms, RUNPOD_BACKOFF_MAX_MS, n);
 }
 
 /* Errors where the request surely was not sent: safe to retry a create. */
@@ -823,7 +791,7 @@ rp_call(struct runpod_client *c, const char *method, const char *path,
 			set_error(e, RP_NETWORK, 0, "network error",
 			    curl_easy_strerror(cc));
 			retry = !create || not_sent(cc);
-			wait = backoff_ms(c, attempt);
+			wait = retry_backoff_ms(c, attempt);
 		} else {
 			runpod_error_from_answer(a.status, a.body, create,
 			    c->key, e);
@@ -834,10 +802,10 @@ rp_call(struct runpod_client *c, const char *method, const char *path,
 				    RUNPOD_RETRY_AFTER_MAX_S ?
 				    RUNPOD_RETRY_AFTER_MAX_S :
 				    a.retry_after_s) * 1000 :
-				    backoff_ms(c, attempt);
+				    retry_backoff_ms(c, attempt);
 			} else if (a.status >= 500 && a.status <= 599) {
 				retry = !create;
-				wait = backoff_ms(c, attempt);
+				wait = retry_backoff_ms(c, attempt);
 			} else {
 				retry = false;
 				wait = 0;

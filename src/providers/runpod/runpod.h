@@ -6,6 +6,8 @@
  * One struct runpod_client per thread: it owns one curl easy handle (kept
  * connections, CURLOPT_NOSIGNAL) and is not safe for concurrent use.  Every
  * call blocks for the whole exchange, retries included (see "Retries").
+ * The program calls curl_global_init() once before any thread starts
+ * (main() does; so do tests that make clients).
  *
  * Transport: https only, TLS peer and host verification on (TLS >= 1.2),
  * CA bundle opts->ca_file or the system's, no redirects followed, no proxy.

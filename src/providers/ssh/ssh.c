@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "providers/ssh/ssh.h"
 #include "lib/strbuf.h"
@@ -130,17 +131,6 @@ ssh_global_cleanup(void)
 		libssh2_exit();
 }
 
-/* ---- time ---------------------------------------------------------------- */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static long
 target_timeout(const struct ssh_target *t)
 {
@@ -173,7 +163,7 @@ wait_fd(int fd, int dir, int64_t deadline)
 	if (pfd.events == 0)
 		pfd.events = POLLIN | POLLOUT;
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - clock_mono_ms();
 		if (left <= 0)
 			return -1;
 		n = poll(&pfd, 1, left > 1000 ? 1000 : (int)left);
@@ -297,7 +287,7 @@ tcp_connect(const char *host, int port, int64_t deadline, struct ssh_error *e)
 		return -1;
 	}
 	for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-		if (now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			break;
 		if ((fd = tcp_connect_one(ai, deadline)) < 0)
 			err = errno;
@@ -615,7 +605,7 @@ ssh_session_open(const struct ssh_target *t, struct ssh_session **out,
 	struct ssh_session *s = NULL;
 	LIBSSH2_KNOWNHOSTS *kh = NULL;
 	char *hostkeys = NULL;
-	int64_t deadline = now_ms() + target_timeout(t);
+	int64_t deadline = clock_mono_ms() + target_timeout(t);
 	int port = target_port(t), rc = -1;
 
 	ssh_error_clear(e);
@@ -626,10 +616,6 @@ ssh_session_open(const struct ssh_target *t, struct ssh_session **out,
 	    port > 65535) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "ssh target needs host, port, "
 		    "user and key_file");
-		return -1;
-	}
-	if (ssh_global_init() != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_init failed");
 		return -1;
 	}
 	s = xcalloc(1, sizeof(*s));
@@ -810,7 +796,7 @@ exec_read(struct ssh_session *s, LIBSSH2_CHANNEL *ch, size_t max,
 		}
 		if (libssh2_channel_eof(ch))
 			break;
-		if (now_ms() >= deadline)
+		if (clock_mono_ms() >= deadline)
 			goto timeout;
 		/* Reading one stream may have queued data of the other. */
 		if (progress || libssh2_poll_channel_read(ch, 1))
@@ -881,7 +867,7 @@ ssh_exec(struct ssh_session *s, const char *cmd, size_t max_output,
 		    s->where);
 		return -1;
 	}
-	deadline = now_ms() + (timeout_ms > 0 ? timeout_ms :
+	deadline = clock_mono_ms() + (timeout_ms > 0 ? timeout_ms :
 	    SSH_EXEC_TIMEOUT_DEFAULT_MS);
 	if ((ch = exec_start(s, cmd, deadline, e)) == NULL)
 		return -1;
@@ -1109,7 +1095,7 @@ ssh_pool_get(struct ssh_pool *p, const struct ssh_target *t,
 	struct pool_entry *ent;
 	char *key = pool_key(t);
 	char *hostport = xasprintf("%s:%d", t->host, target_port(t));
-	int64_t deadline = now_ms() + target_timeout(t);
+	int64_t deadline = clock_mono_ms() + target_timeout(t);
 	struct timespec ts;
 	int rc = -1;
 
@@ -1146,14 +1132,13 @@ ssh_pool_get(struct ssh_pool *p, const struct ssh_target *t,
 			pthread_mutex_lock(&p->mu);
 			continue;
 		}
-		if (now_ms() >= deadline) {
+		if (clock_mono_ms() >= deadline) {
 			pthread_mutex_unlock(&p->mu);
 			ssh_error_set(e, SSH_ERR_TIMEOUT, "no ssh session for %s: the "
 			    "pool is full", hostport);
 			goto cleanup;
 		}
-		ts.tv_sec = (time_t)(deadline / 1000);	/* now_ms's clock */
-		ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+		ts = clock_ts(deadline);	/* the cv's clock: monotonic */
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 	}
 	ent = xcalloc(1, sizeof(*ent));
@@ -1193,7 +1178,7 @@ pool_release(struct ssh_pool *p, struct ssh_session *s, bool broken,
 	}
 	ent->busy = false;
 	if (touch)
-		ent->idle_since = ent->last_traffic = now_ms();
+		ent->idle_since = ent->last_traffic = clock_mono_ms();
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -1236,7 +1221,7 @@ ssh_pool_maintain(struct ssh_pool *p)
 	struct pool_entry *ent, *next, *expired = NULL;
 	struct pool_entry **ping = NULL;
 	size_t nping = 0, i;
-	int64_t now = now_ms();
+	int64_t now = clock_mono_ms();
 	int closed = 0;
 
 	pthread_mutex_lock(&p->mu);

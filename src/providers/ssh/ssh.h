@@ -4,8 +4,8 @@
  * session pool.  Prefix ssh_.
  *
  * Threads: call ssh_global_init() once in main() before any thread starts
- * (libssh2_init is not thread safe; every function here also calls it
- * through pthread_once, so tests need not).  A struct ssh_session is used
+ * (libssh2_init is not thread safe; tests that use this module call it
+ * too), and ssh_global_cleanup() at exit.  A struct ssh_session is used
  * by one thread at a time; the pool hands each session to one thread
  * until it is put back.
  *

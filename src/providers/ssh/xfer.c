@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "lib/clock.h"
 #include "providers/ssh/ssh.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
@@ -58,17 +58,6 @@ struct rpaths {
 };
 
 /* ---- helpers --------------------------------------------------------- */
-
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 
 /* Lower-case hex of a 32-byte digest into out (65 bytes). */
 static void
@@ -270,7 +259,7 @@ xfer_begin(struct xfer *x, struct ssh_session *s, long timeout_ms,
 	x->s = s;
 	x->ls = ssh_session_handle(s, &x->sock);
 	x->timeout_ms = timeout_ms > 0 ? timeout_ms : XFER_TIMEOUT_DEFAULT_MS;
-	x->deadline = now_ms() + x->timeout_ms;
+	x->deadline = clock_mono_ms() + x->timeout_ms;
 	x->e = e;
 }
 
@@ -304,7 +293,7 @@ xfer_wait(struct xfer *x, const char *what)
 static int
 run(struct xfer *x, const char *cmd, struct ssh_exec_result *r)
 {
-	int64_t left = x->deadline - now_ms();
+	int64_t left = x->deadline - clock_mono_ms();
 
 	if (ssh_session_broken(x->s)) {
 		ssh_error_set(x->e, SSH_ERR_CHANNEL, "the ssh session is broken");
@@ -592,7 +581,7 @@ sftp_close(struct xfer *x, const char *path)
 static void
 sftp_end(struct xfer *x)
 {
-	int64_t grace = now_ms() + SHUTDOWN_GRACE_MS;
+	int64_t grace = clock_mono_ms() + SHUTDOWN_GRACE_MS;
 	int rc;
 
 	if (x->dead && x->sock >= 0)
