@@ -98,6 +98,20 @@ send_json(struct sub *s, json_object *result)
 }
 
 /* Answer a blocking wait with t (or an error if the task vanished). */
+/* The task as it stands in the store, or NULL when it is gone or the
+ * store failed (answer_wait then answers an error).  Caller frees. */
+static struct task *
+load_task(const char *id, const char *owner)
+{
+	struct task *t = NULL;
+
+	if (tasks_get(id, owner, &t) != 0) {
+		task_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 static void
 answer_wait(struct sub *s, const struct task *t)
 {
@@ -268,8 +282,8 @@ hub_main(void *arg)
 		for (pp = &H.subs; (s = *pp) != NULL;) {
 			bool done = false;
 			if (s->kind == SUB_WAIT && now >= s->deadline_ms) {
-				struct task *t = NULL;
-				tasks_get(s->task_id, s->owner, &t);
+				struct task *t = load_task(s->task_id,
+				    s->owner);
 				answer_wait(s, t);
 				task_free(t);
 				done = true;
@@ -321,8 +335,7 @@ hub_main(void *arg)
 	while (H.subs != NULL) {
 		struct sub *s = H.subs;
 		if (s->kind == SUB_WAIT) {
-			struct task *t = NULL;
-			tasks_get(s->task_id, s->owner, &t);
+			struct task *t = load_task(s->task_id, s->owner);
 			answer_wait(s, t);
 			task_free(t);
 		}
@@ -368,8 +381,8 @@ hub_stop(void)
 		H.head = it->next;
 		if (it->sub) {
 			if (it->sub->kind == SUB_WAIT) {
-				struct task *t = NULL;
-				tasks_get(it->sub->task_id, it->sub->owner, &t);
+				struct task *t = load_task(it->sub->task_id,
+				    it->sub->owner);
 				answer_wait(it->sub, t);
 				task_free(t);
 			}

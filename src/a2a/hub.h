@@ -14,12 +14,14 @@
 #include <stdbool.h>
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "a2a/render.h"
 #include "core/config.h"
 #include "http/http.h"
 #include "core/task.h"
 #include "lib/strbuf.h"
 
+WARN_UNUSED_RESULT
 int hub_start(const struct config *cfg, char **err);
 /* Close every stream, answer every wait with the task as it stands. */
 void hub_stop(void);
@@ -30,10 +32,12 @@ void hub_stop(void);
  * reaches a terminal or interrupted state.  0 on success (the hub owns r);
  * -1 when the hub is full or stopping (the caller still owns r).
  */
+WARN_UNUSED_RESULT
 int hub_stream(struct http_req *r, const char *task_id, const char *owner,
     enum a2a_dialect d, json_object *rpc_id);
 /* Hand r over to answer a blocking send when the task ends or after
  * wait_s seconds, whichever is first.  Same ownership as hub_stream. */
+WARN_UNUSED_RESULT
 int hub_wait(struct http_req *r, const char *task_id, const char *owner,
     enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len);
 

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 
+#include "lib/attrs.h"
 #include "core/task.h"
 #include "store/store.h"
 
@@ -23,15 +24,19 @@ void notify_init(struct store *st);
 void notify_task_changed(const struct task *t);
 
 /* Create or replace one config.  0, or -1 with *err (caller frees). */
+WARN_UNUSED_RESULT
 int notify_config_put(const struct push_config *pc, char **err);
 /* 0 and *out (caller frees with store_push_free), 1 absent, -1 error. */
+WARN_UNUSED_RESULT
 int notify_config_get(const char *task_id, const char *id,
     struct push_config **out);
 /* Every config of a task: 0 and a new array of new configs (caller frees
  * with store_push_list_free), or -1. */
+WARN_UNUSED_RESULT
 int notify_config_list(const char *task_id, struct push_config ***out,
     size_t *n);
 /* 0 deleted, 1 absent, -1 error. */
+WARN_UNUSED_RESULT
 int notify_config_delete(const char *task_id, const char *id);
 
 #endif

@@ -21,6 +21,7 @@
 #ifndef IA_PUSH_H
 #define IA_PUSH_H
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "lib/strbuf.h"
 
@@ -32,6 +33,7 @@
  * push_stop() returns.  0, or -1 with *err (caller frees); starting twice
  * is an error.
  */
+WARN_UNUSED_RESULT
 int push_start(const struct config *cfg, char **err);
 
 /*

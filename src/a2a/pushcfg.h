@@ -12,6 +12,7 @@
 
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "a2a/rpc.h"
 
 /* One of the methods: what is "set", "get", "list" or "delete".  The
@@ -22,6 +23,7 @@ int pushcfg_method(struct rpc *c, const char *what);
 /* Validate a config given in pc (the dialect's shape) for task_id and
  * keep it: 0 and *out (the config as rendered back, new reference), or
  * -1 with an error reply in c->out. */
+WARN_UNUSED_RESULT
 int pushcfg_save(struct rpc *c, const char *task_id, json_object *pc,
     json_object **out);
 

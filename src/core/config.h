@@ -7,6 +7,8 @@
 #ifndef IA_CONFIG_H
 #define IA_CONFIG_H
 
+#include "lib/attrs.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -112,10 +114,12 @@ extern const struct config_key config_keys[];
  * caller releases with config_free(); on failure returns -1 and *err is a
  * message naming the key and line (caller frees).
  */
+WARN_UNUSED_RESULT
 int config_load(const char *path, struct config **out, char **err);
 void config_free(struct config *cfg);
 
 /* Parse one ssrf_allow-style CIDR; 0 on success. For the outbound filter. */
+WARN_UNUSED_RESULT
 int config_parse_cidr(const char *s, unsigned char addr[16], int *family, int *prefix);
 
 #endif

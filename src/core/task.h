@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "lib/uuid.h"
 
 #define TASK_CONTEXT_MAX 64	/* longest client-given contextId */
@@ -64,6 +65,7 @@ void task_list_free(struct task **tasks, size_t n);
 struct task *task_clone(const struct task *t);
 
 const char *task_state_name(enum task_state s);		/* "working" */
+WARN_UNUSED_RESULT
 int task_state_parse(const char *s, enum task_state *out); /* accepts both
 							 * "working" and
 							 * "TASK_STATE_WORKING" */

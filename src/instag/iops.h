@@ -23,10 +23,12 @@
 
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "core/op.h"
 #include "lib/strbuf.h"
 
+WARN_UNUSED_RESULT
 int iops_init(const struct config *cfg, char **err);
 /* The SSH pool's counters (zeros before iops_init). */
 struct ssh_pool_stats;

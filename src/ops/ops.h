@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "core/op.h"
 #include "ops/params.h"
@@ -69,6 +70,7 @@ struct op_outcome {
  * context_id (NULL: new context).  0 on success; -1 with out->err set.
  * Caller releases with ops_outcome_clear.
  */
+WARN_UNUSED_RESULT
 int ops_invoke(const struct op_ctx *c, const char *name, json_object *params,
     const char *context_id, struct op_outcome *out);
 void ops_outcome_clear(struct op_outcome *out);

@@ -12,6 +12,8 @@
 #ifndef IA_PARAMS_H
 #define IA_PARAMS_H
 
+#include "lib/attrs.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
@@ -49,6 +51,7 @@ struct param_spec {
 
 /* Check params against spec, filling defaults (params changes).  At most
  * max_params names.  0, or -1 with *err (caller frees). */
+WARN_UNUSED_RESULT
 int params_validate(const struct param_spec *spec, json_object *params,
     size_t max_params, char **err);
 

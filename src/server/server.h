@@ -8,9 +8,11 @@
 #ifndef IA_SERVER_H
 #define IA_SERVER_H
 
+#include "lib/attrs.h"
 #include "core/config.h"
 
 /* Run until a termination signal.  Returns the process exit status. */
+WARN_UNUSED_RESULT
 int server_run(struct config *cfg);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "core/op.h"
 #include "store/store.h"
@@ -38,6 +39,7 @@ typedef bool (*tasks_resolve_fn)(const char *operation,
 typedef void (*tasks_listener_fn)(const struct task *snapshot);
 
 /* Start the executor; resumes every non-terminal task from the store. */
+WARN_UNUSED_RESULT
 int tasks_start(const struct config *cfg, struct store *st,
     tasks_listener_fn listener, tasks_resolve_fn resolve, char **err);
 /* Stop taking steps; wait up to grace_s for running steps; tasks stay
@@ -49,18 +51,21 @@ void tasks_stop(int grace_s);
  * On success *snapshot (may be NULL) receives a clone for the caller
  * (task_free it).  0, or -1 with *err.
  */
+WARN_UNUSED_RESULT
 int tasks_submit(struct task *t, struct task **snapshot, char **err);
 
 /*
  * A finished task (completed at once by a sync operation or a plain
  * message): persist it and tell listeners.  Takes ownership.
  */
+WARN_UNUSED_RESULT
 int tasks_record(struct task *t, struct task **snapshot, char **err);
 
 /*
  * Load a task visible to owner: 0 and *out (caller frees), 1 when absent
  * or someone else's (indistinguishable on purpose), -1 on store error.
  */
+WARN_UNUSED_RESULT
 int tasks_get(const char *id, const char *owner, struct task **out);
 
 enum tasks_cancel_result {
@@ -70,10 +75,12 @@ enum tasks_cancel_result {
 	TASKS_CANCEL_ERROR = -1
 };
 /* Cancel; *out receives the task as it now stands (caller frees). */
+WARN_UNUSED_RESULT
 enum tasks_cancel_result tasks_cancel(const char *id, const char *owner,
     struct task **out);
 
 /* Append a follow-up message (taken) to a task's history. 0, 1 absent. */
+WARN_UNUSED_RESULT
 int tasks_add_message(const char *id, const char *owner, json_object *msg,
     struct task **out);
 
@@ -83,10 +90,12 @@ int tasks_add_message(const char *id, const char *owner, json_object *msg,
  * create whose answer a crash could lose.  0, or -1 with *err (caller
  * frees): then do not go on with the risky call.
  */
+WARN_UNUSED_RESULT
 int tasks_checkpoint(struct task *t, char **err);
 
 /* A page of tasks (store_task_list on the executor's store; same
  * arguments and ownership). */
+WARN_UNUSED_RESULT
 int tasks_list(const struct store_list_query *q, struct task ***tasks,
     size_t *n, char **next_token, int64_t *total, char **err);
 

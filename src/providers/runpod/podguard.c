@@ -114,13 +114,16 @@ cost_round(void)
 			    strcmp(lp->status, "TERMINATED") != 0;
 		}
 		/* Not listed: terminated outside the agent; account the last
-		 * interval and let the get/list operations mark it. */
-		pods_update(recs[i]->pod_id, account, &x);
+		 * interval and let the get/list operations mark it.  A write
+		 * that fails is logged by pods_update, and loses nothing: the
+		 * next round accounts from the last time written. */
+		IGNORE_RESULT(pods_update(recs[i]->pod_id, account, &x));
 		if (x.reason != NULL) {
 			log_kv(LOG_WARN, "cost_guard", x.reason, "pod",
 			    recs[i]->pod_id, "owner", recs[i]->owner, NULL);
-			pods_terminate(c, recs[i]->pod_id, "cost_guard",
-			    x.reason, &e);
+			/* A failure is logged; the next round tries again. */
+			IGNORE_RESULT(pods_terminate(c, recs[i]->pod_id,
+			    "cost_guard", x.reason, &e));
 			runpod_error_clear(&e);
 			free(x.reason);
 		}
@@ -183,8 +186,9 @@ reap_round(void)
 		    "agent owns (reaper_mode=report: left running)", "pod",
 		    live[i]->id, "name", live[i]->name, NULL);
 		if (terminate) {
-			pods_terminate(c, live[i]->id, "reaper", "reaper: no "
-			    "task of this agent owns it", &e);
+			/* A failure is logged; the next round tries again. */
+			IGNORE_RESULT(pods_terminate(c, live[i]->id, "reaper",
+			    "reaper: no task of this agent owns it", &e));
 			runpod_error_clear(&e);
 		}
 	}

@@ -21,11 +21,13 @@
 
 #include <stdint.h>
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "store/store.h"
 
 /* Start the thread (does nothing when RunPod is not configured).  0, or
  * -1 with *err. */
+WARN_UNUSED_RESULT
 int guard_start(const struct config *cfg, struct store *st, char **err);
 /* Stop and join it.  Safe without a start. */
 void guard_stop(void);

@@ -331,6 +331,21 @@ pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
 	return rc;
 }
 
+/*
+ * Record in the registry what RunPod already says (terminated, gone).  A
+ * store failure is logged by pods_update and only delays the record: the
+ * pod is gone at RunPod either way, and the next guard round or read
+ * marks it again.
+ */
+static void
+mark(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg), void *arg)
+{
+	if (pods_update(pod_id, fn, arg) < 0)
+		log_kv(LOG_WARN, "registry_stale", "the pod registry could not "
+		    "record a pod's end; it will be recorded again", "pod",
+		    pod_id, NULL);
+}
+
 static void
 set_terminated(struct pod_rec *r, void *arg)
 {
@@ -356,7 +371,7 @@ pods_terminate(struct runpod_client *c, const char *pod_id, const char *who,
 		return -1;
 	}
 	runpod_error_clear(e);
-	pods_update(pod_id, set_terminated, (void *)reason);
+	mark(pod_id, set_terminated, (void *)reason);
 	if (strcmp(who, "owner") != 0)
 		metrics_pod_reaped(who);
 	log_kv(LOG_INFO, "pod_terminated", reason, "pod", pod_id, "by", who,
@@ -555,7 +570,7 @@ set_gone(struct pod_rec *r, void *arg)
 void
 pods_mark_gone(const char *pod_id)
 {
-	pods_update(pod_id, set_gone, NULL);
+	mark(pod_id, set_gone, NULL);
 }
 
 int
@@ -576,7 +591,7 @@ pods_op_get(const struct op_ctx *c, json_object *params, json_object **result,
 		rc = runpod_get_pod(cl, r->pod_id, &live, &e);
 		pods_count(rc, &e);
 		if (rc < 0 && e.kind == RP_NOT_FOUND) {
-			pods_update(r->pod_id, set_gone, NULL);
+			mark(r->pod_id, set_gone, NULL);
 			store_pod_free(r);
 			r = NULL;
 			if (store_pod_get(P.store, ju_str(params, "pod_id"),
@@ -632,7 +647,7 @@ pods_op_list(const struct op_ctx *c, json_object *params, json_object **result,
 				lp = live[j];
 		if (lp == NULL) {
 			/* The list leaves terminated pods out. */
-			pods_update(recs[i]->pod_id, set_gone, NULL);
+			mark(recs[i]->pod_id, set_gone, NULL);
 			set_gone(recs[i], NULL);
 		}
 		json_object_array_add(arr, pods_describe(recs[i], lp));

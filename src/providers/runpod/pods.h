@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "core/op.h"
 #include "providers/runpod/runpod.h"
@@ -42,6 +43,7 @@
  * st (borrowed) for the life of the process.  0, or -1 with *err (caller
  * frees) when a configured file is unreadable, too open or malformed.
  */
+WARN_UNUSED_RESULT
 int pods_init(const struct config *cfg, struct store *st, char **err);
 /* Wipe the key, free the calling thread's client.  Safe to call twice. */
 void pods_shutdown(void);
@@ -80,6 +82,7 @@ char *pods_name_for(const char *task_id);
  * (max_runtime_minutes, max_cost_usd) or the config, cost rate and GPU
  * from p, cloud as asked.  0, or -1 with *err (caller frees).
  */
+WARN_UNUSED_RESULT
 int pods_register(const struct task *t, const struct runpod_pod *p,
     const char *cloud, char **err);
 
@@ -88,6 +91,7 @@ int pods_register(const struct task *t, const struct runpod_pod *p,
  * *r in place (strings it replaces must be freed/xstrdup'ed).  updated_ms
  * is set.  0 done, 1 no such pod, -1 store error.
  */
+WARN_UNUSED_RESULT
 int pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
     void *arg);
 
@@ -97,6 +101,7 @@ int pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
  * "timeout", "cancel" or "owner", for the log and metrics).  0, or -1 with
  * *e (then the registry is unchanged; retry later).
  */
+WARN_UNUSED_RESULT
 int pods_terminate(struct runpod_client *c, const char *pod_id,
     const char *who, const char *reason, struct runpod_error *e);
 
@@ -111,6 +116,7 @@ void pods_mark_gone(const char *pod_id);
  * reachable or login refused) or -2 (the host key is not the pinned one)
  * with *why (caller frees; never key material).
  */
+WARN_UNUSED_RESULT
 int pods_probe_ssh(const char *host, int port, const char *pinned, char **fp,
     char **why);
 

@@ -482,7 +482,14 @@ poll_ready(const struct step_env *env, struct runpod_client *c,
 	{
 		struct ssh_seen s = { p->public_ip, p->ssh_port, fp,
 		    p->cost_per_hr };
-		pods_update(pod_id, set_ssh_seen, &s);
+		/* The host key is pinned by this write: no pin, not ready
+		 * (the next poll tries again). */
+		if (pods_update(pod_id, set_ssh_seen, &s) != 0) {
+			*waiting = xstrdup("SSH answers, but the pod registry "
+			    "could not record its host key yet");
+			rc = 0;
+			goto cleanup;
+		}
 	}
 	rc = 1;
 cleanup:
@@ -732,7 +739,11 @@ wait_stopped(struct task *t, const struct step_env *env,
 		return r;
 	}
 	if (strcmp(p->status, "EXITED") == 0) {
-		pods_update(pod, set_stopped, NULL);
+		if (pods_update(pod, set_stopped, NULL) < 0) {
+			/* Logged; the next poll records it again. */
+			runpod_pod_free(p);
+			return poll_later(t, env);
+		}
 		r = finish_with_pod(t, env, pod, p);
 		runpod_pod_free(p);
 		return r;

@@ -51,6 +51,8 @@
 #ifndef IA_RUNPOD_H
 #define IA_RUNPOD_H
 
+#include "lib/attrs.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
@@ -153,6 +155,7 @@ struct runpod_create {
  * control characters or spaces, curl failure.  Free with
  * runpod_client_free().
  */
+WARN_UNUSED_RESULT
 int runpod_client_new(const struct runpod_opts *opts,
     struct runpod_client **out, char **err);
 /* Close connections, wipe the key, free.  NULL is fine. */
@@ -166,10 +169,12 @@ void runpod_client_free(struct runpod_client *c);
  * RP_PAYMENT (stop: nothing will succeed); 403 RP_FORBIDDEN (the key lacks
  * the permission: stop too); 422 RP_BAD_REQUEST (fix the request).
  */
+WARN_UNUSED_RESULT
 int runpod_create_pod(struct runpod_client *c, const struct runpod_create *req,
     struct runpod_pod **out, struct runpod_error *e);
 
 /* GET /v2/pods/{id}.  *out: caller frees.  Unknown id: RP_NOT_FOUND. */
+WARN_UNUSED_RESULT
 int runpod_get_pod(struct runpod_client *c, const char *id,
     struct runpod_pod **out, struct runpod_error *e);
 
@@ -178,6 +183,7 @@ int runpod_get_pod(struct runpod_client *c, const char *id,
  * the API).  *out is an array of *n pods (NULL when none); caller frees
  * with runpod_pods_free(*out, *n).
  */
+WARN_UNUSED_RESULT
 int runpod_list_pods(struct runpod_client *c, struct runpod_pod ***out,
     size_t *n, struct runpod_error *e);
 
@@ -187,6 +193,7 @@ int runpod_list_pods(struct runpod_client *c, struct runpod_pod ***out,
  * success); caller frees.  *nmatch (may be NULL) gets how many matched: more
  * than one means duplicates that cost money.
  */
+WARN_UNUSED_RESULT
 int runpod_find_pod_by_name(struct runpod_client *c, const char *name,
     struct runpod_pod **out, size_t *nmatch, struct runpod_error *e);
 
@@ -196,10 +203,12 @@ int runpod_find_pod_by_name(struct runpod_client *c, const char *name,
  * updated pod (caller frees), or NULL after a 204 (terminate).  An action
  * not valid in the pod's status: RP_CONFLICT.
  */
+WARN_UNUSED_RESULT
 int runpod_pod_action(struct runpod_client *c, const char *id,
     const char *action, struct runpod_pod **out, struct runpod_error *e);
 
 /* DELETE /v2/pods/{id} (terminate; 204).  Cluster pods: RP_CONFLICT. */
+WARN_UNUSED_RESULT
 int runpod_delete_pod(struct runpod_client *c, const char *id,
     struct runpod_error *e);
 
@@ -208,6 +217,7 @@ int runpod_delete_pod(struct runpod_client *c, const char *id,
  * with_availability (each type then has "availability": NONE, LOW, MEDIUM
  * or HIGH).  *out is the "gpus" array (a new reference; caller puts).
  */
+WARN_UNUSED_RESULT
 int runpod_list_gpu_types(struct runpod_client *c, bool with_availability,
     json_object **out, struct runpod_error *e);
 
