@@ -39,7 +39,7 @@
 #include <unistd.h>
 
 #include "providers/ssh/ssh.h"
-#include "testutil.h"
+#include "../unit/testutil.h"
 #include "providers/ssh/xfer.h"
 
 #ifndef SSHD_BIN

@@ -27,7 +27,7 @@
 
 #include "providers/ssh/remote.h"
 #include "providers/ssh/ssh.h"
-#include "testutil.h"
+#include "../unit/testutil.h"
 
 #ifndef SSHD_BIN
 #define SSHD_BIN "/usr/sbin/sshd"
