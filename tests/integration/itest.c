@@ -40,6 +40,41 @@ itest_sh(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+int
+itest_pod_sh(const char *fmt, ...)
+{
+	const char *user = getenv("POD_SSH_USER");
+	char cmd[4096], *q, *full;
+	const char *p;
+	size_t n;
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (geteuid() != 0 || user == NULL || strcmp(user, "root") == 0)
+		return itest_sh("%s", cmd);
+	/* runuser -u USER -- sh -c 'cmd', with cmd's quotes escaped. */
+	n = strlen(cmd) * 4 + strlen(user) + 64;
+	full = malloc(n);
+	if (full == NULL)
+		abort();
+	q = full + snprintf(full, n, "runuser -u '%s' -- sh -c '", user);
+	for (p = cmd; *p != '\0'; p++) {
+		if (*p == '\'') {
+			memcpy(q, "'\\''", 4);
+			q += 4;
+		} else
+			*q++ = *p;
+	}
+	*q++ = '\'';
+	*q = '\0';
+	st = system(full);
+	free(full);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 static char *
 read_conf_value(const char *path, const char *key)
 {

@@ -47,6 +47,10 @@ const unsigned char *itest_secret(size_t *len);
 
 /* Run a shell command; returns its exit status. */
 int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same as the pod user ($POD_SSH_USER; as root a user of its own, see
+ * tests/harness/pod), as if on the pod: what it writes under $POD_ROOT is
+ * the pod's, and git there trusts the repositories the pod owns. */
+int itest_pod_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Milliseconds, monotonic. */
 long long itest_ms(void);
 /* Poll GetTask until the task reaches a terminal state or timeout_ms;
