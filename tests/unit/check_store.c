@@ -846,7 +846,7 @@ main(void)
 
 	log_set_level(LOG_WARN);
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_creates_schema);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_put_get_roundtrip);
