@@ -1142,27 +1142,42 @@ start_server(void)
 	}
 }
 
-/* SIGTERM, then wait at most 5 s (SIGKILL after); true on a clean exit. */
+/* SIGTERM, then wait at most TU_HANG_MS (SIGKILL after); true on a clean
+ * exit. */
 static bool
 stop_server(void)
 {
-	bool clean = tu_stop_child(server_pid, 5000);
+	bool clean = tu_stop_child(server_pid, TU_HANG_MS);
 
 	server_pid = -1;
 	return clean;
 }
 
-int
-main(void)
+static void
+program_setup(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_server();
+}
+
+/* The stand-in must have exited cleanly, too. */
+static bool
+program_teardown(void)
+{
+	bool clean = stop_server();
+
+	remove_tmpdir();
+	curl_teardown();
+	curl_global_cleanup();
+	return clean;
+}
+
+static Suite *
+fake_runpod_suite(void)
 {
 	Suite *s = suite_create("fake_runpod");
 	TCase *tc = tcase_create("api");
-	SRunner *sr;
-	int failed;
-	bool clean;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_server();
 	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, NULL, curl_teardown);
 	tcase_add_test(tc, test_auth_and_headers);
@@ -1183,13 +1198,8 @@ main(void)
 	tcase_add_test(tc, test_http_edges);
 	tcase_add_test(tc, test_env_not_logged);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	clean = stop_server();
-	remove_tmpdir();
-	curl_teardown();
-	curl_global_cleanup();
-	return failed == 0 && clean ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+TU_MAIN(.suites = { fake_runpod_suite }, .setup = program_setup,
+    .teardown = program_teardown)

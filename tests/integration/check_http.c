@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "itest.h"
+#include "../unit/testutil.h"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
@@ -1033,15 +1034,12 @@ START_TEST(test_no_secret_in_log)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+http_suite(void)
 {
 	Suite *s = suite_create("integration");
 	TCase *tc = tcase_create("http");
-	SRunner *sr;
-	int failed;
 
-	itest_harness_up();
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cards);
 	tcase_add_test(tc, test_health_and_metrics);
@@ -1062,10 +1060,8 @@ main(void)
 	/* Last: it spends nginx's rate-limit burst. */
 	tcase_add_test(tc, test_concurrent_requests);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_harness_down();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+TU_MAIN(.suites = { http_suite }, .setup = itest_harness_up,
+    .teardown = itest_harness_down)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "itest.h"
+#include "../unit/testutil.h"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
@@ -398,8 +399,8 @@ START_TEST(test_cancel_and_failures)
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"output_name\":\"may_c\"}", pod_id);
 	id = start("instag.train", params);
-	for (int i = 0; i < 1200 && itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
-	    ">/dev/null") != 0; i++)
+	for (int i = 0; i < 1200 && itest_sh("pgrep -f "
+	    "'train_fac[e].py.*may_c' >/dev/null") != 0; i++)
 		usleep(50000);	/* a hang guard: 60 s */
 	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
 	op("tasks.cancel", params, &r);
@@ -505,15 +506,12 @@ START_TEST(test_host_key_changed)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+instag_integration_suite(void)
 {
 	Suite *s = suite_create("instag-integration");
 	TCase *tc = tcase_create("instag");
-	SRunner *sr;
-	int failed;
 
-	itest_harness_up();
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_provision_and_setup);
 	tcase_add_test(tc, test_upload_data);
@@ -524,12 +522,9 @@ main(void)
 	tcase_add_test(tc, test_static_host);
 	tcase_add_test(tc, test_host_key_changed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	/* in order, one process: the tests share the pod */
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_harness_down();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+/* In order, in one process: the tests share the pod. */
+TU_MAIN(.suites = { instag_integration_suite }, .setup = itest_harness_up,
+    .teardown = itest_harness_down, .nofork = true)

@@ -39,7 +39,6 @@
 #define POLLS_MAX 400		/* POLL_STEP_MS each: 20 s, bounded */
 
 static struct tu_pod pod;
-static pid_t parent_pid;
 static char jobs_root[600];
 
 /* ---- fixture ------------------------------------------------------------ */
@@ -76,13 +75,14 @@ pod_teardown(void)
 	tu_pod_stop(&pod);
 }
 
-static void
-stop_pod_at_exit(void)
+/* Safety net: the pod and its jobs, when the runner is done or exits
+ * early (TU_MAIN's teardown). */
+static bool
+stop_pod(void)
 {
-	if (getpid() != parent_pid)
-		return;
 	kill_leftover_jobs();
 	tu_pod_stop(&pod);
+	return true;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -779,19 +779,11 @@ START_TEST(test_hostile_script)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+remote_suite(void)
 {
 	Suite *s = suite_create("remote");
 	TCase *tc = tcase_create("pod");
-
-	tu_require_sshd();
-	if (ssh_global_init() != 0) {
-		fprintf(stderr, "check_remote: libssh2_init failed\n");
-		return EXIT_FAILURE;
-	}
-	parent_pid = getpid();
-	atexit(stop_pod_at_exit);
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_unchecked_fixture(tc, pod_setup, pod_teardown);
@@ -809,5 +801,8 @@ main(void)
 	tcase_add_test(tc, test_hostile_ids);
 	tcase_add_test(tc, test_hostile_script);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { remote_suite }, .setup = tu_ssh_setup,
+    .teardown = stop_pod)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "itest.h"
+#include "../unit/testutil.h"
 
 #define GPU_4090 "NVIDIA GeForce RTX 4090"
 #define GPU_A100 "NVIDIA A100 80GB PCIe"
@@ -688,15 +689,12 @@ START_TEST(test_clean_shutdown)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+runpod_integration_suite(void)
 {
 	Suite *s = suite_create("runpod-integration");
 	TCase *tc = tcase_create("runpod");
-	SRunner *sr;
-	int failed;
 
-	itest_harness_up();
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_lifecycle);
@@ -713,10 +711,8 @@ main(void)
 	tcase_add_test(tc, test_key_never_leaks);
 	tcase_add_test(tc, test_clean_shutdown);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	itest_harness_down();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+TU_MAIN(.suites = { runpod_integration_suite }, .setup = itest_harness_up,
+    .teardown = itest_harness_down)

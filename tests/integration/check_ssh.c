@@ -53,7 +53,6 @@
 
 
 static struct tu_pod main_pod, rekey_pod;
-static pid_t parent_pid;
 
 /* ---- the pod ------------------------------------------------------------ */
 
@@ -84,15 +83,14 @@ rekey_pod_teardown(void)
 	tu_pod_stop(&rekey_pod);
 }
 
-/* Safety net: a pod left running when the runner exits (parent only:
- * forked test processes exit too). */
-static void
-stop_pods_at_exit(void)
+/* Safety net: a pod left running when the runner is done, or exits
+ * early (TU_MAIN's teardown). */
+static bool
+stop_pods(void)
 {
-	if (getpid() != parent_pid)
-		return;
 	tu_pod_stop(&main_pod);
 	tu_pod_stop(&rekey_pod);
+	return true;
 }
 
 /* A target for pod with its key and no host-key policy (TOFU). */
@@ -415,7 +413,8 @@ START_TEST(test_exec_signal)
 	ck_assert_str_eq(r.exit_signal, "TERM");
 	ck_assert_int_eq(r.exit_status, -1);
 	ck_assert_str_eq(r.output, "before\n");
-	ck_assert_int_eq(ssh_exec(s, "kill -KILL $$", 0, TU_HANG_MS, &r, &e), 0);
+	ck_assert_int_eq(ssh_exec(s, "kill -KILL $$", 0, TU_HANG_MS, &r, &e),
+	    0);
 	ck_assert_str_eq(r.exit_signal, "KILL");
 	ssh_exec_result_clear(&r);
 	ssh_session_close(s);
@@ -782,21 +781,13 @@ START_TEST(test_rekey)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+ssh_suite(void)
 {
 	Suite *s = suite_create("ssh");
 	TCase *local = tcase_create("local");
 	TCase *pod = tcase_create("pod");
 	TCase *rekey = tcase_create("rekey");
-
-	tu_require_sshd();
-	if (ssh_global_init() != 0) {
-		fprintf(stderr, "check_ssh: libssh2_init failed\n");
-		return EXIT_FAILURE;
-	}
-	parent_pid = getpid();
-	atexit(stop_pods_at_exit);
 
 	tcase_add_test(local, test_closed_port);
 	tcase_add_test(local, test_silent_listener);
@@ -829,6 +820,8 @@ main(void)
 	    rekey_pod_teardown);
 	tcase_add_test(rekey, test_rekey);
 	suite_add_tcase(s, rekey);
-
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { ssh_suite }, .setup = tu_ssh_setup,
+    .teardown = stop_pods)

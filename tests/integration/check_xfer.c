@@ -57,7 +57,6 @@
 
 static struct tu_pod pod;
 static char pod_local[600];	/* local side of the transfers */
-static pid_t parent_pid;
 
 /* ---- the pod ------------------------------------------------------------ */
 
@@ -92,11 +91,13 @@ pod_teardown(void)
 	tu_pod_stop(&pod);
 }
 
-static void
-stop_pod_at_exit(void)
+/* Safety net: the pod and its mounts, when the runner is done or exits
+ * early (TU_MAIN's teardown). */
+static bool
+stop_pod(void)
 {
-	if (getpid() == parent_pid)
-		pod_teardown();
+	pod_teardown();
+	return true;
 }
 
 static struct ssh_session *
@@ -829,42 +830,30 @@ END_TEST
 #endif
 
 #ifdef TU_ROOT_CASES
-int
-main(void)
+static Suite *
+xfer_root_suite(void)
 {
 	Suite *s = suite_create("xfer_root");
 	TCase *tc = tcase_create("pod");
 
 	tu_require(geteuid() == 0, "the disk-full cases mount a small tmpfs, "
 	    "which needs root");
-	tu_require_sshd();
-	if (ssh_global_init() != 0) {
-		fprintf(stderr, "check_xfer_root: libssh2_init failed\n");
-		return EXIT_FAILURE;
-	}
-	parent_pid = getpid();
-	atexit(stop_pod_at_exit);
 	tcase_set_timeout(tc, 300);
 	tcase_add_unchecked_fixture(tc, pod_setup, pod_teardown);
 	tcase_add_test(tc, test_disk_full);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { xfer_root_suite }, .setup = tu_ssh_setup,
+    .teardown = stop_pod)
 #else
-int
-main(void)
+static Suite *
+xfer_suite(void)
 {
 	Suite *s = suite_create("xfer");
 	TCase *local = tcase_create("local");
 	TCase *tc = tcase_create("pod");
-
-	tu_require_sshd();
-	if (ssh_global_init() != 0) {
-		fprintf(stderr, "check_xfer: libssh2_init failed\n");
-		return EXIT_FAILURE;
-	}
-	parent_pid = getpid();
-	atexit(stop_pod_at_exit);
 
 	tcase_add_test(local, test_path_rules);
 	suite_add_tcase(s, local);
@@ -880,6 +869,9 @@ main(void)
 	tcase_add_test(tc, test_remote_missing);
 	tcase_add_test(tc, test_permissions);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { xfer_suite }, .setup = tu_ssh_setup,
+    .teardown = stop_pod)
 #endif

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "itest.h"
+#include "../unit/testutil.h"
 
 static char harness_dir[512];
 static unsigned char secret[256];
@@ -109,23 +110,10 @@ itest_harness_up(void)
 	FILE *fp;
 	char *keyfile;
 
-	if (access("/usr/sbin/nginx", X_OK) != 0 &&
-	    itest_sh("command -v nginx >/dev/null 2>&1") != 0) {
-		if (getenv("IA_REQUIRE_INTEGRATION")) {
-			fprintf(stderr, "nginx is required (IA_REQUIRE_INTEGRATION)\n");
-			exit(1);
-		}
-		fprintf(stderr, "SKIP: nginx not installed\n");
-		exit(77);
-	}
-	if (access("/usr/sbin/sshd", X_OK) != 0 && getenv("SSHD") == NULL) {
-		if (getenv("IA_REQUIRE_INTEGRATION")) {
-			fprintf(stderr, "sshd is required (IA_REQUIRE_INTEGRATION)\n");
-			exit(1);
-		}
-		fprintf(stderr, "SKIP: openssh-server not installed\n");
-		exit(77);
-	}
+	tu_require(access("/usr/sbin/nginx", X_OK) == 0 ||
+	    itest_sh("command -v nginx >/dev/null 2>&1") == 0,
+	    "nginx not found (install the Debian package 'nginx')");
+	tu_require_sshd();
 	snprintf(cmd, sizeof(cmd), "%s/tests/harness/start", top ? top : ".");
 	fp = popen(cmd, "r");
 	if (fp == NULL) {
@@ -164,7 +152,7 @@ itest_harness_up(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void
+bool
 itest_harness_down(void)
 {
 	const char *top = getenv("top_srcdir");
@@ -172,6 +160,8 @@ itest_harness_down(void)
 	if (harness_dir[0])
 		itest_sh("%s/tests/harness/stop '%s' >&2", top ? top : ".",
 		    harness_dir);
+	harness_dir[0] = '\0';
+	return true;
 }
 
 const unsigned char *

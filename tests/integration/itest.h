@@ -6,6 +6,7 @@
 #ifndef IA_ITEST_H
 #define IA_ITEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
 
@@ -17,10 +18,13 @@ struct itest_resp {
 	json_object *json;	/* parsed body or NULL */
 };
 
-/* Start the harness once (exits 77 = skip when nginx is missing and
- * IA_REQUIRE_INTEGRATION is unset); exports AGENT_* into the environment. */
+/* Start the harness once (tu_require: exits 77 = skip when nginx or sshd
+ * is missing, unless IA_REQUIRE_INTEGRATION=1); exports AGENT_* into the
+ * environment.  Fit for TU_MAIN's .setup. */
 void itest_harness_up(void);
-void itest_harness_down(void);
+/* Stop it (tests/harness/stop; its status is in the log, not judged):
+ * TU_MAIN's .teardown; true. */
+bool itest_harness_down(void);
 
 /* One HTTPS request to $AGENT_URL + path.  token NULL = no Authorization. */
 void itest_request(const char *method, const char *path, const char *token,

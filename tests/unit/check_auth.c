@@ -1447,8 +1447,8 @@ START_TEST(test_threads)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+auth_suite(void)
 {
 	Suite *s = suite_create("auth");
 	TCase *tc = tcase_create("core");
@@ -1491,5 +1491,7 @@ main(void)
 	tcase_add_test(tc, test_reasons);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { auth_suite })

@@ -183,8 +183,8 @@ START_TEST(test_keys_documented)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
@@ -197,5 +197,7 @@ main(void)
 	tcase_add_test(tc, test_cidr);
 	tcase_add_test(tc, test_keys_documented);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { config_suite })

@@ -480,8 +480,8 @@ START_TEST(test_clocks)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+jsonutil_suite(void)
 {
 	Suite *s = suite_create("jsonutil");
 	TCase *tc = tcase_create("core");
@@ -499,5 +499,7 @@ main(void)
 	tcase_add_test(tc, test_iso8601);
 	tcase_add_test(tc, test_clocks);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { jsonutil_suite })

@@ -336,13 +336,11 @@ START_TEST(test_config_keys)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+pods_suite(void)
 {
 	Suite *s = suite_create("pods");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_add_test(tc, test_key_files);
@@ -354,9 +352,7 @@ main(void)
 	tcase_add_test(tc, test_describe);
 	tcase_add_test(tc, test_config_keys);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+TU_MAIN(.suites = { pods_suite })

@@ -581,18 +581,15 @@ START_TEST(test_queue_cap)
 }
 END_TEST
 
-int
-main(void)
+/* A throwaway certificate for the receiver, in a directory removed at the
+ * end (with a failed test's log). */
+static void
+program_setup(void)
 {
-	Suite *s = suite_create("push");
-	TCase *tc = tcase_create("receiver");
-	TCase *tq = tcase_create("queue");
 	char cmd[1024];
-	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	/* Removed at the end, with a failed test's log. */
 	tu_tmpdir_make(tmpdir, sizeof(tmpdir), "push");
 	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", tmpdir);
 	snprintf(key_path, sizeof(key_path), "%s/key.pem", tmpdir);
@@ -603,9 +600,24 @@ main(void)
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot create a test certificate with the "
 		    "openssl command (Debian package 'openssl')\n");
-		tu_tmpdir_remove(tmpdir);
-		return EXIT_FAILURE;
+		exit(EXIT_FAILURE);
 	}
+}
+
+static bool
+program_teardown(void)
+{
+	tu_tmpdir_remove(tmpdir);
+	curl_global_cleanup();
+	return true;
+}
+
+static Suite *
+push_suite(void)
+{
+	Suite *s = suite_create("push");
+	TCase *tc = tcase_create("receiver");
+	TCase *tq = tcase_create("queue");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 60);
@@ -623,9 +635,8 @@ main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(tq, test_queue_cap);
 	suite_add_tcase(s, tq);
-
-	rc = tu_run(s);
-	tu_tmpdir_remove(tmpdir);
-	curl_global_cleanup();
-	return rc;
+	return s;
 }
+
+TU_MAIN(.suites = { push_suite }, .setup = program_setup,
+    .teardown = program_teardown)

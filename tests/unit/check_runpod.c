@@ -981,27 +981,42 @@ start_server(void)
 	}
 }
 
-/* SIGTERM, then wait at most 5 s (SIGKILL after); true on a clean exit. */
+/* SIGTERM, then wait at most TU_HANG_MS (SIGKILL after); true on a clean
+ * exit. */
 static bool
 stop_server(void)
 {
-	bool clean = tu_stop_child(server_pid, 5000);
+	bool clean = tu_stop_child(server_pid, TU_HANG_MS);
 
 	server_pid = -1;
 	return clean;
 }
 
-int
-main(void)
+static void
+program_setup(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	start_server();
+}
+
+/* The fake must have exited cleanly, too. */
+static bool
+program_teardown(void)
+{
+	bool clean = stop_server();
+
+	tu_tmpdir_remove(tmpdir);
+	curl_global_cleanup();
+	return clean;
+}
+
+static Suite *
+runpod_suite(void)
 {
 	Suite *s = suite_create("runpod");
 	TCase *pure = tcase_create("pure");
 	TCase *tc = tcase_create("fake");
-	int rc;
-	bool clean;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	start_server();
 	tcase_add_test(pure, test_create_body);
 	tcase_add_test(pure, test_pod_parse);
 	tcase_add_test(pure, test_error_answers);
@@ -1018,9 +1033,8 @@ main(void)
 	tcase_add_test(tc, test_network_error);
 	tcase_add_test(tc, test_slow_timeout_create);
 	suite_add_tcase(s, tc);
-	rc = tu_run(s);
-	clean = stop_server();
-	tu_tmpdir_remove(tmpdir);
-	curl_global_cleanup();
-	return rc == EXIT_SUCCESS && clean ? EXIT_SUCCESS : EXIT_FAILURE;
+	return s;
 }
+
+TU_MAIN(.suites = { runpod_suite }, .setup = program_setup,
+    .teardown = program_teardown)

@@ -838,8 +838,8 @@ START_TEST(test_reopen)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+store_suite(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("core");
@@ -859,5 +859,7 @@ main(void)
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_pods_registry);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { store_suite })

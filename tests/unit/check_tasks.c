@@ -538,7 +538,8 @@ START_TEST(test_resume)
 	env_start(&w, "executor_threads = 2\n");
 	submit(&w, "{\"steps\":5,\"interval_ms\":200}", id);
 	/* Let it get through at least one counted step. */
-	ck_assert_msg(tu_poll(took_step, &wt, TU_HANG_MS), "the task took no step");
+	ck_assert_msg(tu_poll(took_step, &wt, TU_HANG_MS),
+	    "the task took no step");
 	tasks_stop(2);
 	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
 	ck_assert(!task_state_terminal(t->state));
@@ -821,8 +822,8 @@ START_TEST(test_task_operations)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+tasks_suite(void)
 {
 	Suite *s = suite_create("tasks");
 	TCase *tc = tcase_create("core");
@@ -840,5 +841,7 @@ main(void)
 	tcase_add_test(tc, test_add_message);
 	tcase_add_test(tc, test_task_operations);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { tasks_suite })

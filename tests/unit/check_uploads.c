@@ -398,8 +398,8 @@ START_TEST(test_copy)
 END_TEST
 
 #ifdef TU_ROOT_CASES
-int
-main(void)
+static Suite *
+uploads_root_suite(void)
 {
 	Suite *s = suite_create("uploads_root");
 	TCase *tc = tcase_create("root");
@@ -409,11 +409,13 @@ main(void)
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_add_test(tc, test_adopt_copies_foreign_file);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { uploads_root_suite })
 #else
-int
-main(void)
+static Suite *
+uploads_suite(void)
 {
 	Suite *s = suite_create("uploads");
 	TCase *tc = tcase_create("core");
@@ -426,6 +428,8 @@ main(void)
 	tcase_add_test(tc, test_adopt_failure_cleans);
 	tcase_add_test(tc, test_copy);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { uploads_suite })
 #endif

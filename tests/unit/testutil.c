@@ -1,4 +1,4 @@
-/* testutil: helpers shared by the unit tests; see testutil.h. */
+/* testutil: helpers shared by the test programs; see testutil.h. */
 #include "auto-config.h"
 
 #include <sys/stat.h>
@@ -22,6 +22,7 @@
 #include "http/auth.h"
 #include "core/config.h"
 #include "lib/jsonutil.h"
+#include "providers/ssh/ssh.h"
 #include "testutil.h"
 
 /* ---- temporary directories --------------------------------------------- */
@@ -238,18 +239,74 @@ tu_require_sshd(void)
 	    "Debian package 'openssh-server', or set SSHD)", sshd_bin());
 }
 
+void
+tu_ssh_setup(void)
+{
+	tu_require_sshd();
+	if (ssh_global_init() != 0) {
+		fprintf(stderr, "%s: libssh2_init failed\n",
+		    program_invocation_short_name);
+		exit(EXIT_FAILURE);
+	}
+}
+
 /* ---- running --------------------------------------------------------- */
 
-int
-tu_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
+static const struct tu_main *main_m;
+static pid_t main_pid;
+static bool main_torn_down;
 
+static bool
+main_teardown(void)
+{
+	if (main_torn_down || main_m == NULL || main_m->teardown == NULL)
+		return true;
+	main_torn_down = true;
+	return main_m->teardown();
+}
+
+/* An early exit() still tears down; not in the forked test processes,
+ * which exit too. */
+static void
+main_atexit(void)
+{
+	if (getpid() == main_pid)
+		(void)main_teardown();
+}
+
+int
+tu_main(const struct tu_main *m)
+{
+	SRunner *sr = NULL;
+	Suite *s;
+	size_t i;
+	int failed;
+	bool clean;
+
+	main_m = m;
+	main_pid = getpid();
+	atexit(main_atexit);
+	if (m->setup != NULL)
+		m->setup();
+	for (i = 0; i < TU_MAX_SUITES && m->suites[i] != NULL; i++) {
+		s = m->suites[i]();
+		if (sr == NULL)
+			sr = srunner_create(s);
+		else
+			srunner_add_suite(sr, s);
+	}
+	if (sr == NULL) {
+		fprintf(stderr, "%s: no suite to run\n",
+		    program_invocation_short_name);
+		return EXIT_FAILURE;
+	}
+	if (m->nofork)
+		srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	clean = main_teardown();
+	return failed == 0 && clean ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 pid_t
@@ -517,7 +574,8 @@ tu_pod_kill_sessions(const struct tu_pod *pod)
 	fclose(fp);
 	if (text == NULL || (listener = (pid_t)atoi(exe)) <= 1)
 		return -1;
-	if (realpath(sshd_bin(), sshd) == NULL || (d = opendir("/proc")) == NULL)
+	if (realpath(sshd_bin(), sshd) == NULL ||
+	    (d = opendir("/proc")) == NULL)
 		return -1;
 	while ((de = readdir(d)) != NULL && n < MAXP) {
 		if (de->d_name[0] < '1' || de->d_name[0] > '9')

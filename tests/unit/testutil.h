@@ -1,5 +1,6 @@
 /*
- * testutil: helpers shared by the unit tests (tests/unit/check_*.c).
+ * testutil: helpers shared by the test programs (tests/DIR/check_NAME.c)
+ * and their main() (TU_MAIN).
  *
  * Unless said otherwise a helper reports failure through Check
  * (ck_assert...), so it is meant to be called from a test or a checked
@@ -121,11 +122,52 @@ void tu_require(bool ok, const char *fmt, ...)
  * that start a pod. */
 void tu_require_sshd(void);
 
+/* tu_require_sshd(), then libssh2's global initialisation (exits on
+ * failure): TU_MAIN's .setup of the sshd-backed tests. */
+void tu_ssh_setup(void);
+
 /* ---- running --------------------------------------------------------- */
 
-/* Run every test of s (CK_NORMAL output) and free the runner with s;
- * EXIT_SUCCESS if none failed, else EXIT_FAILURE. */
-int tu_run(Suite *s);
+/* A suite maker: builds and returns one suite of the program. */
+typedef Suite *(*tu_suite_fn)(void);
+
+#define TU_MAX_SUITES 8
+
+/*
+ * What a test program runs (see TU_MAIN):
+ *   suites    the suite makers, in order (up to TU_MAX_SUITES);
+ *   setup     run first, once, in the runner's process (may tu_require());
+ *   teardown  run last, once, in the runner's process, also when the
+ *             program exits early (exit(), a failed setup); false fails
+ *             the program (a helper that did not stop cleanly);
+ *   nofork    run the tests in one process, in order (they share state:
+ *             a test builds on the one before).
+ */
+struct tu_main {
+	tu_suite_fn suites[TU_MAX_SUITES + 1];
+	void (*setup)(void);
+	bool (*teardown)(void);
+	bool nofork;
+};
+
+/* Run m: every test of every suite in one runner (CK_NORMAL output).
+ * EXIT_SUCCESS when no test failed and teardown (if any) was clean. */
+int tu_main(const struct tu_main *m);
+
+/*
+ * The main() of a test program:
+ *     TU_MAIN(.suites = { strbuf_suite })
+ *     TU_MAIN(.suites = { ssh_suite }, .setup = ssh_setup,
+ *         .teardown = stop_pods)
+ */
+#define TU_MAIN(...)							\
+	int								\
+	main(void)							\
+	{								\
+		static const struct tu_main tu_main_ = { __VA_ARGS__ };	\
+									\
+		return tu_main(&tu_main_);				\
+	}
 
 /*
  * Start argv[0] with argv (NULL-terminated) and read its first stdout line,
