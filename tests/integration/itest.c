@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "itest.h"
+#include "../unit/testutil.h"
 
 static char harness_dir[512];
 static unsigned char secret[256];
@@ -38,6 +39,41 @@ itest_sh(const char *fmt, ...)
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int
+itest_pod_sh(const char *fmt, ...)
+{
+	const char *user = getenv("POD_SSH_USER");
+	char cmd[4096], *q, *full;
+	const char *p;
+	size_t n;
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (geteuid() != 0 || user == NULL || strcmp(user, "root") == 0)
+		return itest_sh("%s", cmd);
+	/* runuser -u USER -- sh -c 'cmd', with cmd's quotes escaped. */
+	n = strlen(cmd) * 4 + strlen(user) + 64;
+	full = malloc(n);
+	if (full == NULL)
+		abort();
+	q = full + snprintf(full, n, "runuser -u '%s' -- sh -c '", user);
+	for (p = cmd; *p != '\0'; p++) {
+		if (*p == '\'') {
+			memcpy(q, "'\\''", 4);
+			q += 4;
+		} else
+			*q++ = *p;
+	}
+	*q++ = '\'';
+	*q = '\0';
+	st = system(full);
+	free(full);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -75,23 +111,10 @@ itest_harness_up(void)
 	FILE *fp;
 	char *keyfile;
 
-	if (access("/usr/sbin/nginx", X_OK) != 0 &&
-	    itest_sh("command -v nginx >/dev/null 2>&1") != 0) {
-		if (getenv("IA_REQUIRE_INTEGRATION")) {
-			fprintf(stderr, "nginx is required (IA_REQUIRE_INTEGRATION)\n");
-			exit(1);
-		}
-		fprintf(stderr, "SKIP: nginx not installed\n");
-		exit(77);
-	}
-	if (access("/usr/sbin/sshd", X_OK) != 0 && getenv("SSHD") == NULL) {
-		if (getenv("IA_REQUIRE_INTEGRATION")) {
-			fprintf(stderr, "sshd is required (IA_REQUIRE_INTEGRATION)\n");
-			exit(1);
-		}
-		fprintf(stderr, "SKIP: openssh-server not installed\n");
-		exit(77);
-	}
+	tu_require(access("/usr/sbin/nginx", X_OK) == 0 ||
+	    itest_sh("command -v nginx >/dev/null 2>&1") == 0,
+	    "nginx not found (install the Debian package 'nginx')");
+	tu_require_sshd();
 	snprintf(cmd, sizeof(cmd), "%s/tests/harness/start", top ? top : ".");
 	fp = popen(cmd, "r");
 	if (fp == NULL) {
@@ -130,7 +153,7 @@ itest_harness_up(void)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void
+bool
 itest_harness_down(void)
 {
 	const char *top = getenv("top_srcdir");
@@ -138,6 +161,8 @@ itest_harness_down(void)
 	if (harness_dir[0])
 		itest_sh("%s/tests/harness/stop '%s' >&2", top ? top : ".",
 		    harness_dir);
+	harness_dir[0] = '\0';
+	return true;
 }
 
 const unsigned char *

@@ -7,6 +7,7 @@
 #ifndef IA_ITEST_H
 #define IA_ITEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <json-c/json.h>
 
@@ -18,10 +19,13 @@ struct itest_resp {
 	json_object *json;	/* parsed body or NULL */
 };
 
-/* Start the harness once (exits 77 = skip when nginx is missing and
- * IA_REQUIRE_INTEGRATION is unset); exports AGENT_* into the environment. */
+/* Start the harness once (tu_require: exits 77 = skip when nginx or sshd
+ * is missing, unless IA_REQUIRE_INTEGRATION=1); exports AGENT_* into the
+ * environment.  Fit for TU_MAIN's .setup. */
 void itest_harness_up(void);
-void itest_harness_down(void);
+/* Stop it (tests/harness/stop; its status is in the log, not judged):
+ * TU_MAIN's .teardown; true. */
+bool itest_harness_down(void);
 
 /* One HTTPS request to $AGENT_URL + path.  token NULL = no Authorization. */
 void itest_request(const char *method, const char *path, const char *token,
@@ -48,6 +52,10 @@ const unsigned char *itest_secret(size_t *len);
 
 /* Run a shell command; returns its exit status. */
 int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The same as the pod user ($POD_SSH_USER; as root a user of its own, see
+ * tests/harness/pod), as if on the pod: what it writes under $POD_ROOT is
+ * the pod's, and git there trusts the repositories the pod owns. */
+int itest_pod_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Milliseconds, monotonic. */
 long long itest_ms(void);
 /* Poll GetTask until the task reaches a terminal state or timeout_ms;

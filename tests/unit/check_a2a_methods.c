@@ -319,8 +319,8 @@ START_TEST(test_push_config)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+a2a_methods_suite(void)
 {
 	Suite *s = suite_create("a2a_methods");
 	TCase *tc = tcase_create("core");
@@ -335,5 +335,7 @@ main(void)
 	tcase_add_test(tc, test_help_and_list);
 	tcase_add_test(tc, test_push_config);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { a2a_methods_suite })

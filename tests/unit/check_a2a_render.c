@@ -614,8 +614,8 @@ START_TEST(test_cards_from_many_threads)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+a2a_render_suite(void)
 {
 	Suite *s = suite_create("a2a_render");
 	TCase *tc = tcase_create("core");
@@ -632,5 +632,7 @@ main(void)
 	tcase_add_test(tc, test_card_umbrella);
 	tcase_add_test(tc, test_cards_from_many_threads);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { a2a_render_suite })

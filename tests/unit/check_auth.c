@@ -1448,8 +1448,8 @@ START_TEST(test_threads)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+auth_suite(void)
 {
 	Suite *s = suite_create("auth");
 	TCase *tc = tcase_create("core");
@@ -1492,5 +1492,7 @@ main(void)
 	tcase_add_test(tc, test_reasons);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { auth_suite })

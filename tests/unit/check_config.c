@@ -219,8 +219,8 @@ START_TEST(test_keys_in_example)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+config_suite(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("core");
@@ -234,5 +234,7 @@ main(void)
 	tcase_add_test(tc, test_keys_documented);
 	tcase_add_test(tc, test_keys_in_example);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { config_suite })

@@ -241,8 +241,8 @@ START_TEST(test_stage_errors)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+instag_suite(void)
 {
 	Suite *s = suite_create("instag");
 	TCase *tc = tcase_create("core");
@@ -253,5 +253,7 @@ main(void)
 	tcase_add_test(tc, test_stage_errors);
 	tcase_add_test(tc, test_stages_on_fake_tree);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { instag_suite })

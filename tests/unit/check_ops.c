@@ -819,8 +819,8 @@ START_TEST(test_op_error_set)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+ops_suite(void)
 {
 	Suite *s = suite_create("ops");
 	TCase *tc = tcase_create("core");
@@ -840,5 +840,7 @@ main(void)
 	tcase_add_test(tc, test_invoke_leaves_params);
 	tcase_add_test(tc, test_op_error_set);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { ops_suite })

@@ -288,14 +288,25 @@ START_TEST(test_pinned_address)
 }
 END_TEST
 
-int
-main(void)
+static void
+program_setup(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static bool
+program_teardown(void)
+{
+	curl_global_cleanup();
+	return true;
+}
+
+static Suite *
+outbound_suite(void)
 {
 	Suite *s = suite_create("outbound");
 	TCase *tc = tcase_create("core");
-	int rc;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	tcase_add_test(tc, test_ranges_rejected);
 	tcase_add_test(tc, test_syntax_rejected);
 	tcase_add_test(tc, test_public_accepted);
@@ -304,7 +315,8 @@ main(void)
 	tcase_add_test(tc, test_curl_setup);
 	tcase_add_test(tc, test_pinned_address);
 	suite_add_tcase(s, tc);
-	rc = tu_run(s);
-	curl_global_cleanup();
-	return rc;
+	return s;
 }
+
+TU_MAIN(.suites = { outbound_suite }, .setup = program_setup,
+    .teardown = program_teardown)

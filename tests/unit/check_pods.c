@@ -338,15 +338,12 @@ START_TEST(test_config_keys)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+pods_suite(void)
 {
 	Suite *s = suite_create("pods");
 	TCase *tc = tcase_create("core");
-	SRunner *sr;
-	int failed;
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);	/* what main() does */
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_add_test(tc, test_key_files);
 	tcase_add_test(tc, test_env_key);
@@ -357,10 +354,22 @@ main(void)
 	tcase_add_test(tc, test_describe);
 	tcase_add_test(tc, test_config_keys);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	curl_global_cleanup();
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return s;
 }
+
+/* What main() does: the library's global state, once, in the runner. */
+static void
+pods_setup(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static bool
+pods_teardown(void)
+{
+	curl_global_cleanup();
+	return true;
+}
+
+TU_MAIN(.suites = { pods_suite }, .setup = pods_setup,
+    .teardown = pods_teardown)

@@ -330,7 +330,7 @@ START_TEST(test_headers_and_body)
 
 	push_deliver("task-1", url, "TOKSECRET", "Bearer", "CREDSECRET",
 	    "application/a2a+json", body);
-	ck_assert(wait_done(1, 8000));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	s = stats();
 	ck_assert_uint_eq(s.queued, 1);
 	ck_assert_uint_eq(s.delivered, 1);
@@ -360,7 +360,7 @@ END_TEST
 START_TEST(test_no_optional_headers)
 {
 	push_deliver("task-2", url, "", NULL, NULL, NULL, "{}");
-	ck_assert(wait_done(1, 8000));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	ck_assert_uint_eq(stats().delivered, 1);
 	ck_assert_int_eq(nreq(), 1);
 	ck_assert_pstr_eq(header(&R.reqs[0], "Content-Type"),
@@ -378,7 +378,7 @@ START_TEST(test_retry_5xx)
 	plan(503, NULL);
 	plan(200, NULL);
 	push_deliver("task-3", url, "t", NULL, NULL, NULL, "{\"n\":1}");
-	ck_assert(wait_done(1, 8000));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	s = stats();
 	ck_assert_int_eq(nreq(), 3);
 	ck_assert_uint_eq(s.delivered, 1);
@@ -396,13 +396,14 @@ START_TEST(test_retry_after)
 	plan(429, "Retry-After: 1\r\n");
 	plan(200, NULL);
 	push_deliver("task-4", url, "t", NULL, NULL, NULL, "{}");
-	ck_assert(wait_done(1, 8000));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	ck_assert_uint_eq(stats().delivered, 1);
 	ck_assert_uint_eq(stats().retried, 1);
 	ck_assert_int_eq(nreq(), 2);
 	gap = R.reqs[1].at_ms - R.reqs[0].at_ms;
-	ck_assert_msg(gap >= 900 && gap < 3000, "second attempt after %lld ms",
-	    (long long)gap);
+	/* Retry-After (1 s) honoured; the upper bound is a hang guard. */
+	ck_assert_msg(gap >= 900 && gap < TU_HANG_MS, "second attempt after "
+	    "%lld ms", (long long)gap);
 }
 END_TEST
 
@@ -413,7 +414,7 @@ START_TEST(test_permanent_4xx)
 
 	plan(400, NULL);
 	push_deliver("task-5", url, "t", NULL, NULL, NULL, "{}");
-	ck_assert(wait_done(1, 8000));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	tu_sleep_ms(300);		/* a retry would come after ~50 ms */
 	s = stats();
 	ck_assert_int_eq(nreq(), 1);
@@ -434,7 +435,7 @@ START_TEST(test_give_up)
 	plan(500, NULL);
 	R.repeat_last = 1;
 	push_deliver("task-6", url, "t", NULL, NULL, NULL, "{}");
-	ck_assert(wait_done(1, 10000));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	tu_sleep_ms(200);
 	s = stats();
 	ck_assert_int_eq(nreq(), 5);	/* push_max_attempts */
@@ -453,7 +454,7 @@ START_TEST(test_task_order)
 	push_deliver("task-7", url, "t", NULL, NULL, NULL, "e1");
 	push_deliver("task-7", url, "t", NULL, NULL, NULL, "e2");
 	push_deliver("task-7", url, "t", NULL, NULL, NULL, "e3");
-	ck_assert(wait_done(3, 8000));
+	ck_assert(wait_done(3, TU_HANG_MS));
 	ck_assert_uint_eq(stats().delivered, 3);
 	ck_assert_int_eq(nreq(), 4);
 	for (i = 0; i < nreq(); i++)
@@ -465,18 +466,19 @@ START_TEST(test_other_tasks_not_blocked)
 {
 	int i;
 
-	/* task-8's first event waits out a 1 s Retry-After; task-9 goes on. */
-	plan(429, "Retry-After: 1\r\n");
+	/* task-8's first event waits out a 3 s Retry-After; task-9 goes on:
+	 * its event is the second request, before task-8's retry. */
+	plan(429, "Retry-After: 3\r\n");
 	push_deliver("task-8", url, "t", NULL, NULL, NULL, "a1");
 	push_deliver("task-8", url, "t", NULL, NULL, NULL, "a2");
 	for (i = 0; i < 500 && nreq() < 1; i++)
 		tu_sleep_ms(10);
 	ck_assert_int_eq(nreq(), 1);
 	push_deliver("task-9", url, "t", NULL, NULL, NULL, "b1");
-	ck_assert(wait_done(1, 800));
+	ck_assert(wait_done(1, TU_HANG_MS));
 	ck_assert_uint_eq(stats().delivered, 1);
 	ck_assert_str_eq(R.reqs[1].body, "b1");
-	ck_assert(wait_done(3, 5000));
+	ck_assert(wait_done(3, TU_HANG_MS));
 	ck_assert_int_eq(nreq(), 4);
 	ck_assert_str_eq(R.reqs[2].body, "a1");
 	ck_assert_str_eq(R.reqs[3].body, "a2");
@@ -510,14 +512,13 @@ END_TEST
 START_TEST(test_ssrf_blocked)
 {
 	struct push_stats s;
-	int64_t t0 = tu_now_ms();
 	char *log;
 
 	push_deliver("task-11", "https://10.0.0.1/hook?sig=QUERYSECRET", "t",
 	    NULL, NULL, NULL, "{}");
-	ck_assert(wait_done(1, 3000));
-	/* Rejected before any connect (the connect timeout alone is 5 s). */
-	ck_assert_int_lt(tu_now_ms() - t0, 2000);
+	ck_assert(wait_done(1, TU_HANG_MS));
+	/* Rejected by the filter before any connect: failed at once, never
+	 * retried, and the log names the private address. */
 	s = stats();
 	ck_assert_uint_eq(s.failed, 1);
 	ck_assert_uint_eq(s.delivered, 0);
@@ -544,9 +545,10 @@ START_TEST(test_stop_abandons)
 		tu_sleep_ms(10);
 	ck_assert_uint_eq(stats().retried, 1);
 	ck_assert_uint_eq(stats().pending, 2);
+	/* Stop does not sit out the 20 s backoff. */
 	t0 = tu_now_ms();
 	push_stop();
-	ck_assert_int_lt(tu_now_ms() - t0, 1500);
+	ck_assert_int_lt(tu_now_ms() - t0, TU_HANG_MS);
 	ck_assert_uint_eq(stats().pending, 0);
 	log = read_log();
 	ck_assert_ptr_nonnull(strstr(log, "2 pending notification(s) abandoned"));
@@ -580,18 +582,15 @@ START_TEST(test_queue_cap)
 }
 END_TEST
 
-int
-main(void)
+/* A throwaway certificate for the receiver, in a directory removed at the
+ * end (with a failed test's log). */
+static void
+program_setup(void)
 {
-	Suite *s = suite_create("push");
-	TCase *tc = tcase_create("receiver");
-	TCase *tq = tcase_create("queue");
 	char cmd[1024];
-	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	/* Removed at the end, with a failed test's log. */
 	tu_tmpdir_make(tmpdir, sizeof(tmpdir), "push");
 	snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", tmpdir);
 	snprintf(key_path, sizeof(key_path), "%s/key.pem", tmpdir);
@@ -602,12 +601,27 @@ main(void)
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot create a test certificate with the "
 		    "openssl command (Debian package 'openssl')\n");
-		tu_tmpdir_remove(tmpdir);
-		return EXIT_FAILURE;
+		exit(EXIT_FAILURE);
 	}
+}
+
+static bool
+program_teardown(void)
+{
+	tu_tmpdir_remove(tmpdir);
+	curl_global_cleanup();
+	return true;
+}
+
+static Suite *
+push_suite(void)
+{
+	Suite *s = suite_create("push");
+	TCase *tc = tcase_create("receiver");
+	TCase *tq = tcase_create("queue");
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 15);
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_headers_and_body);
 	tcase_add_test(tc, test_no_optional_headers);
 	tcase_add_test(tc, test_retry_5xx);
@@ -622,9 +636,8 @@ main(void)
 	suite_add_tcase(s, tc);
 	tcase_add_test(tq, test_queue_cap);
 	suite_add_tcase(s, tq);
-
-	rc = tu_run(s);
-	tu_tmpdir_remove(tmpdir);
-	curl_global_cleanup();
-	return rc;
+	return s;
 }
+
+TU_MAIN(.suites = { push_suite }, .setup = program_setup,
+    .teardown = program_teardown)

@@ -819,15 +819,15 @@ START_TEST(test_reopen)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+store_suite(void)
 {
 	Suite *s = suite_create("store");
 	TCase *tc = tcase_create("core");
 
 	log_set_level(LOG_WARN);
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
-	tcase_set_timeout(tc, 30);
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_creates_schema);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_put_get_roundtrip);
@@ -840,5 +840,7 @@ main(void)
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_pods_registry);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { store_suite })

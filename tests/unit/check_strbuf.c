@@ -56,8 +56,8 @@ START_TEST(test_json_escape)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+strbuf_suite(void)
 {
 	Suite *s = suite_create("strbuf");
 	TCase *tc = tcase_create("core");
@@ -66,5 +66,7 @@ main(void)
 	tcase_add_test(tc, test_growth);
 	tcase_add_test(tc, test_json_escape);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { strbuf_suite })

@@ -406,8 +406,8 @@ START_TEST(test_to_json)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+task_suite(void)
 {
 	Suite *s = suite_create("task");
 	TCase *tc = tcase_create("core");
@@ -422,5 +422,7 @@ main(void)
 	tcase_add_test(tc, test_msg_text);
 	tcase_add_test(tc, test_to_json);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { task_suite })

@@ -228,7 +228,7 @@ wait_waiting(const char *id, const char *owner)
 {
 	struct watch wt = { id, owner, NULL, TASK_SUBMITTED };
 
-	if (!tu_poll(is_waiting, &wt, 5000))
+	if (!tu_poll(is_waiting, &wt, TU_HANG_MS))
 		ck_abort_msg("task %s never started waiting", id);
 	return wt.t;
 }
@@ -261,7 +261,7 @@ wait_idle(void)
 {
 	struct tasks_stats s;
 
-	if (!tu_poll(is_idle, &s, 5000))
+	if (!tu_poll(is_idle, &s, TU_HANG_MS))
 		ck_abort_msg("executor not idle: active %lu running %lu "
 		    "queued %lu", s.active, s.running, s.queued);
 }
@@ -300,7 +300,7 @@ START_TEST(test_completes)
 
 	env_start(&w, "executor_threads = 2\n");
 	submit(&w, "{\"steps\":3,\"interval_ms\":20}", id);
-	t = wait_terminal(id, "alice", 5000);
+	t = wait_terminal(id, "alice", TU_HANG_MS);
 	ck_assert_int_eq(t->state, TASK_COMPLETED);
 	ck_assert_ptr_null(t->error);
 	ck_assert_ptr_nonnull(t->result);
@@ -356,7 +356,7 @@ START_TEST(test_fail_at_step)
 
 	env_start(&w, "executor_threads = 1\n");
 	submit(&w, "{\"steps\":5,\"interval_ms\":10,\"fail_at_step\":2}", id);
-	t = wait_terminal(id, "alice", 5000);
+	t = wait_terminal(id, "alice", TU_HANG_MS);
 	ck_assert_int_eq(t->state, TASK_FAILED);
 	ck_assert_ptr_nonnull(t->error);
 	ck_assert_str_eq(ju_str(t->error, "code"), "diag_failure");
@@ -436,7 +436,7 @@ START_TEST(test_cancel_finished)
 
 	env_start(&w, "executor_threads = 1\n");
 	submit(&w, "{\"steps\":1,\"interval_ms\":0}", id);
-	t = wait_terminal(id, "alice", 5000);
+	t = wait_terminal(id, "alice", TU_HANG_MS);
 	ck_assert_int_eq(t->state, TASK_COMPLETED);
 	task_free(t);
 	wait_idle();
@@ -540,7 +540,8 @@ START_TEST(test_resume)
 	env_start(&w, "executor_threads = 2\n");
 	submit(&w, "{\"steps\":5,\"interval_ms\":200}", id);
 	/* Let it get through at least one counted step. */
-	ck_assert_msg(tu_poll(took_step, &wt, 3000), "the task took no step");
+	ck_assert_msg(tu_poll(took_step, &wt, TU_HANG_MS),
+	    "the task took no step");
 	tasks_stop(2);
 	ck_assert_int_eq(tasks_get(id, "alice", &t), 0);
 	ck_assert(!task_state_terminal(t->state));
@@ -557,7 +558,7 @@ START_TEST(test_resume)
 	open_store(&w);
 	ck_assert_msg(tasks_start(w.cfg, w.st, listener, ops_resolve, &err) == 0,
 	    "tasks_start: %s", err ? err : "?");
-	t = wait_terminal(id, "alice", 5000);
+	t = wait_terminal(id, "alice", TU_HANG_MS);
 	ck_assert_int_eq(t->state, TASK_COMPLETED);
 	ck_assert(int_of(t->result, "steps") == 5);
 	ck_assert(int_of(t->progress, "step") == 5);
@@ -595,12 +596,46 @@ all_finished(void *arg)
 	return f->s.finished - f->s0.finished >= f->n && f->s.active == 0;
 }
 
+/* Tasks watched for how many are between steps at once. */
+struct midway {
+	char (*ids)[UUID_STR_LEN];
+	int n;
+	int most;		/* the most seen at once */
+	struct finish *fin;
+};
+
+/* Count the tasks that took a step and have steps left (waiting between
+ * two steps); done when all finished. */
+static bool
+count_midway(void *arg)
+{
+	struct midway *m = arg;
+	int i, now = 0;
+
+	for (i = 0; i < m->n; i++) {
+		struct task *t = NULL;
+		int64_t done = 0;
+
+		if (tasks_get(m->ids[i], "alice", &t) != 0)
+			continue;
+		if (!task_state_terminal(t->state) && t->checkpoint != NULL &&
+		    ju_int(t->checkpoint, "done", &done) == 0 && done >= 1 &&
+		    done < 3)
+			now++;
+		task_free(t);
+	}
+	if (now > m->most)
+		m->most = now;
+	return all_finished(m->fin);
+}
+
 START_TEST(test_waits_hold_no_thread)
 {
 	enum { N = 50 };
 	struct env w;
 	static char ids[N][UUID_STR_LEN];
 	struct finish fin = { .n = N };
+	struct midway mid = { ids, N, 0, &fin };
 	int64_t start, elapsed;
 	int i;
 
@@ -610,15 +645,18 @@ START_TEST(test_waits_hold_no_thread)
 	start = clock_mono_ms();
 	for (i = 0; i < N; i++)
 		submit(&w, "{\"steps\":3,\"interval_ms\":100}", ids[i]);
-	/* Bounded wait on the counters (cheap), then check every task. */
-	tu_poll(all_finished, &fin, 10000 - (long)(clock_mono_ms() - start));
+	/* Watch the tasks until all finished (a hang guard: 50 x 300 ms
+	 * even one at a time is 15 s). */
+	tu_poll(count_midway, &mid, 6 * TU_HANG_MS);
 	elapsed = clock_mono_ms() - start;
 	ck_assert_msg(fin.s.finished - fin.s0.finished == N, "%lu of %d "
 	    "finished in %lld ms", fin.s.finished - fin.s0.finished, N,
 	    (long long)elapsed);
-	/* Each task waits 3 x 100 ms; 50 of them on 2 threads that held
-	 * the thread while waiting would need 7.5 s. */
-	ck_assert_msg(elapsed < 3000, "took %lld ms", (long long)elapsed);
+	/* Each task waits 3 x 100 ms.  Had a waiting task held its thread,
+	 * no more than the 2 threads' tasks could ever be between steps;
+	 * the waits hold none, so more than 2 were, at once. */
+	ck_assert_msg(mid.most > 2, "at most %d tasks between steps at once",
+	    mid.most);
 	ck_assert_msg(elapsed >= 290, "finished in %lld ms, before its waits",
 	    (long long)elapsed);
 	for (i = 0; i < N; i++) {
@@ -710,7 +748,7 @@ START_TEST(test_task_operations)
 	env_start(&w, "executor_threads = 2\n");
 	for (i = 0; i < 3; i++) {
 		submit(&w, "{\"steps\":1,\"interval_ms\":0}", ids[i]);
-		t = wait_terminal(ids[i], "alice", 5000);
+		t = wait_terminal(ids[i], "alice", TU_HANG_MS);
 		task_free(t);
 	}
 	ctx.cfg = w.cfg;
@@ -786,8 +824,8 @@ START_TEST(test_task_operations)
 }
 END_TEST
 
-int
-main(void)
+static Suite *
+tasks_suite(void)
 {
 	Suite *s = suite_create("tasks");
 	TCase *tc = tcase_create("core");
@@ -805,5 +843,7 @@ main(void)
 	tcase_add_test(tc, test_add_message);
 	tcase_add_test(tc, test_task_operations);
 	suite_add_tcase(s, tc);
-	return tu_run(s);
+	return s;
 }
+
+TU_MAIN(.suites = { tasks_suite })

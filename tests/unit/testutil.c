@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* testutil: helpers shared by the unit tests; see testutil.h. */
+/* testutil: helpers shared by the test programs; see testutil.h. */
 #include "auto-config.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +24,7 @@
 #include "core/config.h"
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
+#include "providers/ssh/ssh.h"
 #include "testutil.h"
 
 /* ---- temporary directories --------------------------------------------- */
@@ -195,18 +199,116 @@ tu_poll(bool (*done)(void *arg), void *arg, long timeout_ms)
 	return false;
 }
 
+/* ---- skipping ---------------------------------------------------------- */
+
+void
+tu_require(bool ok, const char *fmt, ...)
+{
+	const char *req = getenv("IA_REQUIRE_INTEGRATION");
+	char why[512];
+	va_list ap;
+
+	if (ok)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (req != NULL && strcmp(req, "1") == 0) {
+		fprintf(stderr, "FAIL: %s: %s, and IA_REQUIRE_INTEGRATION=1 "
+		    "asks that every test run\n", program_invocation_short_name,
+		    why);
+		exit(EXIT_FAILURE);
+	}
+	/* stdout: the .log the test driver keeps shows it next to the
+	 * SKIP result. */
+	printf("SKIP: %s: %s\n", program_invocation_short_name, why);
+	fflush(stdout);
+	exit(TU_EXIT_SKIP);
+}
+
+static const char *
+sshd_bin(void)
+{
+	const char *b = getenv("SSHD");
+
+	return b != NULL && b[0] != '\0' ? b : "/usr/sbin/sshd";
+}
+
+void
+tu_require_sshd(void)
+{
+	tu_require(access(sshd_bin(), X_OK) == 0, "%s not found (install the "
+	    "Debian package 'openssh-server', or set SSHD)", sshd_bin());
+}
+
+void
+tu_ssh_setup(void)
+{
+	tu_require_sshd();
+	if (ssh_global_init() != 0) {
+		fprintf(stderr, "%s: libssh2_init failed\n",
+		    program_invocation_short_name);
+		exit(EXIT_FAILURE);
+	}
+}
+
 /* ---- running --------------------------------------------------------- */
 
-int
-tu_run(Suite *s)
-{
-	SRunner *sr = srunner_create(s);
-	int failed;
+static const struct tu_main *main_m;
+static pid_t main_pid;
+static bool main_torn_down;
 
+static bool
+main_teardown(void)
+{
+	if (main_torn_down || main_m == NULL || main_m->teardown == NULL)
+		return true;
+	main_torn_down = true;
+	return main_m->teardown();
+}
+
+/* An early exit() still tears down; not in the forked test processes,
+ * which exit too. */
+static void
+main_atexit(void)
+{
+	if (getpid() == main_pid)
+		(void)main_teardown();
+}
+
+int
+tu_main(const struct tu_main *m)
+{
+	SRunner *sr = NULL;
+	Suite *s;
+	size_t i;
+	int failed;
+	bool clean;
+
+	main_m = m;
+	main_pid = getpid();
+	atexit(main_atexit);
+	if (m->setup != NULL)
+		m->setup();
+	for (i = 0; i < TU_MAX_SUITES && m->suites[i] != NULL; i++) {
+		s = m->suites[i]();
+		if (sr == NULL)
+			sr = srunner_create(s);
+		else
+			srunner_add_suite(sr, s);
+	}
+	if (sr == NULL) {
+		fprintf(stderr, "%s: no suite to run\n",
+		    program_invocation_short_name);
+		return EXIT_FAILURE;
+	}
+	if (m->nofork)
+		srunner_set_fork_status(sr, CK_NOFORK);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	clean = main_teardown();
+	return failed == 0 && clean ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 pid_t
@@ -375,6 +477,14 @@ tu_pod_start(struct tu_pod *pod, const char *tag)
 	ck_assert(tu_env_get(env, "POD_ROOT", pod->root, sizeof(pod->root)));
 	pod->port = atoi(port);
 	ck_assert_int_gt(pod->port, 0);
+	{
+		struct passwd *pw = getpwnam(pod->user);
+
+		ck_assert_msg(pw != NULL, "no passwd entry for the pod user "
+		    "%s", pod->user);
+		pod->uid = pw->pw_uid;
+		pod->gid = pw->pw_gid;
+	}
 }
 
 void
@@ -385,4 +495,131 @@ tu_pod_stop(struct tu_pod *pod)
 	pod->running = false;
 	tu_pod_cmd("stop", pod->dir, NULL, 0);
 	tu_tmpdir_remove(pod->dir);
+}
+
+/* nftw() passes no argument: the owner tu_pod_own() gives. */
+static uid_t own_uid;
+static gid_t own_gid;
+static int own_failed;
+
+static int
+own_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	if (lchown(p, own_uid, own_gid) != 0) {
+		fprintf(stderr, "lchown %s: %s\n", p, strerror(errno));
+		own_failed = 1;
+	}
+	return 0;
+}
+
+void
+tu_pod_own(const struct tu_pod *pod, const char *path)
+{
+	if (pod->uid == geteuid())
+		return;
+	own_uid = pod->uid;
+	own_gid = pod->gid;
+	own_failed = 0;
+	ck_assert_msg(nftw(path, own_one, 16, FTW_PHYS) == 0 && !own_failed,
+	    "giving %s to the pod user %s failed", path, pod->user);
+}
+
+void
+tu_pod_mkdir(const struct tu_pod *pod, const char *path, mode_t mode)
+{
+	ck_assert_msg(mkdir(path, mode) == 0 || errno == EEXIST, "mkdir %s: "
+	    "%s", path, strerror(errno));
+	tu_pod_own(pod, path);
+}
+
+/* The parent pid of pid, from /proc; -1 when gone. */
+static pid_t
+proc_ppid(pid_t pid)
+{
+	char path[64], buf[1024];
+	const char *p;
+	int ppid = -1;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	if (fgets(buf, sizeof(buf), fp) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL)
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(fp);
+	return ppid;
+}
+
+int
+tu_pod_kill_sessions(const struct tu_pod *pod)
+{
+	enum { MAXP = 8192 };
+	static pid_t pids[MAXP], ppids[MAXP];
+	char path[PATH_MAX], sshd[PATH_MAX], exe[PATH_MAX], *text;
+	bool below[MAXP];
+	struct dirent *de;
+	size_t n = 0, i;
+	pid_t listener;
+	int killed = 0, depth;
+	ssize_t len;
+	DIR *d;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/sshd.pid", pod->dir);
+	if ((fp = fopen(path, "r")) == NULL)
+		return -1;
+	text = fgets(exe, sizeof(exe), fp);
+	fclose(fp);
+	if (text == NULL || (listener = (pid_t)atoi(exe)) <= 1)
+		return -1;
+	if (realpath(sshd_bin(), sshd) == NULL ||
+	    (d = opendir("/proc")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL && n < MAXP) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		pids[n] = (pid_t)atoi(de->d_name);
+		ppids[n] = proc_ppid(pids[n]);
+		below[n] = false;
+		n++;
+	}
+	closedir(d);
+	/* Mark the descendants of the listener, a level at a time. */
+	for (depth = 0; depth < 16; depth++) {
+		bool more = false;
+
+		for (i = 0; i < n; i++) {
+			size_t j;
+
+			if (below[i])
+				continue;
+			if (ppids[i] == listener) {
+				below[i] = more = true;
+				continue;
+			}
+			for (j = 0; j < n; j++) {
+				if (below[j] && pids[j] == ppids[i]) {
+					below[i] = more = true;
+					break;
+				}
+			}
+		}
+		if (!more)
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		if (!below[i])
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)pids[i]);
+		if ((len = readlink(path, exe, sizeof(exe) - 1)) < 0)
+			continue;
+		exe[len] = '\0';
+		if (strcmp(exe, sshd) == 0 && kill(pids[i], SIGKILL) == 0)
+			killed++;
+	}
+	return killed;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * testutil: helpers shared by the unit tests (tests/unit/check_*.c).
+ * testutil: helpers shared by the test programs (tests/DIR/check_NAME.c)
+ * and their main() (TU_MAIN).
  *
  * Unless said otherwise a helper reports failure through Check
  * (ck_assert...), so it is meant to be called from a test or a checked
@@ -87,6 +88,13 @@ int64_t tu_now_ms(void);
 /* Sleep for ms milliseconds (continuing after signals). */
 void tu_sleep_ms(long ms);
 
+/* A deadline that only a hang reaches: what a test waits for at most when
+ * the thing awaited normally takes well under a second.  Tests assert
+ * behaviour (states, counts, order), never speed: a busy machine (make
+ * -j check, another build) may slow anything down many times over.
+ * Speed is measured in bench/. */
+#define TU_HANG_MS 10000
+
 /* The pause tu_poll() makes between two calls, in milliseconds. */
 #define TU_POLL_STEP_MS 10
 
@@ -95,11 +103,72 @@ void tu_sleep_ms(long ms);
  * least once and may use Check assertions. */
 bool tu_poll(bool (*done)(void *arg), void *arg, long timeout_ms);
 
+/* ---- skipping ---------------------------------------------------------- */
+
+/* The exit status the test driver counts as SKIP. */
+#define TU_EXIT_SKIP 77
+
+/*
+ * A prerequisite of the whole test program (sshd installed, running as
+ * root, ...).  When ok is false: print "SKIP: <program>: <why>" and exit
+ * 77, so that the run shows a skip rather than a pass; or, when
+ * IA_REQUIRE_INTEGRATION=1 (scripts/test and CI: everything must run),
+ * print the reason and exit 1.  Call it before any test runs (in main or
+ * a suite maker), never from a test.
+ */
+void tu_require(bool ok, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* tu_require() that /usr/sbin/sshd (or $SSHD) is there, for the tests
+ * that start a pod. */
+void tu_require_sshd(void);
+
+/* tu_require_sshd(), then libssh2's global initialisation (exits on
+ * failure): TU_MAIN's .setup of the sshd-backed tests. */
+void tu_ssh_setup(void);
+
 /* ---- running --------------------------------------------------------- */
 
-/* Run every test of s (CK_NORMAL output) and free the runner with s;
- * EXIT_SUCCESS if none failed, else EXIT_FAILURE. */
-int tu_run(Suite *s);
+/* A suite maker: builds and returns one suite of the program. */
+typedef Suite *(*tu_suite_fn)(void);
+
+#define TU_MAX_SUITES 8
+
+/*
+ * What a test program runs (see TU_MAIN):
+ *   suites    the suite makers, in order (up to TU_MAX_SUITES);
+ *   setup     run first, once, in the runner's process (may tu_require());
+ *   teardown  run last, once, in the runner's process, also when the
+ *             program exits early (exit(), a failed setup); false fails
+ *             the program (a helper that did not stop cleanly);
+ *   nofork    run the tests in one process, in order (they share state:
+ *             a test builds on the one before).
+ */
+struct tu_main {
+	tu_suite_fn suites[TU_MAX_SUITES + 1];
+	void (*setup)(void);
+	bool (*teardown)(void);
+	bool nofork;
+};
+
+/* Run m: every test of every suite in one runner (CK_NORMAL output).
+ * EXIT_SUCCESS when no test failed and teardown (if any) was clean. */
+int tu_main(const struct tu_main *m);
+
+/*
+ * The main() of a test program:
+ *     TU_MAIN(.suites = { strbuf_suite })
+ *     TU_MAIN(.suites = { ssh_suite }, .setup = ssh_setup,
+ *         .teardown = stop_pods)
+ */
+#define TU_MAIN(...)							\
+	int								\
+	main(void)							\
+	{								\
+		static const struct tu_main tu_main_ = { __VA_ARGS__ };	\
+									\
+		return tu_main(&tu_main_);				\
+	}
 
 /*
  * Start argv[0] with argv (NULL-terminated) and read its first stdout line,
@@ -115,12 +184,17 @@ bool tu_stop_child(pid_t pid, long timeout_ms);
 
 /* ---- the SSH "pod" (tests/harness/pod) ---------------------------------- */
 
-/* A pod started by tu_pod_start(): what its env lines said. */
+/* A pod started by tu_pod_start(): what its env lines said.  As root
+ * the pod user is a user of its own (see tests/harness/pod), who owns
+ * POD_ROOT; files the test writes there as root and the pod must write
+ * to go to it with tu_pod_own(). */
 struct tu_pod {
 	char dir[256];		/* the pod directory (POD_DIR) */
 	char host[64], user[64], key[512], known_hosts[512], fp[128];
 	char root[512];		/* POD_ROOT */
 	int port;
+	uid_t uid;		/* the pod user's */
+	gid_t gid;
 	bool running;
 };
 
@@ -141,6 +215,20 @@ void tu_pod_start(struct tu_pod *pod, const char *tag);
 /* Stop the pod and remove its directory, when it runs.  Not a Check
  * assertion (safe from atexit). */
 void tu_pod_stop(struct tu_pod *pod);
+
+/* Give path (and, for a directory, all below it) to the pod user; a
+ * no-op when that is us.  Check assertions. */
+void tu_pod_own(const struct tu_pod *pod, const char *path);
+
+/* mkdir path (an existing directory is fine) and give it to the pod
+ * user.  Check assertions. */
+void tu_pod_mkdir(const struct tu_pod *pod, const char *path, mode_t mode);
+
+/* What `tests/harness/pod drop` does, without its shell's latency: SIGKILL
+ * every sshd process below the pod's listener (the connections; jobs and
+ * the listener live on).  The number of processes killed, -1 when the
+ * listener is not found.  Not a Check assertion. */
+int tu_pod_kill_sessions(const struct tu_pod *pod);
 
 /* A growing, NUL-terminated buffer for libcurl's CURLOPT_WRITEFUNCTION
  * (pass tu_sink_write and a struct tu_sink *); the caller frees buf. */
