@@ -27,10 +27,12 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: instag-agent [--config FILE]            run the FastCGI responder\n"
+	    "usage: instag-agent [--config FILE]            "
+	    "run the FastCGI responder\n"
 	    "       instag-agent --check-config [--config FILE]\n"
 	    "       instag-agent --version\n"
-	    "       instag-agent token [--config FILE] --sub NAME --scope \"S1 S2\" [--ttl SECONDS]\n"
+	    "       instag-agent token [--config FILE] --sub NAME "
+	    "--scope \"S1 S2\" [--ttl SECONDS]\n"
 	    "                   print a JWT signed with the configured key\n"
 	    "default config file: %s\n", CONFIG_DEFAULT_PATH);
 }
@@ -62,8 +64,8 @@ cmd_token(int argc, char **argv)
 		case 't':
 			ttl = strtol(optarg, &end, 10);
 			if (*end != '\0' || ttl <= 0) {
-				fprintf(stderr, "token: --ttl must be a positive "
-				    "number of seconds\n");
+				fprintf(stderr, "token: --ttl must be a "
+				    "positive number of seconds\n");
 				return 2;
 			}
 			break;
@@ -116,7 +118,9 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'C': check = 1; break;
-		case 'V': printf("instag-agent %s\n", version_string()); return 0;
+		case 'V':
+			printf("instag-agent %s\n", version_string());
+			return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

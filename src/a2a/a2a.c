@@ -39,12 +39,14 @@ parse_message(json_object *m, const char **why)
 		return NULL;
 	}
 	if (mid == NULL || mid[0] == '\0' || strlen(mid) > 128) {
-		*why = "message.messageId is required (a string up to 128 bytes)";
+		*why = "message.messageId is required (a string "
+		    "up to 128 bytes)";
 		return NULL;
 	}
 	if (role == NULL || (strcmp(role, "user") != 0 &&
 	    strcmp(role, "ROLE_USER") != 0)) {
-		*why = "message.role must be \"user\" (v0.3) or \"ROLE_USER\" (v1.0)";
+		*why = "message.role must be \"user\" (v0.3) or "
+		    "\"ROLE_USER\" (v1.0)";
 		return NULL;
 	}
 	src = ju_arr(m, "parts");
@@ -62,34 +64,42 @@ parse_message(json_object *m, const char **why)
 			*why = "message.parts[] must be objects";
 			goto bad;
 		}
-		if ((kind && !strcmp(kind, "text")) || (!kind && ju_str(p, "text"))) {
+		if ((kind && !strcmp(kind, "text")) ||
+		    (!kind && ju_str(p, "text"))) {
 			if (ju_str(p, "text") == NULL) {
 				*why = "a text part needs a string \"text\"";
 				goto bad;
 			}
-			json_object_object_add(q, "kind", json_object_new_string("text"));
+			json_object_object_add(q, "kind",
+			    json_object_new_string("text"));
 			json_object_object_add(q, "text",
 			    json_object_new_string(ju_str(p, "text")));
 		} else if ((kind && !strcmp(kind, "data")) ||
 		    (!kind && json_object_object_get_ex(p, "data", &v))) {
 			json_object_object_get_ex(p, "data", &v);
-			json_object_object_add(q, "kind", json_object_new_string("data"));
+			json_object_object_add(q, "kind",
+			    json_object_new_string("data"));
 			json_object_object_add(q, "data", ju_copy(v));
 		} else if ((kind && !strcmp(kind, "file")) ||
 		    (!kind && (ju_str(p, "url") || ju_str(p, "raw")))) {
 			json_object *f = ju_obj(p, "file");
-			const char *uri = f ? ju_str(f, "uri") : ju_str(p, "url");
-			json_object_object_add(q, "kind", json_object_new_string("file"));
-			json_object_object_add(q, "uri", ju_new_str(uri ? uri : ""));
+			const char *uri = f ? ju_str(f, "uri") :
+			    ju_str(p, "url");
+			json_object_object_add(q, "kind",
+			    json_object_new_string("file"));
+			json_object_object_add(q, "uri",
+			    ju_new_str(uri ? uri : ""));
 			json_object_object_add(q, "name", ju_new_str(f ?
 			    ju_str(f, "name") : ju_str(p, "filename")));
 			/* inline bytes: adopted as an upload by do_send, never
 			 * kept in the task's history */
 			if ((f && ju_str(f, "bytes")) || ju_str(p, "raw"))
-				json_object_object_add(q, "bytes", ju_new_str(f ?
-				    ju_str(f, "bytes") : ju_str(p, "raw")));
+				json_object_object_add(q, "bytes",
+				    ju_new_str(f ? ju_str(f, "bytes") :
+				    ju_str(p, "raw")));
 		} else {
-			*why = "unsupported message part (expected text, data or file)";
+			*why = "unsupported message part (expected text, "
+			    "data or file)";
 			goto bad;
 		}
 		json_object_array_add(parts, q);
@@ -106,7 +116,8 @@ bad:
 	{
 		char ts[32];
 		ju_iso8601(clock_wall_ms(), ts, sizeof(ts));
-		json_object_object_add(out, "timestamp", json_object_new_string(ts));
+		json_object_object_add(out, "timestamp",
+		    json_object_new_string(ts));
 	}
 	return out;
 }
@@ -185,7 +196,8 @@ adopt_file_bytes(struct rpc *c, json_object *msg, const char **why)
 			continue;
 		if (name == NULL || !uploads_name_valid(name)) {
 			*why = "a file part with bytes needs a name matching "
-			    "[A-Za-z0-9._-]{1,128}, not starting with '.' or '-'";
+			    "[A-Za-z0-9._-]{1,128}, not starting with "
+			    "'.' or '-'";
 			return -1;
 		}
 		if (uploads_adopt_base64(cfg, c->who->sub, name,
@@ -423,7 +435,8 @@ static int
 do_send(struct rpc *c, bool stream)
 {
 	json_object *m = ju_obj(c->params, "message"), *msg = NULL, *opdata;
-	const char *task_id = ju_str(m, "taskId"), *ctx = ju_str(m, "contextId");
+	const char *task_id = ju_str(m, "taskId"),
+	    *ctx = ju_str(m, "contextId");
 	struct task *t = NULL;
 	struct send_opts o;
 	int rc;
@@ -552,7 +565,8 @@ do_list(struct rpc *c)
 	task_list_free(tasks, n);
 	res = json_object_new_object();
 	json_object_object_add(res, "tasks", arr);
-	json_object_object_add(res, "nextPageToken", json_object_new_string(next));
+	json_object_object_add(res, "nextPageToken",
+	    json_object_new_string(next));
 	json_object_object_add(res, "pageSize", json_object_new_int64(size));
 	json_object_object_add(res, "totalSize", json_object_new_int64(total));
 	free(next);
@@ -569,7 +583,8 @@ do_cancel(struct rpc *c)
 	if (!rpc_need_scope(c, "tasks:write"))
 		return 0;
 	if (id == NULL)
-		return rpc_error(c, RPC_INVALID_PARAMS, "params.id is required");
+		return rpc_error(c, RPC_INVALID_PARAMS,
+		    "params.id is required");
 	switch (tasks_cancel(id, c->who->sub, &t)) {
 	case TASKS_CANCEL_OK:
 		rc = rpc_reply(c, rpc_task_result(c, t, -1, false));
@@ -753,7 +768,8 @@ a2a_handle(struct http_req *r)
 	switch (out.kind) {
 	case RPC_REPLY_FORBIDDEN:
 		http_error(r, 403, "insufficient_scope", out.message,
-		    "WWW-Authenticate: Bearer error=\"insufficient_scope\"\r\n");
+		    "WWW-Authenticate: Bearer "
+		    "error=\"insufficient_scope\"\r\n");
 		break;
 	case RPC_REPLY_STREAM:
 	case RPC_REPLY_WAIT:

@@ -38,7 +38,8 @@ build_a2a(const struct config *cfg)
 
 	json_object_object_add(c, "protocolVersion",
 	    json_object_new_string("0.3.0"));
-	json_object_object_add(c, "name", json_object_new_string(cfg->agent_name));
+	json_object_object_add(c, "name",
+	    json_object_new_string(cfg->agent_name));
 	json_object_object_add(c, "description", json_object_new_string(
 	    "Turns a few seconds of a person's video into a personalised "
 	    "InsTaG talking-head model and videos on rented RunPod GPU pods."));
@@ -61,12 +62,14 @@ build_a2a(const struct config *cfg)
 	arr = json_object_new_array();
 	x = json_object_new_object();
 	json_object_object_add(x, "url", json_object_new_string(url));
-	json_object_object_add(x, "transport", json_object_new_string("JSONRPC"));
+	json_object_object_add(x, "transport",
+	    json_object_new_string("JSONRPC"));
 	json_object_array_add(arr, x);
 	json_object_object_add(c, "additionalInterfaces", arr);
 	o = json_object_new_object();
 	json_object_object_add(o, "streaming", json_object_new_boolean(1));
-	json_object_object_add(o, "pushNotifications", json_object_new_boolean(1));
+	json_object_object_add(o, "pushNotifications",
+	    json_object_new_boolean(1));
 	json_object_object_add(o, "stateTransitionHistory",
 	    json_object_new_boolean(0));
 	json_object_object_add(c, "capabilities", o);
@@ -81,15 +84,18 @@ build_a2a(const struct config *cfg)
 		    !cfg->diagnostics)
 			continue;
 		x = json_object_new_object();
-		json_object_object_add(x, "id", json_object_new_string(op->name));
-		json_object_object_add(x, "name", json_object_new_string(op->name));
+		json_object_object_add(x, "id",
+		    json_object_new_string(op->name));
+		json_object_object_add(x, "name",
+		    json_object_new_string(op->name));
 		json_object_object_add(x, "description",
 		    json_object_new_string(op->summary));
 		tags = json_object_new_array();
 		json_object_array_add(tags, json_object_new_string(
 		    strncmp(op->name, "runpod", 6) == 0 ? "runpod" :
 		    strncmp(op->name, "instag", 6) == 0 ? "instag" :
-		    strncmp(op->name, "tasks", 5) == 0 ? "tasks" : "diagnostics"));
+		    strncmp(op->name, "tasks", 5) == 0 ? "tasks" :
+		    "diagnostics"));
 		for (j = 0; op->aliases[j]; j++)
 			json_object_array_add(tags,
 			    json_object_new_string(op->aliases[j]));
@@ -107,10 +113,12 @@ build_a2a(const struct config *cfg)
 	x = json_object_new_object();
 	json_object_object_add(x, "type", json_object_new_string("http"));
 	json_object_object_add(x, "scheme", json_object_new_string("bearer"));
-	json_object_object_add(x, "bearerFormat", json_object_new_string("JWT"));
+	json_object_object_add(x, "bearerFormat",
+	    json_object_new_string("JWT"));
 	{
 		json_object *h = json_object_new_object();
-		json_object_object_add(h, "scheme", json_object_new_string("Bearer"));
+		json_object_object_add(h, "scheme",
+		    json_object_new_string("Bearer"));
 		json_object_object_add(h, "bearerFormat",
 		    json_object_new_string("JWT"));
 		json_object_object_add(x, "httpAuthSecurityScheme", h);
@@ -146,7 +154,8 @@ build_umbrella(const struct config *cfg)
 	char *p;
 
 	json_object_object_add(c, "id", json_object_new_string(cfg->agent_id));
-	json_object_object_add(c, "name", json_object_new_string(cfg->agent_name));
+	json_object_object_add(c, "name",
+	    json_object_new_string(cfg->agent_name));
 	json_object_object_add(c, "version",
 	    json_object_new_string(version_string()));
 	json_object_object_add(c, "description", json_object_new_string(
@@ -156,10 +165,12 @@ build_umbrella(const struct config *cfg)
 	json_object_array_add(caps, json_object_new_string("task_request"));
 	json_object_array_add(caps, json_object_new_string("agent_discovery"));
 	for (i = 0; i < n; i++) {
-		if (ops[i].requires && !strcmp(ops[i].requires, "diagnostics") &&
+		if (ops[i].requires &&
+		    !strcmp(ops[i].requires, "diagnostics") &&
 		    !cfg->diagnostics)
 			continue;
-		json_object_array_add(caps, json_object_new_string(ops[i].name));
+		json_object_array_add(caps,
+		    json_object_new_string(ops[i].name));
 		for (j = 0; ops[i].aliases[j]; j++)
 			json_object_array_add(caps,
 			    json_object_new_string(ops[i].aliases[j]));

@@ -25,7 +25,8 @@ response(const char *task_id, const char *status)
 {
 	json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "type", json_object_new_string("task_response"));
+	json_object_object_add(o, "type",
+	    json_object_new_string("task_response"));
 	json_object_object_add(o, "task_id", ju_new_str(task_id));
 	json_object_object_add(o, "status", json_object_new_string(status));
 	return o;
@@ -35,7 +36,8 @@ static void
 send_error(struct http_req *r, int http_status, const char *task_id,
     const char *code, const char *msg)
 {
-	json_object *o = response(task_id, "error"), *e = json_object_new_object();
+	json_object *o = response(task_id, "error"),
+	    *e = json_object_new_object();
 
 	json_object_object_add(e, "code", json_object_new_string(code));
 	json_object_object_add(e, "message", json_object_new_string(msg));
@@ -142,7 +144,8 @@ envelope_handle(struct http_req *r)
 	for (i = 0; str_fields[i]; i++) {
 		if (json_object_object_get_ex(msg, str_fields[i], &v) &&
 		    v != NULL && !json_object_is_type(v, json_type_string)) {
-			text = xasprintf("'%s' must be a string", str_fields[i]);
+			text = xasprintf("'%s' must be a string",
+			    str_fields[i]);
 			send_error(r, 400, NULL, "invalid_request", text);
 			free(text);
 			goto cleanup;

@@ -264,7 +264,8 @@ hub_main(void *arg)
 					remove_sub(&H.subs);
 			} else {
 				for (pp = &H.subs; (s = *pp) != NULL;) {
-					if (strcmp(s->task_id, it->task->id) == 0 &&
+					if (strcmp(s->task_id,
+					    it->task->id) == 0 &&
 					    deliver(s, it->task))
 						remove_sub(pp);
 					else
@@ -287,9 +288,11 @@ hub_main(void *arg)
 				answer_wait(s, t);
 				task_free(t);
 				done = true;
-			} else if (s->kind == SUB_STREAM && now >= s->next_beat_ms) {
+			} else if (s->kind == SUB_STREAM &&
+			    now >= s->next_beat_ms) {
 				done = http_sse_comment(s->r, "") < 0;
-				s->next_beat_ms = now + H.cfg->sse_heartbeat * 1000;
+				s->next_beat_ms = now +
+				    H.cfg->sse_heartbeat * 1000;
 			}
 			if (done) {
 				remove_sub(pp);
@@ -319,13 +322,15 @@ hub_main(void *arg)
 		}
 		if (poll(pfd, n, timeout < 0 ? 0 : (int)timeout) < 0 &&
 		    errno != EINTR)
-			log_msg(LOG_ERROR, "hub_poll", "poll: %s", strerror(errno));
+			log_msg(LOG_ERROR, "hub_poll", "poll: %s",
+			    strerror(errno));
 		if (pfd[0].revents & POLLIN)
 			(void)!read(H.wakefd, &v, sizeof(v));
 		for (i = 1, pp = &H.subs; (s = *pp) != NULL; i++) {
 			if (pfd[i].revents != 0 && peer_gone(pfd[i].fd)) {
-				log_kv(LOG_DEBUG, "stream_closed", "client went "
-				    "away", "task", s->task_id, NULL);
+				log_kv(LOG_DEBUG, "stream_closed",
+				    "client went away", "task", s->task_id,
+				    NULL);
 				remove_sub(pp);
 			} else
 				pp = &s->next;

@@ -31,8 +31,8 @@ notify_task_changed(const struct task *t)
 		push_deliver(t->id, pcs[i]->url, pcs[i]->token,
 		    pcs[i]->auth_scheme, pcs[i]->auth_credentials,
 		    d == A2A_V10 ? "application/a2a+json" : "application/json",
-		    json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN |
-		    JSON_C_TO_STRING_NOSLASHESCAPE));
+		    json_object_to_json_string_ext(body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 		json_object_put(body);
 	}
 	store_push_list_free(pcs, n);

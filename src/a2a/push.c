@@ -39,7 +39,8 @@ struct delivery {
 	char *body;
 	size_t body_len;
 	int attempts;			/* attempts started */
-	int64_t due_ms;			/* next attempt not before (monotonic) */
+	int64_t due_ms;			/* next attempt not before
+					 * (monotonic) */
 	bool active;			/* an attempt is being made */
 	CURL *easy;
 	struct curl_slist *headers, *resolve;
@@ -351,8 +352,9 @@ attempt_start(struct delivery *d)
 			add_header(&d->headers, xasprintf(
 			    "X-A2A-Notification-Token: %s", d->token));
 		if (d->auth_scheme[0] != '\0')
-			add_header(&d->headers, xasprintf("Authorization: %s%s%s",
-			    d->auth_scheme, d->auth_credentials[0] ? " " : "",
+			add_header(&d->headers,
+			    xasprintf("Authorization: %s%s%s", d->auth_scheme,
+			    d->auth_credentials[0] ? " " : "",
 			    d->auth_credentials));
 		add_header(&d->headers, xstrdup("Expect:"));
 	}

@@ -44,7 +44,8 @@ render_push(const struct push_config *pc, enum a2a_dialect d)
 		json_object_object_add(o, "id", json_object_new_string(pc->id));
 		json_object_object_add(o, "taskId",
 		    json_object_new_string(pc->task_id));
-		json_object_object_add(o, "url", json_object_new_string(pc->url));
+		json_object_object_add(o, "url",
+		    json_object_new_string(pc->url));
 		if (pc->token)
 			json_object_object_add(o, "token",
 			    json_object_new_string(pc->token));
@@ -60,7 +61,8 @@ render_push(const struct push_config *pc, enum a2a_dialect d)
 		    json_object_new_string(pc->token));
 	if (auth)
 		json_object_object_add(inner, "authentication", auth);
-	json_object_object_add(o, "taskId", json_object_new_string(pc->task_id));
+	json_object_object_add(o, "taskId",
+	    json_object_new_string(pc->task_id));
 	json_object_object_add(o, "pushNotificationConfig", inner);
 	return o;
 }
@@ -82,7 +84,8 @@ pushcfg_save(struct rpc *c, const char *task_id, json_object *pc,
 		json_object *schemes = ju_arr(auth, "schemes");
 		p.auth_scheme = (char *)(schemes &&
 		    json_object_array_length(schemes) > 0 ?
-		    json_object_get_string(json_object_array_get_idx(schemes, 0)) :
+		    json_object_get_string(
+		    json_object_array_get_idx(schemes, 0)) :
 		    ju_str(auth, "scheme"));
 		p.auth_credentials = (char *)ju_str(auth, "credentials");
 	}
@@ -230,6 +233,7 @@ pushcfg_method(struct rpc *c, const char *what)
 		if (notify_config_delete(task_id, cid) < 0)
 			return rpc_error(c, RPC_INTERNAL_ERROR,
 			    "the task store failed");
-		return rpc_reply(c, c->d == A2A_V03 ? NULL : json_object_new_object());
+		return rpc_reply(c,
+		    c->d == A2A_V03 ? NULL : json_object_new_object());
 	}
 }

@@ -81,7 +81,8 @@ render_message(json_object *m, enum a2a_dialect d)
 	size_t i, n;
 
 	if (d == A2A_V03)
-		json_object_object_add(o, "kind", json_object_new_string("message"));
+		json_object_object_add(o, "kind",
+		    json_object_new_string("message"));
 	json_object_object_add(o, "messageId",
 	    ju_new_str(ju_str(m, "messageId")));
 	json_object_object_add(o, "role", json_object_new_string(d == A2A_V03 ?
@@ -157,12 +158,15 @@ render_artifacts(const struct task *t, enum a2a_dialect d)
 		char id[UUID_STR_LEN + 8];
 
 		snprintf(id, sizeof(id), "%s-result", t->id);
-		json_object_object_add(p, "kind", json_object_new_string("data"));
+		json_object_object_add(p, "kind",
+		    json_object_new_string("data"));
 		json_object_object_add(p, "data", ju_copy(t->result));
 		json_object_array_add(parts, render_part(p, d));
 		json_object_put(p);
-		json_object_object_add(a, "artifactId", json_object_new_string(id));
-		json_object_object_add(a, "name", json_object_new_string("result"));
+		json_object_object_add(a, "artifactId",
+		    json_object_new_string(id));
+		json_object_object_add(a, "name",
+		    json_object_new_string("result"));
 		json_object_object_add(a, "parts", parts);
 		json_object_array_add(arr, a);
 	}
@@ -173,17 +177,21 @@ render_artifacts(const struct task *t, enum a2a_dialect d)
 		json_object *parts = json_object_new_array();
 		json_object *p = json_object_new_object();
 
-		json_object_object_add(p, "kind", json_object_new_string("file"));
-		json_object_object_add(p, "uri", ju_new_str(ju_str(src, "uri")));
-		json_object_object_add(p, "name", ju_new_str(ju_str(src, "name")));
+		json_object_object_add(p, "kind",
+		    json_object_new_string("file"));
+		json_object_object_add(p, "uri",
+		    ju_new_str(ju_str(src, "uri")));
+		json_object_object_add(p, "name",
+		    ju_new_str(ju_str(src, "name")));
 		if (ju_str(src, "mimeType"))
-			json_object_object_add(p, "mimeType", json_object_new_string(
-			    ju_str(src, "mimeType")));
+			json_object_object_add(p, "mimeType",
+			    json_object_new_string(ju_str(src, "mimeType")));
 		json_object_array_add(parts, render_part(p, d));
 		json_object_put(p);
 		json_object_object_add(a, "artifactId",
 		    ju_new_str(ju_str(src, "artifactId")));
-		json_object_object_add(a, "name", ju_new_str(ju_str(src, "name")));
+		json_object_object_add(a, "name",
+		    ju_new_str(ju_str(src, "name")));
 		json_object_object_add(a, "parts", parts);
 		json_object_array_add(arr, a);
 	}
@@ -197,7 +205,8 @@ render_task(const struct task *t, enum a2a_dialect d, int history_len)
 	size_t i, n = json_object_array_length(t->history), from = 0;
 
 	if (d == A2A_V03)
-		json_object_object_add(o, "kind", json_object_new_string("task"));
+		json_object_object_add(o, "kind",
+		    json_object_new_string("task"));
 	json_object_object_add(o, "id", json_object_new_string(t->id));
 	json_object_object_add(o, "contextId",
 	    json_object_new_string(t->context_id));
@@ -238,7 +247,8 @@ render_status_event(const struct task *t, enum a2a_dialect d)
 	    json_object_new_string(t->context_id));
 	json_object_object_add(e, "status", render_status(t, d));
 	if (d == A2A_V03)
-		json_object_object_add(e, "final", json_object_new_boolean(final));
+		json_object_object_add(e, "final",
+		    json_object_new_boolean(final));
 	if (t->progress) {
 		meta = json_object_new_object();
 		json_object_object_add(meta, "progress", ju_copy(t->progress));
@@ -264,13 +274,15 @@ render_artifact_events(const struct task *t, enum a2a_dialect d)
 		if (d == A2A_V03)
 			json_object_object_add(e, "kind",
 			    json_object_new_string("artifact-update"));
-		json_object_object_add(e, "taskId", json_object_new_string(t->id));
+		json_object_object_add(e, "taskId",
+		    json_object_new_string(t->id));
 		json_object_object_add(e, "contextId",
 		    json_object_new_string(t->context_id));
 		json_object_object_add(e, "artifact", json_object_get(
 		    json_object_array_get_idx(arts, i)));
 		json_object_object_add(e, "append", json_object_new_boolean(0));
-		json_object_object_add(e, "lastChunk", json_object_new_boolean(1));
+		json_object_object_add(e, "lastChunk",
+		    json_object_new_boolean(1));
 		if (d == A2A_V10) {
 			json_object *w = json_object_new_object();
 			json_object_object_add(w, "artifactUpdate", e);
@@ -327,7 +339,8 @@ json_object *
 render_rpc_error(json_object *id, enum a2a_dialect d, int code,
     const char *message)
 {
-	json_object *o = json_object_new_object(), *e = json_object_new_object();
+	json_object *o = json_object_new_object(),
+	    *e = json_object_new_object();
 
 	json_object_object_add(e, "code", json_object_new_int(code));
 	json_object_object_add(e, "message", json_object_new_string(message));

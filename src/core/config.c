@@ -23,9 +23,12 @@ const struct config_key config_keys[] = {
 	KEY(request_threads,      CFG_INT,   "8", 1, 256),
 	KEY(executor_threads,     CFG_INT,   "4", 1, 256),
 	KEY(shutdown_grace,       CFG_INT,   "20", 1, 600),
-	KEY(store_path,           CFG_STR,   "/var/lib/instag-agent/tasks.db", 0, 0),
-	KEY(artifact_dir,         CFG_STR,   "/var/lib/instag-agent/artifacts", 0, 0),
-	KEY(public_url,           CFG_STR,   "https://localhost/agents/instag", 0, 0),
+	KEY(store_path,           CFG_STR,   "/var/lib/instag-agent/tasks.db",
+	    0, 0),
+	KEY(artifact_dir,         CFG_STR,   "/var/lib/instag-agent/artifacts",
+	    0, 0),
+	KEY(public_url,           CFG_STR,   "https://localhost/agents/instag",
+	    0, 0),
 	KEY(agent_id,             CFG_STR,   "instag_runpod_agent", 0, 0),
 	KEY(agent_name,           CFG_STR,   "InsTaG RunPod Agent", 0, 0),
 	KEY(jwt_alg,              CFG_STR,   "HS256", 0, 0),
@@ -50,7 +53,8 @@ const struct config_key config_keys[] = {
 	KEY(runpod_api_key_file,  CFG_STR,   "", 0, 0),
 	KEY(runpod_ca_file,       CFG_STR,   "", 0, 0),
 	KEY(runpod_timeout,       CFG_INT,   "20", 1, 300),
-	KEY(runpod_image,         CFG_STR,   "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04", 0, 0),
+	KEY(runpod_image,         CFG_STR,
+	    "runpod/pytorch:2.1.0-py3.10-cuda11.8.0-devel-ubuntu22.04", 0, 0),
 	KEY(pod_name_prefix,      CFG_STR,   "instag-agent", 0, 0),
 	KEY(provision_timeout,    CFG_INT,   "900", 10, 86400),
 	KEY(provision_poll_ms,    CFG_INT,   "2000", 10, 60000),
@@ -66,7 +70,8 @@ const struct config_key config_keys[] = {
 	KEY(ssh_known_hosts,      CFG_STR,   "", 0, 0),
 	KEY(pod_work_root,        CFG_STR,   "/workspace/instag-agent", 0, 0),
 	KEY(pod_env_init,         CFG_STR,   "", 0, 0),
-	KEY(instag_repo_url,      CFG_STR,   "https://github.com/Fictionarry/InsTaG.git", 0, 0),
+	KEY(instag_repo_url,      CFG_STR,
+	    "https://github.com/Fictionarry/InsTaG.git", 0, 0),
 	KEY(instag_commit,        CFG_STR,   "42f68f8", 0, 0),
 	KEY(job_poll_ms,          CFG_INT,   "2000", 10, 60000),
 	KEY(diagnostics,          CFG_BOOL,  "false", 0, 0),
@@ -130,7 +135,8 @@ config_set(struct config *cfg, const struct config_key *k, const char *text,
 			goto bad;
 		if (v < k->min || v > k->max) {
 			*err = xasprintf(k->type == CFG_OCTAL ?
-			    "%s: %s must be between %lo and %lo (octal), got '%s'" :
+			    "%s: %s must be between %lo and %lo (octal), "
+			    "got '%s'" :
 			    "%s: %s must be between %ld and %ld, got '%s'",
 			    where, k->name, k->min, k->max, text);
 			return -1;
@@ -199,7 +205,8 @@ config_read_file(struct config *cfg, const char *path, char **err)
 			goto cleanup;
 		}
 		if (seen[k - config_keys]) {
-			*err = xasprintf("%s: key '%s' given twice", where, key);
+			*err = xasprintf("%s: key '%s' given twice", where,
+			    key);
 			goto cleanup;
 		}
 		seen[k - config_keys] = 1;
@@ -241,7 +248,8 @@ config_apply_env(struct config *cfg, char **err)
 }
 
 int
-config_parse_cidr(const char *s, unsigned char addr[16], int *family, int *prefix)
+config_parse_cidr(const char *s, unsigned char addr[16], int *family,
+    int *prefix)
 {
 	char host[INET6_ADDRSTRLEN + 8];
 	const char *slash = strchr(s, '/');
@@ -313,7 +321,8 @@ config_check_remote(struct config *cfg, char **err)
 		    "without '..', quotes, '$', '`' or control characters");
 		return -1;
 	}
-	if (cfg->pod_env_init[0] != '\0' && !is_remote_path(cfg->pod_env_init)) {
+	if (cfg->pod_env_init[0] != '\0' &&
+	    !is_remote_path(cfg->pod_env_init)) {
 		*err = xasprintf("pod_env_init: must be empty or an absolute "
 		    "path like pod_work_root");
 		return -1;
@@ -416,7 +425,8 @@ config_validate(struct config *cfg, char **err)
 		    cfg->listen);
 		goto cleanup;
 	}
-	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+	if (strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "http://", 7) != 0) {
 		*err = xasprintf("public_url: must start with https:// "
 		    "(or http:// behind a trusted proxy), got '%s'", url);
 		goto cleanup;
@@ -424,8 +434,8 @@ config_validate(struct config *cfg, char **err)
 	for (p = url; *p; p++)
 		if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '\\' ||
 		    *p == '?' || *p == '#') {
-			*err = xasprintf("public_url: invalid character in '%s'",
-			    url);
+			*err = xasprintf("public_url: invalid "
+			    "character in '%s'", url);
 			goto cleanup;
 		}
 	while (strlen(url) > 8 && url[strlen(url) - 1] == '/')
@@ -449,7 +459,8 @@ config_validate(struct config *cfg, char **err)
 			break;
 	if (algs[i] == NULL) {
 		*err = xasprintf("jwt_alg: must be one of HS256, HS384, HS512, "
-		    "RS256, RS384, RS512, ES256, ES384; got '%s'", cfg->jwt_alg);
+		    "RS256, RS384, RS512, ES256, ES384; got '%s'",
+		    cfg->jwt_alg);
 		goto cleanup;
 	}
 	if (cfg->jwt_key_file[0] == '\0') {
@@ -462,7 +473,8 @@ config_validate(struct config *cfg, char **err)
 		goto cleanup;
 	}
 	if (cfg->store_path[0] != '/' || cfg->artifact_dir[0] != '/') {
-		*err = xasprintf("store_path and artifact_dir: must be absolute paths");
+		*err = xasprintf("store_path and artifact_dir: must "
+		    "be absolute paths");
 		goto cleanup;
 	}
 	{

@@ -120,6 +120,7 @@ void config_free(struct config *cfg);
 
 /* Parse one ssrf_allow-style CIDR; 0 on success. For the outbound filter. */
 WARN_UNUSED_RESULT
-int config_parse_cidr(const char *s, unsigned char addr[16], int *family, int *prefix);
+int config_parse_cidr(const char *s, unsigned char addr[16], int *family,
+    int *prefix);
 
 #endif

@@ -15,7 +15,8 @@
 enum errcat {
 	ERRCAT_CLIENT = 0,	/* the request is wrong: fix it, then retry */
 	ERRCAT_FORBIDDEN,	/* the token lacks a scope */
-	ERRCAT_NOT_FOUND,	/* names a task that is not there (or not yours) */
+	ERRCAT_NOT_FOUND,	/* names a task that is not there (or not
+				 * yours) */
 	ERRCAT_CONFLICT,	/* the task's state does not allow it */
 	ERRCAT_UNSUPPORTED,	/* this agent cannot do it (not configured) */
 	ERRCAT_RETRYABLE,	/* try again later: rate limit, no capacity */

@@ -98,15 +98,16 @@ metrics_render(struct strbuf *sb)
 	size_t i, n;
 	int r, c;
 
-	sb_adds(sb, "# HELP instag_agent_requests_total HTTP requests by "
-	    "route and status class.\n# TYPE instag_agent_requests_total counter\n");
+	sb_adds(sb, "# HELP instag_agent_requests_total HTTP requests by route "
+	    "and status class.\n# TYPE instag_agent_requests_total counter\n");
 	for (r = 0; r < MR__COUNT; r++)
 		for (c = 0; c < 4; c++)
 			sb_addf(sb, "instag_agent_requests_total{route=\"%s\","
 			    "code=\"%dxx\"} %lu\n", route_names[r], classes[c],
 			    atomic_load(&requests[r][c]));
-	sb_adds(sb, "# HELP instag_agent_request_seconds_total Time spent "
-	    "handling requests.\n# TYPE instag_agent_request_seconds_total counter\n");
+	sb_adds(sb,
+	    "# HELP instag_agent_request_seconds_total Time spent handling "
+	    "requests.\n# TYPE instag_agent_request_seconds_total counter\n");
 	for (r = 0; r < MR__COUNT; r++)
 		sb_addf(sb, "instag_agent_request_seconds_total{route=\"%s\"} "
 		    "%.6f\n", route_names[r], atomic_load(&req_usec[r]) / 1e6);

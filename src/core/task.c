@@ -250,7 +250,8 @@ task_msg_text(const char *role, const char *text, const char *task_id,
 	json_object_object_add(m, "role", json_object_new_string(role));
 	json_object_object_add(m, "parts", parts);
 	if (task_id)
-		json_object_object_add(m, "taskId", json_object_new_string(task_id));
+		json_object_object_add(m, "taskId",
+		    json_object_new_string(task_id));
 	if (context_id)
 		json_object_object_add(m, "contextId",
 		    json_object_new_string(context_id));

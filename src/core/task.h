@@ -36,17 +36,21 @@ enum task_state {
 
 struct task {
 	char id[UUID_STR_LEN];
-	char context_id[TASK_CONTEXT_MAX + 1];	/* ours a UUID, or the client's */
+	char context_id[TASK_CONTEXT_MAX + 1];	/* ours a UUID, or the
+						 * client's */
 	char *owner;			/* JWT sub */
 	char *operation;		/* canonical operation name */
 	json_object *params;		/* object */
 	enum task_state state;
-	json_object *progress;		/* {"step","steps","percent","message"} or NULL */
+	json_object *progress;		/* {"step","steps","percent","message"}
+					 * or NULL */
 	json_object *result;		/* object or NULL */
 	json_object *artifacts;		/* array (never NULL) */
 	json_object *error;		/* {"code","message"} or NULL */
-	json_object *checkpoint;	/* operation-private object (never NULL) */
-	json_object *history;		/* array of internal messages (never NULL) */
+	json_object *checkpoint;	/* operation-private object
+					 * (never NULL) */
+	json_object *history;		/* array of internal messages
+					 * (never NULL) */
 	int64_t created_ms;
 	int64_t updated_ms;
 	int64_t next_wake_ms;		/* wall clock; 0 = now */
@@ -65,16 +69,16 @@ void task_list_free(struct task **tasks, size_t n);
 struct task *task_clone(const struct task *t);
 
 const char *task_state_name(enum task_state s);		/* "working" */
+/* Accepts both "working" and "TASK_STATE_WORKING". */
 WARN_UNUSED_RESULT
-int task_state_parse(const char *s, enum task_state *out); /* accepts both
-							 * "working" and
-							 * "TASK_STATE_WORKING" */
+int task_state_parse(const char *s, enum task_state *out);
 bool task_state_terminal(enum task_state s);
 bool task_state_interrupted(enum task_state s);
 
 /* Setters bump version and updated_ms.  message may be NULL. */
 void task_set_state(struct task *t, enum task_state s);
-void task_set_progress(struct task *t, int step, int steps, const char *message);
+void task_set_progress(struct task *t, int step, int steps,
+    const char *message);
 /* Takes the result reference. */
 void task_complete(struct task *t, json_object *result);
 void task_fail(struct task *t, const char *code, const char *message);

@@ -106,7 +106,8 @@ struct times {
 static void
 auth_oom(void)
 {
-	log_msg(LOG_ERROR, "out_of_memory", "libjwt or json-c ran out of memory");
+	log_msg(LOG_ERROR, "out_of_memory",
+	    "libjwt or json-c ran out of memory");
 	abort();
 }
 
@@ -146,8 +147,8 @@ check_pkey(const struct auth_ctx *ctx, EVP_PKEY *pk, const char *what,
 
 	if (curve == NID_undef) {
 		if (EVP_PKEY_get_base_id(pk) != EVP_PKEY_RSA) {
-			*err = xasprintf("%s: %s is not an RSA key, as %s needs",
-			    what, path, ctx->alg_name);
+			*err = xasprintf("%s: %s is not an RSA "
+			    "key, as %s needs", what, path, ctx->alg_name);
 			return -1;
 		}
 		if (EVP_PKEY_get_bits(pk) < RSA_MIN_BITS) {
@@ -164,8 +165,8 @@ check_pkey(const struct auth_ctx *ctx, EVP_PKEY *pk, const char *what,
 	}
 	if (EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen) != 1 ||
 	    OBJ_sn2nid(group) != curve) {
-		*err = xasprintf("%s: %s: EC key is not on curve %s, as %s needs",
-		    what, path, OBJ_nid2sn(curve), ctx->alg_name);
+		*err = xasprintf("%s: %s: EC key is not on curve %s, as "
+		    "%s needs", what, path, OBJ_nid2sn(curve), ctx->alg_name);
 		return -1;
 	}
 	return 0;
@@ -210,8 +211,8 @@ load_pem_keys(struct auth_ctx *ctx, const struct config *cfg, char **err)
 	BIO_free(bio);
 	bio = NULL;
 	if (priv == NULL) {
-		*err = xasprintf("jwt_signing_key_file: %s is not an unencrypted "
-		    "PEM private key", signfile);
+		*err = xasprintf("jwt_signing_key_file: %s is not an "
+		    "unencrypted PEM private key", signfile);
 		goto cleanup;
 	}
 	if (check_pkey(ctx, priv, "jwt_signing_key_file", signfile, err) < 0)
@@ -285,8 +286,9 @@ auth_ctx_new(const struct config *cfg, struct auth_ctx **out, char **err)
 	case JWT_ALG_ES512:
 		break;
 	default:
-		*err = xasprintf("jwt_alg: '%s' is not supported (HS256, HS384, "
-		    "HS512, RS256, RS384, RS512, ES256, ES384)", ctx->alg_name);
+		*err = xasprintf("jwt_alg: '%s' is not supported (HS256, "
+		    "HS384, HS512, RS256, RS384, RS512, ES256, ES384)",
+		    ctx->alg_name);
 		goto fail;
 	}
 	if (cfg->jwt_issuer == NULL || cfg->jwt_issuer[0] == '\0' ||
@@ -601,7 +603,8 @@ valid_sub(const char *s)
 static bool
 scope_char(unsigned char c)
 {
-	return c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e);
+	return c == 0x21 || (c >= 0x23 && c <= 0x5b) ||
+	    (c >= 0x5d && c <= 0x7e);
 }
 
 /* Split a space-separated scope list into p. */
@@ -737,7 +740,8 @@ cache_get(struct auth_ctx *ctx, const unsigned char *digest, time_t now,
 	bool hit = false;
 
 	pthread_mutex_lock(mu);
-	if (e->used && CRYPTO_memcmp(e->digest, digest, sizeof(e->digest)) == 0) {
+	if (e->used &&
+	    CRYPTO_memcmp(e->digest, digest, sizeof(e->digest)) == 0) {
 		hit = true;
 		t.exp = e->p.exp;
 		t.has_nbf = e->has_nbf;
@@ -791,7 +795,8 @@ decode_failure(const char *t, size_t hlen)
 	const char *dot = strchr(body, '.');
 	json_object *o;
 
-	if (dot == NULL || (o = segment_json(body, (size_t)(dot - body))) == NULL)
+	if (dot == NULL ||
+	    (o = segment_json(body, (size_t)(dot - body))) == NULL)
 		return AUTH_MALFORMED;
 	json_object_put(o);
 	return AUTH_BAD_SIGNATURE;

@@ -41,7 +41,8 @@ enum auth_status {
 	AUTH_NOT_YET_VALID,	/* nbf, or iat, later than now + leeway */
 	AUTH_BAD_ISSUER,
 	AUTH_BAD_AUDIENCE,
-	AUTH_BAD_CLAIMS		/* exp missing, non-integer time, bad sub/scope */
+	AUTH_BAD_CLAIMS		/* exp missing, non-integer time, bad
+				 * sub/scope */
 };
 
 /*

@@ -133,7 +133,8 @@ allowed(const struct config *cfg, const struct oaddr *a)
 	bool have4 = false, have6 = false, ok = false;
 	char *list, *tok, *save = NULL;
 
-	if (cfg == NULL || cfg->ssrf_allow == NULL || cfg->ssrf_allow[0] == '\0')
+	if (cfg == NULL || cfg->ssrf_allow == NULL ||
+	    cfg->ssrf_allow[0] == '\0')
 		return false;
 	if (a->family == AF_INET) {
 		memcpy(v4, a->b, 4);
@@ -144,7 +145,8 @@ allowed(const struct config *cfg, const struct oaddr *a)
 	} else {
 		memcpy(v6, a->b, 16);
 		have6 = true;
-		if (all_zero(a->b, 10) && a->b[10] == 0xff && a->b[11] == 0xff) {
+		if (all_zero(a->b, 10) && a->b[10] == 0xff &&
+		    a->b[11] == 0xff) {
 			memcpy(v4, a->b + 12, 4);
 			have4 = true;
 		}
@@ -191,7 +193,8 @@ parse_url(const char *url, struct outbound_target *t, bool *v6literal,
 	}
 	len = strlen(url);
 	if (len > OUTBOUND_URL_MAX) {
-		*err = xasprintf("URL is longer than %d bytes", OUTBOUND_URL_MAX);
+		*err = xasprintf("URL is longer than %d bytes",
+		    OUTBOUND_URL_MAX);
 		return -1;
 	}
 	for (i = 0; i < len; i++) {
@@ -347,9 +350,13 @@ sockaddr_to_oaddr(const struct sockaddr *sa, struct oaddr *a)
 	memset(a, 0, sizeof(*a));
 	a->family = sa->sa_family;
 	if (sa->sa_family == AF_INET)
-		memcpy(a->b, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+		memcpy(a->b,
+		    &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+		    4);
 	else
-		memcpy(a->b, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		memcpy(a->b,
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		    16);
 }
 
 int
@@ -499,7 +506,8 @@ outbound_curl_setup(const struct config *cfg, CURL *h,
 #endif
 		*resolve_list = curl_slist_append(NULL, entry);
 		if (*resolve_list == NULL) {
-			log_msg(LOG_ERROR, "out_of_memory", "curl_slist_append");
+			log_msg(LOG_ERROR, "out_of_memory",
+			    "curl_slist_append");
 			abort();
 		}
 		curl_easy_setopt(h, CURLOPT_RESOLVE, *resolve_list);

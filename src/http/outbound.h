@@ -27,12 +27,15 @@
 #define OUTBOUND_URL_MAX 2048
 
 struct outbound_target {
-	char host[256];		/* host as in URL (brackets stripped for IPv6) */
+	char host[256];		/* host as in URL (brackets stripped
+				   for IPv6) */
 	int port;		/* explicit or 443 */
-	char addr[64];		/* the checked numeric address the request must use */
-	char resolve[340];	/* "host:port:addr" for CURLOPT_RESOLVE (pins the
-				   address); "" for an IPv6 literal host, which
-				   curl cannot take there and does not resolve */
+	char addr[64];		/* the checked numeric address the
+				   request must use */
+	char resolve[340];	/* "host:port:addr" for CURLOPT_RESOLVE
+				   (pins the address); "" for an IPv6
+				   literal host, which curl cannot take
+				   there and does not resolve */
 };
 
 /*

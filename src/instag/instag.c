@@ -10,7 +10,7 @@
 #include "lib/xalloc.h"
 
 
-/* ---- stages ------------------------------------------------------------------ */
+/* ---- stages -------------------------------------------------------------- */
 
 static const char *const st_preprocess[] = { "process", "au", "teeth",
     "sapiens", NULL };
@@ -42,7 +42,8 @@ var(struct strbuf *sb, const char *name, const char *value)
 static void
 header(struct strbuf *sb, const struct instag_args *a)
 {
-	sb_adds(sb, "#!/bin/bash\n# Written by instag-agent.\nset -euo pipefail\n");
+	sb_adds(sb, "#!/bin/bash\n# Written by instag-agent.\n"
+	    "set -euo pipefail\n");
 	if (a->env_init != NULL) {
 		sb_adds(sb, ". ");
 		sb_add_shquote(sb, a->env_init);
@@ -51,7 +52,8 @@ header(struct strbuf *sb, const struct instag_args *a)
 	var(sb, "ID", a->subject);
 	var(sb, "NAME", a->output_name ? a->output_name : a->subject);
 	var(sb, "E", a->extractor ? a->extractor : "deepspeech");
-	sb_addf(sb, "export CUDA_VISIBLE_DEVICES=%d\nexport PYTHONUNBUFFERED=1\n"
+	sb_addf(sb, "export CUDA_VISIBLE_DEVICES=%d\n"
+	    "export PYTHONUNBUFFERED=1\n"
 	    "PY='conda run --no-capture-output -n instag python'\ncd ",
 	    a->gpu_id);
 	sb_add_shquote(sb, a->repo_dir);
@@ -64,13 +66,15 @@ preprocess(struct strbuf *sb, const char *stage)
 	if (strcmp(stage, "process") == 0)
 		/* ffmpeg asks before overwriting aud.wav on a re-run: no
 		 * stdin.  process.py ignores its steps' status: check. */
-		sb_adds(sb, "$PY data_utils/process.py \"$D/$ID.mp4\" </dev/null\n"
+		sb_adds(sb, "$PY data_utils/process.py \"$D/$ID.mp4\" "
+		    "</dev/null\n"
 		    "test -s \"$D/transforms_train.json\" && "
-		    "test -s \"$D/transforms_val.json\" && test -s \"$D/aud.npy\"\n");
+		    "test -s \"$D/transforms_val.json\" && "
+		    "test -s \"$D/aud.npy\"\n");
 	else if (strcmp(stage, "au") == 0)
 		sb_adds(sb, "mkdir -p \"$D/openface\"\n"
-		    "FeatureExtraction -f \"$D/$ID.mp4\" -out_dir \"$D/openface\" "
-		    "-aus </dev/null\n"
+		    "FeatureExtraction -f \"$D/$ID.mp4\" "
+		    "-out_dir \"$D/openface\" -aus </dev/null\n"
 		    "mv -f \"$D/openface/$ID.csv\" \"$D/au.csv\"\n");
 	else if (strcmp(stage, "teeth") == 0)
 		sb_adds(sb, "PYTHONPATH=./data_utils/easyportrait $PY "
@@ -78,8 +82,8 @@ preprocess(struct strbuf *sb, const char *stage)
 		    "</dev/null\nls \"$D/teeth_mask\"/*.npy >/dev/null\n");
 	else if (strcmp(stage, "sapiens") == 0)
 		/* run.sh exits 0 even when its jobs fail: check the output. */
-		sb_adds(sb, "conda run --no-capture-output -n sapiens_lite bash "
-		    "./data_utils/sapiens/run.sh \"./$D\" </dev/null\n"
+		sb_adds(sb, "conda run --no-capture-output -n sapiens_lite "
+		    "bash ./data_utils/sapiens/run.sh \"./$D\" </dev/null\n"
 		    "ls \"$D/sapiens/depth/sapiens_0.3b\"/*.npy >/dev/null\n"
 		    "ls \"$D/sapiens/normal/sapiens_0.3b\"/*.npy >/dev/null\n");
 	else
@@ -100,10 +104,12 @@ train(struct strbuf *sb, const char *stage, const struct instag_args *a)
 		/* InsTaG's own pre-training script for the extractor; its
 		 * output directory is where the adaptation looks. */
 		sb_adds(sb, "case $E in\ndeepspeech) S=pretrain_con.sh ;;\n"
-		    "ave) S=pretrain_con_ave.sh ;;\nesperanto) S=pretrain_con_eo.sh ;;\n"
+		    "ave) S=pretrain_con_ave.sh ;;\n"
+		    "esperanto) S=pretrain_con_eo.sh ;;\n"
 		    "hubert) S=pretrain_con_hu.sh ;;\nesac\n"
-		    "conda run --no-capture-output -n instag bash \"scripts/$S\" "
-		    "data/pretrain \"$P\" \"$CUDA_VISIBLE_DEVICES\" </dev/null\n"
+		    "conda run --no-capture-output -n instag bash "
+		    "\"scripts/$S\" data/pretrain \"$P\" "
+		    "\"$CUDA_VISIBLE_DEVICES\" </dev/null\n"
 		    "test -s \"$P/chkpnt_ema_face_latest.pth\" && "
 		    "test -s \"$P/chkpnt_ema_mouth_latest.pth\"\n");
 	else if (strcmp(stage, "features") == 0)
@@ -127,15 +133,17 @@ train(struct strbuf *sb, const char *stage, const struct instag_args *a)
 		    "--sh_degree 1 --N_views \"$N\" </dev/null\n"
 		    "test -s \"$O/chkpnt_face_latest.pth\"\n", it);
 	else if (strcmp(stage, "mouth") == 0)
-		sb_addf(sb, "$PY train_mouth.py --type mouth -s \"$D\" -m \"$O\" "
-		    "--audio_extractor \"$E\" --pretrain_path "
+		sb_addf(sb, "$PY train_mouth.py --type mouth -s \"$D\" "
+		    "-m \"$O\" --audio_extractor \"$E\" --pretrain_path "
 		    "\"$P/chkpnt_ema_mouth_latest.pth\" --init_num 5000 "
-		    "--iterations %d --sh_degree 1 --N_views \"$N\" </dev/null\n"
+		    "--iterations %d --sh_degree 1 --N_views \"$N\" "
+		    "</dev/null\n"
 		    "test -s \"$O/chkpnt_mouth_latest.pth\"\n", it);
 	else if (strcmp(stage, "fuse") == 0)
 		sb_addf(sb, "$PY train_fuse_con.py -s \"$D\" -m \"$O\" "
-		    "--opacity_lr 0.001 --audio_extractor \"$E\" --iterations %d "
-		    "--sh_degree 1 --N_views \"$N\" </dev/null\n"
+		    "--opacity_lr 0.001 --audio_extractor \"$E\" "
+		    "--iterations %d --sh_degree 1 --N_views \"$N\" "
+		    "</dev/null\n"
 		    "test -s \"$O/chkpnt_fuse_latest.pth\"\n", fuse);
 	else
 		return -1;
@@ -151,23 +159,28 @@ synthesize(struct strbuf *sb, const char *stage, const struct instag_args *a)
 	/* synthesize_fuse.py does not remember the trained extractor: the
 	 * feature file and --audio_extractor go together (ave: the .wav). */
 	sb_adds(sb, "case $E in\n"
-	    "deepspeech) F=\"data/$A.npy\" ;;\nesperanto) F=\"data/${A}_eo.npy\" ;;\n"
-	    "hubert) F=\"data/${A}_hu.npy\" ;;\n*) F=\"data/$A.wav\" ;;\nesac\n");
+	    "deepspeech) F=\"data/$A.npy\" ;;\n"
+	    "esperanto) F=\"data/${A}_eo.npy\" ;;\n"
+	    "hubert) F=\"data/${A}_hu.npy\" ;;\n"
+	    "*) F=\"data/$A.wav\" ;;\nesac\n");
 	if (strcmp(stage, "features") == 0)
 		sb_adds(sb, "case $E in\n"
 		    "deepspeech) $PY data_utils/deepspeech_features/"
-		    "extract_ds_features.py --input \"data/$A.wav\" </dev/null ;;\n"
-		    "esperanto) $PY data_utils/wav2vec.py --wav \"data/$A.wav\" "
-		    "--save_feats </dev/null ;;\n"
+		    "extract_ds_features.py --input \"data/$A.wav\" "
+		    "</dev/null ;;\n"
+		    "esperanto) $PY data_utils/wav2vec.py "
+		    "--wav \"data/$A.wav\" --save_feats </dev/null ;;\n"
 		    "hubert) $PY data_utils/hubert.py --wav \"data/$A.wav\" "
 		    "</dev/null ;;\nesac\ntest -s \"$F\"\n");
 	else if (strcmp(stage, "render") == 0)
-		sb_adds(sb, "$PY synthesize_fuse.py -S \"$D\" -M \"$O\" --dilate "
-		    "--use_train --audio \"$F\" --audio_extractor \"$E\" "
-		    "</dev/null\ntest -s \"$O/train/ours_None/renders/out.mp4\"\n");
+		sb_adds(sb, "$PY synthesize_fuse.py -S \"$D\" -M \"$O\" "
+		    "--dilate --use_train --audio \"$F\" "
+		    "--audio_extractor \"$E\" </dev/null\n"
+		    "test -s \"$O/train/ours_None/renders/out.mp4\"\n");
 	else if (strcmp(stage, "mux") == 0)
 		/* The render has no audio track: mux the driving audio in. */
-		sb_adds(sb, "ffmpeg -y -i \"$O/train/ours_None/renders/out.mp4\" "
+		sb_adds(sb, "ffmpeg -y "
+		    "-i \"$O/train/ours_None/renders/out.mp4\" "
 		    "-i \"data/$A.wav\" -c:v copy -c:a aac -shortest "
 		    "\"$O/talking_head_$A.mp4\" </dev/null\n"
 		    "test -s \"$O/talking_head_$A.mp4\"\n");
@@ -206,7 +219,7 @@ instag_stage_script(const char *operation, const char *stage,
 	return sb_take(&sb);
 }
 
-/* ---- progress ------------------------------------------------------------------ */
+/* ---- progress ------------------------------------------------------------ */
 
 /* A tqdm bar "Label: NN%|###  | cur/total [...]" in seg[0..n). */
 static void
@@ -300,7 +313,7 @@ instag_parse_progress(const char *log, size_t len, struct instag_progress *p)
 	}
 }
 
-/* ---- setup, media ------------------------------------------------------------ */
+/* ---- setup, media -------------------------------------------------------- */
 
 char *
 instag_setup_script(const char *work_root, const char *repo_url,
@@ -308,7 +321,8 @@ instag_setup_script(const char *work_root, const char *repo_url,
 {
 	struct strbuf sb = SB_INIT;
 
-	sb_adds(&sb, "#!/bin/bash\n# Written by instag-agent.\nset -euo pipefail\n");
+	sb_adds(&sb, "#!/bin/bash\n# Written by instag-agent.\n"
+	    "set -euo pipefail\n");
 	if (env_init != NULL) {
 		sb_adds(&sb, ". ");
 		sb_add_shquote(&sb, env_init);
@@ -328,7 +342,8 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	    "if ! command -v conda >/dev/null; then\n"
 	    "  say \"installing Miniconda in $R/miniconda\"\n"
 	    "  curl -fsSL -o miniconda.sh "
-	    "https://repo.anaconda.com/miniconda/Miniconda3-latest-Linux-x86_64.sh\n"
+	    "https://repo.anaconda.com/miniconda/"
+	    "Miniconda3-latest-Linux-x86_64.sh\n"
 	    "  bash miniconda.sh -b -p \"$R/miniconda\" && rm -f miniconda.sh\n"
 	    "  PATH=\"$R/miniconda/bin:$PATH\"\nfi\n"
 	    "if [ ! -d InsTaG/.git ]; then say \"cloning $U\"; "
@@ -358,10 +373,12 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	    "  conda run -n sapiens_lite pip install opencv-python tqdm "
 	    "json-tricks </dev/null\nfi\n"
 	    "missing=\"\"\n"
-	    "if [ ! -d data_utils/sapiens/checkpoint/sapiens-depth-0.3b-torchscript ]; "
+	    "if [ ! -d data_utils/sapiens/checkpoint/"
+	    "sapiens-depth-0.3b-torchscript ]; "
 	    "then\n  if git lfs version >/dev/null 2>&1; then\n"
 	    "    bash scripts/prepare_sapiens.sh </dev/null\n"
-	    "  else missing=\"$missing git-lfs(for-scripts/prepare_sapiens.sh)\"; fi\nfi\n"
+	    "  else missing=\"$missing "
+	    "git-lfs(for-scripts/prepare_sapiens.sh)\"; fi\nfi\n"
 	    "command -v FeatureExtraction >/dev/null || missing=\"$missing "
 	    "OpenFace-FeatureExtraction(on-PATH)\"\n"
 	    "G=$(nvidia-smi -L 2>/dev/null | wc -l)\n"
@@ -373,20 +390,23 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	    "data_utils/sapiens/lite/scripts/normal.sh\n"
 	    "  say \"sapiens set to $G GPU(s)\"\nfi\n"
 	    "M=data_utils/face_tracking/3DMM\n"
-	    "if [ -f \"$M/01_MorphableModel.mat\" ] && [ ! -f \"$M/3DMM_info.npy\" ]; "
-	    "then\n  (cd data_utils/face_tracking && conda run -n instag python "
-	    "convert_BFM.py </dev/null)\nfi\n"
+	    "if [ -f \"$M/01_MorphableModel.mat\" ] && "
+	    "[ ! -f \"$M/3DMM_info.npy\" ]; "
+	    "then\n  (cd data_utils/face_tracking && "
+	    "conda run -n instag python convert_BFM.py </dev/null)\nfi\n"
 	    "[ -f \"$M/01_MorphableModel.mat\" ] || missing=\"$missing "
 	    "$M/01_MorphableModel.mat(Basel-Face-Model-2009:licence)\"\n"
-	    "[ -f data_utils/easyportrait/fpn-fp-512.pth ] || missing=\"$missing "
-	    "data_utils/easyportrait/fpn-fp-512.pth\"\n"
-	    "for k in face mouth; do f=output/pretrain_ave/chkpnt_ema_${k}_latest.pth\n"
+	    "[ -f data_utils/easyportrait/fpn-fp-512.pth ] || "
+	    "missing=\"$missing data_utils/easyportrait/fpn-fp-512.pth\"\n"
+	    "for k in face mouth; do "
+	    "f=output/pretrain_ave/chkpnt_ema_${k}_latest.pth\n"
 	    "  [ -f \"$f\" ] || missing=\"$missing $f\"\ndone\n"
 	    "for e in deepspeech ave esperanto hubert; do\n"
 	    "  [ -f output/pretrain_$e/chkpnt_ema_face_latest.pth ] && "
 	    "[ -f output/pretrain_$e/chkpnt_ema_mouth_latest.pth ] && "
 	    "say \"extractor: $e\"\ndone\n"
-	    "if [ -n \"$missing\" ]; then say \"missing:$missing\"; exit 0; fi\n"
+	    "if [ -n \"$missing\" ]; then say \"missing:$missing\"; "
+	    "exit 0; fi\n"
 	    "touch .instag-agent-ready\nsay \"ready: InsTaG at $C\"\n");
 	return sb_take(&sb);
 }
@@ -440,12 +460,13 @@ instag_media_script(const char *video, bool convert, const char *env_init)
 	    "[ \"$w\" = 512 ] && [ \"$h\" = 512 ] || "
 	    "{ echo \"[agent] size ${w}x$h, InsTaG wants 512x512\"; ok=0; }\n"
 	    "awk -v d=\"$d\" 'BEGIN { exit !(d + 0 >= 1.28) }' || "
-	    "{ echo \"[agent] only $d s: InsTaG needs at least 1.28 s (32 frames)\"; "
-	    "exit 3; }\n"
+	    "{ echo \"[agent] only $d s: InsTaG needs at least 1.28 s "
+	    "(32 frames)\"; exit 3; }\n"
 	    "if [ $ok = 0 ]; then\n"
 	    "  if [ $CONVERT = 0 ]; then echo '[agent] not converted "
 	    "(params.convert is false)'; exit 3; fi\n"
-	    "  ffmpeg -y -i \"$V\" -vf 'fps=25,scale=512:512:force_original_aspect_ratio=increase,crop=512:512' "
+	    "  ffmpeg -y -i \"$V\" -vf 'fps=25,scale=512:512:"
+	    "force_original_aspect_ratio=increase,crop=512:512' "
 	    "-c:v libx264 -c:a aac \"$V.conv.mp4\" </dev/null\n"
 	    "  mv -f \"$V.conv.mp4\" \"$V\"\n  echo '[agent] converted'\n"
 	    "  probe \"$V\"\nfi\n"

@@ -95,7 +95,7 @@ jobs_root(const struct config *cfg, char *buf, size_t len)
 	return buf;
 }
 
-/* ---- targets -------------------------------------------------------------------- */
+/* ---- targets ------------------------------------------------------------- */
 
 /*
  * Is host (params.host: "name" or "name:port") one of ssh_hosts (entries
@@ -145,7 +145,8 @@ static int
 target_resolve(const struct config *cfg, const char *owner,
     json_object *params, struct target *x, const char **code, char **why)
 {
-	const char *pod = ju_str(params, "pod_id"), *host = ju_str(params, "host");
+	const char *pod = ju_str(params, "pod_id"),
+	    *host = ju_str(params, "host");
 	struct pod_rec *r = NULL;
 	int port = 22;
 
@@ -157,8 +158,8 @@ target_resolve(const struct config *cfg, const char *owner,
 		if (store_pod_get(pods_store(), pod, &r) != 0 ||
 		    strcmp(r->owner, owner) != 0) {
 			*code = ERRC_POD_NOT_FOUND;
-			*why = xasprintf("no pod with id '%.64s' was provisioned "
-			    "by you through this agent", pod);
+			*why = xasprintf("no pod with id '%.64s' was "
+			    "provisioned by you through this agent", pod);
 			goto fail;
 		}
 		if (strcmp(r->state, "active") != 0 || r->public_ip == NULL ||
@@ -176,8 +177,8 @@ target_resolve(const struct config *cfg, const char *owner,
 	} else {
 		if (host == NULL || !static_host(cfg, host, &port)) {
 			*code = ERRC_HOST_NOT_ALLOWED;
-			*why = xasprintf("host '%.64s' is not one of this agent's "
-			    "ssh_hosts", host ? host : "");
+			*why = xasprintf("host '%.64s' is not one of this "
+			    "agent's ssh_hosts", host ? host : "");
 			return -1;
 		}
 		if (cfg->ssh_known_hosts[0] == '\0') {
@@ -245,7 +246,8 @@ resolve_part(const struct op_ctx *c, json_object *params, const char *key,
 			    "bytes nor an https uri", key, want);
 			return -1;
 		}
-		json_object_object_add(params, key, json_object_new_string(uri));
+		json_object_object_add(params, key,
+		    json_object_new_string(uri));
 		return 0;
 	}
 	*why = xasprintf("params.%s: the message has no file part %ld", key,
@@ -289,7 +291,7 @@ bad:
 	return -1;
 }
 
-/* ---- the plan -------------------------------------------------------------------- */
+/* ---- the plan ------------------------------------------------------------ */
 
 static void
 plan_add(json_object *plan, const char *kind, const char *a, const char *b)
@@ -343,7 +345,8 @@ make_plan(const struct task *t)
 		snprintf(dst, sizeof(dst), "data/%s/%s.mp4", id, id);
 		plan_source(plan, ju_str(t->params, "video"), dst);
 		if (ju_str(t->params, "audio") != NULL) {
-			snprintf(dst, sizeof(dst), "data/%s/%s_audio.wav", id, id);
+			snprintf(dst, sizeof(dst), "data/%s/%s_audio.wav", id,
+			    id);
 			plan_source(plan, ju_str(t->params, "audio"), dst);
 		}
 		plan_add(plan, "job", "media", NULL);
@@ -366,7 +369,7 @@ make_plan(const struct task *t)
 	return plan;
 }
 
-/* ---- scripts --------------------------------------------------------------------- */
+/* ---- scripts ------------------------------------------------------------- */
 
 static void
 fill_args(const struct task *t, const struct config *cfg, const char *repo,
@@ -454,7 +457,7 @@ job_script(const struct task *t, const struct config *cfg, const char *stage,
 	return s;
 }
 
-/* ---- SSH ------------------------------------------------------------------------- */
+/* ---- SSH ----------------------------------------------------------------- */
 
 /* Back off after an SSH failure, or fail when it cannot get better. */
 static enum step_result
@@ -489,7 +492,7 @@ ssh_trouble(struct task *t, const struct step_env *env,
 	return STEP_WAIT;
 }
 
-/* ---- actions ----------------------------------------------------------------------- */
+/* ---- actions ------------------------------------------------------------- */
 
 static void
 job_id(const struct task *t, int64_t idx, const char *stage, char *buf,
@@ -638,7 +641,8 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			json_object *acc = ju_arr(t->checkpoint, "notes");
 			if (acc == NULL) {
 				acc = json_object_new_array();
-				json_object_object_add(t->checkpoint, "notes", acc);
+				json_object_object_add(t->checkpoint, "notes",
+				    acc);
 			}
 			agent_lines(log, len, "", acc);
 		}
@@ -653,7 +657,8 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 		task_ckpt_set_int(t, "polls", polls);
 		for (i = 1; i < polls && d < POLL_MAX_MS; i++)
 			d += d / 2;
-		t->next_wake_ms = env->now_ms + (d > POLL_MAX_MS ? POLL_MAX_MS : d);
+		t->next_wake_ms = env->now_ms +
+		    (d > POLL_MAX_MS ? POLL_MAX_MS : d);
 		*res = STEP_WAIT;
 		return ACT_WAIT;
 	}
@@ -683,9 +688,9 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 			    "vanished without an exit status (pod restarted?); "
 			    "log tail:\n%s", stage, tail ? tail : "");
 		else
-			snprintf(msg, sizeof(msg), "stage %s failed with status "
-			    "%d; log tail:\n%s", stage, st.exit_status,
-			    tail ? tail : "");
+			snprintf(msg, sizeof(msg),
+			    "stage %s failed with status %d; log tail:\n%s",
+			    stage, st.exit_status, tail ? tail : "");
 		task_fail(t, st.exit_status == 3 ? ERRC_INPUT_REJECTED :
 		    ERRC_REMOTE_JOB_FAILED, msg);
 		free(tail);
@@ -730,8 +735,8 @@ act_put(struct task *t, const struct step_env *env, struct ssh_session *s,
 	task_ckpt_set_int(t, "ssh_retries", 0);
 	if (p.done) {
 		if (strcmp(p.sha256, u.sha256) != 0) {
-			task_fail(t, ERRC_TRANSFER_FAILED, "SHA-256 of the upload "
-			    "changed on the way");
+			task_fail(t, ERRC_TRANSFER_FAILED,
+			    "SHA-256 of the upload changed on the way");
 			*res = STEP_DONE;
 			rc = ACT_END;
 			goto cleanup;
@@ -779,8 +784,8 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 	dir = xasprintf("%s/%s", env->cfg->artifact_dir, t->id);
 	local = xasprintf("%s/%s", dir, base);
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
-		snprintf(msg, sizeof(msg), "cannot make the artifact directory: "
-		    "%s", strerror(errno));
+		snprintf(msg, sizeof(msg),
+		    "cannot make the artifact directory: %s", strerror(errno));
 		task_fail(t, ERRC_INTERNAL, msg);
 		*res = STEP_DONE;
 		rc = ACT_END;
@@ -814,14 +819,16 @@ act_get(struct task *t, const struct step_env *env, struct ssh_session *s,
 		    env->cfg->public_url, t->id, base);
 		char aid[128];
 		snprintf(aid, sizeof(aid), "%s-%s", t->id, base);
-		json_object_object_add(a, "artifactId", json_object_new_string(aid));
+		json_object_object_add(a, "artifactId",
+		    json_object_new_string(aid));
 		json_object_object_add(a, "name", json_object_new_string(base));
 		json_object_object_add(a, "uri", json_object_new_string(uri));
 		json_object_object_add(a, "mimeType",
 		    json_object_new_string(mime_of(base)));
 		json_object_object_add(a, "sha256",
 		    json_object_new_string(p.sha256));
-		json_object_object_add(a, "size", json_object_new_int64(p.total));
+		json_object_object_add(a, "size",
+		    json_object_new_int64(p.total));
 		json_object_array_add(t->artifacts, a);
 		free(uri);
 	}
@@ -849,8 +856,8 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 	job_id(t, idx, "fetch", jid, sizeof(jid));
 	if (!task_ckpt_int(t, "started", 0)) {
 		abs = xasprintf("%s/%s", repo, dst);
-		script = instag_fetch_url_script(url, abs, env->cfg->pod_env_init[0]
-		    ? env->cfg->pod_env_init : NULL);
+		script = instag_fetch_url_script(url, abs,
+		    env->cfg->pod_env_init[0] ? env->cfg->pod_env_init : NULL);
 		if (remote_start(s, jr, jid, "/", script, &st, &e) < 0)
 			goto ssh;
 		task_ckpt_set_int(t, "started", 1);
@@ -863,7 +870,8 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
 	} else if (st.state == REMOTE_RUNNING) {
-		task_set_progress(t, (int)idx, (int)n, "the pod is downloading");
+		task_set_progress(t, (int)idx, (int)n,
+		    "the pod is downloading");
 		t->next_wake_ms = env->now_ms + env->cfg->job_poll_ms;
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
@@ -894,7 +902,7 @@ cleanup:
 	return rc;
 }
 
-/* ---- the step ------------------------------------------------------------------- */
+/* ---- the step ------------------------------------------------------------ */
 
 static json_object *
 result_of(const struct task *t, const struct config *cfg)
@@ -907,9 +915,11 @@ result_of(const struct task *t, const struct config *cfg)
 	repo_dir(cfg, repo, sizeof(repo));
 	json_object_object_add(r, "instag_dir", json_object_new_string(repo));
 	if (id != NULL) {
-		json_object_object_add(r, "subject", json_object_new_string(id));
+		json_object_object_add(r, "subject",
+		    json_object_new_string(id));
 		snprintf(buf, sizeof(buf), "data/%s", id);
-		json_object_object_add(r, "data_dir", json_object_new_string(buf));
+		json_object_object_add(r, "data_dir",
+		    json_object_new_string(buf));
 	}
 	if (strcmp(t->operation, "instag.train") == 0 ||
 	    strcmp(t->operation, "instag.synthesize") == 0) {
@@ -944,8 +954,8 @@ result_of(const struct task *t, const struct config *cfg)
 		}
 		{
 			json_object *ex = json_object_new_array();
-			for (i = 0; notes && i < json_object_array_length(notes);
-			    i++) {
+			for (i = 0; notes &&
+			    i < json_object_array_length(notes); i++) {
 				const char *l = json_object_get_string(
 				    json_object_array_get_idx(notes, i));
 				if (strncmp(l, "extractor: ", 11) == 0)
@@ -958,7 +968,8 @@ result_of(const struct task *t, const struct config *cfg)
 		}
 		json_object_object_add(r, "commit",
 		    json_object_new_string(cfg->instag_commit));
-		json_object_object_add(r, "ready", json_object_new_boolean(ready));
+		json_object_object_add(r, "ready",
+		    json_object_new_boolean(ready));
 		json_object_object_add(r, "missing", missing);
 		if (notes != NULL && json_object_array_length(notes) > 0 &&
 		    strstr(json_object_get_string(json_object_array_get_idx(
@@ -1006,7 +1017,8 @@ iops_step(struct task *t, const struct step_env *env)
 	}
 	idx = task_ckpt_int(t, "action", 0);
 	n = (int64_t)json_object_array_length(plan);
-	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
+	if (target_resolve(env->cfg, t->owner, t->params, &x, &code,
+	    &why) < 0) {
 		task_fail(t, code, why);
 		free(why);
 		return STEP_DONE;
@@ -1028,7 +1040,8 @@ iops_step(struct task *t, const struct step_env *env)
 	else
 		r = act_get(t, env, s, idx, n, ju_str(a, "a"), &res);
 	if (r == ACT_DONE) {
-		if (strcmp(kind, "job") == 0 && strcmp(ju_str(a, "a"), "pack") == 0)
+		if (strcmp(kind, "job") == 0 &&
+		    strcmp(ju_str(a, "a"), "pack") == 0)
 			add_gets(t, plan);
 		idx++;
 		task_ckpt_set_int(t, "action", idx);
@@ -1063,7 +1076,8 @@ iops_cancel(struct task *t, const struct step_env *env)
 
 	if (plan == NULL || !task_ckpt_int(t, "started", 0))
 		return STEP_DONE;
-	if (target_resolve(env->cfg, t->owner, t->params, &x, &code, &why) < 0) {
+	if (target_resolve(env->cfg, t->owner, t->params, &x, &code,
+	    &why) < 0) {
 		free(why);
 		return STEP_DONE;
 	}

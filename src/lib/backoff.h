@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backoff: jittered exponential backoff for retries.  One random source
  * serves the whole process (xorshift64*, seeded once from getrandom(2),

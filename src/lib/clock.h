@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clock: the two clocks the agent reads, in milliseconds.  Wall time
  * (CLOCK_REALTIME) is what is stored and shown; monotonic time

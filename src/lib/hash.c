@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
 #include <stdint.h>

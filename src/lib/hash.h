@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hash: FNV-1a, for the in-memory hash tables keyed by task id. */
 #ifndef IA_HASH_H
 #define IA_HASH_H

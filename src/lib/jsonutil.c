@@ -143,8 +143,8 @@ ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
 	}
 	if (jerr != json_tokener_success) {
 		if (jerr == json_tokener_error_depth)
-			*err = xasprintf("JSON nested deeper than the limit of %d",
-			    max_depth);
+			*err = xasprintf("JSON nested deeper "
+			    "than the limit of %d", max_depth);
 		else
 			*err = xasprintf("invalid JSON at byte %zu: %s",
 			    json_tokener_get_parse_end(tok),
@@ -155,7 +155,8 @@ ju_parse(const char *text, size_t len, int max_depth, size_t max_str,
 	    text[off] == '\n' || text[off] == '\r'))
 		off++;
 	if (off != len) {
-		*err = xasprintf("invalid JSON: trailing data at byte %zu", off);
+		*err = xasprintf("invalid JSON: trailing data at byte %zu",
+		    off);
 		goto cleanup;
 	}
 	if (ju_check_strings(o, max_str, err) < 0)

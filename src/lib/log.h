@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * log: structured JSON log lines on stderr, one line per event.
+ * log: structured JSON log lines on stderr, one line per event (wrapped
+ * here):
  *
- *   {"ts":"2026-11-24T13:00:00.123Z","level":"info","event":"listening","msg":"..","k":"v"}
+ *   {"ts":"2026-11-24T13:00:00.123Z","level":"info","event":"listening",
+ *    "msg":"..","k":"v"}
  *
  * Lines are written with a single write(2) so lines from different threads
  * never interleave.  Never pass a secret (token, key, password) to these

@@ -26,7 +26,8 @@ void sb_reset(struct strbuf *sb);
 void sb_addn(struct strbuf *sb, const char *s, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
-void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_addf(struct strbuf *sb, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Append s as a JSON string literal, quotes included. */
 void sb_add_json_str(struct strbuf *sb, const char *s);

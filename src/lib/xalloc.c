@@ -14,7 +14,8 @@ xalloc_die(size_t n)
 {
 	char line[160];
 	int len = snprintf(line, sizeof(line),
-	    "{\"level\":\"fatal\",\"event\":\"out_of_memory\",\"bytes\":%zu}\n", n);
+	    "{\"level\":\"fatal\",\"event\":\"out_of_memory\",\"bytes\":%zu}\n",
+	    n);
 	if (len > 0)
 		(void)!write(STDERR_FILENO, line, (size_t)len);
 	abort();

@@ -37,7 +37,8 @@ ops_outcome_clear(struct op_outcome *out)
 #define EXTRACTOR { "audio_extractor", P_ENUM, false, PAT_ANY, 0, 0, \
 	{ "deepspeech", "ave", "esperanto", "hubert", NULL }, "\"deepspeech\"" }
 #define COST \
-	{ "max_runtime_minutes", P_INT, false, PAT_ANY, 1, 10080, { NULL }, NULL }, \
+	{ "max_runtime_minutes", P_INT, false, PAT_ANY, 1, 10080, { NULL }, \
+	    NULL }, \
 	{ "max_cost_usd", P_NUM, false, PAT_ANY, 0.01, 10000, { NULL }, NULL }
 
 static const struct param_spec no_params[] = { END };
@@ -62,7 +63,9 @@ static const struct param_spec p_upload[] = {
 	{ "convert", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
 	END
 };
-static const struct param_spec p_preprocess[] = { TARGET, SUBJECT, GPU_ID, END };
+static const struct param_spec p_preprocess[] = {
+	TARGET, SUBJECT, GPU_ID, END
+};
 static const struct param_spec p_train[] = {
 	TARGET, SUBJECT, GPU_ID, EXTRACTOR,
 	{ "iterations", P_INT, false, PAT_ANY, 1, 1000000, { NULL }, NULL },
@@ -171,9 +174,9 @@ static const struct op_def table[] = {
 	  "ssh", "Download the rendered video (and model) as artifacts.",
 	  p_fetch, need_target, NULL, iops_step, iops_cancel, iops_admit },
 	{ "instag.pipeline", { NULL }, SCOPES("instag:run", "pods:write"),
-	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, train, "
-	  "synthesize, fetch and terminate in one task.", p_pipeline, NULL,
-	  NULL, NULL, NULL, NULL },
+	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, "
+	  "train, synthesize, fetch and terminate in one task.", p_pipeline,
+	  NULL, NULL, NULL, NULL, NULL },
 	{ "tasks.get", { NULL }, SCOPES("tasks:read"), OP_SYNC, NULL,
 	  "One of your tasks: state, progress, result, artifacts, error.",
 	  p_task_id, NULL, taskops_get, NULL, NULL, NULL },
@@ -185,7 +188,8 @@ static const struct op_def table[] = {
 	  NULL, NULL },
 	{ "diag.timer", { NULL }, SCOPES("diag:run"), OP_TASK, "diagnostics",
 	  "Diagnostics: wait on the timer queue for steps x interval_ms, "
-	  "reporting progress.", p_diag, NULL, NULL, taskops_diag_timer_step, NULL, NULL },
+	  "reporting progress.", p_diag, NULL, NULL, taskops_diag_timer_step,
+	  NULL, NULL },
 };
 
 const struct op_def *

@@ -32,7 +32,8 @@ match_pattern(const char *s, enum param_pattern pat)
 		if (n < 1 || n > 64 || s[0] == '-')
 			return false;
 		for (i = 0; i < n; i++)
-			if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+			if (!isalnum((unsigned char)s[i]) &&
+			    !strchr("._-", s[i]))
 				return false;
 		return strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 	case PAT_UUID:
@@ -41,11 +42,13 @@ match_pattern(const char *s, enum param_pattern pat)
 		if (n < 1 || n > 64 || s[0] == ' ')
 			return false;
 		for (i = 0; i < n; i++)
-			if (!isalnum((unsigned char)s[i]) && !strchr(" ._-", s[i]))
+			if (!isalnum((unsigned char)s[i]) &&
+			    !strchr(" ._-", s[i]))
 				return false;
 		return true;
 	case PAT_IMAGE:
-		/* registry/name:tag or @sha256:digest; no shell-relevant bytes */
+		/* registry/name:tag or @sha256:digest; no shell-relevant
+		 * bytes */
 		if (n < 1 || n > 255 || !isalnum((unsigned char)s[0]))
 			return false;
 		for (i = 0; i < n; i++)
@@ -57,7 +60,8 @@ match_pattern(const char *s, enum param_pattern pat)
 		if (n < 1 || n > 253)
 			return false;
 		for (i = 0; i < n; i++)
-			if (!isalnum((unsigned char)s[i]) && !strchr(".-:", s[i]))
+			if (!isalnum((unsigned char)s[i]) &&
+			    !strchr(".-:", s[i]))
 				return false;
 		return s[0] != '-';
 	case PAT_ENVKEY:
@@ -72,7 +76,8 @@ match_pattern(const char *s, enum param_pattern pat)
 			return n <= 2048 && match_pattern(s, PAT_ANY) &&
 			    strchr(s, ' ') == NULL;
 		if (strncmp(s, "part:", 5) == 0)
-			return n >= 6 && n <= 7 && isdigit((unsigned char)s[5]) &&
+			return n >= 6 && n <= 7 &&
+			    isdigit((unsigned char)s[5]) &&
 			    (n == 6 || isdigit((unsigned char)s[6]));
 		return match_pattern(s, PAT_UUID) ||
 		    (strncmp(s, "upload:", 7) == 0 && uuid_valid(s + 7));
@@ -85,13 +90,21 @@ pattern_text(enum param_pattern pat)
 {
 	switch (pat) {
 	case PAT_ANY: return "text without control characters";
-	case PAT_IDENT: return "an identifier matching ^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$";
+	case PAT_IDENT:
+		return "an identifier matching "
+		    "^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$";
 	case PAT_UUID: return "a UUID";
 	case PAT_GPU: return "a GPU type id matching ^[A-Za-z0-9 ._-]{1,64}$";
-	case PAT_IMAGE: return "a container image reference ([A-Za-z0-9._-/:@], up to 255)";
+	case PAT_IMAGE:
+		return "a container image reference "
+		    "([A-Za-z0-9._-/:@], up to 255)";
 	case PAT_HOST: return "a host name or address";
-	case PAT_ENVKEY: return "an environment variable name ^[A-Za-z_][A-Za-z0-9_]{0,63}$";
-	case PAT_SOURCE: return "an upload id, an https:// URL, or part:N (the message's N-th file part)";
+	case PAT_ENVKEY:
+		return "an environment variable name "
+		    "^[A-Za-z_][A-Za-z0-9_]{0,63}$";
+	case PAT_SOURCE:
+		return "an upload id, an https:// URL, or part:N (the "
+		    "message's N-th file part)";
 	}
 	return "";
 }
@@ -213,8 +226,8 @@ check_one(const struct param_spec *ps, json_object *v, char **err)
 		{
 			json_object_object_foreach(v, k, x) {
 				if (!match_pattern(k, ps->pattern)) {
-					*err = xasprintf("params.%s key '%.64s' "
-					    "must be %s", ps->name, k,
+					*err = xasprintf("params.%s key "
+					    "'%.64s' must be %s", ps->name, k,
 					    pattern_text(ps->pattern));
 					return -1;
 				}
@@ -261,7 +274,8 @@ params_validate(const struct param_spec *spec, json_object *params,
 				if (strcmp(ps->name, k) == 0)
 					break;
 			if (ps == NULL || ps->name == NULL) {
-				*err = xasprintf("unknown parameter '%.64s'", k);
+				*err = xasprintf("unknown parameter '%.64s'",
+				    k);
 				return -1;
 			}
 		}

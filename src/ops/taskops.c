@@ -127,7 +127,8 @@ taskops_diag_timer_step(struct task *t, const struct step_env *env)
 	}
 	if (done >= steps) {
 		json_object *r = json_object_new_object();
-		json_object_object_add(r, "steps", json_object_new_int64(steps));
+		json_object_object_add(r, "steps",
+		    json_object_new_int64(steps));
 		json_object_object_add(r, "elapsed_ms", json_object_new_int64(
 		    env->now_ms - t->created_ms));
 		task_set_progress(t, (int)steps, (int)steps, "done");

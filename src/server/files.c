@@ -45,9 +45,9 @@ files_artifact(struct http_req *r, const struct config *cfg)
 	char *path;
 
 	if (!principal_has_scope(&r->who, "tasks:read")) {
-		http_error(r, 403, "insufficient_scope", "this route needs scope "
-		    "tasks:read", "WWW-Authenticate: Bearer error="
-		    "\"insufficient_scope\", scope=\"tasks:read\"\r\n");
+		http_error(r, 403, "insufficient_scope", "this route needs "
+		    "scope tasks:read", "WWW-Authenticate: Bearer "
+		    "error=\"insufficient_scope\", scope=\"tasks:read\"\r\n");
 		return;
 	}
 	slash = strchr(p, '/');
@@ -108,29 +108,29 @@ files_upload(struct http_req *r, const struct config *cfg)
 	char *err = NULL, size[32];
 
 	if (!principal_has_scope(&r->who, "instag:run")) {
-		http_error(r, 403, "insufficient_scope", "this route needs scope "
-		    "instag:run", "WWW-Authenticate: Bearer error="
-		    "\"insufficient_scope\", scope=\"instag:run\"\r\n");
+		http_error(r, 403, "insufficient_scope", "this route needs "
+		    "scope instag:run", "WWW-Authenticate: Bearer "
+		    "error=\"insufficient_scope\", scope=\"instag:run\"\r\n");
 		return;
 	}
 	if (!uploads_name_valid(name)) {
-		http_error(r, 400, "bad_name", "the upload name must be 1 to 128 "
-		    "characters of A-Z a-z 0-9 . _ - and start with neither "
-		    "'.' nor '-'", NULL);
+		http_error(r, 400, "bad_name",
+		    "the upload name must be 1 to 128 characters of A-Z a-z "
+		    "0-9 . _ - and start with neither '.' nor '-'", NULL);
 		return;
 	}
 	if (file == NULL || file[0] == '\0') {
 		if (cl == NULL || cl[0] == '\0')
-			http_error(r, 411, "length_required", "send the file as "
-			    "the request body, with a Content-Length", NULL);
+			http_error(r, 411, "length_required", "send the file "
+			    "as the request body, with a Content-Length", NULL);
 		else if (strcmp(cl, "0") == 0)
-			http_error(r, 400, "empty_upload", "the request body is "
-			    "empty", NULL);
+			http_error(r, 400, "empty_upload",
+			    "the request body is empty", NULL);
 		else
-			http_error(r, 400, "upload_not_buffered", "uploads must "
-			    "come through nginx's uploads location, which "
-			    "passes the body as a file (INSTAG_UPLOAD_FILE)",
-			    NULL);
+			http_error(r, 400, "upload_not_buffered",
+			    "uploads must come through nginx's uploads "
+			    "location, which passes the body as a file "
+			    "(INSTAG_UPLOAD_FILE)", NULL);
 		return;
 	}
 	if (file[0] != '/' || !nginx_temp_name(file) ||
@@ -152,7 +152,8 @@ files_upload(struct http_req *r, const struct config *cfg)
 		return;
 	}
 	if (uploads_adopt(cfg, r->who.sub, name, file, &u, &err) != 0) {
-		log_kv(LOG_ERROR, "upload_failed", err, "sub", r->who.sub, NULL);
+		log_kv(LOG_ERROR, "upload_failed", err, "sub", r->who.sub,
+		    NULL);
 		free(err);
 		http_error(r, 500, "upload_failed", "the upload could not be "
 		    "stored", NULL);

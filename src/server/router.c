@@ -72,7 +72,8 @@ method_is(struct http_req *r, const char *m, const char *allow)
 	if (strcmp(m, "GET") == 0 && strcmp(r->method, "HEAD") == 0)
 		return true;
 	snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
-	http_error(r, 405, "method_not_allowed", "method not allowed here", hdr);
+	http_error(r, 405, "method_not_allowed", "method not allowed here",
+	    hdr);
 	return false;
 }
 
@@ -89,7 +90,8 @@ read_json_body(struct http_req *r)
 		    "Content-Type: application/json", NULL);
 		return false;
 	}
-	if (http_read_body(r, (size_t)R.cfg->max_body_bytes, &status, &why) < 0) {
+	if (http_read_body(r, (size_t)R.cfg->max_body_bytes, &status,
+	    &why) < 0) {
 		http_error(r, status, status == 413 ? "body_too_large" :
 		    "bad_request", why, NULL);
 		return false;

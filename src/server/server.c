@@ -83,10 +83,10 @@ request_main(void *arg)
 		metrics_request(mr, handed ? 200 : r->status,
 		    (double)(clock_mono_ms() - t0) / 1000.0);
 		if (r->status >= 500 || log_get_level() == LOG_DEBUG)
-			log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG, "request",
-			    NULL, "method", r->method, "path", r->path,
-			    "status", handed ? "stream" : r->status >= 400 ?
-			    "error" : "ok", NULL);
+			log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG,
+			    "request", NULL, "method", r->method, "path",
+			    r->path, "status", handed ? "stream" :
+			    r->status >= 400 ? "error" : "ok", NULL);
 		if (!handed)
 			http_req_free(r);
 		pthread_mutex_lock(&S.lock);
@@ -96,7 +96,7 @@ request_main(void *arg)
 	return NULL;
 }
 
-/* ---- listening socket ----------------------------------------------------- */
+/* ---- listening socket ---------------------------------------------------- */
 
 static int
 open_listener(const struct config *cfg)
@@ -109,13 +109,14 @@ open_listener(const struct config *cfg)
 		if (fstat(0, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 		    getsockopt(0, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 		    type != SOCK_STREAM) {
-			log_msg(LOG_ERROR, "no_socket", "listen is empty but fd 0 "
-			    "is not a listening socket: set listen = "
+			log_msg(LOG_ERROR, "no_socket", "listen is empty but "
+			    "fd 0 is not a listening socket: set listen = "
 			    "unix:/PATH or tcp:HOST:PORT, or start under "
 			    "systemd socket activation or spawn-fcgi");
 			return -1;
 		}
-		log_msg(LOG_INFO, "listening", "using the inherited socket on fd 0");
+		log_msg(LOG_INFO, "listening",
+		    "using the inherited socket on fd 0");
 		return 0;
 	}
 	if (!strncmp(cfg->listen, "unix:", 5)) {
@@ -124,8 +125,8 @@ open_listener(const struct config *cfg)
 			unlink(path);
 		fd = FCGX_OpenSocket(path, (int)cfg->listen_backlog);
 		if (fd < 0) {
-			log_msg(LOG_ERROR, "listen_failed", "cannot listen on %s: "
-			    "%s", path, strerror(errno));
+			log_msg(LOG_ERROR, "listen_failed",
+			    "cannot listen on %s: %s", path, strerror(errno));
 			return -1;
 		}
 		if (chmod(path, (mode_t)cfg->listen_mode) < 0)
@@ -134,8 +135,8 @@ open_listener(const struct config *cfg)
 	} else {
 		fd = FCGX_OpenSocket(cfg->listen + 4, (int)cfg->listen_backlog);
 		if (fd < 0) {
-			log_msg(LOG_ERROR, "listen_failed", "cannot listen on %s",
-			    cfg->listen + 4);
+			log_msg(LOG_ERROR, "listen_failed",
+			    "cannot listen on %s", cfg->listen + 4);
 			return -1;
 		}
 	}
@@ -144,7 +145,7 @@ open_listener(const struct config *cfg)
 	return fd;
 }
 
-/* ---- run -------------------------------------------------------------------- */
+/* ---- run ----------------------------------------------------------------- */
 
 /* The executor's listener: every committed task change goes to its open
  * streams and waits (hub) and to its push notification configs. */
@@ -226,8 +227,8 @@ server_run(struct config *cfg)
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP)
-			log_msg(LOG_INFO, "sighup", "SIGHUP ignored: restart the "
-			    "agent to reload its configuration");
+			log_msg(LOG_INFO, "sighup", "SIGHUP ignored: restart "
+			    "the agent to reload its configuration");
 	}
 	log_msg(LOG_INFO, "stopping", "signal %d: finishing in-flight requests",
 	    sig);

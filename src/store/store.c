@@ -299,7 +299,8 @@ store_open(const char *path, struct store **out, char **err)
 	 * and ON DELETE CASCADE would take the task's push configs with it. */
 	if (sqlite3_prepare_v3(st->db, "INSERT INTO tasks (" TASK_COLS
 	    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO "
-	    "UPDATE SET context_id = excluded.context_id, owner = excluded.owner,"
+	    "UPDATE SET context_id = excluded.context_id,"
+	    " owner = excluded.owner,"
 	    " operation = excluded.operation, params = excluded.params,"
 	    " state = excluded.state, progress = excluded.progress,"
 	    " result = excluded.result, artifacts = excluded.artifacts,"
@@ -409,8 +410,8 @@ row_parse(struct raw_row *raw)
 	t->owner = xstrdup(raw->text[2] ? raw->text[2] : "");
 	t->operation = xstrdup(raw->text[3] ? raw->text[3] : "");
 	t->params = raw_json(raw->text[4]);
-	t->state = task_state_parse(raw->text[5] ? raw->text[5] : "", &st) == 0 ?
-	    st : TASK_FAILED;
+	t->state = task_state_parse(raw->text[5] ? raw->text[5] : "",
+	    &st) == 0 ? st : TASK_FAILED;
 	t->progress = raw_json(raw->text[6]);
 	t->result = raw_json(raw->text[7]);
 	t->artifacts = raw_json(raw->text[8]);
@@ -620,7 +621,8 @@ row_to_push(sqlite3_stmt *s)
 	return pc;
 }
 
-#define PUSH_COLS "task_id, id, url, token, auth_scheme, auth_credentials, created_ms, dialect"
+#define PUSH_COLS "task_id, id, url, token, auth_scheme, auth_credentials, " \
+    "created_ms, dialect"
 
 int
 store_push_get(struct store *st, const char *task_id, const char *id,
@@ -725,13 +727,16 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
 	    " owner = excluded.owner, state = excluded.state,"
 	    " gpu_type_id = excluded.gpu_type_id, cloud = excluded.cloud,"
-	    " gpu_count = excluded.gpu_count, cost_per_hr = excluded.cost_per_hr,"
+	    " gpu_count = excluded.gpu_count,"
+	    " cost_per_hr = excluded.cost_per_hr,"
 	    " public_ip = excluded.public_ip, ssh_port = excluded.ssh_port,"
-	    " host_fp = excluded.host_fp, max_runtime_ms = excluded.max_runtime_ms,"
+	    " host_fp = excluded.host_fp,"
+	    " max_runtime_ms = excluded.max_runtime_ms,"
 	    " max_cost_usd = excluded.max_cost_usd,"
 	    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd,"
 	    " last_check_ms = excluded.last_check_ms, reason = excluded.reason,"
-	    " created_ms = excluded.created_ms, updated_ms = excluded.updated_ms",
+	    " created_ms = excluded.created_ms,"
+	    " updated_ms = excluded.updated_ms",
 	    "sssssss" "idsis" "IdIdIs" "II",
 	    p->pod_id, p->name, p->task_id, p->owner, p->state,
 	    p->gpu_type_id, p->cloud,

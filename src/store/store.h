@@ -27,7 +27,8 @@ struct push_config {
 	char *auth_scheme;	/* may be NULL */
 	char *auth_credentials;	/* may be NULL */
 	int64_t created_ms;
-	int dialect;		/* enum a2a_dialect of the request that set it */
+	int dialect;		/* enum a2a_dialect of the request that
+				 * set it */
 };
 
 /* Open (creating or migrating) the store at path.  0, or -1 with *err. */

@@ -70,7 +70,8 @@ hex64_valid(const char *s)
 	size_t i;
 
 	for (i = 0; i < 64; i++)
-		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+		if (!isxdigit((unsigned char)s[i]) ||
+		    isupper((unsigned char)s[i]))
 			return false;
 	return s[64] == '\0';
 }
@@ -289,7 +290,7 @@ cleanup:
 	return rc;
 }
 
-/* ---- the record ------------------------------------------------------------ */
+/* ---- the record ---------------------------------------------------------- */
 
 /* Write meta.json in dir through meta.json.tmp; 0 or -1 with *err. */
 static int
@@ -348,7 +349,7 @@ cleanup:
 	return rc;
 }
 
-/* ---- adopt and look up ------------------------------------------------------ */
+/* ---- adopt and look up --------------------------------------------------- */
 
 int
 uploads_adopt(const struct config *cfg, const char *owner, const char *name,
@@ -566,7 +567,8 @@ uploads_adopt_base64(const struct config *cfg, const char *owner,
 		    (n >= 2 && padded[n - 2] == '=');
 		cap = n / 4 * 3 + 1;
 		buf = xmalloc(cap);
-		len = EVP_DecodeBlock(buf, (const unsigned char *)padded, (int)n);
+		len = EVP_DecodeBlock(buf, (const unsigned char *)padded,
+		    (int)n);
 		free(padded);
 	}
 	if (len < 0 || (size_t)len < pad || (size_t)len - pad == 0) {
@@ -586,7 +588,8 @@ uploads_adopt_base64(const struct config *cfg, const char *owner,
 	}
 	tmp = xasprintf("%s/.part-XXXXXX", dir);
 	if ((fd = mkstemp(tmp)) < 0) {
-		*err = xasprintf("cannot write in %s: %s", dir, strerror(errno));
+		*err = xasprintf("cannot write in %s: %s", dir,
+		    strerror(errno));
 		goto cleanup;
 	}
 	if (write(fd, buf, (size_t)len) != (ssize_t)len || fsync(fd) != 0) {

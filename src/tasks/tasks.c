@@ -188,7 +188,8 @@ mark_canceled(struct task *t)
 static enum step_result
 run_step(struct task *t, bool cancel)
 {
-	struct step_env env = { X.cfg, X.store, clock_wall_ms(), tasks_checkpoint };
+	struct step_env env = { X.cfg, X.store, clock_wall_ms(),
+	    tasks_checkpoint };
 	struct tasks_runner run = { 0 };
 
 	if (!X.resolve(t->operation, X.cfg, &run) || run.step == NULL) {
@@ -348,8 +349,9 @@ tasks_stop(int grace_s)
 	ts = clock_ts(clock_wall_ms() + (int64_t)grace_s * 1000);
 	for (i = 0; i < X.nthreads; i++) {
 		if (pthread_timedjoin_np(X.threads[i], NULL, &ts) != 0) {
-			log_msg(LOG_WARN, "executor_stuck", "an executor thread "
-			    "did not finish its step within %d s", grace_s);
+			log_msg(LOG_WARN, "executor_stuck",
+			    "an executor thread did not finish its "
+			    "step within %d s", grace_s);
 			pthread_detach(X.threads[i]);
 		}
 	}
@@ -362,8 +364,8 @@ tasks_stop(int grace_s)
 		while (X.buckets[b] != NULL) {
 			struct entry *e = X.buckets[b];
 			X.buckets[b] = e->next;
-			if (e->busy)
-				continue;	/* a stuck thread still owns it */
+			if (e->busy)	/* a stuck thread still owns it */
+				continue;
 			task_free(e->t);
 			free(e);
 		}

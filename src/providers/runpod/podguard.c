@@ -57,7 +57,7 @@ guard_parse_name(const char *prefix, const char *name, const char **task_id)
 	return uuid_valid(*task_id);
 }
 
-/* ---- cost guard ----------------------------------------------------------------- */
+/* ---- cost guard ---------------------------------------------------------- */
 
 struct round {
 	int64_t now;
@@ -134,7 +134,7 @@ cleanup:
 	store_pod_list_free(recs, nrec);
 }
 
-/* ---- reaper --------------------------------------------------------------------- */
+/* ---- reaper -------------------------------------------------------------- */
 
 /* Whether a pod named for task tid is owned by something live. */
 static bool
@@ -198,7 +198,7 @@ cleanup:
 	runpod_pods_free(live, nlive);
 }
 
-/* ---- the thread ----------------------------------------------------------------- */
+/* ---- the thread ---------------------------------------------------------- */
 
 static void *
 guard_main(void *arg)

@@ -32,7 +32,7 @@ int guard_start(const struct config *cfg, struct store *st, char **err);
 /* Stop and join it.  Safe without a start. */
 void guard_stop(void);
 
-/* ---- visible for tests ---------------------------------------------------- */
+/* ---- visible for tests --------------------------------------------------- */
 
 /*
  * Account one round for a pod: dt_ms elapsed since the last round at the

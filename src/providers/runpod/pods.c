@@ -406,7 +406,7 @@ pods_probe_ssh(const char *host, int port, const char *pinned, char **fp,
 	return rc;
 }
 
-/* ---- describing pods ------------------------------------------------------ */
+/* ---- describing pods ----------------------------------------------------- */
 
 static void
 add_str(json_object *o, const char *k, const char *v)
@@ -489,7 +489,7 @@ pods_op_error(struct op_error *oe, const char *what,
 	}
 }
 
-/* ---- synchronous operations ------------------------------------------------ */
+/* ---- synchronous operations ---------------------------------------------- */
 
 int
 pods_op_list_gpu_types(const struct op_ctx *c, json_object *params,
@@ -550,8 +550,9 @@ pods_admit_owned(const struct op_ctx *c, json_object *params,
 	if (owned_pod(c, params, &r, oe) < 0)
 		return -1;
 	if (strcmp(r->state, "terminated") == 0) {
-		op_error_set(oe, ERRC_POD_NOT_FOUND, "pod %s is terminated (%s)",
-		    r->pod_id, r->reason ? r->reason : "no reason recorded");
+		op_error_set(oe, ERRC_POD_NOT_FOUND,
+		    "pod %s is terminated (%s)", r->pod_id,
+		    r->reason ? r->reason : "no reason recorded");
 		store_pod_free(r);
 		return -1;
 	}

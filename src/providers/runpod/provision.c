@@ -27,7 +27,7 @@ progress(struct task *t, int step, int steps, const char *msg)
 		task_set_progress(t, step, steps, msg);
 }
 
-/* ---- waiting ------------------------------------------------------------------ */
+/* ---- waiting ------------------------------------------------------------- */
 
 /* A transient RunPod failure: come back after Retry-After or a backoff. */
 static enum step_result
@@ -75,7 +75,7 @@ deadline_ms(struct task *t, const struct step_env *env)
 	return d;
 }
 
-/* ---- failing with the pod released ------------------------------------------- */
+/* ---- failing with the pod released --------------------------------------- */
 
 /*
  * Fail the task; if it made a pod, terminate it first (phase "release",
@@ -105,7 +105,8 @@ release_step(struct task *t, const struct step_env *env)
 	char *full = NULL;
 
 	if (pod == NULL) {
-		task_fail(t, code ? code : ERRC_PROVISION_FAILED, msg ? msg : "");
+		task_fail(t, code ? code : ERRC_PROVISION_FAILED,
+		    msg ? msg : "");
 		return STEP_DONE;
 	}
 	c = pods_client(&e);
@@ -131,7 +132,7 @@ release_step(struct task *t, const struct step_env *env)
 	return STEP_WAIT;
 }
 
-/* ---- create -------------------------------------------------------------------- */
+/* ---- create -------------------------------------------------------------- */
 
 static size_t
 ncandidates(const struct task *t, size_t *ngpu)
@@ -368,7 +369,7 @@ transient:
 	return r;
 }
 
-/* ---- wait until SSH answers ------------------------------------------------------ */
+/* ---- wait until SSH answers ---------------------------------------------- */
 
 struct ssh_seen {
 	const char *ip;
@@ -412,7 +413,8 @@ provision_result(const struct task *t, const struct pod_rec *r)
 	    json_object_new_string(r->host_fp));
 	json_object_object_add(o, "gpu_type_id", r->gpu_type_id ?
 	    json_object_new_string(r->gpu_type_id) : NULL);
-	json_object_object_add(o, "gpu_count", json_object_new_int(r->gpu_count));
+	json_object_object_add(o, "gpu_count",
+	    json_object_new_int(r->gpu_count));
 	json_object_object_add(o, "cloud_type", r->cloud ?
 	    json_object_new_string(r->cloud) : NULL);
 	json_object_object_add(o, "cost_per_hr",
@@ -463,7 +465,8 @@ poll_ready(const struct step_env *env, struct runpod_client *c,
 		goto cleanup;
 	}
 	if (p->public_ip == NULL || p->ssh_port <= 0) {
-		*waiting = xstrdup("RUNNING, but no public IP and SSH port yet");
+		*waiting = xstrdup("RUNNING, but no public IP and SSH "
+		    "port yet");
 		rc = 0;
 		goto cleanup;
 	}
@@ -588,13 +591,14 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 	if (env->now_ms >= deadline_ms(t, env)) {
 		snprintf(msg, sizeof(msg), "the pod was not ready within the "
 		    "timeout; last seen: %s", task_ckpt_str(t, "waiting_for"));
-		return provisioning ? fail_release(t, env, ERRC_PROVISION_TIMEOUT,
-		    msg, "timeout") : (task_fail(t, "timeout", msg), STEP_DONE);
+		return provisioning ? fail_release(t, env,
+		    ERRC_PROVISION_TIMEOUT, msg, "timeout") :
+		    (task_fail(t, "timeout", msg), STEP_DONE);
 	}
 	return poll_later(t, env);
 }
 
-/* ---- runpod.provision_pod ------------------------------------------------------ */
+/* ---- runpod.provision_pod ------------------------------------------------ */
 
 enum step_result
 prov_provision_step(struct task *t, const struct step_env *env)
@@ -611,8 +615,8 @@ prov_provision_step(struct task *t, const struct step_env *env)
 		return release_step(t, env);
 	if (env->now_ms >= deadline && strcmp(phase, "create") == 0 &&
 	    !task_ckpt_bool(t, "create_pending", false))
-		return fail_release(t, env, ERRC_PROVISION_TIMEOUT, "no pod could "
-		    "be created within the timeout", "timeout");
+		return fail_release(t, env, ERRC_PROVISION_TIMEOUT,
+		    "no pod could be created within the timeout", "timeout");
 	if (strcmp(phase, "create") == 0)
 		return create_step(t, env);
 	return wait_step(t, env, true);
@@ -669,7 +673,7 @@ prov_validate(json_object *params, const struct config *cfg, char **err)
 	return 0;
 }
 
-/* ---- runpod.stop_pod / resume_pod / terminate_pod ----------------------------------- */
+/* ---- runpod.stop_pod / resume_pod / terminate_pod ------------------------ */
 
 static void
 set_stopped(struct pod_rec *r, void *arg)
@@ -709,7 +713,8 @@ fail_runpod(struct task *t, const char *pod, const char *what,
 
 	if (e->kind == RP_NOT_FOUND) {
 		pods_mark_gone(pod);
-		task_fail(t, ERRC_POD_GONE, "the pod no longer exists at RunPod");
+		task_fail(t, ERRC_POD_GONE,
+		    "the pod no longer exists at RunPod");
 		return STEP_DONE;
 	}
 	pods_op_error(&oe, what, e);

@@ -32,7 +32,8 @@
 #include "core/config.h"
 #include "core/op.h"
 
-enum step_result prov_provision_step(struct task *t, const struct step_env *env);
+enum step_result prov_provision_step(struct task *t,
+    const struct step_env *env);
 enum step_result prov_provision_cancel(struct task *t,
     const struct step_env *env);
 enum step_result prov_action_step(struct task *t, const struct step_env *env);

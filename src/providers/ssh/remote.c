@@ -143,15 +143,15 @@ check_job_id(const char *id, struct ssh_error *e)
 	size_t i, n;
 
 	if (id == NULL || (n = strlen(id)) == 0 || n > JOB_ID_MAX) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id must be 1 to %d "
-		    "characters", JOB_ID_MAX);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "remote: job id must be 1 to %d characters", JOB_ID_MAX);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (!id_char((unsigned char)id[i])) {
-			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: job id has a "
-			    "character (0x%02x at %zu) outside "
-			    "[A-Za-z0-9._-]", (unsigned char)id[i], i);
+			ssh_error_set(e, SSH_ERR_PROTOCOL,
+			    "remote: job id has a character (0x%02x at %zu) "
+			    "outside [A-Za-z0-9._-]", (unsigned char)id[i], i);
 			return -1;
 		}
 	}
@@ -171,19 +171,19 @@ check_path(const char *what, const char *path, struct ssh_error *e)
 	size_t n;
 
 	if (path == NULL || path[0] != '/') {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s must be an absolute "
-		    "path", what);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "remote: %s must be an absolute path", what);
 		return -1;
 	}
 	if ((n = strlen(path)) > REMOTE_PATH_MAX) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s is longer than %d "
-		    "bytes", what, REMOTE_PATH_MAX);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s is "
+		    "longer than %d bytes", what, REMOTE_PATH_MAX);
 		return -1;
 	}
 	for (p = path; *p != '\0'; p++) {
 		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s has a control "
-			    "character (0x%02x at %zu)", what,
+			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s has a "
+			    "control character (0x%02x at %zu)", what,
 			    (unsigned char)*p, (size_t)(p - path));
 			return -1;
 		}
@@ -191,8 +191,8 @@ check_path(const char *what, const char *path, struct ssh_error *e)
 	for (seg = path; seg != NULL; seg = strchr(seg + 1, '/')) {
 		if (strncmp(seg, "/..", 3) == 0 &&
 		    (seg[3] == '/' || seg[3] == '\0')) {
-			ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s '%s' has a "
-			    "'..' component", what, path);
+			ssh_error_set(e, SSH_ERR_PROTOCOL,
+			    "remote: %s '%s' has a '..' component", what, path);
 			return -1;
 		}
 	}
@@ -317,9 +317,9 @@ run(struct ssh_session *s, const char *what, const char *job_id,
 		    what, job_id, (int)n, msg);
 	} else {
 		output_excerpt(r, excerpt, sizeof(excerpt));
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: %s of job %s: status %d"
-		    "%s%s: %s", what, job_id, r->exit_status,
-		    r->exit_signal != NULL ? ", signal " : "",
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "remote: %s of job %s: status %d%s%s: %s", what, job_id,
+		    r->exit_status, r->exit_signal != NULL ? ", signal " : "",
 		    r->exit_signal != NULL ? r->exit_signal : "", excerpt);
 	}
 	ssh_exec_result_clear(r);
@@ -394,9 +394,9 @@ remote_start(struct ssh_session *s, const char *jobs_root,
 	    check_path("workdir", workdir, e) != 0)
 		goto cleanup;
 	if (script == NULL || (n = strlen(script)) > REMOTE_SCRIPT_MAX) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: the script of job %s is "
-		    "missing or longer than %d bytes", job_id,
-		    REMOTE_SCRIPT_MAX);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "remote: the script of job %s is missing or "
+		    "longer than %d bytes", job_id, REMOTE_SCRIPT_MAX);
 		goto cleanup;
 	}
 	sb_adds(&cmd, "w=");
@@ -498,9 +498,9 @@ remote_read_log(struct ssh_session *s, const char *jobs_root,
 	if (mark == NULL || r.truncated ||
 	    r.output_len - (size_t)(mark - r.output) - (sizeof(LOG_MARK) - 1) >
 	    max) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: read_log of job %s: "
-		    "unexpected answer (%zu bytes for at most %zu asked)",
-		    job_id, r.output_total, max);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "remote: read_log of job %s: unexpected answer (%zu bytes "
+		    "for at most %zu asked)", job_id, r.output_total, max);
 		goto cleanup;
 	}
 	skip = (size_t)(mark - r.output) + sizeof(LOG_MARK) - 1;
@@ -527,8 +527,8 @@ remote_cancel(struct ssh_session *s, const char *jobs_root,
 
 	ssh_error_clear(e);
 	if (grace_s < 0 || grace_s > REMOTE_GRACE_MAX) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: cancel grace %d s is "
-		    "outside 0..%d", grace_s, REMOTE_GRACE_MAX);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote: cancel grace %d s "
+		    "is outside 0..%d", grace_s, REMOTE_GRACE_MAX);
 		goto cleanup;
 	}
 	if (cmd_begin(&cmd, jobs_root, job_id, true, e) != 0)

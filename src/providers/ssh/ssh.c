@@ -294,8 +294,8 @@ tcp_connect(const char *host, int port, int64_t deadline, struct ssh_error *e)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		ssh_error_set(e, SSH_ERR_CONNECT, "connect to %s:%d: %s", host, port,
-		    err == ETIMEDOUT ? "timed out" : strerror(err));
+		ssh_error_set(e, SSH_ERR_CONNECT, "connect to %s:%d: %s", host,
+		    port, err == ETIMEDOUT ? "timed out" : strerror(err));
 	return fd;
 }
 
@@ -417,13 +417,14 @@ known_hosts_load(LIBSSH2_SESSION *ls, const char *path,
 
 	*out = NULL;
 	if ((kh = libssh2_knownhost_init(ls)) == NULL) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_knownhost_init failed");
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "libssh2_knownhost_init failed");
 		return -1;
 	}
 	if (libssh2_knownhost_readfile(kh, path,
 	    LIBSSH2_KNOWNHOST_FILE_OPENSSH) < 0) {
-		ssh_error_set(e, SSH_ERR_HOSTKEY, "cannot read known_hosts file %s: "
-		    "%s", path, lib_error(ls));
+		ssh_error_set(e, SSH_ERR_HOSTKEY,
+		    "cannot read known_hosts file %s: %s", path, lib_error(ls));
 		libssh2_knownhost_free(kh);
 		return -1;
 	}
@@ -444,8 +445,8 @@ known_hosts_check(struct ssh_session *s, LIBSSH2_KNOWNHOSTS *kh,
 
 	key = libssh2_session_hostkey(s->ls, &len, &type);
 	if (key == NULL || knownhost_type(type) == 0) {
-		ssh_error_set(e, SSH_ERR_HOSTKEY, "%s presented no usable host key",
-		    s->where);
+		ssh_error_set(e, SSH_ERR_HOSTKEY,
+		    "%s presented no usable host key", s->where);
 		return -1;
 	}
 	rc = libssh2_knownhost_checkp(kh, host, port, key, len,
@@ -459,8 +460,8 @@ known_hosts_check(struct ssh_session *s, LIBSSH2_KNOWNHOSTS *kh,
 			fp_of_base64_blob(entry->key, expected);
 		else
 			snprintf(expected, sizeof(expected), "(unknown)");
-		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s does not match "
-		    "known_hosts %s: expected %s, got %s", s->where, path,
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s does not "
+		    "match known_hosts %s: expected %s, got %s", s->where, path,
 		    expected, s->fingerprint);
 		return -1;
 	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
@@ -469,8 +470,8 @@ known_hosts_check(struct ssh_session *s, LIBSSH2_KNOWNHOSTS *kh,
 		    s->where, path, host, port, s->fingerprint);
 		return -1;
 	}
-	ssh_error_set(e, SSH_ERR_HOSTKEY, "checking the host key of %s against %s "
-	    "failed: %s", s->where, path, lib_error(s->ls));
+	ssh_error_set(e, SSH_ERR_HOSTKEY, "checking the host key of %s "
+	    "against %s failed: %s", s->where, path, lib_error(s->ls));
 	return -1;
 }
 
@@ -492,8 +493,8 @@ check_hostkey(struct ssh_session *s, const struct ssh_target *t,
 	fp_format(md, fp);
 	s->fingerprint = xstrdup(fp);
 	if (t->pinned_fp != NULL && !fp_equal(t->pinned_fp, fp)) {
-		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s changed: expected "
-		    "%s, got %s", s->where, t->pinned_fp, fp);
+		ssh_error_set(e, SSH_ERR_HOSTKEY, "host key of %s changed: "
+		    "expected %s, got %s", s->where, t->pinned_fp, fp);
 		return -1;
 	}
 	if (kh != NULL)
@@ -526,8 +527,8 @@ authenticate(struct ssh_session *s, const struct ssh_target *t,
 	case 0:
 		return 0;
 	case LIBSSH2_ERROR_EAGAIN:
-		ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: authentication timed out",
-		    s->where);
+		ssh_error_set(e, SSH_ERR_TIMEOUT,
+		    "%s: authentication timed out", s->where);
 		break;
 	case LIBSSH2_ERROR_FILE:
 		/* libssh2's text may quote the file: keep it out. */
@@ -537,12 +538,12 @@ authenticate(struct ssh_session *s, const struct ssh_target *t,
 		break;
 	case LIBSSH2_ERROR_AUTHENTICATION_FAILED:
 	case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
-		ssh_error_set(e, SSH_ERR_AUTH, "%s: public key of %s refused for user "
-		    "%s", s->where, t->key_file, t->user);
+		ssh_error_set(e, SSH_ERR_AUTH, "%s: public key of %s "
+		    "refused for user %s", s->where, t->key_file, t->user);
 		break;
 	default:
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s: authentication failed: %s",
-		    s->where, lib_error(s->ls));
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s: authentication "
+		    "failed: %s", s->where, lib_error(s->ls));
 		break;
 	}
 	s->broken = true;
@@ -558,15 +559,15 @@ handshake(struct ssh_session *s, int64_t deadline, struct ssh_error *e)
 	while ((rc = libssh2_session_handshake(s->ls, s->fd)) ==
 	    LIBSSH2_ERROR_EAGAIN) {
 		if (wait_session(s, deadline) != 0) {
-			ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: SSH handshake timed "
-			    "out", s->where);
+			ssh_error_set(e, SSH_ERR_TIMEOUT,
+			    "%s: SSH handshake timed out", s->where);
 			s->broken = true;
 			return -1;
 		}
 	}
 	if (rc != 0) {
-		ssh_error_set(e, SSH_ERR_HANDSHAKE, "%s: SSH handshake failed: %s",
-		    s->where, lib_error(s->ls));
+		ssh_error_set(e, SSH_ERR_HANDSHAKE,
+		    "%s: SSH handshake failed: %s", s->where, lib_error(s->ls));
 		s->broken = true;
 		return -1;
 	}
@@ -614,15 +615,16 @@ ssh_session_open(const struct ssh_target *t, struct ssh_session **out,
 		*fingerprint_out = NULL;
 	if (t->host == NULL || t->user == NULL || t->key_file == NULL ||
 	    port > 65535) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "ssh target needs host, port, "
-		    "user and key_file");
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "ssh target needs host, port, user and key_file");
 		return -1;
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->fd = -1;
 	s->where = xasprintf("%s:%d", t->host, port);
 	if ((s->ls = libssh2_session_init()) == NULL) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "libssh2_session_init failed");
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "libssh2_session_init failed");
 		goto cleanup;
 	}
 	libssh2_session_set_blocking(s->ls, 0);
@@ -723,8 +725,8 @@ exec_start(struct ssh_session *s, const char *cmd, int64_t deadline,
 	while ((ch = libssh2_channel_open_session(s->ls)) == NULL) {
 		rc = libssh2_session_last_errno(s->ls);
 		if (rc != LIBSSH2_ERROR_EAGAIN) {
-			ssh_error_set(e, SSH_ERR_CHANNEL, "%s: cannot open a channel: "
-			    "%s", s->where, lib_error(s->ls));
+			ssh_error_set(e, SSH_ERR_CHANNEL, "%s: cannot "
+			    "open a channel: %s", s->where, lib_error(s->ls));
 			/* A refusal (MaxSessions) leaves the session usable. */
 			if (rc != LIBSSH2_ERROR_CHANNEL_FAILURE)
 				s->broken = true;
@@ -738,8 +740,8 @@ exec_start(struct ssh_session *s, const char *cmd, int64_t deadline,
 			goto timeout;
 	}
 	if (rc != 0) {
-		ssh_error_set(e, SSH_ERR_CHANNEL, "%s: exec refused: %s", s->where,
-		    lib_error(s->ls));
+		ssh_error_set(e, SSH_ERR_CHANNEL, "%s: exec refused: %s",
+		    s->where, lib_error(s->ls));
 		s->broken = true;	/* the session frees the channel */
 		return NULL;
 	}
@@ -788,9 +790,9 @@ exec_read(struct ssh_session *s, LIBSSH2_CHANNEL *ch, size_t max,
 				progress = true;
 			}
 			if (n < 0 && n != LIBSSH2_ERROR_EAGAIN) {
-				ssh_error_set(e, SSH_ERR_CHANNEL, "%s: reading the "
-				    "command's output: %s", s->where,
-				    lib_error(s->ls));
+				ssh_error_set(e, SSH_ERR_CHANNEL,
+				    "%s: reading the command's output: %s",
+				    s->where, lib_error(s->ls));
 				goto cleanup;
 			}
 		}
@@ -807,8 +809,8 @@ exec_read(struct ssh_session *s, LIBSSH2_CHANNEL *ch, size_t max,
 	rc = 0;
 	goto cleanup;
 timeout:
-	ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: the command did not finish in time",
-	    s->where);
+	ssh_error_set(e, SSH_ERR_TIMEOUT,
+	    "%s: the command did not finish in time", s->where);
 cleanup:
 	free(buf);
 	return rc;
@@ -1134,8 +1136,8 @@ ssh_pool_get(struct ssh_pool *p, const struct ssh_target *t,
 		}
 		if (clock_mono_ms() >= deadline) {
 			pthread_mutex_unlock(&p->mu);
-			ssh_error_set(e, SSH_ERR_TIMEOUT, "no ssh session for %s: the "
-			    "pool is full", hostport);
+			ssh_error_set(e, SSH_ERR_TIMEOUT, "no ssh session for "
+			    "%s: the pool is full", hostport);
 			goto cleanup;
 		}
 		ts = clock_ts(deadline);	/* the cv's clock: monotonic */

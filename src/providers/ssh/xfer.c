@@ -211,9 +211,9 @@ rpaths_make(struct rpaths *rp, const char *root, const char *rel,
 
 	memset(rp, 0, sizeof(*rp));
 	if (!root_ok(root)) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "remote root must be an absolute "
-		    "path other than \"/\", without \".\", \"..\" or control "
-		    "characters");
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "remote root must be an absolute path other than \"/\", "
+		    "without \".\", \"..\" or control characters");
 		return -1;
 	}
 	if (!xfer_path_ok(rel, &why)) {
@@ -296,7 +296,8 @@ run(struct xfer *x, const char *cmd, struct ssh_exec_result *r)
 	int64_t left = x->deadline - clock_mono_ms();
 
 	if (ssh_session_broken(x->s)) {
-		ssh_error_set(x->e, SSH_ERR_CHANNEL, "the ssh session is broken");
+		ssh_error_set(x->e, SSH_ERR_CHANNEL,
+		    "the ssh session is broken");
 		x->dead = true;
 		return -1;
 	}
@@ -354,8 +355,8 @@ remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
 		goto cleanup;
 	if (r.exit_status != 0 || !parse_hash(r.output, out)) {
 		msg = excerpt(&r);
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote SHA-256 of %s failed: "
-		    "%s", path, msg);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "remote SHA-256 of %s failed: %s", path, msg);
 		free(msg);
 		goto cleanup;
 	}
@@ -454,19 +455,20 @@ static void
 local_write_err(struct ssh_error *e, int err, const char *path)
 {
 	if (err == ENOSPC)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk full writing %s", path);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk full writing %s",
+		    path);
 	else if (err == EDQUOT)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk quota exceeded writing %s",
-		    path);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "disk quota exceeded writing %s", path);
 	else if (err == EACCES || err == EPERM)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "permission denied writing %s",
-		    path);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "permission denied writing %s", path);
 	else
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot write %s: %s", path,
 		    strerror(err));
 }
 
-/* ---- SFTP ----------------------------------------------------------------- */
+/* ---- SFTP ---------------------------------------------------------------- */
 
 /* Start the SFTP subsystem.  0, or -1. */
 static int
@@ -477,8 +479,8 @@ sftp_begin(struct xfer *x)
 			char *msg = NULL;
 
 			libssh2_session_last_error(x->ls, &msg, NULL, 0);
-			ssh_error_set(x->e, SSH_ERR_CHANNEL, "cannot start SFTP: %s",
-			    msg != NULL ? msg : "unknown error");
+			ssh_error_set(x->e, SSH_ERR_CHANNEL, "cannot start "
+			    "SFTP: %s", msg != NULL ? msg : "unknown error");
 			/* libssh2 1.10 reports a lost connection and a
 			 * refused subsystem alike (CHANNEL_FAILURE): assume
 			 * the worse. */
@@ -525,13 +527,13 @@ sftp_fail(struct xfer *x, int rc, const char *what, const char *path)
 
 	if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && x->sftp != NULL) {
 		fx = libssh2_sftp_last_error(x->sftp);
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: %s (SFTP "
-		    "status %lu)", what, path, fx_text(fx), fx);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: %s "
+		    "(SFTP status %lu)", what, path, fx_text(fx), fx);
 		return -1;
 	}
 	libssh2_session_last_error(x->ls, &msg, NULL, 0);
-	ssh_error_set(x->e, SSH_ERR_CHANNEL, "%s %s: connection failed: %s", what,
-	    path, msg != NULL && *msg != '\0' ? msg : "unknown error");
+	ssh_error_set(x->e, SSH_ERR_CHANNEL, "%s %s: connection failed: %s",
+	    what, path, msg != NULL && *msg != '\0' ? msg : "unknown error");
 	xfer_dead(x);
 	return -1;
 }
@@ -707,11 +709,11 @@ sftp_diagnose(struct xfer *x, const char *dir, const char *what,
 	if (rc != 0)
 		return;
 	if (v.f_flag & LIBSSH2_SFTP_ST_RDONLY)
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: read-only "
-		    "file system", what, path);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "%s %s on the pod: read-only file system", what, path);
 	else if (v.f_bavail * v.f_frsize < 2 * XFER_WRITE_BUF)
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s %s on the pod: disk full "
-		    "(%llu bytes free)", what, path,
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "%s %s on the pod: disk full (%llu bytes free)", what, path,
 		    (unsigned long long)(v.f_bavail * v.f_frsize));
 }
 
@@ -738,8 +740,8 @@ prefix_ok(struct xfer *x, const struct xfer_progress *p, const char *rpath,
 		len = XFER_RESUME_WINDOW;
 	}
 	if (local_hash(lfd, start, len, lh) != 0) {
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s", lpath,
-		    strerror(errno));
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
+		    lpath, strerror(errno));
 		return -1;
 	}
 	if (remote_hash(x, rpath, start, len, rh) != 0)
@@ -756,7 +758,7 @@ chunk_end(int64_t offset, int64_t total, int64_t max_bytes)
 	return offset + max_bytes;
 }
 
-/* ---- upload --------------------------------------------------------------- */
+/* ---- upload -------------------------------------------------------------- */
 
 /*
  * Over SFTP (no exec: a remote shell start costs far more than a few SFTP
@@ -778,15 +780,16 @@ upload_prepare(struct xfer *x, const struct rpaths *rp, int64_t *have)
 	*have = -1;
 	if ((rroot = sftp_real(x, rp->root)) == NULL) {
 		if (!x->dead)
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote root %s: %s",
-			    rp->root, "cannot resolve it (missing?)");
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote root %s: %s", rp->root,
+			    "cannot resolve it (missing?)");
 		goto cleanup;
 	}
 	if ((st = sftp_stat(x, rroot, LIBSSH2_SFTP_STAT, &a)) != 0 ||
 	    !LIBSSH2_SFTP_S_ISDIR(a.permissions) || strcmp(rroot, "/") == 0) {
 		if (st >= 0)
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote root %s is not "
-			    "a directory", rp->root);
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote root %s is not a directory", rp->root);
 		goto cleanup;
 	}
 	sb_adds(&dir, rp->root);
@@ -806,24 +809,26 @@ upload_prepare(struct xfer *x, const struct rpaths *rp, int64_t *have)
 		if (LIBSSH2_SFTP_S_ISDIR(a.permissions))
 			continue;	/* a real directory in a checked one */
 		if (!LIBSSH2_SFTP_S_ISLNK(a.permissions)) {
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote %s is not a "
-			    "directory", sb_str(&dir));
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote %s is not a directory", sb_str(&dir));
 			goto cleanup;
 		}
 		free(real);
 		if ((real = sftp_real(x, sb_str(&dir))) == NULL)
 			goto cleanup;
 		if (!inside(rroot, real, true)) {
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote directory %s "
-			    "resolves to %s, outside %s (symlink escape): "
-			    "refused", sb_str(&dir), real, rroot);
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote directory %s resolves to %s, outside %s "
+			    "(symlink escape): refused", sb_str(&dir), real,
+			    rroot);
 			goto cleanup;
 		}
 		if ((st = sftp_stat(x, real, LIBSSH2_SFTP_STAT, &a)) != 0 ||
 		    !LIBSSH2_SFTP_S_ISDIR(a.permissions)) {
 			if (st >= 0)
-				ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote %s is "
-				    "not a directory", sb_str(&dir));
+				ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+				    "remote %s is not a directory",
+				    sb_str(&dir));
 			goto cleanup;
 		}
 	}
@@ -880,8 +885,9 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 					goto cleanup;
 				}
 				if ((size_t)n < want) {
-					ssh_error_set(x->e, SSH_ERR_PROTOCOL, "%s "
-					    "shrank during the upload", lpath);
+					ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+					    "%s shrank during the upload",
+					    lpath);
 					goto cleanup;
 				}
 				if (md != NULL)
@@ -944,15 +950,16 @@ upload_commit(struct xfer *x, const struct rpaths *rp, const char *lhash,
 	if (r.exit_status == 3) {
 		if (!parse_hash(r.output, rhash))
 			snprintf(rhash, sizeof(rhash), "(unreadable)");
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s "
-		    "remote %s for %s (removed; the next call restarts from "
-		    "0)", lhash, rhash, rp->full);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "SHA-256 mismatch: local %s remote %s for %s (removed; the "
+		    "next call restarts from 0)", lhash, rhash, rp->full);
 		p->offset = 0;
 		goto cleanup;
 	}
 	if (r.exit_status != 0 || !parse_hash(r.output, rhash)) {
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "verifying and renaming remote "
-		    "%s failed (exit %d): %s", rp->part, r.exit_status, msg);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "verifying and renaming remote %s failed (exit %d): %s",
+		    rp->part, r.exit_status, msg);
 		goto cleanup;
 	}
 	rc = 0;
@@ -1051,8 +1058,8 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		EVP_DigestFinal_ex(md, dig, NULL);
 		hex32(dig, lhash);
 	} else if (local_hash(fd, 0, total, lhash) != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", local_path,
-		    strerror(errno));
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
+		    local_path, strerror(errno));
 		goto cleanup;
 	}
 	if (upload_commit(&x, &rp, lhash, p) != 0)
@@ -1075,7 +1082,7 @@ cleanup:
 	return rc;
 }
 
-/* ---- download ------------------------------------------------------------- */
+/* ---- download ------------------------------------------------------------ */
 
 /* What hard failures leave: no partial file, progress back to 0. */
 static void
@@ -1103,8 +1110,9 @@ download_stat(struct xfer *x, const struct rpaths *rp, char **real,
 	*hard = false;
 	if ((rroot = sftp_real(x, rp->root)) == NULL) {
 		if (!x->dead)
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote root %s: %s",
-			    rp->root, "cannot resolve it (missing?)");
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote root %s: %s", rp->root,
+			    "cannot resolve it (missing?)");
 		goto cleanup;
 	}
 	/* OpenSSH resolves a missing last name as if it were there. */
@@ -1113,28 +1121,28 @@ download_stat(struct xfer *x, const struct rpaths *rp, char **real,
 		*hard = !x->dead;
 		if (st == 1 || (st == 0 && x->e->message != NULL &&
 		    strstr(x->e->message, "no such file") != NULL))
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s does "
-			    "not exist", rp->full);
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote file %s does not exist", rp->full);
 		goto cleanup;
 	}
 	*hard = true;
 	if (!inside(rroot, *real, false) || strcmp(rroot, "/") == 0) {
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s resolves to %s, "
-		    "outside %s (symlink escape): refused", rp->full, *real,
-		    rroot);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "remote file %s resolves to %s, outside %s (symlink "
+		    "escape): refused", rp->full, *real, rroot);
 		goto cleanup;
 	}
 	if ((st = sftp_stat(x, *real, LIBSSH2_SFTP_STAT, &a)) != 0) {
 		*hard = !x->dead;
 		if (st == 1)
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s does "
-			    "not exist (dangling symlink)", rp->full);
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s "
+			    "does not exist (dangling symlink)", rp->full);
 		goto cleanup;
 	}
 	if (!LIBSSH2_SFTP_S_ISREG(a.permissions) ||
 	    !(a.flags & LIBSSH2_SFTP_ATTR_SIZE)) {
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote %s is not a regular "
-		    "file", rp->full);
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+		    "remote %s is not a regular file", rp->full);
 		goto cleanup;
 	}
 	*size = (int64_t)a.filesize;
@@ -1160,15 +1168,17 @@ download_open_part(const char *part, struct ssh_error *e)
 		return fd;
 	err = errno;
 	if (err == EACCES || err == EPERM)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "permission denied creating %s",
-		    part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "permission denied creating %s", part);
 	else if (err == EROFS)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot create %s: read-only file "
-		    "system", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "cannot create %s: read-only file system", part);
 	else if (err == ELOOP)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is a symlink: refused", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is a symlink: refused",
+		    part);
 	else if (err == ENOSPC)
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk full creating %s", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "disk full creating %s",
+		    part);
 	else
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot create %s: %s", part,
 		    strerror(err));
@@ -1203,8 +1213,8 @@ download_data(struct xfer *x, int fd, const char *part, const char *rpath,
 			goto cleanup;
 		}
 		if (n == 0) {
-			ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote file %s shrank "
-			    "during the download", rpath);
+			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+			    "remote file %s shrank during the download", rpath);
 			*hard = true;
 			goto cleanup;
 		}
@@ -1256,7 +1266,8 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 	if ((fd = download_open_part(part, e)) < 0)
 		goto fail_hard;
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is not a regular file", part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "%s is not a regular file",
+		    part);
 		close(fd);
 		fd = -1;
 		goto cleanup;	/* not ours to remove */
@@ -1326,14 +1337,15 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		goto fail_hard;
 	}
 	if (strcmp(lhash, rhash) != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "SHA-256 mismatch: local %s remote "
-		    "%s for %s (%s removed)", lhash, rhash, rp.full, part);
+		ssh_error_set(e, SSH_ERR_PROTOCOL,
+		    "SHA-256 mismatch: local %s remote %s for %s (%s removed)",
+		    lhash, rhash, rp.full, part);
 		goto fail_hard;
 	}
 	if (rename(part, local_path) != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot rename %s to %s: %s", part,
-		    local_path, errno == EACCES ? "permission denied" :
-		    strerror(errno));
+		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot rename %s to %s: %s",
+		    part, local_path,
+		    errno == EACCES ? "permission denied" : strerror(errno));
 		goto fail_hard;
 	}
 	memcpy(p->sha256, lhash, sizeof(p->sha256));
