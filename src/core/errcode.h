@@ -46,6 +46,8 @@ enum errcat {
 #define ERRC_POD_FAILED		"pod_failed"
 #define ERRC_POD_GONE		"pod_gone"
 #define ERRC_POD_TERMINATED	"pod_terminated"
+/* A stop or resume that did not reach its state in time. */
+#define ERRC_TIMEOUT		"timeout"
 
 /* SSH targets and InsTaG on the pod. */
 #define ERRC_POD_NOT_READY	"pod_not_ready"

@@ -593,7 +593,7 @@ wait_step(struct task *t, const struct step_env *env, bool provisioning)
 		    "timeout; last seen: %s", task_ckpt_str(t, "waiting_for"));
 		return provisioning ? fail_release(t, env,
 		    ERRC_PROVISION_TIMEOUT, msg, "timeout") :
-		    (task_fail(t, "timeout", msg), STEP_DONE);
+		    (task_fail(t, ERRC_TIMEOUT, msg), STEP_DONE);
 	}
 	return poll_later(t, env);
 }
@@ -757,7 +757,7 @@ wait_stopped(struct task *t, const struct step_env *env,
 	runpod_pod_free(p);
 	progress(t, 1, 2, msg);
 	if (env->now_ms >= deadline_ms(t, env)) {
-		task_fail(t, "timeout", "the pod did not stop within the "
+		task_fail(t, ERRC_TIMEOUT, "the pod did not stop within the "
 		    "timeout");
 		return STEP_DONE;
 	}
