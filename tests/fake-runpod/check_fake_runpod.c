@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 
 #define KEY "fake-key-0123456789abcdef"
 #define RO_KEY "fake-ro-key-fedcba9876543210"

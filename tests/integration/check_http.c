@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 #define GPU_4090 "NVIDIA GeForce RTX 4090"
 #define GPU_A100 "NVIDIA A100 80GB PCIe"

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "providers/ssh/ssh.h"
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 
 /* libssh2 1.10 with OpenSSL 3 leaks a few BIGNUMs (about 56 bytes) each
  * time it loads an ECDSA client key; not ours to fix, so LeakSanitizer is

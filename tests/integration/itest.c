@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 static char harness_dir[512];
 static unsigned char secret[256];
