@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 
 #define KEY "fake-key-0123456789abcdef"
 #define RO_KEY "fake-ro-key-fedcba9876543210"
@@ -1131,10 +1131,10 @@ start_server(void)
 	snprintf(port_s, sizeof(port_s), "%d", SSH_PORT);
 	snprintf(delay_s, sizeof(delay_s), "%d", STATE_DELAY_MS);
 	{
-		const char *argv[] = { bin, "--port", "0", "--api-key-file", keyf,
-		    "--read-only-key-file", rof, "--ssh-host", "127.0.0.1",
-		    "--ssh-port", port_s, "--state-delay-ms", delay_s,
-		    "--log", log_path, NULL };
+		const char *argv[] = { bin, "--port", "0",
+		    "--api-key-file", keyf, "--read-only-key-file", rof,
+		    "--ssh-host", "127.0.0.1", "--ssh-port", port_s,
+		    "--state-delay-ms", delay_s, "--log", log_path, NULL };
 		server_pid = tu_spawn_port(argv, &server_port, 10000);
 	}
 	if (server_pid < 0) {

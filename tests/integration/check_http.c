@@ -15,8 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
@@ -43,7 +43,8 @@ start_diag(const char *token, int steps, int interval)
 	    "{\"blocking\":false}}}", steps, interval);
 	itest_post("/a2a", token, body, &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "no task: %s", r.body);
+	ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "no task: %s",
+	    r.body);
 	id = strdup(itest_jstr(r.json, "result.id"));
 	itest_resp_free(&r);
 	return id;
@@ -63,15 +64,18 @@ START_TEST(test_cards)
 	    0, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_str_eq(itest_jstr(r.json, "protocolVersion"), "0.3.0");
-	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "url"), "/agents/instag/a2a"));
-	ck_assert_str_eq(itest_jstr(r.json, "supportedInterfaces.0.protocolVersion"),
-	    "1.0");
-	ck_assert(json_object_get_boolean(itest_jget(r.json, "capabilities.streaming")));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "url"),
+	    "/agents/instag/a2a"));
+	ck_assert_str_eq(itest_jstr(r.json,
+	    "supportedInterfaces.0.protocolVersion"), "1.0");
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "capabilities.streaming")));
 	ck_assert_ptr_nonnull(itest_jget(r.json, "skills.0.id"));
 	p = strcasestr(r.headers, "ETag: ");
 	ck_assert_ptr_nonnull(p);
 	sscanf(p + 6, "%63s", etag);
-	itest_request("GET", "/.well-known/agent.json", NULL, NULL, NULL, 0, &r2);
+	itest_request("GET", "/.well-known/agent.json", NULL, NULL, NULL, 0,
+	    &r2);
 	ck_assert_int_eq(r2.status, 200);
 	ck_assert_str_eq(r.body, r2.body);
 	itest_resp_free(&r2);
@@ -102,8 +106,8 @@ START_TEST(test_cards)
 	card = r.json;
 	{
 		static const char *const keys[] = { "id", "name", "version",
-		    "description", "capabilities", "endpoints", "authentication",
-		    NULL };
+		    "description", "capabilities", "endpoints",
+		    "authentication", NULL };
 		int i;
 		json_object_object_foreach(card, k, v) {
 			(void)v;
@@ -115,7 +119,8 @@ START_TEST(test_cards)
 		}
 	}
 	ck_assert_int_eq(nkeys, 7);
-	ck_assert_str_eq(itest_jstr(card, "endpoints.a2a"), "/agents/instag/api/a2a");
+	ck_assert_str_eq(itest_jstr(card, "endpoints.a2a"),
+	    "/agents/instag/api/a2a");
 	itest_resp_free(&r);
 }
 END_TEST
@@ -154,7 +159,8 @@ expect_401(const char *token, const char *why)
 	itest_post("/a2a", token, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"ListTasks\",\"params\":{}}", &r);
 	ck_assert_msg(r.status == 401, "%s: got %ld %s", why, r.status, r.body);
-	ck_assert_ptr_nonnull(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
+	ck_assert_ptr_nonnull(strcasestr(r.headers,
+	    "WWW-Authenticate: Bearer"));
 	ck_assert_str_eq(itest_jstr(r.json, "error"), "unauthorized");
 	itest_resp_free(&r);
 	itest_post("/api/a2a", token, "{\"type\":\"agent_discovery_request\"}",
@@ -170,8 +176,8 @@ claims(long exp_off, long nbf_off, const char *iss, const char *aud)
 	long now = (long)time(NULL);
 
 	if (asprintf(&s, "{\"sub\":\"admin\",\"scope\":\"tasks:read\","
-	    "\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"nbf\":%ld,\"iat\":%ld}",
-	    iss, aud, now + exp_off, now + nbf_off, now) < 0)
+	    "\"iss\":\"%s\",\"aud\":\"%s\",\"exp\":%ld,\"nbf\":%ld,"
+	    "\"iat\":%ld}", iss, aud, now + exp_off, now + nbf_off, now) < 0)
 		abort();
 	return s;
 }
@@ -218,11 +224,13 @@ START_TEST(test_bad_tokens)
 	free(t);
 
 	/* HS/RS confusion: an RS256 header over an HMAC made with our key */
-	t = itest_sign("HS256", "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", c, NULL, 0);
+	t = itest_sign("HS256", "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", c,
+	    NULL, 0);
 	expect_401(t, "RS256 header");
 	free(t);
 
-	t = itest_sign("HS512", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", c, NULL, 0);
+	t = itest_sign("HS512", "{\"alg\":\"HS512\",\"typ\":\"JWT\"}", c,
+	    NULL, 0);
 	expect_401(t, "HS512 when HS256 is configured");
 	free(t);
 
@@ -289,7 +297,8 @@ START_TEST(test_scopes_and_owners)
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32001);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"type\":\"task_request\",\"payload\":"
-	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}", id);
+	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}",
+	    id);
 	itest_post("/api/a2a", bob, body, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "error");
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "task_not_found");
@@ -305,7 +314,7 @@ START_TEST(test_scopes_and_owners)
 }
 END_TEST
 
-/* ---- bad input -------------------------------------------------------------- */
+/* ---- bad input ---------------------------------------------------------- */
 
 START_TEST(test_bad_input)
 {
@@ -326,7 +335,8 @@ START_TEST(test_bad_input)
 	deep[2 * n] = '\0';
 	itest_post("/a2a", admin(), deep, &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32700);
-	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "deeper"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "deeper"));
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), deep, &r);
 	ck_assert_int_eq(r.status, 400);
@@ -348,35 +358,43 @@ START_TEST(test_bad_input)
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
-	    "\"messageId\":\"m\",\"role\":\"user\",\"parts\":[{\"kind\":\"data\","
-	    "\"data\":{\"operation\":\"no.such.op\"}}]}}}", &r);
+	    "\"messageId\":\"m\",\"role\":\"user\",\"parts\":[{"
+	    "\"kind\":\"data\",\"data\":{\"operation\":\"no.such.op\"}}]}}}",
+	    &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
-	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "unknown operation"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "unknown operation"));
 	itest_resp_free(&r);
-	itest_post("/a2a", admin(), DIAG_SEND("message/send", "three", 10, ""), &r);
+	itest_post("/a2a", admin(), DIAG_SEND("message/send", "three", 10, ""),
+	    &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
-	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "params.steps"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "params.steps"));
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
-	    "\"message/send\",\"params\":{\"message\":{\"role\":\"user\"}}}", &r);
+	    "\"message/send\",\"params\":{\"message\":{\"role\":\"user\"}}}",
+	    &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 
 	/* hostile strings in an identifier param: rejected, never run */
-	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"instag.preprocess\",\"params\":{\"host\":\"h\","
 	    "\"subject\":\"$(touch /tmp/ia-pwned)`id`;rm -rf /\"}}}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	ck_assert_int_ne(access("/tmp/ia-pwned", F_OK), 0);
 	itest_resp_free(&r);
-	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"instag.preprocess\",\"params\":{\"host\":\"h\","
 	    "\"subject\":\"../../etc\"}}}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	itest_resp_free(&r);
 
 	/* not configured yet: a clear error, not a guess */
-	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"instag.pipeline\",\"params\":{\"subject\":"
 	    "\"may\",\"video\":\"https://x.example/v.mp4\",\"audio\":"
 	    "[\"https://x.example/a.wav\"],\"gpu_type_ids\":[\"A\"]}}}", &r);
@@ -446,7 +464,7 @@ START_TEST(test_huge_body)
 }
 END_TEST
 
-/* ---- A2A flows -------------------------------------------------------------- */
+/* ---- A2A flows ---------------------------------------------------------- */
 
 START_TEST(test_send_both_dialects)
 {
@@ -455,12 +473,14 @@ START_TEST(test_send_both_dialects)
 	const char *id;
 
 	/* a plain text message still answers a (completed) Task */
-	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":"
+	itest_post("/a2a", admin(),
+	    "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":"
 	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
-	    "\"messageId\":\"t1\",\"role\":\"user\",\"parts\":[{\"kind\":\"text\","
-	    "\"text\":\"hello\"}]}}}", &r);
+	    "\"messageId\":\"t1\",\"role\":\"user\",\"parts\":[{"
+	    "\"kind\":\"text\",\"text\":\"hello\"}]}}}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.kind"), "task");
-	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"), "completed");
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"),
+	    "completed");
 	ck_assert_str_eq(itest_jstr(r.json, "id"), "a");
 	ck_assert_ptr_nonnull(strstr(r.body, "diag.timer"));
 	itest_resp_free(&r);
@@ -469,7 +489,8 @@ START_TEST(test_send_both_dialects)
 	itest_post("/a2a", admin(), DIAG_SEND("SendMessage", 2, 200, ""), &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.task.status.state"),
 	    "TASK_STATE_COMPLETED");
-	ck_assert_int_eq(itest_jint(r.json, "result.task.artifacts.0.parts.0.data.steps"), 2);
+	ck_assert_int_eq(itest_jint(r.json,
+	    "result.task.artifacts.0.parts.0.data.steps"), 2);
 	ck_assert_ptr_null(itest_jget(r.json, "result.task.kind"));
 	itest_resp_free(&r);
 
@@ -485,13 +506,15 @@ START_TEST(test_send_both_dialects)
 	    "\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
 	itest_resp_free(&r);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"), "TASK_STATE_COMPLETED");
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"),
+	    "TASK_STATE_COMPLETED");
 	itest_resp_free(&r);
 
 	/* follow-up message to an existing task lands in its history */
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"ListTasks\",\"params\":{\"pageSize\":1}}", &r);
-	ck_assert_int_eq(json_object_array_length(itest_jget(r.json, "result.tasks")), 1);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.tasks")), 1);
 	ck_assert_ptr_nonnull(itest_jstr(r.json, "result.nextPageToken"));
 	itest_resp_free(&r);
 }
@@ -502,19 +525,24 @@ START_TEST(test_envelope)
 	struct itest_resp r;
 	char body[512], *id;
 
-	itest_post("/api/a2a", admin(), "{\"type\":\"agent_discovery_request\","
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"agent_discovery_request\","
 	    "\"payload\":{\"task_id\":\"d1\"}}", &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(itest_jstr(r.json, "type"), "agent_discovery_response");
+	ck_assert_str_eq(itest_jstr(r.json, "type"),
+	    "agent_discovery_response");
 	ck_assert_str_eq(itest_jstr(r.json, "task_id"), "d1");
-	ck_assert_str_eq(itest_jstr(r.json, "agent_card.id"), "instag_runpod_agent");
+	ck_assert_str_eq(itest_jstr(r.json, "agent_card.id"),
+	    "instag_runpod_agent");
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"type\":\"agent_discovery\","
 	    "\"sender\":\"xcs\",\"recipient\":\"instag\",\"payload\":{}}", &r);
-	ck_assert_str_eq(itest_jstr(r.json, "agents.0.id"), "instag_runpod_agent");
+	ck_assert_str_eq(itest_jstr(r.json, "agents.0.id"),
+	    "instag_runpod_agent");
 	itest_resp_free(&r);
 
-	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"sender\":"
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"task_request\",\"sender\":"
 	    "\"xcs\",\"recipient\":\"instag\",\"task_id\":\"x1\",\"payload\":"
 	    "{\"operation\":\"diag.timer\",\"params\":{\"steps\":1,"
 	    "\"interval_ms\":10}}}", &r);
@@ -524,7 +552,8 @@ START_TEST(test_envelope)
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "completed");
 	snprintf(body, sizeof(body), "{\"type\":\"task_request\",\"payload\":"
-	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}", id);
+	    "{\"operation\":\"tasks.get\",\"params\":{\"task_id\":\"%s\"}}}",
+	    id);
 	itest_post("/api/a2a", admin(), body, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
 	ck_assert_str_eq(itest_jstr(r.json, "result.state"), "completed");
@@ -532,10 +561,11 @@ START_TEST(test_envelope)
 	itest_resp_free(&r);
 	free(id);
 
-	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":{}}",
-	    &r);
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"task_request\",\"payload\":{}}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "error");
-	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"), "operation"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "operation"));
 	itest_resp_free(&r);
 	itest_post("/api/a2a", admin(), "{\"type\":\"negotiation\"}", &r);
 	ck_assert_int_eq(r.status, 400);
@@ -544,8 +574,10 @@ START_TEST(test_envelope)
 	itest_post("/api/a2a", admin(), "{\"payload\":{}}", &r);
 	ck_assert_int_eq(r.status, 400);
 	itest_resp_free(&r);
-	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\",\"payload\":"
-	    "{\"operation\":\"tasks.list\",\"params\":{\"page_size\":\"9\"}}}", &r);
+	itest_post("/api/a2a", admin(),
+	    "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"tasks.list\",\"params\":{\"page_size\":\"9\"}}}",
+	    &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	itest_resp_free(&r);
 }
@@ -671,7 +703,7 @@ START_TEST(test_resubscribe)
 }
 END_TEST
 
-/* ---- crash and restart ------------------------------------------------------ */
+/* ---- crash and restart -------------------------------------------------- */
 
 START_TEST(test_sigkill_restart)
 {
@@ -699,8 +731,8 @@ START_TEST(test_sigterm_clean)
 
 	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' stop >&2",
 	    top, getenv("HARNESS_DIR")), 0);
-	ck_assert_int_eq(itest_sh("grep -q '\"event\":\"stopped\"' '%s/agent.log'",
-	    getenv("HARNESS_DIR")), 0);
+	ck_assert_int_eq(itest_sh("grep -q '\"event\":\"stopped\"' "
+	    "'%s/agent.log'", getenv("HARNESS_DIR")), 0);
 	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2",
 	    top, getenv("HARNESS_DIR")), 0);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "completed");
@@ -708,7 +740,7 @@ START_TEST(test_sigterm_clean)
 }
 END_TEST
 
-/* ---- push notifications ----------------------------------------------------- */
+/* ---- push notifications ------------------------------------------------- */
 
 /* Start the HTTPS receiver; returns its port, *out_file its record file. */
 static int
@@ -778,9 +810,12 @@ START_TEST(test_push_notifications)
 	rec = wait_record(file, "\\\"state\\\":\\\"completed\\\"", 60000);
 	ck_assert_msg(rec != NULL, "no completed notification in %s", file);
 	ck_assert_str_eq(itest_jstr(rec, "path"), "/hook");
-	ck_assert_str_eq(itest_jstr(rec, "headers.x-a2a-notification-token"), "tok-123");
-	ck_assert_str_eq(itest_jstr(rec, "headers.authorization"), "Bearer cred-456");
-	ck_assert_str_eq(itest_jstr(rec, "headers.content-type"), "application/json");
+	ck_assert_str_eq(itest_jstr(rec, "headers.x-a2a-notification-token"),
+	    "tok-123");
+	ck_assert_str_eq(itest_jstr(rec, "headers.authorization"),
+	    "Bearer cred-456");
+	ck_assert_str_eq(itest_jstr(rec, "headers.content-type"),
+	    "application/json");
 	task = json_tokener_parse(itest_jstr(rec, "body"));
 	ck_assert_str_eq(itest_jstr(task, "kind"), "task");
 	ck_assert_str_eq(itest_jstr(task, "id"), id);
@@ -790,24 +825,26 @@ START_TEST(test_push_notifications)
 	/* v1.0 config methods: create, get (no credentials echoed), list,
 	 * delete (idempotent) */
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":"
-	    "\"CreateTaskPushNotificationConfig\",\"params\":{\"taskId\":\"%s\","
-	    "\"id\":\"c1\",\"url\":\"https://127.0.0.1:%d/v1\",\"authentication\":"
-	    "{\"scheme\":\"Bearer\",\"credentials\":\"secret-cred\"}}}", id, port);
+	    "\"CreateTaskPushNotificationConfig\",\"params\":{"
+	    "\"taskId\":\"%s\",\"id\":\"c1\","
+	    "\"url\":\"https://127.0.0.1:%d/v1\",\"authentication\":"
+	    "{\"scheme\":\"Bearer\",\"credentials\":\"secret-cred\"}}}",
+	    id, port);
 	itest_post("/a2a", admin(), body, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.id"), "c1");
 	ck_assert_ptr_null(strstr(r.body, "secret-cred"));
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
-	    "\"ListTaskPushNotificationConfigs\",\"params\":{\"taskId\":\"%s\"}}",
-	    id);
+	    "\"ListTaskPushNotificationConfigs\",\"params\":{"
+	    "\"taskId\":\"%s\"}}", id);
 	itest_post("/a2a", admin(), body, &r);
-	ck_assert_int_eq(json_object_array_length(itest_jget(r.json, "result.configs")),
-	    2);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.configs")), 2);
 	ck_assert_ptr_null(strstr(r.body, "secret-cred"));
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":"
-	    "\"DeleteTaskPushNotificationConfig\",\"params\":{\"taskId\":\"%s\","
-	    "\"id\":\"c1\"}}", id);
+	    "\"DeleteTaskPushNotificationConfig\",\"params\":{"
+	    "\"taskId\":\"%s\",\"id\":\"c1\"}}", id);
 	itest_post("/a2a", admin(), body, &r);
 	ck_assert_ptr_nonnull(itest_jget(r.json, "result"));
 	itest_resp_free(&r);
@@ -817,22 +854,23 @@ START_TEST(test_push_notifications)
 
 	/* SSRF filter and https only */
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":"
-	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
-	    "\"pushNotificationConfig\":{\"url\":\"https://169.254.169.254/x\"}}}",
-	    id);
+	    "\"tasks/pushNotificationConfig/set\",\"params\":{"
+	    "\"taskId\":\"%s\",\"pushNotificationConfig\":{"
+	    "\"url\":\"https://169.254.169.254/x\"}}}", id);
 	itest_post("/a2a", admin(), body, &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":"
-	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
-	    "\"pushNotificationConfig\":{\"url\":\"http://127.0.0.1:%d/\"}}}",
-	    id, port);
+	    "\"tasks/pushNotificationConfig/set\",\"params\":{"
+	    "\"taskId\":\"%s\",\"pushNotificationConfig\":{"
+	    "\"url\":\"http://127.0.0.1:%d/\"}}}", id, port);
 	itest_post("/a2a", admin(), body, &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
 	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":"
-	    "\"tasks/pushNotificationConfig/set\",\"params\":{\"taskId\":\"%s\","
-	    "\"pushNotificationConfig\":{\"url\":\"https://127.0.0.1:%d/\","
+	    "\"tasks/pushNotificationConfig/set\",\"params\":{"
+	    "\"taskId\":\"%s\",\"pushNotificationConfig\":{"
+	    "\"url\":\"https://127.0.0.1:%d/\","
 	    "\"token\":\"a\\r\\nX-Evil: 1\"}}}", id, port);
 	itest_post("/a2a", admin(), body, &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
@@ -843,7 +881,7 @@ START_TEST(test_push_notifications)
 }
 END_TEST
 
-/* ---- uploads ---------------------------------------------------------------- */
+/* ---- uploads ------------------------------------------------------------ */
 
 /* PUT /uploads/{name}: nginx buffers the body to a file, the agent adopts
  * it under artifact_dir/uploads/<id>/. */
@@ -895,7 +933,8 @@ START_TEST(test_uploads)
 	itest_request("PUT", "/uploads/clip.mp4", NULL,
 	    "application/octet-stream", "abc", 3, &r);
 	ck_assert_int_eq(r.status, 401);
-	ck_assert_ptr_nonnull(strcasestr(r.headers, "WWW-Authenticate: Bearer"));
+	ck_assert_ptr_nonnull(strcasestr(r.headers,
+	    "WWW-Authenticate: Bearer"));
 	itest_resp_free(&r);
 	itest_request("PUT", "/uploads/clip.mp4", reader,
 	    "application/octet-stream", "abc", 3, &r);
@@ -983,8 +1022,8 @@ START_TEST(test_concurrent_requests)
 
 	memset(h, 0, sizeof(h));
 	for (i = 0; i < 8; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_main, &h[i]),
-		    0);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, hammer_main,
+		    &h[i]), 0);
 	for (i = 0; i < 8; i++) {
 		pthread_join(th[i], NULL);
 		ok += h[i].ok;

@@ -14,14 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
 static char pod_id[64];		/* the suite's pod */
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- helpers ------------------------------------------------------------ */
 
 static void
 op(const char *operation, const char *params, struct itest_resp *r)
@@ -100,7 +100,8 @@ upload(const char *name, const char *make_media_args)
 	snprintf(path, sizeof(path), "/uploads/%s", name);
 	itest_request("PUT", path, admin(), "application/octet-stream", body,
 	    (size_t)n, &r);
-	ck_assert_msg(r.status == 201, "PUT %s: %ld %s", name, r.status, r.body);
+	ck_assert_msg(r.status == 201, "PUT %s: %ld %s", name, r.status,
+	    r.body);
 	id = strdup(itest_jstr(r.json, "upload_id"));
 	itest_resp_free(&r);
 	free(body);
@@ -161,7 +162,7 @@ calls_total(void)
 	return n;
 }
 
-/* ---- the suite, in order: each test builds on the previous ones ---------------- */
+/* ---- the suite, in order: each test builds on the previous ones --------- */
 
 START_TEST(test_provision_and_setup)
 {
@@ -331,7 +332,8 @@ START_TEST(test_preprocess_train_synthesize_fetch)
 	itest_resp_free(&r);
 
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
-	    "\"may\",\"output_name\":\"may_hu\",\"include_model\":true}", pod_id);
+	    "\"may\",\"output_name\":\"may_hu\",\"include_model\":true}",
+	    pod_id);
 	run("instag.fetch_results", params, "completed", 120000, &r);
 	ck_assert_int_ge(json_object_array_length(itest_jget(r.json,
 	    "result.artifacts")), 2);
@@ -410,8 +412,8 @@ START_TEST(test_cancel_and_failures)
 	for (int i = 0; i < 600 && itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
 	    ">/dev/null") == 0; i++)
 		usleep(50000);	/* a hang guard: 30 s */
-	ck_assert_int_ne(itest_sh("pgrep -f 'train_fac[e].py.*may_c' >/dev/null"),
-	    0);
+	ck_assert_int_ne(itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
+	    ">/dev/null"), 0);
 	free(id);
 
 	/* a failing stage: the task fails with the log's tail */

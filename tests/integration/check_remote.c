@@ -34,7 +34,7 @@
 
 #include "providers/ssh/remote.h"
 #include "providers/ssh/ssh.h"
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 
 #define POLL_STEP_MS 50
 #define POLLS_MAX 400		/* POLL_STEP_MS each: 20 s, bounded */

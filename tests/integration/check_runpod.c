@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 #define GPU_4090 "NVIDIA GeForce RTX 4090"
 #define GPU_A100 "NVIDIA A100 80GB PCIe"
@@ -21,7 +21,7 @@
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
-/* ---- the stand-in's own API (plain HTTP on loopback) ----------------------- */
+/* ---- the stand-in's own API (plain HTTP on loopback) -------------------- */
 
 /* method path [body] against $RUNPOD_URL; with_key: send the API key. */
 static void
@@ -97,7 +97,7 @@ pod_status(const char *id)
 	return s;
 }
 
-/* ---- the agent ----------------------------------------------------------------- */
+/* ---- the agent ---------------------------------------------------------- */
 
 /* An envelope task_request; returns the response (caller frees). */
 static void
@@ -163,7 +163,7 @@ setup(void)
 	fake_faults(NULL);
 }
 
-/* ---- every operation and alias ------------------------------------------------- */
+/* ---- every operation and alias ------------------------------------------ */
 
 START_TEST(test_lifecycle)
 {
@@ -180,8 +180,8 @@ START_TEST(test_lifecycle)
 	    "127.0.0.1");
 	ck_assert_int_eq(itest_jint(r.json, "result.result.ssh_port"),
 	    atoi(getenv("POD_SSH_PORT")));
-	ck_assert_str_eq(itest_jstr(r.json, "result.result.host_key_fingerprint"),
-	    getenv("POD_HOST_FP"));
+	ck_assert_str_eq(itest_jstr(r.json,
+	    "result.result.host_key_fingerprint"), getenv("POD_HOST_FP"));
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
 	    GPU_4090);
 	ck_assert_str_eq(itest_jstr(r.json, "result.progress.message"),
@@ -209,7 +209,8 @@ START_TEST(test_lifecycle)
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
 	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
 	    "result.gpu_types")), 4);
-	ck_assert_ptr_nonnull(itest_jstr(r.json, "result.gpu_types.0.availability"));
+	ck_assert_ptr_nonnull(itest_jstr(r.json,
+	    "result.gpu_types.0.availability"));
 	itest_resp_free(&r);
 
 	/* stop, resume */
@@ -277,7 +278,7 @@ START_TEST(test_a2a_alias)
 }
 END_TEST
 
-/* ---- faults ----------------------------------------------------------------------- */
+/* ---- faults ------------------------------------------------------------- */
 
 START_TEST(test_rate_limit_and_5xx)
 {
@@ -349,7 +350,8 @@ START_TEST(test_capacity)
 	 * attempt is named in the error. */
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\"],"
 	    "\"cloud_type\":\"ALL\"}", "failed", 30000, &r);
-	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"), "no_capacity");
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "no_capacity");
 	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
 	    GPU_A100 "/SECURE: no_capacity"));
 	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
@@ -360,7 +362,8 @@ START_TEST(test_capacity)
 	fake_faults("{\"no_capacity\":{\"gpu_ids\":[]}}");
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\"],"
 	    "\"cloud_type\":\"COMMUNITY\"}", "failed", 30000, &r);
-	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"), "no_capacity");
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "no_capacity");
 	itest_resp_free(&r);
 
 	fake_faults("{\"insufficient_balance\":true}");
@@ -487,7 +490,7 @@ START_TEST(test_crash_during_create)
 }
 END_TEST
 
-/* ---- money ------------------------------------------------------------------------ */
+/* ---- money -------------------------------------------------------------- */
 
 START_TEST(test_cost_guard)
 {
@@ -507,8 +510,9 @@ START_TEST(test_cost_guard)
 		/* Terminated and recorded (the registry row carries the
 		 * reason a moment after RunPod's DELETE answered). */
 		if (itest_jstr(r.json, "result.status") &&
-		    strcmp(itest_jstr(r.json, "result.status"), "TERMINATED") == 0
-		    && itest_jstr(r.json, "result.reason") != NULL)
+		    strcmp(itest_jstr(r.json, "result.status"),
+		    "TERMINATED") == 0 &&
+		    itest_jstr(r.json, "result.reason") != NULL)
 			break;
 		itest_resp_free(&r);
 		usleep(100000);
@@ -531,8 +535,9 @@ START_TEST(test_reaper)
 	/* A pod with the agent's prefix and a task id nobody owns, and one
 	 * that is not the agent's at all. */
 	snprintf(body, sizeof(body), "{\"name\":\"ia-harness-"
-	    "0b5e7a46-4c1e-4a9e-9a53-2f1f9c3b7d10\",\"image\":\"runpod/base:1\","
-	    "\"gpu\":{\"id\":\"%s\",\"count\":1}}", GPU_4090);
+	    "0b5e7a46-4c1e-4a9e-9a53-2f1f9c3b7d10\","
+	    "\"image\":\"runpod/base:1\",\"gpu\":{\"id\":\"%s\",\"count\":1}}",
+	    GPU_4090);
 	fake("POST", "/v2/pods", body, 1, &r);
 	ck_assert_int_eq(r.status, 201);
 	orphan = strdup(itest_jstr(r.json, "id"));
@@ -567,7 +572,7 @@ START_TEST(test_reaper)
 }
 END_TEST
 
-/* ---- who may do what, bad params, secrets ----------------------------------------- */
+/* ---- who may do what, bad params, secrets ------------------------------- */
 
 START_TEST(test_owners_and_params)
 {
@@ -581,12 +586,15 @@ START_TEST(test_owners_and_params)
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"gpu_count\":\"1\"}",
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\",\"" GPU_4090 "\"]}",
 		"{\"gpu_type_ids\":[\"$(reboot)\"]}",
-		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"image\":\"x;rm -rf /\"}",
-		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"env\":{\"1BAD\":\"x\"}}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+		    "\"image\":\"x;rm -rf /\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+		    "\"env\":{\"1BAD\":\"x\"}}",
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"env\":{\"A\":1}}",
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"volume_gb\":5}",
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"max_cost_usd\":\"5\"}",
-		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"cloud_type\":\"CHEAP\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+		    "\"cloud_type\":\"CHEAP\"}",
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"bogus\":1}",
 		NULL
 	};
@@ -595,8 +603,8 @@ START_TEST(test_owners_and_params)
 	for (i = 0; bad[i]; i++) {
 		op(admin(), "runpod.provision_pod", bad[i], &r);
 		ck_assert_msg(itest_jstr(r.json, "error.code") &&
-		    strcmp(itest_jstr(r.json, "error.code"), "invalid_params") == 0,
-		    "%s: %s", bad[i], r.body);
+		    strcmp(itest_jstr(r.json, "error.code"),
+		    "invalid_params") == 0, "%s: %s", bad[i], r.body);
 		itest_resp_free(&r);
 	}
 	op(admin(), "runpod.get_pod", "{\"pod_id\":\"../etc\"}", &r);
@@ -657,7 +665,8 @@ END_TEST
 
 START_TEST(test_key_never_leaks)
 {
-	const char *key = getenv("RUNPOD_API_KEY"), *dir = getenv("HARNESS_DIR");
+	const char *key = getenv("RUNPOD_API_KEY"),
+	    *dir = getenv("HARNESS_DIR");
 	struct itest_resp r;
 
 	ck_assert_ptr_nonnull(key);

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "providers/ssh/ssh.h"
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 
 /* libssh2 1.10 with OpenSSL 3 leaks a few BIGNUMs (about 56 bytes) each
  * time it loads an ECDSA client key; not ours to fix, so LeakSanitizer is
@@ -755,7 +755,8 @@ START_TEST(test_rekey)
 
 	t.known_hosts = rekey_pod.known_hosts;
 	ck_assert_msg(ssh_probe(&t, NULL, &e) == 0, "%s", e.message);
-	ck_assert_int_eq(tu_pod_cmd("rekey", rekey_pod.dir, out, sizeof(out)), 0);
+	ck_assert_int_eq(tu_pod_cmd("rekey", rekey_pod.dir, out,
+	    sizeof(out)), 0);
 	ck_assert(tu_env_get(out, "POD_HOST_FP", newfp, sizeof(newfp)));
 	ck_assert_str_ne(newfp, rekey_pod.fp);
 	/* known_hosts still holds the old key. */

@@ -42,7 +42,7 @@
 #include <unistd.h>
 
 #include "providers/ssh/ssh.h"
-#include "../unit/testutil.h"
+#include "unit/testutil.h"
 #include "providers/ssh/xfer.h"
 
 #ifdef TU_ROOT_CASES

@@ -13,8 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "itest.h"
-#include "../unit/testutil.h"
+#include "integration/itest.h"
+#include "unit/testutil.h"
 
 static char harness_dir[512];
 static unsigned char secret[256];
@@ -90,7 +90,8 @@ read_conf_value(const char *path, const char *key)
 		char *p = line;
 		while (*p == ' ')
 			p++;
-		if (strncmp(p, key, kl) == 0 && (p[kl] == ' ' || p[kl] == '=')) {
+		if (strncmp(p, key, kl) == 0 &&
+		    (p[kl] == ' ' || p[kl] == '=')) {
 			p = strchr(p, '=') + 1;
 			while (*p == ' ')
 				p++;
@@ -223,7 +224,8 @@ itest_request_url(const char *method, const char *url, const char *ca,
 	}
 	if (body) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
@@ -298,7 +300,8 @@ char *
 itest_sign(const char *alg, const char *header_json, const char *payload_json,
     const unsigned char *key, size_t keylen)
 {
-	char *h = b64url((const unsigned char *)header_json, strlen(header_json));
+	char *h = b64url((const unsigned char *)header_json,
+	    strlen(header_json));
 	char *p = b64url((const unsigned char *)payload_json,
 	    strlen(payload_json));
 	char *input, *sig = NULL, *tok;
@@ -312,8 +315,8 @@ itest_sign(const char *alg, const char *header_json, const char *payload_json,
 	if (alg != NULL) {
 		HMAC(strcmp(alg, "HS512") == 0 ? EVP_sha512() :
 		    strcmp(alg, "HS384") == 0 ? EVP_sha384() : EVP_sha256(),
-		    key, (int)keylen, (unsigned char *)input, strlen(input), mac,
-		    &maclen);
+		    key, (int)keylen, (unsigned char *)input, strlen(input),
+		    mac, &maclen);
 		sig = b64url(mac, maclen);
 	}
 	if (asprintf(&tok, "%s.%s", input, sig ? sig : "") < 0)
@@ -339,14 +342,17 @@ itest_wait_task(const char *token, const char *task_id, long timeout_ms)
 		struct itest_resp r;
 		json_object *res, *st, *s;
 		itest_post("/a2a", token, body, &r);
-		if (r.json && json_object_object_get_ex(r.json, "result", &res) &&
+		if (r.json &&
+		    json_object_object_get_ex(r.json, "result", &res) &&
 		    json_object_object_get_ex(res, "status", &st) &&
 		    json_object_object_get_ex(st, "state", &s)) {
 			snprintf(state, sizeof(state), "%s",
 			    json_object_get_string(s));
 			itest_resp_free(&r);
-			if (!strcmp(state, "completed") || !strcmp(state, "failed") ||
-			    !strcmp(state, "canceled") || !strcmp(state, "rejected"))
+			if (!strcmp(state, "completed") ||
+			    !strcmp(state, "failed") ||
+			    !strcmp(state, "canceled") ||
+			    !strcmp(state, "rejected"))
 				return state;
 		} else
 			itest_resp_free(&r);

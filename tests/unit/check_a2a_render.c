@@ -17,7 +17,7 @@
 #include "core/task.h"
 #include "testutil.h"
 
-/* ---- helpers ---------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 /* Follow a dotted path of object keys and array indexes ("a.0.b"). */
 static json_object *
@@ -91,7 +91,7 @@ sample_task(void)
 	return t;
 }
 
-/* ---- tasks -------------------------------------------------------------------- */
+/* ---- tasks -------------------------------------------------------------- */
 
 START_TEST(test_task_v03)
 {
@@ -208,7 +208,8 @@ START_TEST(test_all_states)
 		ck_assert_str_eq(str_at(f, "statusUpdate.taskId"), t->id);
 		ck_assert_str_eq(str_at(f, "statusUpdate.contextId"),
 		    t->context_id);
-		ck_assert_str_eq(str_at(f, "statusUpdate.status.state"), v10[s]);
+		ck_assert_str_eq(str_at(f, "statusUpdate.status.state"),
+		    v10[s]);
 		ck_assert(!has(f, "statusUpdate.final"));
 		ck_assert(!has(f, "statusUpdate.kind"));
 		json_object_put(a);
@@ -335,8 +336,8 @@ START_TEST(test_artifacts)
 	ck_assert_str_eq(str_at(e, "artifactUpdate.taskId"), t->id);
 	ck_assert_str_eq(str_at(e, "artifactUpdate.artifact.artifactId"), rid);
 	ck_assert(!has(e, "artifactUpdate.artifact.parts.0.kind"));
-	ck_assert(json_object_equal(at(e, "artifactUpdate.artifact.parts.0.data"),
-	    t->result));
+	ck_assert(json_object_equal(
+	    at(e, "artifactUpdate.artifact.parts.0.data"), t->result));
 	e = json_object_array_get_idx(ev, 1);
 	ck_assert_str_eq(str_at(e, "artifactUpdate.artifact.parts.0.url"),
 	    "https://agents.example.org/artifacts/a1/out.mp4");
@@ -361,17 +362,19 @@ START_TEST(test_artifacts)
 	o = render_stream_task(t, A2A_V10);
 	ck_assert_int_eq(json_object_object_length(o), 1);
 	ck_assert_str_eq(str_at(o, "task.id"), t->id);
-	ck_assert_str_eq(str_at(o, "task.status.state"), "TASK_STATE_COMPLETED");
+	ck_assert_str_eq(str_at(o, "task.status.state"),
+	    "TASK_STATE_COMPLETED");
 	json_object_put(o);
 	task_free(t);
 }
 END_TEST
 
-/* ---- JSON-RPC envelopes -------------------------------------------------------- */
+/* ---- JSON-RPC envelopes ------------------------------------------------- */
 
 START_TEST(test_rpc_result_error)
 {
-	json_object *id = json_object_new_int(7), *sid = json_object_new_string("r-1");
+	json_object *id = json_object_new_int(7),
+	    *sid = json_object_new_string("r-1");
 	json_object *o;
 
 	o = render_rpc_result(id, json_tokener_parse("{\"ok\":true}"));
@@ -405,7 +408,8 @@ START_TEST(test_rpc_result_error)
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"), "METHOD_NOT_FOUND");
 	json_object_put(o);
 	o = render_rpc_error(sid, A2A_V10, A2A_TASK_NOT_CANCELABLE, "x");
-	ck_assert_str_eq(str_at(o, "error.data.0.reason"), "TASK_NOT_CANCELABLE");
+	ck_assert_str_eq(str_at(o, "error.data.0.reason"),
+	    "TASK_NOT_CANCELABLE");
 	json_object_put(o);
 	o = render_rpc_error(sid, A2A_V10, A2A_VERSION_NOT_SUPPORTED, "x");
 	ck_assert_str_eq(str_at(o, "error.data.0.reason"),
@@ -426,7 +430,7 @@ START_TEST(test_rpc_result_error)
 }
 END_TEST
 
-/* ---- cards -------------------------------------------------------------------- */
+/* ---- cards -------------------------------------------------------------- */
 
 START_TEST(test_card_a2a)
 {
@@ -482,7 +486,8 @@ START_TEST(test_card_a2a)
 		ck_assert_ptr_nonnull(ju_str(s, "name"));
 		ck_assert_ptr_nonnull(ju_str(s, "description"));
 		ck_assert_ptr_nonnull(ju_arr(s, "tags"));
-		ck_assert_uint_gt(json_object_array_length(ju_arr(s, "tags")), 0);
+		ck_assert_uint_gt(json_object_array_length(ju_arr(s, "tags")),
+		    0);
 	}
 	ck_assert(has(c, "securitySchemes.bearer"));
 	/* The text is the same card; the ETag is quoted. */
@@ -496,7 +501,8 @@ START_TEST(test_card_a2a)
 	config_free(cfg);
 
 	/* With diagnostics on, diag.timer is a skill and the ETag changes. */
-	cfg = tu_config("public_url = https://agents.example.org/agents/instag\n"
+	cfg = tu_config(
+	    "public_url = https://agents.example.org/agents/instag\n"
 	    "agent_name = Test Agent\ndiagnostics = true\n");
 	card_init(cfg);
 	c = card_a2a();
@@ -532,7 +538,8 @@ START_TEST(test_card_umbrella)
 	/* Exactly these seven keys. */
 	ck_assert_int_eq(json_object_object_length(c), 7);
 	for (i = 0; i < 7; i++)
-		ck_assert_msg(has(c, keys[i]), "umbrella card lacks %s", keys[i]);
+		ck_assert_msg(has(c, keys[i]), "umbrella card lacks %s",
+		    keys[i]);
 	ck_assert_str_eq(str_at(c, "id"), "instag_test");
 	ck_assert_str_eq(str_at(c, "name"), cfg->agent_name);
 	ck_assert_str_ne(str_at(c, "version"), "");
@@ -544,7 +551,8 @@ START_TEST(test_card_umbrella)
 		json_object *x = json_object_array_get_idx(caps, i);
 		ck_assert(json_object_is_type(x, json_type_string));
 		req |= strcmp(json_object_get_string(x), "task_request") == 0;
-		disc |= strcmp(json_object_get_string(x), "agent_discovery") == 0;
+		disc |= strcmp(json_object_get_string(x),
+		    "agent_discovery") == 0;
 		ck_assert_str_ne(json_object_get_string(x), "diag.timer");
 	}
 	ck_assert(req && disc);
@@ -599,14 +607,16 @@ START_TEST(test_cards_from_many_threads)
 	b = card_umbrella();
 	ck_assert_ptr_ne(a, b);		/* copies, not shared references */
 	for (i = 0; i < 4; i++)
-		ck_assert_int_eq(pthread_create(&th[i], NULL, card_taker, NULL), 0);
+		ck_assert_int_eq(pthread_create(&th[i], NULL, card_taker,
+		    NULL), 0);
 	for (i = 0; i < 4; i++)
 		pthread_join(th[i], NULL);
 	json_object_put(a);
 	json_object_put(b);
 	/* The module's own card survived intact. */
 	a = card_umbrella();
-	ck_assert_str_eq(json_object_get_string(json_object_object_get(a, "id")),
+	ck_assert_str_eq(
+	    json_object_get_string(json_object_object_get(a, "id")),
 	    "instag_runpod_agent");
 	json_object_put(a);
 	card_free();

@@ -486,7 +486,8 @@ START_TEST(test_missing_header)
 	ck_assert_uint_eq(p.nscopes, 0);
 	ck_assert_int_eq(auth_verify(ctx, "", NOW, &p), AUTH_MISSING);
 	ck_assert_int_eq(auth_verify(ctx, "  \t ", NOW, &p), AUTH_MISSING);
-	ck_assert_str_eq(auth_status_reason(AUTH_MISSING), "missing bearer token");
+	ck_assert_str_eq(auth_status_reason(AUTH_MISSING),
+	    "missing bearer token");
 	auth_ctx_free(ctx);
 }
 END_TEST
@@ -515,7 +516,8 @@ START_TEST(test_not_bearer)
 	ck_assert_int_eq(auth_verify(ctx, t, NOW, &p), AUTH_MISSING);
 	/* Bearer with no token. */
 	ck_assert_int_eq(auth_verify(ctx, "Bearer", NOW, &p), AUTH_MALFORMED);
-	ck_assert_int_eq(auth_verify(ctx, "Bearer   ", NOW, &p), AUTH_MALFORMED);
+	ck_assert_int_eq(auth_verify(ctx, "Bearer   ", NOW, &p),
+	    AUTH_MALFORMED);
 	ck_assert_ptr_null(p.sub);
 	free(t);
 	free(c);
@@ -708,7 +710,8 @@ END_TEST
 START_TEST(test_non_integer_times)
 {
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
-	const char *pre = "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\",";
+	const char *pre =
+	    "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\",";
 	static const char *const bad[] = {
 		"\"exp\":\"9999999999\"}",
 		"\"exp\":9999999999.0}",
@@ -751,7 +754,8 @@ START_TEST(test_wrong_key)
 	/* The secret with one byte more or less. */
 	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\"}", c, SECRET,
 	    strlen(SECRET) - 1, EVP_sha256()), AUTH_BAD_SIGNATURE);
-	/* Right key: accepted (the same claims, so the test is about the key). */
+	/* Right key: accepted (the same claims, so the test is about
+	 * the key). */
 	ck_assert_int_eq(vfy_hmac(ctx, "{\"alg\":\"HS256\"}", c, SECRET,
 	    strlen(SECRET), EVP_sha256()), AUTH_OK);
 	ck_assert_str_eq(auth_status_reason(AUTH_BAD_SIGNATURE),
@@ -856,10 +860,10 @@ START_TEST(test_hs384_when_hs256)
 	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
 	struct auth_ctx *ctx384 = hs_ctx("HS384", SECRET);
 	char *c = claims(NOW + 600, "");
-	char *t384 = hmac_token("{\"alg\":\"HS384\",\"typ\":\"JWT\"}", c, SECRET,
-	    strlen(SECRET), EVP_sha384());
-	char *t512 = hmac_token("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", c, SECRET,
-	    strlen(SECRET), EVP_sha512());
+	char *t384 = hmac_token("{\"alg\":\"HS384\",\"typ\":\"JWT\"}", c,
+	    SECRET, strlen(SECRET), EVP_sha384());
+	char *t512 = hmac_token("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", c,
+	    SECRET, strlen(SECRET), EVP_sha512());
 	char *t256 = hs256(c);
 
 	ck_assert_int_eq(vfy(ctx, t384, NOW), AUTH_BAD_ALG);
@@ -882,7 +886,8 @@ START_TEST(test_tampered_payload)
 	char *c = claims(NOW + 600, ",\"scope\":\"tasks:read\"");
 	char *t = hs256(c);
 	char *c2 = xasprintf("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\","
-	    "\"sub\":\"admin\",\"exp\":%ld,\"scope\":\"tasks:read\"}", NOW + 600);
+	    "\"sub\":\"admin\",\"exp\":%ld,\"scope\":\"tasks:read\"}",
+	    NOW + 600);
 	char *p2 = b64url(c2, strlen(c2));
 	char *sig = strrchr(t, '.') + 1;
 	char *hdr = xstrndup(t, (size_t)(strchr(t, '.') - t));
@@ -1085,7 +1090,8 @@ END_TEST
 START_TEST(test_ctx_errors)
 {
 	struct keypair rsa, ec, rsa2;
-	const char *sec, *pub, *pubsec, *priv, *ecpub, *ecpriv, *priv2, *privopen;
+	const char *sec, *pub, *pubsec, *priv, *ecpub, *ecpriv, *priv2,
+	    *privopen;
 
 	keypair(&rsa, "RSA", NULL);
 	keypair(&rsa2, "RSA", NULL);
@@ -1115,7 +1121,8 @@ START_TEST(test_ctx_errors)
 	expect_ctx_error(make_cfg("ES384", ecpub, NULL), "not on curve");
 	/* Signing keys: mode, type, pairing. */
 	expect_ctx_error(make_cfg("RS256", pub, privopen), "chmod 600");
-	expect_ctx_error(make_cfg("RS256", pub, priv2), "is not the private key");
+	expect_ctx_error(make_cfg("RS256", pub, priv2),
+	    "is not the private key");
 	expect_ctx_error(make_cfg("RS256", pub, ecpriv), "not an RSA key");
 	expect_ctx_error(make_cfg("RS256", pub, pubsec),
 	    "not an unencrypted PEM private key");
@@ -1189,7 +1196,8 @@ START_TEST(test_mint_errors)
 	ck_assert_ptr_null(auth_mint(ctx, "bob", "", 0, NOW, &err));
 	ck_assert_ptr_nonnull(strstr(err, "ttl"));
 	free(err);
-	ck_assert_ptr_null(auth_mint(ctx, "bob", "", AUTH_MAX_TTL + 1, NOW, &err));
+	ck_assert_ptr_null(auth_mint(ctx, "bob", "", AUTH_MAX_TTL + 1, NOW,
+	    &err));
 	ck_assert_ptr_nonnull(strstr(err, "ttl"));
 	free(err);
 	ck_assert_ptr_null(auth_mint(ctx, "", "", 60, NOW, &err));
@@ -1287,7 +1295,8 @@ START_TEST(test_cache)
 	principal_clear(&p2);
 
 	/* A hit re-checks time: too early (nbf = NOW, leeway 30). */
-	ck_assert_int_eq(auth_verify(ctx, h, NOW - 60, &p1), AUTH_NOT_YET_VALID);
+	ck_assert_int_eq(auth_verify(ctx, h, NOW - 60, &p1),
+	    AUTH_NOT_YET_VALID);
 	ck_assert_ptr_null(p1.sub);
 	/* Within leeway after exp: still served. */
 	ck_assert_int_eq(auth_verify(ctx, h, NOW + 120, &p1), AUTH_OK);
@@ -1307,8 +1316,10 @@ START_TEST(test_cache)
 	ck_assert_uint_eq(misses, 2);
 
 	/* Failures are not cached. */
-	ck_assert_int_eq(vfy(ctx, "garbage.garbage.garbage", NOW), AUTH_MALFORMED);
-	ck_assert_int_eq(vfy(ctx, "garbage.garbage.garbage", NOW), AUTH_MALFORMED);
+	ck_assert_int_eq(vfy(ctx, "garbage.garbage.garbage", NOW),
+	    AUTH_MALFORMED);
+	ck_assert_int_eq(vfy(ctx, "garbage.garbage.garbage", NOW),
+	    AUTH_MALFORMED);
 	free(h);
 	free(t);
 	auth_ctx_free(ctx);

@@ -99,7 +99,8 @@ START_TEST(test_errors)
 	expect_error(text, "listen:");
 	snprintf(text, sizeof(text), "%sjwt_alg = none\n", base);
 	expect_error(text, "jwt_alg");
-	snprintf(text, sizeof(text), "%sjwt_alg = HS256\njwt_alg = HS512\n", base);
+	snprintf(text, sizeof(text), "%sjwt_alg = HS256\njwt_alg = HS512\n",
+	    base);
 	expect_error(text, "given twice");
 	snprintf(text, sizeof(text), "%sssrf_allow = 10.0.0.0/33\n", base);
 	expect_error(text, "ssrf_allow");
@@ -118,7 +119,8 @@ START_TEST(test_missing_file)
 	struct config *cfg = NULL;
 	char *err = NULL;
 
-	ck_assert_int_eq(config_load("/nonexistent/agent.conf", &cfg, &err), -1);
+	ck_assert_int_eq(config_load("/nonexistent/agent.conf", &cfg, &err),
+	    -1);
 	ck_assert_ptr_nonnull(strstr(err, "cannot open config file"));
 	free(err);
 }

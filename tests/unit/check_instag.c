@@ -39,7 +39,7 @@ sh(const char *fmt, ...)
 	return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
 }
 
-/* ---- quoting ------------------------------------------------------------------ */
+/* ---- quoting ------------------------------------------------------------ */
 
 START_TEST(test_quote)
 {
@@ -78,7 +78,7 @@ START_TEST(test_quote)
 }
 END_TEST
 
-/* ---- progress ---------------------------------------------------------------- */
+/* ---- progress ----------------------------------------------------------- */
 
 START_TEST(test_progress)
 {
@@ -114,7 +114,7 @@ START_TEST(test_progress)
 }
 END_TEST
 
-/* ---- the stages against the fake tree ------------------------------------------- */
+/* ---- the stages against the fake tree ----------------------------------- */
 
 static char pod[256], repo[300];
 
@@ -138,13 +138,19 @@ fake_pod(void)
 	    "conda create -n sapiens_lite python=3.10 -y >/dev/null && "
 	    "bash scripts/prepare.sh >/dev/null 2>&1 && "
 	    "bash scripts/prepare_sapiens.sh >/dev/null 2>&1 && "
-	    "'%s/make-media' bfm data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
-	    "(cd data_utils/face_tracking && python convert_BFM.py >/dev/null) && "
+	    "'%s/make-media' bfm "
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
+	    "(cd data_utils/face_tracking && "
+	    "python convert_BFM.py >/dev/null) && "
 	    "'%s/make-media' weights data_utils/easyportrait/fpn-fp-512.pth && "
-	    "for e in deepspeech ave esperanto hubert; do mkdir -p output/pretrain_$e && "
-	    "'%s/make-media' weights output/pretrain_$e/chkpnt_ema_face_latest.pth && "
-	    "'%s/make-media' weights output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done && "
-	    "mkdir -p data/may && '%s/make-media' video data/may/may.mp4 --seconds 2.4 && "
+	    "for e in deepspeech ave esperanto hubert; do "
+	    "mkdir -p output/pretrain_$e && "
+	    "'%s/make-media' weights "
+	    "output/pretrain_$e/chkpnt_ema_face_latest.pth && "
+	    "'%s/make-media' weights "
+	    "output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done && "
+	    "mkdir -p data/may && "
+	    "'%s/make-media' video data/may/may.mp4 --seconds 2.4 && "
 	    "'%s/make-media' audio data/drive.wav --seconds 2",
 	    repo, pod, fi, fi, fi, fi, fi, fi), 0);
 	free((char *)fi);
@@ -162,7 +168,8 @@ run_stages(const char *operation, const struct instag_args *a)
 	ck_assert_ptr_nonnull(st);
 	for (i = 0; st[i] && rc == 0; i++) {
 		script = instag_stage_script(operation, st[i], a, &err);
-		ck_assert_msg(script != NULL, "%s/%s: %s", operation, st[i], err);
+		ck_assert_msg(script != NULL, "%s/%s: %s", operation, st[i],
+		    err);
 		path = xasprintf("%s/%s-%s.sh", pod, operation, st[i]);
 		{
 			FILE *fp = fopen(path, "w");
@@ -205,8 +212,8 @@ START_TEST(test_stages_on_fake_tree)
 		ck_assert_int_eq(run_stages("instag.train", &a), 0);
 		ck_assert_int_eq(run_stages("instag.synthesize", &a), 0);
 		{
-			char *f = xasprintf("%s/output/%s/talking_head_drive.mp4",
-			    repo, name);
+			char *f = xasprintf(
+			    "%s/output/%s/talking_head_drive.mp4", repo, name);
 			out = tu_read_file(f);
 			ck_assert_ptr_nonnull(out);
 			/* the muxed video names the driving audio */
@@ -225,11 +232,13 @@ START_TEST(test_stage_errors)
 
 	a.repo_dir = "relative/dir";
 	a.subject = "may";
-	ck_assert_ptr_null(instag_stage_script("instag.train", "face", &a, &err));
+	ck_assert_ptr_null(instag_stage_script("instag.train", "face", &a,
+	    &err));
 	a.repo_dir = "/w/InsTaG";
-	ck_assert_ptr_null(instag_stage_script("instag.train", "nope", &a, &err));
-	ck_assert_ptr_null(instag_stage_script("instag.synthesize", "render", &a,
-	    &err));	/* no audio */
+	ck_assert_ptr_null(instag_stage_script("instag.train", "nope", &a,
+	    &err));
+	ck_assert_ptr_null(instag_stage_script("instag.synthesize", "render",
+	    &a, &err));	/* no audio */
 	ck_assert_ptr_null(instag_stages("instag.fetch_results"));
 	{
 		char *s = instag_stage_script("instag.train", "face", &a, &err);

@@ -103,8 +103,9 @@ START_TEST(test_parse_valid)
 {
 	json_object *o, *v;
 	char *err;
-	const char *text = " {\"a\":1,\"b\":[true,null,\"x\"],\"c\":{\"d\":1.5},"
-	    "\"e\":\"\\u00fc\\n\\\"q\\\"\",\"f\":-9007199254740993} \r\n";
+	const char *text = " {\"a\":1,\"b\":[true,null,\"x\"],"
+	    "\"c\":{\"d\":1.5},\"e\":\"\\u00fc\\n\\\"q\\\"\","
+	    "\"f\":-9007199254740993} \r\n";
 
 	ck_assert_int_eq(parse(text, 32, 64, &o, &err), 0);
 	ck_assert_ptr_null(err);
@@ -118,8 +119,8 @@ START_TEST(test_parse_valid)
 	ck_assert_uint_eq(json_object_array_length(v), 3);
 	ck_assert(json_object_get_boolean(json_object_array_get_idx(v, 0)));
 	ck_assert_ptr_null(json_object_array_get_idx(v, 1));
-	ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(v, 2)),
-	    "x");
+	ck_assert_str_eq(
+	    json_object_get_string(json_object_array_get_idx(v, 2)), "x");
 	ck_assert(json_object_object_get_ex(ju_obj(o, "c"), "d", &v));
 	ck_assert(json_object_get_double(v) == 1.5);
 	ck_assert_str_eq(ju_str(o, "e"), "\xc3\xbc\n\"q\"");

@@ -112,7 +112,8 @@ static const struct {
 	enum op_kind kind;
 	const char *requires;
 } design[] = {
-	{ "runpod.list_gpu_types", { NULL }, { "pods:read" }, OP_SYNC, "runpod" },
+	{ "runpod.list_gpu_types", { NULL }, { "pods:read" }, OP_SYNC,
+	  "runpod" },
 	{ "runpod.provision_pod", { "provision_pod", "runpod_provision" },
 	  { "pods:write" }, OP_TASK, "runpod+ssh" },
 	{ "runpod.get_pod", { "get_pod_status" }, { "pods:read" }, OP_SYNC,
@@ -195,7 +196,8 @@ END_TEST
 
 START_TEST(test_available_describe)
 {
-	struct config *off = load_cfg(""), *on = load_cfg("diagnostics = true\n");
+	struct config *off = load_cfg(""),
+	    *on = load_cfg("diagnostics = true\n");
 	const char *why = NULL;
 	json_object *d;
 	size_t i, n;
@@ -249,7 +251,7 @@ START_TEST(test_available_describe)
 }
 END_TEST
 
-/* ---- params_validate ------------------------------------------------------ */
+/* ---- params_validate ---------------------------------------------------- */
 
 static const struct param_spec spec_all[] = {
 	{ "s", P_STR, false, PAT_ANY, 0, 10, { NULL }, NULL },
@@ -265,7 +267,8 @@ static const struct param_spec spec_all[] = {
 
 START_TEST(test_validate_required_unknown)
 {
-	const struct param_spec *prov = ops_find("runpod.provision_pod")->params;
+	const struct param_spec *prov =
+	    ops_find("runpod.provision_pod")->params;
 	const struct param_spec *diag = ops_find("diag.timer")->params;
 	char *err = NULL;
 
@@ -273,9 +276,11 @@ START_TEST(test_validate_required_unknown)
 	expect_bad(spec_all, "{}", "params.r is required");
 	expect_bad(spec_all, "{\"r\":null}", "params.r is required");
 	expect_bad(spec_all, "{\"s\":\"x\"}", "params.r is required");
-	expect_bad(prov, "{\"gpu_count\":1}", "params.gpu_type_ids is required");
+	expect_bad(prov, "{\"gpu_count\":1}",
+	    "params.gpu_type_ids is required");
 	expect_bad(diag, "{\"bogus\":1}", "unknown parameter 'bogus'");
-	expect_bad(diag, "{\"steps\":1,\"Steps\":1}", "unknown parameter 'Steps'");
+	expect_bad(diag, "{\"steps\":1,\"Steps\":1}",
+	    "unknown parameter 'Steps'");
 	expect_bad(spec_all, "{\"r\":\"x\",\"__proto__\":{}}",
 	    "unknown parameter '__proto__'");
 	expect_bad(ops_find("runpod.list_gpu_types")->params, "{\"x\":1}",
@@ -301,40 +306,59 @@ START_TEST(test_validate_types)
 		const char *text, *needle;
 	} bad[] = {
 		/* P_STR */
-		{ "{\"r\":\"x\",\"s\":1}", "params.s must be a string, got integer" },
-		{ "{\"r\":\"x\",\"s\":true}", "params.s must be a string, got boolean" },
-		{ "{\"r\":\"x\",\"s\":[\"a\"]}", "params.s must be a string, got array" },
-		{ "{\"r\":\"x\",\"s\":{}}", "params.s must be a string, got object" },
-		{ "{\"r\":\"x\",\"s\":1.5}", "params.s must be a string, got number" },
+		{ "{\"r\":\"x\",\"s\":1}",
+		  "params.s must be a string, got integer" },
+		{ "{\"r\":\"x\",\"s\":true}",
+		  "params.s must be a string, got boolean" },
+		{ "{\"r\":\"x\",\"s\":[\"a\"]}",
+		  "params.s must be a string, got array" },
+		{ "{\"r\":\"x\",\"s\":{}}",
+		  "params.s must be a string, got object" },
+		{ "{\"r\":\"x\",\"s\":1.5}",
+		  "params.s must be a string, got number" },
 		{ "{\"r\":5}", "params.r must be a string" },
 		/* P_INT */
-		{ "{\"r\":\"x\",\"i\":\"1\"}", "params.i must be an integer, got string" },
-		{ "{\"r\":\"x\",\"i\":1.5}", "params.i must be an integer, got number" },
+		{ "{\"r\":\"x\",\"i\":\"1\"}",
+		  "params.i must be an integer, got string" },
+		{ "{\"r\":\"x\",\"i\":1.5}",
+		  "params.i must be an integer, got number" },
 		{ "{\"r\":\"x\",\"i\":true}", "params.i must be an integer" },
 		{ "{\"r\":\"x\",\"i\":[1]}", "params.i must be an integer" },
 		/* P_NUM */
-		{ "{\"r\":\"x\",\"n\":\"1.0\"}", "params.n must be a number, got string" },
+		{ "{\"r\":\"x\",\"n\":\"1.0\"}",
+		  "params.n must be a number, got string" },
 		{ "{\"r\":\"x\",\"n\":false}", "params.n must be a number" },
 		{ "{\"r\":\"x\",\"n\":{}}", "params.n must be a number" },
 		/* P_BOOL */
-		{ "{\"r\":\"x\",\"b\":1}", "params.b must be a boolean, got integer" },
-		{ "{\"r\":\"x\",\"b\":\"true\"}", "params.b must be a boolean" },
+		{ "{\"r\":\"x\",\"b\":1}",
+		  "params.b must be a boolean, got integer" },
+		{ "{\"r\":\"x\",\"b\":\"true\"}",
+		  "params.b must be a boolean" },
 		{ "{\"r\":\"x\",\"b\":0}", "params.b must be a boolean" },
 		/* P_ENUM */
-		{ "{\"r\":\"x\",\"e\":1}", "params.e must be a string, got integer" },
-		{ "{\"r\":\"x\",\"e\":[\"red\"]}", "params.e must be a string" },
+		{ "{\"r\":\"x\",\"e\":1}",
+		  "params.e must be a string, got integer" },
+		{ "{\"r\":\"x\",\"e\":[\"red\"]}",
+		  "params.e must be a string" },
 		/* P_STR_ARRAY */
-		{ "{\"r\":\"x\",\"a\":\"x\"}", "params.a must be an array of strings" },
-		{ "{\"r\":\"x\",\"a\":{}}", "params.a must be an array of strings" },
+		{ "{\"r\":\"x\",\"a\":\"x\"}",
+		  "params.a must be an array of strings" },
+		{ "{\"r\":\"x\",\"a\":{}}",
+		  "params.a must be an array of strings" },
 		{ "{\"r\":\"x\",\"a\":[1]}", "params.a[0] must be" },
 		{ "{\"r\":\"x\",\"a\":[\"ok\",null]}", "params.a[1] must be" },
-		{ "{\"r\":\"x\",\"a\":[\"ok\",[\"x\"]]}", "params.a[1] must be" },
+		{ "{\"r\":\"x\",\"a\":[\"ok\",[\"x\"]]}",
+		  "params.a[1] must be" },
 		/* P_STR_MAP */
-		{ "{\"r\":\"x\",\"m\":[]}", "params.m must be an object, got array" },
+		{ "{\"r\":\"x\",\"m\":[]}",
+		  "params.m must be an object, got array" },
 		{ "{\"r\":\"x\",\"m\":\"A=1\"}", "params.m must be an object" },
-		{ "{\"r\":\"x\",\"m\":{\"A\":1}}", "params.m.A must be a string" },
-		{ "{\"r\":\"x\",\"m\":{\"A\":null}}", "params.m.A must be a string" },
-		{ "{\"r\":\"x\",\"m\":{\"A\":{}}}", "params.m.A must be a string" },
+		{ "{\"r\":\"x\",\"m\":{\"A\":1}}",
+		  "params.m.A must be a string" },
+		{ "{\"r\":\"x\",\"m\":{\"A\":null}}",
+		  "params.m.A must be a string" },
+		{ "{\"r\":\"x\",\"m\":{\"A\":{}}}",
+		  "params.m.A must be a string" },
 	};
 	size_t i;
 
@@ -365,15 +389,20 @@ START_TEST(test_validate_ranges_enums)
 	expect_ok(spec_all, "{\"r\":\"x\",\"n\":0.5}");
 	expect_ok(spec_all, "{\"r\":\"x\",\"n\":2.5}");
 	expect_ok(spec_all, "{\"r\":\"x\",\"n\":1}");
-	expect_bad(spec_all, "{\"r\":\"x\",\"n\":0.49}", "params.n must be between");
-	expect_bad(spec_all, "{\"r\":\"x\",\"n\":2.51}", "params.n must be between");
-	expect_bad(spec_all, "{\"r\":\"x\",\"n\":3}", "params.n must be between");
-	expect_bad(spec_all, "{\"r\":\"x\",\"n\":1e308}", "params.n must be between");
+	expect_bad(spec_all, "{\"r\":\"x\",\"n\":0.49}",
+	    "params.n must be between");
+	expect_bad(spec_all, "{\"r\":\"x\",\"n\":2.51}",
+	    "params.n must be between");
+	expect_bad(spec_all, "{\"r\":\"x\",\"n\":3}",
+	    "params.n must be between");
+	expect_bad(spec_all, "{\"r\":\"x\",\"n\":1e308}",
+	    "params.n must be between");
 	{
 		/* Not finite (cannot come from strict JSON, but from code). */
 		json_object *p = json_tokener_parse("{\"r\":\"x\"}");
 		char *err = NULL;
-		json_object_object_add(p, "n", json_object_new_double(INFINITY));
+		json_object_object_add(p, "n",
+		    json_object_new_double(INFINITY));
 		ck_assert_int_eq(params_validate(spec_all, p, 64, &err), -1);
 		ck_assert_ptr_nonnull(strstr(err, "params.n"));
 		free(err);
@@ -386,7 +415,8 @@ START_TEST(test_validate_ranges_enums)
 	/* P_STR_ARRAY 1..3 items */
 	expect_ok(spec_all, "{\"r\":\"x\",\"a\":[\"a\"]}");
 	expect_ok(spec_all, "{\"r\":\"x\",\"a\":[\"a\",\"b\",\"c\"]}");
-	expect_bad(spec_all, "{\"r\":\"x\",\"a\":[]}", "must hold 1 to 3 items");
+	expect_bad(spec_all, "{\"r\":\"x\",\"a\":[]}",
+	    "must hold 1 to 3 items");
 	expect_bad(spec_all, "{\"r\":\"x\",\"a\":[\"a\",\"b\",\"c\",\"d\"]}",
 	    "must hold 1 to 3 items");
 	/* P_STR_MAP at most 2 entries */
@@ -409,7 +439,8 @@ START_TEST(test_validate_ranges_enums)
 		const struct param_spec *diag = ops_find("diag.timer")->params;
 		const struct param_spec *list = ops_find("tasks.list")->params;
 
-		expect_ok(prov, "{\"gpu_type_ids\":[\"A\"],\"cloud_type\":\"ALL\"}");
+		expect_ok(prov, "{\"gpu_type_ids\":[\"A\"],\"cloud_type\":"
+		    "\"ALL\"}");
 		expect_bad(prov, "{\"gpu_type_ids\":[\"A\"],\"cloud_type\":"
 		    "\"secure\"}", "params.cloud_type must be one of: SECURE, "
 		    "COMMUNITY, ALL");
@@ -419,26 +450,30 @@ START_TEST(test_validate_ranges_enums)
 		    "params.gpu_count must be between 1 and 8");
 		expect_bad(prov, "{\"gpu_type_ids\":[]}", "params.gpu_type_ids "
 		    "must hold 1 to 16 items");
-		expect_bad(prov, "{\"gpu_type_ids\":[\"A\"],\"max_cost_usd\":0}",
+		expect_bad(prov,
+		    "{\"gpu_type_ids\":[\"A\"],\"max_cost_usd\":0}",
 		    "params.max_cost_usd must be between");
-		expect_ok(prov, "{\"gpu_type_ids\":[\"A\"],\"max_cost_usd\":0.5,"
-		    "\"max_runtime_minutes\":60}");
-		expect_bad(synth, "{\"pod_id\":\"p\",\"subject\":\"s\",\"audio\":"
-		    "\"https://x.example/a.wav\",\"audio_extractor\":\"wav2vec\"}",
+		expect_ok(prov, "{\"gpu_type_ids\":[\"A\"],"
+		    "\"max_cost_usd\":0.5,\"max_runtime_minutes\":60}");
+		expect_bad(synth, "{\"pod_id\":\"p\",\"subject\":\"s\","
+		    "\"audio\":\"https://x.example/a.wav\","
+		    "\"audio_extractor\":\"wav2vec\"}",
 		    "params.audio_extractor must be one of: deepspeech, ave, "
 		    "esperanto, hubert");
-		expect_bad(synth, "{\"pod_id\":\"p\",\"subject\":\"s\",\"audio\":"
-		    "\"https://x.example/a.wav\",\"gpu_id\":16}",
+		expect_bad(synth, "{\"pod_id\":\"p\",\"subject\":\"s\","
+		    "\"audio\":\"https://x.example/a.wav\",\"gpu_id\":16}",
 		    "params.gpu_id must be between 0 and 15");
-		expect_bad(diag, "{\"steps\":0}", "params.steps must be between "
-		    "1 and 1000");
+		expect_bad(diag, "{\"steps\":0}",
+		    "params.steps must be between 1 and 1000");
 		expect_bad(diag, "{\"interval_ms\":-1}", "params.interval_ms");
-		expect_bad(diag, "{\"interval_ms\":600001}", "params.interval_ms");
+		expect_bad(diag, "{\"interval_ms\":600001}",
+		    "params.interval_ms");
 		expect_bad(list, "{\"page_size\":0}", "params.page_size");
 		expect_bad(list, "{\"page_size\":101}", "params.page_size");
 		expect_bad(list, "{\"state\":\"TASK_STATE_WORKING\"}",
 		    "params.state must be one of");
-		expect_ok(list, "{\"state\":\"input-required\",\"page_size\":100}");
+		expect_ok(list, "{\"state\":\"input-required\","
+		    "\"page_size\":100}");
 	}
 }
 END_TEST
@@ -456,13 +491,14 @@ static const char *const hostile[] = {
 START_TEST(test_validate_identifiers)
 {
 	const struct param_spec *train = ops_find("instag.train")->params;
-	const struct param_spec *term = ops_find("runpod.terminate_pod")->params;
+	const struct param_spec *term =
+	    ops_find("runpod.terminate_pod")->params;
 	const struct param_spec *pipe = ops_find("instag.pipeline")->params;
 	size_t i;
 
 	for (i = 0; hostile[i]; i++) {
-		expect_str(train, "{\"pod_id\":\"pod1\"}", "subject", hostile[i],
-		    false);
+		expect_str(train, "{\"pod_id\":\"pod1\"}", "subject",
+		    hostile[i], false);
 		expect_str(train, "{\"subject\":\"may\"}", "pod_id", hostile[i],
 		    false);
 		expect_str(train, "{\"pod_id\":\"p\",\"subject\":\"s\"}",
@@ -487,9 +523,12 @@ END_TEST
 
 START_TEST(test_validate_other_patterns)
 {
-	const struct param_spec *setup = ops_find("instag.setup_environment")->params;
-	const struct param_spec *prov = ops_find("runpod.provision_pod")->params;
-	const struct param_spec *upload = ops_find("instag.upload_data")->params;
+	const struct param_spec *setup =
+	    ops_find("instag.setup_environment")->params;
+	const struct param_spec *prov =
+	    ops_find("runpod.provision_pod")->params;
+	const struct param_spec *upload =
+	    ops_find("instag.upload_data")->params;
 	const struct param_spec *get = ops_find("tasks.get")->params;
 	const struct param_spec *list = ops_find("tasks.list")->params;
 	static const char *const up = "{\"pod_id\":\"p\",\"subject\":\"s\"}";
@@ -524,8 +563,10 @@ START_TEST(test_validate_other_patterns)
 	    "params.gpu_type_ids[0] must be a GPU type id");
 	expect_bad(prov, "{\"gpu_type_ids\":[\"A\",\"A100;reboot\"]}",
 	    "params.gpu_type_ids[1]");
-	expect_bad(prov, "{\"gpu_type_ids\":[\"A\\nB\"]}", "params.gpu_type_ids[0]");
-	expect_bad(prov, "{\"gpu_type_ids\":[\"$(x)\"]}", "params.gpu_type_ids[0]");
+	expect_bad(prov, "{\"gpu_type_ids\":[\"A\\nB\"]}",
+	    "params.gpu_type_ids[0]");
+	expect_bad(prov, "{\"gpu_type_ids\":[\"$(x)\"]}",
+	    "params.gpu_type_ids[0]");
 	/* PAT_ENVKEY (map keys) and values without control characters */
 	expect_ok(prov, "{\"gpu_type_ids\":[\"A\"],\"env\":{\"HF_TOKEN\":"
 	    "\"abc def $x\",\"_X1\":\"\"}}");
@@ -628,7 +669,7 @@ START_TEST(test_validate_defaults)
 }
 END_TEST
 
-/* ---- ops_invoke ------------------------------------------------------------ */
+/* ---- ops_invoke --------------------------------------------------------- */
 
 static int
 invoke(const struct config *cfg, const struct principal *who,
@@ -712,8 +753,8 @@ START_TEST(test_invoke_errors)
 	struct config *off = load_cfg("");
 	struct principal all;
 
-	tu_principal(&all, "alice", "pods:read pods:write instag:run tasks:read "
-	    "tasks:write diag:run");
+	tu_principal(&all, "alice",
+	    "pods:read pods:write instag:run tasks:read tasks:write diag:run");
 
 	/* Unknown operations. */
 	expect_invoke_err(off, &all, "no.such_op", "{}", ERRC_UNKNOWN_OP, 200,
@@ -793,7 +834,8 @@ START_TEST(test_invoke_leaves_params)
 	free(after);
 	json_object_put(p);
 	/* max_params from the configuration applies. */
-	p = json_tokener_parse("{\"steps\":2,\"interval_ms\":1,\"fail_at_step\":0}");
+	p = json_tokener_parse("{\"steps\":2,\"interval_ms\":1,"
+	    "\"fail_at_step\":0}");
 	ck_assert_int_eq(ops_invoke(&c, "diag.timer", p, NULL, &out), -1);
 	ck_assert_str_eq(out.err.code, ERRC_INVALID_PARAMS);
 	ck_assert_ptr_nonnull(strstr(out.err.message, "more than 2 keys"));

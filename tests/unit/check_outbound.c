@@ -63,7 +63,8 @@ START_TEST(test_ranges_rejected)
 	expect_reject(cfg, "https://192.168.1.1/", "private");
 	expect_reject(cfg, "https://100.64.0.1/", "private (CGNAT)");
 	expect_reject(cfg, "https://100.127.255.255/", "CGNAT");
-	expect_reject(cfg, "https://127.0.0.1:8443/x", "loopback address 127.0.0.1");
+	expect_reject(cfg, "https://127.0.0.1:8443/x",
+	    "loopback address 127.0.0.1");
 	expect_reject(cfg, "https://127.9.9.9/", "loopback");
 	expect_reject(cfg, "https://169.254.169.254/latest", "link-local");
 	expect_reject(cfg, "https://0.0.0.0/", "unspecified");
@@ -100,7 +101,8 @@ START_TEST(test_syntax_rejected)
 	expect_reject(cfg, "http://93.184.216.34/", "https://");
 	expect_reject(cfg, "ftp://93.184.216.34/", "https://");
 	expect_reject(cfg, "93.184.216.34/x", "https://");
-	expect_reject(cfg, "https://user:pw@93.184.216.34/", "user information");
+	expect_reject(cfg, "https://user:pw@93.184.216.34/",
+	    "user information");
 	expect_reject(cfg, "https://user@93.184.216.34/", "user information");
 	expect_reject(cfg, "https://93.184.216.34/a\r\nX: y", "control");
 	expect_reject(cfg, "https://93.184.216.34/a\nb", "control");
@@ -170,7 +172,8 @@ END_TEST
 
 START_TEST(test_allowlist)
 {
-	struct config *cfg = make_config("127.0.0.1/32, 10.0.0.0/8 fd00::/8,::1");
+	struct config *cfg =
+	    make_config("127.0.0.1/32, 10.0.0.0/8 fd00::/8,::1");
 	struct outbound_target t;
 	char *err = NULL;
 
@@ -201,7 +204,8 @@ START_TEST(test_error_names_no_secrets)
 
 	ck_assert_int_eq(outbound_check_url(cfg,
 	    "https://10.0.0.5/hook?token=SECRET", &t, &err), -1);
-	ck_assert_str_eq(err, "URL host resolves to a private address 10.0.0.5");
+	ck_assert_str_eq(err,
+	    "URL host resolves to a private address 10.0.0.5");
 	free(err);
 	ck_assert_int_eq(outbound_check_url(cfg,
 	    "https://alice:SECRET@93.184.216.34/", &t, &err), -1);
@@ -225,7 +229,8 @@ START_TEST(test_curl_setup)
 	ck_assert_ptr_nonnull(h);
 	outbound_curl_setup(cfg, h, &t, 7, &rl);
 	ck_assert_ptr_nonnull(rl);
-	ck_assert_ptr_nonnull(strstr(rl->data, "93.184.216.34:443:93.184.216.34"));
+	ck_assert_ptr_nonnull(strstr(rl->data,
+	    "93.184.216.34:443:93.184.216.34"));
 	ck_assert_ptr_null(rl->next);
 	curl_easy_cleanup(h);
 	curl_slist_free_all(rl);

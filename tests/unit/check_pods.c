@@ -27,8 +27,10 @@
 #include "lib/xalloc.h"
 
 #define UUID1 "0b5e7a46-4c1e-4a9e-9a53-2f1f9c3b7d10"
-#define ED25519_PUB "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr0dummydummydummydummydummydummydummy test\n"
-#define PRIV "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+#define ED25519_PUB "ssh-ed25519 " \
+	"AAAAC3NzaC1lZDI1NTE5AAAAIOr0dummydummydummydummydummydummydummy test\n"
+#define PRIV "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n" \
+	"-----END OPENSSH PRIVATE KEY-----\n"
 
 /* Write a file dir/name with mode; returns its path (caller frees). */
 static char *
@@ -234,7 +236,8 @@ START_TEST(test_guard_names)
 {
 	const char *tid = NULL;
 
-	ck_assert(guard_parse_name("instag-agent", "instag-agent-" UUID1, &tid));
+	ck_assert(guard_parse_name("instag-agent", "instag-agent-" UUID1,
+	    &tid));
 	ck_assert_str_eq(tid, UUID1);
 	ck_assert(!guard_parse_name("instag-agent", "instag-agent-x", &tid));
 	ck_assert(!guard_parse_name("instag-agent", "instag-agentx" UUID1,
@@ -318,8 +321,8 @@ START_TEST(test_config_keys)
 		text = xasprintf("%s%s", TU_CONFIG_BASE, bad[i]);
 		strcpy(path, "/tmp/ia-pods-conf-XXXXXX");
 		tu_write_temp(path, text, strlen(text), 0600);
-		ck_assert_msg(config_load(path, &cfg, &err) == -1, "accepted %s",
-		    bad[i]);
+		ck_assert_msg(config_load(path, &cfg, &err) == -1,
+		    "accepted %s", bad[i]);
 		free(err);
 		err = NULL;
 		unlink(path);

@@ -152,8 +152,8 @@ receiver_thread(void *arg)
 				pl = R.plan[R.nplan - 1];
 			pthread_mutex_unlock(&R.mu);
 			snprintf(resp, sizeof(resp), "HTTP/1.1 %d X\r\n"
-			    "Content-Length: 2\r\nConnection: close\r\n%s\r\nok",
-			    pl.status, pl.extra ? pl.extra : "");
+			    "Content-Length: 2\r\nConnection: close\r\n"
+			    "%s\r\nok", pl.status, pl.extra ? pl.extra : "");
 			SSL_write(ssl, resp, (int)strlen(resp));
 			SSL_shutdown(ssl);
 		} else {
@@ -297,7 +297,8 @@ setup(void)
 	cfg = tu_configf("ssrf_allow = 127.0.0.1/32\noutbound_ca_file = %s\n"
 	    "push_timeout = 5\npush_max_attempts = 5\n", cert_path);
 
-	snprintf(log_path, sizeof(log_path), "%s/log-%d", tmpdir, (int)getpid());
+	snprintf(log_path, sizeof(log_path), "%s/log-%d", tmpdir,
+	    (int)getpid());
 	log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
 	ck_assert_int_ge(log_fd, 0);
 	log_set_fd(log_fd);
@@ -490,7 +491,8 @@ START_TEST(test_crlf_refused)
 	struct push_stats s;
 	char *log;
 
-	push_deliver("task-10", url, "tok\r\nX-Evil: 1", NULL, NULL, NULL, "{}");
+	push_deliver("task-10", url, "tok\r\nX-Evil: 1", NULL, NULL, NULL,
+	    "{}");
 	push_deliver("task-10", url, "tok", "Bearer", "cred\nX-Evil: 2", NULL,
 	    "{}");
 	push_deliver("task-10", url, "tok", "Bearer\r", "cred", NULL, "{}");
@@ -551,7 +553,8 @@ START_TEST(test_stop_abandons)
 	ck_assert_int_lt(tu_now_ms() - t0, TU_HANG_MS);
 	ck_assert_uint_eq(stats().pending, 0);
 	log = read_log();
-	ck_assert_ptr_nonnull(strstr(log, "2 pending notification(s) abandoned"));
+	ck_assert_ptr_nonnull(strstr(log,
+	    "2 pending notification(s) abandoned"));
 	free(log);
 	/* After stop, deliveries are dropped. */
 	push_deliver("task-12", url, "t", NULL, NULL, NULL, "{}");

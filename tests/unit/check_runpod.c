@@ -971,9 +971,10 @@ start_server(void)
 	snprintf(port_s, sizeof(port_s), "%d", SSH_PORT);
 	snprintf(delay_s, sizeof(delay_s), "%d", STATE_DELAY_MS);
 	{
-		const char *argv[] = { bin, "--port", "0", "--api-key-file", keyf,
-		    "--ssh-host", "127.0.0.1", "--ssh-port", port_s,
-		    "--state-delay-ms", delay_s, "--log", logf, NULL };
+		const char *argv[] = { bin, "--port", "0",
+		    "--api-key-file", keyf, "--ssh-host", "127.0.0.1",
+		    "--ssh-port", port_s, "--state-delay-ms", delay_s,
+		    "--log", logf, NULL };
 		server_pid = tu_spawn_port(argv, &server_port, 10000);
 	}
 	if (server_pid < 0) {

@@ -199,12 +199,13 @@ static struct task *
 full_task(const char *owner)
 {
 	struct task *t = task_new(owner, "instag.train", json_tokener_parse(
-	    "{\"subject\":\"may\",\"gpu_id\":0,\"n\":1.5,\"u\":\"\\u00fc'\\\"\\\\/\","
+	    "{\"subject\":\"may\",\"gpu_id\":0,\"n\":1.5,"
+	    "\"u\":\"\\u00fc'\\\"\\\\/\","
 	    "\"big\":9007199254740993,\"list\":[1,\"two\",null,true]}"), NULL);
 
 	t->state = TASK_INPUT_REQUIRED;
-	t->progress = json_tokener_parse("{\"step\":2,\"steps\":5,\"percent\":40,"
-	    "\"message\":\"training\"}");
+	t->progress = json_tokener_parse("{\"step\":2,\"steps\":5,"
+	    "\"percent\":40,\"message\":\"training\"}");
 	t->result = json_tokener_parse("{\"video\":\"out.mp4\",\"n\":[1,2]}");
 	json_object_array_add(t->artifacts, json_tokener_parse(
 	    "{\"artifactId\":\"a1\",\"name\":\"out.mp4\",\"uri\":"
@@ -303,7 +304,7 @@ START_TEST(test_get_unknown)
 }
 END_TEST
 
-/* ---- list ----------------------------------------------------------------- */
+/* ---- list --------------------------------------------------------------- */
 
 static const char *ctx_a = "aaaaaaaa-e89b-42d3-a456-426614174000";
 static const char *ctx_b = "bbbbbbbb-e89b-42d3-a456-426614174000";
@@ -517,7 +518,8 @@ START_TEST(test_list_bad_token)
 		ck_assert_msg(store_task_list(st, &q, &tasks, &n, &next, &total,
 		    &err) == -1, "token '%s' accepted", bad[i]);
 		ck_assert_ptr_nonnull(err);
-		ck_assert_msg(strstr(err, "pageToken") != NULL, "err '%s'", err);
+		ck_assert_msg(strstr(err, "pageToken") != NULL, "err '%s'",
+		    err);
 		ck_assert_ptr_null(tasks);
 		ck_assert_uint_eq(n, 0);
 		ck_assert_ptr_null(next);
@@ -580,7 +582,7 @@ START_TEST(test_active)
 }
 END_TEST
 
-/* ---- push configs ---------------------------------------------------------- */
+/* ---- push configs ------------------------------------------------------- */
 
 static void
 assert_push_eq(const struct push_config *a, const struct push_config *b)

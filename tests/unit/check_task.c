@@ -141,7 +141,8 @@ START_TEST(test_task_new)
 	t = task_new("bob", "x", NULL, "conv-42");
 	ck_assert_str_eq(t->context_id, "conv-42");
 	task_free(t);
-	t = task_new("bob", "x", NULL, "0123456789012345678901234567890123456789"
+	t = task_new("bob", "x", NULL,
+	    "0123456789012345678901234567890123456789"
 	    "01234567890123456789012345");	/* 66 bytes: too long */
 	assert_v4_shape(t->context_id);
 	task_free(t);
@@ -209,14 +210,18 @@ START_TEST(test_state_names)
 		const char *v03, *v10;
 		bool terminal, interrupted;
 	} tab[] = {
-		{ TASK_SUBMITTED, "submitted", "TASK_STATE_SUBMITTED", false, false },
+		{ TASK_SUBMITTED, "submitted",
+		    "TASK_STATE_SUBMITTED", false, false },
 		{ TASK_WORKING, "working", "TASK_STATE_WORKING", false, false },
 		{ TASK_INPUT_REQUIRED, "input-required",
 		    "TASK_STATE_INPUT_REQUIRED", false, true },
-		{ TASK_COMPLETED, "completed", "TASK_STATE_COMPLETED", true, false },
-		{ TASK_CANCELED, "canceled", "TASK_STATE_CANCELED", true, false },
+		{ TASK_COMPLETED, "completed",
+		    "TASK_STATE_COMPLETED", true, false },
+		{ TASK_CANCELED, "canceled",
+		    "TASK_STATE_CANCELED", true, false },
 		{ TASK_FAILED, "failed", "TASK_STATE_FAILED", true, false },
-		{ TASK_REJECTED, "rejected", "TASK_STATE_REJECTED", true, false },
+		{ TASK_REJECTED, "rejected",
+		    "TASK_STATE_REJECTED", true, false },
 	};
 	enum task_state out;
 	size_t i;

@@ -30,7 +30,7 @@ struct env {
 	struct principal alice, bob;
 };
 
-/* ---- listener: every change it hears of ----------------------------------- */
+/* ---- listener: every change it hears of --------------------------------- */
 
 struct ev {
 	char id[UUID_STR_LEN];
@@ -84,7 +84,7 @@ events_of(const char *id, struct ev *out, size_t max)
 	return n;
 }
 
-/* ---- helpers ----------------------------------------------------------------- */
+/* ---- helpers ------------------------------------------------------------ */
 
 static void
 open_store(struct env *w)
@@ -109,8 +109,8 @@ env_start(struct env *w, const char *extra)
 	    w->dir, extra);
 	ck_assert(w->cfg->diagnostics);
 	open_store(w);
-	ck_assert_msg(tasks_start(w->cfg, w->st, listener, ops_resolve, &err) == 0,
-	    "tasks_start: %s", err ? err : "?");
+	ck_assert_msg(tasks_start(w->cfg, w->st, listener, ops_resolve,
+	    &err) == 0, "tasks_start: %s", err ? err : "?");
 	ck_assert_ptr_eq(tasks_store(), w->st);
 	tu_principal(&w->alice, "alice", "tasks:read tasks:write diag:run");
 	tu_principal(&w->bob, "bob", "tasks:read tasks:write diag:run");
@@ -288,7 +288,7 @@ last_history_text(const struct task *t)
 	return ju_str(json_object_array_get_idx(parts, 0), "text");
 }
 
-/* ---- tests ----------------------------------------------------------------- */
+/* ---- tests -------------------------------------------------------------- */
 
 START_TEST(test_completes)
 {
@@ -556,8 +556,8 @@ START_TEST(test_resume)
 	first_after = nevents;
 	pthread_mutex_unlock(&ev_lock);
 	open_store(&w);
-	ck_assert_msg(tasks_start(w.cfg, w.st, listener, ops_resolve, &err) == 0,
-	    "tasks_start: %s", err ? err : "?");
+	ck_assert_msg(tasks_start(w.cfg, w.st, listener, ops_resolve,
+	    &err) == 0, "tasks_start: %s", err ? err : "?");
 	t = wait_terminal(id, "alice", TU_HANG_MS);
 	ck_assert_int_eq(t->state, TASK_COMPLETED);
 	ck_assert(int_of(t->result, "steps") == 5);

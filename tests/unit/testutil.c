@@ -379,7 +379,8 @@ tu_stop_child(pid_t pid, long timeout_ms)
 	    tu_now_ms() < deadline)
 		tu_sleep_ms(10);
 	if (w == 0) {
-		fprintf(stderr, "pid %d ignored SIGTERM; killing it\n", (int)pid);
+		fprintf(stderr, "pid %d ignored SIGTERM; killing it\n",
+		    (int)pid);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
 	}
