@@ -550,12 +550,6 @@ tasks_list(const struct store_list_query *q, struct task ***tasks,
 	return store_task_list(X.store, q, tasks, n, next_token, total, err);
 }
 
-struct store *
-tasks_store(void)
-{
-	return X.store;
-}
-
 void
 tasks_get_stats(struct tasks_stats *out)
 {

@@ -99,9 +99,6 @@ WARN_UNUSED_RESULT
 int tasks_list(const struct store_list_query *q, struct task ***tasks,
     size_t *n, char **next_token, int64_t *total, char **err);
 
-/* The store the executor was started with. */
-struct store *tasks_store(void);
-
 struct tasks_stats {
 	unsigned long active;
 	unsigned long queued;
