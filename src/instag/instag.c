@@ -60,6 +60,87 @@ header(struct strbuf *sb, const struct instag_args *a)
 	sb_adds(sb, "\nD=\"data/$ID\"\nO=\"output/$NAME\"\n");
 }
 
+/*
+ * An awk program that sets TOTAL_GPUS=g and VALID_GPU_IDS=(ids) in one of
+ * Sapiens' lite scripts.  Upstream's depth.sh and normal.sh assign them on
+ * ONE line, "JOBS_PER_GPU=1; TOTAL_GPUS=4; VALID_GPU_IDS=(0 1 2 3)": each
+ * ';'-separated assignment of an uncommented line is matched, so that line
+ * and lines of their own both work.  Exit 1 when either is not found.
+ */
+static const char sapiens_gpus_awk[] =
+    "/^[ \\t]*#/ { print; next }\n"
+    "{\n"
+    "  n = split($0, p, \";\"); s = \"\"\n"
+    "  for (i = 1; i <= n; i++) {\n"
+    "    if (p[i] ~ /^[ \\t]*TOTAL_GPUS=[0-9]+[ \\t]*$/) {\n"
+    "      sub(/TOTAL_GPUS=[0-9]+/, \"TOTAL_GPUS=\" g, p[i]); t++\n"
+    "    } else if (p[i] ~ /^[ \\t]*VALID_GPU_IDS=\\([0-9 ]*\\)[ \\t]*$/) {\n"
+    "      sub(/VALID_GPU_IDS=\\([0-9 ]*\\)/, "
+    "\"VALID_GPU_IDS=(\" ids \")\", p[i]); v++\n"
+    "    }\n"
+    "    s = s (i > 1 ? \";\" : \"\") p[i]\n"
+    "  }\n"
+    "  print s\n"
+    "}\n"
+    "END { exit !(t && v) }\n";
+
+/*
+ * The sapiens stage.  Upstream's scripts split the frames over TOTAL_GPUS
+ * jobs, job i on GPU VALID_GPU_IDS[i % TOTAL_GPUS]; a job on a GPU the pod
+ * lacks dies, and run.sh exits 0 all the same.  So: set both to the GPUs
+ * nvidia-smi lists, clear old maps, run, and check that every frame Sapiens
+ * was to do (the first N_VALID of ori_imgs, by number) has both its maps.
+ */
+static void
+sapiens(struct strbuf *sb)
+{
+	var(sb, "SET_GPUS", sapiens_gpus_awk);
+	sb_adds(sb, "SG=data_utils/sapiens/lite/scripts\n"
+	    "G=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)\n"
+	    "if [ \"$G\" -ge 1 ]; then\n"
+	    "  ids=$(seq -s ' ' 0 $((G - 1)))\n"
+	    "  for s in \"$SG/depth.sh\" \"$SG/normal.sh\"; do\n"
+	    "    awk -v g=\"$G\" -v ids=\"$ids\" \"$SET_GPUS\" \"$s\" "
+	    ">\"$s.agent\" || { rm -f \"$s.agent\"; echo \"[agent] no "
+	    "TOTAL_GPUS=N and VALID_GPU_IDS=(...) to set in $s\"; "
+	    "exit 1; }\n"
+	    "    cmp -s \"$s.agent\" \"$s\" || cat \"$s.agent\" >\"$s\"\n"
+	    "    rm -f \"$s.agent\"\n"
+	    "  done\n"
+	    "  echo \"[agent] sapiens set to $G GPU(s): "
+	    "VALID_GPU_IDS=($ids)\"\n"
+	    "else\n"
+	    "  echo '[agent] nvidia-smi lists no GPU'\n"
+	    "fi\n"
+	    "rm -rf \"$D/sapiens/depth/sapiens_0.3b\" "
+	    "\"$D/sapiens/normal/sapiens_0.3b\"\n"
+	    "conda run --no-capture-output -n sapiens_lite "
+	    "bash ./data_utils/sapiens/run.sh \"./$D\" </dev/null\n"
+	    "frames=$(ls \"$D/ori_imgs\" 2>/dev/null | "
+	    "sed -n 's/\\.jpg$//p' | sort -V || true)\n"
+	    "[ -n \"$frames\" ] || { echo \"[agent] no frames in "
+	    "$D/ori_imgs (the process stage writes them)\"; exit 1; }\n"
+	    "bad=0\n"
+	    "for k in depth normal; do\n"
+	    "  lim=$(sed -n 's/^N_VALID=\\([0-9][0-9]*\\).*/\\1/p' "
+	    "\"$SG/$k.sh\" | tail -n 1 || true)\n"
+	    "  m=0; got=0; miss=\n"
+	    "  for f in $frames; do\n"
+	    "    [ -z \"$lim\" ] || [ $m -lt \"$lim\" ] || break\n"
+	    "    m=$((m + 1))\n"
+	    "    if [ -s \"$D/sapiens/$k/sapiens_0.3b/$f.npy\" ]; then "
+	    "got=$((got + 1)); else miss=${miss:-$f}; fi\n"
+	    "  done\n"
+	    "  if [ $got != $m ]; then\n"
+	    "    echo \"[agent] Sapiens wrote $k maps for $got of $m frames "
+	    "(first missing: $D/sapiens/$k/sapiens_0.3b/$miss.npy); see "
+	    "TOTAL_GPUS and VALID_GPU_IDS in $SG/$k.sh and the log above\"\n"
+	    "    bad=1\n"
+	    "  fi\n"
+	    "done\n"
+	    "[ $bad = 0 ]\n");
+}
+
 static int
 preprocess(struct strbuf *sb, const char *stage)
 {
@@ -81,11 +162,7 @@ preprocess(struct strbuf *sb, const char *stage)
 		    "./data_utils/easyportrait/create_teeth_mask.py \"./$D\" "
 		    "</dev/null\nls \"$D/teeth_mask\"/*.npy >/dev/null\n");
 	else if (strcmp(stage, "sapiens") == 0)
-		/* run.sh exits 0 even when its jobs fail: check the output. */
-		sb_adds(sb, "conda run --no-capture-output -n sapiens_lite "
-		    "bash ./data_utils/sapiens/run.sh \"./$D\" </dev/null\n"
-		    "ls \"$D/sapiens/depth/sapiens_0.3b\"/*.npy >/dev/null\n"
-		    "ls \"$D/sapiens/normal/sapiens_0.3b\"/*.npy >/dev/null\n");
+		sapiens(sb);
 	else
 		return -1;
 	return 0;
@@ -349,6 +426,10 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	    "if [ ! -d InsTaG/.git ]; then say \"cloning $U\"; "
 	    "git clone -q \"$U\" InsTaG; fi\n"
 	    "cd InsTaG\n"
+	    /* the sapiens stage sets the GPUs in these: the commit's own
+	     * text back, so that a checkout of another commit is clean */
+	    "git checkout -q -- data_utils/sapiens/lite/scripts/depth.sh "
+	    "data_utils/sapiens/lite/scripts/normal.sh 2>/dev/null || true\n"
 	    "git rev-parse --verify -q \"$C^{commit}\" >/dev/null || "
 	    "git fetch -q origin\n"
 	    "git -c advice.detachedHead=false checkout -q \"$C\"\n"
@@ -381,14 +462,6 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	    "git-lfs(for-scripts/prepare_sapiens.sh)\"; fi\nfi\n"
 	    "command -v FeatureExtraction >/dev/null || missing=\"$missing "
 	    "OpenFace-FeatureExtraction(on-PATH)\"\n"
-	    "G=$(nvidia-smi -L 2>/dev/null | wc -l)\n"
-	    "if [ \"$G\" -ge 1 ] && [ \"$G\" -lt 4 ]; then\n"
-	    "  ids=$(seq -s ' ' 0 $((G - 1)))\n"
-	    "  sed -i \"s/^TOTAL_GPUS=.*/TOTAL_GPUS=$G/; "
-	    "s/^VALID_GPU_IDS=.*/VALID_GPU_IDS=($ids)/\" "
-	    "data_utils/sapiens/lite/scripts/depth.sh "
-	    "data_utils/sapiens/lite/scripts/normal.sh\n"
-	    "  say \"sapiens set to $G GPU(s)\"\nfi\n"
 	    "M=data_utils/face_tracking/3DMM\n"
 	    "if [ -f \"$M/01_MorphableModel.mat\" ] && "
 	    "[ ! -f \"$M/3DMM_info.npy\" ]; "

@@ -359,6 +359,45 @@ START_TEST(test_preprocess_train_synthesize_fetch)
 }
 END_TEST
 
+/* Sapiens on a 2-GPU pod: every frame of subject fp gets its depth and
+ * normal maps; a Sapiens that skips frames (run.sh still exits 0) fails
+ * the preprocess with the count.  The stand-in runs only the jobs whose
+ * GPU ids the pod has ($FAKE_INSTAG_CONTROL/gpus). */
+START_TEST(test_sapiens_gpus)
+{
+	const char *root = getenv("POD_ROOT");
+	struct itest_resp r;
+	char params[256];
+
+	POD("echo 2 >'%s/fake-control/gpus'", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"fp\"}", pod_id);
+	run("instag.preprocess", params, "completed", 120000, &r);
+	itest_resp_free(&r);
+	POD("cd '%s/InsTaG' && grep -qxF 'JOBS_PER_GPU=1; TOTAL_GPUS=2; "
+	    "VALID_GPU_IDS=(0 1)' data_utils/sapiens/lite/scripts/depth.sh && "
+	    "cd data/fp && n=0 && for f in ori_imgs/*.jpg; do "
+	    "b=$(basename \"$f\" .jpg); "
+	    "test -s sapiens/depth/sapiens_0.3b/$b.npy && "
+	    "test -s sapiens/normal/sapiens_0.3b/$b.npy || exit 1; "
+	    "n=$((n + 1)); done; test $n = 60", root);
+
+	/* every depth job dies half way: 15 of its 30 frames each */
+	POD("echo 'fail_at 50' >'%s/fake-control/vis_depth'", root);
+	run("instag.preprocess", params, "failed", 120000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "remote_job_failed");
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "stage sapiens failed") != NULL, "%s", r.body);
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "[agent] Sapiens wrote depth maps for 30 of 60 frames") != NULL,
+	    "%s", r.body);
+	itest_resp_free(&r);
+	POD("rm -f '%s/fake-control/vis_depth' '%s/fake-control/gpus'", root,
+	    root);
+}
+END_TEST
+
 /* A training job survives the agent being killed and a dropped SSH
  * connection, and runs once. */
 START_TEST(test_job_survives_kill_and_drop)
@@ -519,6 +558,7 @@ instag_integration_suite(void)
 	tcase_add_test(tc, test_provision_and_setup);
 	tcase_add_test(tc, test_upload_data);
 	tcase_add_test(tc, test_preprocess_train_synthesize_fetch);
+	tcase_add_test(tc, test_sapiens_gpus);
 	tcase_add_test(tc, test_job_survives_kill_and_drop);
 	tcase_add_test(tc, test_cancel_and_failures);
 	tcase_add_test(tc, test_hostile_params);

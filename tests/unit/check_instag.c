@@ -250,6 +250,250 @@ START_TEST(test_stage_errors)
 }
 END_TEST
 
+/* ---- Sapiens' GPUs ------------------------------------------------------ */
+
+/* Run the awk program prog with g and ids on text; its output in out
+ * (caller frees), its exit status returned. */
+static int
+run_awk(const char *prog, const char *g, const char *ids, const char *text,
+    char **out)
+{
+	char dir[256], *pf, *tf, *of;
+	FILE *fp;
+	int rc;
+
+	tu_subdir_make(tu_topdir(), dir, sizeof(dir));
+	pf = xasprintf("%s/prog.awk", dir);
+	tf = xasprintf("%s/in.sh", dir);
+	of = xasprintf("%s/out.sh", dir);
+	ck_assert_ptr_nonnull(fp = fopen(pf, "w"));
+	fputs(prog, fp);
+	fclose(fp);
+	ck_assert_ptr_nonnull(fp = fopen(tf, "w"));
+	fputs(text, fp);
+	fclose(fp);
+	rc = sh("awk -v g='%s' -v ids='%s' -f '%s' '%s' >'%s'", g, ids, pf,
+	    tf, of);
+	*out = tu_read_file(of);
+	free(pf);
+	free(tf);
+	free(of);
+	return rc;
+}
+
+/* The sapiens stage sets upstream's one GPU line (and lines of their own)
+ * to the pod's GPUs with a fixed, single-quoted awk program, and checks
+ * every frame's maps; setup no longer edits the scripts. */
+START_TEST(test_sapiens_script)
+{
+	static const char upstream[] =
+	    "# JOBS_PER_GPU=1; TOTAL_GPUS=8; VALID_GPU_IDS=(0 1 2 3 4 5 6 7)\n"
+	    "JOBS_PER_GPU=1; TOTAL_GPUS=4; VALID_GPU_IDS=(0 1 2 3)\n"
+	    "BATCH_SIZE=8\n"
+	    "for ((i=0; i<TOTAL_JOBS; i++)); do\n"
+	    "  GPU_ID=$((i % TOTAL_GPUS))\n";
+	static const char upstream2[] =
+	    "# JOBS_PER_GPU=1; TOTAL_GPUS=8; VALID_GPU_IDS=(0 1 2 3 4 5 6 7)\n"
+	    "JOBS_PER_GPU=1; TOTAL_GPUS=2; VALID_GPU_IDS=(0 1)\n"
+	    "BATCH_SIZE=8\n"
+	    "for ((i=0; i<TOTAL_JOBS; i++)); do\n"
+	    "  GPU_ID=$((i % TOTAL_GPUS))\n";
+	struct instag_args a = { 0 };
+	const char *err = NULL, *p, *q;
+	char *s, *prog, *out;
+
+	a.repo_dir = "/w/InsTaG";
+	a.subject = "may";
+	s = instag_stage_script("instag.preprocess", "sapiens", &a, &err);
+	ck_assert_ptr_nonnull(s);
+	/* the program is a quoted constant; the count goes in as awk -v */
+	ck_assert_ptr_nonnull(p = strstr(s, "\nSET_GPUS='"));
+	p += strlen("\nSET_GPUS='");
+	ck_assert_ptr_nonnull(q = strchr(p, '\''));
+	prog = xstrndup(p, (size_t)(q - p));
+	ck_assert_ptr_nonnull(strstr(s, "G=$(nvidia-smi -L 2>/dev/null | "
+	    "grep -c '^GPU ' || true)\n"));
+	ck_assert_ptr_nonnull(strstr(s, "awk -v g=\"$G\" -v ids=\"$ids\" "
+	    "\"$SET_GPUS\" \"$s\""));
+	ck_assert_ptr_nonnull(strstr(s, "for s in \"$SG/depth.sh\" "
+	    "\"$SG/normal.sh\"; do"));
+	ck_assert_ptr_nonnull(strstr(s, "[agent] Sapiens wrote $k maps for "
+	    "$got of $m frames"));
+	ck_assert_ptr_nonnull(strstr(s, "ls \"$D/ori_imgs\""));
+	free(s);
+
+	/* upstream's one line; the comment and the uses are left alone */
+	ck_assert_int_eq(run_awk(prog, "2", "0 1", upstream, &out), 0);
+	ck_assert_str_eq(out, upstream2);
+	free(out);
+	/* again: the same */
+	ck_assert_int_eq(run_awk(prog, "2", "0 1", upstream2, &out), 0);
+	ck_assert_str_eq(out, upstream2);
+	free(out);
+	/* lines of their own, indented, spaces around ';' */
+	ck_assert_int_eq(run_awk(prog, "1", "0", "JOBS_PER_GPU=1\n"
+	    "  TOTAL_GPUS=4\nVALID_GPU_IDS=(0 1 2 3)\n"
+	    "A=1 ; TOTAL_GPUS=8 ;B=2\n", &out), 0);
+	ck_assert_str_eq(out, "JOBS_PER_GPU=1\n  TOTAL_GPUS=1\n"
+	    "VALID_GPU_IDS=(0)\nA=1 ; TOTAL_GPUS=1 ;B=2\n");
+	free(out);
+	/* nothing to set (only a comment, or another form): exit 1 */
+	ck_assert_int_ne(run_awk(prog, "1", "0",
+	    "# JOBS_PER_GPU=1; TOTAL_GPUS=4; VALID_GPU_IDS=(0 1 2 3)\n",
+	    &out), 0);
+	free(out);
+	ck_assert_int_ne(run_awk(prog, "1", "0",
+	    "TOTAL_GPUS=$(nvidia-smi -L | wc -l)\nVALID_GPU_IDS=(0)\n",
+	    &out), 0);
+	free(out);
+	free(prog);
+
+	/* setup leaves the GPUs to the stage, and restores the scripts */
+	s = instag_setup_script("/w", "https://example.invalid/InsTaG.git",
+	    "0123456789abcdef0123456789abcdef01234567", NULL);
+	ck_assert_ptr_null(strstr(s, "TOTAL_GPUS"));
+	ck_assert_ptr_nonnull(strstr(s, "git checkout -q -- "
+	    "data_utils/sapiens/lite/scripts/depth.sh "
+	    "data_utils/sapiens/lite/scripts/normal.sh"));
+	free(s);
+}
+END_TEST
+
+/* Run one stage; its exit status, its log in <pod>/<operation>-<stage>.log
+ * (*log, caller frees). */
+static int
+run_stage(const char *operation, const char *stage,
+    const struct instag_args *a, char **log)
+{
+	const char *err = NULL;
+	char *script, *path, *lp;
+	FILE *fp;
+	int rc;
+
+	script = instag_stage_script(operation, stage, a, &err);
+	ck_assert_msg(script != NULL, "%s/%s: %s", operation, stage, err);
+	path = xasprintf("%s/%s-%s.sh", pod, operation, stage);
+	lp = xasprintf("%s.log", path);
+	ck_assert_ptr_nonnull(fp = fopen(path, "w"));
+	fputs(script, fp);
+	fclose(fp);
+	rc = sh("bash '%s' >'%s' 2>&1", path, lp);
+	*log = tu_read_file(lp);
+	free(lp);
+	free(script);
+	free(path);
+	return rc;
+}
+
+/* Every frame of ori_imgs has a depth and a normal map: 0. */
+static int
+all_maps(void)
+{
+	return sh("cd '%s/data/may' && n=0 && for f in ori_imgs/*.jpg; do "
+	    "b=$(basename \"$f\" .jpg); "
+	    "test -s sapiens/depth/sapiens_0.3b/$b.npy && "
+	    "test -s sapiens/normal/sapiens_0.3b/$b.npy || exit 1; "
+	    "n=$((n + 1)); done; test $n = 60", repo);
+}
+
+/* The pod's GPU count for the stand-in ($FAKE_INSTAG_CONTROL/gpus). */
+static void
+set_gpus(int n)
+{
+	ck_assert_int_eq(sh("echo %d >'%s/fake-control/gpus'", n, pod), 0);
+}
+
+/* Against the stand-in, which runs only the jobs whose GPU ids the pod
+ * has: with 1, 2 or 3 GPUs every frame gets both maps; with upstream's
+ * line left at 4 GPUs (the old edit), only part; a stand-in that skips
+ * frames fails the stage with the count. */
+START_TEST(test_sapiens_gpus_on_fake_tree)
+{
+	static const char *const pre[] = { "process", "au", "teeth", NULL };
+	static const char scripts[] = "data_utils/sapiens/lite/scripts";
+	struct instag_args a = { 0 };
+	char *env, *log;
+	int i;
+
+	fake_pod();
+	env = xasprintf("%s/env.sh", pod);
+	a.repo_dir = repo;
+	a.subject = "may";
+	a.env_init = env;
+	for (i = 0; pre[i]; i++) {
+		ck_assert_msg(run_stage("instag.preprocess", pre[i], &a, &log)
+		    == 0, "%s: %s", pre[i], log);
+		free(log);
+	}
+
+	/* 2 GPUs: upstream's line set to 2; every frame */
+	set_gpus(2);
+	ck_assert_msg(run_stage("instag.preprocess", "sapiens", &a, &log) == 0,
+	    "%s", log);
+	ck_assert_ptr_nonnull(strstr(log, "[agent] sapiens set to 2 GPU(s)"));
+	free(log);
+	ck_assert_int_eq(sh("cd '%s/%s' && for k in depth normal; do "
+	    "grep -qxF 'JOBS_PER_GPU=1; TOTAL_GPUS=2; VALID_GPU_IDS=(0 1)' "
+	    "$k.sh || exit 1; done", repo, scripts), 0);
+	ck_assert_int_eq(all_maps(), 0);
+
+	/* 1 GPU */
+	set_gpus(1);
+	ck_assert_msg(run_stage("instag.preprocess", "sapiens", &a, &log) == 0,
+	    "%s", log);
+	free(log);
+	ck_assert_int_eq(sh("grep -qxF 'JOBS_PER_GPU=1; TOTAL_GPUS=1; "
+	    "VALID_GPU_IDS=(0)' '%s/%s/depth.sh'", repo, scripts), 0);
+	ck_assert_int_eq(all_maps(), 0);
+
+	/* The old edit matched only a line starting with TOTAL_GPUS=:
+	 * upstream's line stays at 4, and on 1 GPU run.sh exits 0 with
+	 * maps for 15 of 60 frames. */
+	ck_assert_int_eq(sh("cd '%s' && git checkout -q -- %s && "
+	    "sed -i 's/^TOTAL_GPUS=.*/TOTAL_GPUS=1/; "
+	    "s/^VALID_GPU_IDS=.*/VALID_GPU_IDS=(0)/' %s/depth.sh "
+	    "%s/normal.sh && rm -rf data/may/sapiens && . '%s' && "
+	    "bash data_utils/sapiens/run.sh ./data/may >/dev/null 2>&1 && "
+	    "test $(ls data/may/sapiens/depth/sapiens_0.3b/*.npy | wc -l) = 15",
+	    repo, scripts, scripts, scripts, env), 0);
+	ck_assert_int_ne(all_maps(), 0);
+
+	/* the assignments on lines of their own, 3 GPUs */
+	set_gpus(3);
+	ck_assert_int_eq(sh("cd '%s/%s' && sed -i 's/^JOBS_PER_GPU=1; "
+	    "TOTAL_GPUS=4; VALID_GPU_IDS=(0 1 2 3)$/JOBS_PER_GPU=1\\n"
+	    "TOTAL_GPUS=4\\nVALID_GPU_IDS=(0 1 2 3)/' depth.sh normal.sh",
+	    repo, scripts), 0);
+	ck_assert_msg(run_stage("instag.preprocess", "sapiens", &a, &log) == 0,
+	    "%s", log);
+	free(log);
+	ck_assert_int_eq(sh("cd '%s/%s' && for k in depth normal; do "
+	    "grep -qx 'TOTAL_GPUS=3' $k.sh && "
+	    "grep -qxF 'VALID_GPU_IDS=(0 1 2)' $k.sh || exit 1; done",
+	    repo, scripts), 0);
+	ck_assert_int_eq(all_maps(), 0);
+
+	/* Sapiens skips frames (every normal job dies half way), run.sh
+	 * exits 0: the stage fails and says how many; the maps of the run
+	 * before do not count. */
+	ck_assert_int_eq(sh("cd '%s' && git checkout -q -- %s && "
+	    "echo 'fail_at 50' >'%s/fake-control/vis_normal'", repo, scripts,
+	    pod), 0);
+	set_gpus(1);
+	ck_assert_int_ne(run_stage("instag.preprocess", "sapiens", &a, &log),
+	    0);
+	ck_assert_msg(strstr(log, "\n[agent] Sapiens wrote normal maps for "
+	    "30 of 60 frames (first missing: data/may/sapiens/normal/"
+	    "sapiens_0.3b/") != NULL, "%s", log);
+	ck_assert_ptr_null(strstr(log, "Sapiens wrote depth maps"));
+	ck_assert_ptr_nonnull(strstr(log, "Processing complete."));
+	free(log);
+	ck_assert_int_eq(sh("rm -f '%s/fake-control/vis_normal' "
+	    "'%s/fake-control/gpus'", pod, pod), 0);
+	free(env);
+}
+END_TEST
+
 static Suite *
 instag_suite(void)
 {
@@ -261,6 +505,8 @@ instag_suite(void)
 	tcase_add_test(tc, test_progress);
 	tcase_add_test(tc, test_stage_errors);
 	tcase_add_test(tc, test_stages_on_fake_tree);
+	tcase_add_test(tc, test_sapiens_script);
+	tcase_add_test(tc, test_sapiens_gpus_on_fake_tree);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -157,6 +157,44 @@ def state_dir(*parts):
     p = os.path.join(base, *parts)
     return p
 
+# ---------------------------------------------------------------- GPUs ----
+
+
+def gpu_count():
+    """The pod's GPUs: the number in $FAKE_INSTAG_CONTROL/gpus, else
+    $FAKE_INSTAG_GPU_COUNT, else 1."""
+    d = os.environ.get("FAKE_INSTAG_CONTROL")
+    if d:
+        try:
+            with open(os.path.join(d, "gpus")) as f:
+                words = f.read().split()
+            if words:
+                return max(0, int(words[0]))
+        except (OSError, ValueError):
+            pass
+    try:
+        return max(0, int(os.environ.get("FAKE_INSTAG_GPU_COUNT", "1")))
+    except ValueError:
+        return 1
+
+
+def visible_gpus():
+    """The pod's GPU ids a CUDA program sees, in order.  As CUDA reads
+    CUDA_VISIBLE_DEVICES: unset means every GPU; otherwise the listed ids
+    up to the first one that is not a GPU of the pod (so "" and "-1" hide
+    them all, and "3" on a one-GPU pod too)."""
+    n = gpu_count()
+    cvd = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if cvd is None:
+        return list(range(n))
+    ids = []
+    for w in cvd.split(","):
+        w = w.strip()
+        if not w.isdigit() or int(w) >= n or int(w) in ids:
+            break
+        ids.append(int(w))
+    return ids
+
 # -------------------------------------------------------------- hashes ----
 
 

@@ -45,6 +45,15 @@ def main(kind):
     start = time.time()
     if not os.path.exists(args.checkpoint):
         raise ValueError("The provided filename %s does not exist" % args.checkpoint)
+    # model.to(args.device): a job whose CUDA_VISIBLE_DEVICES names a GPU
+    # the pod lacks has none (upstream's scripts assume 4), and dies here.
+    gpus = fk.visible_gpus()
+    if not gpus:
+        raise RuntimeError("No CUDA GPUs are available")
+    if args.device.startswith("cuda"):
+        ordinal = args.device.partition(":")[2] or "0"
+        if not ordinal.isdigit() or int(ordinal) >= len(gpus):
+            raise RuntimeError("CUDA error: invalid device ordinal")
 
     inp = args.input
     image_names = []

@@ -3,8 +3,13 @@
 # Fake InsTaG data_utils/sapiens/lite/scripts/normal.sh (instag-agent tests).
 # The real script's command sequence: list the first N_VALID images of
 # $1/gt_imgs (sort -V), split them over TOTAL_GPUS jobs, run
-# vis_normal.py per job in the background, wait, clean up.  Hard-codes 4 GPUs,
-# like the real one; edit TOTAL_GPUS/VALID_GPU_IDS for one GPU.
+# vis_normal.py per job in the background, wait, clean up.  Hard-codes 4 GPUs
+# on upstream's one line "JOBS_PER_GPU=1; TOTAL_GPUS=4; VALID_GPU_IDS=(0 1 2 3)"
+# (copied exactly).  As on a real pod, job i runs with CUDA_VISIBLE_DEVICES=
+# VALID_GPU_IDS[i % TOTAL_GPUS], and a job whose id is not a GPU of the pod
+# (the fake nvidia-smi's count) dies with "No CUDA GPUs are available": its
+# share of the frames gets no map and the script still exits 0.  Edit the
+# line to the pod's GPUs, e.g. "TOTAL_GPUS=1; VALID_GPU_IDS=(0)".
 # Differences: the 1 s pause between job starts is
 # ${FAKE_INSTAG_SAPIENS_STAGGER:-0.05} s, and $FAKE_INSTAG_CONTROL/normal is honoured.
 FAKE_CTL_ARGS="$*"; . "$(dirname "$0")/../../../../fake_support/control.sh"
