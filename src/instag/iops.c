@@ -29,6 +29,7 @@
 #define POLL_MAX_MS 30000
 #define SSH_RETRIES 30		/* reconnect attempts before giving up */
 #define TAIL_BYTES 1500		/* log tail in a failure message */
+#define COMMIT_RETRY_MS 1000	/* after a failed mid-step commit */
 
 static struct ssh_pool *POOL;
 static _Atomic int64_t last_maintain_ms;
@@ -664,14 +665,10 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	}
 	if (st.state == REMOTE_EXITED && st.exit_status == 0 &&
 	    !st.canceled) {
+		/* The job succeeded.  Its directory is the evidence: the
+		 * caller records the outcome and commits it before removing
+		 * it (collect()). */
 		task_ckpt_set_int(t, "started", 0);
-		/* The job succeeded; a job directory left behind is only
-		 * logged. */
-		if (remote_cleanup(s, jr, jid, &e) < 0)
-			log_kv(LOG_WARN, "cleanup_failed", e.message ?
-			    e.message : "remote_cleanup failed", "task", t->id,
-			    "job", jid, NULL);
-		ssh_error_clear(&e);
 		return ACT_DONE;
 	}
 	/* failed, vanished or canceled behind our back: say why, with the
@@ -876,13 +873,9 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 		*res = STEP_WAIT;
 		rc = ACT_WAIT;
 	} else if (st.state == REMOTE_EXITED && st.exit_status == 0) {
+		/* The download succeeded; its job directory goes only once
+		 * the caller has committed that (collect()). */
 		task_ckpt_set_int(t, "started", 0);
-		/* The download succeeded; a job directory left behind is
-		 * only logged. */
-		if (remote_cleanup(s, jr, jid, &e) < 0)
-			log_kv(LOG_WARN, "cleanup_failed", e.message ?
-			    e.message : "remote_cleanup failed", "task", t->id,
-			    "job", jid, NULL);
 		rc = ACT_DONE;
 	} else {
 		char msg[200];
@@ -982,6 +975,61 @@ result_of(const struct task *t, const struct config *cfg)
 	return r;
 }
 
+/* The remote job of plan action a (number idx) into buf: false for the
+ * actions without one (put, get). */
+static bool
+action_job(const struct task *t, int64_t idx, json_object *a, char *buf,
+    size_t len)
+{
+	const char *kind = ju_str(a, "kind");
+
+	if (kind == NULL)
+		return false;
+	if (strcmp(kind, "url") == 0)
+		job_id(t, idx, "fetch", buf, len);
+	else if (strcmp(kind, "job") == 0)
+		job_id(t, idx, ju_str(a, "a"), buf, len);
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Remove the job directory that checkpoint key "gc" names: that of a job
+ * whose success the same checkpoint records (the next action's index).
+ * The directory is the only evidence that the job ran, so the record is
+ * committed first; when that fails nothing is removed and the step waits
+ * (*res, -1).  After a crash the next step finds "gc" and finishes the
+ * work; removing twice is harmless.  A failed removal is only logged.
+ */
+static int
+collect(struct task *t, const struct step_env *env, struct ssh_session *s,
+    enum step_result *res)
+{
+	struct ssh_error e = SSH_ERROR_INIT;
+	const char *jid = task_ckpt_str(t, "gc");
+	char jr[1100], *err = NULL;
+
+	if (jid == NULL)
+		return 0;
+	if (env->checkpoint(t, &err) < 0) {
+		log_kv(LOG_WARN, "checkpoint_failed", err ? err :
+		    "cannot commit the task", "task", t->id, "job", jid, NULL);
+		free(err);
+		t->next_wake_ms = env->now_ms + COMMIT_RETRY_MS;
+		*res = STEP_WAIT;
+		return -1;
+	}
+	jobs_root(env->cfg, jr, sizeof(jr));
+	if (remote_cleanup(s, jr, jid, &e) < 0)
+		log_kv(LOG_WARN, "cleanup_failed", e.message ?
+		    e.message : "remote_cleanup failed", "task", t->id,
+		    "job", jid, NULL);
+	ssh_error_clear(&e);
+	task_ckpt_set_str(t, "gc", NULL);
+	return 0;
+}
+
 /* After fetch's pack job: one "get" per "[agent] file: X" line. */
 static void
 add_gets(struct task *t, json_object *plan)
@@ -1005,7 +1053,7 @@ iops_step(struct task *t, const struct step_env *env)
 	struct ssh_error e = SSH_ERROR_INIT;
 	json_object *plan = ju_arr(t->checkpoint, "plan"), *a;
 	const char *code = NULL, *kind;
-	char *why = NULL;
+	char *why = NULL, jid[128];
 	enum step_result res = STEP_WAIT;
 	int64_t idx, n;
 	enum act r;
@@ -1019,14 +1067,27 @@ iops_step(struct task *t, const struct step_env *env)
 	n = (int64_t)json_object_array_length(plan);
 	if (target_resolve(env->cfg, t->owner, t->params, &x, &code,
 	    &why) < 0) {
+		if (idx >= n) {
+			/* all done; only a cleanup was left (below) */
+			free(why);
+			goto finish;
+		}
 		task_fail(t, code, why);
 		free(why);
 		return STEP_DONE;
 	}
 	if (ssh_pool_get(POOL, &x.tg, &s, &e) < 0) {
+		if (idx >= n)
+			goto finish;
 		res = ssh_trouble(t, env, &e, "connecting");
 		goto cleanup;
 	}
+	/* a crash may have come between an action's record and its
+	 * cleanup */
+	if (collect(t, env, s, &res) < 0)
+		goto cleanup;
+	if (idx >= n)
+		goto finish;
 	a = json_object_array_get_idx(plan, (size_t)idx);
 	kind = ju_str(a, "kind");
 	if (strcmp(kind, "job") == 0)
@@ -1039,22 +1100,34 @@ iops_step(struct task *t, const struct step_env *env)
 		    &res);
 	else
 		r = act_get(t, env, s, idx, n, ju_str(a, "a"), &res);
-	if (r == ACT_DONE) {
-		if (strcmp(kind, "job") == 0 &&
-		    strcmp(ju_str(a, "a"), "pack") == 0)
-			add_gets(t, plan);
-		idx++;
-		task_ckpt_set_int(t, "action", idx);
-		n = (int64_t)json_object_array_length(plan);
-		if (idx >= n) {
-			task_set_progress(t, (int)n, (int)n, "done");
-			task_complete(t, result_of(t, env->cfg));
-			res = STEP_DONE;
-		} else {
-			t->next_wake_ms = env->now_ms;
-			res = STEP_WAIT;
-		}
+	if (r != ACT_DONE)
+		goto cleanup;
+	/* Record the outcome (the next action, and the job directory to
+	 * remove), commit it, and only then remove the directory. */
+	if (strcmp(kind, "job") == 0 && strcmp(ju_str(a, "a"), "pack") == 0)
+		add_gets(t, plan);
+	if (action_job(t, idx, a, jid, sizeof(jid)))
+		task_ckpt_set_str(t, "gc", jid);
+	idx++;
+	task_ckpt_set_int(t, "action", idx);
+	n = (int64_t)json_object_array_length(plan);
+	if (collect(t, env, s, &res) < 0)
+		goto cleanup;
+	if (idx < n) {
+		t->next_wake_ms = env->now_ms;
+		res = STEP_WAIT;
+		goto cleanup;
 	}
+finish:
+	if (task_ckpt_str(t, "gc") != NULL) {
+		log_kv(LOG_WARN, "cleanup_failed", "the pod cannot be reached: "
+		    "a job directory is left behind", "task", t->id, "job",
+		    task_ckpt_str(t, "gc"), NULL);
+		task_ckpt_set_str(t, "gc", NULL);
+	}
+	task_set_progress(t, (int)n, (int)n, "done");
+	task_complete(t, result_of(t, env->cfg));
+	res = STEP_DONE;
 cleanup:
 	if (s != NULL)
 		ssh_pool_put(POOL, s, false);
@@ -1082,8 +1155,10 @@ iops_cancel(struct task *t, const struct step_env *env)
 		return STEP_DONE;
 	}
 	a = json_object_array_get_idx(plan, (size_t)idx);
-	job_id(t, idx, strcmp(ju_str(a, "kind"), "url") == 0 ? "fetch" :
-	    ju_str(a, "a"), jid, sizeof(jid));
+	if (!action_job(t, idx, a, jid, sizeof(jid))) {
+		target_clear(&x);
+		return STEP_DONE;
+	}
 	jobs_root(env->cfg, jr, sizeof(jr));
 	if (ssh_pool_get(POOL, &x.tg, &s, &e) == 0) {
 		if (remote_cancel(s, jr, jid, 5, &e) < 0)

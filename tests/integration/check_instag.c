@@ -9,6 +9,7 @@
 #include "auto-config.h"
 
 #include <check.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -431,6 +432,144 @@ START_TEST(test_job_survives_kill_and_drop)
 }
 END_TEST
 
+/* ---- a crash between a job's exit and the commit of its outcome ---- */
+
+/* Hold the write lock of the agent's store (BEGIN IMMEDIATE on its SQLite
+ * file): every commit of the agent then fails, after its busy timeout,
+ * while nothing else changes. */
+static sqlite3 *
+store_lock(void)
+{
+	char path[600];
+	sqlite3 *db = NULL;
+
+	snprintf(path, sizeof(path), "%s/state/tasks.db",
+	    getenv("HARNESS_DIR"));
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 60000);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	return db;
+}
+
+static void
+store_unlock(sqlite3 *db)
+{
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+
+/*
+ * Wait until the agent has seen remote job jid end successfully, its
+ * store locked: it logs that it could not commit that outcome
+ * (checkpoint_failed for the job), or, were it to destroy the evidence
+ * before committing, the job's directory on the pod is gone.  Then the
+ * agent is in the window between the job's exit and that commit.
+ */
+static bool
+wait_job_seen(const char *jid)
+{
+	for (int i = 0; i < 1200; i++) {	/* a hang guard: 60 s */
+		if (itest_sh("grep -F '\"event\":\"checkpoint_failed\"' "
+		    "'%s/agent.log' | grep -qF '\"job\":\"%s\"'",
+		    getenv("HARNESS_DIR"), jid) == 0 ||
+		    itest_sh("test -d '%s/jobs/%s'", getenv("POD_ROOT"),
+		    jid) != 0)
+			return true;
+		usleep(50000);
+	}
+	return false;
+}
+
+/* Kill the agent (SIGKILL) with its store locked, unlock, start it. */
+static void
+crash_and_restart(sqlite3 *db)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' kill >&2", top,
+	    dir), 0);
+	store_unlock(db);
+	ck_assert_int_eq(itest_sh("%s/tests/harness/agent '%s' start >&2", top,
+	    dir), 0);
+}
+
+/* The agent dies after a training stage exited 0 and before the commit
+ * that records it: after the restart the stage is not run again, and the
+ * task completes. */
+START_TEST(test_kill_between_job_exit_and_commit)
+{
+	const char *root = getenv("POD_ROOT");
+	char params[512], jid[160], *id;
+	int before = calls_of("train_face");
+	sqlite3 *db;
+
+	POD("echo hold > '%s/fake-control/train_face'", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"iterations\":200,\"n_views\":30,\"output_name\":"
+	    "\"may_w\"}", pod_id);
+	id = start("instag.train", params);
+	for (int i = 0; i < 1200 && calls_of("train_face") == before; i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_int_eq(calls_of("train_face"), before + 1);
+	/* plan: features (0), face (1), mouth, fuse */
+	snprintf(jid, sizeof(jid), "%s-1-face", id);
+	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s'", root, jid), 0);
+	db = store_lock();
+	POD("rm -f '%s/fake-control/train_face'", root);
+	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
+	/* the evidence is still there: the outcome is not committed yet */
+	ck_assert_msg(itest_sh("test -d '%s/jobs/%s'", root, jid) == 0,
+	    "job %s was removed before its outcome was committed", jid);
+	crash_and_restart(db);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
+	ck_assert_int_eq(calls_of("train_face"), before + 1);
+	/* and the job's directory was removed after all */
+	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s'", root, jid), 0);
+	POD("test -s '%s/InsTaG/output/may_w/chkpnt_fuse_latest.pth'", root);
+	free(id);
+}
+END_TEST
+
+/* The same for an https source the pod fetches: the agent dies after the
+ * download exited 0 and before the commit; the pod does not fetch it
+ * again. */
+START_TEST(test_kill_between_fetch_exit_and_commit)
+{
+	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
+	char params[512], jid[160], *id;
+	int before = calls_of("curl");
+	sqlite3 *db;
+
+	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' video "
+	    "--seconds 2.4 '%s/www/k.mp4'", getenv("top_srcdir"), dir), 0);
+	POD("echo hold > '%s/fake-control/curl'", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"kurl\",\"video\":\"%s/www/k.mp4\"}", pod_id,
+	    getenv("NGINX_ROOT_URL"));
+	id = start("instag.upload_data", params);
+	for (int i = 0; i < 1200 && calls_of("curl") == before; i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_int_eq(calls_of("curl"), before + 1);
+	snprintf(jid, sizeof(jid), "%s-0-fetch", id);
+	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s'", root, jid), 0);
+	db = store_lock();
+	POD("rm -f '%s/fake-control/curl'", root);
+	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
+	/* the evidence is still there: the outcome is not committed yet */
+	ck_assert_msg(itest_sh("test -d '%s/jobs/%s'", root, jid) == 0,
+	    "job %s was removed before its outcome was committed", jid);
+	crash_and_restart(db);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
+	ck_assert_int_eq(calls_of("curl"), before + 1);
+	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s'", root, jid), 0);
+	POD("cmp '%s/www/k.mp4' '%s/InsTaG/data/kurl/kurl.mp4'", dir, root);
+	free(id);
+}
+END_TEST
+
 START_TEST(test_cancel_and_failures)
 {
 	struct itest_resp r;
@@ -560,6 +699,8 @@ instag_integration_suite(void)
 	tcase_add_test(tc, test_preprocess_train_synthesize_fetch);
 	tcase_add_test(tc, test_sapiens_gpus);
 	tcase_add_test(tc, test_job_survives_kill_and_drop);
+	tcase_add_test(tc, test_kill_between_job_exit_and_commit);
+	tcase_add_test(tc, test_kill_between_fetch_exit_and_commit);
 	tcase_add_test(tc, test_cancel_and_failures);
 	tcase_add_test(tc, test_hostile_params);
 	tcase_add_test(tc, test_static_host);

@@ -2,7 +2,8 @@
 # Fake InsTaG (instag-agent tests): fault injection for the shell scripts.
 # Source it, then call `fake_control NAME "failure message"` once and
 # `fake_step PERCENT "failure message"` at progress points.  Reads
-# $FAKE_INSTAG_CONTROL/NAME: fail | fail_at N | hang | slow MS [once].
+# $FAKE_INSTAG_CONTROL/NAME: fail | fail_at N | hang | slow MS [once] |
+# hold.
 # shellcheck shell=bash
 
 FAKE_CTL_FAIL_AT=
@@ -34,6 +35,20 @@ fake_control() {
 	hang)
 		[ -z "$FAKE_CTL_ONCE" ] || rm -f "$FAKE_CTL_FILE"
 		exec sleep 2147483647 ;;
+	hold)
+		# until the file is gone or says something else (600 s at most)
+		local held=1
+		for _ in $(seq 1 30000); do
+			w=
+			read -r w _ 2>/dev/null <"$FAKE_CTL_FILE"
+			[ "$w" = hold ] || { held=0; break; }
+			sleep 0.02
+		done
+		if [ $held = 1 ]; then
+			printf 'fake-instag: %s: still held after 600 s\n' \
+				"$FAKE_CTL_FILE" >&2
+			exit 1
+		fi ;;
 	fail_at) FAKE_CTL_FAIL_AT=$arg ;;
 	slow) FAKE_CTL_SLOW_MS=$arg ;;
 	esac

@@ -6,7 +6,7 @@ instag-agent's tests.  Python 3 standard library only.
 
 It provides
   * fault injection from $FAKE_INSTAG_CONTROL/<name> (fail, fail_at N,
-    hang, slow MS, each optionally followed by "once"),
+    hang, slow MS, each optionally followed by "once"; hold),
   * an invocation log in $FAKE_INSTAG_STATE/calls.log,
   * the fake media formats (FAKEMEDIA video/audio, real RIFF WAV, FAKENPY,
     FAKEIMG, FAKECKPT) and their readers,
@@ -64,6 +64,8 @@ class Control:
         if self.mode == "hang":
             self._consume()
             hang()
+        if self.mode == "hold":
+            hold(self.path)
         if self.mode == "fail_at" and self.arg is not None and float(self.arg) <= 0:
             self._consume()
             self.failed = True
@@ -102,6 +104,26 @@ def hang():
         time.sleep(3600)
 
 
+HOLD_MAX_S = 600
+
+
+def hold(path):
+    """Wait until the control file at path is gone or no longer says
+    "hold" (polled every 20 ms, for at most HOLD_MAX_S s: then exit 1), and
+    go on as a normal run: the test decides when the run ends."""
+    for _ in range(int(HOLD_MAX_S / 0.02)):
+        try:
+            with open(path) as f:
+                words = f.read().split()
+        except OSError:
+            return
+        if not words or words[0] != "hold":
+            return
+        time.sleep(0.02)
+    sys.stderr.write("fake-instag: %s: still held after %d s\n" % (path, HOLD_MAX_S))
+    raise SystemExit(1)
+
+
 def control(name):
     """Read $FAKE_INSTAG_CONTROL/<name>; absent or empty means normal."""
     log_call(name)
@@ -122,7 +144,7 @@ def control(name):
         return Control(name)
     mode = words[0]
     arg = words[1] if len(words) > 1 else None
-    if mode in ("fail", "hang"):
+    if mode in ("fail", "hang", "hold"):
         return Control(name, mode, None, once, path)
     if mode in ("fail_at", "slow"):
         try:
