@@ -291,6 +291,32 @@ START_TEST(test_upload_data)
 }
 END_TEST
 
+/* Real media through the stand-ins: the pod's ffprobe and ffmpeg answer
+ * as the real tools do.  The converted 30 fps video is a real 25 fps
+ * 512x512 one; a file that is not media is refused with the real
+ * ffprobe's error. */
+START_TEST(test_upload_real_media)
+{
+	struct itest_resp r;
+	char params[512], *txt;
+
+	POD("test \"$(ffprobe -v error -select_streams v:0 -show_entries "
+	    "stream=width,height,avg_frame_rate,nb_frames -of csv=p=0 "
+	    "'%s/InsTaG/data/bob/bob.mp4')\" = 512,512,25/1,75",
+	    getenv("POD_ROOT"));
+	/* make-media weights writes one line of text */
+	txt = upload("notes.mp4", "weights");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"notes\",\"video\":\"%s\",\"convert\":true}", pod_id, txt);
+	run("instag.upload_data", params, "failed", 60000, &r);
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "notes.mp4: Invalid data found when processing input") != NULL,
+	    "%s", r.body);
+	itest_resp_free(&r);
+	free(txt);
+}
+END_TEST
+
 START_TEST(test_preprocess_train_synthesize_fetch)
 {
 	struct itest_resp r;
@@ -696,6 +722,7 @@ instag_integration_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_provision_and_setup);
 	tcase_add_test(tc, test_upload_data);
+	tcase_add_test(tc, test_upload_real_media);
 	tcase_add_test(tc, test_preprocess_train_synthesize_fetch);
 	tcase_add_test(tc, test_sapiens_gpus);
 	tcase_add_test(tc, test_job_survives_kill_and_drop);

@@ -8,8 +8,9 @@ It provides
   * fault injection from $FAKE_INSTAG_CONTROL/<name> (fail, fail_at N,
     hang, slow MS, each optionally followed by "once"; hold),
   * an invocation log in $FAKE_INSTAG_STATE/calls.log,
-  * the fake media formats (FAKEMEDIA video/audio, real RIFF WAV, FAKENPY,
-    FAKEIMG, FAKECKPT) and their readers,
+  * the fake media formats (FAKEMEDIA video/audio, FAKENPY, FAKEIMG,
+    FAKECKPT) and their readers; real media files (MP4, WAV, ...) are read
+    with the real ffprobe (real_tool),
   * a tqdm look-alike that draws ascii bars on stderr with "\\r".
 """
 
@@ -19,6 +20,7 @@ import os
 import shlex
 import signal
 import struct
+import subprocess
 import sys
 import time
 import wave
@@ -241,11 +243,13 @@ def det_float(*key, lo=0.0, hi=1.0):
 
 
 class Media:
-    """A parsed media file: kind is 'video' or 'audio'."""
+    """A parsed media file: kind is 'video' or 'audio'.  real is True for a
+    real file (probed with the real ffprobe, or a PCM WAV read here), False
+    for a FAKEMEDIA placeholder."""
 
     def __init__(self, kind, fps=None, width=None, height=None, seconds=0.0,
                  audio=False, rate=None, channels=None, meta=None, wav=False,
-                 codec=None):
+                 codec=None, real=False, nframes=None):
         self.kind = kind
         self.fps = fps
         self.width = width
@@ -257,24 +261,142 @@ class Media:
         self.meta = meta or []
         self.wav = wav
         self.codec = codec
+        self.real = real
+        self.nframes = nframes
 
     @property
     def frames(self):
         if self.kind != "video":
             return 0
+        if self.nframes is not None:
+            return self.nframes
         return int(round(self.seconds * self.fps))
 
 
 class MediaError(Exception):
-    pass
+    """Not media.  line, when set, is the real ffprobe's error line."""
+
+    def __init__(self, msg, line=None):
+        Exception.__init__(self, msg)
+        self.line = line
 
 
 def _num(v):
     return float(v) if "." in v or "e" in v else int(v)
 
 
+def is_placeholder(path):
+    """True if path is a FAKEMEDIA placeholder (a file the real tools
+    cannot read); False for anything else, absent files included."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC) + 1) == (MAGIC + " ").encode()
+    except OSError:
+        return False
+
+
+def real_tool(name):
+    """Path of the real ffmpeg/ffprobe: $FAKE_INSTAG_REAL_<NAME> if set,
+    else the first `name` on PATH that is not one of these shims (a shim
+    imports this module).  None if there is none."""
+    env = os.environ.get("FAKE_INSTAG_REAL_" + name.upper())
+    if env:
+        return env if os.access(env, os.X_OK) else None
+    dirs = os.environ.get("PATH", "").split(os.pathsep) + ["/usr/bin"]
+    for d in dirs:
+        cand = os.path.join(d or ".", name)
+        if not (os.path.isfile(cand) and os.access(cand, os.X_OK)):
+            continue
+        try:
+            with open(cand, "rb") as f:
+                if b"fakeinstag" in f.read(4096):
+                    continue
+        except OSError:
+            continue
+        return cand
+    return None
+
+
+def _rate(v):
+    """'25/1' -> 25, '30000/1001' -> 29.97..., '0/0' or None -> None."""
+    try:
+        a, _, b = (v or "").partition("/")
+        a, b = float(a), float(b or 1)
+    except ValueError:
+        return None
+    if a <= 0 or b <= 0:
+        return None
+    r = a / b
+    return int(r) if r == int(r) else r
+
+
+def probe_real(path):
+    """A real media file's streams, read with the real ffprobe.
+
+    Raises MediaError with the real ffprobe's error line if it cannot read
+    the file, or if there is no real ffprobe."""
+    exe = real_tool("ffprobe")
+    if exe is None:
+        raise MediaError("the real ffprobe is not installed (Debian package "
+                         "ffmpeg); it reads real media for the fakes",
+                         "%s: the real ffprobe is needed to read it "
+                         "(install the Debian package ffmpeg)" % path)
+    p = subprocess.run([exe, "-v", "error", "-print_format", "json",
+                        "-show_format", "-show_streams", path],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+    err = p.stderr.decode("utf-8", "replace").strip().split("\n")
+    if p.returncode != 0:
+        raise MediaError("Invalid data found when processing input",
+                         err[-1] if err and err[-1] else None)
+    try:
+        import json
+        d = json.loads(p.stdout.decode("utf-8", "replace"))
+    except ValueError:
+        raise MediaError("Invalid data found when processing input")
+    streams = d.get("streams", [])
+    fmt = d.get("format", {})
+    v = [s for s in streams if s.get("codec_type") == "video" and
+         not s.get("disposition", {}).get("attached_pic")]
+    a = [s for s in streams if s.get("codec_type") == "audio"]
+    if not v and not a:
+        raise MediaError("Invalid data found when processing input",
+                         "%s: no audio or video stream" % path)
+
+    def secs(s):
+        for x in (s.get("duration"), fmt.get("duration")):
+            try:
+                return float(x)
+            except (TypeError, ValueError):
+                pass
+        return 0.0
+    m = Media("video" if v else "audio", audio=bool(a), real=True,
+              wav=fmt.get("format_name") == "wav")
+    if a:
+        m.rate = int(a[0].get("sample_rate") or 0) or None
+        m.channels = a[0].get("channels")
+        m.seconds = secs(a[0])
+        m.codec = a[0].get("codec_name")
+    if v:
+        s = v[0]
+        m.fps = _rate(s.get("avg_frame_rate")) or _rate(s.get("r_frame_rate"))
+        m.width, m.height = s.get("width"), s.get("height")
+        m.codec = s.get("codec_name")
+        m.seconds = secs(s)
+        try:
+            m.nframes = int(s["nb_frames"])
+        except (KeyError, TypeError, ValueError):
+            m.nframes = None
+        if m.fps is None:
+            m.fps = 25
+        if m.nframes is not None:
+            m.seconds = m.nframes / float(m.fps)
+    return m
+
+
 def read_media(path):
-    """Parse a FAKEMEDIA file or a real RIFF/WAVE file.
+    """Parse a FAKEMEDIA placeholder, or a real file: a PCM WAV here,
+    anything else with the real ffprobe (probe_real).
 
     Raises FileNotFoundError if absent and MediaError if not media."""
     with open(path, "rb") as f:
@@ -282,14 +404,17 @@ def read_media(path):
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         try:
             w = wave.open(path, "rb")
-        except (wave.Error, EOFError) as e:
-            raise MediaError(str(e))
-        with w:
-            rate = w.getframerate()
-            n = w.getnframes()
-            ch = w.getnchannels()
-        return Media("audio", seconds=n / float(rate), rate=rate, channels=ch,
-                     audio=True, wav=True, codec="pcm_s16le")
+            with w:
+                rate = w.getframerate()
+                n = w.getnframes()
+                ch = w.getnchannels()
+            return Media("audio", seconds=n / float(rate), rate=rate,
+                         channels=ch, audio=True, wav=True,
+                         codec="pcm_s16le", real=True)
+        except (wave.Error, EOFError, ZeroDivisionError):
+            pass  # not PCM (float, extensible, ...): the real ffprobe
+    if not is_placeholder(path):
+        return probe_real(path)
     with open(path, "rb") as f:
         data = f.read(65536)
     try:
