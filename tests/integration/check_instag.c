@@ -312,6 +312,9 @@ START_TEST(test_upload_real_media)
 	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
 	    "notes.mp4: Invalid data found when processing input") != NULL,
 	    "%s", r.body);
+	/* The input is wrong, not the pod: the client's error. */
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "input_rejected");
 	itest_resp_free(&r);
 	free(txt);
 }
