@@ -68,6 +68,7 @@ const struct config_key config_keys[] = {
 	KEY(ssh_timeout,          CFG_INT,   "10", 1, 120),
 	KEY(ssh_hosts,            CFG_STR,   "", 0, 0),
 	KEY(ssh_known_hosts,      CFG_STR,   "", 0, 0),
+	KEY(ssh_host_owners,      CFG_STR,   "", 0, 0),
 	KEY(pod_work_root,        CFG_STR,   "/workspace/instag-agent", 0, 0),
 	KEY(pod_env_init,         CFG_STR,   "", 0, 0),
 	KEY(instag_repo_url,      CFG_STR,
@@ -403,6 +404,67 @@ config_validate_runpod(struct config *cfg, char **err)
 	return 0;
 }
 
+/* Does HOST (name or name:port) of an ssh_host_owners entry name an
+ * entry of ssh_hosts (by name, and by port when it gives one)? */
+static bool
+config_host_listed(const struct config *cfg, const char *host)
+{
+	char *list = xstrdup(cfg->ssh_hosts), *tok, *save = NULL;
+	size_t hn = strcspn(host, ":");
+	int hp = host[hn] == ':' ? atoi(host + hn + 1) : 0;
+	bool found = false;
+
+	for (tok = strtok_r(list, ", \t", &save); tok && !found;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		size_t tn = strcspn(tok, ":");
+		int tp = tok[tn] == ':' ? atoi(tok + tn + 1) : 22;
+
+		found = tn == hn && strncmp(tok, host, hn) == 0 &&
+		    (hp == 0 || hp == tp);
+	}
+	free(list);
+	return found;
+}
+
+/* ssh_host_owners: entries HOST=SUB separated by spaces, HOST naming an
+ * entry of ssh_hosts. */
+static int
+config_check_host_owners(const struct config *cfg, char **err)
+{
+	char *list = xstrdup(cfg->ssh_host_owners), *tok, *save = NULL;
+	int rc = 0;
+
+	for (tok = strtok_r(list, " \t", &save); tok && rc == 0;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '='), *colon;
+		long port = 22;
+
+		if (eq == NULL || eq == tok || eq[1] == '\0') {
+			*err = xasprintf("ssh_host_owners: '%s' is not "
+			    "HOST=SUB (e.g. gpu1=alice gpu1=bob)", tok);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		colon = strchr(tok, ':');
+		if (colon != NULL) {
+			char *end;
+			errno = 0;
+			port = strtol(colon + 1, &end, 10);
+			if (errno != 0 || end == colon + 1 || *end != '\0')
+				port = 0;
+		}
+		if (port < 1 || port > 65535 ||
+		    !config_host_listed(cfg, tok)) {
+			*err = xasprintf("ssh_host_owners: host '%s' is not "
+			    "one of ssh_hosts", tok);
+			rc = -1;
+		}
+	}
+	free(list);
+	return rc;
+}
+
 static int
 config_validate(struct config *cfg, char **err)
 {
@@ -486,6 +548,8 @@ config_validate(struct config *cfg, char **err)
 		}
 	}
 	if (config_validate_runpod(cfg, err) < 0)
+		goto cleanup;
+	if (config_check_host_owners(cfg, err) < 0)
 		goto cleanup;
 	list = xstrdup(cfg->ssrf_allow);
 	for (tok = strtok_r(list, ", \t", &save); tok;

@@ -82,6 +82,7 @@ struct config {
 	long ssh_timeout;
 	char *ssh_hosts;	/* static hosts of the ssh provider */
 	char *ssh_known_hosts;	/* their pinned host keys */
+	char *ssh_host_owners;	/* "HOST=SUB ...": hosts kept for owners */
 
 	char *pod_work_root;
 	char *pod_env_init;

@@ -6,9 +6,34 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "instag/instag.h"
 #include "lib/xalloc.h"
 
+
+/* ---- owners -------------------------------------------------------------- */
+
+void
+instag_owner_dir(const char *sub, char out[INSTAG_OWNER_DIR_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char dig[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int i;
+
+	/* EVP_Digest fails only when out of memory: fatal, like xalloc */
+	if (!EVP_Digest(sub, strlen(sub), dig, &n, EVP_sha256(), NULL) ||
+	    n < 16)
+		abort();
+	out[0] = 'u';
+	out[1] = '-';
+	for (i = 0; i < 16; i++) {
+		out[2 + 2 * i] = hex[dig[i] >> 4];
+		out[3 + 2 * i] = hex[dig[i] & 15];
+	}
+	out[34] = '\0';
+}
 
 /* ---- stages -------------------------------------------------------------- */
 
@@ -49,6 +74,7 @@ header(struct strbuf *sb, const struct instag_args *a)
 		sb_add_shquote(sb, a->env_init);
 		sb_addc(sb, '\n');
 	}
+	var(sb, "U", a->owner_dir);
 	var(sb, "ID", a->subject);
 	var(sb, "NAME", a->output_name ? a->output_name : a->subject);
 	var(sb, "E", a->extractor ? a->extractor : "deepspeech");
@@ -57,7 +83,10 @@ header(struct strbuf *sb, const struct instag_args *a)
 	    "PY='conda run --no-capture-output -n instag python'\ncd ",
 	    a->gpu_id);
 	sb_add_shquote(sb, a->repo_dir);
-	sb_adds(sb, "\nD=\"data/$ID\"\nO=\"output/$NAME\"\n");
+	/* the owner's own directories: no other caller reads or writes
+	 * them (InsTaG takes both as flags: -s/-S, -m/-M, process.py's
+	 * video path) */
+	sb_adds(sb, "\nD=\"data/$U/$ID\"\nO=\"output/$U/$NAME\"\n");
 }
 
 /*
@@ -236,18 +265,19 @@ synthesize(struct strbuf *sb, const char *stage, const struct instag_args *a)
 	/* synthesize_fuse.py does not remember the trained extractor: the
 	 * feature file and --audio_extractor go together (ave: the .wav). */
 	sb_adds(sb, "case $E in\n"
-	    "deepspeech) F=\"data/$A.npy\" ;;\n"
-	    "esperanto) F=\"data/${A}_eo.npy\" ;;\n"
-	    "hubert) F=\"data/${A}_hu.npy\" ;;\n"
-	    "*) F=\"data/$A.wav\" ;;\nesac\n");
+	    "deepspeech) F=\"data/$U/$A.npy\" ;;\n"
+	    "esperanto) F=\"data/$U/${A}_eo.npy\" ;;\n"
+	    "hubert) F=\"data/$U/${A}_hu.npy\" ;;\n"
+	    "*) F=\"data/$U/$A.wav\" ;;\nesac\n");
 	if (strcmp(stage, "features") == 0)
 		sb_adds(sb, "case $E in\n"
 		    "deepspeech) $PY data_utils/deepspeech_features/"
-		    "extract_ds_features.py --input \"data/$A.wav\" "
+		    "extract_ds_features.py --input \"data/$U/$A.wav\" "
 		    "</dev/null ;;\n"
 		    "esperanto) $PY data_utils/wav2vec.py "
-		    "--wav \"data/$A.wav\" --save_feats </dev/null ;;\n"
-		    "hubert) $PY data_utils/hubert.py --wav \"data/$A.wav\" "
+		    "--wav \"data/$U/$A.wav\" --save_feats </dev/null ;;\n"
+		    "hubert) $PY data_utils/hubert.py "
+		    "--wav \"data/$U/$A.wav\" "
 		    "</dev/null ;;\nesac\ntest -s \"$F\"\n");
 	else if (strcmp(stage, "render") == 0)
 		sb_adds(sb, "$PY synthesize_fuse.py -S \"$D\" -M \"$O\" "
@@ -258,7 +288,7 @@ synthesize(struct strbuf *sb, const char *stage, const struct instag_args *a)
 		/* The render has no audio track: mux the driving audio in. */
 		sb_adds(sb, "ffmpeg -y "
 		    "-i \"$O/train/ours_None/renders/out.mp4\" "
-		    "-i \"data/$A.wav\" -c:v copy -c:a aac -shortest "
+		    "-i \"data/$U/$A.wav\" -c:v copy -c:a aac -shortest "
 		    "\"$O/talking_head_$A.mp4\" </dev/null\n"
 		    "test -s \"$O/talking_head_$A.mp4\"\n");
 	else
@@ -274,8 +304,9 @@ instag_stage_script(const char *operation, const char *stage,
 	int rc;
 
 	if (a->repo_dir == NULL || a->repo_dir[0] != '/' ||
-	    a->subject == NULL) {
-		*err = "the InsTaG directory and the subject are required";
+	    a->subject == NULL || a->owner_dir == NULL) {
+		*err = "the InsTaG directory, the owner and the subject are "
+		    "required";
 		return NULL;
 	}
 	header(&sb, a);

@@ -22,14 +22,27 @@
 #include "lib/strbuf.h"
 
 
+/*
+ * The per-owner directory name of a JWT sub: "u-" and the first 32 hex
+ * digits (lower case) of the SHA-256 of the sub's bytes.  Injective in
+ * practice (128 bits), made of [0-9a-f-] only whatever the sub holds, so
+ * it is safe in paths and command lines.  Every file of an owner on a pod
+ * lives under data/<it>/, output/<it>/ (in the checkout) and
+ * <pod_work_root>/jobs/<it>/.  out gets the NUL-terminated name.
+ */
+#define INSTAG_OWNER_DIR_LEN (2 + 32 + 1)
+void instag_owner_dir(const char *sub, char out[INSTAG_OWNER_DIR_LEN]);
+
 /* What a stage's script needs; strings borrowed, already validated by
  * the operation's params (identifiers, enums, ranges). */
 struct instag_args {
 	const char *repo_dir;	/* absolute: the InsTaG checkout on the pod */
+	const char *owner_dir;	/* instag_owner_dir() of the task's owner */
 	const char *subject;	/* the person's <ID> */
 	const char *output_name;	/* output/<name>; NULL: the subject */
 	const char *extractor;	/* deepspeech, ave, esperanto, hubert */
-	const char *audio_name;	/* driving audio data/<name>.wav (synth) */
+	const char *audio_name;	/* driving audio data/<owner_dir>/<name>.wav
+				   (synth) */
 	const char *env_init;	/* NULL or a remote file sourced first */
 	int gpu_id;
 	int n_views;		/* <= 0: InsTaG's few-shot 250 */

@@ -89,14 +89,55 @@ repo_dir(const struct config *cfg, char *buf, size_t len)
 	return buf;
 }
 
+/* The owner's own job directories: <pod_work_root>/jobs/<owner dir>. */
 static const char *
-jobs_root(const struct config *cfg, char *buf, size_t len)
+jobs_root(const struct config *cfg, const struct task *t, char *buf,
+    size_t len)
 {
-	snprintf(buf, len, "%s/jobs", cfg->pod_work_root);
+	char u[INSTAG_OWNER_DIR_LEN];
+
+	instag_owner_dir(t->owner, u);
+	snprintf(buf, len, "%s/jobs/%s", cfg->pod_work_root, u);
 	return buf;
 }
 
 /* ---- targets ------------------------------------------------------------- */
+
+/*
+ * May owner use static host name:port?  ssh_host_owners holds entries
+ * "HOST=SUB" (HOST "name" for every port or "name:port"); a host no entry
+ * names is open to every caller, one that some entry names only to the
+ * SUBs of its entries.
+ */
+static bool
+host_owner_ok(const struct config *cfg, const char *name, int port,
+    const char *owner)
+{
+	char *list = xstrdup(cfg->ssh_host_owners), *tok, *save = NULL;
+	bool restricted = false, ok = false;
+
+	for (tok = strtok_r(list, " \t", &save); tok && !ok;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '='), *colon;
+
+		if (eq == NULL)
+			continue;	/* refused by config_load */
+		*eq = '\0';
+		colon = strchr(tok, ':');
+		if (colon != NULL) {
+			*colon = '\0';
+			if (atoi(colon + 1) != port)
+				continue;
+		}
+		if (strcmp(tok, name) != 0)
+			continue;
+		restricted = true;
+		if (strcmp(eq + 1, owner) == 0)
+			ok = true;
+	}
+	free(list);
+	return ok || !restricted;
+}
 
 /*
  * Is host (params.host: "name" or "name:port") one of ssh_hosts (entries
@@ -182,13 +223,21 @@ target_resolve(const struct config *cfg, const char *owner,
 			    "agent's ssh_hosts", host ? host : "");
 			return -1;
 		}
+		x->host = xstrndup(host, strcspn(host, ":"));
+		if (!host_owner_ok(cfg, x->host, port, owner)) {
+			*code = ERRC_HOST_NOT_ALLOWED;
+			*why = xasprintf("host '%.64s' is reserved for other "
+			    "users (ssh_host_owners)", host);
+			target_clear(x);
+			return -1;
+		}
 		if (cfg->ssh_known_hosts[0] == '\0') {
 			*code = ERRC_NOT_CONFIGURED;
 			*why = xstrdup("ssh_hosts needs ssh_known_hosts (the "
 			    "hosts' pinned keys)");
+			target_clear(x);
 			return -1;
 		}
-		x->host = xstrndup(host, strcspn(host, ":"));
 		x->tg.port = port;
 		x->tg.known_hosts = cfg->ssh_known_hosts;
 	}
@@ -337,17 +386,20 @@ make_plan(const struct task *t)
 {
 	json_object *plan = json_object_new_array();
 	const char *op = t->operation, *id = ju_str(t->params, "subject");
-	char dst[256], an[32];
+	char dst[256], an[32], u[INSTAG_OWNER_DIR_LEN];
 	bool b = false;
+
+	/* every file of the owner's under data/<owner dir>/ */
+	instag_owner_dir(t->owner, u);
 
 	if (strcmp(op, "instag.setup_environment") == 0)
 		plan_add(plan, "job", "setup", NULL);
 	else if (strcmp(op, "instag.upload_data") == 0) {
-		snprintf(dst, sizeof(dst), "data/%s/%s.mp4", id, id);
+		snprintf(dst, sizeof(dst), "data/%s/%s/%s.mp4", u, id, id);
 		plan_source(plan, ju_str(t->params, "video"), dst);
 		if (ju_str(t->params, "audio") != NULL) {
-			snprintf(dst, sizeof(dst), "data/%s/%s_audio.wav", id,
-			    id);
+			snprintf(dst, sizeof(dst), "data/%s/%s/%s_audio.wav",
+			    u, id, id);
 			plan_source(plan, ju_str(t->params, "audio"), dst);
 		}
 		plan_add(plan, "job", "media", NULL);
@@ -362,7 +414,7 @@ make_plan(const struct task *t)
 		plan_add(plan, "job", "fuse", NULL);
 	} else if (strcmp(op, "instag.synthesize") == 0) {
 		audio_name(t, an, sizeof(an));
-		snprintf(dst, sizeof(dst), "data/%s.wav", an);
+		snprintf(dst, sizeof(dst), "data/%s/%s.wav", u, an);
 		plan_source(plan, ju_str(t->params, "audio"), dst);
 		plan_stages(plan, op);
 	} else if (strcmp(op, "instag.fetch_results") == 0)
@@ -374,12 +426,15 @@ make_plan(const struct task *t)
 
 static void
 fill_args(const struct task *t, const struct config *cfg, const char *repo,
-    struct instag_args *a, char *an, size_t anlen)
+    struct instag_args *a, char *an, size_t anlen,
+    char u[INSTAG_OWNER_DIR_LEN])
 {
 	int64_t v;
 
 	memset(a, 0, sizeof(*a));
 	a->repo_dir = repo;
+	instag_owner_dir(t->owner, u);
+	a->owner_dir = u;
 	a->subject = ju_str(t->params, "subject");
 	a->output_name = ju_str(t->params, "output_name");
 	a->extractor = ju_str(t->params, "audio_extractor");
@@ -411,17 +466,23 @@ pack_script(const struct task *t, const struct instag_args *a)
 		sb_add_shquote(&sb, a->env_init);
 		sb_addc(&sb, '\n');
 	}
-	sb_adds(&sb, "N=");
+	sb_adds(&sb, "U=");
+	sb_add_shquote(&sb, a->owner_dir);
+	sb_adds(&sb, "\nN=");
 	sb_add_shquote(&sb, a->output_name ? a->output_name : a->subject);
-	sb_adds(&sb, "\ncd \"output/$N\"\nfound=0\n"
+	/* only the caller's own outputs: output/<owner dir>/<name> */
+	sb_adds(&sb, "\nO=\"output/$U/$N\"\nfound=0\n"
+	    "[ -d \"$O\" ] && cd \"$O\" || { echo '[agent] no rendered video "
+	    "in output/'\"$N\"' (no such model of yours; run "
+	    "instag.synthesize first)'; exit 3; }\n"
 	    "for f in talking_head_*.mp4; do [ -f \"$f\" ] || continue; "
-	    "echo \"[agent] file: output/$N/$f\"; found=1; done\n"
+	    "echo \"[agent] file: $O/$f\"; found=1; done\n"
 	    "[ $found = 1 ] || { echo '[agent] no rendered video in "
 	    "output/'\"$N\"' (run instag.synthesize first)'; exit 3; }\n");
 	if (model)
 		sb_adds(&sb, "tar -czf ../\"$N\"-model.tar.gz --exclude "
 		    "'talking_head_*' --exclude train --exclude test .\n"
-		    "echo \"[agent] file: output/$N-model.tar.gz\"\n");
+		    "echo \"[agent] file: output/$U/$N-model.tar.gz\"\n");
 	return sb_take(&sb);
 }
 
@@ -431,10 +492,10 @@ job_script(const struct task *t, const struct config *cfg, const char *stage,
     const char **why)
 {
 	struct instag_args a;
-	char repo[1100], an[32], *s = NULL;
+	char repo[1100], an[32], u[INSTAG_OWNER_DIR_LEN], *s = NULL;
 
 	repo_dir(cfg, repo, sizeof(repo));
-	fill_args(t, cfg, repo, &a, an, sizeof(an));
+	fill_args(t, cfg, repo, &a, an, sizeof(an), u);
 	if (strcmp(stage, "setup") == 0)
 		return instag_setup_script(cfg->pod_work_root,
 		    cfg->instag_repo_url, cfg->instag_commit, a.env_init);
@@ -442,8 +503,8 @@ job_script(const struct task *t, const struct config *cfg, const char *stage,
 		char v[1400];
 		bool conv = false;
 		ju_bool(t->params, "convert", &conv);
-		snprintf(v, sizeof(v), "%s/data/%s/%s.mp4", repo, a.subject,
-		    a.subject);
+		snprintf(v, sizeof(v), "%s/data/%s/%s/%s.mp4", repo, u,
+		    a.subject, a.subject);
 		return instag_media_script(v, conv, a.env_init);
 	}
 	if (strcmp(stage, "pack") == 0) {
@@ -602,7 +663,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 	enum act rc = ACT_WAIT;
 
 	job_id(t, idx, stage, jid, sizeof(jid));
-	jobs_root(env->cfg, jr, sizeof(jr));
+	jobs_root(env->cfg, t, jr, sizeof(jr));
 	repo_dir(env->cfg, repo, sizeof(repo));
 	if (!task_ckpt_int(t, "started", 0)) {
 		script = job_script(t, env->cfg, stage, &why);
@@ -849,7 +910,7 @@ act_url(struct task *t, const struct step_env *env, struct ssh_session *s,
 	enum act rc;
 
 	repo_dir(env->cfg, repo, sizeof(repo));
-	jobs_root(env->cfg, jr, sizeof(jr));
+	jobs_root(env->cfg, t, jr, sizeof(jr));
 	job_id(t, idx, "fetch", jid, sizeof(jid));
 	if (!task_ckpt_int(t, "started", 0)) {
 		abs = xasprintf("%s/%s", repo, dst);
@@ -903,27 +964,29 @@ result_of(const struct task *t, const struct config *cfg)
 	json_object *r = json_object_new_object(), *notes;
 	const char *id = ju_str(t->params, "subject");
 	const char *name = ju_str(t->params, "output_name");
-	char repo[1100], buf[1400], an[32];
+	char repo[1100], buf[1400], an[32], u[INSTAG_OWNER_DIR_LEN];
 
 	repo_dir(cfg, repo, sizeof(repo));
+	instag_owner_dir(t->owner, u);
 	json_object_object_add(r, "instag_dir", json_object_new_string(repo));
 	if (id != NULL) {
 		json_object_object_add(r, "subject",
 		    json_object_new_string(id));
-		snprintf(buf, sizeof(buf), "data/%s", id);
+		snprintf(buf, sizeof(buf), "data/%s/%s", u, id);
 		json_object_object_add(r, "data_dir",
 		    json_object_new_string(buf));
 	}
 	if (strcmp(t->operation, "instag.train") == 0 ||
 	    strcmp(t->operation, "instag.synthesize") == 0) {
-		snprintf(buf, sizeof(buf), "output/%s", name ? name : id);
+		snprintf(buf, sizeof(buf), "output/%s/%s", u,
+		    name ? name : id);
 		json_object_object_add(r, "model_dir",
 		    json_object_new_string(buf));
 	}
 	if (strcmp(t->operation, "instag.synthesize") == 0) {
 		audio_name(t, an, sizeof(an));
-		snprintf(buf, sizeof(buf), "output/%s/talking_head_%s.mp4",
-		    name ? name : id, an);
+		snprintf(buf, sizeof(buf), "output/%s/%s/talking_head_%s.mp4",
+		    u, name ? name : id, an);
 		json_object_object_add(r, "video", json_object_new_string(buf));
 	}
 	if (strcmp(t->operation, "instag.setup_environment") == 0) {
@@ -1020,7 +1083,7 @@ collect(struct task *t, const struct step_env *env, struct ssh_session *s,
 		*res = STEP_WAIT;
 		return -1;
 	}
-	jobs_root(env->cfg, jr, sizeof(jr));
+	jobs_root(env->cfg, t, jr, sizeof(jr));
 	if (remote_cleanup(s, jr, jid, &e) < 0)
 		log_kv(LOG_WARN, "cleanup_failed", e.message ?
 		    e.message : "remote_cleanup failed", "task", t->id,
@@ -1159,7 +1222,7 @@ iops_cancel(struct task *t, const struct step_env *env)
 		target_clear(&x);
 		return STEP_DONE;
 	}
-	jobs_root(env->cfg, jr, sizeof(jr));
+	jobs_root(env->cfg, t, jr, sizeof(jr));
 	if (ssh_pool_get(POOL, &x.tg, &s, &e) == 0) {
 		if (remote_cancel(s, jr, jid, 5, &e) < 0)
 			log_kv(LOG_WARN, "cancel_failed", e.message ?

@@ -22,27 +22,64 @@ static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
 static char pod_id[64];		/* the suite's pod */
 
+/* The owner directory of sub on the pod, "u-" and 32 hex digits of
+ * SHA-256(sub), computed here with sha256sum (static buffer). */
+static const char *
+udir_of(const char *sub, char *buf, size_t len)
+{
+	char cmd[512];
+	FILE *fp;
+
+	snprintf(cmd, sizeof(cmd), "printf '%%s' '%s' | sha256sum | "
+	    "cut -c1-32", sub);
+	fp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(buf + 2, (int)len - 2, fp));
+	pclose(fp);
+	buf[0] = 'u';
+	buf[1] = '-';
+	buf[strcspn(buf, "\n")] = '\0';
+	ck_assert_uint_eq(strlen(buf), 34);
+	return buf;
+}
+
+/* The admin token's (sub "admin") directory. */
+static const char *
+ua(void)
+{
+	static char buf[64];
+
+	return buf[0] ? buf : udir_of("admin", buf, sizeof(buf));
+}
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static void
-op(const char *operation, const char *params, struct itest_resp *r)
+op_as(const char *token, const char *operation, const char *params,
+    struct itest_resp *r)
 {
 	size_t n = strlen(params) + strlen(operation) + 128;
 	char *body = malloc(n);
 
 	snprintf(body, n, "{\"type\":\"task_request\",\"payload\":{"
 	    "\"operation\":\"%s\",\"params\":%s}}", operation, params);
-	itest_post("/api/a2a", admin(), body, r);
+	itest_post("/api/a2a", token, body, r);
 	free(body);
 }
 
+static void
+op(const char *operation, const char *params, struct itest_resp *r)
+{
+	op_as(admin(), operation, params, r);
+}
+
 static char *
-start(const char *operation, const char *params)
+start_as(const char *token, const char *operation, const char *params)
 {
 	struct itest_resp r;
 	char *id;
 
-	op(operation, params, &r);
+	op_as(token, operation, params, &r);
 	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "task_id") &&
 	    strcmp(itest_jstr(r.json, "status"), "error") != 0, "%s: %s",
 	    operation, r.body);
@@ -51,35 +88,57 @@ start(const char *operation, const char *params)
 	return id;
 }
 
+static char *
+start(const char *operation, const char *params)
+{
+	return start_as(admin(), operation, params);
+}
+
 static void
-get_task(const char *id, struct itest_resp *r)
+get_task_as(const char *token, const char *id, struct itest_resp *r)
 {
 	char params[128];
 
 	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
-	op("tasks.get", params, r);
+	op_as(token, "tasks.get", params, r);
+}
+
+static void
+get_task(const char *id, struct itest_resp *r)
+{
+	get_task_as(admin(), id, r);
+}
+
+/* Run a task operation as token until it ends in state want; the task
+ * in *r, its id returned (caller frees). */
+static char *
+run_as(const char *token, const char *operation, const char *params,
+    const char *want, long timeout_ms, struct itest_resp *r)
+{
+	char *id = start_as(token, operation, params);
+	const char *st = itest_wait_task(token, id, timeout_ms);
+
+	get_task_as(token, id, r);
+	ck_assert_msg(strcmp(st, want) == 0, "%s ended %s, wanted %s: %s",
+	    operation, st, want, r->body);
+	return id;
 }
 
 static void
 run(const char *operation, const char *params, const char *want,
     long timeout_ms, struct itest_resp *r)
 {
-	char *id = start(operation, params);
-	const char *st = itest_wait_task(admin(), id, timeout_ms);
-
-	get_task(id, r);
-	ck_assert_msg(strcmp(st, want) == 0, "%s ended %s, wanted %s: %s",
-	    operation, st, want, r->body);
-	free(id);
+	free(run_as(admin(), operation, params, want, timeout_ms, r));
 }
 
 /* Run a shell command on the "pod" (it is local: $POD_ROOT), as the pod
  * user. */
 #define POD(...) ck_assert_int_eq(itest_pod_sh(__VA_ARGS__), 0)
 
-/* PUT a file made by the fake's make-media; returns the upload id. */
+/* PUT a file made by the fake's make-media as token; returns the upload
+ * id. */
 static char *
-upload(const char *name, const char *make_media_args)
+upload_as(const char *token, const char *name, const char *make_media_args)
 {
 	char path[512], *body, *id;
 	struct itest_resp r;
@@ -99,7 +158,7 @@ upload(const char *name, const char *make_media_args)
 	ck_assert_int_eq(fread(body, 1, (size_t)n, fp), (size_t)n);
 	fclose(fp);
 	snprintf(path, sizeof(path), "/uploads/%s", name);
-	itest_request("PUT", path, admin(), "application/octet-stream", body,
+	itest_request("PUT", path, token, "application/octet-stream", body,
 	    (size_t)n, &r);
 	ck_assert_msg(r.status == 201, "PUT %s: %ld %s", name, r.status,
 	    r.body);
@@ -107,6 +166,12 @@ upload(const char *name, const char *make_media_args)
 	itest_resp_free(&r);
 	free(body);
 	return id;
+}
+
+static char *
+upload(const char *name, const char *make_media_args)
+{
+	return upload_as(admin(), name, make_media_args);
 }
 
 /* Everything the fake pod needs that a user must provide (licensed BFM,
@@ -221,8 +286,8 @@ START_TEST(test_upload_data)
 	    "\"may\",\"video\":\"%s\"}", pod_id, vid);
 	run("instag_prepare_data", params, "completed", 60000, &r);
 	itest_resp_free(&r);
-	POD("cmp '%s/may.mp4' '%s/InsTaG/data/may/may.mp4'",
-	    getenv("HARNESS_DIR"), getenv("POD_ROOT"));
+	POD("cmp '%s/may.mp4' '%s/InsTaG/data/%s/may/may.mp4'",
+	    getenv("HARNESS_DIR"), getenv("POD_ROOT"), ua());
 
 	/* 30 fps: refused without convert, converted with it. */
 	bad = upload("bob.mp4", "video --fps 30 --seconds 3");
@@ -271,8 +336,8 @@ START_TEST(test_upload_data)
 			    "completed");
 			free(id);
 		}
-		POD("cmp '%s/may.mp4' '%s/InsTaG/data/fp/fp.mp4'",
-		    getenv("HARNESS_DIR"), getenv("POD_ROOT"));
+		POD("cmp '%s/may.mp4' '%s/InsTaG/data/%s/fp/fp.mp4'",
+		    getenv("HARNESS_DIR"), getenv("POD_ROOT"), ua());
 		free(body);
 		free(b64);
 	}
@@ -285,7 +350,8 @@ START_TEST(test_upload_data)
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
 	    "transfer_failed");
 	itest_resp_free(&r);
-	POD("test ! -e '%s/InsTaG/data/url/url.mp4'", getenv("POD_ROOT"));
+	POD("test ! -e '%s/InsTaG/data/%s/url/url.mp4'", getenv("POD_ROOT"),
+	    ua());
 	free(vid);
 	free(bad);
 }
@@ -302,8 +368,8 @@ START_TEST(test_upload_real_media)
 
 	POD("test \"$(ffprobe -v error -select_streams v:0 -show_entries "
 	    "stream=width,height,avg_frame_rate,nb_frames -of csv=p=0 "
-	    "'%s/InsTaG/data/bob/bob.mp4')\" = 512,512,25/1,75",
-	    getenv("POD_ROOT"));
+	    "'%s/InsTaG/data/%s/bob/bob.mp4')\" = 512,512,25/1,75",
+	    getenv("POD_ROOT"), ua());
 	/* make-media weights writes one line of text */
 	txt = upload("notes.mp4", "weights");
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
@@ -329,9 +395,9 @@ START_TEST(test_preprocess_train_synthesize_fetch)
 	    "\"may\"}", pod_id);
 	run("instag.preprocess", params, "completed", 120000, &r);
 	itest_resp_free(&r);
-	POD("test -s '%s/InsTaG/data/may/au.csv' && ls "
-	    "'%s/InsTaG/data/may/teeth_mask/'*.npy >/dev/null",
-	    getenv("POD_ROOT"), getenv("POD_ROOT"));
+	POD("test -s '%s/InsTaG/data/%s/may/au.csv' && ls "
+	    "'%s/InsTaG/data/%s/may/teeth_mask/'*.npy >/dev/null",
+	    getenv("POD_ROOT"), ua(), getenv("POD_ROOT"), ua());
 
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"iterations\":200,\"n_views\":30,\"audio_extractor\":"
@@ -345,12 +411,13 @@ START_TEST(test_preprocess_train_synthesize_fetch)
 		    "completed");
 		get_task(id, &r);
 		ck_assert_str_eq(itest_jstr(r.json, "result.result.model_dir"),
-		    "output/may_hu");
+		    (snprintf(url, sizeof(url), "output/%s/may_hu", ua()),
+		    url));
 		itest_resp_free(&r);
 		free(id);
 	}
-	POD("test -s '%s/InsTaG/output/may_hu/chkpnt_fuse_latest.pth'",
-	    getenv("POD_ROOT"));
+	POD("test -s '%s/InsTaG/output/%s/may_hu/chkpnt_fuse_latest.pth'",
+	    getenv("POD_ROOT"), ua());
 
 	aud = upload("drive.wav", "audio --seconds 2");
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
@@ -406,11 +473,11 @@ START_TEST(test_sapiens_gpus)
 	itest_resp_free(&r);
 	POD("cd '%s/InsTaG' && grep -qxF 'JOBS_PER_GPU=1; TOTAL_GPUS=2; "
 	    "VALID_GPU_IDS=(0 1)' data_utils/sapiens/lite/scripts/depth.sh && "
-	    "cd data/fp && n=0 && for f in ori_imgs/*.jpg; do "
+	    "cd data/%s/fp && n=0 && for f in ori_imgs/*.jpg; do "
 	    "b=$(basename \"$f\" .jpg); "
 	    "test -s sapiens/depth/sapiens_0.3b/$b.npy && "
 	    "test -s sapiens/normal/sapiens_0.3b/$b.npy || exit 1; "
-	    "n=$((n + 1)); done; test $n = 60", root);
+	    "n=$((n + 1)); done; test $n = 60", root, ua());
 
 	/* every depth job dies half way: 15 of its 30 frames each */
 	POD("echo 'fail_at 50' >'%s/fake-control/vis_depth'", root);
@@ -504,8 +571,8 @@ wait_job_seen(const char *jid)
 		if (itest_sh("grep -F '\"event\":\"checkpoint_failed\"' "
 		    "'%s/agent.log' | grep -qF '\"job\":\"%s\"'",
 		    getenv("HARNESS_DIR"), jid) == 0 ||
-		    itest_sh("test -d '%s/jobs/%s'", getenv("POD_ROOT"),
-		    jid) != 0)
+		    itest_sh("test -d '%s/jobs/%s/%s'", getenv("POD_ROOT"),
+		    ua(), jid) != 0)
 			return true;
 		usleep(50000);
 	}
@@ -545,19 +612,23 @@ START_TEST(test_kill_between_job_exit_and_commit)
 	ck_assert_int_eq(calls_of("train_face"), before + 1);
 	/* plan: features (0), face (1), mouth, fuse */
 	snprintf(jid, sizeof(jid), "%s-1-face", id);
-	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s'", root, jid), 0);
+	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
+	    jid), 0);
 	db = store_lock();
 	POD("rm -f '%s/fake-control/train_face'", root);
 	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
 	/* the evidence is still there: the outcome is not committed yet */
-	ck_assert_msg(itest_sh("test -d '%s/jobs/%s'", root, jid) == 0,
-	    "job %s was removed before its outcome was committed", jid);
+	ck_assert_msg(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
+	    jid) == 0, "job %s was removed before its outcome was committed",
+	    jid);
 	crash_and_restart(db);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
 	ck_assert_int_eq(calls_of("train_face"), before + 1);
 	/* and the job's directory was removed after all */
-	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s'", root, jid), 0);
-	POD("test -s '%s/InsTaG/output/may_w/chkpnt_fuse_latest.pth'", root);
+	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s/%s'", root, ua(),
+	    jid), 0);
+	POD("test -s '%s/InsTaG/output/%s/may_w/chkpnt_fuse_latest.pth'",
+	    root, ua());
 	free(id);
 }
 END_TEST
@@ -583,18 +654,22 @@ START_TEST(test_kill_between_fetch_exit_and_commit)
 		usleep(50000);	/* a hang guard: 60 s */
 	ck_assert_int_eq(calls_of("curl"), before + 1);
 	snprintf(jid, sizeof(jid), "%s-0-fetch", id);
-	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s'", root, jid), 0);
+	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
+	    jid), 0);
 	db = store_lock();
 	POD("rm -f '%s/fake-control/curl'", root);
 	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
 	/* the evidence is still there: the outcome is not committed yet */
-	ck_assert_msg(itest_sh("test -d '%s/jobs/%s'", root, jid) == 0,
-	    "job %s was removed before its outcome was committed", jid);
+	ck_assert_msg(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
+	    jid) == 0, "job %s was removed before its outcome was committed",
+	    jid);
 	crash_and_restart(db);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
 	ck_assert_int_eq(calls_of("curl"), before + 1);
-	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s'", root, jid), 0);
-	POD("cmp '%s/www/k.mp4' '%s/InsTaG/data/kurl/kurl.mp4'", dir, root);
+	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s/%s'", root, ua(),
+	    jid), 0);
+	POD("cmp '%s/www/k.mp4' '%s/InsTaG/data/%s/kurl/kurl.mp4'", dir,
+	    root, ua());
 	free(id);
 }
 END_TEST
@@ -696,6 +771,133 @@ START_TEST(test_static_host)
 }
 END_TEST
 
+/* Restart the agent; with owners set, ssh_host_owners is owners for this
+ * run (INSTAG_AGENT_SSH_HOST_OWNERS), else as in agent.conf. */
+static void
+restart_agent(const char *owners)
+{
+	ck_assert_int_eq(itest_sh("%s%s%s'%s/tests/harness/agent' '%s' "
+	    "restart >&2", owners ? "INSTAG_AGENT_SSH_HOST_OWNERS='" : "",
+	    owners ? owners : "", owners ? "' " : "", getenv("top_srcdir"),
+	    getenv("HARNESS_DIR")), 0);
+}
+
+/*
+ * Two users, one machine (the static host, and the pods, all the same
+ * sshd and $POD_ROOT), the same subject name "may": each sees only its
+ * own files.  The second user's upload lands in its own directory and
+ * leaves the first's alone; it cannot fetch the first's rendered video
+ * (input_rejected, "no rendered video"), neither through the static host
+ * nor through a pod of its own, while the first still can; its jobs are
+ * in its own directory.  A host kept for the first (ssh_host_owners)
+ * refuses the second with host_not_allowed before any task is made.
+ */
+START_TEST(test_tenants)
+{
+	static const char sub_b[] = "tenant b|x@example.org";
+	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char host[128], params[512], ub[64], pod_b[64], *tok, *vid, *id;
+
+	tok = itest_token(sub_b, "pods:read pods:write instag:run tasks:read "
+	    "tasks:write", 3600);
+	udir_of(sub_b, ub, sizeof(ub));
+	ck_assert_str_ne(ub, ua());
+	snprintf(host, sizeof(host), "127.0.0.1:%s", getenv("POD_SSH_PORT"));
+
+	/* the same subject on the static host: in B's own directory */
+	vid = upload_as(tok, "may_b.mp4", "video --seconds 3");
+	snprintf(params, sizeof(params), "{\"host\":\"%s\",\"subject\":"
+	    "\"may\",\"video\":\"%s\"}", host, vid);
+	free(run_as(tok, "instag.upload_data", params, "completed", 60000,
+	    &r));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json,
+	    "result.result.data_dir"), ub));
+	itest_resp_free(&r);
+	POD("cmp '%s/may_b.mp4' '%s/InsTaG/data/%s/may/may.mp4'", dir, root,
+	    ub);
+	POD("cmp '%s/may.mp4' '%s/InsTaG/data/%s/may/may.mp4'", dir, root,
+	    ua());
+	POD("! cmp -s '%s/InsTaG/data/%s/may/may.mp4' "
+	    "'%s/InsTaG/data/%s/may/may.mp4'", root, ub, root, ua());
+	/* nothing of either at the shared places */
+	POD("test ! -e '%s/InsTaG/data/may' && test ! -e "
+	    "'%s/InsTaG/output/may_hu'", root, root);
+
+	/* B cannot fetch A's video through the static host */
+	snprintf(params, sizeof(params), "{\"host\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_hu\"}", host);
+	id = run_as(tok, "instag.fetch_results", params, "failed", 60000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "input_rejected");
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "no rendered video") != NULL, "%s", r.body);
+	ck_assert_ptr_null(itest_jget(r.json, "result.artifacts.0"));
+	itest_resp_free(&r);
+	/* its failed job is kept, in B's job directory only */
+	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s/%s-0-pack'", root, ub,
+	    id), 0);
+	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s/%s-0-pack'", root,
+	    ua(), id), 0);
+	free(id);
+	/* A still can, through the same host */
+	run("instag.fetch_results", params, "completed", 60000, &r);
+	ck_assert_int_ge(json_object_array_length(itest_jget(r.json,
+	    "result.artifacts")), 1);
+	itest_resp_free(&r);
+
+	/* B's pod (the same machine): A's pod is not B's, and through B's
+	 * own pod A's video is not there either */
+	free(run_as(tok, "runpod.provision_pod", "{\"gpu_type_ids\":"
+	    "[\"NVIDIA GeForce RTX 4090\"]}", "completed", 30000, &r));
+	snprintf(pod_b, sizeof(pod_b), "%s",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	ck_assert_str_ne(pod_b, pod_id);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_hu\"}", pod_id);
+	op_as(tok, "instag.fetch_results", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"output_name\":\"may_hu\"}", pod_b);
+	free(run_as(tok, "instag.fetch_results", params, "failed", 60000,
+	    &r));
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "input_rejected");
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "no rendered video") != NULL, "%s", r.body);
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_b);
+	free(run_as(tok, "runpod.terminate_pod", params, "completed", 30000,
+	    &r));
+	itest_resp_free(&r);
+
+	/* the host kept for A: B is refused before any task, A is not */
+	{
+		char owners[160];
+
+		snprintf(owners, sizeof(owners), "127.0.0.1=admin");
+		restart_agent(owners);
+	}
+	snprintf(params, sizeof(params), "{\"host\":\"%s\"}", host);
+	op_as(tok, "instag.setup_environment", params, &r);
+	ck_assert_msg(itest_jstr(r.json, "error.code") != NULL &&
+	    strcmp(itest_jstr(r.json, "error.code"), "host_not_allowed") == 0,
+	    "%s", r.body);
+	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	run("instag.setup_environment", params, "completed", 60000, &r);
+	itest_resp_free(&r);
+	restart_agent(NULL);
+	free(run_as(tok, "instag.setup_environment", params, "completed",
+	    60000, &r));
+	itest_resp_free(&r);
+	free(vid);
+	free(tok);
+}
+END_TEST
+
 /* Last: the pod's host key changes; the next operation refuses it. */
 START_TEST(test_host_key_changed)
 {
@@ -734,6 +936,7 @@ instag_integration_suite(void)
 	tcase_add_test(tc, test_cancel_and_failures);
 	tcase_add_test(tc, test_hostile_params);
 	tcase_add_test(tc, test_static_host);
+	tcase_add_test(tc, test_tenants);
 	tcase_add_test(tc, test_host_key_changed);
 	suite_add_tcase(s, tc);
 	return s;

@@ -114,6 +114,40 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* ssh_host_owners: HOST=SUB entries naming hosts of ssh_hosts. */
+START_TEST(test_host_owners)
+{
+	struct config *cfg = NULL;
+	char text[512], *err = NULL;
+	const char *p;
+
+	snprintf(text, sizeof(text), "%sssh_hosts = gpu1, gpu2:2222\n"
+	    "ssh_host_owners = gpu1=alice gpu1=auth0|b=c gpu2:2222=carol "
+	    "gpu2=dan\n", base);
+	p = write_conf(text);
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->ssh_host_owners, "gpu1=alice gpu1=auth0|b=c "
+	    "gpu2:2222=carol gpu2=dan");
+	config_free(cfg);
+	unlink(p);
+	snprintf(text, sizeof(text), "%sssh_hosts = gpu1\n"
+	    "ssh_host_owners = gpu3=alice\n", base);
+	expect_error(text, "ssh_host_owners: host 'gpu3' is not one of "
+	    "ssh_hosts");
+	snprintf(text, sizeof(text), "%sssh_hosts = gpu1\n"
+	    "ssh_host_owners = gpu1:2222=alice\n", base);
+	expect_error(text, "host 'gpu1:2222' is not one of ssh_hosts");
+	snprintf(text, sizeof(text), "%sssh_hosts = gpu1\n"
+	    "ssh_host_owners = gpu1\n", base);
+	expect_error(text, "'gpu1' is not HOST=SUB");
+	snprintf(text, sizeof(text), "%sssh_hosts = gpu1\n"
+	    "ssh_host_owners = gpu1=\n", base);
+	expect_error(text, "is not HOST=SUB");
+	snprintf(text, sizeof(text), "%sssh_host_owners = =bob\n", base);
+	expect_error(text, "is not HOST=SUB");
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct config *cfg = NULL;
@@ -230,6 +264,7 @@ config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_values_and_comments);
 	tcase_add_test(tc, test_errors);
+	tcase_add_test(tc, test_host_owners);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_env_override);
 	tcase_add_test(tc, test_cidr);

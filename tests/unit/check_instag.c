@@ -149,9 +149,9 @@ fake_pod(void)
 	    "output/pretrain_$e/chkpnt_ema_face_latest.pth && "
 	    "'%s/make-media' weights "
 	    "output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done && "
-	    "mkdir -p data/may && "
-	    "'%s/make-media' video data/may/may.mp4 --seconds 2.4 && "
-	    "'%s/make-media' audio data/drive.wav --seconds 2",
+	    "mkdir -p data/u-test/may && "
+	    "'%s/make-media' video data/u-test/may/may.mp4 --seconds 2.4 && "
+	    "'%s/make-media' audio data/u-test/drive.wav --seconds 2",
 	    repo, pod, fi, fi, fi, fi, fi, fi), 0);
 	free((char *)fi);
 }
@@ -198,6 +198,7 @@ START_TEST(test_stages_on_fake_tree)
 	env = xasprintf("%s/env.sh", pod);
 	a.repo_dir = repo;
 	a.subject = "may";
+	a.owner_dir = "u-test";
 	a.env_init = env;
 	a.gpu_id = 0;
 	a.iterations = 100;
@@ -213,7 +214,8 @@ START_TEST(test_stages_on_fake_tree)
 		ck_assert_int_eq(run_stages("instag.synthesize", &a), 0);
 		{
 			char *f = xasprintf(
-			    "%s/output/%s/talking_head_drive.mp4", repo, name);
+			    "%s/output/u-test/%s/talking_head_drive.mp4", repo,
+			    name);
 			out = tu_read_file(f);
 			ck_assert_ptr_nonnull(out);
 			/* the muxed video names the driving audio */
@@ -225,6 +227,29 @@ START_TEST(test_stages_on_fake_tree)
 }
 END_TEST
 
+/* The owner's directory: u- and 32 hex digits of SHA-256(sub), whatever
+ * the sub holds; different subs, different directories. */
+START_TEST(test_owner_dir)
+{
+	char a[INSTAG_OWNER_DIR_LEN], b[INSTAG_OWNER_DIR_LEN];
+	size_t i;
+
+	instag_owner_dir("admin", a);
+	/* sha256("admin") = 8c6976e5b5410415bde908bd4dee15df b167... */
+	ck_assert_str_eq(a, "u-8c6976e5b5410415bde908bd4dee15df");
+	instag_owner_dir("../../x'; rm -rf / #\n$(id)", b);
+	ck_assert_uint_eq(strlen(b), 34);
+	ck_assert(strncmp(b, "u-", 2) == 0);
+	for (i = 2; b[i]; i++)
+		ck_assert(strchr("0123456789abcdef", b[i]) != NULL);
+	ck_assert_str_ne(a, b);
+	instag_owner_dir("Admin", b);
+	ck_assert_str_ne(a, b);
+	instag_owner_dir("", b);
+	ck_assert_str_eq(b, "u-e3b0c44298fc1c149afbf4c8996fb924");
+}
+END_TEST
+
 START_TEST(test_stage_errors)
 {
 	struct instag_args a = { 0 };
@@ -232,6 +257,7 @@ START_TEST(test_stage_errors)
 
 	a.repo_dir = "relative/dir";
 	a.subject = "may";
+	a.owner_dir = "u-test";
 	ck_assert_ptr_null(instag_stage_script("instag.train", "face", &a,
 	    &err));
 	a.repo_dir = "/w/InsTaG";
@@ -240,6 +266,10 @@ START_TEST(test_stage_errors)
 	ck_assert_ptr_null(instag_stage_script("instag.synthesize", "render",
 	    &a, &err));	/* no audio */
 	ck_assert_ptr_null(instag_stages("instag.fetch_results"));
+	a.owner_dir = NULL;	/* every stage works in the owner's dirs */
+	ck_assert_ptr_null(instag_stage_script("instag.train", "face", &a,
+	    &err));
+	a.owner_dir = "u-test";
 	{
 		char *s = instag_stage_script("instag.train", "face", &a, &err);
 		ck_assert_ptr_nonnull(strstr(s, "--iterations 10000 "));
@@ -304,6 +334,7 @@ START_TEST(test_sapiens_script)
 
 	a.repo_dir = "/w/InsTaG";
 	a.subject = "may";
+	a.owner_dir = "u-test";
 	s = instag_stage_script("instag.preprocess", "sapiens", &a, &err);
 	ck_assert_ptr_nonnull(s);
 	/* the program is a quoted constant; the count goes in as awk -v */
@@ -389,7 +420,8 @@ run_stage(const char *operation, const char *stage,
 static int
 all_maps(void)
 {
-	return sh("cd '%s/data/may' && n=0 && for f in ori_imgs/*.jpg; do "
+	return sh("cd '%s/data/u-test/may' && n=0 && "
+	    "for f in ori_imgs/*.jpg; do "
 	    "b=$(basename \"$f\" .jpg); "
 	    "test -s sapiens/depth/sapiens_0.3b/$b.npy && "
 	    "test -s sapiens/normal/sapiens_0.3b/$b.npy || exit 1; "
@@ -419,6 +451,7 @@ START_TEST(test_sapiens_gpus_on_fake_tree)
 	env = xasprintf("%s/env.sh", pod);
 	a.repo_dir = repo;
 	a.subject = "may";
+	a.owner_dir = "u-test";
 	a.env_init = env;
 	for (i = 0; pre[i]; i++) {
 		ck_assert_msg(run_stage("instag.preprocess", pre[i], &a, &log)
@@ -452,9 +485,10 @@ START_TEST(test_sapiens_gpus_on_fake_tree)
 	ck_assert_int_eq(sh("cd '%s' && git checkout -q -- %s && "
 	    "sed -i 's/^TOTAL_GPUS=.*/TOTAL_GPUS=1/; "
 	    "s/^VALID_GPU_IDS=.*/VALID_GPU_IDS=(0)/' %s/depth.sh "
-	    "%s/normal.sh && rm -rf data/may/sapiens && . '%s' && "
-	    "bash data_utils/sapiens/run.sh ./data/may >/dev/null 2>&1 && "
-	    "test $(ls data/may/sapiens/depth/sapiens_0.3b/*.npy | wc -l) = 15",
+	    "%s/normal.sh && rm -rf data/u-test/may/sapiens && . '%s' && "
+	    "bash data_utils/sapiens/run.sh ./data/u-test/may >/dev/null "
+	    "2>&1 && test $(ls data/u-test/may/sapiens/depth/sapiens_0.3b/"
+	    "*.npy | wc -l) = 15",
 	    repo, scripts, scripts, scripts, env), 0);
 	ck_assert_int_ne(all_maps(), 0);
 
@@ -483,7 +517,8 @@ START_TEST(test_sapiens_gpus_on_fake_tree)
 	ck_assert_int_ne(run_stage("instag.preprocess", "sapiens", &a, &log),
 	    0);
 	ck_assert_msg(strstr(log, "\n[agent] Sapiens wrote normal maps for "
-	    "30 of 60 frames (first missing: data/may/sapiens/normal/"
+	    "30 of 60 frames (first missing: data/u-test/may/sapiens/"
+	    "normal/"
 	    "sapiens_0.3b/") != NULL, "%s", log);
 	ck_assert_ptr_null(strstr(log, "Sapiens wrote depth maps"));
 	ck_assert_ptr_nonnull(strstr(log, "Processing complete."));
@@ -503,6 +538,7 @@ instag_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_quote);
 	tcase_add_test(tc, test_progress);
+	tcase_add_test(tc, test_owner_dir);
 	tcase_add_test(tc, test_stage_errors);
 	tcase_add_test(tc, test_stages_on_fake_tree);
 	tcase_add_test(tc, test_sapiens_script);
