@@ -204,20 +204,29 @@ train(struct strbuf *sb, const char *stage, const struct instag_args *a)
 	int fuse = a->iterations > 0 ? (a->iterations / 5 > 0 ?
 	    a->iterations / 5 : 1) : 2000;
 
-	sb_addf(sb, "N=%d\nP=\"output/pretrain_$E\"\n", a->n_views > 0 ?
+	/* P: the pre-training checkpoints the adaptation starts from.  The
+	 * released ones are shared (output/pretrain_E); an owner's own
+	 * pre-training (pretrain=true) goes to output/U/pretrain_E, never
+	 * over the shared ones, and is preferred when it is complete. */
+	sb_addf(sb, "N=%d\nP=\"output/pretrain_$E\"\n"
+	    "PO=\"output/$U/pretrain_$E\"\n", a->n_views > 0 ?
 	    a->n_views : 250);
+	if (strcmp(stage, "pretrain") != 0)
+		sb_adds(sb, "if test -s \"$PO/chkpnt_ema_face_latest.pth\" && "
+		    "test -s \"$PO/chkpnt_ema_mouth_latest.pth\"; then "
+		    "P=\"$PO\"; fi\n");
 	if (strcmp(stage, "pretrain") == 0)
-		/* InsTaG's own pre-training script for the extractor; its
-		 * output directory is where the adaptation looks. */
+		/* InsTaG's own pre-training script for the extractor, into
+		 * the owner's directory. */
 		sb_adds(sb, "case $E in\ndeepspeech) S=pretrain_con.sh ;;\n"
 		    "ave) S=pretrain_con_ave.sh ;;\n"
 		    "esperanto) S=pretrain_con_eo.sh ;;\n"
 		    "hubert) S=pretrain_con_hu.sh ;;\nesac\n"
 		    "conda run --no-capture-output -n instag bash "
-		    "\"scripts/$S\" data/pretrain \"$P\" "
+		    "\"scripts/$S\" data/pretrain \"$PO\" "
 		    "\"$CUDA_VISIBLE_DEVICES\" </dev/null\n"
-		    "test -s \"$P/chkpnt_ema_face_latest.pth\" && "
-		    "test -s \"$P/chkpnt_ema_mouth_latest.pth\"\n");
+		    "test -s \"$PO/chkpnt_ema_face_latest.pth\" && "
+		    "test -s \"$PO/chkpnt_ema_mouth_latest.pth\"\n");
 	else if (strcmp(stage, "features") == 0)
 		sb_adds(sb, "case $E in\n"
 		    "esperanto) $PY data_utils/wav2vec.py --wav \"$D/aud.wav\" "

@@ -529,6 +529,57 @@ START_TEST(test_sapiens_gpus_on_fake_tree)
 }
 END_TEST
 
+/* An owner's own pre-training goes to output/<owner>/pretrain_E, never
+ * over the shared released checkpoints, and the adaptation starts from
+ * it when it is complete (else from the shared ones). */
+START_TEST(test_pretrain_per_owner)
+{
+	struct instag_args a = { 0 };
+	const char *err = NULL;
+	char *env, *script, *log, *calls;
+
+	fake_pod();
+	env = xasprintf("%s/env.sh", pod);
+	calls = xasprintf("%s/.fake-state/calls.log", pod);
+	a.repo_dir = repo;
+	a.subject = "may";
+	a.owner_dir = "u-test";
+	a.env_init = env;
+	a.iterations = 100;
+	a.n_views = 30;
+	a.extractor = "ave";
+	a.output_name = "may_ave";
+	script = instag_stage_script("instag.train", "pretrain", &a, &err);
+	ck_assert_ptr_nonnull(script);
+	ck_assert_ptr_nonnull(strstr(script,
+	    "data/pretrain \"$PO\""));
+	free(script);
+	ck_assert_int_eq(run_stages("instag.preprocess", &a), 0);
+	ck_assert_int_eq(run_stage("instag.train", "features", &a, &log), 0);
+	free(log);
+	/* No pre-training of the owner's: the shared checkpoints. */
+	ck_assert_int_eq(run_stage("instag.train", "face", &a, &log), 0);
+	free(log);
+	log = tu_read_file(calls);
+	ck_assert_ptr_nonnull(strstr(log,
+	    "--pretrain_path output/pretrain_ave/chkpnt_ema_face_latest"));
+	free(log);
+	/* The owner's own, complete: it is the one used. */
+	ck_assert_int_eq(sh("cd '%s' && mkdir -p output/u-test/pretrain_ave "
+	    "&& cp output/pretrain_ave/chkpnt_ema_*_latest.pth "
+	    "output/u-test/pretrain_ave/ && : >'%s/.fake-state/calls.log'",
+	    repo, pod), 0);
+	ck_assert_int_eq(run_stage("instag.train", "face", &a, &log), 0);
+	free(log);
+	log = tu_read_file(calls);
+	ck_assert_ptr_nonnull(strstr(log, "--pretrain_path "
+	    "output/u-test/pretrain_ave/chkpnt_ema_face_latest"));
+	free(log);
+	free(calls);
+	free(env);
+}
+END_TEST
+
 static Suite *
 instag_suite(void)
 {
@@ -541,6 +592,7 @@ instag_suite(void)
 	tcase_add_test(tc, test_owner_dir);
 	tcase_add_test(tc, test_stage_errors);
 	tcase_add_test(tc, test_stages_on_fake_tree);
+	tcase_add_test(tc, test_pretrain_per_owner);
 	tcase_add_test(tc, test_sapiens_script);
 	tcase_add_test(tc, test_sapiens_gpus_on_fake_tree);
 	suite_add_tcase(s, tc);
