@@ -165,6 +165,26 @@ setup(void)
 
 /* ---- every operation and alias ------------------------------------------ */
 
+/* The value of the /metrics sample named exactly name (with its labels),
+ * or -1 when there is none. */
+static double
+metric(const char *name)
+{
+	struct itest_resp r;
+	char needle[256];
+	const char *p;
+	double v = -1;
+
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	p = strstr(r.body, needle);
+	if (p != NULL)
+		v = strtod(p + strlen(needle), NULL);
+	itest_resp_free(&r);
+	return v;
+}
+
 START_TEST(test_lifecycle)
 {
 	struct itest_resp r;
@@ -191,6 +211,10 @@ START_TEST(test_lifecycle)
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.name"), name);
 	itest_resp_free(&r);
 	ck_assert_int_eq(fake_pods_named(name), 1);
+	/* /metrics counts it as held, at a rate above nothing (other tests
+	 * may hold pods too: at least). */
+	ck_assert(metric("instag_agent_pods{state=\"active\"}") >= 1);
+	ck_assert(metric("instag_agent_pods_cost_per_hour_usd") > 0);
 
 	/* get_pod_status (alias) and runpod.get_pod */
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod);
@@ -219,6 +243,7 @@ START_TEST(test_lifecycle)
 	st = pod_status(pod);
 	ck_assert_str_eq(st, "EXITED");
 	free(st);
+	ck_assert(metric("instag_agent_pods{state=\"stopped\"}") >= 1);
 	run("runpod.resume_pod", params, "completed", 20000, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.public_ip"),
 	    "127.0.0.1");

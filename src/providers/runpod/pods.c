@@ -235,6 +235,42 @@ pods_count(int rc, const struct runpod_error *e)
 		atomic_fetch_add(&calls[k], 1);
 }
 
+/*
+ * The pods the agent holds, from the registry: how many are active or
+ * stopped, and what the active ones cost per hour at the rates RunPod last
+ * reported (a stopped pod's compute is not billed; storage is not
+ * counted).  Nothing is added when the registry cannot be read.
+ */
+static void
+held_metrics(struct strbuf *sb)
+{
+	struct pod_rec **recs = NULL;
+	unsigned long active = 0, stopped = 0;
+	double rate = 0;
+	size_t n = 0, i;
+
+	if (P.store == NULL ||
+	    store_pod_list(P.store, NULL, false, &recs, &n) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		if (strcmp(recs[i]->state, "active") == 0) {
+			active++;
+			rate += recs[i]->cost_per_hr;
+		} else if (strcmp(recs[i]->state, "stopped") == 0)
+			stopped++;
+	}
+	store_pod_list_free(recs, n);
+	sb_addf(sb, "# HELP instag_agent_pods Pods the agent holds, by "
+	    "state.\n# TYPE instag_agent_pods gauge\n"
+	    "instag_agent_pods{state=\"active\"} %lu\n"
+	    "instag_agent_pods{state=\"stopped\"} %lu\n"
+	    "# HELP instag_agent_pods_cost_per_hour_usd What the active pods "
+	    "cost per hour at RunPod's last reported rates.\n"
+	    "# TYPE instag_agent_pods_cost_per_hour_usd gauge\n"
+	    "instag_agent_pods_cost_per_hour_usd %.4f\n", active, stopped,
+	    rate);
+}
+
 void
 pods_metrics(struct strbuf *sb)
 {
@@ -246,6 +282,7 @@ pods_metrics(struct strbuf *sb)
 		sb_addf(sb, "instag_agent_runpod_calls_total{outcome=\"%s\"} "
 		    "%lu\n", k == RP_OK ? "ok" : runpod_error_kind_name(k),
 		    atomic_load(&calls[k]));
+	held_metrics(sb);
 }
 
 bool
