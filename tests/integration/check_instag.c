@@ -592,6 +592,41 @@ crash_and_restart(sqlite3 *db)
 	    dir), 0);
 }
 
+/*
+ * The stand-in's tool fake is held (fake-control/<fake> says "hold") in
+ * task id's remote job jid, whose start the test awaits (the fake's calls
+ * were before).  Lock the store, let the job end, wait until the agent is
+ * in the window between the job's exit and the commit of its outcome,
+ * check the evidence (the job's directory) is still there, SIGKILL and
+ * restart the agent: the task completes, the fake ran exactly once, and
+ * the directory is removed after all.
+ */
+static void
+crash_in_commit_window(const char *fake, int before, const char *id,
+    const char *jid)
+{
+	const char *root = getenv("POD_ROOT");
+	sqlite3 *db;
+
+	for (int i = 0; i < 1200 && calls_of(fake) == before; i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_int_eq(calls_of(fake), before + 1);
+	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
+	    jid), 0);
+	db = store_lock();
+	POD("rm -f '%s/fake-control/%s'", root, fake);
+	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
+	/* the evidence is still there: the outcome is not committed yet */
+	ck_assert_msg(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
+	    jid) == 0, "job %s was removed before its outcome was committed",
+	    jid);
+	crash_and_restart(db);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
+	ck_assert_int_eq(calls_of(fake), before + 1);
+	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s/%s'", root, ua(),
+	    jid), 0);
+}
+
 /* The agent dies after a training stage exited 0 and before the commit
  * that records it: after the restart the stage is not run again, and the
  * task completes. */
@@ -600,33 +635,15 @@ START_TEST(test_kill_between_job_exit_and_commit)
 	const char *root = getenv("POD_ROOT");
 	char params[512], jid[160], *id;
 	int before = calls_of("train_face");
-	sqlite3 *db;
 
 	POD("echo hold > '%s/fake-control/train_face'", root);
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"iterations\":200,\"n_views\":30,\"output_name\":"
 	    "\"may_w\"}", pod_id);
 	id = start("instag.train", params);
-	for (int i = 0; i < 1200 && calls_of("train_face") == before; i++)
-		usleep(50000);	/* a hang guard: 60 s */
-	ck_assert_int_eq(calls_of("train_face"), before + 1);
 	/* plan: features (0), face (1), mouth, fuse */
 	snprintf(jid, sizeof(jid), "%s-1-face", id);
-	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
-	    jid), 0);
-	db = store_lock();
-	POD("rm -f '%s/fake-control/train_face'", root);
-	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
-	/* the evidence is still there: the outcome is not committed yet */
-	ck_assert_msg(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
-	    jid) == 0, "job %s was removed before its outcome was committed",
-	    jid);
-	crash_and_restart(db);
-	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
-	ck_assert_int_eq(calls_of("train_face"), before + 1);
-	/* and the job's directory was removed after all */
-	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s/%s'", root, ua(),
-	    jid), 0);
+	crash_in_commit_window("train_face", before, id, jid);
 	POD("test -s '%s/InsTaG/output/%s/may_w/chkpnt_fuse_latest.pth'",
 	    root, ua());
 	free(id);
@@ -641,7 +658,6 @@ START_TEST(test_kill_between_fetch_exit_and_commit)
 	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
 	char params[512], jid[160], *id;
 	int before = calls_of("curl");
-	sqlite3 *db;
 
 	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' video "
 	    "--seconds 2.4 '%s/www/k.mp4'", getenv("top_srcdir"), dir), 0);
@@ -650,24 +666,8 @@ START_TEST(test_kill_between_fetch_exit_and_commit)
 	    "\"kurl\",\"video\":\"%s/www/k.mp4\"}", pod_id,
 	    getenv("NGINX_ROOT_URL"));
 	id = start("instag.upload_data", params);
-	for (int i = 0; i < 1200 && calls_of("curl") == before; i++)
-		usleep(50000);	/* a hang guard: 60 s */
-	ck_assert_int_eq(calls_of("curl"), before + 1);
 	snprintf(jid, sizeof(jid), "%s-0-fetch", id);
-	ck_assert_int_eq(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
-	    jid), 0);
-	db = store_lock();
-	POD("rm -f '%s/fake-control/curl'", root);
-	ck_assert_msg(wait_job_seen(jid), "the agent never saw %s end", jid);
-	/* the evidence is still there: the outcome is not committed yet */
-	ck_assert_msg(itest_sh("test -d '%s/jobs/%s/%s'", root, ua(),
-	    jid) == 0, "job %s was removed before its outcome was committed",
-	    jid);
-	crash_and_restart(db);
-	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
-	ck_assert_int_eq(calls_of("curl"), before + 1);
-	ck_assert_int_ne(itest_sh("test -e '%s/jobs/%s/%s'", root, ua(),
-	    jid), 0);
+	crash_in_commit_window("curl", before, id, jid);
 	POD("cmp '%s/www/k.mp4' '%s/InsTaG/data/%s/kurl/kurl.mp4'", dir,
 	    root, ua());
 	free(id);
