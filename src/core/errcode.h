@@ -59,6 +59,7 @@ enum errcat {
 #define ERRC_TRANSFER_FAILED	"transfer_failed"
 #define ERRC_REMOTE_JOB_FAILED	"remote_job_failed"
 #define ERRC_INPUT_REJECTED	"input_rejected"
+#define ERRC_ASSETS_MISSING	"assets_missing"
 
 /* The category of code; ERRCAT_INTERNAL for a code not listed above. */
 enum errcat errcode_category(const char *code);

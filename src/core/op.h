@@ -50,8 +50,12 @@ struct step_env {
 	/* Commit the task as it stands now (and tell listeners) before
 	 * doing something that must not be done twice, e.g. a create whose
 	 * answer a crash could lose.  0, or -1 with *err (caller frees):
-	 * then do not go on with the risky call. */
-	int (*checkpoint)(struct task *t, char **err);
+	 * then do not go on with the risky call.  Called as
+	 * env->checkpoint(env, t, &err): a step that runs another
+	 * operation's steps (pipeline/) embeds its own step_env and commits
+	 * through it. */
+	int (*checkpoint)(const struct step_env *env, struct task *t,
+	    char **err);
 };
 
 typedef enum step_result (*op_step_fn)(struct task *t,

@@ -141,12 +141,23 @@ task_set_state(struct task *t, enum task_state s)
 void
 task_set_progress(struct task *t, int step, int steps, const char *message)
 {
+	task_set_progress_pct(t, step, steps, steps > 0 ? step * 100 / steps :
+	    0, message);
+}
+
+void
+task_set_progress_pct(struct task *t, int step, int steps, int percent,
+    const char *message)
+{
 	json_object *p = json_object_new_object();
 
+	if (percent < 0)
+		percent = 0;
+	if (percent > 100)
+		percent = 100;
 	json_object_object_add(p, "step", json_object_new_int(step));
 	json_object_object_add(p, "steps", json_object_new_int(steps));
-	json_object_object_add(p, "percent", json_object_new_int(
-	    steps > 0 ? step * 100 / steps : 0));
+	json_object_object_add(p, "percent", json_object_new_int(percent));
 	json_object_object_add(p, "message",
 	    json_object_new_string(message ? message : ""));
 	json_object_put(t->progress);

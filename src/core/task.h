@@ -79,6 +79,10 @@ bool task_state_interrupted(enum task_state s);
 void task_set_state(struct task *t, enum task_state s);
 void task_set_progress(struct task *t, int step, int steps,
     const char *message);
+/* The same with the percent given (clamped to 0..100), e.g. weighted by
+ * how long each step is expected to take. */
+void task_set_progress_pct(struct task *t, int step, int steps, int percent,
+    const char *message);
 /* Takes the result reference. */
 void task_complete(struct task *t, json_object *result);
 void task_fail(struct task *t, const char *code, const char *message);

@@ -413,6 +413,26 @@ parse_segment(const char *seg, size_t n, struct instag_progress *p)
 	parse_bar(seg, n, p);
 }
 
+/* The last line with text, for the progress message's log line. */
+static void
+keep_line(const char *seg, size_t n, struct instag_progress *p)
+{
+	size_t i, k = 0;
+
+	while (n > 0 && (seg[n - 1] == ' ' || seg[n - 1] == '\t'))
+		n--;
+	while (n > 0 && (*seg == ' ' || *seg == '\t')) {
+		seg++;
+		n--;
+	}
+	if (n == 0)
+		return;
+	for (i = 0; i < n && k < sizeof(p->line) - 1; i++)
+		p->line[k++] = (unsigned char)seg[i] < 0x20 ||
+		    seg[i] == 0x7f ? '?' : seg[i];
+	p->line[k] = '\0';
+}
+
 void
 instag_parse_progress(const char *log, size_t len, struct instag_progress *p)
 {
@@ -425,6 +445,7 @@ instag_parse_progress(const char *log, size_t len, struct instag_progress *p)
 		if (i == len || log[i] == '\n' || log[i] == '\r' ||
 		    log[i] == '\0') {
 			parse_segment(log + start, i - start, p);
+			keep_line(log + start, i - start, p);
 			start = i + 1;
 		}
 	}

@@ -81,6 +81,8 @@ struct instag_progress {
 	long long cur, total;	/* of the last bar, 0 when none */
 	long long iter;		/* last "[ITER n]", -1 when none */
 	char info[96];		/* last "[INFO] ===== x =====" text */
+	char line[128];		/* the last line with text, control
+				   characters as '?', cut to fit */
 };
 
 /* Scan len bytes of log (any bytes) and fill *p from the last markers. */

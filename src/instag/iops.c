@@ -267,15 +267,15 @@ source_ok(const struct config *cfg, const char *owner, const char *src,
 }
 
 /*
- * "part:N" in params[key] (a string): the message's N-th file part (0
- * first), replaced by its uri (an upload of the caller's, or an https
- * URL).  0, or -1 with *why (caller frees).
+ * "part:N" in *v: the message's N-th file part (0 first), replaced by its
+ * uri (an upload of the caller's, or an https URL) through set(slot).  0,
+ * or -1 with *why (caller frees).
  */
 static int
-resolve_part(const struct op_ctx *c, json_object *params, const char *key,
-    char **why)
+resolve_part(const struct op_ctx *c, const char *key, const char *v,
+    json_object **slot, char **why)
 {
-	const char *v = ju_str(params, key), *uri;
+	const char *uri;
 	json_object *parts = c->message ? ju_arr(c->message, "parts") : NULL;
 	size_t i, n = parts ? json_object_array_length(parts) : 0;
 	long want, seen = 0;
@@ -296,12 +296,71 @@ resolve_part(const struct op_ctx *c, json_object *params, const char *key,
 			    "bytes nor an https uri", key, want);
 			return -1;
 		}
-		json_object_object_add(params, key,
-		    json_object_new_string(uri));
+		json_object_put(*slot);
+		*slot = json_object_new_string(uri);
 		return 0;
 	}
 	*why = xasprintf("params.%s: the message has no file part %ld", key,
 	    want);
+	return -1;
+}
+
+/* Resolve and check one source value (*slot, a string). */
+static int
+source_check(const struct op_ctx *c, const char *key, json_object **slot,
+    char **why)
+{
+	if (*slot == NULL || !json_object_is_type(*slot, json_type_string))
+		return 0;
+	if (resolve_part(c, key, json_object_get_string(*slot), slot,
+	    why) < 0)
+		return -1;
+	return source_ok(c->cfg, c->who->sub, json_object_get_string(*slot),
+	    why);
+}
+
+int
+iops_admit_sources(const struct op_ctx *c, json_object *params,
+    struct op_error *oe)
+{
+	static const char *const keys[] = { "video", "audio", NULL };
+	char *why = NULL;
+	size_t k, i;
+
+	for (k = 0; keys[k] != NULL; k++) {
+		json_object *v = NULL, *el;
+		if (!json_object_object_get_ex(params, keys[k], &v))
+			continue;
+		if (json_object_is_type(v, json_type_string)) {
+			el = json_object_get(v);
+			if (source_check(c, keys[k], &el, &why) < 0) {
+				json_object_put(el);
+				goto bad;
+			}
+			if (el != v)
+				json_object_object_add(params, keys[k], el);
+			else
+				json_object_put(el);
+			continue;
+		}
+		for (i = 0; json_object_is_type(v, json_type_array) &&
+		    i < json_object_array_length(v); i++) {
+			json_object *old = json_object_array_get_idx(v, i);
+			el = json_object_get(old);
+			if (source_check(c, keys[k], &el, &why) < 0) {
+				json_object_put(el);
+				goto bad;
+			}
+			if (el != old)
+				json_object_array_put_idx(v, i, el);
+			else
+				json_object_put(el);
+		}
+	}
+	return 0;
+bad:
+	op_error_set(oe, ERRC_INVALID_PARAMS, "%s", why);
+	free(why);
 	return -1;
 }
 
@@ -311,8 +370,6 @@ iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
 	struct target x;
 	const char *code = NULL;
 	char *why = NULL;
-	json_object *a;
-	size_t i;
 
 	if (target_resolve(c->cfg, c->who->sub, params, &x, &code, &why) < 0) {
 		op_error_set(oe, code, "%s", why);
@@ -320,25 +377,7 @@ iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
 		return -1;
 	}
 	target_clear(&x);
-	if (resolve_part(c, params, "video", &why) < 0 ||
-	    resolve_part(c, params, "audio", &why) < 0)
-		goto bad;
-	if (source_ok(c->cfg, c->who->sub, ju_str(params, "video"), &why) < 0)
-		goto bad;
-	if (json_object_object_get_ex(params, "audio", &a) &&
-	    json_object_is_type(a, json_type_string) &&
-	    source_ok(c->cfg, c->who->sub, json_object_get_string(a), &why) < 0)
-		goto bad;
-	for (i = 0; a && json_object_is_type(a, json_type_array) &&
-	    i < json_object_array_length(a); i++)
-		if (source_ok(c->cfg, c->who->sub, json_object_get_string(
-		    json_object_array_get_idx(a, i)), &why) < 0)
-			goto bad;
-	return 0;
-bad:
-	op_error_set(oe, ERRC_INVALID_PARAMS, "%s", why);
-	free(why);
-	return -1;
+	return iops_admit_sources(c, params, oe);
 }
 
 /* ---- the plan ------------------------------------------------------------ */
@@ -374,11 +413,29 @@ plan_stages(json_object *plan, const char *op)
 		plan_add(plan, "job", st[i], NULL);
 }
 
+/*
+ * A task that runs as one part of a larger one (pipeline/) has checkpoint
+ * key "part" (e.g. "s6"): it names the part's remote jobs and files apart
+ * from the other parts', which share the task id.
+ */
+static const char *
+part_of(const struct task *t)
+{
+	const char *p = task_ckpt_str(t, "part");
+
+	return p != NULL && p[0] != '\0' ? p : NULL;
+}
+
 /* The driving audio's name on the pod: data/<name>.wav. */
 static void
 audio_name(const struct task *t, char *buf, size_t len)
 {
-	snprintf(buf, len, "drive_%.8s", t->id);
+	const char *part = part_of(t);
+
+	if (part != NULL)
+		snprintf(buf, len, "drive_%.8s_%.8s", t->id, part);
+	else
+		snprintf(buf, len, "drive_%.8s", t->id);
 }
 
 static json_object *
@@ -560,7 +617,13 @@ static void
 job_id(const struct task *t, int64_t idx, const char *stage, char *buf,
     size_t len)
 {
-	snprintf(buf, len, "%s-%lld-%s", t->id, (long long)idx, stage);
+	const char *part = part_of(t);
+
+	if (part != NULL)
+		snprintf(buf, len, "%s-%.8s-%lld-%s", t->id, part,
+		    (long long)idx, stage);
+	else
+		snprintf(buf, len, "%s-%lld-%s", t->id, (long long)idx, stage);
 }
 
 static char *
@@ -609,17 +672,41 @@ stage_progress(struct task *t, int64_t idx, int64_t n, const char *stage,
 {
 	char msg[200];
 	const char *old = t->progress ? ju_str(t->progress, "message") : NULL;
+	const char *oldlog = t->progress ? ju_str(t->progress, "log") : NULL;
+	int pct = n > 0 ? (int)(idx * 100 / n) : 0;
+	size_t sl = strlen(stage);
+	int64_t keep_pct = pct;
 
-	if (p != NULL && p->percent >= 0)
+	if (p != NULL && p->percent >= 0) {
 		snprintf(msg, sizeof(msg), "%s: %s%s%d%% (%lld/%lld)", stage,
 		    p->label, p->label[0] ? " " : "", p->percent, p->cur,
 		    p->total);
-	else if (p != NULL && p->info[0])
+		/* within the action: the bar's share of it */
+		if (n > 0)
+			pct = (int)((idx * 100 + p->percent) / n);
+	} else if (p != NULL && p->info[0])
 		snprintf(msg, sizeof(msg), "%s: %s", stage, p->info);
-	else
+	else if (old != NULL && strncmp(old, stage, sl) == 0 &&
+	    (old[sl] == ':' || old[sl] == '\0')) {
+		/* nothing new from the stage: what it said last holds */
+		snprintf(msg, sizeof(msg), "%s", old);
+		if (p == NULL)
+			return;
+		ju_int(t->progress, "percent", &keep_pct);
+		pct = (int)keep_pct;
+	} else
 		snprintf(msg, sizeof(msg), "%s", stage);
-	if (old == NULL || strcmp(old, msg) != 0)
-		task_set_progress(t, (int)idx, (int)n, msg);
+	if (old == NULL || strcmp(old, msg) != 0 || (p != NULL &&
+	    p->line[0] && (oldlog == NULL || strcmp(oldlog, p->line) != 0))) {
+		const char *line = p != NULL && p->line[0] ? p->line : oldlog;
+		char *keep = line ? xstrdup(line) : NULL;
+		task_set_progress_pct(t, (int)idx, (int)n, pct, msg);
+		/* the job's last log line, for a person watching */
+		if (keep != NULL)
+			json_object_object_add(t->progress, "log",
+			    json_object_new_string(keep));
+		free(keep);
+	}
 }
 
 /* ssh_trouble() for an action: ACT_END when the task ended. */
@@ -1075,7 +1162,7 @@ collect(struct task *t, const struct step_env *env, struct ssh_session *s,
 
 	if (jid == NULL)
 		return 0;
-	if (env->checkpoint(t, &err) < 0) {
+	if (env->checkpoint(env, t, &err) < 0) {
 		log_kv(LOG_WARN, "checkpoint_failed", err ? err :
 		    "cannot commit the task", "task", t->id, "job", jid, NULL);
 		free(err);

@@ -43,6 +43,11 @@ bool iops_ready(const struct config *cfg, const char **why);
  * caller's.  0, or -1 with *e. */
 int iops_admit(const struct op_ctx *c, json_object *params,
     struct op_error *e);
+/* Admission of the sources alone (params "video", "audio": a string or an
+ * array): "part:N" replaced by the message's N-th file part, each one an
+ * upload of the caller's or an https URL.  0, or -1 with *e. */
+int iops_admit_sources(const struct op_ctx *c, json_object *params,
+    struct op_error *e);
 enum step_result iops_step(struct task *t, const struct step_env *env);
 enum step_result iops_cancel(struct task *t, const struct step_env *env);
 

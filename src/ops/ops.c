@@ -10,6 +10,7 @@
 #include "ops/ops.h"
 #include "ops/taskops.h"
 #include "instag/iops.h"
+#include "pipeline/pipeline.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "lib/strbuf.h"
@@ -87,11 +88,19 @@ static const struct param_spec p_fetch[] = {
 	END
 };
 static const struct param_spec p_pipeline[] = {
-	SUBJECT, EXTRACTOR,
+	SUBJECT, EXTRACTOR, GPU_ID,
 	{ "video", P_STR, true, PAT_SOURCE, 0, 0, { NULL }, NULL },
 	{ "audio", P_STR_ARRAY, true, PAT_SOURCE, 1, 16, { NULL }, NULL },
-	{ "gpu_type_ids", P_STR_ARRAY, true, PAT_GPU, 1, 16, { NULL }, NULL },
+	{ "gpu_type_ids", P_STR_ARRAY, false, PAT_GPU, 1, 16, { NULL }, NULL },
+	{ "pod_id", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },
+	{ "cloud_type", P_ENUM, false, PAT_ANY, 0, 0,
+	    { "SECURE", "COMMUNITY", "ALL", NULL }, NULL },
+	{ "gpu_count", P_INT, false, PAT_ANY, 1, 8, { NULL }, NULL },
 	{ "keep_pod", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
+	{ "convert", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "true" },
+	{ "iterations", P_INT, false, PAT_ANY, 1, 1000000, { NULL }, NULL },
+	{ "n_views", P_INT, false, PAT_ANY, 1, 10000, { NULL }, NULL },
+	{ "include_model", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
 	COST, END
 };
 static const struct param_spec p_task_id[] = {
@@ -176,7 +185,7 @@ static const struct op_def table[] = {
 	{ "instag.pipeline", { NULL }, SCOPES("instag:run", "pods:write"),
 	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, "
 	  "train, synthesize, fetch and terminate in one task.", p_pipeline,
-	  NULL, NULL, NULL, NULL, NULL },
+	  pl_validate, NULL, pl_step, pl_cancel, pl_admit },
 	{ "tasks.get", { NULL }, SCOPES("tasks:read"), OP_SYNC, NULL,
 	  "One of your tasks: state, progress, result, artifacts, error.",
 	  p_task_id, NULL, taskops_get, NULL, NULL, NULL },
@@ -234,13 +243,7 @@ ops_available(const struct op_def *op, const struct config *cfg,
 	if (strcmp(op->requires, "runpod+ssh") == 0) {
 		if (!pods_ready(true, why))
 			return false;
-		if (op->step == NULL) {
-			*why = "instag.pipeline is not built yet: run "
-			    "runpod.provision_pod and the instag.* operations "
-			    "one by one";
-			return false;
-		}
-		return true;
+		return iops_ready(cfg, why);
 	}
 	return iops_ready(cfg, why);
 }

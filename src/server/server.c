@@ -25,6 +25,7 @@
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "instag/iops.h"
+#include "pipeline/pipeline.h"
 #include "ops/ops.h"
 #include "core/metrics.h"
 #include "providers/runpod/podguard.h"
@@ -199,6 +200,7 @@ server_run(struct config *cfg)
 	metrics_add_collector(push_metrics);
 	metrics_add_collector(pods_metrics);
 	metrics_add_collector(iops_metrics);
+	metrics_add_collector(pl_metrics);
 	card_init(cfg);
 	a2a_init(cfg);
 	envelope_init(cfg);

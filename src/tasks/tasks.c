@@ -185,11 +185,19 @@ mark_canceled(struct task *t)
 	task_set_state(t, TASK_CANCELED);
 }
 
+/* The executor's step_env.checkpoint. */
+static int
+step_checkpoint(const struct step_env *env, struct task *t, char **err)
+{
+	(void)env;
+	return tasks_checkpoint(t, err);
+}
+
 static enum step_result
 run_step(struct task *t, bool cancel)
 {
 	struct step_env env = { X.cfg, X.store, clock_wall_ms(),
-	    tasks_checkpoint };
+	    step_checkpoint };
 	struct tasks_runner run = { 0 };
 
 	if (!X.resolve(t->operation, X.cfg, &run) || run.step == NULL) {

@@ -197,6 +197,14 @@ itest_request(const char *method, const char *path, const char *token,
 	    body, len, out);
 }
 
+static long request_timeout_s = 60;
+
+void
+itest_set_timeout(long seconds)
+{
+	request_timeout_s = seconds > 0 ? seconds : 60;
+}
+
 void
 itest_request_url(const char *method, const char *url, const char *ca,
     const char *token, const char *content_type, const char *body,
@@ -212,7 +220,7 @@ itest_request_url(const char *method, const char *url, const char *ca,
 	if (ca != NULL)
 		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, request_timeout_s);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
 	if (token) {
 		snprintf(hv, sizeof(hv), "Authorization: Bearer %s", token);
@@ -394,4 +402,122 @@ itest_jint(json_object *o, const char *path)
 	json_object *v = itest_jget(o, path);
 
 	return v ? json_object_get_int(v) : -999999;
+}
+
+/* ---- tasks through the envelope, media, the stand-ins' records ---------- */
+
+void
+itest_envelope(const char *token, const char *operation, const char *params,
+    struct itest_resp *r)
+{
+	size_t n = strlen(params) + strlen(operation) + 128;
+	char *body = malloc(n);
+
+	ck_assert_ptr_nonnull(body);
+	snprintf(body, n, "{\"type\":\"task_request\",\"payload\":{"
+	    "\"operation\":\"%s\",\"params\":%s}}", operation, params);
+	itest_post("/api/a2a", token, body, r);
+	free(body);
+}
+
+char *
+itest_start_task(const char *token, const char *operation,
+    const char *params)
+{
+	struct itest_resp r;
+	char *id;
+
+	itest_envelope(token, operation, params, &r);
+	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "task_id") &&
+	    strcmp(itest_jstr(r.json, "status"), "error") != 0, "%s: %s",
+	    operation, r.body);
+	id = strdup(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	return id;
+}
+
+void
+itest_get_task(const char *token, const char *id, struct itest_resp *r)
+{
+	char params[128];
+
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	itest_envelope(token, "tasks.get", params, r);
+}
+
+char *
+itest_upload_media(const char *token, const char *name,
+    const char *make_media_args)
+{
+	char path[512], *body, *id;
+	struct itest_resp r;
+	FILE *fp;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", getenv("HARNESS_DIR"), name);
+	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' %s '%s'",
+	    getenv("top_srcdir"), make_media_args, path), 0);
+	fp = fopen(path, "rb");
+	ck_assert_ptr_nonnull(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	body = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_int_eq(fread(body, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	snprintf(path, sizeof(path), "/uploads/%s", name);
+	itest_request("PUT", path, token, "application/octet-stream", body,
+	    (size_t)n, &r);
+	ck_assert_msg(r.status == 201, "PUT %s: %ld %s", name, r.status,
+	    r.body);
+	id = strdup(itest_jstr(r.json, "upload_id"));
+	itest_resp_free(&r);
+	free(body);
+	return id;
+}
+
+int
+itest_fake_calls(const char *name)
+{
+	char path[600], line[8192];
+	size_t k = strlen(name);
+	FILE *fp;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/.fake-state/calls.log",
+	    getenv("POD_ROOT"));
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strncmp(line, name, k) == 0 && line[k] == '\t')
+			n++;
+	fclose(fp);
+	return n;
+}
+
+int
+itest_runpod_live_pods(void)
+{
+	struct itest_resp r;
+	char url[512];
+	json_object *pods;
+	size_t i;
+	int n = 0;
+
+	snprintf(url, sizeof(url), "%s/v2/pods", getenv("RUNPOD_URL"));
+	itest_request_url("GET", url, NULL, getenv("RUNPOD_API_KEY"), NULL,
+	    NULL, 0, &r);
+	ck_assert_msg(r.status == 200, "GET %s: %ld", url, r.status);
+	pods = itest_jget(r.json, "pods");
+	if (pods == NULL && json_object_is_type(r.json, json_type_array))
+		pods = r.json;
+	for (i = 0; pods && i < json_object_array_length(pods); i++) {
+		const char *st = itest_jstr(json_object_array_get_idx(pods, i),
+		    "desiredStatus");
+		if (st == NULL || strcmp(st, "TERMINATED") != 0)
+			n++;
+	}
+	itest_resp_free(&r);
+	return n;
 }

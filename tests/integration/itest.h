@@ -37,6 +37,9 @@ void itest_request_url(const char *method, const char *url, const char *ca,
     const char *token, const char *content_type, const char *body,
     size_t len, struct itest_resp *out);
 void itest_resp_free(struct itest_resp *r);
+/* The bound of every request from now on (seconds; <= 0: the default,
+ * 60), e.g. for a stream that lasts as long as its task. */
+void itest_set_timeout(long seconds);
 /* POST a JSON text to /a2a or /api/a2a with the admin token. */
 void itest_post(const char *path, const char *token, const char *json,
     struct itest_resp *out);
@@ -62,6 +65,24 @@ long long itest_ms(void);
  * returns the final state name (static) or "timeout". */
 const char *itest_wait_task(const char *token, const char *task_id,
     long timeout_ms);
+
+/* An envelope task_request (POST /api/a2a) as token. */
+void itest_envelope(const char *token, const char *operation,
+    const char *params, struct itest_resp *r);
+/* Start a task operation through the envelope (asserts it was accepted);
+ * its id (caller frees). */
+char *itest_start_task(const char *token, const char *operation,
+    const char *params);
+/* tasks.get through the envelope. */
+void itest_get_task(const char *token, const char *id, struct itest_resp *r);
+/* make-media ARGS into $HARNESS_DIR/name, then PUT /uploads/name as token;
+ * the upload id (caller frees). */
+char *itest_upload_media(const char *token, const char *name,
+    const char *make_media_args);
+/* How many times the pod's fake tool or script name ran (calls.log). */
+int itest_fake_calls(const char *name);
+/* Pods the RunPod stand-in holds that are not terminated. */
+int itest_runpod_live_pods(void);
 
 /* The value at a dotted path ("result.status.state", array indexes as
  * numbers: "pods.0.id") in o, borrowed; NULL when absent. */

@@ -300,7 +300,7 @@ create_step(struct task *t, const struct step_env *env)
 
 	/* Commit "a create may be under way" before sending it. */
 	task_ckpt_set_bool(t, "create_pending", true);
-	if (env->checkpoint(t, &err) < 0) {
+	if (env->checkpoint(env, t, &err) < 0) {
 		log_kv(LOG_ERROR, "store_error", err, "task", t->id, NULL);
 		free(err);
 		task_ckpt_set_bool(t, "create_pending", false);

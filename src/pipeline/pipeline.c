@@ -1,0 +1,955 @@
+/* SPDX-License-Identifier: MIT */
+#include "auto-config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "instag/iops.h"
+#include "lib/backoff.h"
+#include "lib/jsonutil.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "pipeline/pipeline.h"
+#include "providers/runpod/pods.h"
+#include "providers/runpod/provision.h"
+#include "providers/runpod/runpod.h"
+#include "store/store.h"
+
+#define RELEASE_TRIES 10	/* terminate attempts before leaving it to
+				 * the reaper and the cost guard */
+#define RETRY_MAX_MS 60000
+
+/* ---- the stages ---------------------------------------------------------- */
+
+struct stage_def {
+	const char *name;	/* in the checkpoint, progress, metrics */
+	int weight;		/* expected share of the time (of 100) */
+};
+
+/* In pipeline order; the weights are rough shares of a real run on one
+ * GPU (training dominates, then preprocessing). */
+static const struct stage_def STAGES[] = {
+	{ "provision", 4 }, { "reuse", 1 }, { "setup", 8 }, { "assets", 2 },
+	{ "upload", 1 }, { "preprocess", 25 }, { "train", 50 },
+	{ "synthesize", 5 }, { "fetch", 2 }, { "terminate", 1 },
+};
+#define NSTAGES (sizeof(STAGES) / sizeof(STAGES[0]))
+
+static size_t
+stage_index(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NSTAGES; i++)
+		if (strcmp(STAGES[i].name, name) == 0)
+			return i;
+	return 0;
+}
+
+/* One part of a stage: another operation's steps (NULL step: the stage
+ * is done here, without a part). */
+struct part {
+	const char *op;
+	op_step_fn step;
+	op_step_fn cancel;
+};
+
+/* ---- metrics ------------------------------------------------------------- */
+
+static const double BUCKETS[] = { 1, 5, 15, 60, 300, 900, 3600, 14400 };
+#define NBUCKETS (sizeof(BUCKETS) / sizeof(BUCKETS[0]))
+
+struct active {
+	char id[UUID_STR_LEN];
+	size_t stage;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct active *act;
+	size_t nact, cap;
+	unsigned long started, completed, failed, canceled;
+	unsigned long hist[NSTAGES][NBUCKETS + 1];
+	double hsum[NSTAGES];
+	unsigned long hcount[NSTAGES];
+} M = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The task is at stage (index) now; added when new. */
+static void
+track(const struct task *t, size_t stage)
+{
+	size_t i;
+
+	pthread_mutex_lock(&M.lock);
+	for (i = 0; i < M.nact; i++)
+		if (strcmp(M.act[i].id, t->id) == 0)
+			break;
+	if (i == M.nact) {
+		if (M.nact == M.cap) {
+			M.cap = M.cap ? M.cap * 2 : 16;
+			M.act = xrealloc(M.act, M.cap * sizeof(*M.act));
+		}
+		memcpy(M.act[i].id, t->id, sizeof(M.act[i].id));
+		M.nact++;
+	}
+	M.act[i].stage = stage;
+	pthread_mutex_unlock(&M.lock);
+}
+
+/* The task ended in state s. */
+static void
+untrack(const struct task *t, enum task_state s)
+{
+	size_t i;
+
+	pthread_mutex_lock(&M.lock);
+	for (i = 0; i < M.nact; i++)
+		if (strcmp(M.act[i].id, t->id) == 0) {
+			M.act[i] = M.act[--M.nact];
+			break;
+		}
+	if (s == TASK_COMPLETED)
+		M.completed++;
+	else if (s == TASK_CANCELED)
+		M.canceled++;
+	else
+		M.failed++;
+	pthread_mutex_unlock(&M.lock);
+}
+
+static void
+observe(size_t stage, double seconds)
+{
+	size_t b;
+
+	pthread_mutex_lock(&M.lock);
+	for (b = 0; b < NBUCKETS && seconds > BUCKETS[b]; b++)
+		;
+	M.hist[stage][b]++;
+	M.hsum[stage] += seconds;
+	M.hcount[stage]++;
+	pthread_mutex_unlock(&M.lock);
+}
+
+void
+pl_metrics(struct strbuf *sb)
+{
+	unsigned long by[NSTAGES] = { 0 };
+	size_t i, b;
+
+	pthread_mutex_lock(&M.lock);
+	for (i = 0; i < M.nact; i++)
+		by[M.act[i].stage]++;
+	sb_adds(sb, "# HELP instag_agent_pipelines instag.pipeline tasks "
+	    "running in this process, by stage.\n"
+	    "# TYPE instag_agent_pipelines gauge\n");
+	for (i = 0; i < NSTAGES; i++)
+		sb_addf(sb, "instag_agent_pipelines{state=\"working\","
+		    "step=\"%s\"} %lu\n", STAGES[i].name, by[i]);
+	sb_addf(sb, "# HELP instag_agent_pipelines_total instag.pipeline "
+	    "tasks started, and ended by state.\n"
+	    "# TYPE instag_agent_pipelines_total counter\n"
+	    "instag_agent_pipelines_total{state=\"started\"} %lu\n"
+	    "instag_agent_pipelines_total{state=\"completed\"} %lu\n"
+	    "instag_agent_pipelines_total{state=\"failed\"} %lu\n"
+	    "instag_agent_pipelines_total{state=\"canceled\"} %lu\n",
+	    M.started, M.completed, M.failed, M.canceled);
+	sb_adds(sb, "# HELP instag_agent_pipeline_step_seconds How long each "
+	    "pipeline step took.\n"
+	    "# TYPE instag_agent_pipeline_step_seconds histogram\n");
+	for (i = 0; i < NSTAGES; i++) {
+		unsigned long cum = 0;
+		for (b = 0; b < NBUCKETS; b++) {
+			cum += M.hist[i][b];
+			sb_addf(sb, "instag_agent_pipeline_step_seconds_bucket{"
+			    "step=\"%s\",le=\"%g\"} %lu\n", STAGES[i].name,
+			    BUCKETS[b], cum);
+		}
+		cum += M.hist[i][NBUCKETS];
+		sb_addf(sb, "instag_agent_pipeline_step_seconds_bucket{"
+		    "step=\"%s\",le=\"+Inf\"} %lu\n"
+		    "instag_agent_pipeline_step_seconds_sum{step=\"%s\"} %.3f\n"
+		    "instag_agent_pipeline_step_seconds_count{step=\"%s\"} "
+		    "%lu\n", STAGES[i].name, cum, STAGES[i].name, M.hsum[i],
+		    STAGES[i].name, M.hcount[i]);
+	}
+	pthread_mutex_unlock(&M.lock);
+}
+
+/* ---- params -------------------------------------------------------------- */
+
+int
+pl_validate(json_object *params, const struct config *cfg, char **err)
+{
+	bool has_pod = ju_str(params, "pod_id") != NULL;
+	bool has_gpus = ju_arr(params, "gpu_type_ids") != NULL;
+
+	if (has_pod == has_gpus) {
+		*err = xstrdup(has_pod ? "give either pod_id (a running pod of "
+		    "yours) or gpu_type_ids (a new pod), not both" :
+		    "gpu_type_ids is required (the GPU types to try, in order) "
+		    "unless pod_id names a running pod of yours");
+		return -1;
+	}
+	return has_gpus ? prov_validate(params, cfg, err) : 0;
+}
+
+int
+pl_admit(const struct op_ctx *c, json_object *params, struct op_error *e)
+{
+	const char *pod = ju_str(params, "pod_id");
+	struct pod_rec *r = NULL;
+
+	if (pod != NULL) {
+		if (store_pod_get(pods_store(), pod, &r) != 0 ||
+		    strcmp(r->owner, c->who->sub) != 0) {
+			store_pod_free(r);
+			op_error_set(e, ERRC_POD_NOT_FOUND, "no pod with id "
+			    "'%.64s' was provisioned by you through this agent",
+			    pod);
+			return -1;
+		}
+		if (strcmp(r->state, "active") != 0 || r->host_fp == NULL) {
+			op_error_set(e, ERRC_POD_NOT_READY, "pod %s is %s: "
+			    "resume it (runpod.resume_pod) or leave out pod_id",
+			    pod, r->state);
+			store_pod_free(r);
+			return -1;
+		}
+		store_pod_free(r);
+	}
+	return iops_admit_sources(c, params, e);
+}
+
+/* Copy the members keys (NULL-terminated) of src present in dst. */
+static void
+copy_keys(json_object *dst, json_object *src, const char *const *keys)
+{
+	json_object *v;
+
+	for (; *keys != NULL; keys++)
+		if (json_object_object_get_ex(src, *keys, &v))
+			json_object_object_add(dst, *keys, ju_copy(v));
+}
+
+/*
+ * The part subn of the stage (checkpoint entry st) of t: *p and its params
+ * (new reference, *params).  false when the stage has no part subn.
+ */
+static bool
+part_of_stage(const struct task *t, json_object *st, int64_t subn,
+    struct part *p, json_object **params)
+{
+	static const char *const prov[] = { "gpu_type_ids", "cloud_type",
+	    "gpu_count", "image", "container_disk_gb", "volume_gb",
+	    "max_runtime_minutes", "max_cost_usd", NULL };
+	static const char *const subj[] = { "subject", NULL };
+	static const char *const upl[] = { "video", "convert", NULL };
+	static const char *const train[] = { "audio_extractor", "iterations",
+	    "n_views", "gpu_id", NULL };
+	static const char *const synth[] = { "audio_extractor", "gpu_id",
+	    NULL };
+	const char *name = ju_str(st, "name");
+	const char *pod = task_ckpt_str(t, "pod_id");
+	const char *model = task_ckpt_str(t, "model");
+	json_object *o;
+	int64_t ai = 0;
+
+	memset(p, 0, sizeof(*p));
+	*params = NULL;
+	if (strcmp(name, "provision") == 0) {
+		if (subn > 0)
+			return false;
+		*p = (struct part){ "runpod.provision_pod",
+		    prov_provision_step, prov_provision_cancel };
+		*params = json_object_new_object();
+		copy_keys(*params, t->params, prov);
+		return true;
+	}
+	if (strcmp(name, "reuse") == 0 || strcmp(name, "terminate") == 0)
+		return false;
+	o = json_object_new_object();
+	json_object_object_add(o, "pod_id", ju_new_str(pod));
+	copy_keys(o, t->params, subj);
+	if (strcmp(name, "setup") == 0 && subn == 0)
+		*p = (struct part){ "instag.setup_environment", iops_step,
+		    iops_cancel };
+	else if (strcmp(name, "assets") == 0 && subn == 0)
+		*p = (struct part){ "instag.place_assets", iops_step,
+		    iops_cancel };
+	else if (strcmp(name, "assets") == 0 && subn == 1 &&
+	    !task_ckpt_bool(t, "setup_ready", false))
+		/* the check: everything InsTaG needs is in place now */
+		*p = (struct part){ "instag.setup_environment", iops_step,
+		    iops_cancel };
+	else if (strcmp(name, "upload") == 0 && subn == 0) {
+		*p = (struct part){ "instag.upload_data", iops_step,
+		    iops_cancel };
+		copy_keys(o, t->params, upl);
+	} else if (strcmp(name, "preprocess") == 0 && subn == 0) {
+		*p = (struct part){ "instag.preprocess", iops_step,
+		    iops_cancel };
+		copy_keys(o, t->params, (const char *const[]){ "gpu_id",
+		    NULL });
+	} else if (strcmp(name, "train") == 0 && subn == 0) {
+		*p = (struct part){ "instag.train", iops_step, iops_cancel };
+		copy_keys(o, t->params, train);
+		json_object_object_add(o, "output_name",
+		    json_object_new_string(model));
+	} else if (strcmp(name, "synthesize") == 0 && subn == 0) {
+		*p = (struct part){ "instag.synthesize", iops_step,
+		    iops_cancel };
+		copy_keys(o, t->params, synth);
+		json_object_object_add(o, "output_name",
+		    json_object_new_string(model));
+		ju_int(st, "audio", &ai);
+		json_object_object_add(o, "audio", ju_copy(
+		    json_object_array_get_idx(ju_arr(t->params, "audio"),
+		    (size_t)ai)));
+	} else if (strcmp(name, "fetch") == 0 && subn == 0) {
+		*p = (struct part){ "instag.fetch_results", iops_step,
+		    iops_cancel };
+		copy_keys(o, t->params, (const char *const[]){
+		    "include_model", NULL });
+		json_object_object_add(o, "output_name",
+		    json_object_new_string(model));
+	} else {
+		json_object_put(o);
+		return false;
+	}
+	*params = o;
+	return true;
+}
+
+/* The stage list of a new pipeline: [{"name":..,"audio":i}, ...]. */
+static json_object *
+make_stages(const struct task *t)
+{
+	json_object *a = json_object_new_array(), *o;
+	json_object *audio = ju_arr(t->params, "audio");
+	bool keep = false, reuse = ju_str(t->params, "pod_id") != NULL;
+	size_t i, n = audio ? json_object_array_length(audio) : 0;
+	static const char *const mid[] = { "setup", "assets", "upload",
+	    "preprocess", "train", NULL };
+	const char *const *s;
+
+	ju_bool(t->params, "keep_pod", &keep);
+#define ADD(nm) do { o = json_object_new_object(); \
+	json_object_object_add(o, "name", json_object_new_string(nm)); \
+	json_object_array_add(a, o); } while (0)
+	ADD(reuse ? "reuse" : "provision");
+	for (s = mid; *s != NULL; s++)
+		ADD(*s);
+	for (i = 0; i < n; i++) {
+		ADD("synthesize");
+		json_object_object_add(o, "audio",
+		    json_object_new_int64((int64_t)i));
+	}
+	ADD("fetch");
+	if (!reuse && !keep)
+		ADD("terminate");
+#undef ADD
+	return a;
+}
+
+/* ---- running a part ------------------------------------------------------ */
+
+/*
+ * The step_env a part's steps get: its checkpoint commits the pipeline
+ * task, whose checkpoint holds the part's.  env comes first, so that the
+ * callback finds the rest.
+ */
+struct pl_env {
+	struct step_env env;
+	const struct step_env *outer;
+	struct task *parent;
+};
+
+static void show(struct task *t, const struct task *part);
+
+static int
+part_checkpoint(const struct step_env *env, struct task *part, char **err)
+{
+	const struct pl_env *pe = (const struct pl_env *)env;
+
+	show(pe->parent, part);
+	return pe->outer->checkpoint(pe->outer, pe->parent, err);
+}
+
+/*
+ * The part of t as a task of its own: t's id, context and owner
+ * (borrowed), the part's operation (static) and params (taken), its
+ * checkpoint (the pipeline checkpoint's "sub" object, borrowed) and t's
+ * artifacts (borrowed: a fetch adds to the pipeline's).  Released with
+ * part_release.
+ */
+static void
+part_init(struct task *part, struct task *t, const char *op,
+    json_object *params)
+{
+	json_object *ck = ju_obj(t->checkpoint, "sub");
+
+	memset(part, 0, sizeof(*part));
+	memcpy(part->id, t->id, sizeof(part->id));
+	memcpy(part->context_id, t->context_id, sizeof(part->context_id));
+	part->owner = t->owner;
+	part->operation = (char *)op;
+	part->params = params;
+	part->state = TASK_WORKING;
+	part->progress = json_object_get(ju_obj(ck, "progress"));
+	part->artifacts = t->artifacts;
+	part->checkpoint = ck;
+	part->history = json_object_new_array();
+	part->created_ms = task_ckpt_int(t, "part_started_ms", t->created_ms);
+	part->updated_ms = t->updated_ms;
+	part->next_wake_ms = t->next_wake_ms;
+	part->cancel_requested = t->cancel_requested;
+}
+
+static void
+part_release(struct task *part)
+{
+	json_object_put(part->params);
+	json_object_put(part->progress);
+	json_object_put(part->result);
+	json_object_put(part->error);
+	json_object_put(part->history);
+	memset(part, 0, sizeof(*part));
+}
+
+/* Run one step (or, cancel, one cancel step) of the current part. */
+static enum step_result
+part_run(struct task *t, const struct step_env *env, const struct part *p,
+    struct task *part, bool cancel)
+{
+	struct pl_env pe;
+	enum step_result r;
+	json_object *ck = part->checkpoint;
+
+	pe.env = *env;
+	pe.env.checkpoint = part_checkpoint;
+	pe.outer = env;
+	pe.parent = t;
+	r = cancel ? (p->cancel ? p->cancel(part, &pe.env) : STEP_DONE) :
+	    p->step(part, &pe.env);
+	t->next_wake_ms = part->next_wake_ms;
+	if (part->progress != NULL)
+		json_object_object_add(ck, "progress",
+		    json_object_get(part->progress));
+	return r;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+/* Step k of n, the weighted percent, the part's message and log line;
+ * changed only when something in it changed. */
+static void
+show(struct task *t, const struct task *part)
+{
+	json_object *stages = ju_arr(t->checkpoint, "stages");
+	size_t n = stages ? json_object_array_length(stages) : 0, i;
+	int64_t k = task_ckpt_int(t, "stage", 0);
+	int64_t total = 0, done = 0, cur = 0, sp = 0;
+	const char *name, *sub = NULL, *log = NULL, *old;
+	char msg[400];
+	int pct;
+
+	if (n == 0)
+		return;
+	if (k >= (int64_t)n)
+		k = (int64_t)n - 1;
+	for (i = 0; i < n; i++) {
+		int w = STAGES[stage_index(ju_str(json_object_array_get_idx(
+		    stages, i), "name"))].weight;
+		total += w;
+		if ((int64_t)i < k)
+			done += w;
+		else if ((int64_t)i == k)
+			cur = w;
+	}
+	name = ju_str(json_object_array_get_idx(stages, (size_t)k), "name");
+	if (part != NULL && part->progress != NULL) {
+		int64_t v = 0;
+		ju_int(part->progress, "percent", &v);
+		sp = v;
+		sub = ju_str(part->progress, "message");
+		log = ju_str(part->progress, "log");
+	}
+	pct = (int)((done * 100 + cur * sp) / (total > 0 ? total : 1));
+	snprintf(msg, sizeof(msg), "step %lld of %zu, %s%s%s",
+	    (long long)k + 1, n, name, sub && sub[0] ? ": " : "",
+	    sub ? sub : "");
+	if (t->progress != NULL) {
+		int64_t op = -1;
+		const char *ol = ju_str(t->progress, "log");
+		old = ju_str(t->progress, "message");
+		ju_int(t->progress, "percent", &op);
+		bool same_log = (ol == NULL && log == NULL) ||
+		    (ol != NULL && log != NULL && strcmp(ol, log) == 0);
+		if (old != NULL && strcmp(old, msg) == 0 && op == pct &&
+		    same_log)
+			return;
+	}
+	{
+		char *keep = log ? xstrdup(log) : NULL;
+		task_set_progress_pct(t, (int)k + 1, (int)n, pct, msg);
+		json_object_object_add(t->progress, "stage",
+		    json_object_new_string(name));
+		if (keep != NULL)
+			json_object_object_add(t->progress, "log",
+			    json_object_new_string(keep));
+		free(keep);
+	}
+}
+
+/* ---- the result ---------------------------------------------------------- */
+
+/* A number member of o (0 when absent or not a number). */
+static double
+num_of(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    (!json_object_is_type(v, json_type_double) &&
+	    !json_object_is_type(v, json_type_int)))
+		return 0;
+	return json_object_get_double(v);
+}
+
+static json_object *
+cost_of(const struct task *t, int64_t now)
+{
+	json_object *o = json_object_new_object();
+	int64_t since = task_ckpt_int(t, "pod_since_ms", 0);
+	int64_t until = task_ckpt_int(t, "pod_until_ms", 0);
+	double rate = num_of(t->checkpoint, "pod_rate"), min;
+
+	if (until == 0)
+		until = now;
+	min = since > 0 && until > since ? (double)(until - since) / 60000.0 :
+	    0;
+	json_object_object_add(o, "minutes", json_object_new_double(
+	    (double)(int64_t)(min * 100 + 0.5) / 100));
+	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
+	json_object_object_add(o, "usd", json_object_new_double(
+	    (double)(int64_t)(min / 60 * rate * 10000 + 0.5) / 10000));
+	json_object_object_add(o, "basis", json_object_new_string(
+	    "minutes this pipeline held the pod, at the pod's hourly rate "
+	    "as RunPod reported it"));
+	return o;
+}
+
+/*
+ * A rendered video's artifact with the audio that drove it: the name ends
+ * in _s<k>a.mp4, k the synthesize stage, whose "audio" is the index into
+ * params.audio.  New reference.
+ */
+static json_object *
+video_of(const struct task *t, json_object *art)
+{
+	json_object *v = ju_copy(art), *stages = ju_arr(t->checkpoint,
+	    "stages");
+	const char *name = ju_str(art, "name"), *u;
+	size_t i, n = stages ? json_object_array_length(stages) : 0;
+	char suffix[32];
+
+	for (i = 0; name != NULL && i < n; i++) {
+		json_object *st = json_object_array_get_idx(stages, i);
+		int64_t ai = -1;
+		if (ju_int(st, "audio", &ai) != 0)
+			continue;
+		snprintf(suffix, sizeof(suffix), "_s%zua.mp4", i);
+		u = strstr(name, suffix);
+		if (u == NULL || u[strlen(suffix)] != '\0')
+			continue;
+		json_object_object_add(v, "audio_index",
+		    json_object_new_int64(ai));
+		json_object_object_add(v, "audio", ju_copy(
+		    json_object_array_get_idx(ju_arr(t->params, "audio"),
+		    (size_t)ai)));
+	}
+	return v;
+}
+
+static json_object *
+result_of(const struct task *t, int64_t now)
+{
+	json_object *r = json_object_new_object(), *pod, *videos, *a;
+	const char *pid = task_ckpt_str(t, "pod_id");
+	size_t i, n = json_object_array_length(t->artifacts);
+
+	json_object_object_add(r, "subject",
+	    ju_new_str(ju_str(t->params, "subject")));
+	json_object_object_add(r, "model",
+	    ju_new_str(task_ckpt_str(t, "model")));
+	if (task_ckpt_str(t, "model_dir") != NULL)
+		json_object_object_add(r, "model_dir",
+		    ju_new_str(task_ckpt_str(t, "model_dir")));
+	videos = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		const char *mt;
+		a = json_object_array_get_idx(t->artifacts, i);
+		mt = ju_str(a, "mimeType");
+		if (mt != NULL && strcmp(mt, "video/mp4") == 0)
+			json_object_array_add(videos, video_of(t, a));
+		else if (mt != NULL && strcmp(mt, "application/gzip") == 0)
+			json_object_object_add(r, "model_archive", ju_copy(a));
+	}
+	json_object_object_add(r, "videos", videos);
+	pod = json_object_new_object();
+	json_object_object_add(pod, "pod_id", ju_new_str(pid));
+	json_object_object_add(pod, "gpu_type_id",
+	    ju_new_str(task_ckpt_str(t, "pod_gpu")));
+	json_object_object_add(pod, "reused", json_object_new_boolean(
+	    ju_str(t->params, "pod_id") != NULL));
+	json_object_object_add(pod, "terminated", json_object_new_boolean(
+	    task_ckpt_bool(t, "pod_terminated", false)));
+	if (task_ckpt_str(t, "pod_note") != NULL)
+		json_object_object_add(pod, "note",
+		    ju_new_str(task_ckpt_str(t, "pod_note")));
+	json_object_object_add(r, "pod", pod);
+	json_object_object_add(r, "cost", cost_of(t, now));
+	a = ju_obj(t->checkpoint, "seconds");
+	json_object_object_add(r, "seconds", a ? ju_copy(a) :
+	    json_object_new_object());
+	return r;
+}
+
+/* ---- releasing the pod --------------------------------------------------- */
+
+/*
+ * Terminate the pod this pipeline created (once; who for the registry).
+ * 1 done (or nothing to do), 0 retry later (t->next_wake_ms set), -1 gave
+ * up (pod_note says why; the reaper and cost guard go on trying).
+ */
+static int
+release_pod(struct task *t, const struct step_env *env, const char *who,
+    const char *reason)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_client *c;
+	const char *pod = task_ckpt_str(t, "pod_id");
+	int64_t n = task_ckpt_int(t, "release_tries", 0) + 1;
+	char note[300];
+	int rc;
+
+	if (pod == NULL || !task_ckpt_bool(t, "pod_created", false) ||
+	    task_ckpt_bool(t, "pod_terminated", false))
+		return 1;
+	task_ckpt_set_int(t, "release_tries", n);
+	c = pods_client(&e);
+	if (c != NULL && pods_terminate(c, pod, who, reason, &e) == 0) {
+		task_ckpt_set_bool(t, "pod_terminated", true);
+		task_ckpt_set_int(t, "pod_until_ms", env->now_ms);
+		rc = 1;
+	} else if (c != NULL && pods_transient(&e) && n < RELEASE_TRIES) {
+		t->next_wake_ms = env->now_ms + backoff_half_jitter(
+		    backoff_exp_ms(1000, RETRY_MAX_MS, (int)n));
+		if (e.retry_after_s > 0)
+			t->next_wake_ms = env->now_ms + e.retry_after_s * 1000;
+		rc = 0;
+	} else {
+		snprintf(note, sizeof(note), "pod %s could NOT be terminated "
+		    "(%s): the reaper and the cost guard will try again", pod,
+		    c == NULL ? "RunPod is not configured" :
+		    runpod_error_kind_name(e.kind));
+		task_ckpt_set_str(t, "pod_note", note);
+		log_kv(LOG_ERROR, "pipeline_release_failed", note, "task",
+		    t->id, "pod", pod, NULL);
+		rc = -1;
+	}
+	runpod_error_clear(&e);
+	return rc;
+}
+
+/* Fail the pipeline with code and message after releasing its pod (phase
+ * "release", a step of its own). */
+static enum step_result
+fail_later(struct task *t, const struct step_env *env, const char *code,
+    const char *msg)
+{
+	task_ckpt_set_str(t, "phase", "release");
+	task_ckpt_set_str(t, "fail_code", code);
+	task_ckpt_set_str(t, "fail_message", msg);
+	task_ckpt_set_int(t, "release_tries", 0);
+	t->next_wake_ms = env->now_ms;
+	return STEP_WAIT;
+}
+
+static enum step_result
+release_step(struct task *t, const struct step_env *env)
+{
+	bool keep = false;
+	const char *pod = task_ckpt_str(t, "pod_id");
+	char *msg;
+	int rc = 1;
+
+	ju_bool(t->params, "keep_pod", &keep);
+	if (!keep && (rc = release_pod(t, env, "owner",
+	    "instag.pipeline failed")) == 0)
+		return STEP_WAIT;
+	if (pod != NULL && task_ckpt_bool(t, "pod_created", false))
+		msg = xasprintf("%s; pod %s %s", task_ckpt_str(t,
+		    "fail_message"), pod, keep ? "is kept (keep_pod)" :
+		    rc > 0 ? "was terminated" : task_ckpt_str(t, "pod_note"));
+	else
+		msg = xstrdup(task_ckpt_str(t, "fail_message"));
+	json_object_put(t->result);
+	t->result = result_of(t, env->now_ms);
+	task_fail(t, task_ckpt_str(t, "fail_code"), msg);
+	free(msg);
+	untrack(t, TASK_FAILED);
+	return STEP_DONE;
+}
+
+/* ---- stages done --------------------------------------------------------- */
+
+/*
+ * The part of stage name ended in state completed: keep what the next
+ * stages need from its result.  0, or -1 with *code (static) and *why
+ * (caller frees) when the pipeline cannot go on.
+ */
+static int
+part_done(struct task *t, const struct step_env *env, const char *name,
+    int64_t subn, json_object *res, const char **code, char **why)
+{
+	bool ready = false;
+
+	if (strcmp(name, "provision") == 0) {
+		task_ckpt_set_str(t, "pod_id", ju_str(res, "pod_id"));
+		task_ckpt_set_bool(t, "pod_created", true);
+		task_ckpt_set_int(t, "pod_since_ms",
+		    task_ckpt_int(t, "part_started_ms", env->now_ms));
+		task_ckpt_set_str(t, "pod_gpu", ju_str(res, "gpu_type_id"));
+		json_object_object_add(t->checkpoint, "pod_rate",
+		    json_object_new_double(num_of(res, "cost_per_hr")));
+	} else if (strcmp(name, "setup") == 0 ||
+	    (strcmp(name, "assets") == 0 && subn == 1)) {
+		ju_bool(res, "ready", &ready);
+		task_ckpt_set_bool(t, "setup_ready", ready);
+		if (!ready && subn == 1) {
+			json_object *m = ju_arr(res, "missing");
+			char *list = m ? ju_dump(m) : xstrdup("[]");
+			*code = ERRC_ASSETS_MISSING;
+			*why = xasprintf("InsTaG still lacks files on the pod "
+			    "that you must supply: %s.  Register each once "
+			    "(instag.register_asset, docs/instag.md "
+			    "\"Licensed files\") and run the pipeline again",
+			    list);
+			free(list);
+			return -1;
+		}
+	} else if (strcmp(name, "train") == 0)
+		task_ckpt_set_str(t, "model_dir", ju_str(res, "model_dir"));
+	return 0;
+}
+
+/* Move on from stage k (its time recorded) to k + 1. */
+static void
+next_stage(struct task *t, const struct step_env *env, int64_t k,
+    const char *name)
+{
+	json_object *secs = ju_obj(t->checkpoint, "seconds");
+	int64_t t0 = task_ckpt_int(t, "stage_started_ms", env->now_ms);
+	double s = (double)(env->now_ms - t0) / 1000.0, prev = 0;
+	json_object *v;
+
+	if (secs == NULL) {
+		secs = json_object_new_object();
+		json_object_object_add(t->checkpoint, "seconds", secs);
+	}
+	if (json_object_object_get_ex(secs, name, &v))
+		prev = json_object_get_double(v);
+	json_object_object_add(secs, name, json_object_new_double(
+	    (double)(int64_t)((prev + s) * 1000 + 0.5) / 1000));
+	observe(stage_index(name), s);
+	task_ckpt_set_int(t, "stage", k + 1);
+	task_ckpt_set_int(t, "subn", 0);
+	task_ckpt_set_int(t, "stage_started_ms", env->now_ms);
+	json_object_object_del(t->checkpoint, "sub");
+	t->next_wake_ms = env->now_ms;
+}
+
+/* The terminate stage: 1 done, 0 retry later. */
+static int
+terminate_stage(struct task *t, const struct step_env *env)
+{
+	int rc = release_pod(t, env, "owner", "instag.pipeline finished");
+
+	if (rc == 0)
+		return 0;
+	return 1;	/* terminated, or left to the reaper (pod_note) */
+}
+
+/* ---- the step ------------------------------------------------------------ */
+
+static void
+start(struct task *t, const struct step_env *env)
+{
+	char model[80];
+
+	json_object_object_add(t->checkpoint, "stages", make_stages(t));
+	task_ckpt_set_int(t, "stage", 0);
+	task_ckpt_set_int(t, "subn", 0);
+	task_ckpt_set_int(t, "stage_started_ms", env->now_ms);
+	/* the model's own name, apart from earlier runs on the subject */
+	snprintf(model, sizeof(model), "%.55s_%.8s",
+	    ju_str(t->params, "subject"), t->id);
+	task_ckpt_set_str(t, "model", model);
+	if (ju_str(t->params, "pod_id") != NULL)
+		task_ckpt_set_str(t, "pod_id", ju_str(t->params, "pod_id"));
+	pthread_mutex_lock(&M.lock);
+	M.started++;
+	pthread_mutex_unlock(&M.lock);
+}
+
+/* The reused pod: its rate, and the time it starts counting. */
+static void
+reuse_stage(struct task *t, const struct step_env *env)
+{
+	struct pod_rec *r = NULL;
+
+	if (store_pod_get(env->store, task_ckpt_str(t, "pod_id"), &r) == 0) {
+		json_object_object_add(t->checkpoint, "pod_rate",
+		    json_object_new_double(r->cost_per_hr));
+		task_ckpt_set_str(t, "pod_gpu", r->gpu_type_id);
+	}
+	store_pod_free(r);
+	task_ckpt_set_int(t, "pod_since_ms", env->now_ms);
+}
+
+enum step_result
+pl_step(struct task *t, const struct step_env *env)
+{
+	json_object *stages, *st, *params = NULL;
+	struct task part;
+	struct part p;
+	enum step_result r;
+	const char *name, *code = NULL, *phase;
+	char *why = NULL, *msg;
+	int64_t k, subn, n;
+
+	if (ju_arr(t->checkpoint, "stages") == NULL)
+		start(t, env);
+	phase = task_ckpt_str(t, "phase");
+	if (phase != NULL && strcmp(phase, "release") == 0)
+		return release_step(t, env);
+	stages = ju_arr(t->checkpoint, "stages");
+	n = (int64_t)json_object_array_length(stages);
+	k = task_ckpt_int(t, "stage", 0);
+	if (k >= n) {
+		if (task_ckpt_int(t, "pod_until_ms", 0) == 0)
+			task_ckpt_set_int(t, "pod_until_ms", env->now_ms);
+		task_set_progress_pct(t, (int)n, (int)n, 100, "done");
+		task_complete(t, result_of(t, env->now_ms));
+		untrack(t, TASK_COMPLETED);
+		return STEP_DONE;
+	}
+	st = json_object_array_get_idx(stages, (size_t)k);
+	name = ju_str(st, "name");
+	track(t, stage_index(name));
+	subn = task_ckpt_int(t, "subn", 0);
+	if (strcmp(name, "reuse") == 0) {
+		reuse_stage(t, env);
+		next_stage(t, env, k, name);
+		show(t, NULL);
+		return STEP_WAIT;
+	}
+	if (strcmp(name, "terminate") == 0) {
+		show(t, NULL);
+		if (terminate_stage(t, env) == 0)
+			return STEP_WAIT;
+		next_stage(t, env, k, name);
+		return STEP_WAIT;
+	}
+	if (!part_of_stage(t, st, subn, &p, &params)) {
+		/* no (more) parts: the stage is done */
+		next_stage(t, env, k, name);
+		show(t, NULL);
+		return STEP_WAIT;
+	}
+	if (ju_obj(t->checkpoint, "sub") == NULL) {
+		json_object *ck = json_object_new_object();
+		char tag[32];
+		/* the part's jobs and files named apart from the others' */
+		snprintf(tag, sizeof(tag), "s%lld%c", (long long)k,
+		    (char)('a' + subn));
+		json_object_object_add(ck, "part", json_object_new_string(tag));
+		json_object_object_add(t->checkpoint, "sub", ck);
+		task_ckpt_set_int(t, "part_started_ms", env->now_ms);
+	}
+	part_init(&part, t, p.op, params);
+	r = part_run(t, env, &p, &part, false);
+	show(t, &part);
+	if (part.state == TASK_COMPLETED) {
+		if (part_done(t, env, name, subn, part.result, &code,
+		    &why) < 0) {
+			msg = xasprintf("step %lld of %lld (%s): %s",
+			    (long long)k + 1, (long long)n, name, why);
+			r = fail_later(t, env, code, msg);
+			free(msg);
+			free(why);
+			goto cleanup;
+		}
+		json_object_object_del(t->checkpoint, "sub");
+		task_ckpt_set_int(t, "subn", subn + 1);
+		t->next_wake_ms = env->now_ms;
+		r = STEP_WAIT;
+	} else if (task_state_terminal(part.state)) {
+		msg = xasprintf("step %lld of %lld (%s) failed: %s",
+		    (long long)k + 1, (long long)n, name,
+		    part.error ? ju_str(part.error, "message") : "");
+		r = fail_later(t, env, part.error && ju_str(part.error,
+		    "code") ? ju_str(part.error, "code") : ERRC_INTERNAL, msg);
+		free(msg);
+	} else if (r == STEP_DONE) {
+		/* a step must end its task when it says done */
+		r = fail_later(t, env, ERRC_INTERNAL, "a pipeline step ended "
+		    "without an outcome");
+	}
+cleanup:
+	part_release(&part);
+	return r;
+}
+
+enum step_result
+pl_cancel(struct task *t, const struct step_env *env)
+{
+	json_object *stages = ju_arr(t->checkpoint, "stages"), *st, *params;
+	struct task part;
+	struct part p;
+	enum step_result r;
+	int64_t k = task_ckpt_int(t, "stage", 0);
+	int64_t subn = task_ckpt_int(t, "subn", 0);
+
+	if (stages == NULL) {
+		untrack(t, TASK_CANCELED);
+		return STEP_DONE;
+	}
+	st = json_object_array_get_idx(stages, (size_t)k);
+	if (st != NULL && !task_ckpt_bool(t, "part_canceled", false) &&
+	    ju_obj(t->checkpoint, "sub") != NULL &&
+	    part_of_stage(t, st, subn, &p, &params)) {
+		/* the running part first: its remote job, or the pod a
+		 * provisioning is making */
+		part_init(&part, t, p.op, params);
+		r = part_run(t, env, &p, &part, true);
+		part_release(&part);
+		if (r == STEP_WAIT)
+			return STEP_WAIT;
+		task_ckpt_set_bool(t, "part_canceled", true);
+	}
+	/* then the pod this pipeline created, keep_pod or not */
+	if (release_pod(t, env, "cancel", "instag.pipeline was canceled") ==
+	    0)
+		return STEP_WAIT;
+	if (task_ckpt_int(t, "pod_until_ms", 0) == 0)
+		task_ckpt_set_int(t, "pod_until_ms", env->now_ms);
+	json_object_put(t->result);
+	t->result = result_of(t, env->now_ms);
+	untrack(t, TASK_CANCELED);
+	return STEP_DONE;
+}

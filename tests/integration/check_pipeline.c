@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * End-to-end tests of instag.pipeline: the real agent behind the real
+ * nginx, pods from the RunPod stand-in whose SSH is the harness's real
+ * sshd with the fake InsTaG tree (tests/fake-instag), real MP4/WAV input
+ * through PUT /uploads, the rendered videos back through GET /artifacts.
+ * Every test ends with the stand-in holding none of the agent's pods.
+ */
+#include "auto-config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "integration/itest.h"
+#include "unit/testutil.h"
+
+static const char *admin(void) { return getenv("AGENT_TOKEN"); }
+
+#define GPU "[\"NVIDIA GeForce RTX 4090\"]"
+#define POD(...) ck_assert_int_eq(itest_pod_sh(__VA_ARGS__), 0)
+
+static char *video_id, *audio1_id, *audio2_id;	/* admin's uploads */
+
+static void
+uploads_once(void)
+{
+	if (video_id != NULL)
+		return;
+	video_id = itest_upload_media(admin(), "pl_may.mp4",
+	    "video --seconds 2.4");
+	audio1_id = itest_upload_media(admin(), "pl_a1.wav",
+	    "audio --seconds 2 --freq 440");
+	audio2_id = itest_upload_media(admin(), "pl_a2.wav",
+	    "audio --seconds 3 --freq 660");
+}
+
+/* The params of a pipeline of subject with the suite's uploads and extra
+ * members (",..." or ""); static buffer. */
+static const char *
+pl_params(const char *subject, const char *extra)
+{
+	static char buf[2048];
+
+	uploads_once();
+	snprintf(buf, sizeof(buf), "{\"subject\":\"%s\",\"video\":\"%s\","
+	    "\"audio\":[\"%s\",\"%s\"],\"gpu_type_ids\":" GPU
+	    ",\"iterations\":200,\"n_views\":30%s}", subject, video_id,
+	    audio1_id, audio2_id, extra);
+	return buf;
+}
+
+/* Run a pipeline as token to its end; the task in *r, its id returned. */
+static char *
+run_pipeline(const char *token, const char *params, const char *want,
+    struct itest_resp *r)
+{
+	char *id = itest_start_task(token, "instag.pipeline", params);
+	const char *st = itest_wait_task(token, id, 300000);
+
+	itest_get_task(token, id, r);
+	ck_assert_msg(strcmp(st, want) == 0, "pipeline ended %s, wanted %s: "
+	    "%s", st, want, r->body);
+	return id;
+}
+
+/* Everything the pod needs that a user must provide (licensed BFM,
+ * released weights), into the checkout a pipeline's setup made. */
+static void
+place_assets(void)
+{
+	POD("cd '%s/InsTaG' && M='%s/tests/fake-instag/make-media' && "
+	    "$M bfm data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
+	    "$M weights data_utils/easyportrait/fpn-fp-512.pth && "
+	    "for e in deepspeech ave esperanto hubert; do "
+	    "mkdir -p output/pretrain_$e && "
+	    "$M weights output/pretrain_$e/chkpnt_ema_face_latest.pth && "
+	    "$M weights output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done",
+	    getenv("POD_ROOT"), getenv("top_srcdir"));
+}
+
+/* GET an artifact's uri (through nginx) as token: its HTTP status, and
+ * its size in *len. */
+static long
+fetch_artifact(const char *token, const char *uri, size_t *len)
+{
+	struct itest_resp r;
+	long st;
+
+	itest_request_url("GET", uri, getenv("AGENT_CA"), token, NULL, NULL, 0,
+	    &r);
+	st = r.status;
+	*len = r.len;
+	itest_resp_free(&r);
+	return st;
+}
+
+/* The fakes that do each stage's work, counted in calls.log. */
+static const char *const STAGE_FAKES[] = {
+	"train_face", "train_mouth", "train_fuse_con", "synthesize_fuse",
+	NULL
+};
+
+static void
+count_fakes(int *out)
+{
+	for (int i = 0; STAGE_FAKES[i]; i++)
+		out[i] = itest_fake_calls(STAGE_FAKES[i]);
+}
+
+/* ---- tests, in order ---------------------------------------------------- */
+
+/* A fresh pod lacks the licensed files the user must supply: the pipeline
+ * says which at its assets step, and releases the pod it made. */
+START_TEST(test_assets_missing)
+{
+	struct itest_resp r;
+
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(run_pipeline(admin(), pl_params("may", ""), "failed", &r));
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "assets_missing");
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "01_MorphableModel.mat") != NULL, "%s", r.body);
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "(assets)") != NULL, "%s", r.body);
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "was terminated") != NULL, "%s", r.body);
+	itest_resp_free(&r);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+}
+END_TEST
+
+/* Through the envelope: video and two audios in, two videos out, each
+ * fetched through nginx; every stage ran once; the pod is gone. */
+START_TEST(test_envelope)
+{
+	struct itest_resp r;
+	json_object *videos;
+	int before[8], after[8];
+	size_t i, len;
+	char *id;
+
+	place_assets();
+	count_fakes(before);
+	id = run_pipeline(admin(), pl_params("may", ",\"include_model\":true"),
+	    "completed", &r);
+	count_fakes(after);
+	for (i = 0; STAGE_FAKES[i]; i++)
+		ck_assert_msg(after[i] - before[i] ==
+		    (strcmp(STAGE_FAKES[i], "synthesize_fuse") ? 1 : 2),
+		    "%s ran %d times", STAGE_FAKES[i], after[i] - before[i]);
+	videos = itest_jget(r.json, "result.result.videos");
+	ck_assert_msg(videos && json_object_array_length(videos) == 2, "%s",
+	    r.body);
+	for (i = 0; i < 2; i++) {
+		json_object *v = json_object_array_get_idx(videos, i);
+		const char *uri = itest_jstr(v, "uri");
+		ck_assert_ptr_nonnull(uri);
+		ck_assert_int_eq(fetch_artifact(admin(), uri, &len), 200);
+		ck_assert_int_eq((long)len, itest_jint(v, "size"));
+		/* each video says which audio drove it */
+		ck_assert_int_eq(itest_jint(v, "audio_index"), (int)i);
+		ck_assert_str_eq(itest_jstr(v, "audio"),
+		    i == 0 ? audio1_id : audio2_id);
+	}
+	ck_assert_ptr_nonnull(itest_jget(r.json,
+	    "result.result.model_archive.uri"));
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.pod.terminated")));
+	ck_assert_ptr_nonnull(itest_jget(r.json, "result.result.cost.usd"));
+	ck_assert_ptr_nonnull(itest_jget(r.json, "result.result.cost.minutes"));
+	/* the stand-in's rate for the GPU, and minutes at it */
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.usd_per_hr")) > 0);
+	ck_assert_ptr_nonnull(itest_jget(r.json, "result.result.seconds.train"));
+	ck_assert_int_eq(itest_jint(r.json, "result.progress.percent"), 100);
+	itest_resp_free(&r);
+	free(id);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+
+	/* the metrics count it, and how long its steps took */
+	itest_request("GET", "/metrics", admin(), NULL, NULL, 0, &r);
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "instag_agent_pipelines_total{state=\"completed\"} 1"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "instag_agent_pipeline_step_seconds_count{step=\"train\"} 1"));
+	itest_resp_free(&r);
+}
+END_TEST
+
+/* Through A2A message/stream: status updates with the steps, artifact
+ * events for the videos, and the final status, to the end. */
+START_TEST(test_a2a_stream)
+{
+	struct itest_resp r;
+	char *body = NULL;
+	const char *p;
+	int steps_seen = 0, arts = 0;
+
+	uploads_once();
+	body = malloc(4096);
+	ck_assert_ptr_nonnull(body);
+	snprintf(body, 4096, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/stream\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"pl1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"instag.pipeline\",\"params\":"
+	    "%s}}]}}}", pl_params("may", ""));
+	itest_set_timeout(300);
+	itest_post("/a2a", admin(), body, &r);
+	itest_set_timeout(0);
+	free(body);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "text/event-stream"));
+	for (p = r.body; (p = strstr(p, "step ")) != NULL; p++)
+		steps_seen++;
+	for (p = r.body; (p = strstr(p, "\"artifact-update\"")) != NULL; p++)
+		arts++;
+	ck_assert_msg(steps_seen >= 10, "%d step updates: %s", steps_seen,
+	    r.body);
+	ck_assert_msg(arts >= 2, "%d artifact events: %s", arts, r.body);
+	ck_assert_msg(strstr(r.body, "\"final\":true") != NULL, "%s", r.body);
+	ck_assert_msg(strstr(r.body, "\"completed\"") != NULL, "%s", r.body);
+	itest_resp_free(&r);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+}
+END_TEST
+
+/* pod_id: a running pod of the caller's is used and kept; another user
+ * cannot name it. */
+START_TEST(test_reuse_pod)
+{
+	struct itest_resp r;
+	char params[2300], pod[64], *tok, *id;
+
+	id = itest_start_task(admin(), "runpod.provision_pod",
+	    "{\"gpu_type_ids\":" GPU "}");
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "completed");
+	itest_get_task(admin(), id, &r);
+	snprintf(pod, sizeof(pod), "%s",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	free(id);
+	uploads_once();
+	snprintf(params, sizeof(params), "{\"subject\":\"may\",\"video\":"
+	    "\"%s\",\"audio\":[\"%s\"],\"pod_id\":\"%s\"}", video_id,
+	    audio1_id, pod);
+	free(run_pipeline(admin(), params, "completed", &r));
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.pod.reused")));
+	ck_assert(!json_object_get_boolean(itest_jget(r.json,
+	    "result.result.pod.terminated")));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.pod.pod_id"), pod);
+	itest_resp_free(&r);
+	ck_assert_int_eq(itest_runpod_live_pods(), 1);
+
+	/* someone else's pod: refused before any task */
+	tok = itest_token("pl-other", "instag:run pods:write pods:read "
+	    "tasks:read tasks:write", 3600);
+	itest_envelope(tok, "instag.pipeline", params, &r);
+	ck_assert_msg(itest_jstr(r.json, "error.code") != NULL, "%s", r.body);
+	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	free(tok);
+
+	/* both or neither of pod_id and gpu_type_ids: invalid */
+	itest_envelope(admin(), "instag.pipeline", "{\"subject\":\"may\","
+	    "\"video\":\"https://x.example/v.mp4\",\"audio\":"
+	    "[\"https://x.example/a.wav\"]}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod);
+	id = itest_start_task(admin(), "runpod.terminate_pod", params);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "completed");
+	free(id);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+}
+END_TEST
+
+static Suite *
+pipeline_suite(void)
+{
+	Suite *s = suite_create("pipeline-integration");
+	TCase *tc = tcase_create("pipeline");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_assets_missing);
+	tcase_add_test(tc, test_envelope);
+	tcase_add_test(tc, test_a2a_stream);
+	tcase_add_test(tc, test_reuse_pod);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* In order, in one process: the tests share the pod's checkout. */
+TU_MAIN(.suites = { pipeline_suite }, .setup = itest_harness_up,
+    .teardown = itest_harness_down, .nofork = true)
