@@ -392,14 +392,19 @@ START_TEST(test_bad_input)
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	itest_resp_free(&r);
 
-	/* not configured yet: a clear error, not a guess */
+	/* a pipeline both on a pod of its own and a new one: refused
+	 * before any task, with what to give */
 	itest_post("/api/a2a", admin(),
 	    "{\"type\":\"task_request\",\"payload\":"
 	    "{\"operation\":\"instag.pipeline\",\"params\":{\"subject\":"
 	    "\"may\",\"video\":\"https://x.example/v.mp4\",\"audio\":"
-	    "[\"https://x.example/a.wav\"],\"gpu_type_ids\":[\"A\"]}}}", &r);
+	    "[\"https://x.example/a.wav\"],\"gpu_type_ids\":[\"A\"],"
+	    "\"pod_id\":\"p1\"}}}", &r);
 	ck_assert_int_eq(r.status, 200);
-	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "not_configured");
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "either pod_id"));
+	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
 	itest_resp_free(&r);
 
 	/* wrong content type */

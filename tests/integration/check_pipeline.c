@@ -110,6 +110,20 @@ count_fakes(int *out)
 		out[i] = itest_fake_calls(STAGE_FAKES[i]);
 }
 
+/* The fakes of the stages all ran exactly as often as one pipeline of
+ * naudio audios needs, since before[]. */
+static void
+assert_ran_once(const int *before, int naudio)
+{
+	int after[8];
+
+	count_fakes(after);
+	for (int i = 0; STAGE_FAKES[i]; i++)
+		ck_assert_msg(after[i] - before[i] == (strcmp(STAGE_FAKES[i],
+		    "synthesize_fuse") ? 1 : naudio), "%s ran %d times",
+		    STAGE_FAKES[i], after[i] - before[i]);
+}
+
 /* ---- tests, in order ---------------------------------------------------- */
 
 /* A fresh pod lacks the licensed files the user must supply: the pipeline
@@ -139,7 +153,7 @@ START_TEST(test_envelope)
 {
 	struct itest_resp r;
 	json_object *videos;
-	int before[8], after[8];
+	int before[8];
 	size_t i, len;
 	char *id;
 
@@ -147,11 +161,7 @@ START_TEST(test_envelope)
 	count_fakes(before);
 	id = run_pipeline(admin(), pl_params("may", ",\"include_model\":true"),
 	    "completed", &r);
-	count_fakes(after);
-	for (i = 0; STAGE_FAKES[i]; i++)
-		ck_assert_msg(after[i] - before[i] ==
-		    (strcmp(STAGE_FAKES[i], "synthesize_fuse") ? 1 : 2),
-		    "%s ran %d times", STAGE_FAKES[i], after[i] - before[i]);
+	assert_ran_once(before, 2);
 	videos = itest_jget(r.json, "result.result.videos");
 	ck_assert_msg(videos && json_object_array_length(videos) == 2, "%s",
 	    r.body);
@@ -175,7 +185,8 @@ START_TEST(test_envelope)
 	/* the stand-in's rate for the GPU, and minutes at it */
 	ck_assert(json_object_get_double(itest_jget(r.json,
 	    "result.result.cost.usd_per_hr")) > 0);
-	ck_assert_ptr_nonnull(itest_jget(r.json, "result.result.seconds.train"));
+	ck_assert_ptr_nonnull(itest_jget(r.json,
+	    "result.result.seconds.train"));
 	ck_assert_int_eq(itest_jint(r.json, "result.progress.percent"), 100);
 	itest_resp_free(&r);
 	free(id);
@@ -280,6 +291,232 @@ START_TEST(test_reuse_pod)
 }
 END_TEST
 
+/* Two tenants at once, the same subject name: each gets its own videos,
+ * neither can read the other's task or artifacts. */
+START_TEST(test_two_tenants)
+{
+	static const char sub_b[] = "pl tenant b";
+	struct itest_resp ra, rb;
+	char params[2300], *tok, *va, *aa, *ida, *idb, uri[600];
+	const char *ua_uri;
+	size_t len;
+
+	tok = itest_token(sub_b, "instag:run pods:write pods:read tasks:read "
+	    "tasks:write", 3600);
+	va = itest_upload_media(tok, "plb.mp4", "video --seconds 2.6");
+	aa = itest_upload_media(tok, "plb.wav", "audio --seconds 2");
+	snprintf(params, sizeof(params), "{\"subject\":\"may\",\"video\":"
+	    "\"%s\",\"audio\":[\"%s\"],\"gpu_type_ids\":" GPU "}", va, aa);
+	/* B cannot use A's uploads, nor A B's */
+	{
+		char bad[2300];
+		snprintf(bad, sizeof(bad), "{\"subject\":\"may\",\"video\":"
+		    "\"%s\",\"audio\":[\"%s\"],\"gpu_type_ids\":" GPU "}",
+		    video_id, aa);
+		itest_envelope(tok, "instag.pipeline", bad, &rb);
+		ck_assert_str_eq(itest_jstr(rb.json, "error.code"),
+		    "invalid_params");
+		itest_resp_free(&rb);
+	}
+	idb = itest_start_task(tok, "instag.pipeline", params);
+	ida = itest_start_task(admin(), "instag.pipeline", pl_params("may",
+	    ""));
+	ck_assert_str_eq(itest_wait_task(tok, idb, 300000), "completed");
+	ck_assert_str_eq(itest_wait_task(admin(), ida, 300000), "completed");
+	itest_get_task(admin(), ida, &ra);
+	itest_get_task(tok, idb, &rb);
+	ck_assert_int_eq(json_object_array_length(itest_jget(ra.json,
+	    "result.result.videos")), 2);
+	ck_assert_int_eq(json_object_array_length(itest_jget(rb.json,
+	    "result.result.videos")), 1);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(rb.json,
+	    "result.result.model_dir"), "u-"));
+	ck_assert_str_ne(itest_jstr(ra.json, "result.result.model_dir"),
+	    itest_jstr(rb.json, "result.result.model_dir"));
+	/* B: not A's task, not A's video */
+	ua_uri = itest_jstr(ra.json, "result.result.videos.0.uri");
+	snprintf(uri, sizeof(uri), "%s", ua_uri);
+	ck_assert_int_eq(fetch_artifact(tok, uri, &len), 404);
+	ck_assert_int_eq(fetch_artifact(admin(), uri, &len), 200);
+	itest_resp_free(&rb);
+	itest_get_task(tok, ida, &rb);
+	ck_assert_str_eq(itest_jstr(rb.json, "error.code"), "task_not_found");
+	itest_resp_free(&rb);
+	itest_resp_free(&ra);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(ida);
+	free(idb);
+	free(va);
+	free(aa);
+	free(tok);
+}
+END_TEST
+
+/* The task's progress step (0 before any) and its state into st. */
+static int
+task_step(const char *id, char *st, size_t len)
+{
+	struct itest_resp r;
+	int step;
+
+	itest_get_task(admin(), id, &r);
+	step = itest_jint(r.json, "result.progress.step");
+	snprintf(st, len, "%s", itest_jstr(r.json, "result.state") ?
+	    itest_jstr(r.json, "result.state") : "?");
+	itest_resp_free(&r);
+	return step < 0 ? 0 : step;
+}
+
+/*
+ * SIGKILL at every step boundary: each time the pipeline is seen at a new
+ * step the agent is killed at once and started again; once more in the
+ * middle of training.  The pipeline completes with one pod created, no
+ * stage run twice, and the pod released.
+ */
+START_TEST(test_kill_at_every_step)
+{
+	const char *root = getenv("POD_ROOT");
+	int before[8], creates = itest_runpod_created();
+	int last = 0, kills = 0, step, i;
+	bool held = true;
+	char st[32], *id;
+
+	count_fakes(before);
+	POD("echo hold > '%s/fake-control/train_face'", root);
+	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
+	    ""));
+	for (i = 0; i < 6000; i++) {	/* a hang guard: 10 min */
+		step = task_step(id, st, sizeof(st));
+		if (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+		    strcmp(st, "canceled") == 0)
+			break;
+		if (held && itest_fake_calls("train_face") > before[0]) {
+			/* in the middle of training: the job runs on */
+			itest_agent_crash();
+			kills++;
+			POD("rm -f '%s/fake-control/train_face'", root);
+			held = false;
+		} else if (step != last) {
+			last = step;
+			itest_agent_crash();
+			kills++;
+		} else
+			usleep(10000);
+	}
+	ck_assert_msg(strcmp(st, "completed") == 0, "ended %s after %d kills",
+	    st, kills);
+	ck_assert_int_ge(kills, 8);
+	assert_ran_once(before, 2);
+	ck_assert_int_eq(itest_runpod_created() - creates, 1);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(id);
+}
+END_TEST
+
+/*
+ * Cancel at each step: the fake doing the step's work is held, the
+ * pipeline canceled when it runs; the task ends canceled, the remote job
+ * is gone and so is the pod.  pattern: the fake's process (pgrep -f).
+ */
+static void
+cancel_at(const char *fake, const char *pattern)
+{
+	const char *root = getenv("POD_ROOT");
+	struct itest_resp r;
+	char params[128], *id;
+	int before = itest_fake_calls(fake), i;
+
+	if (strcmp(fake, "conda") == 0)
+		/* setup does its work only on a pod not set up yet */
+		POD("rm -f '%s/InsTaG/.instag-agent-ready'", root);
+	POD("echo hold > '%s/fake-control/%s'", root, fake);
+	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
+	    ""));
+	for (i = 0; i < 1200 && itest_fake_calls(fake) == before; i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_msg(itest_fake_calls(fake) > before, "%s never ran", fake);
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	itest_envelope(admin(), "tasks.cancel", params, &r);
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "canceled");
+	for (i = 0; i < 600 && itest_sh("pgrep -f '%s' >/dev/null",
+	    pattern) == 0; i++)
+		usleep(50000);	/* a hang guard: 30 s */
+	ck_assert_msg(itest_sh("pgrep -f '%s' >/dev/null", pattern) != 0,
+	    "%s still runs after the cancel", fake);
+	POD("rm -f '%s/fake-control/%s'", root, fake);
+	itest_get_task(admin(), id, &r);
+	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.pod.terminated")), "%s", r.body);
+	itest_resp_free(&r);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(id);
+}
+
+START_TEST(test_cancel_at_every_step)
+{
+	struct itest_resp r;
+	char params[128], *id;
+
+	/* provisioning: RunPod slow to answer the create */
+	itest_runpod_faults("{\"slow_ms\":1500}");
+	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
+	    ""));
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	itest_envelope(admin(), "tasks.cancel", params, &r);
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "canceled");
+	itest_runpod_faults(NULL);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(id);
+
+	cancel_at("conda", "/bin/cond[a] ");
+	cancel_at("ffprobe", "/bin/ffprob[e]");
+	cancel_at("process", "data_utils/process.p[y]");
+	cancel_at("train_face", "train_fac[e].py");
+	cancel_at("synthesize_fuse", "synthesize_fus[e].py");
+}
+END_TEST
+
+/* RunPod answering 429 and 5xx, no capacity for the first GPU type, and
+ * the SSH connection dropped during training: the pipeline completes
+ * after retries on the second GPU type, one pod, none left. */
+START_TEST(test_faults)
+{
+	const char *root = getenv("POD_ROOT"), *top = getenv("top_srcdir");
+	int before[8], creates = itest_runpod_created(), i;
+	char params[2048], *id;
+	struct itest_resp r;
+
+	count_fakes(before);
+	itest_runpod_faults("{\"rate_limit\":{\"count\":2,\"retry_after\":1},"
+	    "\"server_error\":{\"count\":2,\"status\":503},\"no_capacity\":"
+	    "{\"gpu_ids\":[\"NVIDIA GeForce RTX 4090\"]}}");
+	POD("echo hold > '%s/fake-control/train_face'", root);
+	snprintf(params, sizeof(params), "{\"subject\":\"may\",\"video\":"
+	    "\"%s\",\"audio\":[\"%s\",\"%s\"],\"gpu_type_ids\":["
+	    "\"NVIDIA GeForce RTX 4090\",\"NVIDIA H100 80GB HBM3\"]}",
+	    video_id, audio1_id, audio2_id);
+	id = itest_start_task(admin(), "instag.pipeline", params);
+	for (i = 0; i < 1200 && itest_fake_calls("train_face") == before[0];
+	    i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/pod' drop '%s/pod' >&2",
+	    top, getenv("HARNESS_DIR")), 0);
+	POD("rm -f '%s/fake-control/train_face'", root);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 300000), "completed");
+	itest_runpod_faults(NULL);
+	itest_get_task(admin(), id, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.pod.gpu_type_id"),
+	    "NVIDIA H100 80GB HBM3");
+	itest_resp_free(&r);
+	assert_ran_once(before, 2);
+	ck_assert_int_eq(itest_runpod_created() - creates, 1);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(id);
+}
+END_TEST
+
 static Suite *
 pipeline_suite(void)
 {
@@ -291,6 +528,10 @@ pipeline_suite(void)
 	tcase_add_test(tc, test_envelope);
 	tcase_add_test(tc, test_a2a_stream);
 	tcase_add_test(tc, test_reuse_pod);
+	tcase_add_test(tc, test_two_tenants);
+	tcase_add_test(tc, test_kill_at_every_step);
+	tcase_add_test(tc, test_cancel_at_every_step);
+	tcase_add_test(tc, test_faults);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -521,3 +521,45 @@ itest_runpod_live_pods(void)
 	itest_resp_free(&r);
 	return n;
 }
+
+int
+itest_runpod_created(void)
+{
+	char path[600], line[4096];
+	FILE *fp;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/fake-runpod.log",
+	    getenv("HARNESS_DIR"));
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (strstr(line, "\"event\":\"pod_created\"") != NULL)
+			n++;
+	fclose(fp);
+	return n;
+}
+
+void
+itest_runpod_faults(const char *json)
+{
+	struct itest_resp r;
+	char url[512];
+
+	snprintf(url, sizeof(url), "%s/_fake/faults", getenv("RUNPOD_URL"));
+	itest_request_url(json ? "POST" : "DELETE", url, NULL, NULL,
+	    "application/json", json, json ? strlen(json) : 0, &r);
+	ck_assert_msg(r.status == 200, "faults %s: %ld %s", json ? json : "",
+	    r.status, r.body);
+	itest_resp_free(&r);
+}
+
+void
+itest_agent_crash(void)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' kill >&2 && "
+	    "'%s/tests/harness/agent' '%s' start >&2", top, dir, top, dir),
+	    0);
+}

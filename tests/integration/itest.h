@@ -84,6 +84,13 @@ int itest_fake_calls(const char *name);
 /* Pods the RunPod stand-in holds that are not terminated. */
 int itest_runpod_live_pods(void);
 
+/* Pods the RunPod stand-in has created since it started (its log). */
+int itest_runpod_created(void);
+/* Merge faults into the stand-in's (JSON object), or clear them (NULL). */
+void itest_runpod_faults(const char *json);
+/* SIGKILL the agent and start it again (tests/harness/agent). */
+void itest_agent_crash(void);
+
 /* The value at a dotted path ("result.status.state", array indexes as
  * numbers: "pods.0.id") in o, borrowed; NULL when absent. */
 json_object *itest_jget(json_object *o, const char *path);
