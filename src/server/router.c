@@ -15,6 +15,7 @@
 #include "http/auth.h"
 #include "lib/strbuf.h"
 #include "server/files.h"
+#include "server/ready.h"
 #include "server/router.h"
 #include "store/store.h"
 
@@ -22,7 +23,6 @@ static struct {
 	const struct config *cfg;
 	struct auth_ctx *auth;
 	struct store *store;
-	volatile int stopping;
 } R;
 
 void
@@ -32,13 +32,13 @@ router_init(const struct config *cfg, struct auth_ctx *auth,
 	R.cfg = cfg;
 	R.auth = auth;
 	R.store = st;
-	R.stopping = 0;
+	ready_init(cfg, st);
 }
 
 void
 router_stopping(void)
 {
-	R.stopping = 1;
+	ready_set_stopping();
 }
 
 static bool
@@ -116,6 +116,16 @@ route_card(struct http_req *r)
 	    strlen(card_a2a_text()));
 }
 
+static void
+route_ready(struct http_req *r)
+{
+	json_object *body = NULL;
+	bool ok = ready_eval(true, &body);
+
+	http_json(r, ok ? 200 : 503, body, "Cache-Control: no-store\r\n");
+	json_object_put(body);
+}
+
 int
 router_dispatch(struct http_req *r, enum metrics_route *mr)
 {
@@ -142,12 +152,7 @@ router_dispatch(struct http_req *r, enum metrics_route *mr)
 		*mr = MR_HEALTH;
 		if (!method_is(r, "GET", "GET, HEAD"))
 			return 0;
-		if (R.stopping || store_ping(R.store) != 0)
-			http_respond(r, 503, "application/json", NULL,
-			    "{\"status\":\"not ready\"}", 22);
-		else
-			http_respond(r, 200, "application/json", NULL,
-			    "{\"status\":\"ready\"}", 18);
+		route_ready(r);
 	} else if (!strcmp(p, "/metrics")) {
 		struct strbuf sb = SB_INIT;
 		*mr = MR_METRICS;

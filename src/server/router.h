@@ -16,10 +16,11 @@
 #include "http/http.h"
 #include "store/store.h"
 
-/* Keep cfg, auth and st (borrowed for the life of the process). */
+/* Keep cfg, auth and st (borrowed for the life of the process); set up
+ * the readiness checks (ready.h) with cfg and st. */
 void router_init(const struct config *cfg, struct auth_ctx *auth,
     struct store *st);
-/* From now on /readyz answers 503. */
+/* From now on /readyz answers 503 (check "serving"). */
 void router_stopping(void);
 
 /* Answer r, or hand it to the event hub (then return 1: the caller must

@@ -31,6 +31,7 @@
 #include "providers/runpod/podguard.h"
 #include "providers/runpod/pods.h"
 #include "a2a/push.h"
+#include "server/ready.h"
 #include "server/router.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -201,6 +202,7 @@ server_run(struct config *cfg)
 	metrics_add_collector(pods_metrics);
 	metrics_add_collector(iops_metrics);
 	metrics_add_collector(pl_metrics);
+	metrics_add_collector(ready_metrics);
 	card_init(cfg);
 	a2a_init(cfg);
 	envelope_init(cfg);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/jsonutil.h"
 #include "lib/log.h"
@@ -79,6 +80,17 @@ static const char *const schema_v2 =
     "CREATE INDEX pods_owner ON pods(owner, created_ms);"
     "CREATE INDEX pods_task ON pods(task_id);"
     "PRAGMA user_version = 2;";
+
+/* One row the readiness probe rewrites to prove a write commits. */
+static const char *const schema_v3 =
+    "CREATE TABLE health ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " probed_ms INTEGER NOT NULL);"
+    "PRAGMA user_version = 3;";
+
+/* How long a store call waits for SQLite's write lock (another process's
+ * transaction) before giving up with SQLITE_BUSY. */
+#define STORE_BUSY_TIMEOUT_MS 5000
 
 #define POD_COLS "pod_id, name, task_id, owner, state, gpu_type_id, cloud, " \
     "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
@@ -268,6 +280,8 @@ store_migrate(struct store *st, char **err)
 		goto cleanup;
 	if (version < 2 && store_apply(st, schema_v2, 2, err) < 0)
 		goto cleanup;
+	if (version < 3 && store_apply(st, schema_v3, 3, err) < 0)
+		goto cleanup;
 	rc = 0;
 cleanup:
 	sqlite3_finalize(s);
@@ -289,7 +303,7 @@ store_open(const char *path, struct store **out, char **err)
 		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 	if (store_exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	    " PRAGMA foreign_keys=ON;", err) < 0)
 		goto fail;
@@ -347,6 +361,72 @@ store_ping(struct store *st)
 	rc = sqlite3_step(s) == SQLITE_ROW ? 0 : -1;
 	stmt_close(st, s);
 	return rc;
+}
+
+/* Why a probe's statement failed, from SQLite's result code: a new
+ * string. */
+static char *
+probe_reason(struct store *st, int rc, int wait_ms)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return xasprintf("the task store is locked by another writer "
+		    "(waited %d ms)", wait_ms);
+	case SQLITE_FULL:
+		return xstrdup("the disk holding the task store is full");
+	case SQLITE_READONLY:
+		return xasprintf("the task store is read-only: %s",
+		    sqlite3_errmsg(st->db));
+	default:
+		return xasprintf("the task store cannot commit a write: %s",
+		    sqlite3_errmsg(st->db));
+	}
+}
+
+int
+store_probe_write(struct store *st, int wait_ms, int64_t now_ms, char **why)
+{
+	struct timespec until;
+	char sql[160];
+	int rc, ret = -1;
+
+	*why = NULL;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_timedlock(&st->lock, &until) != 0) {
+		*why = xasprintf("the task store is busy: another store call "
+		    "held it for over %d ms", wait_ms);
+		return -1;
+	}
+	sqlite3_busy_timeout(st->db, wait_ms);
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		*why = probe_reason(st, rc, wait_ms);
+		goto cleanup;
+	}
+	snprintf(sql, sizeof(sql), "INSERT INTO health (id, probed_ms) "
+	    "VALUES (1, %" PRId64 ") ON CONFLICT(id) DO UPDATE SET "
+	    "probed_ms = excluded.probed_ms", now_ms);
+	rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		*why = probe_reason(st, rc, wait_ms);
+		if (!sqlite3_get_autocommit(st->db))
+			sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		goto cleanup;
+	}
+	ret = 0;
+cleanup:
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
 }
 
 int

@@ -15,7 +15,7 @@
 #include "core/task.h"
 #include "lib/attrs.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -38,6 +38,16 @@ void store_close(struct store *st);	/* NULL ok */
 /* 0 when the database answers a trivial query. */
 WARN_UNUSED_RESULT
 int store_ping(struct store *st);
+/*
+ * Readiness: prove that a write commits (BEGIN IMMEDIATE, rewrite the one
+ * row of the health table with now_ms, COMMIT), waiting at most wait_ms
+ * for the store's lock and again for SQLite's write lock.  0, or -1 with
+ * *why (a new string, caller frees): locked by another writer, busy, disk
+ * full, read-only, I/O error.
+ */
+WARN_UNUSED_RESULT
+int store_probe_write(struct store *st, int wait_ms, int64_t now_ms,
+    char **why);
 
 /* Insert or replace the whole row.  0, or -1 with *err. */
 WARN_UNUSED_RESULT

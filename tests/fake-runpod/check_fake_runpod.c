@@ -972,6 +972,34 @@ START_TEST(test_fault_balance)
 }
 END_TEST
 
+/* revoke_keys: the key answers 401 until the fault is cleared; the
+ * control API still answers. */
+START_TEST(test_fault_revoke_keys)
+{
+	struct resp r;
+
+	reset_fake();
+	set_faults("{\"revoke_keys\":true}");
+	req("GET", "/v2/pods", KEY, NULL, &r);
+	assert_problem(&r, 401);
+	resp_free(&r);
+	req("GET", "/_fake/faults", NULL, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	{
+		json_object *v = NULL;
+
+		ck_assert(json_object_object_get_ex(r.json, "revoke_keys", &v));
+		ck_assert(json_object_get_boolean(v));
+	}
+	resp_free(&r);
+	req("DELETE", "/_fake/faults", NULL, NULL, &r);
+	resp_free(&r);
+	req("GET", "/v2/pods", KEY, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+}
+END_TEST
+
 START_TEST(test_stats)
 {
 	struct resp r;
@@ -1193,6 +1221,7 @@ fake_runpod_suite(void)
 	tcase_add_test(tc, test_fault_no_capacity);
 	tcase_add_test(tc, test_fault_slow);
 	tcase_add_test(tc, test_fault_never_ssh);
+	tcase_add_test(tc, test_fault_revoke_keys);
 	tcase_add_test(tc, test_fault_create_500);
 	tcase_add_test(tc, test_fault_balance);
 	tcase_add_test(tc, test_stats);

@@ -127,7 +127,7 @@ static struct {
 	char **nocap;
 	size_t n_nocap;
 	long slow_ms;
-	bool never_ssh, create_500, balance;
+	bool never_ssh, create_500, balance, revoked;
 	/* counters */
 	struct counter *calls;
 	size_t ncalls;
@@ -1527,7 +1527,7 @@ faults_clear(void)
 	S.nocap = NULL;
 	S.n_nocap = 0;
 	S.slow_ms = 0;
-	S.never_ssh = S.create_500 = S.balance = false;
+	S.never_ssh = S.create_500 = S.balance = S.revoked = false;
 }
 
 static json_object *
@@ -1566,6 +1566,8 @@ faults_render(void)
 	    json_object_new_boolean(S.create_500));
 	json_object_object_add(o, "insufficient_balance",
 	    json_object_new_boolean(S.balance));
+	json_object_object_add(o, "revoke_keys",
+	    json_object_new_boolean(S.revoked));
 	return o;
 }
 
@@ -1609,7 +1611,7 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 {
 	static const char *const allowed[] = { "rate_limit", "server_error",
 	    "no_capacity", "slow_ms", "never_ssh", "create_500_after_create",
-	    "insufficient_balance", NULL };
+	    "insufficient_balance", "revoke_keys", NULL };
 	json_object *b, *x;
 	struct verr v;
 	long rl_count = S.rl_count, rl_retry = S.rl_retry ? S.rl_retry : 1;
@@ -1668,6 +1670,8 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 		    json_type_boolean);
 	if (member(b, "insufficient_balance", &x))
 		want_type(&v, "$.insufficient_balance", x, json_type_boolean);
+	if (member(b, "revoke_keys", &x))
+		want_type(&v, "$.revoke_keys", x, json_type_boolean);
 check:
 	if (json_object_array_length(v.list) > 0) {
 		set_problem(resp, 400, "bad fault specification", v.list);
@@ -1711,6 +1715,8 @@ check:
 		S.create_500 = bv;
 	if (ju_bool(b, "insufficient_balance", &bv) == 0)
 		S.balance = bv;
+	if (ju_bool(b, "revoke_keys", &bv) == 0)
+		S.revoked = bv;
 	json_object_put(b);
 	log_msg(LOG_INFO, "faults", "faults updated");
 	set_json(resp, 200, faults_render());
@@ -1905,8 +1911,8 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 	auth += 7;
 	while (*auth == ' ')
 		auth++;
-	if (strcmp(auth, S.opt->api_key) != 0 &&
-	    (S.opt->ro_key == NULL || strcmp(auth, S.opt->ro_key) != 0)) {
+	if (S.revoked || (strcmp(auth, S.opt->api_key) != 0 &&
+	    (S.opt->ro_key == NULL || strcmp(auth, S.opt->ro_key) != 0))) {
 		set_problem(resp, 401, "invalid bearer token", NULL);
 		goto done;
 	}

@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -134,11 +135,35 @@ START_TEST(test_health_and_metrics)
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "ok");
 	itest_resp_free(&r);
 	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
-	ck_assert_int_eq(r.status, 200);
+	ck_assert_msg(r.status == 200, "readyz: %ld %s", r.status, r.body);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "ready");
+	ck_assert(!json_object_get_boolean(itest_jget(r.json, "degraded")));
+	{
+		static const char *const checks[] = { "serving", "store",
+		    "artifact_dir", "uploads_dir", "runpod" };
+		char path[64];
+		size_t i;
+
+		for (i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+			snprintf(path, sizeof(path), "checks.%s.ok",
+			    checks[i]);
+			ck_assert_msg(itest_jget(r.json, path) != NULL &&
+			    json_object_get_boolean(itest_jget(r.json, path)),
+			    "%s: %s", path, r.body);
+		}
+	}
+	/* The harness configures RunPod (the stand-in) for every agent. */
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "checks.runpod.configured")));
+	ck_assert_ptr_nonnull(strstr(r.headers, "no-store"));
 	itest_resp_free(&r);
 	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 200);
 	ck_assert_ptr_nonnull(strstr(r.body, "instag_agent_requests_total"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "\ninstag_agent_ready{check=\"store\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "\ninstag_agent_ready{check=\"runpod\"} 1\n"));
 	itest_resp_free(&r);
 	itest_request("GET", "/no/such/route", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 404);
@@ -1079,6 +1104,76 @@ START_TEST(test_no_secret_in_log)
 }
 END_TEST
 
+/* /readyz status, and the reason of check name when not ok (caller
+ * frees; NULL when ok). */
+static long
+readyz(const char *name, char **why)
+{
+	struct itest_resp r;
+	char path[64];
+	const char *w;
+	long status;
+
+	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
+	status = r.status;
+	snprintf(path, sizeof(path), "checks.%s.reason", name);
+	w = itest_jstr(r.json, path);
+	*why = w ? strdup(w) : NULL;
+	itest_resp_free(&r);
+	return status;
+}
+
+static bool
+readyz_is(void *arg)
+{
+	long want = *(long *)arg;
+	char *why = NULL;
+	long got = readyz("store", &why);
+
+	free(why);
+	return got == want;
+}
+
+/*
+ * Another process holds the task store's write lock (as sqlite3 would):
+ * reads still work, but a write cannot commit, so /readyz turns 503 with
+ * the store's reason (after at most the few seconds its result is kept),
+ * and comes back once the lock is gone.
+ */
+START_TEST(test_readyz_store_locked)
+{
+	char path[600], *why = NULL;
+	sqlite3 *db = NULL;
+	long want;
+
+	snprintf(path, sizeof(path), "%s/state/tasks.db",
+	    getenv("HARNESS_DIR"));
+	ck_assert_int_eq(readyz("store", &why), 200);
+	ck_assert_ptr_null(why);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 60000);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	want = 503;
+	ck_assert_msg(tu_poll(readyz_is, &want, TU_HANG_MS),
+	    "/readyz stayed ready with the store locked");
+	ck_assert_int_eq(readyz("store", &why), 503);
+	/* "locked" by the other writer; "busy" when an agent thread was
+	 * already waiting for it with the store's lock held. */
+	ck_assert_msg(why != NULL && (strstr(why, "locked") != NULL ||
+	    strstr(why, "busy") != NULL), "reason %s", why ? why : "(none)");
+	free(why);
+	why = NULL;
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	want = 200;
+	ck_assert_msg(tu_poll(readyz_is, &want, TU_HANG_MS),
+	    "/readyz stayed not ready after the store was unlocked");
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1088,6 +1183,7 @@ http_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_cards);
 	tcase_add_test(tc, test_health_and_metrics);
+	tcase_add_test(tc, test_readyz_store_locked);
 	tcase_add_test(tc, test_bad_tokens);
 	tcase_add_test(tc, test_scopes_and_owners);
 	tcase_add_test(tc, test_bad_input);

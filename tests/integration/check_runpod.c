@@ -688,6 +688,59 @@ START_TEST(test_owners_and_params)
 }
 END_TEST
 
+/*
+ * /readyz follows what RunPod said of the key at the agent's last call: the
+ * stand-in refuses every key (as if revoked at RunPod), a RunPod call of
+ * the agent's gets 401, and /readyz answers 503 naming RunPod (never the
+ * key) and the gauge drops to 0; once RunPod accepts the key again, the
+ * next call brings readiness back.
+ */
+START_TEST(test_readyz_key_rejected)
+{
+	const char *key = getenv("RUNPOD_API_KEY");
+	struct itest_resp r;
+	const char *why;
+
+	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
+	ck_assert_msg(r.status == 200, "readyz: %ld %s", r.status, r.body);
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "checks.runpod.ok")));
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "checks.runpod.configured")));
+	itest_resp_free(&r);
+	ck_assert(metric("instag_agent_ready{check=\"runpod\"}") == 1);
+
+	fake_faults("{\"revoke_keys\":true}");
+	op(admin(), "runpod.list_gpu_types", "{}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "error");
+	itest_resp_free(&r);
+	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
+	ck_assert_msg(r.status == 503, "readyz: %ld %s", r.status, r.body);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "not ready");
+	ck_assert(!json_object_get_boolean(itest_jget(r.json,
+	    "checks.runpod.ok")));
+	why = itest_jstr(r.json, "checks.runpod.reason");
+	ck_assert_msg(why != NULL && strstr(why, "401") != NULL,
+	    "reason %s", why ? why : "(none)");
+	/* the rest is still fine */
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "checks.store.ok")));
+	ck_assert_ptr_null(strstr(r.body, key));
+	itest_resp_free(&r);
+	ck_assert(metric("instag_agent_ready{check=\"runpod\"}") == 0);
+
+	fake_faults(NULL);
+	op(admin(), "runpod.list_gpu_types", "{}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	itest_resp_free(&r);
+	itest_request("GET", "/readyz", NULL, NULL, NULL, 0, &r);
+	ck_assert_msg(r.status == 200, "readyz: %ld %s", r.status, r.body);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "ready");
+	itest_resp_free(&r);
+	ck_assert(metric("instag_agent_ready{check=\"runpod\"}") == 1);
+}
+END_TEST
+
 START_TEST(test_key_never_leaks)
 {
 	const char *key = getenv("RUNPOD_API_KEY"),
@@ -743,6 +796,7 @@ runpod_integration_suite(void)
 	tcase_add_test(tc, test_cost_guard);
 	tcase_add_test(tc, test_reaper);
 	tcase_add_test(tc, test_owners_and_params);
+	tcase_add_test(tc, test_readyz_key_rejected);
 	tcase_add_test(tc, test_key_never_leaks);
 	tcase_add_test(tc, test_clean_shutdown);
 	suite_add_tcase(s, tc);

@@ -341,6 +341,97 @@ START_TEST(test_config_keys)
 }
 END_TEST
 
+/* Note one outcome: kind (http status) of a failed call, or success. */
+static void
+count_one(int kind, int http)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+
+	e.kind = kind;
+	e.http_status = http;
+	pods_count(kind == RP_OK ? 0 : -1, &e);
+}
+
+static void
+assert_key(enum pods_key_state state, int http)
+{
+	struct pods_key_status ks;
+
+	pods_key_status(&ks);
+	ck_assert_int_eq(ks.state, state);
+	ck_assert_int_eq(ks.http_status, http);
+}
+
+/* What each call's outcome says of the key: an answer past
+ * authentication accepts it, 401/403 reject it, no answer or a 5xx says
+ * nothing of it, and a 429 or a call never sent changes nothing. */
+START_TEST(test_key_status)
+{
+	assert_key(PODS_KEY_UNKNOWN, 0);
+	count_one(RP_RATE_LIMITED, 429);
+	assert_key(PODS_KEY_UNKNOWN, 0);
+	count_one(RP_OK, 0);
+	assert_key(PODS_KEY_ACCEPTED, 200);
+	count_one(RP_AUTH, 401);
+	assert_key(PODS_KEY_REJECTED, 401);
+	count_one(RP_RATE_LIMITED, 429);
+	assert_key(PODS_KEY_REJECTED, 401);
+	count_one(RP_NOT_FOUND, 404);
+	assert_key(PODS_KEY_ACCEPTED, 404);
+	count_one(RP_FORBIDDEN, 403);
+	assert_key(PODS_KEY_REJECTED, 403);
+	count_one(RP_NO_CAPACITY, 400);
+	assert_key(PODS_KEY_ACCEPTED, 400);
+	count_one(RP_SERVER, 503);
+	assert_key(PODS_KEY_UNREACHABLE, 503);
+	count_one(RP_NETWORK, 0);
+	assert_key(PODS_KEY_UNREACHABLE, 0);
+	count_one(RP_BAD_REQUEST, 0);		/* never sent */
+	assert_key(PODS_KEY_UNREACHABLE, 0);
+	count_one(RP_BAD_REQUEST, 422);
+	assert_key(PODS_KEY_ACCEPTED, 422);
+	count_one(RP_PROTOCOL, 200);
+	assert_key(PODS_KEY_UNREACHABLE, 200);
+}
+END_TEST
+
+/* The probe: nothing to ask without a key; with one, one GET on a client
+ * of its own, whose failure to reach RunPod is noted. */
+START_TEST(test_probe_key)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct config *cfg;
+	char dir[256], *key, *err = NULL;
+
+	unsetenv("RUNPOD_API_KEY");
+	cfg = tu_config(NULL);
+	ck_assert_int_eq(pods_init(cfg, NULL, &err), 0);
+	ck_assert_int_eq(pods_probe_key(2, &e), -1);
+	ck_assert_int_eq(e.kind, RP_BAD_REQUEST);
+	ck_assert_int_eq(e.http_status, 0);
+	runpod_error_clear(&e);
+	assert_key(PODS_KEY_UNKNOWN, 0);
+	pods_shutdown();
+	config_free(cfg);
+
+	/* Port 1 on loopback: nothing listens there. */
+	tu_subdir_make(tu_topdir(), dir, sizeof(dir));
+	key = put(dir, "runpod.key", "rpa_SECRETKEY123\n", 0600);
+	cfg = tu_configf("runpod_api_key_file = %s\n"
+	    "runpod_url = http://127.0.0.1:1\n", key);
+	ck_assert_int_eq(pods_init(cfg, NULL, &err), 0);
+	ck_assert_int_eq(pods_probe_key(2, &e), -1);
+	ck_assert_int_eq(e.kind, RP_NETWORK);
+	ck_assert_ptr_null(e.detail == NULL ? NULL :
+	    strstr(e.detail, "SECRETKEY"));
+	runpod_error_clear(&e);
+	assert_key(PODS_KEY_UNREACHABLE, 0);
+	pods_shutdown();
+	config_free(cfg);
+	free(key);
+}
+END_TEST
+
 static Suite *
 pods_suite(void)
 {
@@ -356,6 +447,8 @@ pods_suite(void)
 	tcase_add_test(tc, test_provision_validate);
 	tcase_add_test(tc, test_describe);
 	tcase_add_test(tc, test_config_keys);
+	tcase_add_test(tc, test_key_status);
+	tcase_add_test(tc, test_probe_key);
 	suite_add_tcase(s, tc);
 	return s;
 }

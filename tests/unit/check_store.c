@@ -120,7 +120,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "2");
+	ck_assert_str_eq(v, "3");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -136,7 +136,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "2");
+	ck_assert_str_eq(v, "3");
 	free(v);
 }
 END_TEST
@@ -765,14 +765,15 @@ START_TEST(test_pods_registry)
 
 	/* A version 1 store (no pods table) is migrated on open, its tasks
 	 * kept. */
-	exec_sql(path, "DROP TABLE pods; PRAGMA user_version = 1;");
+	exec_sql(path, "DROP TABLE pods; DROP TABLE health; "
+	    "PRAGMA user_version = 1;");
 	st = open_ok(path);
 	ck_assert_int_eq(store_pod_list(st, NULL, true, &all, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "2");
+	ck_assert_str_eq(v, "3");
 	free(v);
 }
 END_TEST
@@ -815,9 +816,50 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "2");
+	ck_assert_str_eq(v, "3");
 	free(v);
 	task_free(t);
+}
+END_TEST
+
+/* The readiness probe commits a write; while another connection holds
+ * the write lock it fails within its wait, saying so, and the store works
+ * again once the lock is gone. */
+START_TEST(test_probe_write)
+{
+	char path[400], *why = NULL, *v;
+	struct store *st;
+	sqlite3 *db = NULL;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	ck_assert_int_eq(store_probe_write(st, 200, 1234, &why), 0);
+	ck_assert_ptr_null(why);
+	v = query1(path, "SELECT probed_ms FROM health WHERE id = 1");
+	ck_assert_str_eq(v, "1234");
+	free(v);
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(store_probe_write(st, 50, 5678, &why), -1);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_msg(strstr(why, "locked") != NULL, "reason '%s'", why);
+	free(why);
+	why = NULL;
+	/* Reads still answer: the old check (store_ping) saw nothing. */
+	ck_assert_int_eq(store_ping(st), 0);
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+
+	ck_assert_int_eq(store_probe_write(st, 200, 9999, &why), 0);
+	ck_assert_ptr_null(why);
+	store_close(st);
+	v = query1(path, "SELECT probed_ms FROM health WHERE id = 1");
+	ck_assert_str_eq(v, "9999");
+	free(v);
 }
 END_TEST
 
@@ -841,6 +883,7 @@ store_suite(void)
 	tcase_add_test(tc, test_push_configs);
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_pods_registry);
+	tcase_add_test(tc, test_probe_write);
 	suite_add_tcase(s, tc);
 	return s;
 }

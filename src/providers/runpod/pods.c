@@ -226,13 +226,96 @@ pods_client(struct runpod_error *e)
 #define RP_KINDS (RP_PROTOCOL + 1)
 static atomic_ulong calls[RP_KINDS];
 
+/* What the last answer said of the key (pods_key_status). */
+static struct {
+	pthread_mutex_t lock;
+	struct pods_key_status st;
+} K = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static enum pods_key_state
+key_verdict(int k, int http_status)
+{
+	switch (k) {
+	case RP_OK:
+	case RP_NO_CAPACITY:
+	case RP_PAYMENT:
+	case RP_NOT_FOUND:
+	case RP_CONFLICT:
+		return PODS_KEY_ACCEPTED;
+	case RP_BAD_REQUEST:	/* http_status 0: never sent */
+		return http_status != 0 ? PODS_KEY_ACCEPTED : PODS_KEY_UNKNOWN;
+	case RP_AUTH:
+	case RP_FORBIDDEN:
+		return PODS_KEY_REJECTED;
+	case RP_NETWORK:
+	case RP_SERVER:
+	case RP_PROTOCOL:
+		return PODS_KEY_UNREACHABLE;
+	default:		/* RP_RATE_LIMITED: says nothing */
+		return PODS_KEY_UNKNOWN;
+	}
+}
+
 void
 pods_count(int rc, const struct runpod_error *e)
 {
 	int k = rc == 0 ? RP_OK : (int)e->kind;
+	int http = rc == 0 ? 200 : e->http_status;
+	enum pods_key_state v = key_verdict(k, http);
 
 	if (k >= 0 && k < RP_KINDS)
 		atomic_fetch_add(&calls[k], 1);
+	if (v == PODS_KEY_UNKNOWN)
+		return;
+	pthread_mutex_lock(&K.lock);
+	K.st.state = v;
+	K.st.http_status = http;
+	K.st.kind = k;
+	K.st.at_ms = clock_mono_ms();
+	pthread_mutex_unlock(&K.lock);
+}
+
+void
+pods_key_status(struct pods_key_status *out)
+{
+	pthread_mutex_lock(&K.lock);
+	*out = K.st;
+	pthread_mutex_unlock(&K.lock);
+}
+
+int
+pods_probe_key(long timeout_s, struct runpod_error *e)
+{
+	struct runpod_client *c = NULL;
+	struct runpod_opts o = { 0 };
+	struct runpod_pod **pods = NULL;
+	size_t n = 0;
+	char *err = NULL;
+	int rc = -1;
+
+	runpod_error_clear(e);
+	if (P.api_key == NULL || P.cfg == NULL) {
+		e->kind = RP_BAD_REQUEST;
+		e->detail = xstrdup("RunPod is not configured");
+		return -1;
+	}
+	o.base_url = P.cfg->runpod_url;
+	o.api_key = P.api_key;
+	o.ca_file = P.cfg->runpod_ca_file[0] ? P.cfg->runpod_ca_file : NULL;
+	o.connect_timeout_s = timeout_s;
+	o.timeout_s = timeout_s;
+	o.max_attempts = 1;
+	if (runpod_client_new(&o, &c, &err) < 0) {
+		e->kind = RP_BAD_REQUEST;
+		e->detail = err;
+		goto cleanup;
+	}
+	rc = runpod_list_pods(c, &pods, &n, e);
+	pods_count(rc, e);
+	runpod_pods_free(pods, n);
+cleanup:
+	runpod_client_free(c);
+	return rc;
 }
 
 /*

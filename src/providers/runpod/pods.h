@@ -63,8 +63,41 @@ const char *pods_public_key(void);
  * configured.  Borrowed: never free it.
  */
 struct runpod_client *pods_client(struct runpod_error *e);
-/* Count a call's outcome in the metrics (rc 0 = ok). */
+/* Count a call's outcome in the metrics (rc 0 = ok), and note what it
+ * says of the API key (see pods_key_status). */
 void pods_count(int rc, const struct runpod_error *e);
+
+/*
+ * What RunPod last said of the API key, from the outcome of the last call
+ * the agent made (every call goes through pods_count):
+ *   accepted     an answer past authentication: 2xx, or 400/402/404/409/422
+ *   rejected     401 (invalid key) or 403 (the key lacks a permission)
+ *   unreachable  no answer, 5xx or an unexpected answer: nothing known
+ *                of the key
+ * A 429 or a call that never left the agent changes nothing.
+ */
+enum pods_key_state {
+	PODS_KEY_UNKNOWN = 0,	/* no call has answered yet */
+	PODS_KEY_ACCEPTED,
+	PODS_KEY_REJECTED,
+	PODS_KEY_UNREACHABLE
+};
+struct pods_key_status {
+	enum pods_key_state state;
+	int http_status;	/* of that answer; 0 when none */
+	int kind;		/* its enum runpod_error_kind */
+	int64_t at_ms;		/* monotonic ms of that answer; 0 unknown */
+};
+void pods_key_status(struct pods_key_status *out);
+/*
+ * Ask RunPod once whether it accepts the key: GET /v2/pods on a client of
+ * its own with timeout_s for the whole exchange, one attempt.  The
+ * outcome is counted and noted as any call's.  0, or -1 with *e (cleared
+ * first; RP_BAD_REQUEST with http_status 0 when RunPod is not
+ * configured).
+ */
+WARN_UNUSED_RESULT
+int pods_probe_key(long timeout_s, struct runpod_error *e);
 /* Those counts as Prometheus text (a metrics collector). */
 void pods_metrics(struct strbuf *sb);
 
