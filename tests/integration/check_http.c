@@ -772,53 +772,12 @@ END_TEST
 
 /* ---- push notifications ------------------------------------------------- */
 
-/* Start the HTTPS receiver; returns its port, *out_file its record file. */
-static int
-start_receiver(char *out_file, size_t len, FILE **proc)
-{
-	const char *dir = getenv("HARNESS_DIR");
-	char cmd[2048];
-	int port = 0;
-
-	snprintf(out_file, len, "%s/push-%d.jsonl", dir, (int)getpid());
-	snprintf(cmd, sizeof(cmd), "exec python3 '%s/tests/integration/"
-	    "push_receiver.py' '%s/tls/server.pem' '%s/tls/server.key' '%s' 30",
-	    getenv("top_srcdir"), dir, dir, out_file);
-	*proc = popen(cmd, "r");
-	ck_assert_ptr_nonnull(*proc);
-	ck_assert_int_eq(fscanf(*proc, "%d", &port), 1);
-	ck_assert_int_gt(port, 0);
-	return port;
-}
-
-/* Wait (bounded) for a record whose body contains needle; returns the
- * parsed record (caller puts) or NULL. */
-static json_object *
-wait_record(const char *file, const char *needle, long timeout_ms)
-{
-	long long end = itest_ms() + timeout_ms;
-	char line[65536];
-
-	while (itest_ms() < end) {
-		FILE *fp = fopen(file, "r");
-		while (fp && fgets(line, sizeof(line), fp)) {
-			if (strstr(line, needle)) {
-				fclose(fp);
-				return json_tokener_parse(line);
-			}
-		}
-		if (fp)
-			fclose(fp);
-		usleep(50000);
-	}
-	return NULL;
-}
-
 START_TEST(test_push_notifications)
 {
 	char file[1024], body[2048], *id;
 	FILE *proc;
-	int port = start_receiver(file, sizeof(file), &proc);
+	int port = itest_push_receiver(file, sizeof(file), 30,
+	    &proc);
 	struct itest_resp r;
 	json_object *rec, *task;
 
@@ -837,7 +796,7 @@ START_TEST(test_push_notifications)
 	id = strdup(itest_jstr(r.json, "result.id"));
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "completed");
-	rec = wait_record(file, "\\\"state\\\":\\\"completed\\\"", 60000);
+	rec = itest_wait_record(file, "\\\"state\\\":\\\"completed\\\"", 60000);
 	ck_assert_msg(rec != NULL, "no completed notification in %s", file);
 	ck_assert_str_eq(itest_jstr(rec, "path"), "/hook");
 	ck_assert_str_eq(itest_jstr(rec, "headers.x-a2a-notification-token"),

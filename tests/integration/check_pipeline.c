@@ -239,6 +239,57 @@ START_TEST(test_a2a_stream)
 }
 END_TEST
 
+/* A2A message/send, not blocking, with a push config: the task id at
+ * once; resubscribing gives the task as it stands first, then its
+ * updates to the end; the receiver gets the completed task. */
+START_TEST(test_send_push_resubscribe)
+{
+	char file[1024], *body, *id;
+	FILE *proc;
+	int port = itest_push_receiver(file, sizeof(file), 300,
+	    &proc);
+	struct itest_resp r;
+	json_object *rec, *task;
+
+	body = malloc(4096);
+	ck_assert_ptr_nonnull(body);
+	snprintf(body, 4096, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"pl2\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"instag.pipeline\",\"params\":"
+	    "%s}}]},\"configuration\":{\"blocking\":false,"
+	    "\"pushNotificationConfig\":{\"url\":\"https://127.0.0.1:%d/pl\","
+	    "\"token\":\"pl-tok\"}}}}", pl_params("may", ""), port);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "%s", r.body);
+	id = strdup(itest_jstr(r.json, "result.id"));
+	itest_resp_free(&r);
+	snprintf(body, 4096, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":"
+	    "\"SubscribeToTask\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_set_timeout(300);
+	itest_post("/a2a", admin(), body, &r);
+	itest_set_timeout(0);
+	free(body);
+	ck_assert_msg(strncmp(r.body, "data: {\"jsonrpc\":\"2.0\",\"id\":9,"
+	    "\"result\":{\"task\":", 44) == 0, "first event: %.160s", r.body);
+	ck_assert_msg(strstr(r.body, "TASK_STATE_COMPLETED") != NULL, "%s",
+	    r.body);
+	itest_resp_free(&r);
+	rec = itest_wait_record(file, "\\\"state\\\":\\\"completed\\\"", 60000);
+	ck_assert_msg(rec != NULL, "no completed notification in %s", file);
+	ck_assert_str_eq(itest_jstr(rec, "path"), "/pl");
+	task = json_tokener_parse(itest_jstr(rec, "body"));
+	ck_assert_str_eq(itest_jstr(task, "id"), id);
+	ck_assert_int_ge(json_object_array_length(itest_jget(task,
+	    "artifacts")), 2);
+	json_object_put(task);
+	json_object_put(rec);
+	itest_push_receiver_stop(port, proc);
+	free(id);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+}
+END_TEST
+
 /* pod_id: a running pod of the caller's is used and kept; another user
  * cannot name it. */
 START_TEST(test_reuse_pod)
@@ -527,6 +578,7 @@ pipeline_suite(void)
 	tcase_add_test(tc, test_assets_missing);
 	tcase_add_test(tc, test_envelope);
 	tcase_add_test(tc, test_a2a_stream);
+	tcase_add_test(tc, test_send_push_resubscribe);
 	tcase_add_test(tc, test_reuse_pod);
 	tcase_add_test(tc, test_two_tenants);
 	tcase_add_test(tc, test_kill_at_every_step);

@@ -563,3 +563,55 @@ itest_agent_crash(void)
 	    "'%s/tests/harness/agent' '%s' start >&2", top, dir, top, dir),
 	    0);
 }
+
+int
+itest_push_receiver(char *out_file, size_t len, long lifetime_s, FILE **proc)
+{
+	const char *dir = getenv("HARNESS_DIR");
+	char cmd[2048];
+	int port = 0;
+
+	snprintf(out_file, len, "%s/push-%d.jsonl", dir, (int)getpid());
+	snprintf(cmd, sizeof(cmd), "exec python3 '%s/tests/integration/"
+	    "push_receiver.py' '%s/tls/server.pem' '%s/tls/server.key' '%s' "
+	    "%ld", getenv("top_srcdir"), dir, dir, out_file, lifetime_s);
+	*proc = popen(cmd, "r");
+	ck_assert_ptr_nonnull(*proc);
+	ck_assert_int_eq(fscanf(*proc, "%d", &port), 1);
+	ck_assert_int_gt(port, 0);
+	return port;
+}
+
+json_object *
+itest_wait_record(const char *file, const char *needle, long timeout_ms)
+{
+	long long end = itest_ms() + timeout_ms;
+	char line[65536];
+
+	while (itest_ms() < end) {
+		FILE *fp = fopen(file, "r");
+		while (fp && fgets(line, sizeof(line), fp)) {
+			if (strstr(line, needle)) {
+				fclose(fp);
+				return json_tokener_parse(line);
+			}
+		}
+		if (fp)
+			fclose(fp);
+		usleep(50000);
+	}
+	return NULL;
+}
+
+void
+itest_push_receiver_stop(int port, FILE *proc)
+{
+	struct itest_resp r;
+	char url[128];
+
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/_quit", port);
+	itest_request_url("POST", url, getenv("AGENT_CA"), NULL, NULL, "", 0,
+	    &r);
+	itest_resp_free(&r);
+	pclose(proc);
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <json-c/json.h>
 
 struct itest_resp {
@@ -90,6 +91,19 @@ int itest_runpod_created(void);
 void itest_runpod_faults(const char *json);
 /* SIGKILL the agent and start it again (tests/harness/agent). */
 void itest_agent_crash(void);
+
+/* Start the HTTPS push receiver (tests/integration/push_receiver.py, the
+ * harness certificate) for lifetime_s seconds; returns its port, *out_file
+ * its record file (JSON lines), *proc the process (pclose waits for it to
+ * end). */
+int itest_push_receiver(char *out_file, size_t len, long lifetime_s,
+    FILE **proc);
+/* Stop it (POST /_quit) and wait for it to end. */
+void itest_push_receiver_stop(int port, FILE *proc);
+/* Wait (bounded) for a record whose line contains needle; the parsed
+ * record (caller puts) or NULL. */
+json_object *itest_wait_record(const char *file, const char *needle,
+    long timeout_ms);
 
 /* The value at a dotted path ("result.status.state", array indexes as
  * numbers: "pods.0.id") in o, borrowed; NULL when absent. */

@@ -19,6 +19,13 @@ def main():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):
+            if self.path == "/_quit":
+                # the test is done with it: stop before max_seconds
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                threading.Thread(target=srv.shutdown).start()
+                return
             n = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(n).decode("utf-8", "replace")
             rec = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
