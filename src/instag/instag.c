@@ -124,17 +124,26 @@ static void
 sapiens(struct strbuf *sb)
 {
 	var(sb, "SET_GPUS", sapiens_gpus_awk);
+	/* The scripts are the checkout's, shared by every job on the
+	 * machine: one Sapiens run at a time edits and runs them (flock,
+	 * held until this job ends), and the edit goes through a file of
+	 * this job's own. */
 	sb_adds(sb, "SG=data_utils/sapiens/lite/scripts\n"
+	    "if command -v flock >/dev/null; then\n"
+	    "  exec 9>\"$SG/.instag-agent.lock\"\n"
+	    "  echo '[agent] waiting for other Sapiens runs on this "
+	    "checkout'\n  flock 9\nfi\n"
 	    "G=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ' || true)\n"
 	    "if [ \"$G\" -ge 1 ]; then\n"
 	    "  ids=$(seq -s ' ' 0 $((G - 1)))\n"
 	    "  for s in \"$SG/depth.sh\" \"$SG/normal.sh\"; do\n"
 	    "    awk -v g=\"$G\" -v ids=\"$ids\" \"$SET_GPUS\" \"$s\" "
-	    ">\"$s.agent\" || { rm -f \"$s.agent\"; echo \"[agent] no "
+	    ">\"$s.agent.$$\" || { rm -f \"$s.agent.$$\"; echo \"[agent] no "
 	    "TOTAL_GPUS=N and VALID_GPU_IDS=(...) to set in $s\"; "
 	    "exit 1; }\n"
-	    "    cmp -s \"$s.agent\" \"$s\" || cat \"$s.agent\" >\"$s\"\n"
-	    "    rm -f \"$s.agent\"\n"
+	    "    cmp -s \"$s.agent.$$\" \"$s\" || "
+	    "cat \"$s.agent.$$\" >\"$s\"\n"
+	    "    rm -f \"$s.agent.$$\"\n"
 	    "  done\n"
 	    "  echo \"[agent] sapiens set to $G GPU(s): "
 	    "VALID_GPU_IDS=($ids)\"\n"
