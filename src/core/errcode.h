@@ -59,6 +59,8 @@ enum errcat {
 #define ERRC_TRANSFER_FAILED	"transfer_failed"
 #define ERRC_REMOTE_JOB_FAILED	"remote_job_failed"
 #define ERRC_INPUT_REJECTED	"input_rejected"
+/* The asset registry (instag.*_asset). */
+#define ERRC_ASSET_NOT_FOUND	"asset_not_found"
 
 /* The category of code; ERRCAT_INTERNAL for a code not listed above. */
 enum errcat errcode_category(const char *code);
