@@ -525,6 +525,7 @@ assets_commit(const struct config *cfg, const char *owner, const char *kind,
 	char *dir = NULL, *data = NULL, *rec = NULL;
 	json_object *o = NULL;
 	struct asset_info old;
+	struct stat st;
 	int lk = -1, rc = -1, i;
 	bool moved = false, renamed = false;
 
@@ -551,8 +552,15 @@ assets_commit(const struct config *cfg, const char *owner, const char *kind,
 		    rnd[j]);
 	snprintf(name + i, sizeof(name) - (size_t)i, ".data");
 	data = xasprintf("%s/%s", dir, name);
-	/* no chmod: a hard link of an upload shares its mode (0640), and
-	 * the owner's 0700 directory is what keeps others out */
+	/* 0600, except a hard link of an upload, whose mode (0640) is the
+	 * upload's too; the owner's 0700 directory keeps others out */
+	errno = 0;
+	if (lstat(tmp_path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_nlink == 1 && chmod(tmp_path, ASSETS_FILE_MODE) != 0)) {
+		*err = xasprintf("%s: %s", tmp_path, errno ? strerror(errno) :
+		    "not a regular file");
+		goto cleanup;
+	}
 	if (rename(tmp_path, data) != 0) {
 		*err = xasprintf("rename %s: %s", tmp_path, strerror(errno));
 		goto cleanup;
