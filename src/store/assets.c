@@ -633,7 +633,10 @@ assets_from_upload(const struct config *cfg, const char *owner,
 		rc = 2;
 		goto cleanup;
 	}
-	if (assets_tmp_path(cfg, owner, u.id, &tmp, err) < 0)
+	/* named after the task: two registrations of one upload at once
+	 * (for two kinds) must not share a temporary file */
+	if (assets_tmp_path(cfg, owner, task_id != NULL && task_id[0] ?
+	    task_id : u.id, &tmp, err) < 0)
 		goto cleanup;
 	(void)unlink(tmp);	/* a crash's leftover */
 	if (link(u.path, tmp) == 0) {

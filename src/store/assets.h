@@ -117,10 +117,11 @@ int assets_commit(const struct config *cfg, const char *owner,
  * Register owner's upload upload_id as kind/extractor: the upload's file
  * is hard-linked (copied when that is impossible), then committed as
  * assets_commit() does.  expect_sha256 (NULL: none) must equal the
- * upload's SHA-256.  0 with *out (caller clears) and *replaced; 1: no
- * such upload of owner's (someone else's id is absent too); 2: the
- * upload's SHA-256 is not expect_sha256; -1 with *err (caller frees; for
- * logs).
+ * upload's SHA-256.  task_id ([A-Za-z0-9-]{1,64}, or NULL) names the
+ * temporary file, as the tag of assets_tmp_path(), and is recorded.  0
+ * with *out (caller clears) and *replaced; 1: no such upload of owner's
+ * (someone else's id is absent too); 2: the upload's SHA-256 is not
+ * expect_sha256; -1 with *err (caller frees; for logs).
  */
 WARN_UNUSED_RESULT
 int assets_from_upload(const struct config *cfg, const char *owner,
