@@ -893,6 +893,49 @@ crash_in_commit_window(const char *fake, int before, const char *id,
 	    jid), 0);
 }
 
+/* The agent is killed while placing assets, its store locked (the
+ * steps' outcomes not committed): after the restart the task completes
+ * with every asset placed and checked. */
+START_TEST(test_place_assets_crash)
+{
+	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char params[256], *id;
+	size_t i, n;
+
+	POD("cd '%s/InsTaG' && rm -f "
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat "
+	    "data_utils/easyportrait/fpn-fp-512.pth "
+	    "output/pretrain_*/chkpnt_ema_*_latest.pth", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
+	id = start("instag.place_assets", params);
+	crash_and_restart(store_lock());
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
+	get_task(id, &r);
+	n = json_object_array_length(itest_jget(r.json,
+	    "result.result.placed"));
+	ck_assert_msg(n == 10, "%s", r.body);
+	for (i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(itest_jget(r.json,
+		    "result.result.placed"), i);
+		/* each once, in the registry's order */
+		ck_assert_ptr_nonnull(itest_jstr(p, "sha256"));
+		if (i > 0)
+			ck_assert_str_ne(itest_jstr(p, "path"), itest_jstr(
+			    json_object_array_get_idx(itest_jget(r.json,
+			    "result.result.placed"), i - 1), "path"));
+	}
+	itest_resp_free(&r);
+	POD("cd '%s/InsTaG' && cmp '%s/bfm.mat' "
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
+	    "cmp '%s/www/fpn.pth' data_utils/easyportrait/fpn-fp-512.pth && "
+	    "for e in deepspeech ave esperanto hubert; do for k in face mouth; "
+	    "do cmp '%s/chkpnt.pth' output/pretrain_$e/chkpnt_ema_${k}_latest"
+	    ".pth || exit 1; done; done", root, dir, dir, dir);
+	free(id);
+}
+END_TEST
+
 /* The agent dies after a training stage exited 0 and before the commit
  * that records it: after the restart the stage is not run again, and the
  * task completes. */
@@ -1200,6 +1243,7 @@ instag_integration_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_provision_and_setup);
 	tcase_add_test(tc, test_assets_owners);
+	tcase_add_test(tc, test_place_assets_crash);
 	tcase_add_test(tc, test_upload_data);
 	tcase_add_test(tc, test_upload_real_media);
 	tcase_add_test(tc, test_preprocess_train_synthesize_fetch);
