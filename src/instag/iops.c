@@ -370,37 +370,41 @@ host_reserved_for(const struct config *cfg, const char *name, int port,
 	return ok;
 }
 
+/* instag.place_assets on params.host: only on a host kept for owner.
+ * True for a pod, or a host that is not one of ssh_hosts (refused
+ * elsewhere). */
+static bool
+place_host_ok(const struct config *cfg, const char *owner,
+    json_object *params)
+{
+	const char *host = ju_str(params, "host");
+	char *name;
+	bool ok;
+	int port = 22;
+
+	if (ju_str(params, "pod_id") != NULL || host == NULL ||
+	    !static_host(cfg, host, &port))
+		return true;
+	name = xstrndup(host, strcspn(host, ":"));
+	ok = host_reserved_for(cfg, name, port, owner);
+	free(name);
+	return ok;
+}
+
+#define SHARED_HOST_MSG "host '%.64s' is shared: files placed in its " \
+	"InsTaG checkout would be loaded by other users' jobs; use a pod of " \
+	"yours, or ask the operator to keep the host for you " \
+	"(ssh_host_owners)"
+
 int
 iops_admit_place(const struct op_ctx *c, json_object *params,
     struct op_error *oe)
 {
-	struct target x;
-	const char *host = ju_str(params, "host");
-	bool ok;
-
 	if (iops_admit(c, params, oe) < 0)
 		return -1;
-	if (host == NULL)
-		return 0;
-	/* iops_admit resolved it: it is one of ssh_hosts */
-	{
-		const char *code = NULL;
-		char *why = NULL;
-		if (target_resolve(c->cfg, c->who->sub, params, &x, &code,
-		    &why) < 0) {
-			op_error_set(oe, code, "%s", why);
-			free(why);
-			return -1;
-		}
-	}
-	ok = host_reserved_for(c->cfg, x.host, x.tg.port, c->who->sub);
-	target_clear(&x);
-	if (!ok) {
-		op_error_set(oe, ERRC_HOST_NOT_ALLOWED,
-		    "host '%.64s' is shared: files placed in its InsTaG "
-		    "checkout would be loaded by other users' jobs; use a pod "
-		    "of yours, or ask the operator to keep the host for you "
-		    "(ssh_host_owners)", host);
+	if (!place_host_ok(c->cfg, c->who->sub, params)) {
+		op_error_set(oe, ERRC_HOST_NOT_ALLOWED, SHARED_HOST_MSG,
+		    ju_str(params, "host"));
 		return -1;
 	}
 	return 0;
@@ -1364,6 +1368,15 @@ iops_step(struct task *t, const struct step_env *env)
 	maybe_maintain(env->now_ms);
 	if (plan == NULL) {
 		plan = make_plan(t);
+		if (strcmp(t->operation, "instag.place_assets") == 0 &&
+		    !place_host_ok(env->cfg, t->owner, t->params)) {
+			char msg[400];
+			json_object_put(plan);
+			snprintf(msg, sizeof(msg), SHARED_HOST_MSG,
+			    ju_str(t->params, "host"));
+			task_fail(t, ERRC_HOST_NOT_ALLOWED, msg);
+			return STEP_DONE;
+		}
 		if (strcmp(t->operation, "instag.place_assets") == 0 &&
 		    plan_assets(t, env->cfg, plan, &why) < 0) {
 			log_kv(LOG_ERROR, "asset_list_failed", why, "task",

@@ -1205,6 +1205,14 @@ START_TEST(test_tenants)
 	itest_resp_free(&r);
 	run("instag.setup_environment", params, "completed", 60000, &r);
 	itest_resp_free(&r);
+	/* a host kept for A: A may place its assets there (they are there
+	 * already: nothing is sent) */
+	run("instag.place_assets", params, "completed", 60000, &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.placed")), 10);
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.placed.0.skipped")));
+	itest_resp_free(&r);
 	restart_agent(NULL);
 	free(run_as(tok, "instag.setup_environment", params, "completed",
 	    60000, &r));
