@@ -45,6 +45,8 @@ static const struct {
 	{ ERRC_REMOTE_JOB_FAILED,	ERRCAT_PROVIDER },
 	{ ERRC_INPUT_REJECTED,		ERRCAT_CLIENT },
 	{ ERRC_ASSETS_MISSING,		ERRCAT_CLIENT },
+	/* like pod_not_found: the request names something not there */
+	{ ERRC_ASSET_NOT_FOUND,		ERRCAT_CLIENT },
 };
 
 enum errcat

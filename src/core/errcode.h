@@ -60,6 +60,8 @@ enum errcat {
 #define ERRC_REMOTE_JOB_FAILED	"remote_job_failed"
 #define ERRC_INPUT_REJECTED	"input_rejected"
 #define ERRC_ASSETS_MISSING	"assets_missing"
+/* The asset registry (instag.*_asset). */
+#define ERRC_ASSET_NOT_FOUND	"asset_not_found"
 
 /* The category of code; ERRCAT_INTERNAL for a code not listed above. */
 enum errcat errcode_category(const char *code);

@@ -17,6 +17,7 @@
 #include "providers/runpod/pods.h"
 #include "providers/ssh/remote.h"
 #include "providers/ssh/ssh.h"
+#include "store/assets.h"
 #include "store/store.h"
 #include "lib/strbuf.h"
 #include "store/uploads.h"
@@ -380,6 +381,74 @@ iops_admit(const struct op_ctx *c, json_object *params, struct op_error *oe)
 	return iops_admit_sources(c, params, oe);
 }
 
+/* Is static host name:port kept for owner by an ssh_host_owners entry
+ * (not merely open to everyone)? */
+static bool
+host_reserved_for(const struct config *cfg, const char *name, int port,
+    const char *owner)
+{
+	char *list = xstrdup(cfg->ssh_host_owners), *tok, *save = NULL;
+	bool ok = false;
+
+	for (tok = strtok_r(list, " \t", &save); tok && !ok;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		char *eq = strchr(tok, '='), *colon;
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		colon = strchr(tok, ':');
+		if (colon != NULL) {
+			*colon = '\0';
+			if (atoi(colon + 1) != port)
+				continue;
+		}
+		ok = strcmp(tok, name) == 0 && strcmp(eq + 1, owner) == 0;
+	}
+	free(list);
+	return ok;
+}
+
+/* instag.place_assets on params.host: only on a host kept for owner.
+ * True for a pod, or a host that is not one of ssh_hosts (refused
+ * elsewhere). */
+static bool
+place_host_ok(const struct config *cfg, const char *owner,
+    json_object *params)
+{
+	const char *host = ju_str(params, "host");
+	char *name;
+	bool ok;
+	int port = 22;
+
+	if (ju_str(params, "pod_id") != NULL || host == NULL ||
+	    !static_host(cfg, host, &port))
+		return true;
+	name = xstrndup(host, strcspn(host, ":"));
+	ok = host_reserved_for(cfg, name, port, owner);
+	free(name);
+	return ok;
+}
+
+#define SHARED_HOST_MSG "host '%.64s' is shared: files placed in its " \
+	"InsTaG checkout would be loaded by other users' jobs; use a pod of " \
+	"yours, or ask the operator to keep the host for you " \
+	"(ssh_host_owners)"
+
+int
+iops_admit_place(const struct op_ctx *c, json_object *params,
+    struct op_error *oe)
+{
+	if (iops_admit(c, params, oe) < 0)
+		return -1;
+	if (!place_host_ok(c->cfg, c->who->sub, params)) {
+		op_error_set(oe, ERRC_HOST_NOT_ALLOWED, SHARED_HOST_MSG,
+		    ju_str(params, "host"));
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- the plan ------------------------------------------------------------ */
 
 static void
@@ -477,6 +546,31 @@ make_plan(const struct task *t)
 	} else if (strcmp(op, "instag.fetch_results") == 0)
 		plan_add(plan, "job", "pack", NULL);
 	return plan;
+}
+
+/* instag.place_assets: one "asset" action per asset of the owner's (a:
+ * the kind, b: the extractor or "", c: the path in the checkout).  0, or
+ * -1 with *err (caller frees; for logs). */
+static int
+plan_assets(const struct task *t, const struct config *cfg,
+    json_object *plan, char **err)
+{
+	struct asset_info *list = NULL;
+	size_t n = 0, i;
+
+	if (assets_list(cfg, t->owner, &list, &n, err) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		json_object *o;
+		plan_add(plan, "asset", list[i].kind, list[i].extractor ?
+		    list[i].extractor : "");
+		o = json_object_array_get_idx(plan,
+		    json_object_array_length(plan) - 1);
+		json_object_object_add(o, "c",
+		    json_object_new_string(list[i].remote_path));
+	}
+	assets_list_free(list, n);
+	return 0;
 }
 
 /* ---- scripts ------------------------------------------------------------- */
@@ -903,6 +997,94 @@ cleanup:
 	return rc;
 }
 
+/* The "asset" action: one registered asset to its place in the
+ * checkout, unless the pod has it already; appended to checkpoint
+ * "placed" once there. */
+static enum act
+act_asset(struct task *t, const struct step_env *env, struct ssh_session *s,
+    int64_t idx, int64_t n, const char *kind, const char *ex,
+    enum step_result *res)
+{
+	struct xfer_progress p = XFER_PROGRESS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct asset_info u;
+	json_object *placed, *o;
+	char repo[1100], msg[300], have[65];
+	bool exists = false, skipped = false;
+	enum act rc;
+
+	ex = ex != NULL && ex[0] != '\0' ? ex : NULL;
+	if (assets_get(env->cfg, t->owner, kind, ex, &u) != 0) {
+		snprintf(msg, sizeof(msg), "asset %s%s%s was deleted while "
+		    "being placed (or its record is unreadable)", kind,
+		    ex ? "/" : "", ex ? ex : "");
+		task_fail(t, ERRC_ASSET_NOT_FOUND, msg);
+		*res = STEP_DONE;
+		return ACT_END;
+	}
+	repo_dir(env->cfg, repo, sizeof(repo));
+	p.offset = task_ckpt_int(t, "xfer_off", 0);
+	p.total = u.size;
+	if (p.offset == 0) {
+		if (xfer_remote_sha256(s, repo, u.remote_path, CHUNK_TIMEOUT_MS,
+		    have, &exists, &e) < 0) {
+			rc = transfer_trouble(t, env, &e, "checking",
+			    u.remote_path, res);
+			goto cleanup;
+		}
+		skipped = exists && strcmp(have, u.sha256) == 0;
+	}
+	if (!skipped) {
+		if (xfer_upload(s, u.path, repo, u.remote_path, CHUNK_BYTES,
+		    CHUNK_TIMEOUT_MS, &p, &e) < 0) {
+			rc = transfer_trouble(t, env, &e, "upload",
+			    u.remote_path, res);
+			goto cleanup;
+		}
+		task_ckpt_set_int(t, "ssh_retries", 0);
+		if (!p.done) {
+			task_ckpt_set_int(t, "xfer_off", p.offset);
+			snprintf(msg, sizeof(msg), "placing %s: %lld of %lld "
+			    "bytes", u.remote_path, (long long)p.offset,
+			    (long long)u.size);
+			task_set_progress(t, (int)idx, (int)n, msg);
+			t->next_wake_ms = env->now_ms;
+			*res = STEP_WAIT;
+			rc = ACT_WAIT;
+			goto cleanup;
+		}
+		task_ckpt_set_int(t, "xfer_off", 0);
+		if (strcmp(p.sha256, u.sha256) != 0) {
+			task_fail(t, ERRC_TRANSFER_FAILED, "SHA-256 of the "
+			    "asset on the pod is not the registered one");
+			*res = STEP_DONE;
+			rc = ACT_END;
+			goto cleanup;
+		}
+	}
+	placed = ju_arr(t->checkpoint, "placed");
+	if (placed == NULL) {
+		placed = json_object_new_array();
+		json_object_object_add(t->checkpoint, "placed", placed);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "kind", json_object_new_string(u.kind));
+	if (u.extractor != NULL)
+		json_object_object_add(o, "extractor",
+		    json_object_new_string(u.extractor));
+	json_object_object_add(o, "path",
+	    json_object_new_string(u.remote_path));
+	json_object_object_add(o, "sha256", json_object_new_string(u.sha256));
+	json_object_object_add(o, "skipped",
+	    json_object_new_boolean(skipped));
+	json_object_array_add(placed, o);
+	rc = ACT_DONE;
+cleanup:
+	assets_info_clear(&u);
+	ssh_error_clear(&e);
+	return rc;
+}
+
 static const char *
 mime_of(const char *name)
 {
@@ -1045,6 +1227,58 @@ cleanup:
 
 /* ---- the step ------------------------------------------------------------ */
 
+/*
+ * What a user does about one entry of setup's "missing" list (tok: a path
+ * of the checkout, perhaps with "(note)" after it): {file, kind,
+ * extractor?, registered, how}; kind is null for what is no asset
+ * (OpenFace, git-lfs: the pod image's business).
+ */
+static json_object *
+missing_asset(const struct task *t, const struct config *cfg, const char *tok)
+{
+	json_object *o = json_object_new_object();
+	char file[512], ex[ASSETS_SLOT_MAX], how[600];
+	const char *kind = NULL;
+	struct asset_info a;
+	bool reg = false;
+
+	snprintf(file, sizeof(file), "%.*s", (int)strcspn(tok, "("), tok);
+	json_object_object_add(o, "file", json_object_new_string(file));
+	if (!assets_kind_of(file, &kind, ex)) {
+		json_object_object_add(o, "kind", NULL);
+		json_object_object_add(o, "registered",
+		    json_object_new_boolean(false));
+		json_object_object_add(o, "how", json_object_new_string(
+		    strncmp(file, "OpenFace", 8) == 0 ? "not a file the agent "
+		    "places: use a pod image with OpenFace's FeatureExtraction "
+		    "on PATH (docs/instag.md)" : "not a file the agent places: "
+		    "install it in the pod image (docs/instag.md)"));
+		return o;
+	}
+	if (assets_get(cfg, t->owner, kind, ex[0] ? ex : NULL, &a) == 0)
+		reg = true;
+	assets_info_clear(&a);
+	json_object_object_add(o, "kind", json_object_new_string(kind));
+	if (ex[0] != '\0')
+		json_object_object_add(o, "extractor",
+		    json_object_new_string(ex));
+	json_object_object_add(o, "registered", json_object_new_boolean(reg));
+	if (reg)
+		snprintf(how, sizeof(how), "registered: run "
+		    "instag.place_assets with this pod (or instag.pipeline), "
+		    "then instag.setup_environment again");
+	else
+		snprintf(how, sizeof(how), "register it once with "
+		    "instag.register_asset {\"kind\":\"%s\"%s%s%s,"
+		    "\"upload_id\":\"upload:...\"} (PUT /uploads first) or "
+		    "{..., \"url\":\"https://...\"}, then run "
+		    "instag.place_assets or instag.pipeline", kind,
+		    ex[0] ? ",\"extractor\":\"" : "", ex,
+		    ex[0] ? "\"" : "");
+	json_object_object_add(o, "how", json_object_new_string(how));
+	return o;
+}
+
 static json_object *
 result_of(const struct task *t, const struct config *cfg)
 {
@@ -1078,6 +1312,7 @@ result_of(const struct task *t, const struct config *cfg)
 	}
 	if (strcmp(t->operation, "instag.setup_environment") == 0) {
 		json_object *missing = json_object_new_array();
+		json_object *massets = json_object_new_array();
 		bool ready = false;
 		size_t i;
 		notes = ju_arr(t->checkpoint, "notes");
@@ -1089,9 +1324,12 @@ result_of(const struct task *t, const struct config *cfg)
 			if (strncmp(l, "missing", 7) == 0) {
 				char *m = xstrdup(l + 8), *tok, *sv = NULL;
 				for (tok = strtok_r(m, " ", &sv); tok;
-				    tok = strtok_r(NULL, " ", &sv))
+				    tok = strtok_r(NULL, " ", &sv)) {
 					json_object_array_add(missing,
 					    json_object_new_string(tok));
+					json_object_array_add(massets,
+					    missing_asset(t, cfg, tok));
+				}
 				free(m);
 			}
 		}
@@ -1114,11 +1352,17 @@ result_of(const struct task *t, const struct config *cfg)
 		json_object_object_add(r, "ready",
 		    json_object_new_boolean(ready));
 		json_object_object_add(r, "missing", missing);
+		json_object_object_add(r, "missing_assets", massets);
 		if (notes != NULL && json_object_array_length(notes) > 0 &&
 		    strstr(json_object_get_string(json_object_array_get_idx(
 		    notes, 0)), "already set up"))
 			json_object_object_add(r, "already_set_up",
 			    json_object_new_boolean(true));
+	}
+	if (strcmp(t->operation, "instag.place_assets") == 0) {
+		json_object *pl = ju_arr(t->checkpoint, "placed");
+		json_object_object_add(r, "placed", pl ? ju_copy(pl) :
+		    json_object_new_array());
 	}
 	if (json_object_array_length(t->artifacts) > 0)
 		json_object_object_add(r, "artifacts", ju_copy(t->artifacts));
@@ -1211,6 +1455,24 @@ iops_step(struct task *t, const struct step_env *env)
 	maybe_maintain(env->now_ms);
 	if (plan == NULL) {
 		plan = make_plan(t);
+		if (strcmp(t->operation, "instag.place_assets") == 0 &&
+		    !place_host_ok(env->cfg, t->owner, t->params)) {
+			char msg[400];
+			json_object_put(plan);
+			snprintf(msg, sizeof(msg), SHARED_HOST_MSG,
+			    ju_str(t->params, "host"));
+			task_fail(t, ERRC_HOST_NOT_ALLOWED, msg);
+			return STEP_DONE;
+		}
+		if (strcmp(t->operation, "instag.place_assets") == 0 &&
+		    plan_assets(t, env->cfg, plan, &why) < 0) {
+			log_kv(LOG_ERROR, "asset_list_failed", why, "task",
+			    t->id, NULL);
+			free(why);
+			json_object_put(plan);
+			task_fail(t, ERRC_INTERNAL, "cannot read your assets");
+			return STEP_DONE;
+		}
 		json_object_object_add(t->checkpoint, "plan", plan);
 	}
 	idx = task_ckpt_int(t, "action", 0);
@@ -1248,6 +1510,9 @@ iops_step(struct task *t, const struct step_env *env)
 	else if (strcmp(kind, "url") == 0)
 		r = act_url(t, env, s, idx, n, ju_str(a, "a"), ju_str(a, "b"),
 		    &res);
+	else if (strcmp(kind, "asset") == 0)
+		r = act_asset(t, env, s, idx, n, ju_str(a, "a"),
+		    ju_str(a, "b"), &res);
 	else
 		r = act_get(t, env, s, idx, n, ju_str(a, "a"), &res);
 	if (r != ACT_DONE)

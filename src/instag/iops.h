@@ -12,6 +12,9 @@
  *         chunks, resumable, SHA-256 verified
  *   get   a file of the pod downloaded into the artifact store, in chunks,
  *         then offered as an artifact (GET /artifacts/{task}/{file})
+ *   asset one of the owner's registered assets (store/assets.h) sent
+ *         like a put, skipped when the pod has it with the same SHA-256
+ *         (instag.place_assets; the plan holds one per asset)
  * The target is params.pod_id (a pod of the caller's, its host key pinned
  * at provisioning) or params.host (one of ssh_hosts, checked against
  * ssh_known_hosts).  SSH sessions come from one pool; a dropped
@@ -47,6 +50,12 @@ int iops_admit(const struct op_ctx *c, json_object *params,
  * array): "part:N" replaced by the message's N-th file part, each one an
  * upload of the caller's or an https URL.  0, or -1 with *e. */
 int iops_admit_sources(const struct op_ctx *c, json_object *params,
+    struct op_error *e);
+/* Admission of instag.place_assets: iops_admit, and a static host only
+ * when ssh_host_owners keeps it for the caller (the files go to the
+ * shared checkout, where another user's training would load them).  0,
+ * or -1 with *e. */
+int iops_admit_place(const struct op_ctx *c, json_object *params,
     struct op_error *e);
 enum step_result iops_step(struct task *t, const struct step_env *env);
 enum step_result iops_cancel(struct task *t, const struct step_env *env);

@@ -9,6 +9,7 @@
 #include "lib/log.h"
 #include "ops/ops.h"
 #include "ops/taskops.h"
+#include "instag/assetops.h"
 #include "instag/iops.h"
 #include "pipeline/pipeline.h"
 #include "providers/runpod/pods.h"
@@ -103,6 +104,19 @@ static const struct param_spec p_pipeline[] = {
 	{ "include_model", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
 	COST, END
 };
+#define ASSET_KIND \
+	{ "kind", P_ENUM, true, PAT_ANY, 0, 0, { "bfm2009", "easyportrait", \
+	    "pretrain_face", "pretrain_mouth", NULL }, NULL }, \
+	{ "extractor", P_ENUM, false, PAT_ANY, 0, 0, \
+	    { "deepspeech", "ave", "esperanto", "hubert", NULL }, NULL }
+static const struct param_spec p_register_asset[] = {
+	ASSET_KIND,
+	{ "upload_id", P_STR, false, PAT_ANY, 0, 0, { NULL }, NULL },
+	{ "url", P_STR, false, PAT_ANY, 0, 0, { NULL }, NULL },
+	{ "sha256", P_STR, false, PAT_ANY, 0, 0, { NULL }, NULL },
+	END
+};
+static const struct param_spec p_asset[] = { ASSET_KIND, END };
 static const struct param_spec p_task_id[] = {
 	{ "task_id", P_STR, true, PAT_UUID, 0, 0, { NULL }, NULL }, END
 };
@@ -186,6 +200,22 @@ static const struct op_def table[] = {
 	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, "
 	  "train, synthesize, fetch and terminate in one task.", p_pipeline,
 	  pl_validate, NULL, pl_step, pl_cancel, pl_admit },
+	{ "instag.register_asset", { NULL }, SCOPES("instag:run"), OP_TASK,
+	  NULL, "Register a licensed file InsTaG needs (BFM 2009, "
+	  "EasyPortrait, pre-training checkpoints) from an upload or an "
+	  "https URL, once.", p_register_asset, assetops_validate_register,
+	  NULL, assetops_register_step, assetops_register_cancel,
+	  assetops_admit_register },
+	{ "instag.list_assets", { NULL }, SCOPES("instag:run"), OP_SYNC, NULL,
+	  "List the licensed files you registered.", no_params, NULL,
+	  assetops_list, NULL, NULL, NULL },
+	{ "instag.delete_asset", { NULL }, SCOPES("instag:run"), OP_SYNC,
+	  NULL, "Delete a licensed file you registered.", p_asset,
+	  assetops_validate_kind, assetops_delete, NULL, NULL, NULL },
+	{ "instag.place_assets", { NULL }, SCOPES("instag:run"), OP_TASK,
+	  "ssh", "Copy the licensed files you registered onto a pod, "
+	  "SHA-256 checked.", p_setup, need_target, NULL, iops_step,
+	  iops_cancel, iops_admit_place },
 	{ "tasks.get", { NULL }, SCOPES("tasks:read"), OP_SYNC, NULL,
 	  "One of your tasks: state, progress, result, artifacts, error.",
 	  p_task_id, NULL, taskops_get, NULL, NULL, NULL },

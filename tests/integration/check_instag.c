@@ -174,22 +174,132 @@ upload(const char *name, const char *make_media_args)
 	return upload_as(admin(), name, make_media_args);
 }
 
-/* Everything the fake pod needs that a user must provide (licensed BFM,
- * released weights): what instag.setup_environment reports missing. */
-static void
-place_assets(void)
+/* The SHA-256 of a file here (static buffer). */
+static const char *
+sha_of(const char *path)
 {
-	const char *mm = getenv("top_srcdir");
-	const char *root = getenv("POD_ROOT");
+	static char buf[80];
+	char cmd[700];
+	FILE *fp;
 
-	POD("cd '%s/InsTaG' && M='%s/tests/fake-instag/make-media' && "
-	    "$M bfm data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
-	    "$M weights data_utils/easyportrait/fpn-fp-512.pth && "
-	    "for e in deepspeech ave esperanto hubert; do "
-	    "mkdir -p output/pretrain_$e && "
-	    "$M weights output/pretrain_$e/chkpnt_ema_face_latest.pth && "
-	    "$M weights output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done",
-	    root, mm);
+	snprintf(cmd, sizeof(cmd), "sha256sum '%s' | cut -c1-64", path);
+	fp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), fp));
+	pclose(fp);
+	buf[strcspn(buf, "\n")] = '\0';
+	ck_assert_uint_eq(strlen(buf), 64);
+	return buf;
+}
+
+/* The entry of kind in setup's result.missing_assets (borrowed), or
+ * NULL. */
+static json_object *
+missing_asset(json_object *task, const char *kind)
+{
+	json_object *ma = itest_jget(task, "result.result.missing_assets");
+	size_t i;
+
+	for (i = 0; ma && i < json_object_array_length(ma); i++) {
+		json_object *m = json_object_array_get_idx(ma, i);
+		const char *k = itest_jstr(m, "kind");
+		if (k != NULL && strcmp(k, kind) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+/* Register an asset as token (params: the rest of the object, e.g.
+ * "\"kind\":\"bfm2009\",\"upload_id\":\"...\""); the task must end
+ * in state want, and is in *r. */
+static void
+register_as(const char *token, const char *params, const char *want,
+    struct itest_resp *r)
+{
+	char *body = malloc(strlen(params) + 3);
+
+	ck_assert_ptr_nonnull(body);
+	sprintf(body, "{%s}", params);
+	free(run_as(token, "instag.register_asset", body, want, 60000, r));
+	free(body);
+}
+
+/*
+ * Everything the fake pod needs that a user must provide (licensed BFM,
+ * released weights): what instag.setup_environment reports missing.
+ * Registered through the API as a user would (PUT /uploads, then
+ * instag.register_asset; the EasyPortrait weight from an https URL the
+ * agent downloads), then placed on the pod with instag.place_assets.
+ * Returns the weights' upload id (caller frees).
+ */
+static char *
+register_assets(void)
+{
+	static const char *const ex[] = { "deepspeech", "ave", "esperanto",
+	    "hubert", NULL };
+	const char *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char params[1024], path[512], sha[80], *bfm, *w;
+	int i;
+
+	bfm = upload("bfm.mat", "bfm");
+	w = upload("chkpnt.pth", "weights");
+	snprintf(params, sizeof(params), "\"kind\":\"bfm2009\","
+	    "\"upload_id\":\"upload:%s\",\"sha256\":\"%s\"", bfm,
+	    sha_of((snprintf(path, sizeof(path), "%s/bfm.mat", dir), path)));
+	register_as(admin(), params, "completed", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.path"),
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat");
+	ck_assert(!json_object_get_boolean(itest_jget(r.json,
+	    "result.result.replaced")));
+	itest_resp_free(&r);
+	for (i = 0; ex[i]; i++) {
+		snprintf(params, sizeof(params), "\"kind\":\"pretrain_face\","
+		    "\"extractor\":\"%s\",\"upload_id\":\"%s\"", ex[i], w);
+		register_as(admin(), params, "completed", &r);
+		itest_resp_free(&r);
+		snprintf(params, sizeof(params), "\"kind\":\"pretrain_mouth\","
+		    "\"extractor\":\"%s\",\"upload_id\":\"%s\"", ex[i], w);
+		register_as(admin(), params, "completed", &r);
+		itest_resp_free(&r);
+	}
+	/* from an https URL, downloaded by the agent (nginx serves www/) */
+	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' weights "
+	    "--label easyportrait '%s/www/fpn.pth'", getenv("top_srcdir"),
+	    dir), 0);
+	snprintf(path, sizeof(path), "%s/www/fpn.pth", dir);
+	snprintf(sha, sizeof(sha), "%s", sha_of(path));
+	/* a wrong expected hash is refused, nothing registered */
+	snprintf(params, sizeof(params), "\"kind\":\"easyportrait\","
+	    "\"url\":\"%s/www/fpn.pth\",\"sha256\":\"%064d\"",
+	    getenv("NGINX_ROOT_URL"), 0);
+	register_as(admin(), params, "failed", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "input_rejected");
+	itest_resp_free(&r);
+	/* a URL that is not there */
+	snprintf(params, sizeof(params), "\"kind\":\"easyportrait\","
+	    "\"url\":\"%s/www/nope.pth\"", getenv("NGINX_ROOT_URL"));
+	register_as(admin(), params, "failed", &r);
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "HTTP 404") != NULL, "%s", r.body);
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "\"kind\":\"easyportrait\","
+	    "\"url\":\"%s/www/fpn.pth\",\"sha256\":\"%s\"",
+	    getenv("NGINX_ROOT_URL"), sha);
+	register_as(admin(), params, "completed", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.sha256"), sha);
+	/* the URL itself is not kept (it may carry a signature) */
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.source"),
+	    "url:127.0.0.1");
+	itest_resp_free(&r);
+
+	op("instag.list_assets", "{}", &r);
+	ck_assert_msg(json_object_array_length(itest_jget(r.json,
+	    "result.assets")) == 10, "%s", r.body);
+	itest_resp_free(&r);
+	free(bfm);
+	return w;
 }
 
 static int
@@ -249,12 +359,71 @@ START_TEST(test_provision_and_setup)
 	    "result.result.ready")) == 0, "%s", r.body);
 	ck_assert_ptr_nonnull(strstr(json_object_to_json_string(itest_jget(
 	    r.json, "result.result.missing")), "01_MorphableModel.mat"));
-	itest_resp_free(&r);
 	POD("test \"$(git -C '%s/InsTaG' rev-parse HEAD)\" = '%s'",
 	    getenv("POD_ROOT"), getenv("FAKE_INSTAG_COMMIT"));
 
+	{
+		/* what is missing says how to supply it */
+		json_object *m = missing_asset(r.json, "bfm2009");
+		ck_assert_msg(m != NULL, "%s", r.body);
+		ck_assert(!json_object_get_boolean(itest_jget(m,
+		    "registered")));
+		ck_assert_str_eq(itest_jstr(m, "file"),
+		    "data_utils/face_tracking/3DMM/01_MorphableModel.mat");
+		ck_assert_ptr_nonnull(strstr(itest_jstr(m, "how"),
+		    "instag.register_asset"));
+		m = missing_asset(r.json, "pretrain_face");
+		ck_assert_msg(m != NULL, "%s", r.body);
+		ck_assert_str_eq(itest_jstr(m, "extractor"), "ave");
+	}
+	itest_resp_free(&r);
+	/* nothing registered yet: place_assets places nothing, and
+	 * completes */
+	run("instag.place_assets", params, "completed", 60000, &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.placed")), 0);
+	itest_resp_free(&r);
+
+	/* The user's assets, registered through the API: setup now says
+	 * they are registered; place them. */
+	free(register_assets());
+	run("instag.setup_environment", params, "completed", 60000, &r);
+	ck_assert_msg(json_object_get_boolean(itest_jget(missing_asset(r.json,
+	    "bfm2009"), "registered")), "%s", r.body);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(missing_asset(r.json,
+	    "bfm2009"), "how"), "instag.place_assets"));
+	itest_resp_free(&r);
+	run("instag.place_assets", params, "completed", 60000, &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.placed")), 10);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.placed.0.kind"),
+	    "bfm2009");
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.placed.0.path"),
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat");
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.placed.0.sha256"),
+	    sha_of((snprintf(params, sizeof(params), "%s/bfm.mat",
+	    getenv("HARNESS_DIR")), params)));
+	ck_assert(!json_object_get_boolean(itest_jget(r.json,
+	    "result.result.placed.0.skipped")));
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
+	POD("cd '%s/InsTaG' && cmp '%s/bfm.mat' "
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
+	    "cmp '%s/www/fpn.pth' data_utils/easyportrait/fpn-fp-512.pth && "
+	    "for e in deepspeech ave esperanto hubert; do for k in face mouth; "
+	    "do cmp '%s/chkpnt.pth' output/pretrain_$e/chkpnt_ema_${k}_latest"
+	    ".pth || exit 1; done; done", getenv("POD_ROOT"),
+	    getenv("HARNESS_DIR"), getenv("HARNESS_DIR"),
+	    getenv("HARNESS_DIR"));
+	/* again: everything is there already, nothing is sent */
+	run("instag.place_assets", params, "completed", 60000, &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.placed")), 10);
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.placed.9.skipped")));
+	itest_resp_free(&r);
+
 	/* With the user's assets in place: ready; a third run is instant. */
-	place_assets();
 	run("instag.setup_environment", params, "completed", 60000, &r);
 	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
 	    "result.result.ready")), "%s", r.body);
@@ -273,6 +442,103 @@ START_TEST(test_provision_and_setup)
 		ck_assert_int_eq(calls_total(), before);
 		itest_resp_free(&r);
 	}
+}
+END_TEST
+
+/*
+ * Assets are the owner's: another user sees none of A's, cannot delete
+ * them, cannot register A's upload, cannot place on A's pod, nor on the
+ * shared static host (its checkout is everyone's); bad input is refused
+ * before any task is made.
+ */
+START_TEST(test_assets_owners)
+{
+	static const char sub_b[] = "asset b|y@example.org";
+	struct itest_resp r;
+	char params[512], *tok, *up;
+	static const char *const bad[] = {
+		"{\"kind\":\"../../etc/passwd\",\"url\":\"https://a.b/c\"}",
+		"{\"kind\":\"pretrain_face\",\"extractor\":\"../x\","
+		    "\"url\":\"https://a.b/c\"}",
+		"{\"kind\":\"pretrain_face\",\"url\":\"https://a.b/c\"}",
+		"{\"kind\":\"bfm2009\",\"url\":\"http://a.b/c\"}",
+		"{\"kind\":\"bfm2009\",\"url\":\"file:///etc/passwd\"}",
+		"{\"kind\":\"bfm2009\"}",
+		"{\"kind\":\"bfm2009\",\"upload_id\":\"../../x\"}",
+		NULL
+	};
+	int i;
+
+	tok = itest_token(sub_b, "pods:read pods:write instag:run tasks:read "
+	    "tasks:write", 3600);
+	op_as(tok, "instag.list_assets", "{}", &r);
+	ck_assert_msg(json_object_array_length(itest_jget(r.json,
+	    "result.assets")) == 0, "%s", r.body);
+	itest_resp_free(&r);
+	op_as(tok, "instag.delete_asset", "{\"kind\":\"bfm2009\"}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "asset_not_found");
+	itest_resp_free(&r);
+	op("instag.list_assets", "{}", &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.assets")), 10);
+	itest_resp_free(&r);
+
+	/* A's upload is not B's to register */
+	up = upload("a-only.pth", "weights --label a");
+	snprintf(params, sizeof(params), "{\"kind\":\"bfm2009\","
+	    "\"upload_id\":\"%s\"}", up);
+	op_as(tok, "instag.register_asset", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	for (i = 0; bad[i]; i++) {
+		op_as(tok, "instag.register_asset", bad[i], &r);
+		ck_assert_msg(itest_jstr(r.json, "error.code") != NULL &&
+		    strcmp(itest_jstr(r.json, "error.code"),
+		    "invalid_params") == 0, "%s: %s", bad[i], r.body);
+		itest_resp_free(&r);
+	}
+	/* a private address: refused by the SSRF filter, a failed task */
+	register_as(tok, "\"kind\":\"bfm2009\",\"url\":"
+	    "\"https://10.0.0.1/bfm.mat\"", "failed", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "invalid_params");
+	itest_resp_free(&r);
+
+	/* A's pod is not B's; the shared static host is refused */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
+	op_as(tok, "instag.place_assets", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"host\":\"127.0.0.1:%s\"}",
+	    getenv("POD_SSH_PORT"));
+	op_as(tok, "instag.place_assets", params, &r);
+	ck_assert_msg(itest_jstr(r.json, "error.code") != NULL &&
+	    strcmp(itest_jstr(r.json, "error.code"), "host_not_allowed") == 0,
+	    "%s", r.body);
+	itest_resp_free(&r);
+
+	/* B's own, deleted again; A's are untouched */
+	free(up);
+	up = upload_as(tok, "b.mat", "bfm");
+	snprintf(params, sizeof(params), "\"kind\":\"bfm2009\","
+	    "\"upload_id\":\"%s\"", up);
+	register_as(tok, params, "completed", &r);
+	itest_resp_free(&r);
+	op_as(tok, "instag.list_assets", "{}", &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.assets")), 1);
+	itest_resp_free(&r);
+	op_as(tok, "instag.delete_asset", "{\"kind\":\"bfm2009\"}", &r);
+	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
+	    "result.deleted")), "%s", r.body);
+	itest_resp_free(&r);
+	op("instag.list_assets", "{}", &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.assets")), 10);
+	itest_resp_free(&r);
+	free(up);
+	free(tok);
 }
 END_TEST
 
@@ -627,6 +893,49 @@ crash_in_commit_window(const char *fake, int before, const char *id,
 	    jid), 0);
 }
 
+/* The agent is killed while placing assets, its store locked (the
+ * steps' outcomes not committed): after the restart the task completes
+ * with every asset placed and checked. */
+START_TEST(test_place_assets_crash)
+{
+	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char params[256], *id;
+	size_t i, n;
+
+	POD("cd '%s/InsTaG' && rm -f "
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat "
+	    "data_utils/easyportrait/fpn-fp-512.pth "
+	    "output/pretrain_*/chkpnt_ema_*_latest.pth", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
+	id = start("instag.place_assets", params);
+	crash_and_restart(store_lock());
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "completed");
+	get_task(id, &r);
+	n = json_object_array_length(itest_jget(r.json,
+	    "result.result.placed"));
+	ck_assert_msg(n == 10, "%s", r.body);
+	for (i = 0; i < n; i++) {
+		json_object *p = json_object_array_get_idx(itest_jget(r.json,
+		    "result.result.placed"), i);
+		/* each once, in the registry's order */
+		ck_assert_ptr_nonnull(itest_jstr(p, "sha256"));
+		if (i > 0)
+			ck_assert_str_ne(itest_jstr(p, "path"), itest_jstr(
+			    json_object_array_get_idx(itest_jget(r.json,
+			    "result.result.placed"), i - 1), "path"));
+	}
+	itest_resp_free(&r);
+	POD("cd '%s/InsTaG' && cmp '%s/bfm.mat' "
+	    "data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
+	    "cmp '%s/www/fpn.pth' data_utils/easyportrait/fpn-fp-512.pth && "
+	    "for e in deepspeech ave esperanto hubert; do for k in face mouth; "
+	    "do cmp '%s/chkpnt.pth' output/pretrain_$e/chkpnt_ema_${k}_latest"
+	    ".pth || exit 1; done; done", root, dir, dir, dir);
+	free(id);
+}
+END_TEST
+
 /* The agent dies after a training stage exited 0 and before the commit
  * that records it: after the restart the stage is not run again, and the
  * task completes. */
@@ -854,6 +1163,13 @@ START_TEST(test_tenants)
 	    itest_jstr(r.json, "result.result.pod_id"));
 	itest_resp_free(&r);
 	ck_assert_str_ne(pod_b, pod_id);
+	/* B registered nothing: placing on B's pod places nothing */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_b);
+	free(run_as(tok, "instag.place_assets", params, "completed", 60000,
+	    &r));
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.placed")), 0);
+	itest_resp_free(&r);
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"output_name\":\"may_hu\"}", pod_id);
 	op_as(tok, "instag.fetch_results", params, &r);
@@ -888,6 +1204,14 @@ START_TEST(test_tenants)
 	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
 	itest_resp_free(&r);
 	run("instag.setup_environment", params, "completed", 60000, &r);
+	itest_resp_free(&r);
+	/* a host kept for A: A may place its assets there (they are there
+	 * already: nothing is sent) */
+	run("instag.place_assets", params, "completed", 60000, &r);
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.placed")), 10);
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.placed.0.skipped")));
 	itest_resp_free(&r);
 	restart_agent(NULL);
 	free(run_as(tok, "instag.setup_environment", params, "completed",
@@ -926,6 +1250,8 @@ instag_integration_suite(void)
 
 	tcase_set_timeout(tc, 240);
 	tcase_add_test(tc, test_provision_and_setup);
+	tcase_add_test(tc, test_assets_owners);
+	tcase_add_test(tc, test_place_assets_crash);
 	tcase_add_test(tc, test_upload_data);
 	tcase_add_test(tc, test_upload_real_media);
 	tcase_add_test(tc, test_preprocess_train_synthesize_fetch);

@@ -135,6 +135,10 @@ static const struct {
 	{ "instag.fetch_results", { NULL }, { "instag:run" }, OP_TASK, "ssh" },
 	{ "instag.pipeline", { NULL }, { "instag:run", "pods:write" }, OP_TASK,
 	  "runpod+ssh" },
+	{ "instag.register_asset", { NULL }, { "instag:run" }, OP_TASK, NULL },
+	{ "instag.list_assets", { NULL }, { "instag:run" }, OP_SYNC, NULL },
+	{ "instag.delete_asset", { NULL }, { "instag:run" }, OP_SYNC, NULL },
+	{ "instag.place_assets", { NULL }, { "instag:run" }, OP_TASK, "ssh" },
 	{ "tasks.get", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	{ "tasks.list", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	/* Cancel is a write: tasks:write (and the task must be yours), as

@@ -1367,3 +1367,45 @@ cleanup:
 	rpaths_free(&rp);
 	return rc;
 }
+
+/* ---- a remote file's hash ------------------------------------------------ */
+
+int
+xfer_remote_sha256(struct ssh_session *s, const char *remote_root,
+    const char *rel_path, long timeout_ms, char sha256_hex[65], bool *exists,
+    struct ssh_error *e)
+{
+	struct rpaths rp;
+	struct strbuf cmd = SB_INIT;
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct xfer x;
+	int rc = -1;
+
+	*exists = false;
+	sha256_hex[0] = '\0';
+	if (rpaths_make(&rp, remote_root, rel_path, e) < 0)
+		return -1;
+	xfer_begin(&x, s, timeout_ms, e);
+	/* a regular file, no symlink, inside the root once resolved; any
+	 * other answer than a hash reads as "absent" */
+	sb_adds(&cmd, SH_SHA);
+	sb_adds(&cmd, "f=");
+	sb_add_shquote(&cmd, rp.full);
+	sb_adds(&cmd, "; r=");
+	sb_add_shquote(&cmd, rp.root);
+	sb_adds(&cmd, "; if [ -f \"$f\" ] && [ ! -L \"$f\" ] && "
+	    "R=$(realpath -e -- \"$r\") && P=$(realpath -e -- \"$f\"); then "
+	    "case \"$P\" in \"$R\"/*) sha < \"$P\" ;; *) echo absent ;; esac; "
+	    "else echo absent; fi");
+	if (run(&x, sb_str(&cmd), &r) != 0)
+		goto cleanup;
+	*exists = r.exit_status == 0 && parse_hash(r.output, sha256_hex);
+	if (!*exists)
+		sha256_hex[0] = '\0';
+	rc = 0;
+cleanup:
+	sb_free(&cmd);
+	ssh_exec_result_clear(&r);
+	rpaths_free(&rp);
+	return rc;
+}

@@ -103,4 +103,17 @@ int xfer_download(struct ssh_session *s, const char *remote_root,
     const char *rel_path, const char *local_path, int64_t max_bytes,
     long timeout_ms, struct xfer_progress *p, struct ssh_error *e);
 
+/*
+ * The SHA-256 of remote_root/rel_path on the pod, when it is a regular
+ * file (not a symlink) whose realpath is inside remote_root's: *exists
+ * true and sha256_hex set; otherwise (absent, a symlink, a directory,
+ * outside the root, unreadable) *exists false.  0, or -1 with *e
+ * (refused arguments: SSH_ERR_PROTOCOL; the connection: as above).
+ * Used to skip sending a file that is already there.
+ */
+WARN_UNUSED_RESULT
+int xfer_remote_sha256(struct ssh_session *s, const char *remote_root,
+    const char *rel_path, long timeout_ms, char sha256_hex[65], bool *exists,
+    struct ssh_error *e);
+
 #endif
