@@ -708,6 +708,39 @@ release_step(struct task *t, const struct step_env *env)
 /* ---- stages done --------------------------------------------------------- */
 
 /*
+ * What the setup check (its result res) says is missing, and how to supply
+ * each: "FILE (HOW); ...".  Caller frees.
+ */
+static char *
+missing_text(json_object *res)
+{
+	json_object *ma = ju_arr(res, "missing_assets");
+	json_object *m = ju_arr(res, "missing");
+	struct strbuf sb = SB_INIT;
+	size_t i, n = ma ? json_object_array_length(ma) : 0;
+
+	sb_adds(&sb, "InsTaG still lacks files on the pod that only you can "
+	    "supply: ");
+	for (i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(ma, i);
+		const char *how = ju_str(e, "how");
+		sb_addf(&sb, "%s%s", i ? "; " : "", ju_str(e, "file") ?
+		    ju_str(e, "file") : "?");
+		if (how != NULL)
+			sb_addf(&sb, " (%s)", how);
+	}
+	if (n == 0) {
+		char *list = m ? ju_dump(m) : xstrdup("[]");
+		sb_addf(&sb, "%s (register each once with "
+		    "instag.register_asset)", list);
+		free(list);
+	}
+	sb_adds(&sb, ".  See docs/instag.md, \"Assets only the user can "
+	    "provide\", then run the pipeline again");
+	return sb_take(&sb);
+}
+
+/*
  * The part of stage name ended in state completed: keep what the next
  * stages need from its result.  0, or -1 with *code (static) and *why
  * (caller frees) when the pipeline cannot go on.
@@ -731,15 +764,8 @@ part_done(struct task *t, const struct step_env *env, const char *name,
 		ju_bool(res, "ready", &ready);
 		task_ckpt_set_bool(t, "setup_ready", ready);
 		if (!ready && subn == 1) {
-			json_object *m = ju_arr(res, "missing");
-			char *list = m ? ju_dump(m) : xstrdup("[]");
 			*code = ERRC_ASSETS_MISSING;
-			*why = xasprintf("InsTaG still lacks files on the pod "
-			    "that you must supply: %s.  Register each once "
-			    "(instag.register_asset, docs/instag.md "
-			    "\"Licensed files\") and run the pipeline again",
-			    list);
-			free(list);
+			*why = missing_text(res);
 			return -1;
 		}
 	} else if (strcmp(name, "train") == 0)

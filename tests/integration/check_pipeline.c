@@ -66,19 +66,40 @@ run_pipeline(const char *token, const char *params, const char *want,
 	return id;
 }
 
-/* Everything the pod needs that a user must provide (licensed BFM,
- * released weights), into the checkout a pipeline's setup made. */
+/* Register the asset kind (with extractor ex, or NULL) from upload id as
+ * the admin, as a user would: instag.register_asset completes. */
 static void
-place_assets(void)
+register_one(const char *kind, const char *ex, const char *id)
 {
-	POD("cd '%s/InsTaG' && M='%s/tests/fake-instag/make-media' && "
-	    "$M bfm data_utils/face_tracking/3DMM/01_MorphableModel.mat && "
-	    "$M weights data_utils/easyportrait/fpn-fp-512.pth && "
-	    "for e in deepspeech ave esperanto hubert; do "
-	    "mkdir -p output/pretrain_$e && "
-	    "$M weights output/pretrain_$e/chkpnt_ema_face_latest.pth && "
-	    "$M weights output/pretrain_$e/chkpnt_ema_mouth_latest.pth; done",
-	    getenv("POD_ROOT"), getenv("top_srcdir"));
+	char params[512], *task;
+
+	snprintf(params, sizeof(params), "{\"kind\":\"%s\"%s%s%s,"
+	    "\"upload_id\":\"%s\"}", kind, ex ? ",\"extractor\":\"" : "",
+	    ex ? ex : "", ex ? "\"" : "", id);
+	task = itest_start_task(admin(), "instag.register_asset", params);
+	ck_assert_str_eq(itest_wait_task(admin(), task, 60000), "completed");
+	free(task);
+}
+
+/* Everything InsTaG needs that only its user can supply (the licensed
+ * BFM, the EasyPortrait weight, released pre-training checkpoints for the
+ * extractors used here), registered once through the API: every
+ * pipeline's assets step places them on its pod. */
+static void
+register_assets(void)
+{
+	static const char *const ex[] = { "ave", "deepspeech", NULL };
+	char *bfm = itest_upload_media(admin(), "pl_bfm.mat", "bfm");
+	char *w = itest_upload_media(admin(), "pl_w.pth", "weights");
+
+	register_one("bfm2009", NULL, bfm);
+	register_one("easyportrait", NULL, w);
+	for (int i = 0; ex[i]; i++) {
+		register_one("pretrain_face", ex[i], w);
+		register_one("pretrain_mouth", ex[i], w);
+	}
+	free(bfm);
+	free(w);
 }
 
 /* GET an artifact's uri (through nginx) as token: its HTTP status, and
@@ -141,14 +162,18 @@ START_TEST(test_assets_missing)
 	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
 	    "(assets)") != NULL, "%s", r.body);
 	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
+	    "instag.register_asset {\"kind\":\"bfm2009\"") != NULL, "%s",
+	    r.body);
+	ck_assert_msg(strstr(itest_jstr(r.json, "result.error.message"),
 	    "was terminated") != NULL, "%s", r.body);
 	itest_resp_free(&r);
 	ck_assert_int_eq(itest_runpod_live_pods(), 0);
 }
 END_TEST
 
-/* Through the envelope: video and two audios in, two videos out, each
- * fetched through nginx; every stage ran once; the pod is gone. */
+/* Through the envelope, with the licensed files registered: the assets
+ * step places them; video and two audios in, two videos out, each fetched
+ * through nginx; every stage ran once; the pod is gone. */
 START_TEST(test_envelope)
 {
 	struct itest_resp r;
@@ -157,11 +182,18 @@ START_TEST(test_envelope)
 	size_t i, len;
 	char *id;
 
-	place_assets();
+	register_assets();
 	count_fakes(before);
 	id = run_pipeline(admin(), pl_params("may", ",\"include_model\":true"),
 	    "completed", &r);
 	assert_ran_once(before, 2);
+	/* the registered files are on the pod, where InsTaG reads them */
+	POD("cmp '%s/pl_bfm.mat' '%s/InsTaG/data_utils/face_tracking/3DMM/"
+	    "01_MorphableModel.mat'", getenv("HARNESS_DIR"),
+	    getenv("POD_ROOT"));
+	POD("cmp '%s/pl_w.pth' '%s/InsTaG/output/pretrain_ave/"
+	    "chkpnt_ema_face_latest.pth'", getenv("HARNESS_DIR"),
+	    getenv("POD_ROOT"));
 	videos = itest_jget(r.json, "result.result.videos");
 	ck_assert_msg(videos && json_object_array_length(videos) == 2, "%s",
 	    r.body);
