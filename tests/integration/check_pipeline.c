@@ -502,7 +502,7 @@ END_TEST
  * is gone and so is the pod.  pattern: the fake's process (pgrep -f).
  */
 static void
-cancel_at(const char *fake, const char *pattern)
+cancel_at(const char *fake, const char *pattern, const char *extra)
 {
 	const char *root = getenv("POD_ROOT");
 	struct itest_resp r;
@@ -514,7 +514,7 @@ cancel_at(const char *fake, const char *pattern)
 		POD("rm -f '%s/InsTaG/.instag-agent-ready'", root);
 	POD("echo hold > '%s/fake-control/%s'", root, fake);
 	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
-	    ""));
+	    extra));
 	for (i = 0; i < 1200 && itest_fake_calls(fake) == before; i++)
 		usleep(50000);	/* a hang guard: 60 s */
 	ck_assert_msg(itest_fake_calls(fake) > before, "%s never ran", fake);
@@ -553,11 +553,13 @@ START_TEST(test_cancel_at_every_step)
 	ck_assert_int_eq(itest_runpod_live_pods(), 0);
 	free(id);
 
-	cancel_at("conda", "/bin/cond[a] ");
-	cancel_at("ffprobe", "/bin/ffprob[e]");
-	cancel_at("process", "data_utils/process.p[y]");
-	cancel_at("train_face", "train_fac[e].py");
-	cancel_at("synthesize_fuse", "synthesize_fus[e].py");
+	cancel_at("conda", "/bin/cond[a] ", "");
+	cancel_at("ffprobe", "/bin/ffprob[e]", "");
+	cancel_at("process", "data_utils/process.p[y]", "");
+	cancel_at("train_face", "train_fac[e].py", "");
+	cancel_at("synthesize_fuse", "synthesize_fus[e].py", "");
+	/* fetch: the model packed with tar */
+	cancel_at("tar", "/bin/ta[r] ", ",\"include_model\":true");
 }
 END_TEST
 

@@ -175,6 +175,28 @@ def log_call(name, argv=None):
         pass
 
 
+def passthrough(name, shim_dir, fail_message, fail_status):
+    """A shim for a real tool: record the call, honour
+    $FAKE_INSTAG_CONTROL/<name> (fail -> fail_message on stderr and
+    fail_status; hang; hold; slow MS and fail_at N act as at the start),
+    then exec the real tool (the next <name> on PATH after shim_dir) with
+    the same arguments.  Returns only on error (127)."""
+    ctl = control(name)
+
+    def fail():
+        sys.stderr.write(fail_message + "\n")
+        sys.exit(fail_status)
+    ctl.start(fail)
+    ctl.progress(0.0, fail)
+    for d in os.environ.get("PATH", "").split(os.pathsep):
+        if not d or os.path.realpath(d) == shim_dir:
+            continue
+        p = os.path.join(d, name)
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            os.execv(p, [p] + sys.argv[1:])
+    sys.stderr.write("fake-instag: %s: no real %s on PATH\n" % (name, name))
+    return 127
+
 def state_dir(*parts):
     base = os.environ.get("FAKE_INSTAG_STATE") or os.path.join(
         os.environ.get("TMPDIR", "/tmp"), "fake-instag-state-%d" % os.getuid())
