@@ -370,6 +370,8 @@ START_TEST(test_delete_and_corrupt)
 	assets_info_clear(&a);
 	ck_assert_int_eq(count_suffix(odir, ".data"), 1);
 
+	free(rec);
+	rec = NULL;
 	/* temporary file tags that are not names are refused */
 	ck_assert_int_eq(assets_tmp_path(cfg, "alice", "../x", &rec, &err), -1);
 	free(err);
