@@ -626,7 +626,14 @@ pack_script(const struct task *t, const struct instag_args *a)
 	    "[ -d \"$O\" ] && cd \"$O\" || { echo '[agent] no rendered video "
 	    "in output/'\"$N\"' (no such model of yours; run "
 	    "instag.synthesize first)'; exit 3; }\n"
-	    "for f in talking_head_*.mp4; do [ -f \"$f\" ] || continue; "
+	    "for f in ");
+	if (part_of(t) != NULL)
+		/* a part of a pipeline: only the videos its own parts
+		 * rendered, not earlier ones of the same model */
+		sb_addf(&sb, "talking_head_drive_%.8s_*.mp4", t->id);
+	else
+		sb_adds(&sb, "talking_head_*.mp4");
+	sb_adds(&sb, "; do [ -f \"$f\" ] || continue; "
 	    "echo \"[agent] file: $O/$f\"; found=1; done\n"
 	    "[ $found = 1 ] || { echo '[agent] no rendered video in "
 	    "output/'\"$N\"' (run instag.synthesize first)'; exit 3; }\n");

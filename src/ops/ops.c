@@ -90,7 +90,8 @@ static const struct param_spec p_fetch[] = {
 };
 static const struct param_spec p_pipeline[] = {
 	SUBJECT, EXTRACTOR, GPU_ID,
-	{ "video", P_STR, true, PAT_SOURCE, 0, 0, { NULL }, NULL },
+	{ "video", P_STR, false, PAT_SOURCE, 0, 0, { NULL }, NULL },
+	{ "model", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },
 	{ "audio", P_STR_ARRAY, true, PAT_SOURCE, 1, 16, { NULL }, NULL },
 	{ "gpu_type_ids", P_STR_ARRAY, false, PAT_GPU, 1, 16, { NULL }, NULL },
 	{ "pod_id", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },

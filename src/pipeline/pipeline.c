@@ -185,7 +185,22 @@ pl_validate(json_object *params, const struct config *cfg, char **err)
 {
 	bool has_pod = ju_str(params, "pod_id") != NULL;
 	bool has_gpus = ju_arr(params, "gpu_type_ids") != NULL;
+	bool has_model = ju_str(params, "model") != NULL;
+	bool has_video = ju_str(params, "video") != NULL;
 
+	if (has_model == has_video) {
+		*err = xstrdup(has_model ? "give either video (train a new "
+		    "model) or model (render with one you trained), not both" :
+		    "video is required (the person to train on) unless model "
+		    "names a model of yours to render with");
+		return -1;
+	}
+	if (has_model && !has_pod) {
+		*err = xstrdup("model needs pod_id: a trained model lives on "
+		    "the pod that trained it (run the training pipeline with "
+		    "keep_pod, then give its pod_id)");
+		return -1;
+	}
 	if (has_pod == has_gpus) {
 		*err = xstrdup(has_pod ? "give either pod_id (a running pod of "
 		    "yours) or gpu_type_ids (a new pod), not both" :
@@ -333,6 +348,8 @@ make_stages(const struct task *t)
 	size_t i, n = audio ? json_object_array_length(audio) : 0;
 	static const char *const mid[] = { "setup", "assets", "upload",
 	    "preprocess", "train", NULL };
+	/* rendering with a model of the owner's: no upload, no training */
+	static const char *const mid_model[] = { "setup", "assets", NULL };
 	const char *const *s;
 
 	ju_bool(t->params, "keep_pod", &keep);
@@ -340,7 +357,8 @@ make_stages(const struct task *t)
 	json_object_object_add(o, "name", json_object_new_string(nm)); \
 	json_object_array_add(a, o); } while (0)
 	ADD(reuse ? "reuse" : "provision");
-	for (s = mid; *s != NULL; s++)
+	for (s = ju_str(t->params, "model") ? mid_model : mid; *s != NULL;
+	    s++)
 		ADD(*s);
 	for (i = 0; i < n; i++) {
 		ADD("synthesize");
@@ -768,7 +786,8 @@ part_done(struct task *t, const struct step_env *env, const char *name,
 			*why = missing_text(res);
 			return -1;
 		}
-	} else if (strcmp(name, "train") == 0)
+	} else if (strcmp(name, "train") == 0 ||
+	    strcmp(name, "synthesize") == 0)
 		task_ckpt_set_str(t, "model_dir", ju_str(res, "model_dir"));
 	return 0;
 }
@@ -821,10 +840,12 @@ start(struct task *t, const struct step_env *env)
 	task_ckpt_set_int(t, "stage", 0);
 	task_ckpt_set_int(t, "subn", 0);
 	task_ckpt_set_int(t, "stage_started_ms", env->now_ms);
-	/* the model's own name, apart from earlier runs on the subject */
+	/* the model's own name, apart from earlier runs on the subject; or
+	 * the one given to render with */
 	snprintf(model, sizeof(model), "%.55s_%.8s",
 	    ju_str(t->params, "subject"), t->id);
-	task_ckpt_set_str(t, "model", model);
+	task_ckpt_set_str(t, "model", ju_str(t->params, "model") ?
+	    ju_str(t->params, "model") : model);
 	if (ju_str(t->params, "pod_id") != NULL)
 		task_ckpt_set_str(t, "pod_id", ju_str(t->params, "pod_id"));
 	pthread_mutex_lock(&M.lock);

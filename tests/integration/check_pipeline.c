@@ -327,7 +327,7 @@ END_TEST
 START_TEST(test_reuse_pod)
 {
 	struct itest_resp r;
-	char params[2300], pod[64], *tok, *id;
+	char params[2300], pod[64], model[80], *tok, *id;
 
 	id = itest_start_task(admin(), "runpod.provision_pod",
 	    "{\"gpu_type_ids\":" GPU "}");
@@ -347,8 +347,44 @@ START_TEST(test_reuse_pod)
 	ck_assert(!json_object_get_boolean(itest_jget(r.json,
 	    "result.result.pod.terminated")));
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.pod.pod_id"), pod);
+	snprintf(model, sizeof(model), "%s",
+	    itest_jstr(r.json, "result.result.model"));
 	itest_resp_free(&r);
 	ck_assert_int_eq(itest_runpod_live_pods(), 1);
+
+	/* new audio through the model it trained: no upload, no training */
+	{
+		char mp[1024];
+		int train = itest_fake_calls("train_face");
+		int synth = itest_fake_calls("synthesize_fuse");
+		snprintf(mp, sizeof(mp), "{\"subject\":\"may\",\"model\":"
+		    "\"%s\",\"audio\":[\"%s\"],\"pod_id\":\"%s\"}", model,
+		    audio2_id, pod);
+		free(run_pipeline(admin(), mp, "completed", &r));
+		ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+		    "result.result.videos")), 1);
+		ck_assert_ptr_null(itest_jget(r.json,
+		    "result.result.seconds.train"));
+		itest_resp_free(&r);
+		ck_assert_int_eq(itest_fake_calls("train_face"), train);
+		ck_assert_int_eq(itest_fake_calls("synthesize_fuse"),
+		    synth + 1);
+		/* a model needs its pod; a model or a video, not both */
+		snprintf(mp, sizeof(mp), "{\"subject\":\"may\",\"model\":"
+		    "\"%s\",\"audio\":[\"%s\"],\"gpu_type_ids\":" GPU "}",
+		    model, audio2_id);
+		itest_envelope(admin(), "instag.pipeline", mp, &r);
+		ck_assert_str_eq(itest_jstr(r.json, "error.code"),
+		    "invalid_params");
+		itest_resp_free(&r);
+		snprintf(mp, sizeof(mp), "{\"subject\":\"may\",\"model\":"
+		    "\"%s\",\"video\":\"%s\",\"audio\":[\"%s\"],"
+		    "\"pod_id\":\"%s\"}", model, video_id, audio2_id, pod);
+		itest_envelope(admin(), "instag.pipeline", mp, &r);
+		ck_assert_str_eq(itest_jstr(r.json, "error.code"),
+		    "invalid_params");
+		itest_resp_free(&r);
+	}
 
 	/* someone else's pod: refused before any task */
 	tok = itest_token("pl-other", "instag:run pods:write pods:read "
