@@ -842,6 +842,20 @@ stage_progress(struct task *t, int64_t idx, int64_t n, const char *stage,
 	}
 }
 
+/* line (a NUL-terminated buffer of size bytes) with secrets redacted
+ * (instag_log_text), cut to fit. */
+static void
+redact_line(char *line, size_t size)
+{
+	char *r;
+
+	if (line[0] == '\0')
+		return;
+	r = instag_log_text(line, strlen(line), SECRET);
+	snprintf(line, size, "%s", r);
+	free(r);
+}
+
 /* The job's last log lines in progress.log_tail, scrubbed; changed only
  * when they changed (len new bytes of log). */
 static void
@@ -935,6 +949,7 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 		    &e) < 0)
 			goto ssh;
 		instag_parse_progress(log, len, &p);
+		redact_line(p.line, sizeof(p.line));
 		stage_progress(t, idx, n, stage, &p);
 		keep_tail(t, log, len);
 		if (strcmp(stage, "setup") == 0 || strcmp(stage, "pack") == 0 ||
@@ -978,8 +993,12 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 		    TAIL_BYTES : 0;
 		char msg[TAIL_BYTES + 300], *tail = NULL;
 		if (remote_read_log(s, jr, jid, from, TAIL_BYTES, &log, &len,
-		    &e) == 0)
-			tail = clean_tail(log, len);
+		    &e) == 0) {
+			char *c = clean_tail(log, len);
+			/* no secret in a relayed line */
+			tail = instag_log_text(c, strlen(c), SECRET);
+			free(c);
+		}
 		if (st.state == REMOTE_VANISHED)
 			snprintf(msg, sizeof(msg), "stage %s: the remote job "
 			    "vanished without an exit status (pod restarted?); "
