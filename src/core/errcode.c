@@ -47,6 +47,8 @@ static const struct {
 	{ ERRC_ASSETS_MISSING,		ERRCAT_CLIENT },
 	/* like pod_not_found: the request names something not there */
 	{ ERRC_ASSET_NOT_FOUND,		ERRCAT_CLIENT },
+	{ ERRC_NO_LOG,			ERRCAT_NOT_FOUND },
+	{ ERRC_LOG_GONE,		ERRCAT_NOT_FOUND },
 };
 
 enum errcat

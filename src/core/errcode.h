@@ -62,6 +62,8 @@ enum errcat {
 #define ERRC_ASSETS_MISSING	"assets_missing"
 /* The asset registry (instag.*_asset). */
 #define ERRC_ASSET_NOT_FOUND	"asset_not_found"
+#define ERRC_NO_LOG		"no_log"	/* no remote job started yet */
+#define ERRC_LOG_GONE		"log_gone"	/* its job directory removed */
 
 /* The category of code; ERRCAT_INTERNAL for a code not listed above. */
 enum errcat errcode_category(const char *code);

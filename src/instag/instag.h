@@ -89,4 +89,28 @@ struct instag_progress {
 void instag_parse_progress(const char *log, size_t len,
     struct instag_progress *p);
 
+/*
+ * Log bytes made fit to relay (a new NUL-terminated string, caller
+ * frees): every occurrence of secret (when non-empty), "Bearer <token>"
+ * and RunPod-style keys ("rpa_" and 16 or more token characters) replaced
+ * by "[redacted]"; invalid UTF-8 bytes and control characters other than
+ * '\n' and '\t' replaced by U+FFFD, except '\r', which becomes '\n'
+ * (tqdm redraws its bar with it).  len bytes of buf (any bytes).
+ */
+#define INSTAG_REDACTED "[redacted]"
+char *instag_log_text(const char *buf, size_t len, const char *secret);
+
+/*
+ * The last lines of a log: tail (an array of strings, may be NULL) with
+ * the lines of len bytes of buf appended (split at '\n' and '\r', empty
+ * ones skipped, each made fit with instag_log_text and cut to
+ * INSTAG_TAIL_LINE bytes on a UTF-8 boundary), keeping the last
+ * INSTAG_TAIL_LINES.  A new array (caller puts it).
+ */
+#define INSTAG_TAIL_LINES 20
+#define INSTAG_TAIL_LINE 200
+struct json_object;
+struct json_object *instag_log_tail(struct json_object *tail,
+    const char *buf, size_t len, const char *secret);
+
 #endif

@@ -12,8 +12,10 @@
 #include "instag/instag.h"
 #include "instag/iops.h"
 #include "lib/backoff.h"
+#include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "lib/secretfile.h"
 #include "providers/runpod/pods.h"
 #include "providers/ssh/remote.h"
 #include "providers/ssh/ssh.h"
@@ -33,15 +35,48 @@
 #define COMMIT_RETRY_MS 1000	/* after a failed mid-step commit */
 
 static struct ssh_pool *POOL;
+static char *SECRET;	/* the RunPod key, scrubbed from relayed logs */
 static _Atomic int64_t last_maintain_ms;
 #define MAINTAIN_EVERY_MS 15000	/* keepalives, idle expiry */
+
+/* The RunPod key as pods.c reads it (first line, trimmed), only to scrub
+ * it from log text the agent relays; none when it cannot be read (pods
+ * says why). */
+static void
+load_secret(const struct config *cfg)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	char *err = NULL;
+	const char *v, *s, *e;
+
+	if (cfg->runpod_api_key_file[0] != '\0') {
+		if (secretfile_read("runpod_api_key_file",
+		    cfg->runpod_api_key_file, true, &buf, &len, &err) < 0) {
+			free(err);
+			return;
+		}
+		v = (const char *)buf;
+	} else
+		v = getenv("RUNPOD_API_KEY");
+	if (v != NULL) {
+		for (s = v; *s == ' ' || *s == '\t'; s++)
+			;
+		e = s + strcspn(s, "\r\n");
+		while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e > s)
+			SECRET = xstrndup(s, (size_t)(e - s));
+	}
+	secretfile_wipe_free(buf, SECRETFILE_MAX + 1);
+}
 
 int
 iops_init(const struct config *cfg, char **err)
 {
-	(void)cfg;
 	(void)err;
 	POOL = ssh_pool_new(2, 64, 120);
+	load_secret(cfg);
 	return 0;
 }
 
@@ -71,6 +106,10 @@ iops_shutdown(void)
 {
 	ssh_pool_free(POOL);
 	POOL = NULL;
+	if (SECRET != NULL)
+		secretfile_wipe_free((unsigned char *)SECRET,
+		    strlen(SECRET) + 1);
+	SECRET = NULL;
 }
 
 bool
@@ -810,6 +849,38 @@ stage_progress(struct task *t, int64_t idx, int64_t n, const char *stage,
 	}
 }
 
+/* line (a NUL-terminated buffer of size bytes) with secrets redacted
+ * (instag_log_text), cut to fit. */
+static void
+redact_line(char *line, size_t size)
+{
+	char *r;
+
+	if (line[0] == '\0')
+		return;
+	r = instag_log_text(line, strlen(line), SECRET);
+	snprintf(line, size, "%s", r);
+	free(r);
+}
+
+/* The job's last log lines in progress.log_tail, scrubbed; changed only
+ * when they changed (len new bytes of log). */
+static void
+keep_tail(struct task *t, const char *log, size_t len)
+{
+	json_object *old = t->progress ? ju_arr(t->progress, "log_tail") :
+	    NULL, *tail;
+
+	if (t->progress == NULL)
+		return;
+	tail = instag_log_tail(old, log, len, SECRET);
+	if (old != NULL && json_object_equal(old, tail)) {
+		json_object_put(tail);
+		return;
+	}
+	json_object_object_add(t->progress, "log_tail", tail);
+}
+
 /* ssh_trouble() for an action: ACT_END when the task ended. */
 static enum act
 act_trouble(struct task *t, const struct step_env *env,
@@ -885,7 +956,9 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 		    &e) < 0)
 			goto ssh;
 		instag_parse_progress(log, len, &p);
+		redact_line(p.line, sizeof(p.line));
 		stage_progress(t, idx, n, stage, &p);
+		keep_tail(t, log, len);
 		if (strcmp(stage, "setup") == 0 || strcmp(stage, "pack") == 0 ||
 		    strcmp(stage, "media") == 0) {
 			json_object *acc = ju_arr(t->checkpoint, "notes");
@@ -927,8 +1000,12 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 		    TAIL_BYTES : 0;
 		char msg[TAIL_BYTES + 300], *tail = NULL;
 		if (remote_read_log(s, jr, jid, from, TAIL_BYTES, &log, &len,
-		    &e) == 0)
-			tail = clean_tail(log, len);
+		    &e) == 0) {
+			char *c = clean_tail(log, len);
+			/* no secret in a relayed line */
+			tail = instag_log_text(c, strlen(c), SECRET);
+			free(c);
+		}
 		if (st.state == REMOTE_VANISHED)
 			snprintf(msg, sizeof(msg), "stage %s: the remote job "
 			    "vanished without an exit status (pod restarted?); "
@@ -1556,6 +1633,114 @@ cleanup:
 	ssh_error_clear(&e);
 	target_clear(&x);
 	return res;
+}
+
+/* The job whose log instag.logs reads: the current action's when it was
+ * started (running, or the task ended on it), into jid; 1 when there is
+ * one, 0 when the last job finished (its name in jid), -1 when none ran. */
+static int
+log_job(const struct task *t, char *jid, size_t len)
+{
+	json_object *plan = ju_arr(t->checkpoint, "plan");
+	int64_t idx = task_ckpt_int(t, "action", 0), n, j;
+
+	n = plan ? (int64_t)json_object_array_length(plan) : 0;
+	if (idx < n && task_ckpt_int(t, "started", 0) &&
+	    action_job(t, idx, json_object_array_get_idx(plan, (size_t)idx),
+	    jid, len))
+		return 1;
+	for (j = (idx < n ? idx : n) - 1; j >= 0; j--)
+		if (action_job(t, j, json_object_array_get_idx(plan,
+		    (size_t)j), jid, len))
+			return 0;
+	return -1;
+}
+
+#define LOG_GONE_MSG "job %s succeeded and its directory on the pod, " \
+	"with its log, was removed; the task's progress.log_tail keeps its " \
+	"last lines"
+
+int
+iops_read_log(const struct config *cfg, const struct task *t,
+    int64_t offset, int64_t limit, json_object **result,
+    struct op_error *oe)
+{
+	struct target x;
+	struct ssh_session *s = NULL;
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct remote_status st = REMOTE_STATUS_INIT;
+	const char *code = NULL, *nl;
+	char jid[128], jr[1100], *why = NULL, *data = NULL, *text;
+	size_t len = 0, keep;
+	json_object *r;
+	int rc = -1, which = log_job(t, jid, sizeof(jid));
+
+	*result = NULL;
+	if (which < 0) {
+		op_error_set(oe, ERRC_NO_LOG, "task %s has not started a "
+		    "remote job yet", t->id);
+		return -1;
+	}
+	if (which == 0) {
+		op_error_set(oe, ERRC_LOG_GONE, LOG_GONE_MSG, jid);
+		return -1;
+	}
+	if (target_resolve(cfg, t->owner, t->params, &x, &code, &why) < 0) {
+		op_error_set(oe, code, "%s", why);
+		free(why);
+		return -1;
+	}
+	jobs_root(cfg, t, jr, sizeof(jr));
+	if (ssh_pool_get(POOL, &x.tg, &s, &e) < 0 ||
+	    remote_poll(s, jr, jid, &st, &e) < 0)
+		goto ssh;
+	if (st.state == REMOTE_UNKNOWN) {
+		op_error_set(oe, ERRC_LOG_GONE, "job %s is not on the pod "
+		    "(not started yet, or removed)", jid);
+		goto cleanup;
+	}
+	if (offset < st.log_size && remote_read_log(s, jr, jid, offset,
+	    (size_t)limit, &data, &len, &e) < 0)
+		goto ssh;
+	keep = len;
+	/* more follows: end at the last whole line, so that a line (and a
+	 * secret in it) is not split across reads */
+	if (len > 0 && offset + (int64_t)len < st.log_size &&
+	    data[len - 1] != '\n') {
+		for (nl = data + len; nl > data && nl[-1] != '\n'; nl--)
+			;
+		if (nl > data)
+			keep = (size_t)(nl - data);
+	}
+	text = instag_log_text(data ? data : "", keep, SECRET);
+	r = json_object_new_object();
+	json_object_object_add(r, "task_id", json_object_new_string(t->id));
+	json_object_object_add(r, "job", json_object_new_string(jid));
+	json_object_object_add(r, "offset", json_object_new_int64(offset));
+	json_object_object_add(r, "next_offset",
+	    json_object_new_int64(offset + (int64_t)keep));
+	json_object_object_add(r, "size", json_object_new_int64(st.log_size));
+	json_object_object_add(r, "eof", json_object_new_boolean(
+	    st.state != REMOTE_RUNNING &&
+	    offset + (int64_t)keep >= st.log_size));
+	json_object_object_add(r, "text", json_object_new_string(text));
+	free(text);
+	*result = r;
+	rc = 0;
+	goto cleanup;
+ssh:
+	op_error_set(oe, e.kind == SSH_ERR_HOSTKEY ? ERRC_HOST_KEY_CHANGED :
+	    e.kind == SSH_ERR_AUTH ? ERRC_SSH_AUTH :
+	    e.kind == SSH_ERR_PROTOCOL ? ERRC_REMOTE : ERRC_POD_UNREACHABLE,
+	    "reading the log of job %s: %s", jid,
+	    e.message ? e.message : "ssh failed");
+cleanup:
+	if (s != NULL)
+		ssh_pool_put(POOL, s, false);
+	free(data);
+	ssh_error_clear(&e);
+	target_clear(&x);
+	return rc;
 }
 
 enum step_result

@@ -57,6 +57,23 @@ int iops_admit_sources(const struct op_ctx *c, json_object *params,
  * or -1 with *e. */
 int iops_admit_place(const struct op_ctx *c, json_object *params,
     struct op_error *e);
+/*
+ * instag.logs for t, an InsTaG task of iops (or a part of a pipeline:
+ * its checkpoint and params as iops_step sees them): bytes [offset,
+ * offset + limit) of the log of its current remote job (or the failed or
+ * canceled one it ended on), cut back to the last whole line when more
+ * follows.  One pooled SSH session, two short execs (poll, read).  On
+ * success *result (caller puts) is {task_id, job, offset, next_offset,
+ * size, eof, text}: text made fit to relay (instag_log_text: secrets
+ * redacted, UTF-8).  -1 with *e: no_log (no job started yet), log_gone
+ * (the last job succeeded and its directory was removed; the task's
+ * progress.log_tail keeps its last lines), or the target's and SSH's
+ * errors.
+ */
+WARN_UNUSED_RESULT
+int iops_read_log(const struct config *cfg, const struct task *t,
+    int64_t offset, int64_t limit, json_object **result,
+    struct op_error *e);
 enum step_result iops_step(struct task *t, const struct step_env *env);
 enum step_result iops_cancel(struct task *t, const struct step_env *env);
 

@@ -121,6 +121,12 @@ static const struct param_spec p_asset[] = { ASSET_KIND, END };
 static const struct param_spec p_task_id[] = {
 	{ "task_id", P_STR, true, PAT_UUID, 0, 0, { NULL }, NULL }, END
 };
+static const struct param_spec p_logs[] = {
+	{ "task_id", P_STR, true, PAT_UUID, 0, 0, { NULL }, NULL },
+	{ "offset", P_INT, false, PAT_ANY, 0, 1e15, { NULL }, "0" },
+	{ "limit", P_INT, false, PAT_ANY, 1, 1048576, { NULL }, "65536" },
+	END
+};
 static const struct param_spec p_tasks_list[] = {
 	{ "state", P_ENUM, false, PAT_ANY, 0, 0, { "submitted", "working",
 	    "input-required", "completed", "canceled", "failed", "rejected",
@@ -201,6 +207,10 @@ static const struct op_def table[] = {
 	  OP_TASK, "runpod+ssh", "Provision, set up, upload, preprocess, "
 	  "train, synthesize, fetch and terminate in one task.", p_pipeline,
 	  pl_validate, NULL, pl_step, pl_cancel, pl_admit },
+	{ "instag.logs", { NULL }, SCOPES("tasks:read"), OP_SYNC, "ssh",
+	  "Read the remote log of one of your InsTaG tasks (or pipeline "
+	  "steps) by byte offset.", p_logs, NULL, taskops_logs, NULL, NULL,
+	  NULL },
 	{ "instag.register_asset", { NULL }, SCOPES("instag:run"), OP_TASK,
 	  NULL, "Register a licensed file InsTaG needs (BFM 2009, "
 	  "EasyPortrait, pre-training checkpoints) from an upload or an "

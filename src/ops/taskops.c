@@ -10,7 +10,9 @@
 
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "instag/iops.h"
 #include "ops/taskops.h"
+#include "pipeline/pipeline.h"
 #include "tasks/tasks.h"
 
 int
@@ -29,6 +31,44 @@ taskops_get(const struct op_ctx *c, json_object *params,
 	*result = task_to_json(t);
 	task_free(t);
 	return 0;
+}
+
+int
+taskops_logs(const struct op_ctx *c, json_object *params,
+    json_object **result, struct op_error *e)
+{
+	static const char *const remote[] = { "instag.setup_environment",
+	    "instag.upload_data", "instag.preprocess", "instag.train",
+	    "instag.synthesize", "instag.fetch_results",
+	    "instag.place_assets", NULL };
+	struct task *t = NULL;
+	const char *const *op;
+	int64_t off = 0, lim = 65536;
+	int rc = tasks_get(ju_str(params, "task_id"), c->who->sub, &t);
+
+	if (rc != 0) {
+		op_error_set(e, rc > 0 ? ERRC_TASK_NOT_FOUND : ERRC_INTERNAL,
+		    rc > 0 ? "no task with that id belongs to you" :
+		    "the task store failed");
+		return -1;
+	}
+	ju_int(params, "offset", &off);
+	ju_int(params, "limit", &lim);
+	for (op = remote; *op != NULL && strcmp(*op, t->operation) != 0;
+	    op++)
+		;
+	if (strcmp(t->operation, "instag.pipeline") == 0)
+		rc = pl_read_log(c->cfg, t, off, lim, result, e);
+	else if (*op != NULL)
+		rc = iops_read_log(c->cfg, t, off, lim, result, e);
+	else {
+		op_error_set(e, ERRC_INVALID_PARAMS, "task %s (%s) runs no "
+		    "remote InsTaG job: instag.logs reads those of instag.* "
+		    "tasks that run on a pod", t->id, t->operation);
+		rc = -1;
+	}
+	task_free(t);
+	return rc;
 }
 
 int

@@ -471,6 +471,7 @@ show(struct task *t, const struct task *part)
 	int64_t k = task_ckpt_int(t, "stage", 0);
 	int64_t total = 0, done = 0, cur = 0, sp = 0;
 	const char *name, *sub = NULL, *log = NULL, *old;
+	json_object *tail = NULL, *otail;
 	char msg[400];
 	int pct;
 
@@ -494,6 +495,7 @@ show(struct task *t, const struct task *part)
 		sp = v;
 		sub = ju_str(part->progress, "message");
 		log = ju_str(part->progress, "log");
+		tail = ju_arr(part->progress, "log_tail");
 	}
 	pct = (int)((done * 100 + cur * sp) / (total > 0 ? total : 1));
 	snprintf(msg, sizeof(msg), "step %lld of %zu, %s%s%s",
@@ -506,20 +508,66 @@ show(struct task *t, const struct task *part)
 		ju_int(t->progress, "percent", &op);
 		bool same_log = (ol == NULL && log == NULL) ||
 		    (ol != NULL && log != NULL && strcmp(ol, log) == 0);
+		otail = ju_arr(t->progress, "log_tail");
 		if (old != NULL && strcmp(old, msg) == 0 && op == pct &&
-		    same_log)
+		    same_log && ((otail == NULL && tail == NULL) ||
+		    (otail != NULL && tail != NULL &&
+		    json_object_equal(otail, tail))))
 			return;
 	}
 	{
 		char *keep = log ? xstrdup(log) : NULL;
+		/* the part's last log lines, kept across the replacement */
+		json_object_get(tail);
 		task_set_progress_pct(t, (int)k + 1, (int)n, pct, msg);
 		json_object_object_add(t->progress, "stage",
 		    json_object_new_string(name));
 		if (keep != NULL)
 			json_object_object_add(t->progress, "log",
 			    json_object_new_string(keep));
+		if (tail != NULL)
+			json_object_object_add(t->progress, "log_tail", tail);
 		free(keep);
 	}
+}
+
+int
+pl_read_log(const struct config *cfg, const struct task *t,
+    int64_t offset, int64_t limit, json_object **result,
+    struct op_error *e)
+{
+	json_object *sub = ju_obj(t->checkpoint, "sub");
+	const char *pod = task_ckpt_str(t, "pod_id");
+	struct task v;
+	int rc;
+
+	*result = NULL;
+	if (sub == NULL || pod == NULL) {
+		int64_t k = task_ckpt_int(t, "stage", 0);
+		if (pod != NULL && (k > 1 || (k == 1 &&
+		    task_ckpt_int(t, "subn", 0) > 0)))
+			op_error_set(e, ERRC_LOG_GONE, "the pipeline runs no "
+			    "remote job now: its last one succeeded and its "
+			    "directory on the pod, with its log, was removed; "
+			    "the task's progress.log_tail keeps its last "
+			    "lines");
+		else
+			op_error_set(e, ERRC_NO_LOG, "task %s has not started "
+			    "a remote job yet", t->id);
+		return -1;
+	}
+	/* the part as iops_step sees it (part_init) */
+	memset(&v, 0, sizeof(v));
+	memcpy(v.id, t->id, sizeof(v.id));
+	v.owner = t->owner;
+	v.operation = t->operation;
+	v.checkpoint = sub;
+	v.params = json_object_new_object();
+	json_object_object_add(v.params, "pod_id",
+	    json_object_new_string(pod));
+	rc = iops_read_log(cfg, &v, offset, limit, result, e);
+	json_object_put(v.params);
+	return rc;
 }
 
 /* ---- the result ---------------------------------------------------------- */

@@ -23,6 +23,7 @@
 
 #include <json-c/json.h>
 
+#include "lib/attrs.h"
 #include "core/config.h"
 #include "core/op.h"
 #include "lib/strbuf.h"
@@ -40,6 +41,16 @@ int pl_admit(const struct op_ctx *c, json_object *params,
     struct op_error *e);
 
 /* Pipelines by state and stage, stage durations (a metrics collector). */
+/*
+ * instag.logs for pipeline task t: the log of its current part's remote
+ * job, through iops_read_log (which see); log_gone when the last part
+ * finished (its jobs' directories are removed after success), no_log
+ * before the first job.
+ */
+WARN_UNUSED_RESULT
+int pl_read_log(const struct config *cfg, const struct task *t,
+    int64_t offset, int64_t limit, json_object **result,
+    struct op_error *e);
 void pl_metrics(struct strbuf *sb);
 
 #endif

@@ -983,6 +983,139 @@ START_TEST(test_kill_between_fetch_exit_and_commit)
 }
 END_TEST
 
+/* instag.logs {task_id, offset, limit} as token: the reply in *r. */
+static void
+logs_as(const char *token, const char *id, long long off, long lim,
+    struct itest_resp *r)
+{
+	char params[256];
+
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\",\"offset\":%lld,"
+	    "\"limit\":%ld}", id, off, lim);
+	op_as(token, "instag.logs", params, r);
+}
+
+/*
+ * instag.logs reads a held job's log by offset, whole lines, secrets
+ * redacted; the task keeps the last lines in progress.log_tail; another
+ * user's token gets task_not_found; a failed job's log (the fake's own
+ * output) stays readable to its end.
+ */
+START_TEST(test_logs)
+{
+	const char *root = getenv("POD_ROOT"), *key = getenv("RUNPOD_API_KEY");
+	struct itest_resp r;
+	char params[512], jid[160], log[1024], *id, *tok;
+	const char *text, *tail = NULL;
+	long long next;
+	int before = calls_of("train_face"), i;
+
+	ck_assert_ptr_nonnull(key);
+	POD("echo hold > '%s/fake-control/train_face'", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"iterations\":200,\"n_views\":30,\"output_name\":"
+	    "\"may_l\"}", pod_id);
+	id = start("instag.train", params);
+	for (i = 0; i < 1200 && calls_of("train_face") == before; i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_int_eq(calls_of("train_face"), before + 1);
+	snprintf(jid, sizeof(jid), "%s-1-face", id);
+	snprintf(log, sizeof(log), "%s/jobs/%s/%s/log", root, ua(), jid);
+	/* lines as a job might print them, with secrets in them */
+	POD("printf 'Training progress: first\\nkey=%s auth: Bearer "
+	    "abc.DEF-123\\nhalf' >> '%s'", key, log);
+
+	/* the agent records the job's start in the step that started it:
+	 * until that is committed, the log is not the task's yet */
+	logs_as(admin(), id, 0, 65536, &r);
+	for (i = 0; i < 300 && itest_jstr(r.json, "result.text") == NULL;
+	    i++) {
+		itest_resp_free(&r);
+		usleep(100000);	/* a hang guard: 30 s */
+		logs_as(admin(), id, 0, 65536, &r);
+	}
+	ck_assert_msg(itest_jstr(r.json, "result.text") != NULL, "%s", r.body);
+	ck_assert_str_eq(itest_jstr(r.json, "result.job"), jid);
+	text = itest_jstr(r.json, "result.text");
+	ck_assert_ptr_nonnull(strstr(text, "Training progress: first\n"));
+	ck_assert_ptr_null(strstr(text, key));
+	ck_assert_ptr_null(strstr(text, "abc.DEF-123"));
+	ck_assert_ptr_nonnull(strstr(text, "key=[redacted] auth: Bearer "
+	    "[redacted]"));
+	ck_assert_ptr_null(strstr(r.body, key));
+	next = (long long)json_object_get_int64(itest_jget(r.json,
+	    "result.next_offset"));
+	ck_assert_int_gt(next, 0);
+	ck_assert(!json_object_get_boolean(itest_jget(r.json, "result.eof")));
+	itest_resp_free(&r);
+
+	/* on from next_offset: the rest, and what came since */
+	POD("printf ' line\\nTraining progress: second\\n' >> '%s'", log);
+	logs_as(admin(), id, next, 65536, &r);
+	text = itest_jstr(r.json, "result.text");
+	ck_assert_msg(text != NULL, "%s", r.body);
+	ck_assert_ptr_nonnull(strstr(text, "Training progress: second"));
+	ck_assert_ptr_null(strstr(text, "first"));
+	ck_assert_int_gt(json_object_get_int64(itest_jget(r.json,
+	    "result.next_offset")), next);
+	ck_assert_int_eq(json_object_get_int64(itest_jget(r.json,
+	    "result.next_offset")), json_object_get_int64(itest_jget(r.json,
+	    "result.size")));
+	itest_resp_free(&r);
+
+	/* the stored task keeps the last lines, redacted too */
+	for (i = 0; i < 600 && tail == NULL; i++) {
+		json_object *a;
+		get_task(id, &r);
+		a = itest_jget(r.json, "result.progress.log_tail");
+		if (a != NULL && strstr(json_object_to_json_string(a),
+		    "Training progress: second") != NULL) {
+			ck_assert_ptr_null(strstr(r.body, key));
+			ck_assert_ptr_null(strstr(r.body, "abc.DEF-123"));
+			tail = "seen";
+		}
+		itest_resp_free(&r);
+		if (tail == NULL)
+			usleep(100000);	/* a hang guard: 60 s */
+	}
+	ck_assert_msg(tail != NULL, "progress.log_tail never had the lines");
+
+	/* someone else's task is not there */
+	tok = itest_token("logs b|z@example.org", "instag:run tasks:read",
+	    3600);
+	logs_as(tok, id, 0, 100, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "task_not_found");
+	itest_resp_free(&r);
+	free(tok);
+	logs_as(admin(), id, -1, 100, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
+	itest_resp_free(&r);
+
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	op("tasks.cancel", params, &r);
+	itest_resp_free(&r);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 30000), "canceled");
+	POD("rm -f '%s/fake-control/train_face'", root);
+	free(id);
+
+	/* a job that failed half way: the fake's own output, to its end */
+	POD("echo 'fail_at 50' > '%s/fake-control/train_face'", root);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"may\",\"iterations\":200,\"n_views\":30,\"output_name\":"
+	    "\"may_l2\"}", pod_id);
+	id = start("instag.train", params);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "failed");
+	POD("rm -f '%s/fake-control/train_face'", root);
+	logs_as(admin(), id, 0, 1048576, &r);
+	text = itest_jstr(r.json, "result.text");
+	ck_assert_msg(text != NULL && strstr(text, "Training progress"),
+	    "%s", r.body);
+	ck_assert(json_object_get_boolean(itest_jget(r.json, "result.eof")));
+	itest_resp_free(&r);
+	free(id);
+}
+END_TEST
+
 START_TEST(test_cancel_and_failures)
 {
 	struct itest_resp r;
@@ -1259,6 +1392,7 @@ instag_integration_suite(void)
 	tcase_add_test(tc, test_job_survives_kill_and_drop);
 	tcase_add_test(tc, test_kill_between_job_exit_and_commit);
 	tcase_add_test(tc, test_kill_between_fetch_exit_and_commit);
+	tcase_add_test(tc, test_logs);
 	tcase_add_test(tc, test_cancel_and_failures);
 	tcase_add_test(tc, test_hostile_params);
 	tcase_add_test(tc, test_static_host);

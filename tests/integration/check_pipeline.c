@@ -555,6 +555,26 @@ cancel_at(const char *fake, const char *pattern, const char *extra)
 		usleep(50000);	/* a hang guard: 60 s */
 	ck_assert_msg(itest_fake_calls(fake) > before, "%s never ran", fake);
 	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	if (strcmp(fake, "train_face") == 0) {
+		/* instag.logs reads the current step's job (once the agent
+		 * has committed its start) */
+		const char *job = NULL;
+		for (i = 0; i < 300 && job == NULL; i++) {
+			itest_envelope(admin(), "instag.logs", params, &r);
+			job = itest_jstr(r.json, "result.job");
+			if (job != NULL) {
+				ck_assert_msg(strstr(job, "-face") != NULL &&
+				    strncmp(job, id, strlen(id)) == 0, "%s",
+				    r.body);
+				ck_assert(!json_object_get_boolean(itest_jget(
+				    r.json, "result.eof")));
+			}
+			itest_resp_free(&r);
+			if (job == NULL)
+				usleep(100000);	/* a hang guard: 30 s */
+		}
+		ck_assert_msg(job != NULL, "instag.logs never read the job");
+	}
 	itest_envelope(admin(), "tasks.cancel", params, &r);
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "canceled");

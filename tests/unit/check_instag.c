@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "instag/instag.h"
 #include "lib/strbuf.h"
 #include "testutil.h"
@@ -580,6 +582,51 @@ START_TEST(test_pretrain_per_owner)
 }
 END_TEST
 
+START_TEST(test_log_text)
+{
+	static const char in[] = "ok\tline\r\x01 k=SECRETKEY x "
+	    "Authorization: bearer eyJ.a-b_c/d+e= rpa_ABCDEFGHIJKLMNOP12 "
+	    "rpa_short \xff\xc3\xa9\xe2\x82 end";
+	char *o = instag_log_text(in, sizeof(in) - 1, "SECRETKEY");
+	json_object *tail, *t2;
+	char big[600];
+	int i;
+
+	ck_assert_str_eq(o, "ok\tline\n\xef\xbf\xbd k=[redacted] x "
+	    "Authorization: Bearer [redacted] [redacted] rpa_short "
+	    "\xef\xbf\xbd\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd end");
+	free(o);
+	o = instag_log_text("a\0b", 3, NULL);
+	ck_assert_str_eq(o, "a\xef\xbf\xbd" "b");
+	free(o);
+	o = instag_log_text("", 0, "");
+	ck_assert_str_eq(o, "");
+	free(o);
+
+	/* the tail: lines split at \n and \r, empty ones skipped, the last
+	 * 20 kept, each cut */
+	tail = instag_log_tail(NULL, "a\n\nb\rc", 6, NULL);
+	ck_assert_str_eq(json_object_to_json_string_ext(tail,
+	    JSON_C_TO_STRING_PLAIN), "[\"a\",\"b\",\"c\"]");
+	for (i = 0; i < 30; i++) {
+		char l[16];
+		int n = snprintf(l, sizeof(l), "l%d K\n", i);
+		t2 = instag_log_tail(tail, l, (size_t)n, "K");
+		json_object_put(tail);
+		tail = t2;
+	}
+	ck_assert_int_eq(json_object_array_length(tail), INSTAG_TAIL_LINES);
+	ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(
+	    tail, 0)), "l10 [redacted]");
+	json_object_put(tail);
+	memset(big, 'x', sizeof(big));
+	tail = instag_log_tail(NULL, big, sizeof(big), NULL);
+	ck_assert_uint_eq(strlen(json_object_get_string(
+	    json_object_array_get_idx(tail, 0))), INSTAG_TAIL_LINE);
+	json_object_put(tail);
+}
+END_TEST
+
 static Suite *
 instag_suite(void)
 {
@@ -590,6 +637,7 @@ instag_suite(void)
 	tcase_add_test(tc, test_quote);
 	tcase_add_test(tc, test_progress);
 	tcase_add_test(tc, test_owner_dir);
+	tcase_add_test(tc, test_log_text);
 	tcase_add_test(tc, test_stage_errors);
 	tcase_add_test(tc, test_stages_on_fake_tree);
 	tcase_add_test(tc, test_pretrain_per_owner);

@@ -139,6 +139,8 @@ static const struct {
 	{ "instag.list_assets", { NULL }, { "instag:run" }, OP_SYNC, NULL },
 	{ "instag.delete_asset", { NULL }, { "instag:run" }, OP_SYNC, NULL },
 	{ "instag.place_assets", { NULL }, { "instag:run" }, OP_TASK, "ssh" },
+	/* reading a task's log is reading the task */
+	{ "instag.logs", { NULL }, { "tasks:read" }, OP_SYNC, "ssh" },
 	{ "tasks.get", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	{ "tasks.list", { NULL }, { "tasks:read" }, OP_SYNC, NULL },
 	/* Cancel is a write: tasks:write (and the task must be yours), as
@@ -283,6 +285,26 @@ START_TEST(test_validate_required_unknown)
 	expect_bad(prov, "{\"gpu_count\":1}",
 	    "params.gpu_type_ids is required");
 	expect_bad(diag, "{\"bogus\":1}", "unknown parameter 'bogus'");
+	{
+		const struct param_spec *lg = ops_find("instag.logs")->params;
+		const char *id = "\"task_id\":"
+		    "\"0b6e4f3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b\"";
+		char b[160];
+
+		snprintf(b, sizeof(b), "{%s}", id);
+		expect_ok(lg, b);
+		snprintf(b, sizeof(b), "{%s,\"offset\":0,\"limit\":1048576}",
+		    id);
+		expect_ok(lg, b);
+		snprintf(b, sizeof(b), "{%s,\"offset\":-1}", id);
+		expect_bad(lg, b, "params.offset");
+		snprintf(b, sizeof(b), "{%s,\"limit\":0}", id);
+		expect_bad(lg, b, "params.limit");
+		snprintf(b, sizeof(b), "{%s,\"limit\":1048577}", id);
+		expect_bad(lg, b, "params.limit");
+		expect_bad(lg, "{\"task_id\":\"../x\"}", "params.task_id");
+		expect_bad(lg, "{}", "params.task_id is required");
+	}
 	expect_bad(diag, "{\"steps\":1,\"Steps\":1}",
 	    "unknown parameter 'Steps'");
 	expect_bad(spec_all, "{\"r\":\"x\",\"__proto__\":{}}",
