@@ -393,7 +393,11 @@ set_ssh_seen(struct pod_rec *r, void *arg)
 	if (strcmp(r->state, "stopped") == 0) {
 		free(r->state);
 		r->state = xstrdup("active");
+		free(r->reason);	/* why it was stopped */
+		r->reason = NULL;
 	}
+	/* Ready (again): the idle limit counts from now. */
+	r->last_used_ms = clock_wall_ms();
 }
 
 static json_object *
