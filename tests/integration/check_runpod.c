@@ -635,6 +635,8 @@ wait_agent_state(const char *params, const char *want, struct itest_resp *r)
 	ck_abort_msg("the pod never became %s: %s", want, r->body);
 }
 
+#define IDLE_STOPPED "instag_agent_pods_idle_total{action=\"stop\"}"
+
 /*
  * The idle limit, through the real path: a pod provisioned with
  * idle_minutes 0.05 (3 s) is kept while a task uses it (an upload whose
@@ -648,7 +650,7 @@ START_TEST(test_idle_stop)
 	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
 	struct itest_resp r;
 	char params[512], pp[128], *pod, *id, *st;
-	double stopped = metric("instag_agent_pods_idle_total{action=\"stop\"}");
+	double stopped = metric(IDLE_STOPPED);
 	int before, lists, i;
 	json_object *pods;
 	size_t k;
@@ -703,8 +705,7 @@ START_TEST(test_idle_stop)
 	st = pod_status(pod);
 	ck_assert_str_eq(st, "EXITED");
 	free(st);
-	ck_assert(metric("instag_agent_pods_idle_total{action=\"stop\"}") >=
-	    stopped + 1);
+	ck_assert(metric(IDLE_STOPPED) >= stopped + 1);
 
 	/* list_pods: the running total, with the reason */
 	op(admin(), "runpod.list_pods", "{}", &r);
