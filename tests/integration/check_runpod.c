@@ -731,6 +731,36 @@ START_TEST(test_idle_stop)
 }
 END_TEST
 
+/* With pod_idle_action = terminate the idle limit terminates the pod. */
+START_TEST(test_idle_terminate)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char pp[128];
+
+	ck_assert_int_eq(itest_sh("INSTAG_AGENT_POD_IDLE_ACTION=terminate "
+	    "'%s/tests/harness/agent' '%s' restart >&2", top, dir), 0);
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+	    "\"idle_minutes\":0.02}", "completed", 30000, &r);
+	snprintf(pp, sizeof(pp), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.idle_minutes")) == 0.02);
+	itest_resp_free(&r);
+	wait_agent_state(pp, "terminated", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.status"), "TERMINATED");
+	ck_assert_msg(strncmp(itest_jstr(r.json, "result.reason"), "idle: ",
+	    6) == 0, "%s", r.body);
+	itest_resp_free(&r);
+	ck_assert(metric("instag_agent_pods_idle_total{action=\"terminate\"}")
+	    >= 1);
+	ck_assert(metric("instag_agent_pods_terminated_total{by=\"idle\"}") >=
+	    1);
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
+	    top, dir), 0);
+}
+END_TEST
+
 /* ---- who may do what, bad params, secrets ------------------------------- */
 
 START_TEST(test_owners_and_params)
@@ -930,6 +960,7 @@ runpod_integration_suite(void)
 	tcase_add_test(tc, test_cost_guard);
 	tcase_add_test(tc, test_reaper);
 	tcase_add_test(tc, test_idle_stop);
+	tcase_add_test(tc, test_idle_terminate);
 	tcase_add_test(tc, test_owners_and_params);
 	tcase_add_test(tc, test_readyz_key_rejected);
 	tcase_add_test(tc, test_key_never_leaks);
