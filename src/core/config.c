@@ -63,6 +63,8 @@ const struct config_key config_keys[] = {
 	KEY(cost_guard_interval,  CFG_INT,   "60", 1, 3600),
 	KEY(reaper_mode,          CFG_STR,   "report", 0, 0),
 	KEY(reaper_interval,      CFG_INT,   "600", 0, 86400),
+	KEY(pod_idle_minutes,     CFG_INT,   "30", 0, 10080),
+	KEY(pod_idle_action,      CFG_STR,   "stop", 0, 0),
 	KEY(ssh_key_file,         CFG_STR,   "", 0, 0),
 	KEY(ssh_user,             CFG_STR,   "root", 0, 0),
 	KEY(ssh_timeout,          CFG_INT,   "10", 1, 120),
@@ -378,6 +380,12 @@ config_validate_runpod(struct config *cfg, char **err)
 	    strcmp(cfg->reaper_mode, "terminate") != 0) {
 		*err = xasprintf("reaper_mode: must be off, report or "
 		    "terminate; got '%s'", cfg->reaper_mode);
+		return -1;
+	}
+	if (strcmp(cfg->pod_idle_action, "stop") != 0 &&
+	    strcmp(cfg->pod_idle_action, "terminate") != 0) {
+		*err = xasprintf("pod_idle_action: must be stop or terminate; "
+		    "got '%s'", cfg->pod_idle_action);
 		return -1;
 	}
 	/* The prefix names pods: <prefix>-<task id>, at most 191 bytes. */

@@ -76,6 +76,8 @@ struct config {
 	long cost_guard_interval;
 	char *reaper_mode;	/* "off", "report" or "terminate" */
 	long reaper_interval;
+	long pod_idle_minutes;	/* default idle limit; 0: none */
+	char *pod_idle_action;	/* "stop" or "terminate" */
 
 	char *ssh_key_file;
 	char *ssh_user;

@@ -54,9 +54,10 @@ metrics_rpc_error(int code)
 
 static atomic_ulong orphan_pods;
 static const char *const reap_names[] = { "cost_guard", "reaper", "timeout",
-    "failed", "cancel" };
+    "failed", "cancel", "idle" };
 #define NREAP (sizeof(reap_names) / sizeof(reap_names[0]))
 static atomic_ulong reaped[NREAP];
+static atomic_ulong idle_stopped, idle_terminated;
 
 void
 metrics_set_orphan_pods(unsigned long n)
@@ -74,6 +75,13 @@ metrics_pod_reaped(const char *why)
 			atomic_fetch_add(&reaped[i], 1);
 }
 
+void
+metrics_pod_idle(const char *action)
+{
+	atomic_fetch_add(strcmp(action, "stop") == 0 ? &idle_stopped :
+	    &idle_terminated, 1);
+}
+
 static void
 render_pods(struct strbuf *sb)
 {
@@ -85,11 +93,17 @@ render_pods(struct strbuf *sb)
 	    "instag_agent_orphan_pods %lu\n", atomic_load(&orphan_pods));
 	sb_adds(sb, "# HELP instag_agent_pods_terminated_total Pods the agent "
 	    "terminated by itself: cost guard, reaper, provision timeout, "
-	    "failed provision, canceled provision.\n"
+	    "failed provision, canceled provision, idle limit.\n"
 	    "# TYPE instag_agent_pods_terminated_total counter\n");
 	for (i = 0; i < NREAP; i++)
 		sb_addf(sb, "instag_agent_pods_terminated_total{by=\"%s\"} "
 		    "%lu\n", reap_names[i], atomic_load(&reaped[i]));
+	sb_addf(sb, "# HELP instag_agent_pods_idle_total Pods the idle limit "
+	    "stopped or terminated (no task used them for idle_minutes).\n"
+	    "# TYPE instag_agent_pods_idle_total counter\n"
+	    "instag_agent_pods_idle_total{action=\"stop\"} %lu\n"
+	    "instag_agent_pods_idle_total{action=\"terminate\"} %lu\n",
+	    atomic_load(&idle_stopped), atomic_load(&idle_terminated));
 }
 
 void

@@ -22,8 +22,11 @@ void metrics_rpc_error(int code);
 /* Pods the last reaper round found without an owner. */
 void metrics_set_orphan_pods(unsigned long n);
 /* A pod terminated by the agent itself: "cost_guard", "reaper",
- * "timeout", "failed" (a provision that failed otherwise) or "cancel". */
+ * "timeout", "failed" (a provision that failed otherwise), "cancel" or
+ * "idle". */
 void metrics_pod_reaped(const char *why);
+/* A pod the idle limit acted on: action "stop" or "terminate". */
+void metrics_pod_idle(const char *action);
 /* Append the whole exposition to sb: the counters above, then what each
  * collector adds. */
 void metrics_render(struct strbuf *sb);

@@ -41,7 +41,9 @@ ops_outcome_clear(struct op_outcome *out)
 #define COST \
 	{ "max_runtime_minutes", P_INT, false, PAT_ANY, 1, 10080, { NULL }, \
 	    NULL }, \
-	{ "max_cost_usd", P_NUM, false, PAT_ANY, 0.01, 10000, { NULL }, NULL }
+	{ "max_cost_usd", P_NUM, false, PAT_ANY, 0.01, 10000, { NULL }, \
+	    NULL }, \
+	{ "idle_minutes", P_NUM, false, PAT_ANY, 0, 10080, { NULL }, NULL }
 
 static const struct param_spec no_params[] = { END };
 static const struct param_spec p_pod[] = { POD_ID, END };

@@ -259,7 +259,7 @@ part_of_stage(const struct task *t, json_object *st, int64_t subn,
 {
 	static const char *const prov[] = { "gpu_type_ids", "cloud_type",
 	    "gpu_count", "image", "container_disk_gb", "volume_gb",
-	    "max_runtime_minutes", "max_cost_usd", NULL };
+	    "max_runtime_minutes", "max_cost_usd", "idle_minutes", NULL };
 	static const char *const subj[] = { "subject", NULL };
 	static const char *const upl[] = { "video", "convert", NULL };
 	static const char *const train[] = { "audio_extractor", "iterations",

@@ -88,6 +88,13 @@ static const char *const schema_v3 =
     " probed_ms INTEGER NOT NULL);"
     "PRAGMA user_version = 3;";
 
+/* The idle limit of a pod and when a task last used it (0: unknown; the
+ * cost guard counts from created_ms then). */
+static const char *const schema_v4 =
+    "ALTER TABLE pods ADD COLUMN idle_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pods ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 4;";
+
 /* How long a store call waits for SQLite's write lock (another process's
  * transaction) before giving up with SQLITE_BUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -95,7 +102,7 @@ static const char *const schema_v3 =
 #define POD_COLS "pod_id, name, task_id, owner, state, gpu_type_id, cloud, " \
     "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
     "max_cost_usd, running_ms, cost_usd, last_check_ms, reason, " \
-    "created_ms, updated_ms"
+    "created_ms, updated_ms, idle_ms, last_used_ms"
 
 #define TASK_COLS "id, context_id, owner, operation, params, state, " \
     "progress, result, artifacts, error, checkpoint, history, created_ms, " \
@@ -281,6 +288,8 @@ store_migrate(struct store *st, char **err)
 	if (version < 2 && store_apply(st, schema_v2, 2, err) < 0)
 		goto cleanup;
 	if (version < 3 && store_apply(st, schema_v3, 3, err) < 0)
+		goto cleanup;
+	if (version < 4 && store_apply(st, schema_v4, 4, err) < 0)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -803,7 +812,8 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	int rc = -1;
 
 	s = stmt_open(st, "INSERT INTO pods (" POD_COLS ") VALUES "
-	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(pod_id) DO "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+	    "ON CONFLICT(pod_id) DO "
 	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
 	    " owner = excluded.owner, state = excluded.state,"
 	    " gpu_type_id = excluded.gpu_type_id, cloud = excluded.cloud,"
@@ -816,15 +826,17 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd,"
 	    " last_check_ms = excluded.last_check_ms, reason = excluded.reason,"
 	    " created_ms = excluded.created_ms,"
-	    " updated_ms = excluded.updated_ms",
-	    "sssssss" "idsis" "IdIdIs" "II",
+	    " updated_ms = excluded.updated_ms,"
+	    " idle_ms = excluded.idle_ms,"
+	    " last_used_ms = excluded.last_used_ms",
+	    "sssssss" "idsis" "IdIdIs" "II" "II",
 	    p->pod_id, p->name, p->task_id, p->owner, p->state,
 	    p->gpu_type_id, p->cloud,
 	    p->gpu_count, p->cost_per_hr, p->public_ip, p->ssh_port,
 	    p->host_fp,
 	    p->max_runtime_ms, p->max_cost_usd, p->running_ms, p->cost_usd,
 	    p->last_check_ms, p->reason,
-	    p->created_ms, p->updated_ms);
+	    p->created_ms, p->updated_ms, p->idle_ms, p->last_used_ms);
 	if (s != NULL && sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
 	if (rc < 0)
@@ -858,6 +870,8 @@ row_to_pod(sqlite3_stmt *s)
 	p->reason = col_str(s, 17);
 	p->created_ms = sqlite3_column_int64(s, 18);
 	p->updated_ms = sqlite3_column_int64(s, 19);
+	p->idle_ms = sqlite3_column_int64(s, 20);
+	p->last_used_ms = sqlite3_column_int64(s, 21);
 	return p;
 }
 

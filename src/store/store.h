@@ -15,7 +15,7 @@
 #include "core/task.h"
 #include "lib/attrs.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -121,7 +121,11 @@ struct pod_rec {
 	int64_t running_ms;	/* accrued while RunPod billed it */
 	double cost_usd;	/* accrued */
 	int64_t last_check_ms;	/* when running_ms/cost_usd were updated */
-	char *reason;		/* why it was terminated, or NULL */
+	char *reason;		/* why it was terminated or stopped by the
+				 * agent, or NULL */
+	int64_t idle_ms;	/* schema 4: stop after this long unused;
+				 * 0: never */
+	int64_t last_used_ms;	/* schema 4: when a task last used it */
 	int64_t created_ms;
 	int64_t updated_ms;
 };

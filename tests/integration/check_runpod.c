@@ -597,6 +597,170 @@ START_TEST(test_reaper)
 }
 END_TEST
 
+/* Calls of the fake InsTaG's tool script on the pods (-1: unreadable). */
+static int
+calls_of(const char *script)
+{
+	char cmd[512], buf[32];
+	FILE *fp;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "grep -c '^%s\t' '%s/.fake-state/calls.log'"
+	    " 2>/dev/null || true", script, getenv("POD_ROOT"));
+	fp = popen(cmd, "r");
+	if (fp != NULL && fgets(buf, sizeof(buf), fp))
+		n = atoi(buf);
+	if (fp)
+		pclose(fp);
+	return n;
+}
+
+/* runpod.get_pod of pod until its agent_state is want (a hang guard of
+ * 60 s); r holds the last answer. */
+static void
+wait_agent_state(const char *params, const char *want, struct itest_resp *r)
+{
+	const char *st = NULL;
+	int i;
+
+	for (i = 0; i < 600; i++) {
+		op(admin(), "runpod.get_pod", params, r);
+		st = itest_jstr(r->json, "result.agent_state");
+		if (st != NULL && strcmp(st, want) == 0)
+			return;
+		itest_resp_free(r);
+		usleep(100000);
+	}
+	op(admin(), "runpod.get_pod", params, r);
+	ck_abort_msg("the pod never became %s: %s", want, r->body);
+}
+
+#define IDLE_STOPPED "instag_agent_pods_idle_total{action=\"stop\"}"
+
+/*
+ * The idle limit, through the real path: a pod provisioned with
+ * idle_minutes 0.05 (3 s) is kept while a task uses it (an upload whose
+ * fetch the fake's curl holds), for several guard rounds past the limit;
+ * once the task ends and the limit passes, the cost guard stops it
+ * (RunPod says EXITED), its record says why, the metrics count it, and
+ * list_pods shows its running total.
+ */
+START_TEST(test_idle_stop)
+{
+	const char *root = getenv("POD_ROOT"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char params[512], pp[128], *pod, *id, *st;
+	double stopped = metric(IDLE_STOPPED);
+	int before, lists, i;
+	json_object *pods;
+	size_t k;
+
+	ck_assert(stopped >= 0);
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+	    "\"idle_minutes\":0.05}", "completed", 30000, &r);
+	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	snprintf(pp, sizeof(pp), "{\"pod_id\":\"%s\"}", pod);
+
+	/* in use: an upload held in its fetch */
+	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' video "
+	    "--seconds 2.4 '%s/www/idle.mp4'", getenv("top_srcdir"), dir), 0);
+	ck_assert_int_eq(itest_pod_sh("echo hold > '%s/fake-control/curl'",
+	    root), 0);
+	before = calls_of("curl");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
+	    "\"idle\",\"video\":\"%s/www/idle.mp4\"}", pod,
+	    getenv("NGINX_ROOT_URL"));
+	id = start(admin(), "instag.upload_data", params);
+	for (i = 0; i < 1200 && calls_of("curl") == before; i++)
+		usleep(50000);	/* a hang guard: 60 s */
+	ck_assert_msg(calls_of("curl") > before, "the upload never fetched");
+	/* past the limit (at least 4 s), and at least 5 guard rounds (each
+	 * lists the pods once) while the task holds the pod */
+	lists = fake_calls("GET /v2/pods");
+	sleep(4);
+	for (i = 0; i < 600 && fake_calls("GET /v2/pods") < lists + 5; i++)
+		usleep(100000);	/* a hang guard: 60 s */
+	op(admin(), "runpod.get_pod", pp, &r);
+	ck_assert_msg(strcmp(itest_jstr(r.json, "result.agent_state"),
+	    "active") == 0 && strcmp(itest_jstr(r.json, "result.status"),
+	    "RUNNING") == 0, "a pod in use was stopped: %s", r.body);
+	ck_assert_ptr_nonnull(itest_jstr(r.json, "result.last_used_at"));
+	itest_resp_free(&r);
+	st = pod_status(pod);
+	ck_assert_str_eq(st, "RUNNING");
+	free(st);
+
+	/* the task ends; the pod is idle from then on */
+	ck_assert_int_eq(itest_pod_sh("rm -f '%s/fake-control/curl'", root),
+	    0);
+	itest_wait_task(admin(), id, 60000);
+	wait_agent_state(pp, "stopped", &r);
+	ck_assert_msg(itest_jstr(r.json, "result.reason") != NULL &&
+	    strncmp(itest_jstr(r.json, "result.reason"), "idle: ", 6) == 0,
+	    "%s", r.body);
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.idle_minutes")) == 0.05);
+	itest_resp_free(&r);
+	st = pod_status(pod);
+	ck_assert_str_eq(st, "EXITED");
+	free(st);
+	ck_assert(metric(IDLE_STOPPED) >= stopped + 1);
+
+	/* list_pods: the running total, with the reason */
+	op(admin(), "runpod.list_pods", "{}", &r);
+	pods = itest_jget(r.json, "result.pods");
+	for (k = 0; pods && k < json_object_array_length(pods); k++) {
+		json_object *p = json_object_array_get_idx(pods, k);
+		if (strcmp(itest_jstr(p, "pod_id"), pod) != 0)
+			continue;
+		ck_assert_str_eq(itest_jstr(p, "agent_state"), "stopped");
+		ck_assert(json_object_get_double(itest_jget(p,
+		    "running_minutes")) > 0);
+		ck_assert(json_object_get_double(itest_jget(p,
+		    "cost_usd")) > 0);
+		break;
+	}
+	ck_assert_msg(pods && k < json_object_array_length(pods), "%s",
+	    r.body);
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", pp, "completed", 20000, &r);
+	itest_resp_free(&r);
+	free(id);
+	free(pod);
+}
+END_TEST
+
+/* With pod_idle_action = terminate the idle limit terminates the pod. */
+START_TEST(test_idle_terminate)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char pp[128];
+
+	ck_assert_int_eq(itest_sh("INSTAG_AGENT_POD_IDLE_ACTION=terminate "
+	    "'%s/tests/harness/agent' '%s' restart >&2", top, dir), 0);
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+	    "\"idle_minutes\":0.02}", "completed", 30000, &r);
+	snprintf(pp, sizeof(pp), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.idle_minutes")) == 0.02);
+	itest_resp_free(&r);
+	wait_agent_state(pp, "terminated", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.status"), "TERMINATED");
+	ck_assert_msg(strncmp(itest_jstr(r.json, "result.reason"), "idle: ",
+	    6) == 0, "%s", r.body);
+	itest_resp_free(&r);
+	ck_assert(metric("instag_agent_pods_idle_total{action=\"terminate\"}")
+	    >= 1);
+	ck_assert(metric("instag_agent_pods_terminated_total{by=\"idle\"}") >=
+	    1);
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
+	    top, dir), 0);
+}
+END_TEST
+
 /* ---- who may do what, bad params, secrets ------------------------------- */
 
 START_TEST(test_owners_and_params)
@@ -795,6 +959,8 @@ runpod_integration_suite(void)
 	tcase_add_test(tc, test_crash_during_create);
 	tcase_add_test(tc, test_cost_guard);
 	tcase_add_test(tc, test_reaper);
+	tcase_add_test(tc, test_idle_stop);
+	tcase_add_test(tc, test_idle_terminate);
 	tcase_add_test(tc, test_owners_and_params);
 	tcase_add_test(tc, test_readyz_key_rejected);
 	tcase_add_test(tc, test_key_never_leaks);

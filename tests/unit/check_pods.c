@@ -232,6 +232,84 @@ START_TEST(test_guard_account)
 }
 END_TEST
 
+/* The idle decision: only an active, RUNNING pod with a limit that no
+ * task used for that long, counted from its last use (else its
+ * creation). */
+START_TEST(test_guard_idle)
+{
+	struct pod_rec r = { 0 };
+	char *why;
+
+	r.state = (char *)"active";
+	r.created_ms = 1000;
+	r.idle_ms = 30 * 60000;
+	/* 29 min after creation: kept; 30 min: idle. */
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 29 * 60000, false, true));
+	why = guard_idle(&r, 1000 + 30 * 60000, false, true);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_msg(strncmp(why, "idle: no task used the pod for 30.0 "
+	    "minutes", 41) == 0 && strstr(why, "idle_minutes 30.00"), "%s",
+	    why);
+	free(why);
+	/* in use, not RUNNING (stopped, starting), or no limit: kept */
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 90 * 60000, true, true));
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 90 * 60000, false, false));
+	r.idle_ms = 0;
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 90 * 60000, false, true));
+	r.idle_ms = 30 * 60000;
+	/* counted from the last use */
+	r.last_used_ms = 1000 + 60 * 60000;
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 89 * 60000, false, true));
+	why = guard_idle(&r, 1000 + 90 * 60000, false, true);
+	ck_assert_ptr_nonnull(why);
+	free(why);
+	/* a clock that steps back is not idle time */
+	ck_assert_ptr_null(guard_idle(&r, 0, false, true));
+	/* stopped or terminated already: nothing to do */
+	r.state = (char *)"stopped";
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 900 * 60000, false, true));
+	r.state = (char *)"terminated";
+	ck_assert_ptr_null(guard_idle(&r, 1000 + 900 * 60000, false, true));
+}
+END_TEST
+
+/* Which unfinished tasks use a pod: the provision that made it, a task
+ * whose params.pod_id names it, a pipeline whose checkpoint does. */
+START_TEST(test_guard_task_uses)
+{
+	struct pod_rec r = { 0 };
+	struct task *prov, *other, *step, *pl;
+
+	r.pod_id = (char *)"pod-1";
+	prov = task_new("alice", "runpod.provision_pod",
+	    json_tokener_parse("{\"gpu_type_ids\":[\"A\"]}"), NULL);
+	r.task_id = prov->id;
+	other = task_new("alice", "runpod.provision_pod",
+	    json_tokener_parse("{\"gpu_type_ids\":[\"A\"]}"), NULL);
+	step = task_new("alice", "instag.train",
+	    json_tokener_parse("{\"pod_id\":\"pod-1\"}"), NULL);
+	pl = task_new("alice", "instag.pipeline", json_object_new_object(),
+	    NULL);
+	ck_assert(guard_task_uses(prov, &r));
+	ck_assert(!guard_task_uses(other, &r));
+	ck_assert(guard_task_uses(step, &r));
+	ck_assert(!guard_task_uses(pl, &r));
+	task_ckpt_set_str(pl, "pod_id", "pod-2");
+	ck_assert(!guard_task_uses(pl, &r));
+	task_ckpt_set_str(pl, "pod_id", "pod-1");
+	ck_assert(guard_task_uses(pl, &r));
+	/* a finished task uses nothing */
+	task_set_state(step, TASK_COMPLETED);
+	ck_assert(!guard_task_uses(step, &r));
+	task_set_state(prov, TASK_FAILED);
+	ck_assert(!guard_task_uses(prov, &r));
+	task_free(prov);
+	task_free(other);
+	task_free(step);
+	task_free(pl);
+}
+END_TEST
+
 START_TEST(test_guard_names)
 {
 	const char *tid = NULL;
@@ -281,7 +359,15 @@ START_TEST(test_describe)
 	r.max_runtime_ms = 120 * 60000;
 	r.max_cost_usd = 1;
 	r.running_ms = 90000;
+	r.cost_usd = 0.25;
+	r.idle_ms = 90000;
+	r.last_used_ms = 86400000;
 	o = pods_describe(&r, NULL);
+	ck_assert(json_object_get_double(json_object_object_get(o,
+	    "idle_minutes")) == 1.5);
+	ck_assert(json_object_get_double(json_object_object_get(o,
+	    "cost_usd")) == 0.25);
+	ck_assert_str_eq(ju_str(o, "last_used_at"), "1970-01-02T00:00:00.000Z");
 	ck_assert_str_eq(ju_str(o, "status"), "TERMINATED");
 	ck_assert_str_eq(ju_str(o, "reason"), r.reason);
 	ck_assert_int_eq(json_object_get_int(json_object_object_get(o,
@@ -310,6 +396,9 @@ START_TEST(test_config_keys)
 		"runpod_image = img;reboot\n",
 		"provision_timeout = 5\n",
 		"provision_poll_ms = 0\n",
+		"pod_idle_action = pause\n",
+		"pod_idle_minutes = -1\n",
+		"pod_idle_minutes = 10081\n",
 		NULL
 	};
 	char path[] = "/tmp/ia-pods-conf-XXXXXX";
@@ -329,13 +418,18 @@ START_TEST(test_config_keys)
 		free(text);
 	}
 	cfg = tu_config("runpod_url = http://127.0.0.1:8080\n"
-	    "max_cost_usd = 2.5\nreaper_mode = terminate\n");
+	    "max_cost_usd = 2.5\nreaper_mode = terminate\n"
+	    "pod_idle_minutes = 0\npod_idle_action = terminate\n");
 	ck_assert(cfg->max_cost > 2.49 && cfg->max_cost < 2.51);
+	ck_assert_int_eq(cfg->pod_idle_minutes, 0);
+	ck_assert_str_eq(cfg->pod_idle_action, "terminate");
 	ck_assert_str_eq(cfg->reaper_mode, "terminate");
 	config_free(cfg);
 	cfg = tu_config(NULL);
 	ck_assert_str_eq(cfg->runpod_url, "https://api.runpod.io");
 	ck_assert_str_eq(cfg->reaper_mode, "report");
+	ck_assert_int_eq(cfg->pod_idle_minutes, 30);
+	ck_assert_str_eq(cfg->pod_idle_action, "stop");
 	ck_assert_str_eq(cfg->ssh_user, "root");
 	config_free(cfg);
 }
@@ -443,6 +537,8 @@ pods_suite(void)
 	tcase_add_test(tc, test_env_key);
 	tcase_add_test(tc, test_retry_delay);
 	tcase_add_test(tc, test_guard_account);
+	tcase_add_test(tc, test_guard_idle);
+	tcase_add_test(tc, test_guard_task_uses);
 	tcase_add_test(tc, test_guard_names);
 	tcase_add_test(tc, test_provision_validate);
 	tcase_add_test(tc, test_describe);

@@ -120,7 +120,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "3");
+	ck_assert_str_eq(v, "4");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -136,7 +136,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "3");
+	ck_assert_str_eq(v, "4");
 	free(v);
 }
 END_TEST
@@ -715,6 +715,8 @@ START_TEST(test_pods_registry)
 	r.max_runtime_ms = 60000;
 	r.max_cost_usd = 1.5;
 	r.created_ms = r.updated_ms = 1000;
+	r.idle_ms = 1800000;
+	r.last_used_ms = 1500;
 	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
 	r.pod_id = (char *)"pod-2";
 	r.task_id = (char *)"t2";
@@ -729,6 +731,8 @@ START_TEST(test_pods_registry)
 	ck_assert(g->cost_per_hr > 0.879 && g->cost_per_hr < 0.881);
 	ck_assert_ptr_null(g->public_ip);
 	ck_assert_ptr_null(g->reason);
+	ck_assert_int_eq(g->idle_ms, 1800000);
+	ck_assert_int_eq(g->last_used_ms, 1500);
 	/* An update keeps the key and changes the rest. */
 	free(g->state);
 	g->state = xstrdup("terminated");
@@ -763,6 +767,18 @@ START_TEST(test_pods_registry)
 	store_pod_list_free(all, n);
 	store_close(st);
 
+	/* A version 3 store (no idle columns) is migrated on open, its
+	 * pods kept with no idle limit. */
+	exec_sql(path, "ALTER TABLE pods DROP COLUMN idle_ms; "
+	    "ALTER TABLE pods DROP COLUMN last_used_ms; "
+	    "PRAGMA user_version = 3;");
+	st = open_ok(path);
+	ck_assert_int_eq(store_pod_get(st, "pod-1", &g), 0);
+	ck_assert_int_eq(g->idle_ms, 0);
+	ck_assert_int_eq(g->last_used_ms, 0);
+	store_pod_free(g);
+	store_close(st);
+
 	/* A version 1 store (no pods table) is migrated on open, its tasks
 	 * kept. */
 	exec_sql(path, "DROP TABLE pods; DROP TABLE health; "
@@ -773,7 +789,7 @@ START_TEST(test_pods_registry)
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "3");
+	ck_assert_str_eq(v, "4");
 	free(v);
 }
 END_TEST
@@ -816,7 +832,7 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "3");
+	ck_assert_str_eq(v, "4");
 	free(v);
 	task_free(t);
 }

@@ -57,14 +57,64 @@ guard_parse_name(const char *prefix, const char *name, const char **task_id)
 	return uuid_valid(*task_id);
 }
 
+bool
+guard_task_uses(const struct task *t, const struct pod_rec *r)
+{
+	const char *p;
+
+	if (task_state_terminal(t->state))
+		return false;
+	if (r->task_id != NULL && strcmp(t->id, r->task_id) == 0)
+		return true;
+	p = ju_str(t->params, "pod_id");
+	if (p != NULL && strcmp(p, r->pod_id) == 0)
+		return true;
+	p = task_ckpt_str(t, "pod_id");
+	return p != NULL && strcmp(p, r->pod_id) == 0;
+}
+
+char *
+guard_idle(const struct pod_rec *r, int64_t now, bool in_use, bool running)
+{
+	int64_t since = r->last_used_ms > r->created_ms ? r->last_used_ms :
+	    r->created_ms;
+
+	if (in_use || !running || r->idle_ms <= 0 ||
+	    strcmp(r->state, "active") != 0 || now - since < r->idle_ms)
+		return NULL;
+	return xasprintf("idle: no task used the pod for %.1f minutes "
+	    "(idle_minutes %.2f)", (double)(now - since) / 60000.0,
+	    (double)r->idle_ms / 60000.0);
+}
+
 /* ---- cost guard ---------------------------------------------------------- */
 
 struct round {
 	int64_t now;
 	double new_rate;
 	bool billed;
-	char *reason;		/* out */
+	bool running;		/* RunPod says RUNNING */
+	bool idle_known;	/* in_use is known (the task scan worked) */
+	bool in_use;
+	char *reason;		/* out: a cost limit passed */
+	char *idle;		/* out: the idle limit passed */
 };
+
+/* Whether any unfinished task uses r; -1 when the store cannot say. */
+static int
+in_use(const struct pod_rec *r)
+{
+	struct task **ts = NULL;
+	size_t n = 0, i;
+	int yes = 0;
+
+	if (store_task_active(G.store, &ts, &n) < 0)
+		return -1;
+	for (i = 0; i < n && !yes; i++)
+		yes = guard_task_uses(ts[i], r);
+	task_list_free(ts, n);
+	return yes;
+}
 
 static void
 account(struct pod_rec *r, void *arg)
@@ -77,6 +127,64 @@ account(struct pod_rec *r, void *arg)
 	x->reason = guard_account(r, dt, r->cost_per_hr, x->billed);
 	r->last_check_ms = x->now;
 	r->cost_per_hr = x->new_rate;
+	if (x->idle_known && x->in_use)
+		r->last_used_ms = x->now;
+	else if (x->idle_known && x->reason == NULL)
+		x->idle = guard_idle(r, x->now, false, x->running);
+}
+
+static void
+set_idle_stopped(struct pod_rec *r, void *arg)
+{
+	if (strcmp(r->state, "terminated") == 0)
+		return;
+	free(r->state);
+	r->state = xstrdup("stopped");
+	free(r->reason);
+	r->reason = xstrdup(arg);
+}
+
+/*
+ * Act on an idle pod: stop it (POST action stop; 409: already stopping
+ * or stopped) or terminate it, as pod_idle_action says.  The action comes
+ * first and the registry row after: both actions are idempotent at
+ * RunPod, so a failure or a crash in between is caught up next round (a
+ * crash after a stop leaves the row "active" for an EXITED pod, which is
+ * not billed for compute).  A task that started using the pod since the
+ * round's scan keeps it.
+ */
+static void
+idle_act(struct runpod_client *c, const struct pod_rec *r, const char *why)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_pod *p = NULL;
+	bool term = strcmp(G.cfg->pod_idle_action, "terminate") == 0;
+	int rc;
+
+	if (in_use(r) != 0)
+		return;
+	log_kv(LOG_INFO, "pod_idle", why, "pod", r->pod_id, "owner", r->owner,
+	    "action", term ? "terminate" : "stop", NULL);
+	if (term) {
+		if (pods_terminate(c, r->pod_id, "idle", why, &e) == 0)
+			metrics_pod_idle("terminate");
+		runpod_error_clear(&e);
+		return;
+	}
+	rc = runpod_pod_action(c, r->pod_id, "stop", &p, &e);
+	pods_count(rc, &e);
+	runpod_pod_free(p);
+	if (rc < 0 && e.kind != RP_CONFLICT) {
+		log_kv(LOG_WARN, "pod_stop_failed", "could not stop an idle "
+		    "pod; will try again", "pod", r->pod_id, "error",
+		    runpod_error_kind_name(e.kind), NULL);
+		runpod_error_clear(&e);
+		return;
+	}
+	runpod_error_clear(&e);
+	/* A failed write is logged; the next round stops (409) again. */
+	if (pods_update(r->pod_id, set_idle_stopped, (void *)why) == 0)
+		metrics_pod_idle("stop");
 }
 
 static void
@@ -86,11 +194,20 @@ cost_round(void)
 	struct runpod_client *c;
 	struct runpod_pod **live = NULL;
 	struct pod_rec **recs = NULL;
-	size_t nlive = 0, nrec = 0, i, j;
+	struct task **ts = NULL;
+	size_t nlive = 0, nrec = 0, nts = 0, i, j;
+	bool idle_known = false;
 	int rc;
 
 	if (store_pod_list(G.store, NULL, false, &recs, &nrec) < 0 || nrec == 0)
 		goto cleanup;
+	for (i = 0; i < nrec && !idle_known; i++)
+		idle_known = recs[i]->idle_ms > 0 &&
+		    strcmp(recs[i]->state, "active") == 0;
+	/* Which pods tasks use: one read of the store; when it fails, no
+	 * pod is taken for idle this round. */
+	if (idle_known && store_task_active(G.store, &ts, &nts) < 0)
+		idle_known = false;
 	if ((c = pods_client(&e)) == NULL)
 		goto cleanup;
 	rc = runpod_list_pods(c, &live, &nlive, &e);
@@ -102,7 +219,8 @@ cost_round(void)
 		goto cleanup;
 	}
 	for (i = 0; i < nrec; i++) {
-		struct round x = { clock_wall_ms(), 0, false, NULL };
+		struct round x = { .now = clock_wall_ms(),
+		    .idle_known = idle_known };
 		const struct runpod_pod *lp = NULL;
 
 		for (j = 0; j < nlive; j++)
@@ -112,7 +230,10 @@ cost_round(void)
 			x.new_rate = lp->cost_per_hr;
 			x.billed = strcmp(lp->status, "EXITED") != 0 &&
 			    strcmp(lp->status, "TERMINATED") != 0;
+			x.running = strcmp(lp->status, "RUNNING") == 0;
 		}
+		for (j = 0; idle_known && j < nts && !x.in_use; j++)
+			x.in_use = guard_task_uses(ts[j], recs[i]);
 		/* Not listed: terminated outside the agent; account the last
 		 * interval and let the get/list operations mark it.  A write
 		 * that fails is logged by pods_update, and loses nothing: the
@@ -126,12 +247,15 @@ cost_round(void)
 			    "cost_guard", x.reason, &e));
 			runpod_error_clear(&e);
 			free(x.reason);
-		}
+		} else if (x.idle != NULL)
+			idle_act(c, recs[i], x.idle);
+		free(x.idle);
 	}
 cleanup:
 	runpod_error_clear(&e);
 	runpod_pods_free(live, nlive);
 	store_pod_list_free(recs, nrec);
+	task_list_free(ts, nts);
 }
 
 /* ---- reaper -------------------------------------------------------------- */

@@ -392,6 +392,20 @@ pods_name_for(const char *task_id)
 
 /* ---- registry ------------------------------------------------------------ */
 
+int64_t
+pods_idle_ms(json_object *params)
+{
+	json_object *v;
+	double mins = (double)P.cfg->pod_idle_minutes;
+
+	if (json_object_object_get_ex(params, "idle_minutes", &v) &&
+	    v != NULL)
+		mins = json_object_get_double(v);
+	if (!(mins > 0))
+		return 0;
+	return (int64_t)(mins * 60000.0 + 0.5);
+}
+
 int
 pods_register(const struct task *t, const struct runpod_pod *p,
     const char *cloud, char **err)
@@ -417,6 +431,8 @@ pods_register(const struct task *t, const struct runpod_pod *p,
 	r.gpu_count = p->gpu_count > 0 ? p->gpu_count : 1;
 	r.cost_per_hr = p->cost_per_hr;
 	r.max_runtime_ms = mins * 60000;
+	r.idle_ms = pods_idle_ms(t->params);
+	r.last_used_ms = now;
 	r.last_check_ms = now;
 	r.created_ms = r.updated_ms = now;
 	pthread_mutex_lock(&P.reg_lock);
@@ -567,6 +583,13 @@ pods_describe(const struct pod_rec *r, const struct runpod_pod *live)
 	    r->max_runtime_ms / 60000));
 	json_object_object_add(o, "max_cost_usd",
 	    json_object_new_double(r->max_cost_usd));
+	json_object_object_add(o, "idle_minutes", json_object_new_double(
+	    (double)r->idle_ms / 60000.0));
+	if (r->last_used_ms > 0) {
+		char ts[40];
+		ju_iso8601(r->last_used_ms, ts, sizeof(ts));
+		add_str(o, "last_used_at", ts);
+	}
 	add_str(o, "task_id", r->task_id);
 	a = json_object_new_array();
 	for (i = 0; live && i < live->nactions; i++)

@@ -110,10 +110,15 @@ bool pods_transient(const struct runpod_error *e);
 /* "<prefix>-<task id>": a new string, caller frees. */
 char *pods_name_for(const char *task_id);
 
+/* The idle limit params ask for (idle_minutes, a number, may be
+ * fractional), else pod_idle_minutes, in ms; 0: none. */
+int64_t pods_idle_ms(json_object *params);
+
 /*
  * Record a pod a task just created: active, limits from the task's params
- * (max_runtime_minutes, max_cost_usd) or the config, cost rate and GPU
- * from p, cloud as asked.  0, or -1 with *err (caller frees).
+ * (max_runtime_minutes, max_cost_usd, idle_minutes) or the config, cost
+ * rate and GPU from p, cloud as asked, last used now.  0, or -1 with *err
+ * (caller frees).
  */
 WARN_UNUSED_RESULT
 int pods_register(const struct task *t, const struct runpod_pod *p,

@@ -393,7 +393,11 @@ set_ssh_seen(struct pod_rec *r, void *arg)
 	if (strcmp(r->state, "stopped") == 0) {
 		free(r->state);
 		r->state = xstrdup("active");
+		free(r->reason);	/* why it was stopped */
+		r->reason = NULL;
 	}
+	/* Ready (again): the idle limit counts from now. */
+	r->last_used_ms = clock_wall_ms();
 }
 
 static json_object *
@@ -423,6 +427,8 @@ provision_result(const struct task *t, const struct pod_rec *r)
 	    json_object_new_int64(r->max_runtime_ms / 60000));
 	json_object_object_add(o, "max_cost_usd",
 	    json_object_new_double(r->max_cost_usd));
+	json_object_object_add(o, "idle_minutes", json_object_new_double(
+	    (double)r->idle_ms / 60000.0));
 	json_object_object_add(o, "ready_after_s", json_object_new_double(
 	    (double)(clock_wall_ms() - t->created_ms) / 1000.0));
 	a = ju_arr(t->checkpoint, "attempts");
