@@ -55,58 +55,21 @@ ua(void)
 /* ---- helpers ------------------------------------------------------------ */
 
 static void
-op_as(const char *token, const char *operation, const char *params,
-    struct itest_resp *r)
-{
-	size_t n = strlen(params) + strlen(operation) + 128;
-	char *body = malloc(n);
-
-	snprintf(body, n, "{\"type\":\"task_request\",\"payload\":{"
-	    "\"operation\":\"%s\",\"params\":%s}}", operation, params);
-	itest_post("/api/a2a", token, body, r);
-	free(body);
-}
-
-static void
 op(const char *operation, const char *params, struct itest_resp *r)
 {
-	op_as(admin(), operation, params, r);
-}
-
-static char *
-start_as(const char *token, const char *operation, const char *params)
-{
-	struct itest_resp r;
-	char *id;
-
-	op_as(token, operation, params, &r);
-	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "task_id") &&
-	    strcmp(itest_jstr(r.json, "status"), "error") != 0, "%s: %s",
-	    operation, r.body);
-	id = strdup(itest_jstr(r.json, "task_id"));
-	itest_resp_free(&r);
-	return id;
+	itest_envelope(admin(), operation, params, r);
 }
 
 static char *
 start(const char *operation, const char *params)
 {
-	return start_as(admin(), operation, params);
-}
-
-static void
-get_task_as(const char *token, const char *id, struct itest_resp *r)
-{
-	char params[128];
-
-	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
-	op_as(token, "tasks.get", params, r);
+	return itest_start_task(admin(), operation, params);
 }
 
 static void
 get_task(const char *id, struct itest_resp *r)
 {
-	get_task_as(admin(), id, r);
+	itest_get_task(admin(), id, r);
 }
 
 /* Run a task operation as token until it ends in state want; the task
@@ -115,10 +78,10 @@ static char *
 run_as(const char *token, const char *operation, const char *params,
     const char *want, long timeout_ms, struct itest_resp *r)
 {
-	char *id = start_as(token, operation, params);
+	char *id = itest_start_task(token, operation, params);
 	const char *st = itest_wait_task(token, id, timeout_ms);
 
-	get_task_as(token, id, r);
+	itest_get_task(token, id, r);
 	ck_assert_msg(strcmp(st, want) == 0, "%s ended %s, wanted %s: %s",
 	    operation, st, want, r->body);
 	return id;
@@ -135,43 +98,10 @@ run(const char *operation, const char *params, const char *want,
  * user. */
 #define POD(...) ck_assert_int_eq(itest_pod_sh(__VA_ARGS__), 0)
 
-/* PUT a file made by the fake's make-media as token; returns the upload
- * id. */
-static char *
-upload_as(const char *token, const char *name, const char *make_media_args)
-{
-	char path[512], *body, *id;
-	struct itest_resp r;
-	FILE *fp;
-	long n;
-
-	/* The client's file, here, not on the pod. */
-	snprintf(path, sizeof(path), "%s/%s", getenv("HARNESS_DIR"), name);
-	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' %s '%s'",
-	    getenv("top_srcdir"), make_media_args, path), 0);
-	fp = fopen(path, "rb");
-	ck_assert_ptr_nonnull(fp);
-	fseek(fp, 0, SEEK_END);
-	n = ftell(fp);
-	rewind(fp);
-	body = malloc((size_t)n + 1);
-	ck_assert_int_eq(fread(body, 1, (size_t)n, fp), (size_t)n);
-	fclose(fp);
-	snprintf(path, sizeof(path), "/uploads/%s", name);
-	itest_request("PUT", path, token, "application/octet-stream", body,
-	    (size_t)n, &r);
-	ck_assert_msg(r.status == 201, "PUT %s: %ld %s", name, r.status,
-	    r.body);
-	id = strdup(itest_jstr(r.json, "upload_id"));
-	itest_resp_free(&r);
-	free(body);
-	return id;
-}
-
 static char *
 upload(const char *name, const char *make_media_args)
 {
-	return upload_as(admin(), name, make_media_args);
+	return itest_upload_media(admin(), name, make_media_args);
 }
 
 /* The SHA-256 of a file here (static buffer). */
@@ -471,11 +401,12 @@ START_TEST(test_assets_owners)
 
 	tok = itest_token(sub_b, "pods:read pods:write instag:run tasks:read "
 	    "tasks:write", 3600);
-	op_as(tok, "instag.list_assets", "{}", &r);
+	itest_envelope(tok, "instag.list_assets", "{}", &r);
 	ck_assert_msg(json_object_array_length(itest_jget(r.json,
 	    "result.assets")) == 0, "%s", r.body);
 	itest_resp_free(&r);
-	op_as(tok, "instag.delete_asset", "{\"kind\":\"bfm2009\"}", &r);
+	itest_envelope(tok, "instag.delete_asset", "{\"kind\":\"bfm2009\"}",
+	    &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "asset_not_found");
 	itest_resp_free(&r);
 	op("instag.list_assets", "{}", &r);
@@ -487,12 +418,12 @@ START_TEST(test_assets_owners)
 	up = upload("a-only.pth", "weights --label a");
 	snprintf(params, sizeof(params), "{\"kind\":\"bfm2009\","
 	    "\"upload_id\":\"%s\"}", up);
-	op_as(tok, "instag.register_asset", params, &r);
+	itest_envelope(tok, "instag.register_asset", params, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_params");
 	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
 	itest_resp_free(&r);
 	for (i = 0; bad[i]; i++) {
-		op_as(tok, "instag.register_asset", bad[i], &r);
+		itest_envelope(tok, "instag.register_asset", bad[i], &r);
 		ck_assert_msg(itest_jstr(r.json, "error.code") != NULL &&
 		    strcmp(itest_jstr(r.json, "error.code"),
 		    "invalid_params") == 0, "%s: %s", bad[i], r.body);
@@ -507,12 +438,12 @@ START_TEST(test_assets_owners)
 
 	/* A's pod is not B's; the shared static host is refused */
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod_id);
-	op_as(tok, "instag.place_assets", params, &r);
+	itest_envelope(tok, "instag.place_assets", params, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
 	itest_resp_free(&r);
 	snprintf(params, sizeof(params), "{\"host\":\"127.0.0.1:%s\"}",
 	    getenv("POD_SSH_PORT"));
-	op_as(tok, "instag.place_assets", params, &r);
+	itest_envelope(tok, "instag.place_assets", params, &r);
 	ck_assert_msg(itest_jstr(r.json, "error.code") != NULL &&
 	    strcmp(itest_jstr(r.json, "error.code"), "host_not_allowed") == 0,
 	    "%s", r.body);
@@ -520,16 +451,17 @@ START_TEST(test_assets_owners)
 
 	/* B's own, deleted again; A's are untouched */
 	free(up);
-	up = upload_as(tok, "b.mat", "bfm");
+	up = itest_upload_media(tok, "b.mat", "bfm");
 	snprintf(params, sizeof(params), "\"kind\":\"bfm2009\","
 	    "\"upload_id\":\"%s\"", up);
 	register_as(tok, params, "completed", &r);
 	itest_resp_free(&r);
-	op_as(tok, "instag.list_assets", "{}", &r);
+	itest_envelope(tok, "instag.list_assets", "{}", &r);
 	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
 	    "result.assets")), 1);
 	itest_resp_free(&r);
-	op_as(tok, "instag.delete_asset", "{\"kind\":\"bfm2009\"}", &r);
+	itest_envelope(tok, "instag.delete_asset", "{\"kind\":\"bfm2009\"}",
+	    &r);
 	ck_assert_msg(json_object_get_boolean(itest_jget(r.json,
 	    "result.deleted")), "%s", r.body);
 	itest_resp_free(&r);
@@ -992,7 +924,7 @@ logs_as(const char *token, const char *id, long long off, long lim,
 
 	snprintf(params, sizeof(params), "{\"task_id\":\"%s\",\"offset\":%lld,"
 	    "\"limit\":%ld}", id, off, lim);
-	op_as(token, "instag.logs", params, r);
+	itest_envelope(token, "instag.logs", params, r);
 }
 
 /*
@@ -1248,7 +1180,7 @@ START_TEST(test_tenants)
 	snprintf(host, sizeof(host), "127.0.0.1:%s", getenv("POD_SSH_PORT"));
 
 	/* the same subject on the static host: in B's own directory */
-	vid = upload_as(tok, "may_b.mp4", "video --seconds 3");
+	vid = itest_upload_media(tok, "may_b.mp4", "video --seconds 3");
 	snprintf(params, sizeof(params), "{\"host\":\"%s\",\"subject\":"
 	    "\"may\",\"video\":\"%s\"}", host, vid);
 	free(run_as(tok, "instag.upload_data", params, "completed", 60000,
@@ -1305,7 +1237,7 @@ START_TEST(test_tenants)
 	itest_resp_free(&r);
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"output_name\":\"may_hu\"}", pod_id);
-	op_as(tok, "instag.fetch_results", params, &r);
+	itest_envelope(tok, "instag.fetch_results", params, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
 	itest_resp_free(&r);
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
@@ -1330,7 +1262,7 @@ START_TEST(test_tenants)
 		restart_agent(owners);
 	}
 	snprintf(params, sizeof(params), "{\"host\":\"%s\"}", host);
-	op_as(tok, "instag.setup_environment", params, &r);
+	itest_envelope(tok, "instag.setup_environment", params, &r);
 	ck_assert_msg(itest_jstr(r.json, "error.code") != NULL &&
 	    strcmp(itest_jstr(r.json, "error.code"), "host_not_allowed") == 0,
 	    "%s", r.body);
