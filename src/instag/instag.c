@@ -8,9 +8,9 @@
 #include <strings.h>
 
 #include <json-c/json.h>
-#include <openssl/evp.h>
 
 #include "instag/instag.h"
+#include "lib/hash.h"
 #include "lib/xalloc.h"
 
 
@@ -19,22 +19,7 @@
 void
 instag_owner_dir(const char *sub, char out[INSTAG_OWNER_DIR_LEN])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char dig[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	int i;
-
-	/* EVP_Digest fails only when out of memory: fatal, like xalloc */
-	if (!EVP_Digest(sub, strlen(sub), dig, &n, EVP_sha256(), NULL) ||
-	    n < 16)
-		abort();
-	out[0] = 'u';
-	out[1] = '-';
-	for (i = 0; i < 16; i++) {
-		out[2 + 2 * i] = hex[dig[i] >> 4];
-		out[3 + 2 * i] = hex[dig[i] & 15];
-	}
-	out[34] = '\0';
+	hash_owner_dir(sub, out);
 }
 
 /* ---- stages -------------------------------------------------------------- */

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/hash.h"
 #include "lib/strbuf.h"
 
 
@@ -30,7 +31,7 @@
  * lives under data/<it>/, output/<it>/ (in the checkout) and
  * <pod_work_root>/jobs/<it>/.  out gets the NUL-terminated name.
  */
-#define INSTAG_OWNER_DIR_LEN (2 + 32 + 1)
+#define INSTAG_OWNER_DIR_LEN HASH_OWNER_DIR_LEN
 void instag_owner_dir(const char *sub, char out[INSTAG_OWNER_DIR_LEN]);
 
 /* What a stage's script needs; strings borrowed, already validated by

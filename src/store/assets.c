@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/jsonutil.h"
 #include "lib/xalloc.h"
 #include "store/assets.h"
@@ -27,7 +28,7 @@
 #define ASSETS_FILE_MODE	0600
 #define ASSETS_META_MAX		65536	/* a record is far smaller */
 #define ASSETS_BUF		(1u << 20)
-#define OWNER_DIR_LEN		(2 + 32 + 1)
+#define OWNER_DIR_LEN		HASH_OWNER_DIR_LEN
 
 /* ---- kinds --------------------------------------------------------------- */
 
@@ -153,22 +154,8 @@ assets_kind_of(const char *remote_path, const char **kind,
 static void
 owner_dir_name(const char *owner, char out[OWNER_DIR_LEN])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char dig[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	int i;
-
-	/* EVP_Digest fails only when out of memory: fatal, like xalloc */
-	if (!EVP_Digest(owner, strlen(owner), dig, &n, EVP_sha256(), NULL) ||
-	    n < 16)
-		abort();
-	out[0] = 'u';
-	out[1] = '-';
-	for (i = 0; i < 16; i++) {
-		out[2 + 2 * i] = hex[dig[i] >> 4];
-		out[3 + 2 * i] = hex[dig[i] & 15];
-	}
-	out[34] = '\0';
+	/* the same name as the owner's directories on pods */
+	hash_owner_dir(owner, out);
 }
 
 /* owner's directory (caller frees); made (with assets/) when make.  NULL
