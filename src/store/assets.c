@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include "lib/clock.h"
+#include "lib/fileio.h"
 #include "lib/hash.h"
 #include "lib/jsonutil.h"
 #include "lib/xalloc.h"
@@ -27,7 +27,6 @@
 #define ASSETS_DIR_MODE		0700
 #define ASSETS_FILE_MODE	0600
 #define ASSETS_META_MAX		65536	/* a record is far smaller */
-#define ASSETS_BUF		(1u << 20)
 #define OWNER_DIR_LEN		HASH_OWNER_DIR_LEN
 
 /* ---- kinds --------------------------------------------------------------- */
@@ -178,17 +177,6 @@ owner_dir(const struct config *cfg, const char *owner, bool make, char **err)
 	return dir;
 }
 
-static void
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
 /* Take dir's lock (flock on dir/.lock): the descriptor, or -1 with *err. */
 static int
 lock_dir(const char *dir, char **err)
@@ -245,56 +233,19 @@ int
 assets_hash_file(const char *path, char sha256_hex[65], int64_t *size,
     char **err)
 {
-	static const char digits[] = "0123456789abcdef";
-	EVP_MD_CTX *md = NULL;
-	unsigned char dig[EVP_MAX_MD_SIZE], *buf = NULL;
-	unsigned int dlen = 0, i;
-	int64_t total = 0;
 	struct stat st;
-	ssize_t n;
-	int fd, rc = -1;
+	int fd, rc;
 
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		*err = xasprintf("open %s: %s", path, fd < 0 ?
 		    strerror(errno) : "not a regular file");
-		goto cleanup;
+		if (fd >= 0)
+			close(fd);
+		return -1;
 	}
-	md = EVP_MD_CTX_new();
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		*err = xstrdup("SHA-256 unavailable (OpenSSL)");
-		goto cleanup;
-	}
-	buf = xmalloc(ASSETS_BUF);
-	for (;;) {
-		n = read(fd, buf, ASSETS_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err = xasprintf("read %s: %s", path, strerror(errno));
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		total += n;
-	}
-	if (!EVP_DigestFinal_ex(md, dig, &dlen) || dlen != 32) {
-		*err = xstrdup("SHA-256 failed (OpenSSL)");
-		goto cleanup;
-	}
-	for (i = 0; i < dlen; i++) {
-		sha256_hex[2 * i] = digits[dig[i] >> 4];
-		sha256_hex[2 * i + 1] = digits[dig[i] & 15];
-	}
-	sha256_hex[64] = '\0';
-	*size = total;
-	rc = 0;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	EVP_MD_CTX_free(md);
-	free(buf);
+	rc = fio_sha256_fd(fd, -1, path, sha256_hex, size, err);
+	close(fd);
 	return rc;
 }
 
@@ -313,101 +264,6 @@ hex64_valid(const char *s)
 }
 
 /* ---- records ------------------------------------------------------------- */
-
-/* Write all of buf to fd; 0 or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Write o to path through path.tmp (0600, fsync'd, renamed).  0 or -1
- * with *err. */
-static int
-write_record(const char *path, json_object *o, char **err)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	const char *text = json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	int fd, rc = -1;
-
-	(void)unlink(tmp);	/* a crash's leftover */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    ASSETS_FILE_MODE);
-	if (fd < 0) {
-		*err = xasprintf("create %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	if (write_all(fd, text, strlen(text)) != 0 ||
-	    write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
-		*err = xasprintf("write %s: %s", tmp, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		goto cleanup;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		*err = xasprintf("rename %s: %s", tmp, strerror(errno));
-		unlink(tmp);
-		goto cleanup;
-	}
-	rc = 0;
-cleanup:
-	free(tmp);
-	return rc;
-}
-
-/* Read path (at most ASSETS_META_MAX bytes) into a new string; NULL with
- * errno on failure. */
-static char *
-slurp(const char *path)
-{
-	struct stat st;
-	char *buf;
-	ssize_t n;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > ASSETS_META_MAX) {
-		close(fd);
-		errno = EINVAL;
-		return NULL;
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		free(buf);
-		errno = EIO;
-		return NULL;
-	}
-	buf[got] = '\0';
-	return buf;
-}
 
 /* Is name "<slot>-<16 hex>.data"? */
 static bool
@@ -455,7 +311,7 @@ read_record(const char *dir, const char *slot, struct asset_info *out)
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
-	text = slurp(path);
+	text = fio_slurp(path, ASSETS_META_MAX);
 	if (text == NULL) {
 		rc = errno == ENOENT ? 1 : -1;
 		goto cleanup;
@@ -571,10 +427,10 @@ assets_commit(const struct config *cfg, const char *owner, const char *kind,
 	json_object_object_add(o, "registered_at",
 	    json_object_new_string(when));
 	rec = xasprintf("%s/%s.json", dir, slot);
-	if (write_record(rec, o, err) < 0)
+	if (fio_write_json(rec, o, ASSETS_FILE_MODE, err) < 0)
 		goto cleanup;
 	moved = false;		/* the record names it now */
-	sync_dir(dir);
+	fio_sync_dir(dir);
 	sweep(dir, slot, name);
 	if (read_record(dir, slot, out) != 0) {
 		*err = xasprintf("assets: %s unreadable after writing", rec);
@@ -743,7 +599,7 @@ assets_delete(const struct config *cfg, const char *owner, const char *kind,
 	} else
 		rc = 0;
 	/* the record first: its absence is the deletion; then the data */
-	sync_dir(dir);
+	fio_sync_dir(dir);
 	sweep(dir, slot, NULL);
 cleanup:
 	if (lk >= 0)

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "lib/clock.h"
+#include "lib/fileio.h"
 #include "lib/jsonutil.h"
 #include "store/uploads.h"
 #include "lib/uuid.h"
@@ -24,7 +25,6 @@
 #define UPLOADS_DIR_MODE	0750
 #define UPLOADS_FILE_MODE	0640
 #define UPLOADS_META_MAX	65536	/* a meta.json is far smaller */
-#define UPLOADS_BUF		(1u << 20)
 
 /* ---- names and paths ---------------------------------------------------- */
 
@@ -76,101 +76,7 @@ hex64_valid(const char *s)
 	return s[64] == '\0';
 }
 
-/* fsync a directory so that a rename in it survives a crash; best effort
- * (some filesystems refuse fsync on directories). */
-static void
-sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
-/* ---- hashing and copying ------------------------------------------------ */
-
-/* Write all of buf to fd; 0 or -1 with errno. */
-static int
-write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/*
- * Read in to its end, hashing; with out >= 0 also write everything to out.
- * 0 with hex and *size set, or -1 with *err (caller frees); what names the
- * file for the message.
- */
-static int
-hash_stream(int in, int out, const char *what, char hex[65], int64_t *size,
-    char **err)
-{
-	static const char digits[] = "0123456789abcdef";
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char dig[EVP_MAX_MD_SIZE], *buf = xmalloc(UPLOADS_BUF);
-	unsigned int dlen = 0, i;
-	int64_t total = 0;
-	ssize_t n;
-	int rc = -1;
-
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		*err = xasprintf("SHA-256 unavailable (OpenSSL)");
-		goto cleanup;
-	}
-	for (;;) {
-		n = read(in, buf, UPLOADS_BUF);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*err = xasprintf("read %s: %s", what, strerror(errno));
-			goto cleanup;
-		}
-		if (n == 0)
-			break;
-		if (!EVP_DigestUpdate(md, buf, (size_t)n)) {
-			*err = xasprintf("SHA-256 update failed");
-			goto cleanup;
-		}
-		if (out >= 0 && write_all(out, buf, (size_t)n) < 0) {
-			*err = xasprintf("write the copy of %s: %s", what,
-			    strerror(errno));
-			goto cleanup;
-		}
-		total += n;
-	}
-	if (!EVP_DigestFinal_ex(md, dig, &dlen) || dlen != 32) {
-		*err = xasprintf("SHA-256 final failed");
-		goto cleanup;
-	}
-	for (i = 0; i < dlen; i++) {
-		hex[2 * i] = digits[dig[i] >> 4];
-		hex[2 * i + 1] = digits[dig[i] & 0x0f];
-	}
-	hex[64] = '\0';
-	*size = total;
-	rc = 0;
-cleanup:
-	EVP_MD_CTX_free(md);
-	free(buf);
-	return rc;
-}
+/* ---- copying ------------------------------------------------------------ */
 
 int
 uploads_copy(const char *src, const char *dst, mode_t mode,
@@ -201,7 +107,7 @@ uploads_copy(const char *src, const char *dst, mode_t mode,
 		*err = xasprintf("chmod %s: %s", dst, strerror(errno));
 		goto cleanup;
 	}
-	if (hash_stream(in, out, src, sha256_hex, size, err) != 0)
+	if (fio_sha256_fd(in, out, src, sha256_hex, size, err) != 0)
 		goto cleanup;
 	if (*size != (int64_t)st.st_size) {
 		*err = xasprintf("%s changed size while it was copied", src);
@@ -279,7 +185,7 @@ move_in(const char *src, const struct stat *sst, const char *dst,
 		*err = xasprintf("fsync %s: %s", dst, strerror(errno));
 		goto cleanup;
 	}
-	if (hash_stream(fd, -1, dst, hex, size, err) != 0)
+	if (fio_sha256_fd(fd, -1, dst, hex, size, err) != 0)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -292,16 +198,15 @@ cleanup:
 
 /* ---- the record ---------------------------------------------------------- */
 
-/* Write meta.json in dir through meta.json.tmp; 0 or -1 with *err. */
+/* Write meta.json in dir (durably, through meta.json.tmp); 0 or -1 with
+ * *err. */
 static int
 write_meta(const char *dir, const struct upload_info *u, char **err)
 {
 	json_object *o = json_object_new_object();
-	char *tmp = xasprintf("%s/meta.json.tmp", dir);
 	char *path = xasprintf("%s/meta.json", dir);
 	char when[40];
-	const char *text;
-	int fd = -1, rc = -1, made = 0;
+	int rc;
 
 	ju_iso8601(clock_wall_ms(), when, sizeof(when));
 	json_object_object_add(o, "upload_id", json_object_new_string(u->id));
@@ -310,41 +215,8 @@ write_meta(const char *dir, const struct upload_info *u, char **err)
 	json_object_object_add(o, "size", json_object_new_int64(u->size));
 	json_object_object_add(o, "sha256", json_object_new_string(u->sha256));
 	json_object_object_add(o, "created_at", json_object_new_string(when));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
-
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    UPLOADS_FILE_MODE);
-	if (fd < 0) {
-		*err = xasprintf("create %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	made = 1;
-	if (fchmod(fd, UPLOADS_FILE_MODE) != 0 ||
-	    write_all(fd, text, strlen(text)) != 0 ||
-	    write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
-		*err = xasprintf("write %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		*err = xasprintf("close %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		*err = xasprintf("rename %s: %s", tmp, strerror(errno));
-		goto cleanup;
-	}
-	made = 0;
-	rc = 0;
-cleanup:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
+	rc = fio_write_json(path, o, UPLOADS_FILE_MODE, err);
 	json_object_put(o);
-	free(tmp);
 	free(path);
 	return rc;
 }
@@ -407,8 +279,8 @@ uploads_adopt(const struct config *cfg, const char *owner, const char *name,
 	out->sha256 = xstrdup(hex);
 	if (write_meta(dir, out, err) != 0)
 		goto cleanup;
-	sync_dir(dir);
-	sync_dir(top);
+	fio_sync_dir(dir);
+	fio_sync_dir(top);
 	out->path = data;
 	data = NULL;
 	rc = 0;
@@ -429,46 +301,6 @@ cleanup:
 	return rc;
 }
 
-/* Read path (at most UPLOADS_META_MAX bytes) into a new string; NULL with
- * errno on failure. */
-static char *
-slurp(const char *path)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	ssize_t n;
-	int fd, saved;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return NULL;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    st.st_size > UPLOADS_META_MAX) {
-		close(fd);
-		errno = EINVAL;
-		return NULL;
-	}
-	buf = xmalloc((size_t)st.st_size + 1);
-	while (got < (size_t)st.st_size) {
-		n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	saved = errno;
-	close(fd);
-	if (got != (size_t)st.st_size) {
-		free(buf);
-		errno = saved ? saved : EIO;
-		return NULL;
-	}
-	buf[got] = '\0';
-	return buf;
-}
-
 int
 uploads_lookup(const struct config *cfg, const char *owner,
     const char *upload_id, struct upload_info *out)
@@ -484,7 +316,7 @@ uploads_lookup(const struct config *cfg, const char *owner,
 	if (owner == NULL || !parse_id(upload_id, id))
 		return 1;
 	meta = xasprintf("%s/uploads/%s/meta.json", cfg->artifact_dir, id);
-	text = slurp(meta);
+	text = fio_slurp(meta, UPLOADS_META_MAX);
 	if (text == NULL) {
 		rc = (errno == ENOENT || errno == ENOTDIR) ? 1 : -1;
 		goto cleanup;
