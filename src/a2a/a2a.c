@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,8 @@ send_options(struct rpc *c, struct send_opts *o)
 
 	o->conf = ju_obj(c->params, "configuration");
 	o->blocking = true;
-	o->history_len = rpc_history_len(c);
+	if (rpc_history_len(c, c->params, &o->history_len) < 0)
+		return -1;
 	if (o->conf == NULL)
 		return 0;
 	if (ju_bool(o->conf, "blocking", &o->blocking) < 0) {
@@ -248,8 +250,9 @@ send_options(struct rpc *c, struct send_opts *o)
 	}
 	if (ret_now)
 		o->blocking = false;
-	if (ju_int(o->conf, "historyLength", &h) == 0 && h >= 0)
-		o->history_len = h > 1000 ? 1000 : (int)h;
+	if (ju_int(o->conf, "historyLength", &h) != 1 &&
+	    rpc_history_len(c, o->conf, &o->history_len) < 0)
+		return -1;
 	return 0;
 }
 
@@ -496,12 +499,15 @@ load_own_task(struct rpc *c, const char *scope)
 static int
 do_get(struct rpc *c)
 {
-	struct task *t = load_own_task(c, "tasks:read");
-	int r;
+	struct task *t;
+	int r, hl;
 
+	if (rpc_history_len(c, c->params, &hl) < 0)
+		return 0;
+	t = load_own_task(c, "tasks:read");
 	if (t == NULL)
 		return 0;
-	r = rpc_reply(c, rpc_task_result(c, t, rpc_history_len(c), false));
+	r = rpc_reply(c, rpc_task_result(c, t, hl, false));
 	task_free(t);
 	return r;
 }
@@ -519,9 +525,11 @@ do_list(struct rpc *c)
 	enum task_state st;
 	bool arts = true;
 	size_t n = 0, i;
-	int hl = rpc_history_len(c);
+	int hl;
 
 	if (!rpc_need_scope(c, "tasks:read"))
+		return 0;
+	if (rpc_history_len(c, c->params, &hl) < 0)
 		return 0;
 	q.owner = c->who->sub;
 	q.context_id = ju_str(c->params, "contextId");
@@ -623,6 +631,22 @@ do_subscribe(struct rpc *c)
 	return rpc_handover(c, RPC_REPLY_STREAM, id, 0, 0);
 }
 
+/*
+ * Can the integer id m be echoed exactly?  json-c saturates an integer
+ * beyond 64 bits to INT64_MIN or UINT64_MAX, so those two values may not
+ * be what the client sent: refuse them rather than answer another id.
+ */
+static bool
+id_exact(json_object *m)
+{
+	if (!json_object_is_type(m, json_type_int))
+		return true;
+	if (json_object_get_int64(m) == INT64_MIN)
+		return false;
+	return !(json_object_get_int64(m) == INT64_MAX &&
+	    json_object_get_uint64(m) == UINT64_MAX);
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 struct method {
@@ -697,6 +721,12 @@ a2a_call(const struct principal *who, const char *ver, const char *body,
 	    !json_object_is_type(m, json_type_int)) {
 		rpc_error(&c, RPC_INVALID_REQUEST,
 		    "id must be a string, an integer or null");
+		goto cleanup;
+	}
+	if (m != NULL && !id_exact(m)) {
+		rpc_error(&c, RPC_INVALID_REQUEST, "id is out of range: an "
+		    "integer id must lie in -(2^63-1) .. 2^64-2; use a string "
+		    "id for larger values");
 		goto cleanup;
 	}
 	c.id = m;

@@ -111,13 +111,21 @@ rpc_handover(struct rpc *c, enum rpc_reply_kind kind, const char *task_id,
 }
 
 int
-rpc_history_len(struct rpc *c)
+rpc_history_len(struct rpc *c, json_object *obj, int *out)
 {
 	int64_t h = -1;
+	int r = ju_int(obj, "historyLength", &h);
 
-	if (ju_int(c->params, "historyLength", &h) != 0 || h < 0)
+	*out = -1;
+	if (r == 1)
+		return 0;
+	if (r < 0 || h < 0) {
+		rpc_error(c, RPC_INVALID_PARAMS, "historyLength must be an "
+		    "integer, 0 or more");
 		return -1;
-	return h > 1000 ? 1000 : (int)h;
+	}
+	*out = h > 1000 ? 1000 : (int)h;
+	return 0;
 }
 
 const char *

@@ -77,8 +77,13 @@ bool rpc_need_scope(struct rpc *c, const char *scope);
 int rpc_handover(struct rpc *c, enum rpc_reply_kind kind,
     const char *task_id, int wait_s, int history_len);
 
-/* params.historyLength clamped to 0..1000, or -1 when absent. */
-int rpc_history_len(struct rpc *c);
+/*
+ * historyLength of obj (params, or a send's configuration) into *out:
+ * clamped to 0..1000, or -1 when absent.  A value that is not a
+ * non-negative integer is answered -32602 and makes this return -1.
+ */
+WARN_UNUSED_RESULT
+int rpc_history_len(struct rpc *c, json_object *obj, int *out);
 /* The task id of the params: "id", or "taskId" (v0.3 without "id", v1.0
  * push config methods); NULL when absent. */
 const char *rpc_task_id_param(struct rpc *c);

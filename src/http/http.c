@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -124,6 +125,22 @@ http_read_body(struct http_req *r, size_t max, int *status, const char **why)
 	while (FCGX_GetStr(drain, sizeof(drain), r->fcgx->in) > 0)
 		;
 	return 0;
+}
+
+bool
+http_media_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, type, n) != 0)
+		return false;
+	for (ct += n; *ct == ' ' || *ct == '\t'; ct++)
+		;
+	return *ct == '\0' || *ct == ';';
 }
 
 const char *

@@ -54,6 +54,13 @@ void http_json(struct http_req *r, int status, json_object *o,
 void http_error(struct http_req *r, int status, const char *code,
     const char *msg, const char *extra_headers);
 const char *http_reason(int status);
+/*
+ * Is the Content-Type value ct exactly the media type type (RFC 9110
+ * 8.3.1: "type/subtype" compared without regard to case, then only
+ * optional whitespace, or ';' and parameters)?  "application/jsonfoo"
+ * and "application/json+x" are not application/json; NULL is nothing.
+ */
+bool http_media_type_is(const char *ct, const char *type);
 
 /* Start an SSE response (headers only) and flush.  -1 if the peer is gone. */
 WARN_UNUSED_RESULT

@@ -391,9 +391,19 @@ parse_segment(const char *seg, size_t n, struct instag_progress *p)
 
 	if (n == 0)
 		return;
+	/* "[ITER n]": the digits are read within the segment only (the
+	 * log may end right after them, with no terminator) */
 	for (q = seg; q + 6 < seg + n; q++)
 		if (memcmp(q, "[ITER ", 6) == 0) {
-			p->iter = atoll(q + 6);
+			const char *d = q + 6, *e = seg + n;
+			long long v = 0;
+
+			if (d >= e || !isdigit((unsigned char)*d))
+				break;
+			for (; d < e && isdigit((unsigned char)*d) &&
+			    v < 1000000000000LL; d++)
+				v = v * 10 + (*d - '0');
+			p->iter = v;
 			break;
 		}
 	if (n > sizeof(info) - 1 && memcmp(seg, info, sizeof(info) - 1) == 0) {

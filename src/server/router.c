@@ -84,8 +84,8 @@ read_json_body(struct http_req *r)
 	const char *why;
 	int status;
 
-	if (ct == NULL || (strncmp(ct, "application/json", 16) != 0 &&
-	    strncmp(ct, "application/a2a+json", 20) != 0)) {
+	if (!http_media_type_is(ct, "application/json") &&
+	    !http_media_type_is(ct, "application/a2a+json")) {
 		http_error(r, 415, "unsupported_media_type", "send the body as "
 		    "Content-Type: application/json", NULL);
 		return false;

@@ -432,9 +432,91 @@ START_TEST(test_bad_input)
 	ck_assert_ptr_null(itest_jstr(r.json, "task_id"));
 	itest_resp_free(&r);
 
-	/* wrong content type */
+	/* wrong content type; the media type is parsed, not prefix-matched */
 	itest_request("POST", "/a2a", admin(), "text/plain", "{}", 2, &r);
 	ck_assert_int_eq(r.status, 415);
+	itest_resp_free(&r);
+	{
+		static const char *const bad[] = {
+			"application/jsonfoo", "application/json+x",
+			"application/a2a+jsonx", "application/json,text/plain"
+		};
+		static const char *const good[] = {
+			"Application/JSON; charset=utf-8",
+			"application/a2a+json", "application/json ;x=y"
+		};
+		static const char ping[] = "{\"jsonrpc\":\"2.0\",\"id\":3,"
+		    "\"method\":\"tasks/teleport\"}";
+		size_t k;
+
+		for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+			itest_request("POST", "/a2a", admin(), bad[k], ping,
+			    strlen(ping), &r);
+			ck_assert_int_eq(r.status, 415);
+			ck_assert_str_eq(itest_jstr(r.json, "error"),
+			    "unsupported_media_type");
+			itest_resp_free(&r);
+		}
+		for (k = 0; k < sizeof(good) / sizeof(good[0]); k++) {
+			itest_request("POST", "/a2a", admin(), good[k], ping,
+			    strlen(ping), &r);
+			ck_assert_int_eq(r.status, 200);
+			ck_assert_int_eq(itest_jint(r.json, "error.code"),
+			    -32601);
+			itest_resp_free(&r);
+		}
+	}
+
+	/* an integer id json-c cannot keep exactly: refused, not changed */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":"
+	    "123456789012345678901234567890,\"method\":\"tasks/get\","
+	    "\"params\":{\"id\":\"x\"}}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32600);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "out of range"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\"id\":null"));
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":"
+	    "-123456789012345678901234567890,\"method\":\"GetTask\","
+	    "\"params\":{\"id\":\"x\"}}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32600);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":"
+	    "18446744073709551614,\"method\":\"tasks/teleport\"}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32601);
+	ck_assert_ptr_nonnull(strstr(r.body,
+	    "\"id\":18446744073709551614"));
+	itest_resp_free(&r);
+
+	/* historyLength: a negative or non-integer value is -32602 */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":4,"
+	    "\"method\":\"tasks/get\",\"params\":{\"id\":\"x\","
+	    "\"historyLength\":-1}}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "historyLength"));
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":4,"
+	    "\"method\":\"ListTasks\",\"params\":{"
+	    "\"historyLength\":\"2\"}}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":4,"
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"kind\":\"message\",\"messageId\":\"m\",\"role\":"
+	    "\"user\",\"parts\":[{\"kind\":\"text\",\"text\":\"hi\"}]},"
+	    "\"configuration\":{\"historyLength\":-5}}}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
+	itest_resp_free(&r);
+
+	/* no extended card is declared: v1.0 -32004, v0.3 -32007 */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":5,"
+	    "\"method\":\"GetExtendedAgentCard\",\"params\":{}}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32004);
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":5,"
+	    "\"method\":\"agent/getAuthenticatedExtendedCard\"}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32007);
 	itest_resp_free(&r);
 }
 END_TEST

@@ -113,6 +113,27 @@ START_TEST(test_progress)
 	ck_assert_int_eq(p.percent, -1);
 	instag_parse_progress("100%|", 5, &p);	/* cut off */
 	ck_assert_int_eq(p.percent, -1);
+	{
+		/* a log that ends inside "[ITER n": the scan stays within
+		 * len bytes (no NUL after them; ASan sees an over-read) */
+		static const char *const cut[] = {
+			"x [ITER 12", "[ITER 7", "[ITER x", "[ITER 99999999"
+			"99999999999999999999]"
+		};
+		static const long long want[] = { 12, 7, -1,
+			9999999999999LL };
+		size_t i;
+
+		for (i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+			size_t n = strlen(cut[i]);
+			char *b = malloc(n);
+
+			memcpy(b, cut[i], n);
+			instag_parse_progress(b, n, &p);
+			ck_assert_int_eq(p.iter, want[i]);
+			free(b);
+		}
+	}
 }
 END_TEST
 
