@@ -51,6 +51,7 @@
 
 #include "http/auth.h"
 #include "core/config.h"
+#include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "lib/secretfile.h"
 #include "lib/xalloc.h"
@@ -434,7 +435,8 @@ parse_json_object(const char *buf, size_t len)
 	json_object *o;
 	size_t end;
 
-	if (len > INT32_MAX || strlen(buf) != len)
+	if (len > INT32_MAX || strlen(buf) != len ||
+	    ju_utf8_check(buf, len) != len)
 		return NULL;
 	if ((tk = json_tokener_new()) == NULL)
 		auth_oom();

@@ -45,13 +45,60 @@ ju_check_strings(json_object *o, size_t max_str, char **err)
 	}
 }
 
+size_t
+ju_utf8_check(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, n, k;
+	unsigned char lo, hi;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		/* RFC 3629 section 4: the second byte's range depends on
+		 * the first; that rules out overlong forms (C0, C1, E0 80-9F,
+		 * F0 80-8F), surrogates (ED A0-BF) and beyond U+10FFFF (F4
+		 * 90-BF, F5-FF). */
+		lo = 0x80;
+		hi = 0xbf;
+		if (p[i] >= 0xc2 && p[i] <= 0xdf)
+			n = 1;
+		else if (p[i] >= 0xe0 && p[i] <= 0xef) {
+			n = 2;
+			if (p[i] == 0xe0)
+				lo = 0xa0;
+			else if (p[i] == 0xed)
+				hi = 0x9f;
+		} else if (p[i] >= 0xf0 && p[i] <= 0xf4) {
+			n = 3;
+			if (p[i] == 0xf0)
+				lo = 0x90;
+			else if (p[i] == 0xf4)
+				hi = 0x8f;
+		} else
+			return i;
+		if (len - i <= n || p[i + 1] < lo || p[i + 1] > hi)
+			return i;
+		for (k = 2; k <= n; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				return i;
+		i += n + 1;
+	}
+	return len;
+}
+
 /*
  * One pass over the text before json-c sees it.  json-c 0.16 counts a
  * scalar as a level of nesting (so its own limit would refuse
  * {"a":{"b":1}} at max_depth 2), and even with JSON_TOKENER_STRICT it takes
  * single-quoted keys, NaN, Infinity and raw control characters inside
- * strings.  Here only container nesting counts, and outside strings only
- * bytes that can occur in strict JSON are allowed.
+ * strings, and a loose UTF-8 check (overlong forms such as C0 AF pass).
+ * Here only container nesting counts, outside strings only bytes that
+ * can occur in strict JSON are allowed, the text must be strict UTF-8
+ * (ju_utf8_check), and a string may not hold U+0000 (\\u0000 would cut
+ * it short for every C function that reads it).
  */
 static int
 ju_prescan(const char *text, size_t len, int max_depth, char **err)
@@ -61,12 +108,24 @@ ju_prescan(const char *text, size_t len, int max_depth, char **err)
 	int depth = 0;
 	size_t i;
 
+	i = ju_utf8_check(text, len);
+	if (i != len) {
+		*err = xasprintf("invalid JSON at byte %zu: not UTF-8 "
+		    "(RFC 3629)", i);
+		return -1;
+	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)text[i];
 
 		if (in_str) {
 			if (c < 0x20)
 				goto bad;
+			if (c == '\\' && len - i >= 6 &&
+			    memcmp(text + i + 1, "u0000", 5) == 0) {
+				*err = xasprintf("invalid JSON at byte %zu: "
+				    "\\u0000 is not accepted in a string", i);
+				return -1;
+			}
 			if (c == '\\')
 				i++;	/* json-c checks the escape itself */
 			else if (c == '"')

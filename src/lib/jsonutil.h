@@ -14,6 +14,13 @@
 #include "lib/attrs.h"
 
 /*
+ * Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above
+ * U+10FFFF) over len bytes of s: len when valid, else the offset of the
+ * first bad sequence.
+ */
+size_t ju_utf8_check(const char *s, size_t len);
+
+/*
  * Parse exactly one JSON value from text[0..len) with nesting at most
  * max_depth and no string longer than max_str bytes.  On success *out is a
  * new reference (caller puts it).  On failure returns -1 and *err (caller

@@ -488,6 +488,21 @@ START_TEST(test_bad_input)
 	    "\"id\":18446744073709551614"));
 	itest_resp_free(&r);
 
+	/* overlong UTF-8 and U+0000 in a string: refused, never echoed */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":"
+	    "\"\xc0\xaf\",\"method\":\"tasks/teleport\"}", &r);
+	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32700);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "UTF-8"));
+	ck_assert_ptr_null(memchr(r.body, 0xc0, r.len));
+	itest_resp_free(&r);
+	itest_post("/api/a2a", admin(), "{\"type\":\"task_request\","
+	    "\"payload\":{\"operation\":\"agent.diag\",\"params\":{"
+	    "\"note\":\"a\\u0000b\"}}}", &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "invalid_json");
+	itest_resp_free(&r);
+
 	/* historyLength: a negative or non-integer value is -32602 */
 	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":4,"
 	    "\"method\":\"tasks/get\",\"params\":{\"id\":\"x\","

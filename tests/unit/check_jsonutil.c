@@ -289,6 +289,36 @@ START_TEST(test_syntax_errors)
 	expect_reject("[\"\xc3\"]", 32, 64, "invalid JSON");
 	/* A byte order mark is not JSON. */
 	expect_reject("\xef\xbb\xbf[1]", 32, 64, "invalid JSON");
+	/* Strict UTF-8: overlong forms, surrogates, beyond U+10FFFF. */
+	expect_reject("[\"\xc0\xaf\"]", 32, 64, "not UTF-8");
+	expect_reject("[\"\xe0\x80\xaf\"]", 32, 64, "not UTF-8");
+	expect_reject("[\"\xf0\x80\x80\xaf\"]", 32, 64, "not UTF-8");
+	expect_reject("[\"\xed\xa0\x80\"]", 32, 64, "not UTF-8");
+	expect_reject("[\"\xf4\x90\x80\x80\"]", 32, 64, "not UTF-8");
+	expect_reject("[\"\xf5\x80\x80\x80\"]", 32, 64, "not UTF-8");
+	expect_reject("[\"\xe2\x82\"]", 32, 64, "not UTF-8");
+	/* U+0000 would cut the string short for C. */
+	expect_reject("[\"a\\u0000b\"]", 32, 64, "u0000");
+}
+END_TEST
+
+START_TEST(test_utf8_check)
+{
+	static const char ok[] = "a\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f"
+	    "\xbf\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf";
+	json_object *o = NULL;
+	char *err = NULL;
+
+	ck_assert_uint_eq(ju_utf8_check(ok, sizeof(ok) - 1), sizeof(ok) - 1);
+	ck_assert_uint_eq(ju_utf8_check("ab\xc0\xaf", 4), 2);
+	ck_assert_uint_eq(ju_utf8_check("\xf4\x8f\xbf", 3), 0);
+	ck_assert_uint_eq(ju_utf8_check("", 0), 0);
+	/* an escaped backslash before u0000 is text, not U+0000 */
+	ck_assert_int_eq(ju_parse("[\"\\\\u0000\"]", 11, 32, 64, &o,
+	    &err), 0);
+	ck_assert_str_eq(json_object_get_string(json_object_array_get_idx(o,
+	    0)), "\\u0000");
+	json_object_put(o);
 }
 END_TEST
 
@@ -501,6 +531,7 @@ jsonutil_suite(void)
 	tcase_add_test(tc, test_dump_copy_newstr);
 	tcase_add_test(tc, test_iso8601);
 	tcase_add_test(tc, test_clocks);
+	tcase_add_test(tc, test_utf8_check);
 	suite_add_tcase(s, tc);
 	return s;
 }
