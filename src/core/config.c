@@ -27,6 +27,7 @@ const struct config_key config_keys[] = {
 	    0, 0),
 	KEY(artifact_dir,         CFG_STR,   "/var/lib/instag-agent/artifacts",
 	    0, 0),
+	KEY(ready_min_free_mb,    CFG_INT,   "64", 0, 1048576),
 	KEY(public_url,           CFG_STR,   "https://localhost/agents/instag",
 	    0, 0),
 	KEY(agent_id,             CFG_STR,   "instag_runpod_agent", 0, 0),

@@ -36,6 +36,7 @@ struct config {
 
 	char *store_path;
 	char *artifact_dir;
+	long ready_min_free_mb;
 
 	char *public_url;
 	char *agent_id;

@@ -5,6 +5,7 @@
 #include "auto-config.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -95,10 +96,33 @@ check_fail(struct check *c, const char *fmt, ...)
 
 /* ---- the store and the directories ----------------------------------- */
 
+/*
+ * Fail c when the filesystem holding path has less than ready_min_free_mb
+ * MiB free for an unprivileged writer (statvfs f_bavail).  what names the
+ * key in the reason.  A statvfs that fails leaves c alone: the write
+ * checks say whether the place works at all.
+ */
+static void
+space_check(const char *what, const char *path, struct check *c)
+{
+	struct statvfs vs;
+	unsigned long long free_mb;
+
+	if (!c->ok || RD.cfg->ready_min_free_mb <= 0 ||
+	    statvfs(path, &vs) != 0)
+		return;
+	free_mb = (unsigned long long)vs.f_bavail *
+	    (unsigned long long)vs.f_frsize / (1024 * 1024);
+	if (free_mb < (unsigned long long)RD.cfg->ready_min_free_mb)
+		check_fail(c, "the filesystem of %s has %llu MiB free, less "
+		    "than ready_min_free_mb (%ld)", what, free_mb,
+		    RD.cfg->ready_min_free_mb);
+}
+
 static void
 store_check(struct check *c)
 {
-	char *why = NULL;
+	char *why = NULL, *dir, *slash;
 
 	if (store_probe_write(RD.store, READY_STORE_WAIT_MS, clock_wall_ms(),
 	    &why) < 0) {
@@ -106,6 +130,18 @@ store_check(struct check *c)
 		    "a write");
 	}
 	free(why);
+	dir = xstrdup(RD.cfg->store_path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash != NULL)
+		*slash = '\0';
+	else {
+		free(dir);
+		dir = xstrdup(".");
+	}
+	space_check("store_path", dir, c);
+	free(dir);
 }
 
 /*
@@ -138,6 +174,7 @@ dir_check(const char *name, const char *dir, struct check *c)
 		    strerror(e));
 	}
 	unlink(tmp);
+	space_check(name, dir, c);
 cleanup:
 	if (fd >= 0)
 		close(fd);

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/jsonutil.h"
 #include "lib/log.h"
@@ -297,6 +301,49 @@ cleanup:
 	return rc;
 }
 
+/*
+ * The store holds push tokens and every owner's tasks: make path (and
+ * its -wal and -shm files, which SQLite creates with the database's
+ * mode) STORE_FILE_MODE whatever the umask, and take group and other
+ * access from files an older version left more open.  0, or -1 with
+ * *err (caller frees).
+ */
+#define STORE_FILE_MODE 0600
+static int
+store_file_mode(const char *path, char **err)
+{
+	static const char *const side[] = { "-wal", "-shm" };
+	struct stat st;
+	size_t i;
+	int fd;
+
+	if (path[0] == ':' || strncmp(path, "file:", 5) == 0)
+		return 0;	/* in memory, or a URI SQLite resolves */
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    STORE_FILE_MODE);
+	if (fd < 0) {
+		*err = xasprintf("cannot open task store %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0) {
+		if (fchmod(fd, STORE_FILE_MODE) == 0)
+			log_msg(LOG_WARN, "store_mode", "%s was mode %04o; "
+			    "made %04o", path, (unsigned)(st.st_mode & 07777),
+			    STORE_FILE_MODE);
+	}
+	close(fd);
+	for (i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		char *p = xasprintf("%s%s", path, side[i]);
+
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & 077) != 0)
+			(void)chmod(p, STORE_FILE_MODE);
+		free(p);
+	}
+	return 0;
+}
+
 int
 store_open(const char *path, struct store **out, char **err)
 {
@@ -305,6 +352,8 @@ store_open(const char *path, struct store **out, char **err)
 
 	*out = NULL;
 	pthread_mutex_init(&st->lock, NULL);
+	if (store_file_mode(path, err) < 0)
+		goto fail;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

@@ -5,7 +5,11 @@
  */
 #include "auto-config.h"
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <curl/curl.h>
@@ -1240,6 +1244,64 @@ START_TEST(test_readyz_store_locked)
 }
 END_TEST
 
+/*
+ * A disk too full for the agent's work: with ready_min_free_mb above what
+ * the harness's filesystem has free, /readyz is 503 and names the free
+ * space for the store and the directories; back at the default it is 200.
+ * (Filling a real disk would race every other test on this machine.)
+ */
+START_TEST(test_readyz_disk_full)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	struct statvfs vs;
+	unsigned long long need;
+	char *why = NULL;
+	long want;
+
+	ck_assert_int_eq(statvfs(dir, &vs), 0);
+	need = (unsigned long long)vs.f_bavail * vs.f_frsize /
+	    (1024 * 1024) + 65536;
+	if (need > 1048576)
+		need = 1048576;	/* the key's upper bound */
+	ck_assert_msg((unsigned long long)vs.f_bavail * vs.f_frsize /
+	    (1024 * 1024) < need, "over 1 TiB free: cannot test");
+	ck_assert_int_eq(itest_sh("INSTAG_AGENT_READY_MIN_FREE_MB=%llu "
+	    "'%s/tests/harness/agent' '%s' restart >&2", need, top, dir), 0);
+	want = 503;
+	ck_assert_msg(tu_poll(readyz_is, &want, TU_HANG_MS),
+	    "/readyz stayed ready on a full disk");
+	ck_assert_int_eq(readyz("store", &why), 503);
+	ck_assert_msg(why != NULL && strstr(why, "MiB free") != NULL &&
+	    strstr(why, "store_path") != NULL, "reason %s",
+	    why ? why : "(none)");
+	free(why);
+	why = NULL;
+	ck_assert_int_eq(readyz("artifact_dir", &why), 503);
+	ck_assert_msg(why != NULL && strstr(why, "MiB free") != NULL,
+	    "reason %s", why ? why : "(none)");
+	free(why);
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
+	    top, dir), 0);
+	want = 200;
+	ck_assert_msg(tu_poll(readyz_is, &want, TU_HANG_MS),
+	    "/readyz stayed not ready after the limit went back");
+}
+END_TEST
+
+/* The store (with its push tokens) is 0600 whatever the umask. */
+START_TEST(test_store_mode)
+{
+	char path[600];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/state/tasks.db",
+	    getenv("HARNESS_DIR"));
+	ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	ck_assert_msg((st.st_mode & 0777) == 0600, "%s is %04o", path,
+	    (unsigned)(st.st_mode & 0777));
+}
+END_TEST
+
 static Suite *
 http_suite(void)
 {
@@ -1250,6 +1312,8 @@ http_suite(void)
 	tcase_add_test(tc, test_cards);
 	tcase_add_test(tc, test_health_and_metrics);
 	tcase_add_test(tc, test_readyz_store_locked);
+	tcase_add_test(tc, test_readyz_disk_full);
+	tcase_add_test(tc, test_store_mode);
 	tcase_add_test(tc, test_bad_tokens);
 	tcase_add_test(tc, test_scopes_and_owners);
 	tcase_add_test(tc, test_bad_input);

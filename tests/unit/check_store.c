@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "auto-config.h"
 
+#include <sys/stat.h>
+
 #include <check.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -879,6 +881,32 @@ START_TEST(test_probe_write)
 }
 END_TEST
 
+/* The store and its WAL files are 0600 whatever the umask; an older,
+ * more open file is made 0600 on open. */
+START_TEST(test_file_mode)
+{
+	char path[400], wal[420];
+	struct store *st;
+	struct stat sb;
+	mode_t old = umask(0);
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);	/* its migrations wrote the WAL */
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(stat(wal, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	store_close(st);
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	st = open_ok(path);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 0777, 0600);
+	store_close(st);
+	umask(old);
+}
+END_TEST
+
 static Suite *
 store_suite(void)
 {
@@ -890,6 +918,7 @@ store_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_creates_schema);
 	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_file_mode);
 	tcase_add_test(tc, test_put_get_roundtrip);
 	tcase_add_test(tc, test_get_unknown);
 	tcase_add_test(tc, test_list_pages);
