@@ -689,6 +689,7 @@ a2a_call(const struct principal *who, const char *ver, const char *body,
 	const struct method *mt = NULL;
 	char *err = NULL;
 	size_t i;
+	bool sse = false;
 
 	if (ver != NULL && ver[0] != '\0' && strcmp(ver, "0.3") != 0 &&
 	    strcmp(ver, "1.0") != 0) {
@@ -759,6 +760,7 @@ a2a_call(const struct principal *who, const char *ver, const char *body,
 		goto cleanup;
 	}
 	c.params = m;
+	sse = !strcmp(mt->what, "stream") || !strcmp(mt->what, "subscribe");
 	metrics_rpc_method(mt->name);
 	if (!strcmp(mt->what, "send"))
 		do_send(&c, false);
@@ -783,6 +785,7 @@ a2a_call(const struct principal *who, const char *ver, const char *body,
 cleanup:
 	if (c.out.kind == RPC_REPLY_NONE)	/* a method that forgot */
 		rpc_error(&c, RPC_INTERNAL_ERROR, "no answer");
+	c.out.sse = sse;
 	json_object_put(req);
 	*out = c.out;
 }
@@ -816,6 +819,18 @@ a2a_handle(struct http_req *r)
 	default:
 		if (out.rpc_error != 0)
 			metrics_rpc_error(out.rpc_error);
+		if (out.sse) {
+			/* A client of a streaming method reads SSE only:
+			 * the error is the stream's one event (A2A: each
+			 * data is a whole JSON-RPC response). */
+			if (http_sse_begin(r) < 0 || http_sse_event(r,
+			    json_object_to_json_string_ext(out.body,
+			    JSON_C_TO_STRING_PLAIN |
+			    JSON_C_TO_STRING_NOSLASHESCAPE)) < 0)
+				log_msg(LOG_DEBUG, "sse_gone", "the client "
+				    "left before its error event");
+			break;
+		}
 		http_json(r, 200, out.body, NULL);
 		break;
 	}

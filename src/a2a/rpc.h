@@ -42,6 +42,8 @@ struct rpc_reply {
 	int history_len;	/* WAIT */
 	enum a2a_dialect d;	/* STREAM, WAIT: the dialect of the events */
 	json_object *id;	/* STREAM, WAIT: the JSON-RPC id (owned) */
+	bool sse;		/* a streaming method: its errors go out as
+				 * one SSE event, not as a JSON body */
 };
 
 struct rpc {

@@ -823,12 +823,41 @@ START_TEST(test_resubscribe)
 	    "\"result\":{\"task\":", 44) == 0, "first event: %.120s", s.buf);
 	ck_assert_ptr_nonnull(strstr(s.buf, "TASK_STATE_COMPLETED"));
 	free(s.buf);
-	/* a finished task cannot be subscribed to */
+	/* Errors of streaming methods come as the stream's one event
+	 * (SSE-only clients read nothing else): a finished task, an
+	 * unknown one, bad params, in both dialects. */
 	{
+		static const char *const req[][2] = {
+			{ NULL, "-32004" },
+			{ "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":"
+			  "\"tasks/resubscribe\",\"params\":{\"id\":"
+			  "\"00000000-0000-4000-8000-000000000000\"}}",
+			  "-32001" },
+			{ "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":"
+			  "\"SubscribeToTask\",\"params\":{}}", "-32602" },
+			{ "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":"
+			  "\"message/stream\",\"params\":{\"message\":"
+			  "{\"role\":\"user\"}}}", "-32602" },
+		};
 		struct itest_resp r;
-		itest_post("/a2a", admin(), body, &r);
-		ck_assert_int_eq(itest_jint(r.json, "error.code"), -32004);
-		itest_resp_free(&r);
+		char want[64];
+		size_t k;
+
+		for (k = 0; k < sizeof(req) / sizeof(req[0]); k++) {
+			itest_post("/a2a", admin(), req[k][0] ? req[k][0] :
+			    body, &r);
+			ck_assert_int_eq(r.status, 200);
+			ck_assert_msg(strstr(r.headers, "text/event-stream")
+			    != NULL, "%zu: %s", k, r.headers);
+			snprintf(want, sizeof(want), "\"code\":%s",
+			    req[k][1]);
+			ck_assert_msg(strncmp(r.body, "data: {\"jsonrpc\":"
+			    "\"2.0\",\"id\":9,\"error\":", 36) == 0 &&
+			    strstr(r.body, want) != NULL &&
+			    strcmp(r.body + strlen(r.body) - 2, "\n\n") == 0,
+			    "%zu: %s", k, r.body);
+			itest_resp_free(&r);
+		}
 	}
 	free(id);
 }
