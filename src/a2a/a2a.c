@@ -284,13 +284,55 @@ fail:
 	return -1;
 }
 
+static int op_error_reply(struct rpc *c, const struct op_outcome *oc);
+
+/* A follow-up naming an operation (its data part opdata) to waiting, a
+ * task of the caller's that waits for one: msg (taken) goes into its
+ * history and the task runs the operation.  0 and *t, or -1 when an
+ * answer was sent. */
+static int
+send_input(struct rpc *c, json_object *msg, json_object *opdata,
+    const struct task *waiting, struct task **t)
+{
+	struct op_ctx octx = { cfg, c->who, msg };
+	struct op_outcome oc = { 0 };
+	const char *opname = ju_str(opdata, "operation");
+	json_object *params = NULL;
+	int rc = -1;
+
+	if (opname == NULL) {
+		rpc_error(c, RPC_INVALID_PARAMS,
+		    "data part: \"operation\" must be a string");
+		goto cleanup;
+	}
+	json_object_object_get_ex(opdata, "params", &params);
+	if (params != NULL && !json_object_is_type(params, json_type_object)) {
+		rpc_error(c, RPC_INVALID_PARAMS,
+		    "data part: \"params\" must be an object");
+		goto cleanup;
+	}
+	if (ops_continue(&octx, waiting, opname, params, &oc) < 0) {
+		op_error_reply(c, &oc);
+		goto cleanup;
+	}
+	*t = oc.task;
+	oc.task = NULL;
+	rc = 0;
+cleanup:
+	ops_outcome_clear(&oc);
+	json_object_put(msg);
+	return rc;
+}
+
 /* A follow-up message (taken) to a task of the caller's: 0 and *t, or -1
- * when an answer was sent. */
+ * when an answer was sent.  One that names an operation, to a task that
+ * waits for one, runs it (send_input); any other joins the history. */
 static int
 send_followup(struct rpc *c, json_object *msg, const char *task_id,
     const char *ctx, struct task **t)
 {
 	int r = tasks_get(task_id, c->who->sub, t);
+	json_object *opdata;
 
 	if (r == 0 && ctx && strcmp(ctx, (*t)->context_id) != 0) {
 		task_free(*t);
@@ -299,6 +341,16 @@ send_followup(struct rpc *c, json_object *msg, const char *task_id,
 		rpc_error(c, RPC_INVALID_PARAMS, "message.contextId does not "
 		    "match the task's contextId");
 		return -1;
+	}
+	if (r == 0 && (*t)->state == TASK_INPUT_REQUIRED &&
+	    strcmp((*t)->operation, OPS_ASK_INPUT) == 0 &&
+	    (opdata = find_operation(msg)) != NULL) {
+		struct task *waiting = *t;
+
+		*t = NULL;
+		r = send_input(c, msg, opdata, waiting, t);
+		task_free(waiting);
+		return r;
 	}
 	task_free(*t);
 	*t = NULL;
@@ -390,24 +442,44 @@ cleanup:
 	return rc;
 }
 
-/* No operation: a task that completes with the catalogue (msg taken). */
+/*
+ * No operation (msg taken): a task that waits in input-required, its
+ * status message the catalogue, for a follow-up on it that names an
+ * operation (send_input); it expires after input_required_timeout.
+ * 0 and *t, or -1 when an answer was sent.
+ */
 static int
 send_help(struct rpc *c, json_object *msg, const char *ctx, struct task **t)
 {
-	json_object *reply_msg, *p, *d, *res;
+	json_object *reply_msg, *p, *d;
+	struct task *nt;
+	char *err = NULL, text[320];
 
-	reply_msg = task_msg_text("agent", "This agent runs operations "
-	    "named in a data part: {\"operation\": NAME, \"params\": "
-	    "{...}}. The operations and their params follow.", NULL, NULL);
+	snprintf(text, sizeof(text), "This agent runs operations named in a "
+	    "data part: {\"operation\": NAME, \"params\": {...}}. Send it "
+	    "as a message on this task (taskId) within %ld s, or as a new "
+	    "message. The operations and their params follow.",
+	    cfg->input_required_timeout);
+	nt = task_new(c->who->sub, OPS_ASK_INPUT, NULL, ctx);
+	reply_msg = task_msg_text("agent", text, nt->id, nt->context_id);
 	p = json_object_new_object();
 	json_object_object_add(p, "kind", json_object_new_string("data"));
 	d = json_object_new_object();
 	json_object_object_add(d, "operations", ops_describe(cfg));
 	json_object_object_add(p, "data", d);
 	json_object_array_add(ju_arr(reply_msg, "parts"), p);
-	res = json_object_new_object();
-	json_object_object_add(res, "operations", ops_describe(cfg));
-	return send_record(c, "agent.help", NULL, ctx, msg, reply_msg, res, t);
+	json_object_object_add(msg, "taskId", json_object_new_string(nt->id));
+	json_object_object_add(msg, "contextId",
+	    json_object_new_string(nt->context_id));
+	task_add_history(nt, msg, (int)cfg->task_history_max);
+	task_add_history(nt, reply_msg, (int)cfg->task_history_max);
+	task_set_state(nt, TASK_INPUT_REQUIRED);
+	if (tasks_submit(nt, t, &err) < 0) {
+		rpc_error(c, RPC_INTERNAL_ERROR, "%s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
 }
 
 /* Answer with t: hand the request to the hub for a stream or a blocking

@@ -103,14 +103,24 @@ render_message(json_object *m, enum a2a_dialect d)
 	return o;
 }
 
-/* The status message: the error, else the progress text, else none. */
+/* The status message: the error, else (input-required) the agent's last
+ * message, the question, else the progress text, else none. */
 static json_object *
 status_message(const struct task *t, enum a2a_dialect d)
 {
 	const char *text = NULL;
 	json_object *m, *r;
 	char buf[512];
+	size_t i;
 
+	if (t->error == NULL && t->state == TASK_INPUT_REQUIRED) {
+		for (i = json_object_array_length(t->history); i > 0; i--) {
+			m = json_object_array_get_idx(t->history, i - 1);
+			if (ju_str(m, "role") &&
+			    strcmp(ju_str(m, "role"), "agent") == 0)
+				return render_message(m, d);
+		}
+	}
 	if (t->error != NULL) {
 		snprintf(buf, sizeof(buf), "%s: %s", ju_str(t->error, "code"),
 		    ju_str(t->error, "message"));

@@ -43,6 +43,7 @@ const struct config_key config_keys[] = {
 	KEY(max_string_bytes,     CFG_INT,   "65536", 64, 16777216),
 	KEY(max_params,           CFG_INT,   "64", 1, 4096),
 	KEY(task_history_max,     CFG_INT,   "50", 1, 1000),
+	KEY(input_required_timeout, CFG_INT, "3600", 1, 604800),
 	KEY(blocking_wait_max,    CFG_INT,   "30", 0, 3600),
 	KEY(sse_heartbeat,        CFG_INT,   "15", 1, 300),
 	KEY(sse_max_streams,      CFG_INT,   "1024", 1, 100000),

@@ -54,6 +54,7 @@ struct config {
 	long max_string_bytes;
 	long max_params;
 	long task_history_max;
+	long input_required_timeout;
 
 	long blocking_wait_max;
 	long sse_heartbeat;

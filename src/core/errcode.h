@@ -64,6 +64,9 @@ enum errcat {
 #define ERRC_ASSET_NOT_FOUND	"asset_not_found"
 #define ERRC_NO_LOG		"no_log"	/* no remote job started yet */
 #define ERRC_LOG_GONE		"log_gone"	/* its job directory removed */
+/* A task made from a message without an operation. */
+#define ERRC_INPUT_EXPIRED	"input_expired"	/* no operation came in time */
+#define ERRC_NOT_WAITING	"not_waiting"	/* it no longer waits for one */
 
 /* The category of code; ERRCAT_INTERNAL for a code not listed above. */
 enum errcat errcode_category(const char *code);

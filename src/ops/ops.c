@@ -291,6 +291,32 @@ ops_available(const struct op_def *op, const struct config *cfg,
 	return iops_ready(cfg, why);
 }
 
+/*
+ * The task a message without an operation makes (OPS_ASK_INPUT): it waits
+ * in input-required for a follow-up naming an operation
+ * (tasks_give_input), and fails input_expired when none came within
+ * input_required_timeout seconds of its creation.  A restart finds it in
+ * the store and waits out the rest.
+ */
+static enum step_result
+ask_input_step(struct task *t, const struct step_env *env)
+{
+	int64_t until = t->created_ms + env->cfg->input_required_timeout *
+	    1000;
+	char msg[160];
+
+	if (env->now_ms < until) {
+		if (t->state != TASK_INPUT_REQUIRED)
+			task_set_state(t, TASK_INPUT_REQUIRED);
+		t->next_wake_ms = until;
+		return STEP_WAIT;
+	}
+	snprintf(msg, sizeof(msg), "no operation was given within %ld s; "
+	    "send a new message naming one", env->cfg->input_required_timeout);
+	task_fail(t, ERRC_INPUT_EXPIRED, msg);
+	return STEP_DONE;
+}
+
 bool
 ops_resolve(const char *name, const struct config *cfg,
     struct tasks_runner *out)
@@ -299,6 +325,10 @@ ops_resolve(const char *name, const struct config *cfg,
 	const char *why = NULL;
 
 	memset(out, 0, sizeof(*out));
+	if (strcmp(name, OPS_ASK_INPUT) == 0) {
+		out->step = ask_input_step;
+		return true;
+	}
 	if (op == NULL || op->kind != OP_TASK)
 		return false;
 	out->step = op->step;
@@ -308,70 +338,126 @@ ops_resolve(const char *name, const struct config *cfg,
 	return true;
 }
 
-int
-ops_invoke(const struct op_ctx *c, const char *name, json_object *params,
-    const char *context_id, struct op_outcome *out)
+/*
+ * What every way of starting an operation checks first: the name, the
+ * caller's scopes, the params (copied into *p: caller puts it), that it
+ * can run here, and its admission.  0 and *op, *p; -1 with e set.
+ */
+static int
+ops_prepare(const struct op_ctx *c, const char *name, json_object *params,
+    const struct op_def **opp, json_object **p, struct op_error *e)
 {
 	const struct op_def *op;
-	json_object *p = NULL;
 	const char *why = NULL;
 	char *err = NULL;
 	size_t i;
 
-	memset(out, 0, sizeof(*out));
+	*p = NULL;
 	op = ops_find(name);
+	*opp = op;
 	if (op == NULL) {
-		op_error_set(&out->err, ERRC_UNKNOWN_OP, "unknown operation "
+		op_error_set(e, ERRC_UNKNOWN_OP, "unknown operation "
 		    "'%.64s'; send a message without an operation to list them",
 		    name ? name : "");
 		return -1;
 	}
 	for (i = 0; op->scopes[i]; i++) {
 		if (!principal_has_scope(c->who, op->scopes[i])) {
-			op_error_set(&out->err, ERRC_FORBIDDEN, "operation %s "
+			op_error_set(e, ERRC_FORBIDDEN, "operation %s "
 			    "needs scope %s", op->name, op->scopes[i]);
 			return -1;
 		}
 	}
-	p = params ? ju_copy(params) : json_object_new_object();
-	if (params_validate(op->params, p, (size_t)c->cfg->max_params,
-	    &err) < 0 || (op->validate && op->validate(p, c->cfg, &err) < 0)) {
-		op_error_set(&out->err, ERRC_INVALID_PARAMS, "%s: %s",
-		    op->name, err);
+	*p = params ? ju_copy(params) : json_object_new_object();
+	if (params_validate(op->params, *p, (size_t)c->cfg->max_params,
+	    &err) < 0 || (op->validate && op->validate(*p, c->cfg, &err) < 0)) {
+		op_error_set(e, ERRC_INVALID_PARAMS, "%s: %s", op->name, err);
 		goto fail;
 	}
 	if (!ops_available(op, c->cfg, &why)) {
-		op_error_set(&out->err, ERRC_NOT_CONFIGURED, "%s: %s",
-		    op->name, why);
+		op_error_set(e, ERRC_NOT_CONFIGURED, "%s: %s", op->name, why);
 		goto fail;
 	}
-	if (op->admit != NULL && op->admit(c, p, &out->err) < 0)
+	if (op->admit != NULL && op->admit(c, *p, e) < 0)
 		goto fail;
+	return 0;
+fail:
+	free(err);
+	json_object_put(*p);
+	*p = NULL;
+	return -1;
+}
+
+/* c->message with the task's ids, for its history (a new reference);
+ * NULL when there is no message. */
+static json_object *
+history_message(const struct op_ctx *c, const struct task *t)
+{
+	json_object *m;
+
+	if (c->message == NULL)
+		return NULL;
+	m = ju_copy(c->message);
+	json_object_object_add(m, "taskId", json_object_new_string(t->id));
+	json_object_object_add(m, "contextId",
+	    json_object_new_string(t->context_id));
+	return m;
+}
+
+int
+ops_invoke(const struct op_ctx *c, const char *name, json_object *params,
+    const char *context_id, struct op_outcome *out)
+{
+	const struct op_def *op;
+	json_object *p = NULL, *m;
+	struct task *t;
+	char *err = NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (ops_prepare(c, name, params, &op, &p, &out->err) < 0)
+		return -1;
 	if (op->kind == OP_SYNC) {
 		int rc = op->run(c, p, &out->result, &out->err);
 		json_object_put(p);
 		return rc;
 	}
-	{
-		struct task *t = task_new(c->who->sub, op->name, p, context_id);
-		p = NULL;
-		if (c->message != NULL) {
-			json_object *m = ju_copy(c->message);
-			json_object_object_add(m, "taskId",
-			    json_object_new_string(t->id));
-			json_object_object_add(m, "contextId",
-			    json_object_new_string(t->context_id));
-			task_add_history(t, m, (int)c->cfg->task_history_max);
-		}
-		if (tasks_submit(t, &out->task, &err) < 0) {
-			op_error_set(&out->err, ERRC_INTERNAL, "%s", err);
-			goto fail;
-		}
+	t = task_new(c->who->sub, op->name, p, context_id);
+	if ((m = history_message(c, t)) != NULL)
+		task_add_history(t, m, (int)c->cfg->task_history_max);
+	if (tasks_submit(t, &out->task, &err) < 0) {
+		op_error_set(&out->err, ERRC_INTERNAL, "%s", err);
+		free(err);
+		return -1;
 	}
 	return 0;
-fail:
-	free(err);
-	json_object_put(p);
+}
+
+int
+ops_continue(const struct op_ctx *c, const struct task *waiting,
+    const char *name, json_object *params, struct op_outcome *out)
+{
+	const struct op_def *op;
+	json_object *p = NULL, *res = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (ops_prepare(c, name, params, &op, &p, &out->err) < 0)
+		return -1;
+	if (op->kind == OP_SYNC && op->run(c, p, &res, &out->err) < 0) {
+		json_object_put(p);
+		return -1;
+	}
+	rc = tasks_give_input(waiting->id, c->who->sub, OPS_ASK_INPUT,
+	    op->name, p, history_message(c, waiting), res, &out->task);
+	if (rc == 0)
+		return 0;
+	if (rc > 0)
+		op_error_set(&out->err, rc == 1 ? ERRC_TASK_NOT_FOUND :
+		    ERRC_NOT_WAITING, rc == 1 ? "Task not found" : "the task "
+		    "no longer waits for input (it was canceled, expired or "
+		    "given an operation already)");
+	else
+		op_error_set(&out->err, ERRC_INTERNAL, "the task store failed");
 	return -1;
 }
 

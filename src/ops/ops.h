@@ -75,6 +75,22 @@ int ops_invoke(const struct op_ctx *c, const char *name, json_object *params,
     const char *context_id, struct op_outcome *out);
 void ops_outcome_clear(struct op_outcome *out);
 
+/* The operation of a task made from a message that names none: it waits
+ * in input-required for a follow-up that does (ops_continue). */
+#define OPS_ASK_INPUT "agent.help"
+
+/*
+ * A follow-up that names an operation, to waiting (a task of the
+ * caller's that waits for input): the same checks as ops_invoke, then
+ * the task becomes that operation (params copied, c->message added to
+ * its history): a task operation runs on it, a sync one completes it
+ * with its result.  0 and out->task (the task now); -1 with out->err
+ * (task_not_found, not_waiting, or the operation's own errors).
+ */
+WARN_UNUSED_RESULT
+int ops_continue(const struct op_ctx *c, const struct task *waiting,
+    const char *name, json_object *params, struct op_outcome *out);
+
 /* A JSON description of every operation (for the agent's help message and
  * the cards): [{"operation","aliases","scopes","kind","params","summary"}]. */
 json_object *ops_describe(const struct config *cfg);

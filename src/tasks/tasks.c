@@ -541,6 +541,81 @@ tasks_add_message(const char *id, const char *owner, json_object *msg,
 }
 
 int
+tasks_give_input(const char *id, const char *owner, const char *expect_op,
+    const char *operation, json_object *params, json_object *msg,
+    json_object *result, struct task **out)
+{
+	struct entry *e;
+	struct task *t;
+	char *err = NULL;
+	int rc;
+
+	*out = NULL;
+	pthread_mutex_lock(&X.lock);
+	e = uuid_valid(id) ? reg_find(id) : NULL;
+	if (e == NULL || strcmp(e->t->owner, owner) != 0) {
+		pthread_mutex_unlock(&X.lock);
+		rc = tasks_get(id, owner, out);	/* finished, or nobody's */
+		task_free(*out);
+		*out = NULL;
+		rc = rc == 0 ? 2 : rc;
+		goto cleanup;
+	}
+	t = e->t;
+	if (e->busy || e->cancel || t->state != TASK_INPUT_REQUIRED ||
+	    strcmp(t->operation, expect_op) != 0) {
+		pthread_mutex_unlock(&X.lock);
+		rc = 2;
+		goto cleanup;
+	}
+	free(t->operation);
+	t->operation = xstrdup(operation);
+	json_object_put(t->params);
+	t->params = params;
+	params = NULL;
+	json_object_put(t->checkpoint);
+	t->checkpoint = json_object_new_object();
+	json_object_put(t->progress);
+	t->progress = NULL;
+	task_add_history(t, msg, X.cfg->task_history_max);
+	msg = NULL;
+	heap_remove(e);
+	if (result != NULL) {
+		task_complete(t, result);
+		result = NULL;
+	} else {
+		task_set_state(t, TASK_SUBMITTED);
+		t->next_wake_ms = 0;
+	}
+	t->version++;
+	t->updated_ms = clock_wall_ms();
+	rc = store_task_put(X.store, t, &err) < 0 ? -1 : 0;
+	if (rc < 0) {
+		/* A queued task is written again by its next step; a
+		 * completed one stays as the store has it (waiting). */
+		log_kv(LOG_ERROR, "store_error", err, "task", t->id, NULL);
+		free(err);
+	} else
+		*out = task_clone(t);
+	if (task_state_terminal(t->state)) {
+		reg_remove(e);
+		X.stats.finished++;
+		task_free(t);
+		free(e);
+	} else
+		heap_push(e, 0);
+	pthread_cond_signal(&X.cond);
+	pthread_mutex_unlock(&X.lock);
+	if (*out != NULL)
+		notify(*out);
+cleanup:
+	json_object_put(params);
+	json_object_put(msg);
+	json_object_put(result);
+	return rc;
+}
+
+int
 tasks_checkpoint(struct task *t, char **err)
 {
 	t->version++;

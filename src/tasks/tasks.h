@@ -85,6 +85,21 @@ int tasks_add_message(const char *id, const char *owner, json_object *msg,
     struct task **out);
 
 /*
+ * Give a task that waits for input (state input-required, operation
+ * expect_op, no step running) what it waited for: it becomes operation
+ * (copied) with params (taken), msg (taken) joins its history, and its
+ * checkpoint starts empty.  With result (taken) the task completes with
+ * it at once (a sync operation); without, it is queued to run now.
+ * 0 and *out (the task as it now stands; caller frees); 1 when there is
+ * no such task of owner's; 2 when it does not wait for input (any more);
+ * -1 on store error.  On every return the taken objects are consumed.
+ */
+WARN_UNUSED_RESULT
+int tasks_give_input(const char *id, const char *owner,
+    const char *expect_op, const char *operation, json_object *params,
+    json_object *msg, json_object *result, struct task **out);
+
+/*
  * From inside a step: commit the task as it stands now (and tell
  * listeners), before doing something that must not be done twice, e.g. a
  * create whose answer a crash could lose.  0, or -1 with *err (caller

@@ -603,7 +603,8 @@ START_TEST(test_send_both_dialects)
 	char body[1024];
 	const char *id;
 
-	/* a plain text message still answers a (completed) Task */
+	/* a plain text message answers a Task waiting for input, its
+	 * status message the catalogue; blocking does not wait for it */
 	itest_post("/a2a", admin(),
 	    "{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":"
 	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
@@ -611,9 +612,56 @@ START_TEST(test_send_both_dialects)
 	    "\"kind\":\"text\",\"text\":\"hello\"}]}}}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.kind"), "task");
 	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"),
-	    "completed");
+	    "input-required");
 	ck_assert_str_eq(itest_jstr(r.json, "id"), "a");
-	ck_assert_ptr_nonnull(strstr(r.body, "diag.timer"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json,
+	    "result.status.message.parts.0.text"), "operation"));
+	ck_assert_ptr_nonnull(itest_jget(r.json,
+	    "result.status.message.parts.1.data.operations"));
+	id = itest_jstr(r.json, "result.id");
+	ck_assert_ptr_nonnull(id);
+	/* the follow-up naming an operation runs it on the same task */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":\"b\","
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"kind\":\"message\",\"messageId\":\"t2\",\"role\":\"user\","
+	    "\"taskId\":\"%s\",\"parts\":[{\"kind\":\"data\",\"data\":{"
+	    "\"operation\":\"diag.timer\",\"params\":{\"steps\":2,"
+	    "\"interval_ms\":100}}}]}}}", id);
+	{
+		struct itest_resp r2;
+
+		itest_post("/a2a", admin(), body, &r2);
+		ck_assert_str_eq(itest_jstr(r2.json, "result.id"), id);
+		ck_assert_str_eq(itest_jstr(r2.json, "result.status.state"),
+		    "completed");
+		ck_assert_str_eq(itest_jstr(r2.json,
+		    "result.metadata.operation"), "diag.timer");
+		ck_assert_int_eq(itest_jint(r2.json,
+		    "result.artifacts.0.parts.0.data.steps"), 2);
+		itest_resp_free(&r2);
+		/* it no longer waits: the same message again only joins
+		 * its history */
+		itest_post("/a2a", admin(), body, &r2);
+		ck_assert_str_eq(itest_jstr(r2.json, "result.status.state"),
+		    "completed");
+		itest_resp_free(&r2);
+	}
+	itest_resp_free(&r);
+
+	/* v1.0: TASK_STATE_INPUT_REQUIRED; cancel works on it */
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"SendMessage\",\"params\":{\"message\":{"
+	    "\"messageId\":\"t3\",\"role\":\"ROLE_USER\",\"parts\":[{"
+	    "\"text\":\"what can you do?\"}]}}}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.task.status.state"),
+	    "TASK_STATE_INPUT_REQUIRED");
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,"
+	    "\"method\":\"CancelTask\",\"params\":{\"id\":\"%s\"}}",
+	    itest_jstr(r.json, "result.task.id"));
+	itest_resp_free(&r);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"),
+	    "TASK_STATE_CANCELED");
 	itest_resp_free(&r);
 
 	/* v1.0 blocking SendMessage waits in the hub and answers completed */
@@ -1317,6 +1365,41 @@ START_TEST(test_readyz_disk_full)
 }
 END_TEST
 
+/* A task waiting for input that gets none fails input_expired after
+ * input_required_timeout, across a restart too. */
+START_TEST(test_input_expires)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	struct itest_resp r;
+	char body[512], *id;
+
+	ck_assert_int_eq(itest_sh("INSTAG_AGENT_INPUT_REQUIRED_TIMEOUT=3 "
+	    "'%s/tests/harness/agent' '%s' restart >&2", top, dir), 0);
+	itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"kind\":\"message\",\"messageId\":\"e1\",\"role\":\"user\","
+	    "\"parts\":[{\"kind\":\"text\",\"text\":\"hi\"}]}}}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"),
+	    "input-required");
+	id = strdup(itest_jstr(r.json, "result.id"));
+	itest_resp_free(&r);
+	/* a crash while it waits: the restarted agent waits out the rest */
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' kill >&2 && "
+	    "INSTAG_AGENT_INPUT_REQUIRED_TIMEOUT=3 '%s/tests/harness/agent' "
+	    "'%s' start >&2", top, dir, top, dir), 0);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "failed");
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,"
+	    "\"method\":\"tasks/get\",\"params\":{\"id\":\"%s\"}}", id);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json,
+	    "result.status.message.parts.0.text"), "input_expired"));
+	itest_resp_free(&r);
+	free(id);
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
+	    top, dir), 0);
+}
+END_TEST
+
 /* The store (with its push tokens) is 0600 whatever the umask. */
 START_TEST(test_store_mode)
 {
@@ -1343,6 +1426,7 @@ http_suite(void)
 	tcase_add_test(tc, test_readyz_store_locked);
 	tcase_add_test(tc, test_readyz_disk_full);
 	tcase_add_test(tc, test_store_mode);
+	tcase_add_test(tc, test_input_expires);
 	tcase_add_test(tc, test_bad_tokens);
 	tcase_add_test(tc, test_scopes_and_owners);
 	tcase_add_test(tc, test_bad_input);

@@ -258,14 +258,54 @@ START_TEST(test_help_and_list)
 	size_t i, n;
 
 	env_start(&w);
-	/* Text only: a finished task holding the catalogue. */
+	/* Text only: a task waiting for input, the catalogue its status
+	 * message; a follow-up naming an operation runs it on that task. */
 	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
 	    "\"message/send\",\"params\":{\"message\":{\"messageId\":\"m\","
 	    "\"role\":\"user\",\"parts\":[{\"kind\":\"text\",\"text\":"
 	    "\"hello\"}]}}}", &r);
 	res = result_of(&r);
-	ck_assert_str_eq(ju_str(ju_obj(res, "status"), "state"), "completed");
+	ck_assert_str_eq(ju_str(ju_obj(res, "status"), "state"),
+	    "input-required");
+	ck_assert_ptr_nonnull(strstr(json_object_to_json_string(ju_obj(res,
+	    "status")), "diag.timer"));
+	ck_assert_int_eq(r.kind, RPC_REPLY_JSON);	/* no blocking wait */
+	snprintf(id, sizeof(id), "%s", ju_str(res, "id"));
 	rpc_reply_clear(&r);
+	{
+		char body[1024];
+
+		/* bad params: refused, the task still waits */
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,"
+		    "\"method\":\"message/send\",\"params\":{\"message\":{"
+		    "\"messageId\":\"m2\",\"role\":\"user\",\"taskId\":"
+		    "\"%s\",\"parts\":[{\"kind\":\"data\",\"data\":{"
+		    "\"operation\":\"diag.timer\",\"params\":{\"steps\":"
+		    "\"x\"}}}]},\"configuration\":{\"blocking\":false}}}",
+		    id);
+		call(&w.alice, NULL, body, &r);
+		ck_assert_int_eq(error_code(&r), RPC_INVALID_PARAMS);
+		rpc_reply_clear(&r);
+		/* bob cannot give it input */
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,"
+		    "\"method\":\"message/send\",\"params\":{\"message\":{"
+		    "\"messageId\":\"m2\",\"role\":\"user\",\"taskId\":"
+		    "\"%s\",\"parts\":[{\"kind\":\"data\",\"data\":{"
+		    "\"operation\":\"diag.timer\",\"params\":{\"steps\":"
+		    "1,\"interval_ms\":10}}}]},\"configuration\":{"
+		    "\"blocking\":false}}}", id);
+		call(&w.bob, NULL, body, &r);
+		ck_assert_int_eq(error_code(&r), A2A_TASK_NOT_FOUND);
+		rpc_reply_clear(&r);
+		call(&w.alice, NULL, body, &r);
+		res = result_of(&r);
+		ck_assert_str_eq(ju_str(res, "id"), id);
+		ck_assert_str_eq(ju_str(ju_obj(res, "metadata"), "operation"),
+		    "diag.timer");
+		ck_assert_str_ne(ju_str(ju_obj(res, "status"), "state"),
+		    "input-required");
+		rpc_reply_clear(&r);
+	}
 	send_timer(&w.bob, 1, 10, false, &r, id, sizeof(id));
 	rpc_reply_clear(&r);
 	/* ListTasks shows alice her task and none of bob's. */
