@@ -12,9 +12,9 @@
 #include "lib/version.h"
 #include "lib/xalloc.h"
 
-static json_object *a2a_card, *umbrella_card;
-static char *a2a_text, *umbrella_text;
-static char etag[24];
+static json_object *a2a_card, *v1_card, *umbrella_card;
+static char *a2a_text, *v1_text, *umbrella_text;
+static char etag[24], v1_etag[24];
 
 static json_object *
 strs(const char *const *v)
@@ -145,6 +145,52 @@ build_a2a(const struct config *cfg)
 	return c;
 }
 
+/*
+ * The v1.0 card: the v0.3 card without what A2A v1.0 removed (url,
+ * protocolVersion, preferredTransport, additionalInterfaces,
+ * supportsAuthenticatedExtendedCard, capabilities.stateTransitionHistory,
+ * the v0.3 "security" list), and each security scheme as v1.0's oneof:
+ * exactly one key (httpAuthSecurityScheme), not v0.3's type/scheme/
+ * bearerFormat beside it.  A new object (caller puts).
+ */
+static json_object *
+build_v1(json_object *v03)
+{
+	static const char *const gone[] = { "url", "protocolVersion",
+	    "preferredTransport", "additionalInterfaces",
+	    "supportsAuthenticatedExtendedCard", "security", NULL };
+	static const char *const v03_keys[] = { "type", "scheme",
+	    "bearerFormat", "in", "name", "description", "flows",
+	    "openIdConnectUrl", NULL };
+	json_object *c = ju_copy(v03), *schemes;
+	size_t i;
+
+	for (i = 0; gone[i]; i++)
+		json_object_object_del(c, gone[i]);
+	json_object_object_del(ju_obj(c, "capabilities"),
+	    "stateTransitionHistory");
+	schemes = ju_obj(c, "securitySchemes");
+	if (schemes != NULL) {
+		json_object_object_foreach(schemes, name, s) {
+			(void)name;
+			for (i = 0; v03_keys[i]; i++)
+				json_object_object_del(s, v03_keys[i]);
+		}
+	}
+	return c;
+}
+
+static void
+etag_of(const char *text, char out[24])
+{
+	uint64_t h = 1469598103934665603ull;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)text; *p; p++)
+		h = (h ^ *p) * 1099511628211ull;
+	snprintf(out, 24, "\"%016llx\"", (unsigned long long)h);
+}
+
 static json_object *
 build_umbrella(const struct config *cfg)
 {
@@ -194,32 +240,35 @@ build_umbrella(const struct config *cfg)
 void
 card_init(const struct config *cfg)
 {
-	uint64_t h = 1469598103934665603ull;
-	const unsigned char *p;
-
 	card_free();
 	a2a_card = build_a2a(cfg);
+	v1_card = build_v1(a2a_card);
 	umbrella_card = build_umbrella(cfg);
 	a2a_text = ju_dump(a2a_card);
+	v1_text = ju_dump(v1_card);
 	umbrella_text = ju_dump(umbrella_card);
-	for (p = (const unsigned char *)a2a_text; *p; p++)
-		h = (h ^ *p) * 1099511628211ull;
-	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
+	etag_of(a2a_text, etag);
+	etag_of(v1_text, v1_etag);
 }
 
 void
 card_free(void)
 {
 	json_object_put(a2a_card);
+	json_object_put(v1_card);
 	json_object_put(umbrella_card);
 	free(a2a_text);
+	free(v1_text);
 	free(umbrella_text);
-	a2a_card = umbrella_card = NULL;
-	a2a_text = umbrella_text = NULL;
+	a2a_card = v1_card = umbrella_card = NULL;
+	a2a_text = v1_text = umbrella_text = NULL;
 }
 
 const char *card_a2a_text(void) { return a2a_text; }
 const char *card_a2a_etag(void) { return etag; }
+const char *card_a2a_v1_text(void) { return v1_text; }
+const char *card_a2a_v1_etag(void) { return v1_etag; }
+json_object *card_a2a_v1(void) { return ju_copy(v1_card); }
 const char *card_umbrella_text(void) { return umbrella_text; }
 /*
  * Deep copies, never shared references: json-c's reference count is not

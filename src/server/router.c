@@ -99,21 +99,26 @@ read_json_body(struct http_req *r)
 	return true;
 }
 
+/* The A2A card in the dialect the request names (A2A-Version: 1.0 gets
+ * the v1.0 card; none, as A2A v1.0 says, means 0.3). */
 static void
 route_card(struct http_req *r)
 {
 	const char *inm = http_header(r, "If-None-Match");
-	char hdr[160];
+	const char *ver = http_header(r, "A2A-Version");
+	bool v1 = ver != NULL && strcmp(ver, "1.0") == 0;
+	const char *tag = v1 ? card_a2a_v1_etag() : card_a2a_etag();
+	const char *text = v1 ? card_a2a_v1_text() : card_a2a_text();
+	char hdr[200];
 
 	snprintf(hdr, sizeof(hdr), "ETag: %s\r\nCache-Control: public, "
-	    "max-age=300\r\nAccess-Control-Allow-Origin: *\r\n",
-	    card_a2a_etag());
-	if (inm != NULL && strstr(inm, card_a2a_etag()) != NULL) {
+	    "max-age=300\r\nVary: A2A-Version\r\n"
+	    "Access-Control-Allow-Origin: *\r\n", tag);
+	if (inm != NULL && strstr(inm, tag) != NULL) {
 		http_respond(r, 304, NULL, hdr, NULL, 0);
 		return;
 	}
-	http_respond(r, 200, "application/json", hdr, card_a2a_text(),
-	    strlen(card_a2a_text()));
+	http_respond(r, 200, "application/json", hdr, text, strlen(text));
 }
 
 static void

@@ -104,7 +104,34 @@ START_TEST(test_cards)
 		curl_slist_free_all(l);
 		curl_easy_cleanup(h);
 	}
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "Vary: A2A-Version"));
 	itest_resp_free(&r);
+
+	/* A2A-Version: 1.0 gets the v1.0 card: no v0.3 keys, one key per
+	 * security scheme, its own ETag */
+	ck_assert_int_eq(itest_sh("curl -sf --cacert '%s' -H 'A2A-Version: "
+	    "1.0' '%s/.well-known/agent-card.json' > '%s/card-v1.json'",
+	    getenv("AGENT_CA"), getenv("AGENT_URL"), getenv("HARNESS_DIR")),
+	    0);
+	{
+		char path[600];
+		json_object *v1;
+
+		snprintf(path, sizeof(path), "%s/card-v1.json",
+		    getenv("HARNESS_DIR"));
+		v1 = json_object_from_file(path);
+		ck_assert_ptr_nonnull(v1);
+		ck_assert_ptr_null(itest_jget(v1, "protocolVersion"));
+		ck_assert_ptr_null(itest_jget(v1, "url"));
+		ck_assert_ptr_null(itest_jget(v1, "security"));
+		ck_assert_str_eq(itest_jstr(v1,
+		    "supportedInterfaces.0.protocolVersion"), "1.0");
+		ck_assert_int_eq(json_object_object_length(itest_jget(v1,
+		    "securitySchemes.bearer")), 1);
+		ck_assert_str_eq(itest_jstr(v1, "securitySchemes.bearer."
+		    "httpAuthSecurityScheme.bearerFormat"), "JWT");
+		json_object_put(v1);
+	}
 
 	itest_request("GET", "/api/agent_card", NULL, NULL, NULL, 0, &r);
 	ck_assert_int_eq(r.status, 200);

@@ -490,6 +490,57 @@ START_TEST(test_card_a2a)
 		    0);
 	}
 	ck_assert(has(c, "securitySchemes.bearer"));
+	/* v0.3: every key the v0.3 AgentCard schema requires; each scheme
+	 * discriminated by "type" */
+	{
+		static const char *const req03[] = { "capabilities",
+		    "defaultInputModes", "defaultOutputModes", "description",
+		    "name", "protocolVersion", "skills", "url", "version",
+		    NULL };
+		json_object *v1;
+
+		for (i = 0; req03[i]; i++)
+			ck_assert_msg(has(c, req03[i]), "v0.3 lacks %s",
+			    req03[i]);
+		ck_assert_str_eq(str_at(c, "securitySchemes.bearer.type"),
+		    "http");
+		ck_assert_str_eq(str_at(c, "securitySchemes.bearer.scheme"),
+		    "bearer");
+		/* v1.0: what v1.0 requires, nothing it removed, and each
+		 * scheme exactly one oneof key */
+		v1 = card_a2a_v1();
+		for (i = 0; req03[i]; i++) {
+			bool removed = !strcmp(req03[i], "protocolVersion") ||
+			    !strcmp(req03[i], "url");
+			ck_assert_msg(has(v1, req03[i]) != removed,
+			    "v1.0 card and %s", req03[i]);
+		}
+		ck_assert(has(v1, "supportedInterfaces"));
+		ck_assert(has(v1, "securityRequirements"));
+		ck_assert(!has(v1, "preferredTransport"));
+		ck_assert(!has(v1, "additionalInterfaces"));
+		ck_assert(!has(v1, "security"));
+		ck_assert(!has(v1, "capabilities.stateTransitionHistory"));
+		{
+			json_object *ss = at(v1, "securitySchemes");
+			ck_assert_ptr_nonnull(ss);
+			json_object_object_foreach(ss, nm, s) {
+				(void)nm;
+				ck_assert_int_eq(json_object_object_length(s),
+				    1);
+				ck_assert_ptr_nonnull(ju_obj(s,
+				    "httpAuthSecurityScheme"));
+			}
+		}
+		ck_assert_str_eq(str_at(v1,
+		    "securitySchemes.bearer.httpAuthSecurityScheme.scheme"),
+		    "Bearer");
+		parsed = json_tokener_parse(card_a2a_v1_text());
+		ck_assert(json_object_equal(parsed, v1));
+		json_object_put(parsed);
+		ck_assert_str_ne(card_a2a_v1_etag(), card_a2a_etag());
+		json_object_put(v1);
+	}
 	/* The text is the same card; the ETag is quoted. */
 	parsed = json_tokener_parse(card_a2a_text());
 	ck_assert(json_object_equal(parsed, c));
