@@ -17,6 +17,8 @@
 #include "lib/strbuf.h"
 
 #define NBUCKETS 4096
+/* How long a follow-up waits for the waiting task's running step. */
+#define GIVE_INPUT_WAIT_MS 5000
 
 struct entry {
 	struct task *t;
@@ -35,6 +37,7 @@ static struct {
 	tasks_resolve_fn resolve;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t step_end;	/* broadcast when a step ends */
 	pthread_t *threads;
 	size_t nthreads;
 	bool stopping;
@@ -280,6 +283,7 @@ executor_main(void *arg)
 		else
 			heap_push(e, e->t->next_wake_ms);
 		pthread_cond_broadcast(&X.cond);
+		pthread_cond_broadcast(&X.step_end);
 	}
 	pthread_mutex_unlock(&X.lock);
 	return NULL;
@@ -314,6 +318,7 @@ tasks_start(const struct config *cfg, struct store *st,
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_REALTIME);
 		pthread_cond_init(&X.cond, &ca);
+		pthread_cond_init(&X.step_end, &ca);
 		pthread_condattr_destroy(&ca);
 	}
 	if (store_task_active(st, &active, &n) < 0) {
@@ -553,6 +558,19 @@ tasks_give_input(const char *id, const char *owner, const char *expect_op,
 	*out = NULL;
 	pthread_mutex_lock(&X.lock);
 	e = uuid_valid(id) ? reg_find(id) : NULL;
+	if (e != NULL && e->busy) {
+		/* The waiting task's own step (it only renews its expiry)
+		 * may be running: wait for it to end, a bounded while, on a
+		 * condition of its own so no executor's wake-up is taken. */
+		struct timespec ts = clock_ts(clock_wall_ms() +
+		    GIVE_INPUT_WAIT_MS);
+
+		while (e != NULL && e->busy && !X.stopping &&
+		    pthread_cond_timedwait(&X.step_end, &X.lock, &ts) == 0)
+			e = reg_find(id);
+		if (e != NULL)
+			e = reg_find(id);
+	}
 	if (e == NULL || strcmp(e->t->owner, owner) != 0) {
 		pthread_mutex_unlock(&X.lock);
 		rc = tasks_get(id, owner, out);	/* finished, or nobody's */

@@ -823,6 +823,110 @@ START_TEST(test_task_operations)
 }
 END_TEST
 
+/* ---- a follow-up while the waiting task's step runs ---------------------- */
+
+/* An operation whose step holds its executor thread until released: it
+ * stands for the input-required task's own short step. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cond = PTHREAD_COND_INITIALIZER;
+static bool hold_in_step, hold_release;
+
+static enum step_result
+held_ask_step(struct task *t, const struct step_env *env)
+{
+	struct timespec ts = clock_ts(clock_wall_ms() + TU_HANG_MS);
+
+	pthread_mutex_lock(&hold_lock);
+	hold_in_step = true;
+	pthread_cond_broadcast(&hold_cond);
+	while (!hold_release && pthread_cond_timedwait(&hold_cond,
+	    &hold_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&hold_lock);
+	task_set_state(t, TASK_INPUT_REQUIRED);
+	t->next_wake_ms = env->now_ms + 3600 * 1000;
+	return STEP_WAIT;
+}
+
+static bool
+held_resolve(const char *name, const struct config *cfg,
+    struct tasks_runner *out)
+{
+	if (strcmp(name, "test.ask") == 0) {
+		memset(out, 0, sizeof(*out));
+		out->step = held_ask_step;
+		return true;
+	}
+	return ops_resolve(name, cfg, out);
+}
+
+struct giver {
+	const char *id;
+	int rc;
+	struct task *out;
+};
+
+static void *
+giver_main(void *arg)
+{
+	struct giver *g = arg;
+
+	g->rc = tasks_give_input(g->id, "alice", "test.ask", "diag.timer",
+	    json_tokener_parse("{\"steps\":1,\"interval_ms\":0}"),
+	    task_msg_text("user", "go", g->id, NULL), NULL, &g->out);
+	return NULL;
+}
+
+START_TEST(test_give_input_while_busy)
+{
+	struct env w;
+	struct task *t, *snap = NULL;
+	struct giver g = { NULL, -99, NULL };
+	struct timespec ts;
+	pthread_t th;
+	char id[UUID_STR_LEN], *err = NULL;
+
+	memset(&w, 0, sizeof(w));
+	tu_subdir_make(tu_topdir(), w.dir, sizeof(w.dir));
+	w.cfg = tu_configf("store_path = %s/tasks.db\ndiagnostics = true\n"
+	    "executor_threads = 1\n", w.dir);
+	open_store(&w);
+	ck_assert(tasks_start(w.cfg, w.st, listener, held_resolve, &err) ==
+	    0);
+	t = task_new("alice", "test.ask", NULL, NULL);
+	task_set_state(t, TASK_INPUT_REQUIRED);
+	strcpy(id, t->id);
+	ck_assert_int_eq(tasks_submit(t, &snap, &err), 0);
+	task_free(snap);
+	/* Its step is running (the executor holds it busy)... */
+	ts = clock_ts(clock_wall_ms() + TU_HANG_MS);
+	pthread_mutex_lock(&hold_lock);
+	while (!hold_in_step && pthread_cond_timedwait(&hold_cond,
+	    &hold_lock, &ts) == 0)
+		;
+	ck_assert(hold_in_step);
+	pthread_mutex_unlock(&hold_lock);
+	/* ...when the follow-up comes: it waits for the step, then runs. */
+	g.id = id;
+	ck_assert_int_eq(pthread_create(&th, NULL, giver_main, &g), 0);
+	usleep(100 * 1000);	/* let it reach the busy entry */
+	pthread_mutex_lock(&hold_lock);
+	hold_release = true;
+	pthread_cond_broadcast(&hold_cond);
+	pthread_mutex_unlock(&hold_lock);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(g.rc == 0, "tasks_give_input: %d", g.rc);
+	ck_assert_ptr_nonnull(g.out);
+	ck_assert_str_eq(g.out->operation, "diag.timer");
+	task_free(g.out);
+	t = wait_terminal(id, "alice", TU_HANG_MS);
+	ck_assert_int_eq(t->state, TASK_COMPLETED);
+	ck_assert_str_eq(t->operation, "diag.timer");
+	task_free(t);
+	env_stop(&w);
+}
+END_TEST
+
 static Suite *
 tasks_suite(void)
 {
@@ -841,6 +945,7 @@ tasks_suite(void)
 	tcase_add_test(tc, test_waits_hold_no_thread);
 	tcase_add_test(tc, test_add_message);
 	tcase_add_test(tc, test_task_operations);
+	tcase_add_test(tc, test_give_input_while_busy);
 	suite_add_tcase(s, tc);
 	return s;
 }
