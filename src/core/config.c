@@ -67,6 +67,8 @@ const struct config_key config_keys[] = {
 	KEY(reaper_interval,      CFG_INT,   "600", 0, 86400),
 	KEY(pod_idle_minutes,     CFG_INT,   "30", 0, 10080),
 	KEY(pod_idle_action,      CFG_STR,   "stop", 0, 0),
+	KEY(pipeline_max_recoveries, CFG_INT, "2", 0, 10),
+	KEY(pipeline_pod_check_s, CFG_INT,   "60", 1, 3600),
 	KEY(ssh_key_file,         CFG_STR,   "", 0, 0),
 	KEY(ssh_user,             CFG_STR,   "root", 0, 0),
 	KEY(ssh_timeout,          CFG_INT,   "10", 1, 120),

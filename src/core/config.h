@@ -80,6 +80,9 @@ struct config {
 	long reaper_interval;
 	long pod_idle_minutes;	/* default idle limit; 0: none */
 	char *pod_idle_action;	/* "stop" or "terminate" */
+	long pipeline_max_recoveries;	/* new pods for a lost one */
+	long pipeline_pod_check_s;	/* how often a pipeline asks RunPod
+					 * whether its pod is still there */
 
 	char *ssh_key_file;
 	char *ssh_user;

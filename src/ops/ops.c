@@ -105,6 +105,7 @@ static const struct param_spec p_pipeline[] = {
 	{ "iterations", P_INT, false, PAT_ANY, 1, 1000000, { NULL }, NULL },
 	{ "n_views", P_INT, false, PAT_ANY, 1, 10000, { NULL }, NULL },
 	{ "include_model", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
+	{ "max_recoveries", P_INT, false, PAT_ANY, 0, 10, { NULL }, NULL },
 	COST, END
 };
 #define ASSET_KIND \

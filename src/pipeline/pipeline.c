@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/podwatch.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "providers/runpod/runpod.h"
@@ -71,6 +72,7 @@ static struct {
 	struct active *act;
 	size_t nact, cap;
 	unsigned long started, completed, failed, canceled;
+	unsigned long recovered;	/* new pods for lost ones */
 	unsigned long hist[NSTAGES][NBUCKETS + 1];
 	double hsum[NSTAGES];
 	unsigned long hcount[NSTAGES];
@@ -156,6 +158,10 @@ pl_metrics(struct strbuf *sb)
 	    "instag_agent_pipelines_total{state=\"failed\"} %lu\n"
 	    "instag_agent_pipelines_total{state=\"canceled\"} %lu\n",
 	    M.started, M.completed, M.failed, M.canceled);
+	sb_addf(sb, "# HELP instag_agent_pipeline_recoveries_total Lost pods "
+	    "a pipeline replaced with a new one.\n"
+	    "# TYPE instag_agent_pipeline_recoveries_total counter\n"
+	    "instag_agent_pipeline_recoveries_total %lu\n", M.recovered);
 	sb_adds(sb, "# HELP instag_agent_pipeline_step_seconds How long each "
 	    "pipeline step took.\n"
 	    "# TYPE instag_agent_pipeline_step_seconds histogram\n");
@@ -585,26 +591,76 @@ num_of(json_object *o, const char *key)
 	return json_object_get_double(v);
 }
 
+/* The minutes the pipeline has held its current pod (0 before one). */
+static double
+pod_minutes(const struct task *t, int64_t now)
+{
+	int64_t since = task_ckpt_int(t, "pod_since_ms", 0);
+	int64_t until = task_ckpt_int(t, "pod_until_ms", 0);
+
+	if (until == 0)
+		until = now;
+	return since > 0 && until > since ? (double)(until - since) /
+	    60000.0 : 0;
+}
+
+static double
+round_to(double v, double unit)
+{
+	return (double)(int64_t)(v / unit + 0.5) * unit;
+}
+
+/* The current pod's share of the cost: {pod_id, gpu_type_id, minutes,
+ * usd_per_hr, usd, lost?}.  New reference. */
+static json_object *
+pod_segment(const struct task *t, int64_t now)
+{
+	json_object *o = json_object_new_object();
+	double min = pod_minutes(t, now);
+	double rate = num_of(t->checkpoint, "pod_rate");
+
+	json_object_object_add(o, "pod_id",
+	    ju_new_str(task_ckpt_str(t, "pod_id")));
+	json_object_object_add(o, "gpu_type_id",
+	    ju_new_str(task_ckpt_str(t, "pod_gpu")));
+	json_object_object_add(o, "minutes", json_object_new_double(
+	    round_to(min, 0.01)));
+	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
+	json_object_object_add(o, "usd", json_object_new_double(
+	    round_to(min / 60 * rate, 0.0001)));
+	return o;
+}
+
+/* What the pipeline's pods cost: the current one, plus the lost ones it
+ * replaced (each in "pods" then). */
 static json_object *
 cost_of(const struct task *t, int64_t now)
 {
 	json_object *o = json_object_new_object();
-	int64_t since = task_ckpt_int(t, "pod_since_ms", 0);
-	int64_t until = task_ckpt_int(t, "pod_until_ms", 0);
-	double rate = num_of(t->checkpoint, "pod_rate"), min;
+	json_object *lost = ju_arr(t->checkpoint, "lost_pods");
+	size_t i, n = lost ? json_object_array_length(lost) : 0;
+	double min = pod_minutes(t, now);
+	double rate = num_of(t->checkpoint, "pod_rate");
+	double usd = min / 60 * rate;
 
-	if (until == 0)
-		until = now;
-	min = since > 0 && until > since ? (double)(until - since) / 60000.0 :
-	    0;
+	for (i = 0; i < n; i++) {
+		json_object *seg = json_object_array_get_idx(lost, i);
+		min += num_of(seg, "minutes");
+		usd += num_of(seg, "usd");
+	}
 	json_object_object_add(o, "minutes", json_object_new_double(
-	    (double)(int64_t)(min * 100 + 0.5) / 100));
+	    round_to(min, 0.01)));
 	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
 	json_object_object_add(o, "usd", json_object_new_double(
-	    (double)(int64_t)(min / 60 * rate * 10000 + 0.5) / 10000));
+	    round_to(usd, 0.0001)));
 	json_object_object_add(o, "basis", json_object_new_string(
-	    "minutes this pipeline held the pod, at the pod's hourly rate "
+	    "minutes this pipeline held its pods, at each pod's hourly rate "
 	    "as RunPod reported it"));
+	if (n > 0) {
+		json_object *pods = ju_copy(lost);
+		json_object_array_add(pods, pod_segment(t, now));
+		json_object_object_add(o, "pods", pods);
+	}
 	return o;
 }
 
@@ -678,6 +734,9 @@ result_of(const struct task *t, int64_t now)
 		    ju_new_str(task_ckpt_str(t, "pod_note")));
 	json_object_object_add(r, "pod", pod);
 	json_object_object_add(r, "cost", cost_of(t, now));
+	json_object_object_add(r, "recoveries",
+	    ju_arr(t->checkpoint, "recoveries") ? ju_copy(ju_arr(
+	    t->checkpoint, "recoveries")) : json_object_new_array());
 	a = ju_obj(t->checkpoint, "seconds");
 	json_object_object_add(r, "seconds", a ? ju_copy(a) :
 	    json_object_new_object());
@@ -877,6 +936,151 @@ terminate_stage(struct task *t, const struct step_env *env)
 	return 1;	/* terminated, or left to the reaper (pod_note) */
 }
 
+/* ---- a lost pod ---------------------------------------------------------- */
+
+/* Say msg to the task's history as the agent (a recovery is news). */
+static void
+tell(struct task *t, const struct step_env *env, const char *msg)
+{
+	task_add_history(t, task_msg_text("agent", msg, t->id, t->context_id),
+	    (int)env->cfg->task_history_max);
+}
+
+/*
+ * Whether the pipeline's pod is still there: asked of RunPod at most every
+ * pipeline_pod_check_s, or now when force (a part failed).  PW_OK also
+ * when there is no pod yet or RunPod cannot be asked now; else *why
+ * (caller frees).
+ */
+static enum pw_state
+pod_state(struct task *t, const struct step_env *env, bool force,
+    char **why)
+{
+	const char *pod = task_ckpt_str(t, "pod_id");
+	int64_t last = task_ckpt_int(t, "pod_checked_ms", 0);
+	enum pw_state s;
+
+	*why = NULL;
+	if (pod == NULL || (!force && env->now_ms - last <
+	    env->cfg->pipeline_pod_check_s * 1000))
+		return PW_OK;
+	task_ckpt_set_int(t, "pod_checked_ms", env->now_ms);
+	s = pw_check(env->store, pod, why);
+	if (s == PW_UNKNOWN) {
+		log_kv(LOG_WARN, "pipeline_pod_check", *why, "task", t->id,
+		    NULL);
+		free(*why);
+		*why = NULL;
+		s = PW_OK;
+	}
+	return s;
+}
+
+/*
+ * The pod of stage k (name) is lost (why): replace it when the pipeline
+ * made it and has recoveries left, else fail.  The decision is committed
+ * (phase "recover", the recovery recorded) before the lost pod is
+ * terminated and the stages start again (recover_step).
+ */
+static enum step_result
+pod_lost(struct task *t, const struct step_env *env, int64_t k,
+    const char *name, const char *why)
+{
+	json_object *recs = ju_arr(t->checkpoint, "recoveries"), *rec;
+	int64_t max = env->cfg->pipeline_max_recoveries, done;
+	int64_t n = (int64_t)json_object_array_length(ju_arr(t->checkpoint,
+	    "stages"));
+	char *msg;
+	enum step_result r;
+
+	ju_int(t->params, "max_recoveries", &max);
+	done = recs ? (int64_t)json_object_array_length(recs) : 0;
+	log_kv(LOG_WARN, "pipeline_pod_lost", why, "task", t->id, "pod",
+	    task_ckpt_str(t, "pod_id"), "step", name, NULL);
+	if (!task_ckpt_bool(t, "pod_created", false) || done >= max) {
+		msg = xasprintf("step %lld of %lld (%s): %s; %s",
+		    (long long)k + 1, (long long)n, name, why,
+		    !task_ckpt_bool(t, "pod_created", false) ? "a pod given "
+		    "by pod_id is not replaced" : done > 0 ? "no recovery "
+		    "left (max_recoveries)" : "max_recoveries is 0");
+		r = fail_later(t, env, ERRC_POD_GONE, msg);
+		free(msg);
+		return r;
+	}
+	if (recs == NULL) {
+		recs = json_object_new_array();
+		json_object_object_add(t->checkpoint, "recoveries", recs);
+	}
+	rec = json_object_new_object();
+	json_object_object_add(rec, "at_ms", json_object_new_int64(
+	    env->now_ms));
+	json_object_object_add(rec, "step", json_object_new_string(name));
+	json_object_object_add(rec, "pod_id",
+	    ju_new_str(task_ckpt_str(t, "pod_id")));
+	json_object_object_add(rec, "why", json_object_new_string(why));
+	json_object_array_add(recs, rec);
+	msg = xasprintf("The pod was lost at step %lld (%s): %s.  Replacing "
+	    "it (recovery %lld of at most %lld): a new pod, then the steps "
+	    "from setup again.", (long long)k + 1, name, why,
+	    (long long)done + 1, (long long)max);
+	tell(t, env, msg);
+	free(msg);
+	task_ckpt_set_str(t, "phase", "recover");
+	task_ckpt_set_int(t, "release_tries", 0);
+	t->next_wake_ms = env->now_ms;
+	return STEP_WAIT;
+}
+
+/*
+ * Phase "recover": terminate the lost pod (RunPod may still bill one that
+ * stopped), keep its share of the cost, and start the stages again on a
+ * new pod.  What the pod held is gone with it; the agent still holds the
+ * uploads and the registered assets, which the stages place again.
+ */
+static enum step_result
+recover_step(struct task *t, const struct step_env *env)
+{
+	static const char *const drop[] = { "pod_id", "pod_created",
+	    "pod_terminated", "pod_since_ms", "pod_until_ms", "pod_rate",
+	    "pod_gpu", "pod_note", "release_tries", "setup_ready",
+	    "model_dir", "sub", "subn", "part_canceled", "phase",
+	    "pod_checked_ms", NULL };
+	json_object *lost = ju_arr(t->checkpoint, "lost_pods");
+	const char *const *d;
+	int rc = release_pod(t, env, "pipeline", "lost by its pipeline: "
+	    "replaced by a new pod");
+
+	if (rc == 0)
+		return STEP_WAIT;
+	if (rc < 0) {
+		/* a pod that may still run under this task's name: never
+		 * make a second one beside it */
+		return fail_later(t, env, ERRC_POD_GONE,
+		    task_ckpt_str(t, "pod_note"));
+	}
+	if (task_ckpt_int(t, "pod_until_ms", 0) == 0)
+		task_ckpt_set_int(t, "pod_until_ms", env->now_ms);
+	if (lost == NULL) {
+		lost = json_object_new_array();
+		json_object_object_add(t->checkpoint, "lost_pods", lost);
+	}
+	json_object_array_add(lost, pod_segment(t, env->now_ms));
+	for (d = drop; *d != NULL; d++)
+		json_object_object_del(t->checkpoint, *d);
+	task_ckpt_set_int(t, "generation", task_ckpt_int(t, "generation",
+	    0) + 1);
+	json_object_object_add(t->checkpoint, "stages", make_stages(t));
+	task_ckpt_set_int(t, "stage", 0);
+	task_ckpt_set_int(t, "subn", 0);
+	task_ckpt_set_int(t, "stage_started_ms", env->now_ms);
+	pthread_mutex_lock(&M.lock);
+	M.recovered++;
+	pthread_mutex_unlock(&M.lock);
+	show(t, NULL);
+	t->next_wake_ms = env->now_ms;
+	return STEP_WAIT;
+}
+
 /* ---- the step ------------------------------------------------------------ */
 
 static void
@@ -916,6 +1120,28 @@ reuse_stage(struct task *t, const struct step_env *env)
 	task_ckpt_set_int(t, "pod_since_ms", env->now_ms);
 }
 
+/*
+ * A part failed: whether because its pod was lost (RunPod says so, or SSH
+ * stopped answering for good).  true with *why (caller frees).
+ */
+static bool
+lost_now(struct task *t, const struct step_env *env,
+    const struct task *part, char **why)
+{
+	const char *code = part->error ? ju_str(part->error, "code") : NULL;
+
+	if (pod_state(t, env, true, why) == PW_LOST)
+		return true;
+	free(*why);
+	*why = NULL;
+	if (code != NULL && strcmp(code, ERRC_POD_UNREACHABLE) == 0) {
+		*why = xasprintf("the pod's SSH stopped answering: %s",
+		    ju_str(part->error, "message"));
+		return true;
+	}
+	return false;
+}
+
 enum step_result
 pl_step(struct task *t, const struct step_env *env)
 {
@@ -932,6 +1158,8 @@ pl_step(struct task *t, const struct step_env *env)
 	phase = task_ckpt_str(t, "phase");
 	if (phase != NULL && strcmp(phase, "release") == 0)
 		return release_step(t, env);
+	if (phase != NULL && strcmp(phase, "recover") == 0)
+		return recover_step(t, env);
 	stages = ju_arr(t->checkpoint, "stages");
 	n = (int64_t)json_object_array_length(stages);
 	k = task_ckpt_int(t, "stage", 0);
@@ -960,6 +1188,16 @@ pl_step(struct task *t, const struct step_env *env)
 		next_stage(t, env, k, name);
 		return STEP_WAIT;
 	}
+	if (strcmp(name, "provision") != 0) {
+		/* a pod lost while its job runs: the job went with it */
+		enum pw_state ps = pod_state(t, env, false, &why);
+		if (ps != PW_OK) {
+			r = ps == PW_LOST ? pod_lost(t, env, k, name, why) :
+			    fail_later(t, env, ERRC_POD_TERMINATED, why);
+			free(why);
+			return r;
+		}
+	}
 	if (!part_of_stage(t, st, subn, &p, &params)) {
 		/* no (more) parts: the stage is done */
 		next_stage(t, env, k, name);
@@ -968,10 +1206,17 @@ pl_step(struct task *t, const struct step_env *env)
 	}
 	if (ju_obj(t->checkpoint, "sub") == NULL) {
 		json_object *ck = json_object_new_object();
-		char tag[32];
+		char tag[64];
 		/* the part's jobs and files named apart from the others' */
-		snprintf(tag, sizeof(tag), "s%lld%c", (long long)k,
-		    (char)('a' + subn));
+		int64_t g = task_ckpt_int(t, "generation", 0);
+		/* a replacement pod's parts named apart from the lost
+		 * one's */
+		if (g > 0)
+			snprintf(tag, sizeof(tag), "g%llds%lld%c",
+			    (long long)g, (long long)k, (char)('a' + subn));
+		else
+			snprintf(tag, sizeof(tag), "s%lld%c", (long long)k,
+			    (char)('a' + subn));
 		json_object_object_add(ck, "part", json_object_new_string(tag));
 		json_object_object_add(t->checkpoint, "sub", ck);
 		task_ckpt_set_int(t, "part_started_ms", env->now_ms);
@@ -993,6 +1238,10 @@ pl_step(struct task *t, const struct step_env *env)
 		task_ckpt_set_int(t, "subn", subn + 1);
 		t->next_wake_ms = env->now_ms;
 		r = STEP_WAIT;
+	} else if (task_state_terminal(part.state) &&
+	    strcmp(name, "provision") != 0 && lost_now(t, env, &part, &why)) {
+		r = pod_lost(t, env, k, name, why);
+		free(why);
 	} else if (task_state_terminal(part.state)) {
 		msg = xasprintf("step %lld of %lld (%s) failed: %s",
 		    (long long)k + 1, (long long)n, name,

@@ -707,8 +707,7 @@ static void
 set_gone(struct pod_rec *r, void *arg)
 {
 	(void)arg;
-	set_terminated(r, (void *)"terminated outside the agent (RunPod no "
-	    "longer lists it)");
+	set_terminated(r, (void *)PODS_REASON_GONE);
 }
 
 void

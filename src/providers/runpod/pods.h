@@ -144,8 +144,10 @@ int pods_terminate(struct runpod_client *c, const char *pod_id,
     const char *who, const char *reason, struct runpod_error *e);
 
 /* Mark a pod RunPod no longer knows (404, or left out of the list) as
- * terminated outside the agent. */
+ * terminated outside the agent, with reason PODS_REASON_GONE. */
 void pods_mark_gone(const char *pod_id);
+#define PODS_REASON_GONE "terminated outside the agent (RunPod no longer " \
+	"lists it)"
 
 /*
  * Probe SSH on a pod: connect, handshake, host key (pinned: must equal;
