@@ -65,6 +65,17 @@ parse_message(json_object *m, const char **why)
 			*why = "message.parts[] must be objects";
 			goto bad;
 		}
+		/* v0.3 names a part's kind in a string "kind"; a v1.0 part
+		 * has no discriminator.  Neither has "type" (the name of
+		 * pre-0.2 drafts): such a part, or a "kind" that is not a
+		 * string, is refused rather than guessed from its keys. */
+		if (kind == NULL && (json_object_object_get_ex(p, "kind",
+		    NULL) || json_object_object_get_ex(p, "type", NULL))) {
+			*why = "unsupported message part: \"kind\" must be "
+			    "\"text\", \"data\" or \"file\" (v0.3), or "
+			    "absent (v1.0); parts have no \"type\"";
+			goto bad;
+		}
 		if ((kind && !strcmp(kind, "text")) ||
 		    (!kind && ju_str(p, "text"))) {
 			if (ju_str(p, "text") == NULL) {

@@ -249,6 +249,56 @@ START_TEST(test_scopes_and_op_errors)
 }
 END_TEST
 
+/* A part's shape: v0.3 "kind", or v1.0 without a discriminator; a part
+ * with a "type" (as the A2A conformance kit's unsupported-part probe
+ * sends) or a "kind" that is no string is refused, not read as text. */
+START_TEST(test_part_shapes)
+{
+	static const char *const bad[] = {
+		"{\"type\":\"unsupported_type\",\"text\":\"x\"}",
+		"{\"type\":\"text\",\"text\":\"x\"}",
+		"{\"kind\":5,\"text\":\"x\"}",
+		"{\"kind\":null,\"data\":{}}",
+		"{\"kind\":\"video\",\"text\":\"x\"}",
+	};
+	static const char *const good[] = {
+		"{\"kind\":\"text\",\"text\":\"x\"}",
+		"{\"text\":\"x\"}",
+		"{\"kind\":\"text\",\"text\":\"x\",\"type\":\"y\"}",
+	};
+	struct env w;
+	struct rpc_reply r;
+	char body[512];
+	size_t i;
+
+	env_start(&w);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\","
+		    "\"id\":1,\"method\":\"message/send\",\"params\":{"
+		    "\"message\":{\"messageId\":\"m\",\"role\":\"user\","
+		    "\"parts\":[%s]}}}", bad[i]);
+		call(&w.alice, NULL, body, &r);
+		ck_assert_msg(error_code(&r) == RPC_INVALID_PARAMS,
+		    "part %s: error %d", bad[i], error_code(&r));
+		rpc_reply_clear(&r);
+	}
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		json_object *res;
+
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\","
+		    "\"id\":1,\"method\":\"message/send\",\"params\":{"
+		    "\"message\":{\"messageId\":\"m\",\"role\":\"user\","
+		    "\"parts\":[%s]}}}", good[i]);
+		call(&w.alice, NULL, body, &r);
+		res = result_of(&r);
+		ck_assert_str_eq(ju_str(ju_obj(res, "status"), "state"),
+		    "input-required");
+		rpc_reply_clear(&r);
+	}
+	env_stop(&w);
+}
+END_TEST
+
 START_TEST(test_help_and_list)
 {
 	struct env w;
@@ -372,6 +422,7 @@ a2a_methods_suite(void)
 	tcase_add_test(tc, test_send_and_get);
 	tcase_add_test(tc, test_handover);
 	tcase_add_test(tc, test_scopes_and_op_errors);
+	tcase_add_test(tc, test_part_shapes);
 	tcase_add_test(tc, test_help_and_list);
 	tcase_add_test(tc, test_push_config);
 	suite_add_tcase(s, tc);
