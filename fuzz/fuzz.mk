@@ -31,14 +31,16 @@ all: $(BINS)
 
 $(OUT)/obj/%.o: $(srcdir)/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+	@echo "  CC(fuzz) $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
 
 # Harnesses that reach the push URL check also get noresolve.o.
 $(OUT)/fuzz_a2a $(OUT)/fuzz_envelope: EXTRA_OBJS = $(OUT)/obj/fuzz/noresolve.o
 $(OUT)/fuzz_a2a $(OUT)/fuzz_envelope: $(OUT)/obj/fuzz/noresolve.o
 
 $(OUT)/fuzz_%: $(OUT)/obj/fuzz/fuzz_%.o $(UTIL_OBJS) $(LIB_OBJS)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -pthread -o $@ $< \
+	@echo "  LINK(fuzz) $@"
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -pthread -o $@ $< \
 	    $(EXTRA_OBJS) $(UTIL_OBJS) $(LIB_OBJS) $(DEP_LIBS) -ldl
 
 # Each harness for FUZZ_SECONDS (or FUZZ_RUNS executions), one after the
@@ -61,4 +63,6 @@ run: $(BINS)
 	  grep -E '^stat::number_of_executed_units' $(OUT)/fuzz_$$h.log; \
 	done
 
+# The harnesses' objects are not intermediate files to delete.
+.SECONDARY:
 .PHONY: all run
