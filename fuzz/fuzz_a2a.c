@@ -11,6 +11,7 @@
  */
 #include "auto-config.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,14 +36,16 @@ check_json(json_object *body)
 {
 	const char *text;
 	size_t len;
+	bool has_result, has_error;
 
 	if (body == NULL || !json_object_is_type(body, json_type_object))
 		abort();
 	if (ju_str(body, "jsonrpc") == NULL ||
 	    strcmp(ju_str(body, "jsonrpc"), "2.0") != 0)
 		abort();
-	if (!json_object_object_get_ex(body, "result", NULL) ==
-	    (ju_obj(body, "error") == NULL))
+	has_result = json_object_object_get_ex(body, "result", NULL);
+	has_error = ju_obj(body, "error") != NULL;
+	if (has_result == has_error)	/* exactly one of them */
 		abort();
 	text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN);
 	len = strlen(text);
