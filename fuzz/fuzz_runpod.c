@@ -4,7 +4,8 @@
  * without a network: a 2xx body parsed as rp_call parses it (ju_parse
  * with RUNPOD_JSON_DEPTH and RUNPOD_JSON_STR_MAX, from a buffer that is
  * not NUL-terminated), read as a Pod (runpod_pod_from_json) and as
- * GET /v2/pods' list; and an error answer (runpod_error_from_answer, whose
+ * GET /v2/pods' list, the GPU catalog copied as runpod.list_gpu_types
+ * hands it on; and an error answer (runpod_error_from_answer, whose
  * body is the NUL-terminated text curl collected) with the status taken
  * from the input's first two bytes.  Checked: a pod's actions are strings
  * it can do, the SSH port is in 1..65535 when there is an address, and
@@ -61,6 +62,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ju_parse(buf, size - 2, RUNPOD_JSON_DEPTH, RUNPOD_JSON_STR_MAX,
 	    &j, &err) == 0) {
 		check_pod(runpod_pod_from_json(j));
+		if ((arr = ju_arr(j, "gpus")) != NULL) {
+			/* runpod.list_gpu_types hands on a deep copy. */
+			json_object *copy = ju_copy(arr);
+			char *dump = ju_dump(copy);
+
+			if (ju_utf8_check(dump, strlen(dump)) != strlen(dump))
+				abort();
+			free(dump);
+			json_object_put(copy);
+		}
 		if ((arr = ju_arr(j, "pods")) != NULL) {
 			n = json_object_array_length(arr);
 			for (i = 0; i < n; i++)
