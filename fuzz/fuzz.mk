@@ -20,7 +20,7 @@ FUZZ_FLAGS = -g -O1 -fno-omit-frame-pointer \
 FUZZ_CFLAGS = $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -pthread \
 	-I. -I$(srcdir)/src -I$(srcdir)/fuzz $(DEP_CFLAGS) \
 	-DSYSCONFDIR='"/etc"' -DLOCALSTATEDIR='"/var"' -Wall -Wextra \
-	-Wno-unused-parameter -Werror
+	-Wno-unused-parameter -Werror -MMD -MP
 HARNESSES = jwt json params a2a envelope runpod instag config remote
 OUT = fuzz-build
 LIB_OBJS = $(patsubst %.c,$(OUT)/obj/%.o,$(filter %.c,$(LIB_SRCS)))
@@ -62,6 +62,10 @@ run: $(BINS)
 	    exit 1; }; \
 	  grep -E '^stat::number_of_executed_units' $(OUT)/fuzz_$$h.log; \
 	done
+
+# Header dependencies (-MMD).
+-include $(LIB_OBJS:.o=.d) $(UTIL_OBJS:.o=.d) $(OUT)/obj/fuzz/noresolve.d \
+	$(patsubst %,$(OUT)/obj/fuzz/fuzz_%.d,$(HARNESSES))
 
 # The harnesses' objects are not intermediate files to delete.
 .SECONDARY:
