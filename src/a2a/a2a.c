@@ -777,9 +777,18 @@ a2a_call(const struct principal *who, const char *ver, const char *body,
 	if (ver != NULL && ver[0] != '\0' && strcmp(ver, "0.3") != 0 &&
 	    strcmp(ver, "1.0") != 0) {
 		c.d = A2A_V10;
-		rpc_error(&c, A2A_VERSION_NOT_SUPPORTED, "A2A-Version "
-		    "'%.16s' is not supported; this agent speaks 0.3 and 1.0",
-		    ver);
+		/* A header may hold any bytes: quote printable ASCII only,
+		 * so that the answer stays valid UTF-8. */
+		for (i = 0; ver[i] >= 0x20 && ver[i] < 0x7f; i++)
+			;
+		if (ver[i] != '\0')
+			rpc_error(&c, A2A_VERSION_NOT_SUPPORTED, "this "
+			    "A2A-Version is not supported; this agent speaks "
+			    "0.3 and 1.0");
+		else
+			rpc_error(&c, A2A_VERSION_NOT_SUPPORTED, "A2A-Version "
+			    "'%.16s' is not supported; this agent speaks 0.3 "
+			    "and 1.0", ver);
 		goto cleanup;
 	}
 	if (ver != NULL && strcmp(ver, "1.0") == 0)
@@ -831,7 +840,7 @@ a2a_call(const struct principal *who, const char *ver, const char *body,
 			mt = &methods[i];
 	if (mt == NULL) {
 		rpc_error(&c, RPC_METHOD_NOT_FOUND, "Method not found: "
-		    "%.64s", method);
+		    "%.*s", ju_utf8_prefix(method, 64), method);
 		goto cleanup;
 	}
 	c.d = mt->d;

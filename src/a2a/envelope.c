@@ -178,9 +178,9 @@ envelope_handle(struct http_req *r)
 	else if (!strcmp(type, "task_request"))
 		task_request(r, payload ? payload : NULL, client_id);
 	else {
-		text = xasprintf("Unsupported message type: %.64s (this agent "
+		text = xasprintf("Unsupported message type: %.*s (this agent "
 		    "answers task_request, agent_discovery_request and "
-		    "agent_discovery)", type);
+		    "agent_discovery)", ju_utf8_prefix(type, 64), type);
 		send_error(r, 400, client_id, "unsupported_type", text);
 		free(text);
 	}

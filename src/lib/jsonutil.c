@@ -89,6 +89,21 @@ ju_utf8_check(const char *s, size_t len)
 	return len;
 }
 
+int
+ju_utf8_prefix(const char *s, size_t max)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n <= max)
+		return (int)n;
+	/* s[max] is the first byte left out: back up while it continues
+	 * the character that s[max - 1] begins or continues. */
+	n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	return (int)n;
+}
+
 /*
  * One pass over the text before json-c sees it.  json-c 0.16 counts a
  * scalar as a level of nesting (so its own limit would refuse

@@ -21,6 +21,14 @@
 size_t ju_utf8_check(const char *s, size_t len);
 
 /*
+ * How many bytes of the NUL-terminated UTF-8 string s to print when it is
+ * cut to at most max bytes: strlen(s) when that fits, else max or less so
+ * that the cut never splits a character (a message that quotes a client's
+ * string with "%.*s" stays valid UTF-8).  For "%.*s": an int.
+ */
+int ju_utf8_prefix(const char *s, size_t max);
+
+/*
  * Parse exactly one JSON value from text[0..len) with nesting at most
  * max_depth and no string longer than max_str bytes.  On success *out is a
  * new reference (caller puts it).  On failure returns -1 and *err (caller

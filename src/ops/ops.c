@@ -357,9 +357,10 @@ ops_prepare(const struct op_ctx *c, const char *name, json_object *params,
 	op = ops_find(name);
 	*opp = op;
 	if (op == NULL) {
+		name = name ? name : "";
 		op_error_set(e, ERRC_UNKNOWN_OP, "unknown operation "
-		    "'%.64s'; send a message without an operation to list them",
-		    name ? name : "");
+		    "'%.*s'; send a message without an operation to list them",
+		    ju_utf8_prefix(name, 64), name);
 		return -1;
 	}
 	for (i = 0; op->scopes[i]; i++) {

@@ -227,16 +227,18 @@ check_one(const struct param_spec *ps, json_object *v, char **err)
 			json_object_object_foreach(v, k, x) {
 				if (!match_pattern(k, ps->pattern)) {
 					*err = xasprintf("params.%s key "
-					    "'%.64s' must be %s", ps->name, k,
+					    "'%.*s' must be %s", ps->name,
+					    ju_utf8_prefix(k, 64), k,
 					    pattern_text(ps->pattern));
 					return -1;
 				}
 				if (!json_object_is_type(x, json_type_string) ||
 				    !match_pattern(json_object_get_string(x),
 				    PAT_ANY)) {
-					*err = xasprintf("params.%s.%.64s must "
+					*err = xasprintf("params.%s.%.*s must "
 					    "be a string without control "
-					    "characters", ps->name, k);
+					    "characters", ps->name,
+					    ju_utf8_prefix(k, 64), k);
 					return -1;
 				}
 			}
@@ -274,8 +276,8 @@ params_validate(const struct param_spec *spec, json_object *params,
 				if (strcmp(ps->name, k) == 0)
 					break;
 			if (ps == NULL || ps->name == NULL) {
-				*err = xasprintf("unknown parameter '%.64s'",
-				    k);
+				*err = xasprintf("unknown parameter '%.*s'",
+				    ju_utf8_prefix(k, 64), k);
 				return -1;
 			}
 		}

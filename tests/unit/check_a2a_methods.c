@@ -127,6 +127,62 @@ send_timer(const struct principal *who, int steps, int interval_ms,
 	}
 }
 
+/* The reply's error message is valid UTF-8. */
+static void
+assert_message_utf8(const struct rpc_reply *r)
+{
+	const char *m = ju_str(ju_obj(r->body, "error"), "message");
+
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(ju_utf8_check(m, strlen(m)), strlen(m));
+}
+
+/*
+ * A client's string quoted in an error message is cut on a character
+ * boundary, and a non-ASCII A2A-Version header is not echoed: the answer
+ * stays valid UTF-8 (found by fuzz/fuzz_envelope, "%.64s" cutting a
+ * 3-byte character).  62 ';' then U+D3DA: the 64-byte cut fell inside it.
+ */
+START_TEST(test_error_messages_utf8)
+{
+	static const char name[] = ";;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;;"
+	    ";;;;;;;;;;;;;;;;;;;;;;\xed\x8f\x9a\xed\x8f\x9a";
+	struct env w;
+	struct rpc_reply r;
+	char body[1024];
+
+	env_start(&w);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"%s\"}", name);
+	call(&w.alice, NULL, body, &r);
+	ck_assert_int_eq(error_code(&r), RPC_METHOD_NOT_FOUND);
+	assert_message_utf8(&r);
+	rpc_reply_clear(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":2,"
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"messageId\":\"m1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"%s\"}}]}}}", name);
+	call(&w.alice, NULL, body, &r);
+	ck_assert_int_ne(error_code(&r), 0);
+	assert_message_utf8(&r);
+	rpc_reply_clear(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,"
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"messageId\":\"m2\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"tasks.list\",\"params\":"
+	    "{\"%s\":1}}}]}}}", name);
+	call(&w.alice, NULL, body, &r);
+	ck_assert_int_ne(error_code(&r), 0);
+	assert_message_utf8(&r);
+	rpc_reply_clear(&r);
+	call(&w.alice, "1.0\xff\xfe", "{}", &r);
+	ck_assert_int_eq(error_code(&r), A2A_VERSION_NOT_SUPPORTED);
+	assert_message_utf8(&r);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
 START_TEST(test_rpc_errors)
 {
 	struct env w;
@@ -419,6 +475,7 @@ a2a_methods_suite(void)
 	tcase_add_unchecked_fixture(tc, tu_top_setup, tu_top_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_rpc_errors);
+	tcase_add_test(tc, test_error_messages_utf8);
 	tcase_add_test(tc, test_send_and_get);
 	tcase_add_test(tc, test_handover);
 	tcase_add_test(tc, test_scopes_and_op_errors);

@@ -322,6 +322,30 @@ START_TEST(test_utf8_check)
 }
 END_TEST
 
+/* Quoting a cut client string keeps a message valid UTF-8 (found by
+ * fuzz/fuzz_envelope: "%.64s" split a 3-byte character). */
+START_TEST(test_utf8_prefix)
+{
+	/* 62 ASCII bytes, then U+D3DA twice (3 bytes each). */
+	char s[80];
+	char *msg;
+
+	memset(s, ';', 62);
+	memcpy(s + 62, "\xed\x8f\x9a\xed\x8f\x9a", 7);
+	ck_assert_int_eq(ju_utf8_prefix(s, 64), 62);
+	ck_assert_int_eq(ju_utf8_prefix(s, 65), 65);
+	ck_assert_int_eq(ju_utf8_prefix(s, 68), 68);
+	ck_assert_int_eq(ju_utf8_prefix(s, 1000), 68);
+	ck_assert_int_eq(ju_utf8_prefix("", 64), 0);
+	ck_assert_int_eq(ju_utf8_prefix("\xf0\x9f\x98\x80", 3), 0);
+	ck_assert_int_eq(ju_utf8_prefix("ab", 0), 0);
+	ck_assert_int_ge(asprintf(&msg, "type: %.*s", ju_utf8_prefix(s, 64),
+	    s), 0);
+	ck_assert_uint_eq(ju_utf8_check(msg, strlen(msg)), strlen(msg));
+	free(msg);
+}
+END_TEST
+
 START_TEST(test_long_strings)
 {
 	char *big = malloc(300), *doc = malloc(400);
@@ -532,6 +556,7 @@ jsonutil_suite(void)
 	tcase_add_test(tc, test_iso8601);
 	tcase_add_test(tc, test_clocks);
 	tcase_add_test(tc, test_utf8_check);
+	tcase_add_test(tc, test_utf8_prefix);
 	suite_add_tcase(s, tc);
 	return s;
 }

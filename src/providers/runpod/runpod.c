@@ -26,8 +26,8 @@
 #define ID_MAX 256
 #define ERR_TEXT_MAX 2048	/* bytes kept of a title or detail */
 #define ERRORS_MAX 20		/* 422 "errors" entries kept */
-#define JSON_DEPTH 64
-#define JSON_STR_MAX (1024 * 1024)
+#define JSON_DEPTH RUNPOD_JSON_DEPTH
+#define JSON_STR_MAX RUNPOD_JSON_STR_MAX
 #define REDACTED "[redacted]"
 
 #define F_CREATE 0x1		/* the request is a create: see retries */
@@ -271,12 +271,8 @@ num_member(json_object *o, const char *key, double *v)
 	return true;
 }
 
-/*
- * A pod from a Pod object (a new pod holding a new reference to o; caller
- * frees), or NULL when o is not an object.
- */
-static struct runpod_pod *
-pod_from_json(json_object *o)
+struct runpod_pod *
+runpod_pod_from_json(json_object *o)
 {
 	struct runpod_pod *p;
 	json_object *gpu, *acts, *rt, *direct;
@@ -336,7 +332,7 @@ runpod_pod_parse(const char *json)
 		free(err);
 		return NULL;
 	}
-	p = pod_from_json(o);
+	p = runpod_pod_from_json(o);
 	json_object_put(o);
 	return p;
 }
@@ -858,7 +854,7 @@ static int
 pod_answer(json_object *j, struct runpod_pod **out, struct runpod_error *e,
     long status)
 {
-	struct runpod_pod *p = pod_from_json(j);
+	struct runpod_pod *p = runpod_pod_from_json(j);
 
 	if (p == NULL || p->id == NULL) {
 		runpod_pod_free(p);
@@ -949,10 +945,11 @@ runpod_list_pods(struct runpod_client *c, struct runpod_pod ***out,
 	len = json_object_array_length(arr);
 	if (len > 0)
 		pods = xcalloc(len, sizeof(*pods));
-	for (i = 0; i < len; i++)
-		if ((p = pod_from_json(json_object_array_get_idx(arr, i)))
-		    != NULL)
+	for (i = 0; i < len; i++) {
+		p = runpod_pod_from_json(json_object_array_get_idx(arr, i));
+		if (p != NULL)
 			pods[k++] = p;
+	}
 	*out = pods;
 	*n = k;
 	rc = 0;

@@ -223,6 +223,18 @@ int runpod_list_gpu_types(struct runpod_client *c, bool with_availability,
 
 /* ---- visible for tests ------------------------------------------------ */
 
+/* The limits every answer is parsed with (ju_parse). */
+#define RUNPOD_JSON_DEPTH 64
+#define RUNPOD_JSON_STR_MAX (1024 * 1024)
+
+/*
+ * A pod from a parsed Pod object (an answer's body, or an element of
+ * GET /v2/pods' "pods"), as runpod_pod_parse reads it: a new pod holding a
+ * new reference to o (caller frees with runpod_pod_free), or NULL when o
+ * is not an object.
+ */
+struct runpod_pod *runpod_pod_from_json(json_object *o);
+
 /*
  * Parse one Pod object from JSON text, tolerantly: unknown fields ignored,
  * missing or mistyped ones left NULL/0.  NULL when json is not a JSON

@@ -377,6 +377,18 @@ bad:
 	return -1;
 }
 
+int
+remote_parse_report(const char *output, size_t len, const char *job_id,
+    struct remote_status *st, struct ssh_error *e)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+
+	r.output = (char *)output;	/* read only */
+	r.output_len = len;
+	r.output_total = len;
+	return parse_report(&r, job_id, st, e);
+}
+
 /* ---- the API ------------------------------------------------------------- */
 
 int

@@ -99,6 +99,18 @@ int remote_poll(struct ssh_session *s, const char *jobs_root,
     const char *job_id, struct remote_status *st, struct ssh_error *e);
 
 /*
+ * The status report a poll reads from the pod: the first line of len
+ * bytes of output (any bytes, not NUL-terminated) that starts with
+ * "IA-REMOTE " and holds "state rc log_size started canceled", into *st
+ * (may be NULL).  0, or -1 with *e (SSH_ERR_PROTOCOL, naming job_id and
+ * the output's first printable bytes).  remote_poll parses with it; it is
+ * public for the fuzz harness (fuzz/fuzz_remote.c).
+ */
+WARN_UNUSED_RESULT
+int remote_parse_report(const char *output, size_t len, const char *job_id,
+    struct remote_status *st, struct ssh_error *e);
+
+/*
  * Bytes [offset, offset + max) of the job's log, fewer at its end (none
  * past it, or when there is no log yet); max is capped at
  * REMOTE_READ_MAX.  Binary-safe.  On success *data is a NUL-terminated
