@@ -882,6 +882,57 @@ START_TEST(test_fault_no_capacity)
 }
 END_TEST
 
+/* A per-GPU 403 (this account cannot use the pool) and a 400 for a rule
+ * the request breaks, as RFC 9457 problems; both cleared. */
+START_TEST(test_fault_forbidden_and_rule)
+{
+	struct resp r;
+	char *id;
+
+	reset_fake();
+	set_faults("{\"forbidden\":{\"gpu_ids\":[\"" A100 "\"]}}");
+	req("POST", "/v2/pods", KEY,
+	    "{\"name\":\"fb\",\"image\":\"x\",\"gpu\":{\"id\":\"" A100
+	    "\"}}", &r);
+	assert_problem(&r, 403);
+	ck_assert_str_eq(jstr(r.json, "title"), "Forbidden");
+	ck_assert_str_eq(jstr(r.json, "detail"), "access denied: your account "
+	    "cannot access the requested pool");
+	resp_free(&r);
+	ck_assert(!list_has("fb"));
+	id = create_pod("fb", RTX4090, true);
+	free(id);
+	/* a schema violation is still 422 first */
+	req("POST", "/v2/pods", KEY,
+	    "{\"name\":\"fb\",\"image\":\"x\",\"bogus\":1,\"gpu\":{"
+	    "\"id\":\"" A100 "\"}}", &r);
+	assert_problem(&r, 422);
+	resp_free(&r);
+
+	set_faults("{\"forbidden\":{\"gpu_ids\":[]},\"rule_violation\":"
+	    "{\"detail\":\"dataCenterIds: no listed data center offers "
+	    "this GPU type\"}}");
+	req("GET", "/_fake/faults", NULL, NULL, &r);
+	ck_assert_str_eq(jstr(jget(r.json, "rule_violation"), "detail"),
+	    "dataCenterIds: no listed data center offers this GPU type");
+	resp_free(&r);
+	req("POST", "/v2/pods", KEY,
+	    "{\"name\":\"rv\",\"image\":\"x\",\"gpu\":{\"id\":\""
+	    RTX4090 "\"}}", &r);
+	assert_problem(&r, 400);
+	ck_assert_str_eq(jstr(r.json, "detail"), "dataCenterIds: no listed "
+	    "data center offers this GPU type");
+	resp_free(&r);
+	ck_assert(!list_has("rv"));
+	req("POST", "/_fake/faults", NULL, "{\"rule_violation\":{}}", &r);
+	ck_assert_int_eq(r.status, 400);
+	resp_free(&r);
+	set_faults("{\"rule_violation\":null}");
+	id = create_pod("rv", A100, true);
+	free(id);
+}
+END_TEST
+
 START_TEST(test_fault_slow)
 {
 	struct resp r;
@@ -1219,6 +1270,7 @@ fake_runpod_suite(void)
 	tcase_add_test(tc, test_fault_rate_limit);
 	tcase_add_test(tc, test_fault_server_error);
 	tcase_add_test(tc, test_fault_no_capacity);
+	tcase_add_test(tc, test_fault_forbidden_and_rule);
 	tcase_add_test(tc, test_fault_slow);
 	tcase_add_test(tc, test_fault_never_ssh);
 	tcase_add_test(tc, test_fault_revoke_keys);

@@ -75,6 +75,9 @@ static const struct cpu_flavor cpu_flavors[] = {
 #define NO_CAPACITY_DETAIL "There are no longer any instances available " \
 	"with the requested specifications. Please refresh and try again."
 
+#define FORBIDDEN_POOL_DETAIL "access denied: your account cannot access " \
+	"the requested pool"
+
 /* Quotas the RateLimit headers report (generous: never enforced). */
 #define RL_MINUTE 6000
 #define RL_HOUR 100000
@@ -126,6 +129,9 @@ static struct {
 	char *rl_route, *se_route;	/* NULL: any route, else a stats key */
 	char **nocap;
 	size_t n_nocap;
+	char **forbid;		/* GPU ids whose create answers 403 */
+	size_t n_forbid;
+	char *rule_detail;	/* non-NULL: every create answers 400 */
 	long slow_ms;
 	bool never_ssh, create_500, balance, revoked;
 	/* counters */
@@ -990,14 +996,36 @@ gpu_find(const char *id)
 }
 
 static bool
-no_capacity_for(const char *gpu_id)
+in_list(char *const *list, size_t n, const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < S.n_nocap; i++)
-		if (strcmp(S.nocap[i], gpu_id) == 0)
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
 			return true;
 	return false;
+}
+
+static bool
+no_capacity_for(const char *gpu_id)
+{
+	return in_list(S.nocap, S.n_nocap, gpu_id);
+}
+
+/* Replace a fault's list of GPU ids with the strings of ids (an array). */
+static void
+list_set(char ***list, size_t *n, json_object *ids)
+{
+	size_t i, k = json_object_array_length(ids);
+
+	for (i = 0; i < *n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = k ? xcalloc(k, sizeof(char *)) : NULL;
+	for (i = 0; i < k; i++)
+		(*list)[i] = xstrdup(json_object_get_string(
+		    json_object_array_get_idx(ids, i)));
+	*n = k;
 }
 
 /* ---------------------------------------------------------- handlers ---- */
@@ -1105,6 +1133,12 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	if (ju_str(b, "cloud") != NULL &&
 	    strcmp(ju_str(b, "cloud"), "COMMUNITY") == 0)
 		community = true;
+	if (S.rule_detail != NULL) {
+		/* the rule_violation fault: a rule of the handler layer the
+		 * request breaks, the same on every candidate */
+		set_problem(resp, 400, S.rule_detail, NULL);
+		goto out;
+	}
 	tmpl = ju_str(b, "templateId");
 	if (tmpl != NULL && strcmp(tmpl, FAKE_TEMPLATE_ID) != 0) {
 		set_problem(resp, 404, "template not found", NULL);
@@ -1126,6 +1160,13 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 			    ju_str(gpu, "id"));
 			set_problem(resp, 400, d, NULL);
 			free(d);
+			goto out;
+		}
+		if (in_list(S.forbid, S.n_forbid, gt->id)) {
+			/* the forbidden fault: this account may not use the
+			 * type's pool (createPod's "403: your account cannot
+			 * access the requested pool") */
+			set_problem(resp, 403, FORBIDDEN_POOL_DETAIL, NULL);
 			goto out;
 		}
 		if (no_capacity_for(gt->id) ||
@@ -1526,6 +1567,13 @@ faults_clear(void)
 	free(S.nocap);
 	S.nocap = NULL;
 	S.n_nocap = 0;
+	for (i = 0; i < S.n_forbid; i++)
+		free(S.forbid[i]);
+	free(S.forbid);
+	S.forbid = NULL;
+	S.n_forbid = 0;
+	free(S.rule_detail);
+	S.rule_detail = NULL;
 	S.slow_ms = 0;
 	S.never_ssh = S.create_500 = S.balance = S.revoked = false;
 }
@@ -1558,6 +1606,23 @@ faults_render(void)
 
 		json_object_object_add(nc, "gpu_ids", x);
 		json_object_object_add(o, "no_capacity", nc);
+	}
+	x = json_object_new_array();
+	for (i = 0; i < S.n_forbid; i++)
+		json_object_array_add(x, json_object_new_string(S.forbid[i]));
+	{
+		json_object *fb = json_object_new_object();
+
+		json_object_object_add(fb, "gpu_ids", x);
+		json_object_object_add(o, "forbidden", fb);
+	}
+	if (S.rule_detail != NULL) {
+		x = json_object_new_object();
+		json_object_object_add(x, "detail",
+		    json_object_new_string(S.rule_detail));
+		json_object_object_add(o, "rule_violation", x);
+	} else {
+		json_object_object_add(o, "rule_violation", NULL);
 	}
 	json_object_object_add(o, "slow_ms", json_object_new_int64(S.slow_ms));
 	json_object_object_add(o, "never_ssh",
@@ -1610,8 +1675,9 @@ static void
 h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 {
 	static const char *const allowed[] = { "rate_limit", "server_error",
-	    "no_capacity", "slow_ms", "never_ssh", "create_500_after_create",
-	    "insufficient_balance", "revoke_keys", NULL };
+	    "no_capacity", "forbidden", "rule_violation", "slow_ms",
+	    "never_ssh", "create_500_after_create", "insufficient_balance",
+	    "revoke_keys", NULL };
 	json_object *b, *x;
 	struct verr v;
 	long rl_count = S.rl_count, rl_retry = S.rl_retry ? S.rl_retry : 1;
@@ -1663,6 +1729,27 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 		else
 			check_string_array(&v, "$.no_capacity.gpu_ids", ids);
 	}
+	if (member(b, "forbidden", &x) &&
+	    want_type(&v, "$.forbidden", x, json_type_object)) {
+		json_object *ids;
+
+		if (!member(x, "gpu_ids", &ids))
+			verr_add(&v, "$.forbidden: missing 'gpu_ids'");
+		else
+			check_string_array(&v, "$.forbidden.gpu_ids", ids);
+	}
+	if (member(b, "rule_violation", &x) && x != NULL &&
+	    want_type(&v, "$.rule_violation", x, json_type_object)) {
+		json_object *d;
+
+		if (!member(x, "detail", &d))
+			verr_add(&v, "$.rule_violation: missing 'detail'");
+		else if (want_type(&v, "$.rule_violation.detail", d,
+		    json_type_string) && (json_object_get_string_len(d) < 1 ||
+		    json_object_get_string_len(d) > 1024))
+			verr_add(&v, "$.rule_violation.detail: expected 1 to "
+			    "1024 characters");
+	}
 	if (member(b, "never_ssh", &x))
 		want_type(&v, "$.never_ssh", x, json_type_boolean);
 	if (member(b, "create_500_after_create", &x))
@@ -1696,18 +1783,13 @@ check:
 	S.se_count = se_count;
 	S.se_status = se_status;
 	S.slow_ms = slow;
-	if ((x = ju_obj(b, "no_capacity")) != NULL) {
-		json_object *ids = ju_arr(x, "gpu_ids");
-		size_t i, n = json_object_array_length(ids);
-
-		for (i = 0; i < S.n_nocap; i++)
-			free(S.nocap[i]);
-		free(S.nocap);
-		S.nocap = n ? xcalloc(n, sizeof(char *)) : NULL;
-		for (i = 0; i < n; i++)
-			S.nocap[i] = xstrdup(json_object_get_string(
-			    json_object_array_get_idx(ids, i)));
-		S.n_nocap = n;
+	if ((x = ju_obj(b, "no_capacity")) != NULL)
+		list_set(&S.nocap, &S.n_nocap, ju_arr(x, "gpu_ids"));
+	if ((x = ju_obj(b, "forbidden")) != NULL)
+		list_set(&S.forbid, &S.n_forbid, ju_arr(x, "gpu_ids"));
+	if (member(b, "rule_violation", &x)) {
+		free(S.rule_detail);
+		S.rule_detail = x != NULL ? xstrdup(ju_str(x, "detail")) : NULL;
 	}
 	if (ju_bool(b, "never_ssh", &bv) == 0)
 		S.never_ssh = bv;

@@ -18,6 +18,7 @@
 #define GPU_4090 "NVIDIA GeForce RTX 4090"
 #define GPU_A100 "NVIDIA A100 80GB PCIe"
 #define GPU_H100 "NVIDIA H100 80GB HBM3"
+#define GPU_A5000 "NVIDIA RTX A5000"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
@@ -360,7 +361,9 @@ START_TEST(test_capacity)
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
 	    GPU_4090);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.0.outcome"),
-	    "no_capacity");
+	    "rejected");
+	ck_assert_int_eq(itest_jint(r.json,
+	    "result.result.attempts.0.http_status"), 400);
 	ck_assert_str_eq(itest_jstr(r.json,
 	    "result.result.attempts.0.gpu_type_id"), GPU_A100);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.1.outcome"),
@@ -372,24 +375,35 @@ START_TEST(test_capacity)
 	itest_resp_free(&r);
 
 	/* cloud_type ALL: every GPU type on SECURE, then on COMMUNITY; every
-	 * attempt is named in the error. */
+	 * attempt is named in the error.  Every candidate answered 400, so
+	 * (RunPod's createPod rule) it is create_rejected, with RunPod's
+	 * last detail: here the capacity text. */
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\"],"
 	    "\"cloud_type\":\"ALL\"}", "failed", 30000, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
-	    "no_capacity");
+	    "create_rejected");
 	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
-	    GPU_A100 "/SECURE: no_capacity"));
+	    "no longer any instances available"));
 	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
-	    GPU_A100 "/COMMUNITY: no_capacity"));
+	    GPU_A100 "/SECURE: rejected (HTTP 400)"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_A100 "/COMMUNITY: rejected (HTTP 400)"));
 	itest_resp_free(&r);
 
-	/* The H100 is not offered on COMMUNITY: "no capacity" there. */
-	fake_faults("{\"no_capacity\":{\"gpu_ids\":[]}}");
-	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\"],"
-	    "\"cloud_type\":\"COMMUNITY\"}", "failed", 30000, &r);
+	/* The H100 is not offered on COMMUNITY: "no capacity" there, and
+	 * a 403 for the A5000's pool: mixed, so no_capacity. */
+	fake_faults("{\"no_capacity\":{\"gpu_ids\":[]},\"forbidden\":{"
+	    "\"gpu_ids\":[\"" GPU_A5000 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\",\""
+	    GPU_A5000 "\"],\"cloud_type\":\"COMMUNITY\"}", "failed", 30000,
+	    &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
 	    "no_capacity");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_H100 "/COMMUNITY: rejected (HTTP 400); " GPU_A5000
+	    "/COMMUNITY: forbidden (HTTP 403)"));
 	itest_resp_free(&r);
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[]}}");
 
 	fake_faults("{\"insufficient_balance\":true}");
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
@@ -397,6 +411,78 @@ START_TEST(test_capacity)
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
 	    "insufficient_balance");
 	itest_resp_free(&r);
+}
+END_TEST
+
+/*
+ * createPod's 403 and 400 as RunPod documents them: a 403 (this account
+ * cannot use the pool) skips to the next candidate; a 400 on every
+ * candidate is a problem with the request (create_rejected, client
+ * category, RunPod's detail without the key); a 403 on every candidate
+ * is pool_forbidden.  No pod is left behind.
+ */
+START_TEST(test_create_403_400)
+{
+	const char *key = getenv("RUNPOD_API_KEY");
+	struct itest_resp r;
+	char params[128], faults[512];
+	int before = fake_calls("POST /v2/pods");
+
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[\"" GPU_A100 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}", "completed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
+	    GPU_4090);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.0.outcome"),
+	    "forbidden");
+	ck_assert_int_eq(itest_jint(r.json,
+	    "result.result.attempts.0.http_status"), 403);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json,
+	    "result.result.attempts.0.detail"), "cannot access the requested "
+	    "pool"));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.1.outcome"),
+	    "created");
+	ck_assert_int_eq(fake_calls("POST /v2/pods") - before, 2);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+
+	/* Every candidate: 403. */
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}", "failed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "pool_forbidden");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "cannot use any of the GPU pools"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_4090 "/SECURE: forbidden (HTTP 403)"));
+	itest_resp_free(&r);
+
+	/* Every candidate: 400 for a broken rule, whose detail happens to
+	 * hold the key: the error has the detail, never the key. */
+	snprintf(faults, sizeof(faults), "{\"forbidden\":{\"gpu_ids\":[]},"
+	    "\"rule_violation\":{\"detail\":\"env: PUBLIC_KEY and "
+	    "RUNPOD_KEY=%s may not both be set\"}}", key);
+	fake_faults(faults);
+	before = fake_calls("POST /v2/pods");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"],\"cloud_type\":\"ALL\"}", "failed", 30000, &r);
+	ck_assert_int_eq(fake_calls("POST /v2/pods") - before, 4);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "create_rejected");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "last detail: env: PUBLIC_KEY and RUNPOD_KEY=[redacted] may not "
+	    "both be set"));
+	ck_assert_ptr_null(strstr(r.body, key));
+	itest_resp_free(&r);
+	fake_faults(NULL);
+
+	/* Nothing is left running at the stand-in. */
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
 }
 END_TEST
 
@@ -953,6 +1039,7 @@ runpod_integration_suite(void)
 	tcase_add_test(tc, test_a2a_alias);
 	tcase_add_test(tc, test_rate_limit_and_5xx);
 	tcase_add_test(tc, test_capacity);
+	tcase_add_test(tc, test_create_403_400);
 	tcase_add_test(tc, test_never_ssh_timeout);
 	tcase_add_test(tc, test_slow_api);
 	tcase_add_test(tc, test_cancel_provision);

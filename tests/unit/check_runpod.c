@@ -28,6 +28,8 @@
 
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "core/errcode.h"
+#include "providers/runpod/candidates.h"
 #include "providers/runpod/runpod.h"
 #include "testutil.h"
 
@@ -413,8 +415,15 @@ START_TEST(test_error_answers)
 	ck_assert_int_eq(e.kind, RP_AUTH);
 	runpod_error_from_answer(402, "", true, KEY, &e);
 	ck_assert_int_eq(e.kind, RP_PAYMENT);
-	runpod_error_from_answer(403, "{}", true, KEY, &e);
+	runpod_error_from_answer(403, "{}", false, KEY, &e);
 	ck_assert_int_eq(e.kind, RP_FORBIDDEN);
+	/* on a create, a 403 is a pool this account cannot use */
+	runpod_error_from_answer(403, "{\"title\":\"Forbidden\",\"status\":"
+	    "403,\"detail\":\"access denied\"}", true, KEY, &e);
+	ck_assert_int_eq(e.kind, RP_POOL_FORBIDDEN);
+	ck_assert_str_eq(e.detail, "access denied");
+	ck_assert_str_eq(runpod_error_kind_name(RP_POOL_FORBIDDEN),
+	    "pool_forbidden");
 	runpod_error_from_answer(404, "{}", false, KEY, &e);
 	ck_assert_int_eq(e.kind, RP_NOT_FOUND);
 	runpod_error_from_answer(409, "{}", false, KEY, &e);
@@ -829,6 +838,129 @@ START_TEST(test_create_refusals)
 }
 END_TEST
 
+/* The stand-in's per-GPU 403 (a pool this account cannot use) and its
+ * 400 for a broken rule, as RunPod's problem bodies; the key is scrubbed
+ * from a detail that holds it. */
+START_TEST(test_create_pool_and_rule)
+{
+	struct runpod_client *c;
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_create r;
+	struct runpod_pod *p = NULL;
+
+	fake_reset();
+	c = client();
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[\"" A100 "\"]}}");
+	req_init(&r, "ia-pool-1", A100);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), -1);
+	ck_assert_int_eq(e.kind, RP_POOL_FORBIDDEN);
+	ck_assert_int_eq(e.http_status, 403);
+	ck_assert_str_eq(e.title, "Forbidden");
+	ck_assert_ptr_nonnull(strstr(e.detail, "cannot access the requested "
+	    "pool"));
+	ck_assert_ptr_null(p);
+	/* another GPU type is not affected */
+	req_init(&r, "ia-pool-2", RTX4090);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), 0);
+	ck_assert_ptr_nonnull(p);
+	runpod_pod_free(p);
+	p = NULL;
+
+	fake_faults("{\"rule_violation\":{\"detail\":\"dataCenterIds: "
+	    "no data center of the list offers this GPU type (key " KEY
+	    ")\"}}");
+	req_init(&r, "ia-rule-1", RTX4090);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), -1);
+	ck_assert_int_eq(e.kind, RP_NO_CAPACITY);
+	ck_assert_int_eq(e.http_status, 400);
+	ck_assert_str_eq(e.detail, "dataCenterIds: no data center of the "
+	    "list offers this GPU type (key [redacted])");
+	/* cleared with null */
+	fake_faults("{\"rule_violation\":null,\"forbidden\":{\"gpu_ids\":"
+	    "[]}}");
+	req_init(&r, "ia-rule-2", A100);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), 0);
+	runpod_pod_free(p);
+	ck_assert_int_eq(fake_calls("POST /v2/pods"), 4);
+	runpod_client_free(c);
+	runpod_error_clear(&e);
+}
+END_TEST
+
+/* A provision's candidates all used up: every 400 is the request's
+ * problem, every 403 the account's, a mix is no capacity. */
+static json_object *
+attempt(const char *gpu, const char *cloud, const char *outcome, int st,
+    const char *detail)
+{
+	json_object *a = json_object_new_object();
+
+	json_object_object_add(a, "gpu_type_id", json_object_new_string(gpu));
+	json_object_object_add(a, "cloud_type", json_object_new_string(cloud));
+	json_object_object_add(a, "outcome", json_object_new_string(outcome));
+	if (st > 0)
+		json_object_object_add(a, "http_status",
+		    json_object_new_int(st));
+	if (detail != NULL)
+		json_object_object_add(a, "detail",
+		    json_object_new_string(detail));
+	return a;
+}
+
+START_TEST(test_candidates_verdict)
+{
+	json_object *arr = json_object_new_array();
+	const char *code = NULL;
+	char *msg = NULL;
+
+	json_object_array_add(arr, attempt(A100, "SECURE", "rejected", 400,
+	    "rule one"));
+	json_object_array_add(arr, attempt(RTX4090, "SECURE", "rejected", 400,
+	    "rule two"));
+	candidates_verdict(arr, &code, &msg);
+	ck_assert_str_eq(code, ERRC_CREATE_REJECTED);
+	ck_assert_int_eq(errcode_category(code), ERRCAT_CLIENT);
+	ck_assert_ptr_nonnull(strstr(msg, "last detail: rule two;"));
+	ck_assert_ptr_nonnull(strstr(msg, A100 "/SECURE: rejected (HTTP 400); "
+	    RTX4090 "/SECURE: rejected (HTTP 400)"));
+	free(msg);
+
+	/* an unanswered create of the same candidate before its 400 does
+	 * not count on its own */
+	json_object_put(arr);
+	arr = json_object_new_array();
+	json_object_array_add(arr, attempt(A100, "SECURE",
+	    "unanswered (will look it up)", 503, NULL));
+	json_object_array_add(arr, attempt(A100, "SECURE", "forbidden", 403,
+	    "access denied"));
+	json_object_array_add(arr, attempt(A100, "COMMUNITY", "forbidden",
+	    403, "access denied: pool"));
+	candidates_verdict(arr, &code, &msg);
+	ck_assert_str_eq(code, ERRC_POOL_FORBIDDEN);
+	ck_assert_ptr_nonnull(strstr(msg, "cannot use any of the GPU pools"));
+	ck_assert_ptr_nonnull(strstr(msg, "last detail: access denied: pool;"));
+	free(msg);
+
+	/* mixed 400 and 403: no capacity, every attempt listed */
+	json_object_array_add(arr, attempt(RTX4090, "SECURE", "rejected", 400,
+	    "no instances"));
+	candidates_verdict(arr, &code, &msg);
+	ck_assert_str_eq(code, ERRC_NO_CAPACITY);
+	ck_assert_str_eq(msg, "no GPU type and cloud could be rented: "
+	    A100 "/SECURE: unanswered (will look it up) (HTTP 503); "
+	    A100 "/SECURE: forbidden (HTTP 403); "
+	    A100 "/COMMUNITY: forbidden (HTTP 403); "
+	    RTX4090 "/SECURE: rejected (HTTP 400)");
+	free(msg);
+	json_object_put(arr);
+
+	/* nothing recorded: no capacity */
+	candidates_verdict(NULL, &code, &msg);
+	ck_assert_str_eq(code, ERRC_NO_CAPACITY);
+	free(msg);
+}
+END_TEST
+
 START_TEST(test_gpu_types)
 {
 	struct runpod_client *c;
@@ -1023,6 +1155,7 @@ runpod_suite(void)
 	tcase_add_test(pure, test_pod_parse);
 	tcase_add_test(pure, test_error_answers);
 	tcase_add_test(pure, test_client_options);
+	tcase_add_test(pure, test_candidates_verdict);
 	suite_add_tcase(s, pure);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_lifecycle);
@@ -1031,6 +1164,7 @@ runpod_suite(void)
 	tcase_add_test(tc, test_server_error);
 	tcase_add_test(tc, test_create_500_after_create);
 	tcase_add_test(tc, test_create_refusals);
+	tcase_add_test(tc, test_create_pool_and_rule);
 	tcase_add_test(tc, test_gpu_types);
 	tcase_add_test(tc, test_network_error);
 	tcase_add_test(tc, test_slow_timeout_create);

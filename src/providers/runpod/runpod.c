@@ -84,6 +84,7 @@ runpod_error_kind_name(int kind)
 	case RP_CONFLICT:	return "conflict";
 	case RP_AUTH:		return "auth";
 	case RP_PROTOCOL:	return "protocol";
+	case RP_POOL_FORBIDDEN:	return "pool_forbidden";
 	}
 	return "unknown";
 }
@@ -144,7 +145,7 @@ kind_for_status(long status, bool create)
 	if (status == 402)
 		return RP_PAYMENT;
 	if (status == 403)
-		return RP_FORBIDDEN;
+		return create ? RP_POOL_FORBIDDEN : RP_FORBIDDEN;
 	if (status == 404)
 		return RP_NOT_FOUND;
 	if (status == 409)

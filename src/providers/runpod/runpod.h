@@ -88,13 +88,17 @@ enum runpod_error_kind {
 	RP_BAD_REQUEST,		/* 422, 400 elsewhere, other 4xx, or bad
 				   arguments (http_status 0) */
 	RP_PAYMENT,		/* 402 insufficient balance */
-	RP_FORBIDDEN,		/* 403 */
+	RP_FORBIDDEN,		/* 403 (on create: RP_POOL_FORBIDDEN) */
 	RP_NOT_FOUND,		/* 404 */
 	RP_CONFLICT,		/* 409: action not valid in this status */
 	RP_AUTH,		/* 401 */
-	RP_PROTOCOL		/* unexpected answer: bad JSON, wrong shape,
+	RP_PROTOCOL,		/* unexpected answer: bad JSON, wrong shape,
 				   unexpected status, too large */
+	RP_POOL_FORBIDDEN	/* 403 on create: this account cannot use
+				   the pool asked for (or the key may not
+				   create pods; RunPod does not say which) */
 };
+#define RUNPOD_ERROR_KINDS (RP_POOL_FORBIDDEN + 1)
 
 struct runpod_error {
 	int http_status;	/* 0 when there was no HTTP answer */
@@ -165,9 +169,11 @@ void runpod_client_free(struct runpod_client *c);
  * POST /v2/pods.  On success *out is the new pod (caller frees with
  * runpod_pod_free).  See "Retries": after RP_SERVER or RP_NETWORK the pod
  * may exist; call runpod_find_pod_by_name(req->name) before anything else.
- * 400 answers give RP_NO_CAPACITY (try the next candidate); 402
- * RP_PAYMENT (stop: nothing will succeed); 403 RP_FORBIDDEN (the key lacks
- * the permission: stop too); 422 RP_BAD_REQUEST (fix the request).
+ * 400 answers give RP_NO_CAPACITY (try the next candidate; when every
+ * candidate gives 400 it is a rule the request breaks); 402 RP_PAYMENT
+ * (stop: nothing will succeed); 403 RP_POOL_FORBIDDEN (this account
+ * cannot use that pool: skip to the next candidate); 422 RP_BAD_REQUEST
+ * (fix the request).
  */
 WARN_UNUSED_RESULT
 int runpod_create_pod(struct runpod_client *c, const struct runpod_create *req,
