@@ -237,6 +237,13 @@ set_problem(struct fake_resp *resp, int status, const char *detail,
 	json_object_put(o);
 }
 
+void
+fake_set_problem(struct fake_resp *resp, int status, const char *detail,
+    json_object *errors)
+{
+	set_problem(resp, status, detail, errors);
+}
+
 static void
 set_json(struct fake_resp *resp, int status, json_object *o)
 {
@@ -319,6 +326,12 @@ query_get(const char *query, const char *name)
 		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;
+}
+
+char *
+fake_query_get(const char *query, const char *name)
+{
+	return query_get(query, name);
 }
 
 /* ----------------------------------------------------------- counters ---- */
@@ -428,12 +441,22 @@ pod_find(const char *id)
 	return NULL;
 }
 
+/* The pod's log hears of its new status, which began at monotonic ms
+ * mono_at (where: NULL or more words). */
+static void
+pod_logged(const struct pod *p, int64_t mono_at, const char *where)
+{
+	fake_logs_status(p->id, status_names[p->status], clock_wall_ms() -
+	    (clock_mono_ms() - mono_at), where);
+}
+
 /* Walk the status forward by the time that has passed. */
 static void
 pod_advance(struct pod *p)
 {
 	int64_t now = clock_mono_ms();
 	long d = S.opt->state_delay_ms;
+	char where[64];
 	int guard;
 
 	for (guard = 0; guard < 4; guard++) {
@@ -441,14 +464,27 @@ pod_advance(struct pod *p)
 			p->status = ST_STARTING;
 			p->since += d;
 			p->placed = true;
+			snprintf(where, sizeof(where), "(placed in %s)",
+			    p->dc_id);
+			pod_logged(p, p->since, where);
 		} else if (p->status == ST_STARTING && now - p->since >= d) {
 			p->status = ST_RUNNING;
 			p->since += d;
 			p->started_at = clock_wall_ms() - (now - p->since);
+			pod_logged(p, p->since, NULL);
 		} else {
 			break;
 		}
 	}
+}
+
+void
+fake_api_tick(const char *pod_id)
+{
+	struct pod *p = pod_find(pod_id);
+
+	if (p != NULL)
+		pod_advance(p);
 }
 
 static bool
@@ -1248,6 +1284,7 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	p->created_at = clock_wall_ms();
 	S.pods = xrealloc(S.pods, (S.npods + 1) * sizeof(*S.pods));
 	S.pods[S.npods++] = p;
+	pod_logged(p, p->since, "(created)");
 	log_kv(LOG_INFO, "pod_created", "pod created", "pod", p->id,
 	    "gpu", gt ? gt->id : cf->id, NULL);
 
@@ -1292,6 +1329,7 @@ pod_terminate(struct pod *p)
 {
 	p->status = ST_TERMINATED;
 	p->since = clock_mono_ms();
+	pod_logged(p, p->since, NULL);
 	log_kv(LOG_INFO, "pod_terminated", "pod terminated", "pod", p->id,
 	    NULL);
 }
@@ -1358,6 +1396,7 @@ h_action(const struct fake_req *req, struct pod *p, struct fake_resp *resp)
 			p->placed = true;
 		}
 		p->since = clock_mono_ms();
+		pod_logged(p, p->since, NULL);
 		log_kv(LOG_INFO, "pod_action", "pod action", "pod", p->id,
 		    "action", a, NULL);
 		set_json(resp, 200, pod_render(p));
@@ -1847,8 +1886,26 @@ h_fake_pod(const struct fake_req *req, const char *id,
 		return;
 	}
 	p->since = clock_mono_ms();
+	pod_logged(p, p->since, "(forced)");
 	json_object_put(b);
 	set_json(resp, 200, pod_render(p));
+}
+
+/* POST /_fake/pods/{id}/logs: a line in the pod's log now. */
+static void
+h_fake_pod_log(const struct fake_req *req, const char *id,
+    struct fake_resp *resp)
+{
+	json_object *b;
+
+	if (pod_find(id) == NULL) {
+		set_problem(resp, 404, "pod not found", NULL);
+		return;
+	}
+	if ((b = parse_body(req, resp)) == NULL)
+		return;
+	fake_logs_inject(id, b, resp);
+	json_object_put(b);
 }
 
 static void
@@ -1876,6 +1933,7 @@ handle_control(const struct fake_req *req, struct fake_resp *resp)
 		pods_clear();
 		faults_clear();
 		counters_clear();
+		fake_logs_clear();
 		log_msg(LOG_INFO, "reset", "pods, faults and counters cleared");
 		set_empty(resp, 204);
 	} else if (strncmp(path, "pods/", 5) == 0 && strchr(path + 5, '/') ==
@@ -1883,6 +1941,16 @@ handle_control(const struct fake_req *req, struct fake_resp *resp)
 		if (strcmp(m, "POST") != 0)
 			goto not_allowed;
 		h_fake_pod(req, path + 5, resp);
+	} else if (strncmp(path, "pods/", 5) == 0 && strchr(path + 5, '/') !=
+	    NULL && strcmp(strchr(path + 5, '/'), "/logs") == 0) {
+		char *id;
+
+		if (strcmp(m, "POST") != 0)
+			goto not_allowed;
+		id = xstrndup(path + 5, (size_t)(strchr(path + 5, '/') -
+		    (path + 5)));
+		h_fake_pod_log(req, id, resp);
+		free(id);
 	} else {
 		set_problem(resp, 404, "no such control route", NULL);
 	}
@@ -1895,7 +1963,7 @@ not_allowed:
 /* ------------------------------------------------------------ routing ---- */
 
 enum route {
-	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_GPUS, R_GPU
+	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_POD_LOGS, R_GPUS, R_GPU
 };
 
 /* Match a /v2 path; *id gets the decoded {id} (caller frees). */
@@ -1926,6 +1994,10 @@ match_route(const char *path, char **id)
 		*id = pct_decode(rest, (size_t)(slash - rest), false);
 		return *id ? R_POD_ACTION : R_NONE;
 	}
+	if (strcmp(slash, "/logs") == 0 && slash > rest) {
+		*id = pct_decode(rest, (size_t)(slash - rest), false);
+		return *id ? R_POD_LOGS : R_NONE;
+	}
 	return R_NONE;
 }
 
@@ -1936,6 +2008,7 @@ route_key(enum route r)
 	case R_PODS: return "/v2/pods";
 	case R_POD: return "/v2/pods/{id}";
 	case R_POD_ACTION: return "/v2/pods/{id}/action";
+	case R_POD_LOGS: return "/v2/pods/{id}/logs";
 	case R_GPUS: return "/v2/catalog/gpus";
 	case R_GPU: return "/v2/catalog/gpus/{id}";
 	default: return "(unknown)";
@@ -1949,6 +2022,7 @@ route_allow(enum route r)
 	case R_PODS: return "GET, POST";
 	case R_POD: return "GET, DELETE";
 	case R_POD_ACTION: return "POST";
+	case R_POD_LOGS:
 	case R_GPUS:
 	case R_GPU: return "GET";
 	default: return NULL;
@@ -2046,13 +2120,16 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 		break;
 	case R_POD:
 	case R_POD_ACTION:
+	case R_POD_LOGS:
 		p = pod_find(id);
 		if (p == NULL) {
 			set_problem(resp, 404, "The requested Pod does not "
 			    "exist.", NULL);
 			break;
 		}
-		if (r == R_POD_ACTION)
+		if (r == R_POD_LOGS)
+			fake_logs_get(req, p->id, resp);
+		else if (r == R_POD_ACTION)
 			h_action(req, p, resp);
 		else if (strcmp(m, "DELETE") == 0)
 			h_delete(p, resp);
@@ -2107,4 +2184,5 @@ fake_api_free(void)
 	pods_clear();
 	faults_clear();
 	counters_clear();
+	fake_logs_clear();
 }

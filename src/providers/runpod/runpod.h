@@ -227,6 +227,49 @@ WARN_UNUSED_RESULT
 int runpod_list_gpu_types(struct runpod_client *c, bool with_availability,
     json_object **out, struct runpod_error *e);
 
+/*
+ * A streamed GET (RunPod's Server-Sent Events routes, such as
+ * GET /v2/pods/{id}/logs): ONE attempt, no retry.  path starts with
+ * "/v2/" and holds its query, already escaped; header is NULL or one
+ * extra request header line ("Last-Event-ID: ...", no CR or LF).
+ *
+ * On a 200 the body is handed to on_data as it arrives, until on_data
+ * returns false (enough was read), the server ends it, max_ms have passed
+ * since the call began, or no byte arrived for idle_ms once the 200 came
+ * (checked by libcurl's progress callback, so up to about a second
+ * later).  Any of these is a success: 0, and *end says which.  A stream
+ * that never ends therefore holds the calling thread at most max_ms
+ * (plus the connect bound).  Another status is read whole (bounded) and
+ * gives -1 with *e as any call's (RP_RATE_LIMITED with retry_after_s for
+ * a 429); no answer at all gives RP_NETWORK.
+ */
+enum runpod_stream_end {
+	RP_STREAM_LIMIT,	/* on_data had enough */
+	RP_STREAM_QUIET,	/* nothing for idle_ms */
+	RP_STREAM_TIME,		/* max_ms passed */
+	RP_STREAM_CLOSED	/* the server ended the stream */
+};
+WARN_UNUSED_RESULT
+int runpod_stream_get(struct runpod_client *c, const char *path,
+    const char *header, long max_ms, long idle_ms,
+    bool (*on_data)(const char *buf, size_t len, void *arg), void *arg,
+    enum runpod_stream_end *end, struct runpod_error *e);
+
+/* "/v2/pods/<escaped id><suffix>" (caller frees), or NULL with *e
+ * (RP_BAD_REQUEST: empty or over-long id). */
+char *runpod_pod_path(struct runpod_client *c, const char *id,
+    const char *suffix, struct runpod_error *e);
+/* s %-escaped for a URL query or path (caller frees). */
+char *runpod_escape(struct runpod_client *c, const char *s);
+
+/*
+ * len bytes of text from RunPod (a log line) made fit to relay: the
+ * client's API key and other secrets replaced as redact_text() does
+ * (lib/redact.h).  A new string, caller frees.
+ */
+char *runpod_scrub_text(const struct runpod_client *c, const char *text,
+    size_t len);
+
 /* ---- visible for tests ------------------------------------------------ */
 
 /*
