@@ -41,6 +41,10 @@ enum errcat {
 #define ERRC_RUNPOD_UNAVAILABLE	"runpod_unavailable"
 #define ERRC_INSUFFICIENT_BALANCE "insufficient_balance"
 #define ERRC_NO_CAPACITY	"no_capacity"
+/* Every create candidate answered 400: a rule the request breaks. */
+#define ERRC_CREATE_REJECTED	"create_rejected"
+/* Every create candidate answered 403: the account may use none. */
+#define ERRC_POOL_FORBIDDEN	"pool_forbidden"
 #define ERRC_PROVISION_TIMEOUT	"provision_timeout"
 #define ERRC_PROVISION_FAILED	"provision_failed"
 #define ERRC_POD_FAILED		"pod_failed"

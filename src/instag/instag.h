@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "lib/hash.h"
+#include "lib/redact.h"
 #include "lib/strbuf.h"
 
 
@@ -91,14 +92,12 @@ void instag_parse_progress(const char *log, size_t len,
     struct instag_progress *p);
 
 /*
- * Log bytes made fit to relay (a new NUL-terminated string, caller
- * frees): every occurrence of secret (when non-empty), "Bearer <token>"
- * and RunPod-style keys ("rpa_" and 16 or more token characters) replaced
- * by "[redacted]"; invalid UTF-8 bytes and control characters other than
- * '\n' and '\t' replaced by U+FFFD, except '\r', which becomes '\n'
- * (tqdm redraws its bar with it).  len bytes of buf (any bytes).
+ * Log bytes made fit to relay: redact_text() (lib/redact.h), a new
+ * NUL-terminated string (caller frees) with secret, "Bearer <token>" and
+ * "rpa_..." keys replaced by INSTAG_REDACTED, invalid UTF-8 and control
+ * characters replaced, '\r' made '\n'.  len bytes of buf (any bytes).
  */
-#define INSTAG_REDACTED "[redacted]"
+#define INSTAG_REDACTED REDACT_MARK
 char *instag_log_text(const char *buf, size_t len, const char *secret);
 
 /*

@@ -12,6 +12,7 @@
 #include "instag/assetops.h"
 #include "instag/iops.h"
 #include "pipeline/pipeline.h"
+#include "providers/runpod/podlogs.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "lib/strbuf.h"
@@ -47,6 +48,15 @@ ops_outcome_clear(struct op_outcome *out)
 
 static const struct param_spec no_params[] = { END };
 static const struct param_spec p_pod[] = { POD_ID, END };
+static const struct param_spec p_pod_logs[] = {
+	POD_ID,
+	{ "tail", P_INT, false, PAT_ANY, 0, PODLOGS_TAIL_MAX, { NULL }, "100" },
+	{ "since", P_STR, false, PAT_ANY, 0, 40, { NULL }, NULL },
+	{ "source", P_ENUM, false, PAT_ANY, 0, 0, { "container", "system",
+	    NULL }, NULL },
+	{ "last_event_id", P_STR, false, PAT_ANY, 0, 128, { NULL }, NULL },
+	END
+};
 static const struct param_spec p_provision[] = {
 	{ "gpu_type_ids", P_STR_ARRAY, true, PAT_GPU, 1, 16, { NULL }, NULL },
 	{ "gpu_count", P_INT, false, PAT_ANY, 1, 8, { NULL }, "1" },
@@ -175,6 +185,10 @@ static const struct op_def table[] = {
 	{ "runpod.list_pods", { NULL }, SCOPES("pods:read"), OP_SYNC, "runpod",
 	  "List the pods you provisioned through this agent.", no_params,
 	  NULL, pods_op_list, NULL, NULL, NULL },
+	{ "runpod.pod_logs", { NULL }, SCOPES("pods:read"), OP_SYNC, "runpod",
+	  "Read the last lines of one of your pods' container and system "
+	  "log from RunPod (bounded, secrets redacted).", p_pod_logs,
+	  podlogs_validate, podlogs_op, NULL, NULL, NULL },
 	{ "runpod.stop_pod", { NULL }, SCOPES("pods:write"), OP_TASK, "runpod",
 	  "Stop a pod (its volume is kept and billed).", p_pod, NULL, NULL,
 	  prov_action_step, NULL, pods_admit_owned },

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/strbuf.h"
 #include "unit/testutil.h"
 
 #define KEY "fake-key-0123456789abcdef"
@@ -393,6 +394,63 @@ raw_request(const char *text, char *line, size_t len)
 		got = len - 1;
 	memcpy(line, buf, got);
 	line[got] = '\0';
+}
+
+/* An open log stream: a socket with the request sent. */
+static int
+stream_open(const char *path, const char *extra)
+{
+	struct sockaddr_in sa;
+	char text[1024];
+	int fd;
+
+	snprintf(text, sizeof(text), "GET %s HTTP/1.1\r\nHost: x\r\n"
+	    "Authorization: Bearer " KEY "\r\nAccept: text/event-stream\r\n"
+	    "%s\r\n", path, extra ? extra : "");
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)server_port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(send(fd, text, strlen(text), MSG_NOSIGNAL),
+	    (ssize_t)strlen(text));
+	return fd;
+}
+
+/* Read from fd into sb until needle is in it or ms pass (bounded);
+ * whether it came. */
+static bool
+stream_until(int fd, struct strbuf *sb, const char *needle, int ms)
+{
+	long long end = now_ms() + ms;
+	char buf[4096];
+
+	while (strstr(sb_str(sb), needle) == NULL) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		long long left = end - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return false;
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return false;
+		sb_addn(sb, buf, (size_t)n);
+	}
+	return true;
+}
+
+/* How many times needle occurs in s. */
+static int
+count_of(const char *s, const char *needle)
+{
+	int n = 0;
+
+	for (; (s = strstr(s, needle)) != NULL; s += strlen(needle))
+		n++;
+	return n;
 }
 
 /* -------------------------------------------------------------- tests ---- */
@@ -882,6 +940,167 @@ START_TEST(test_fault_no_capacity)
 }
 END_TEST
 
+/* A per-GPU 403 (this account cannot use the pool) and a 400 for a rule
+ * the request breaks, as RFC 9457 problems; both cleared. */
+START_TEST(test_fault_forbidden_and_rule)
+{
+	struct resp r;
+	char *id;
+
+	reset_fake();
+	set_faults("{\"forbidden\":{\"gpu_ids\":[\"" A100 "\"]}}");
+	req("POST", "/v2/pods", KEY,
+	    "{\"name\":\"fb\",\"image\":\"x\",\"gpu\":{\"id\":\"" A100
+	    "\"}}", &r);
+	assert_problem(&r, 403);
+	ck_assert_str_eq(jstr(r.json, "title"), "Forbidden");
+	ck_assert_str_eq(jstr(r.json, "detail"), "access denied: your account "
+	    "cannot access the requested pool");
+	resp_free(&r);
+	ck_assert(!list_has("fb"));
+	id = create_pod("fb", RTX4090, true);
+	free(id);
+	/* a schema violation is still 422 first */
+	req("POST", "/v2/pods", KEY,
+	    "{\"name\":\"fb\",\"image\":\"x\",\"bogus\":1,\"gpu\":{"
+	    "\"id\":\"" A100 "\"}}", &r);
+	assert_problem(&r, 422);
+	resp_free(&r);
+
+	set_faults("{\"forbidden\":{\"gpu_ids\":[]},\"rule_violation\":"
+	    "{\"detail\":\"dataCenterIds: no listed data center offers "
+	    "this GPU type\"}}");
+	req("GET", "/_fake/faults", NULL, NULL, &r);
+	ck_assert_str_eq(jstr(jget(r.json, "rule_violation"), "detail"),
+	    "dataCenterIds: no listed data center offers this GPU type");
+	resp_free(&r);
+	req("POST", "/v2/pods", KEY,
+	    "{\"name\":\"rv\",\"image\":\"x\",\"gpu\":{\"id\":\""
+	    RTX4090 "\"}}", &r);
+	assert_problem(&r, 400);
+	ck_assert_str_eq(jstr(r.json, "detail"), "dataCenterIds: no listed "
+	    "data center offers this GPU type");
+	resp_free(&r);
+	ck_assert(!list_has("rv"));
+	req("POST", "/_fake/faults", NULL, "{\"rule_violation\":{}}", &r);
+	ck_assert_int_eq(r.status, 400);
+	resp_free(&r);
+	set_faults("{\"rule_violation\":null}");
+	id = create_pod("rv", A100, true);
+	free(id);
+}
+END_TEST
+
+/*
+ * GET /v2/pods/{id}/logs as getPodLogs defines it: SSE headers, events
+ * with an id and {"ts","source","line"} data, tail (default 100), source,
+ * since, Last-Event-ID, 422 for bad values, 404 for an unknown pod; the
+ * stream stays open and carries a line injected afterwards.
+ */
+START_TEST(test_pod_logs)
+{
+	struct strbuf sb = SB_INIT;
+	struct resp r;
+	char path[128], body[256], *id, *cut;
+	const char *first_id;
+	int fd;
+
+	reset_fake();
+	id = create_pod("logs", RTX4090, true);
+	wait_status(id, "RUNNING", &r);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v2/pods/%s/logs", id);
+
+	fd = stream_open(path, NULL);
+	ck_assert(stream_until(fd, &sb, "pod is ready to use", 5000));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "HTTP/1.1 200 OK\r\n"));
+	ck_assert_ptr_nonnull(strcasestr(sb_str(&sb),
+	    "Content-Type: text/event-stream\r\n"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "Cache-Control: no-cache"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "X-Accel-Buffering: no"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb),
+	    "Transfer-Encoding: chunked"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "RateLimit: "));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "\"source\":\"system\","
+	    "\"line\":\"pod "));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "status PROVISIONING"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "\"source\":\"container\","
+	    "\"line\":\"Pod Started\""));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "\nid: "));
+	/* a line injected now comes down the open stream */
+	snprintf(body, sizeof(body), "{\"line\":\"RUNPOD_API_KEY=" KEY "\"}");
+	snprintf(path, sizeof(path), "/_fake/pods/%s/logs", id);
+	req("POST", path, NULL, body, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(jstr(r.json, "id"), "/"));
+	resp_free(&r);
+	ck_assert(stream_until(fd, &sb, "RUNPOD_API_KEY=", 5000));
+	/* ... and a status change (stop) too */
+	pod_action(id, "stop", &r);
+	resp_free(&r);
+	ck_assert(stream_until(fd, &sb, "status EXITED", 5000));
+	close(fd);
+	sb_reset(&sb);
+
+	/* tail and source */
+	snprintf(path, sizeof(path), "/v2/pods/%s/logs?tail=2&source=system",
+	    id);
+	fd = stream_open(path, NULL);
+	ck_assert(stream_until(fd, &sb, "status EXITED", 5000));
+	ck_assert_int_eq(count_of(sb_str(&sb), "data: "), 2);
+	ck_assert_ptr_null(strstr(sb_str(&sb), "\"container\""));
+	close(fd);
+	sb_reset(&sb);
+
+	/* Last-Event-ID: everything after that event */
+	snprintf(path, sizeof(path), "/v2/pods/%s/logs?tail=100", id);
+	fd = stream_open(path, NULL);
+	ck_assert(stream_until(fd, &sb, "status EXITED", 5000));
+	close(fd);
+	first_id = strstr(sb_str(&sb), "id: ");
+	ck_assert_ptr_nonnull(first_id);
+	cut = strndup(first_id + 4, strcspn(first_id + 4, "\n"));
+	snprintf(body, sizeof(body), "Last-Event-ID: %s\r\n", cut);
+	free(cut);
+	sb_reset(&sb);
+	fd = stream_open(path, body);
+	ck_assert(stream_until(fd, &sb, "status EXITED", 5000));
+	ck_assert_ptr_null(strstr(sb_str(&sb), "status PROVISIONING"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&sb), "status STARTING"));
+	close(fd);
+	sb_reset(&sb);
+
+	/* since: from that time on; a future time gives nothing yet */
+	snprintf(path, sizeof(path), "/v2/pods/%s/logs?since="
+	    "2999-01-01T00:00:00Z", id);
+	fd = stream_open(path, NULL);
+	ck_assert(stream_until(fd, &sb, "\r\n\r\n", 5000));
+	ck_assert(!stream_until(fd, &sb, "data: ", 300));
+	close(fd);
+	sb_free(&sb);
+
+	snprintf(path, sizeof(path), "/v2/pods/%s/logs?tail=5001&source=x&"
+	    "since=soon", id);
+	req("GET", path, KEY, NULL, &r);
+	assert_problem(&r, 422);
+	ck_assert(errors_mention(r.json, "tail"));
+	ck_assert(errors_mention(r.json, "source"));
+	ck_assert(errors_mention(r.json, "since"));
+	resp_free(&r);
+	req("GET", "/v2/pods/nope/logs", KEY, NULL, &r);
+	assert_problem(&r, 404);
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/v2/pods/%s/logs", id);
+	req("GET", path, NULL, NULL, &r);
+	assert_problem(&r, 401);
+	resp_free(&r);
+	req("POST", path, KEY, "{}", &r);
+	ck_assert_int_eq(r.status, 405);
+	resp_free(&r);
+	free(id);
+}
+END_TEST
+
 START_TEST(test_fault_slow)
 {
 	struct resp r;
@@ -1219,6 +1438,8 @@ fake_runpod_suite(void)
 	tcase_add_test(tc, test_fault_rate_limit);
 	tcase_add_test(tc, test_fault_server_error);
 	tcase_add_test(tc, test_fault_no_capacity);
+	tcase_add_test(tc, test_fault_forbidden_and_rule);
+	tcase_add_test(tc, test_pod_logs);
 	tcase_add_test(tc, test_fault_slow);
 	tcase_add_test(tc, test_fault_never_ssh);
 	tcase_add_test(tc, test_fault_revoke_keys);

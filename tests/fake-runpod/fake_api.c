@@ -75,6 +75,9 @@ static const struct cpu_flavor cpu_flavors[] = {
 #define NO_CAPACITY_DETAIL "There are no longer any instances available " \
 	"with the requested specifications. Please refresh and try again."
 
+#define FORBIDDEN_POOL_DETAIL "access denied: your account cannot access " \
+	"the requested pool"
+
 /* Quotas the RateLimit headers report (generous: never enforced). */
 #define RL_MINUTE 6000
 #define RL_HOUR 100000
@@ -126,6 +129,9 @@ static struct {
 	char *rl_route, *se_route;	/* NULL: any route, else a stats key */
 	char **nocap;
 	size_t n_nocap;
+	char **forbid;		/* GPU ids whose create answers 403 */
+	size_t n_forbid;
+	char *rule_detail;	/* non-NULL: every create answers 400 */
 	long slow_ms;
 	bool never_ssh, create_500, balance, revoked;
 	/* counters */
@@ -231,6 +237,13 @@ set_problem(struct fake_resp *resp, int status, const char *detail,
 	json_object_put(o);
 }
 
+void
+fake_set_problem(struct fake_resp *resp, int status, const char *detail,
+    json_object *errors)
+{
+	set_problem(resp, status, detail, errors);
+}
+
 static void
 set_json(struct fake_resp *resp, int status, json_object *o)
 {
@@ -313,6 +326,12 @@ query_get(const char *query, const char *name)
 		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;
+}
+
+char *
+fake_query_get(const char *query, const char *name)
+{
+	return query_get(query, name);
 }
 
 /* ----------------------------------------------------------- counters ---- */
@@ -422,12 +441,22 @@ pod_find(const char *id)
 	return NULL;
 }
 
+/* The pod's log hears of its new status, which began at monotonic ms
+ * mono_at (where: NULL or more words). */
+static void
+pod_logged(const struct pod *p, int64_t mono_at, const char *where)
+{
+	fake_logs_status(p->id, status_names[p->status], clock_wall_ms() -
+	    (clock_mono_ms() - mono_at), where);
+}
+
 /* Walk the status forward by the time that has passed. */
 static void
 pod_advance(struct pod *p)
 {
 	int64_t now = clock_mono_ms();
 	long d = S.opt->state_delay_ms;
+	char where[64];
 	int guard;
 
 	for (guard = 0; guard < 4; guard++) {
@@ -435,14 +464,27 @@ pod_advance(struct pod *p)
 			p->status = ST_STARTING;
 			p->since += d;
 			p->placed = true;
+			snprintf(where, sizeof(where), "(placed in %s)",
+			    p->dc_id);
+			pod_logged(p, p->since, where);
 		} else if (p->status == ST_STARTING && now - p->since >= d) {
 			p->status = ST_RUNNING;
 			p->since += d;
 			p->started_at = clock_wall_ms() - (now - p->since);
+			pod_logged(p, p->since, NULL);
 		} else {
 			break;
 		}
 	}
+}
+
+void
+fake_api_tick(const char *pod_id)
+{
+	struct pod *p = pod_find(pod_id);
+
+	if (p != NULL)
+		pod_advance(p);
 }
 
 static bool
@@ -990,14 +1032,36 @@ gpu_find(const char *id)
 }
 
 static bool
-no_capacity_for(const char *gpu_id)
+in_list(char *const *list, size_t n, const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < S.n_nocap; i++)
-		if (strcmp(S.nocap[i], gpu_id) == 0)
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], s) == 0)
 			return true;
 	return false;
+}
+
+static bool
+no_capacity_for(const char *gpu_id)
+{
+	return in_list(S.nocap, S.n_nocap, gpu_id);
+}
+
+/* Replace a fault's list of GPU ids with the strings of ids (an array). */
+static void
+list_set(char ***list, size_t *n, json_object *ids)
+{
+	size_t i, k = json_object_array_length(ids);
+
+	for (i = 0; i < *n; i++)
+		free((*list)[i]);
+	free(*list);
+	*list = k ? xcalloc(k, sizeof(char *)) : NULL;
+	for (i = 0; i < k; i++)
+		(*list)[i] = xstrdup(json_object_get_string(
+		    json_object_array_get_idx(ids, i)));
+	*n = k;
 }
 
 /* ---------------------------------------------------------- handlers ---- */
@@ -1105,6 +1169,12 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	if (ju_str(b, "cloud") != NULL &&
 	    strcmp(ju_str(b, "cloud"), "COMMUNITY") == 0)
 		community = true;
+	if (S.rule_detail != NULL) {
+		/* the rule_violation fault: a rule of the handler layer the
+		 * request breaks, the same on every candidate */
+		set_problem(resp, 400, S.rule_detail, NULL);
+		goto out;
+	}
 	tmpl = ju_str(b, "templateId");
 	if (tmpl != NULL && strcmp(tmpl, FAKE_TEMPLATE_ID) != 0) {
 		set_problem(resp, 404, "template not found", NULL);
@@ -1126,6 +1196,13 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 			    ju_str(gpu, "id"));
 			set_problem(resp, 400, d, NULL);
 			free(d);
+			goto out;
+		}
+		if (in_list(S.forbid, S.n_forbid, gt->id)) {
+			/* the forbidden fault: this account may not use the
+			 * type's pool (createPod's "403: your account cannot
+			 * access the requested pool") */
+			set_problem(resp, 403, FORBIDDEN_POOL_DETAIL, NULL);
 			goto out;
 		}
 		if (no_capacity_for(gt->id) ||
@@ -1207,6 +1284,7 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	p->created_at = clock_wall_ms();
 	S.pods = xrealloc(S.pods, (S.npods + 1) * sizeof(*S.pods));
 	S.pods[S.npods++] = p;
+	pod_logged(p, p->since, "(created)");
 	log_kv(LOG_INFO, "pod_created", "pod created", "pod", p->id,
 	    "gpu", gt ? gt->id : cf->id, NULL);
 
@@ -1251,6 +1329,7 @@ pod_terminate(struct pod *p)
 {
 	p->status = ST_TERMINATED;
 	p->since = clock_mono_ms();
+	pod_logged(p, p->since, NULL);
 	log_kv(LOG_INFO, "pod_terminated", "pod terminated", "pod", p->id,
 	    NULL);
 }
@@ -1317,6 +1396,7 @@ h_action(const struct fake_req *req, struct pod *p, struct fake_resp *resp)
 			p->placed = true;
 		}
 		p->since = clock_mono_ms();
+		pod_logged(p, p->since, NULL);
 		log_kv(LOG_INFO, "pod_action", "pod action", "pod", p->id,
 		    "action", a, NULL);
 		set_json(resp, 200, pod_render(p));
@@ -1526,6 +1606,13 @@ faults_clear(void)
 	free(S.nocap);
 	S.nocap = NULL;
 	S.n_nocap = 0;
+	for (i = 0; i < S.n_forbid; i++)
+		free(S.forbid[i]);
+	free(S.forbid);
+	S.forbid = NULL;
+	S.n_forbid = 0;
+	free(S.rule_detail);
+	S.rule_detail = NULL;
 	S.slow_ms = 0;
 	S.never_ssh = S.create_500 = S.balance = S.revoked = false;
 }
@@ -1558,6 +1645,23 @@ faults_render(void)
 
 		json_object_object_add(nc, "gpu_ids", x);
 		json_object_object_add(o, "no_capacity", nc);
+	}
+	x = json_object_new_array();
+	for (i = 0; i < S.n_forbid; i++)
+		json_object_array_add(x, json_object_new_string(S.forbid[i]));
+	{
+		json_object *fb = json_object_new_object();
+
+		json_object_object_add(fb, "gpu_ids", x);
+		json_object_object_add(o, "forbidden", fb);
+	}
+	if (S.rule_detail != NULL) {
+		x = json_object_new_object();
+		json_object_object_add(x, "detail",
+		    json_object_new_string(S.rule_detail));
+		json_object_object_add(o, "rule_violation", x);
+	} else {
+		json_object_object_add(o, "rule_violation", NULL);
 	}
 	json_object_object_add(o, "slow_ms", json_object_new_int64(S.slow_ms));
 	json_object_object_add(o, "never_ssh",
@@ -1610,8 +1714,9 @@ static void
 h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 {
 	static const char *const allowed[] = { "rate_limit", "server_error",
-	    "no_capacity", "slow_ms", "never_ssh", "create_500_after_create",
-	    "insufficient_balance", "revoke_keys", NULL };
+	    "no_capacity", "forbidden", "rule_violation", "slow_ms",
+	    "never_ssh", "create_500_after_create", "insufficient_balance",
+	    "revoke_keys", NULL };
 	json_object *b, *x;
 	struct verr v;
 	long rl_count = S.rl_count, rl_retry = S.rl_retry ? S.rl_retry : 1;
@@ -1663,6 +1768,27 @@ h_faults_post(const struct fake_req *req, struct fake_resp *resp)
 		else
 			check_string_array(&v, "$.no_capacity.gpu_ids", ids);
 	}
+	if (member(b, "forbidden", &x) &&
+	    want_type(&v, "$.forbidden", x, json_type_object)) {
+		json_object *ids;
+
+		if (!member(x, "gpu_ids", &ids))
+			verr_add(&v, "$.forbidden: missing 'gpu_ids'");
+		else
+			check_string_array(&v, "$.forbidden.gpu_ids", ids);
+	}
+	if (member(b, "rule_violation", &x) && x != NULL &&
+	    want_type(&v, "$.rule_violation", x, json_type_object)) {
+		json_object *d;
+
+		if (!member(x, "detail", &d))
+			verr_add(&v, "$.rule_violation: missing 'detail'");
+		else if (want_type(&v, "$.rule_violation.detail", d,
+		    json_type_string) && (json_object_get_string_len(d) < 1 ||
+		    json_object_get_string_len(d) > 1024))
+			verr_add(&v, "$.rule_violation.detail: expected 1 to "
+			    "1024 characters");
+	}
 	if (member(b, "never_ssh", &x))
 		want_type(&v, "$.never_ssh", x, json_type_boolean);
 	if (member(b, "create_500_after_create", &x))
@@ -1696,18 +1822,13 @@ check:
 	S.se_count = se_count;
 	S.se_status = se_status;
 	S.slow_ms = slow;
-	if ((x = ju_obj(b, "no_capacity")) != NULL) {
-		json_object *ids = ju_arr(x, "gpu_ids");
-		size_t i, n = json_object_array_length(ids);
-
-		for (i = 0; i < S.n_nocap; i++)
-			free(S.nocap[i]);
-		free(S.nocap);
-		S.nocap = n ? xcalloc(n, sizeof(char *)) : NULL;
-		for (i = 0; i < n; i++)
-			S.nocap[i] = xstrdup(json_object_get_string(
-			    json_object_array_get_idx(ids, i)));
-		S.n_nocap = n;
+	if ((x = ju_obj(b, "no_capacity")) != NULL)
+		list_set(&S.nocap, &S.n_nocap, ju_arr(x, "gpu_ids"));
+	if ((x = ju_obj(b, "forbidden")) != NULL)
+		list_set(&S.forbid, &S.n_forbid, ju_arr(x, "gpu_ids"));
+	if (member(b, "rule_violation", &x)) {
+		free(S.rule_detail);
+		S.rule_detail = x != NULL ? xstrdup(ju_str(x, "detail")) : NULL;
 	}
 	if (ju_bool(b, "never_ssh", &bv) == 0)
 		S.never_ssh = bv;
@@ -1765,8 +1886,26 @@ h_fake_pod(const struct fake_req *req, const char *id,
 		return;
 	}
 	p->since = clock_mono_ms();
+	pod_logged(p, p->since, "(forced)");
 	json_object_put(b);
 	set_json(resp, 200, pod_render(p));
+}
+
+/* POST /_fake/pods/{id}/logs: a line in the pod's log now. */
+static void
+h_fake_pod_log(const struct fake_req *req, const char *id,
+    struct fake_resp *resp)
+{
+	json_object *b;
+
+	if (pod_find(id) == NULL) {
+		set_problem(resp, 404, "pod not found", NULL);
+		return;
+	}
+	if ((b = parse_body(req, resp)) == NULL)
+		return;
+	fake_logs_inject(id, b, resp);
+	json_object_put(b);
 }
 
 static void
@@ -1794,6 +1933,7 @@ handle_control(const struct fake_req *req, struct fake_resp *resp)
 		pods_clear();
 		faults_clear();
 		counters_clear();
+		fake_logs_clear();
 		log_msg(LOG_INFO, "reset", "pods, faults and counters cleared");
 		set_empty(resp, 204);
 	} else if (strncmp(path, "pods/", 5) == 0 && strchr(path + 5, '/') ==
@@ -1801,6 +1941,16 @@ handle_control(const struct fake_req *req, struct fake_resp *resp)
 		if (strcmp(m, "POST") != 0)
 			goto not_allowed;
 		h_fake_pod(req, path + 5, resp);
+	} else if (strncmp(path, "pods/", 5) == 0 && strchr(path + 5, '/') !=
+	    NULL && strcmp(strchr(path + 5, '/'), "/logs") == 0) {
+		char *id;
+
+		if (strcmp(m, "POST") != 0)
+			goto not_allowed;
+		id = xstrndup(path + 5, (size_t)(strchr(path + 5, '/') -
+		    (path + 5)));
+		h_fake_pod_log(req, id, resp);
+		free(id);
 	} else {
 		set_problem(resp, 404, "no such control route", NULL);
 	}
@@ -1813,7 +1963,7 @@ not_allowed:
 /* ------------------------------------------------------------ routing ---- */
 
 enum route {
-	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_GPUS, R_GPU
+	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_POD_LOGS, R_GPUS, R_GPU
 };
 
 /* Match a /v2 path; *id gets the decoded {id} (caller frees). */
@@ -1844,6 +1994,10 @@ match_route(const char *path, char **id)
 		*id = pct_decode(rest, (size_t)(slash - rest), false);
 		return *id ? R_POD_ACTION : R_NONE;
 	}
+	if (strcmp(slash, "/logs") == 0 && slash > rest) {
+		*id = pct_decode(rest, (size_t)(slash - rest), false);
+		return *id ? R_POD_LOGS : R_NONE;
+	}
 	return R_NONE;
 }
 
@@ -1854,6 +2008,7 @@ route_key(enum route r)
 	case R_PODS: return "/v2/pods";
 	case R_POD: return "/v2/pods/{id}";
 	case R_POD_ACTION: return "/v2/pods/{id}/action";
+	case R_POD_LOGS: return "/v2/pods/{id}/logs";
 	case R_GPUS: return "/v2/catalog/gpus";
 	case R_GPU: return "/v2/catalog/gpus/{id}";
 	default: return "(unknown)";
@@ -1867,6 +2022,7 @@ route_allow(enum route r)
 	case R_PODS: return "GET, POST";
 	case R_POD: return "GET, DELETE";
 	case R_POD_ACTION: return "POST";
+	case R_POD_LOGS:
 	case R_GPUS:
 	case R_GPU: return "GET";
 	default: return NULL;
@@ -1964,13 +2120,16 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 		break;
 	case R_POD:
 	case R_POD_ACTION:
+	case R_POD_LOGS:
 		p = pod_find(id);
 		if (p == NULL) {
 			set_problem(resp, 404, "The requested Pod does not "
 			    "exist.", NULL);
 			break;
 		}
-		if (r == R_POD_ACTION)
+		if (r == R_POD_LOGS)
+			fake_logs_get(req, p->id, resp);
+		else if (r == R_POD_ACTION)
 			h_action(req, p, resp);
 		else if (strcmp(m, "DELETE") == 0)
 			h_delete(p, resp);
@@ -2025,4 +2184,5 @@ fake_api_free(void)
 	pods_clear();
 	faults_clear();
 	counters_clear();
+	fake_logs_clear();
 }

@@ -5,7 +5,9 @@
  * time per connection), Content-Length bodies only: a Transfer-Encoding
  * gets 411, a body over 1 MiB gets 413, a header block over 16 KiB gets
  * 431; each of those closes the connection.  "Expect: 100-continue" is
- * answered with "100 Continue".
+ * answered with "100 Continue".  An event stream (GET /v2/pods/{id}/logs)
+ * is sent chunked and keeps its connection: every STREAM_TICK_MS the
+ * loop adds the events that are new; it ends when the client closes.
  *
  *   fake-runpod --port N --api-key-file F [--read-only-key-file F]
  *               [--ssh-host H] [--ssh-port P] [--state-delay-ms N]
@@ -41,6 +43,7 @@
 #define MAX_HEADER (16 * 1024)
 #define MAX_BODY (1024 * 1024)
 #define READ_CHUNK (64 * 1024)
+#define STREAM_TICK_MS 50
 
 struct conn {
 	int fd;
@@ -52,6 +55,7 @@ struct conn {
 	bool sent_continue;
 	bool draining;		/* answered and shut down: discard input */
 	int64_t drain_until;	/* monotonic ms */
+	struct fake_stream *stream;	/* an open event stream, or NULL */
 };
 
 static struct conn conns[MAX_CONNS];
@@ -93,6 +97,30 @@ conn_close(struct conn *c)
 	c->sent_continue = false;
 	c->draining = false;
 	c->drain_until = 0;
+	fake_logs_stream_free(c->stream);
+	c->stream = NULL;
+}
+
+/* text as one chunk of a chunked body. */
+static void
+add_chunk(struct strbuf *out, const char *text, size_t len)
+{
+	if (len == 0)
+		return;
+	sb_addf(out, "%zx\r\n", len);
+	sb_addn(out, text, len);
+	sb_adds(out, "\r\n");
+}
+
+/* The events of c's stream that are new, as a chunk. */
+static void
+stream_more(struct conn *c)
+{
+	struct strbuf ev = SB_INIT;
+
+	if (fake_logs_stream_more(c->stream, &ev))
+		add_chunk(&c->out, ev.buf, ev.len);
+	sb_free(&ev);
 }
 
 /* Queue a complete answer on c. */
@@ -101,6 +129,26 @@ queue_resp(struct conn *c, struct fake_resp *r)
 {
 	size_t blen = r->body ? strlen(r->body) : 0;
 
+	if (r->stream != NULL) {
+		/* getPodLogs' headers; the body goes chunked and stays
+		 * open */
+		sb_addf(&c->out, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+		    "Cache-Control: no-cache\r\nConnection: keep-alive\r\n"
+		    "X-Accel-Buffering: no\r\nTransfer-Encoding: chunked\r\n",
+		    r->content_type);
+		sb_addn(&c->out, r->headers.buf, r->headers.len);
+		sb_adds(&c->out, "\r\n");
+		add_chunk(&c->out, r->body ? r->body : "", blen);
+		c->stream = r->stream;
+		r->stream = NULL;
+		c->close_after = false;
+		c->send_at = r->delay_ms > 0 ? clock_mono_ms() + r->delay_ms :
+		    0;
+		free(r->body);
+		r->body = NULL;
+		sb_free(&r->headers);
+		return;
+	}
 	sb_addf(&c->out, "HTTP/1.1 %d %s\r\n", r->status,
 	    fake_reason(r->status));
 	if (r->status != 204 && r->status != 304) {
@@ -180,7 +228,7 @@ process_one(struct conn *c)
 {
 	const char *end;
 	char *head, *line, *save = NULL, *method, *target, *version, *p;
-	char *auth = NULL;
+	char *auth = NULL, *last_id = NULL;
 	size_t hlen, clen = 0;
 	bool have_clen = false, expect_continue = false, keep = true;
 	bool te = false, bad = false;
@@ -247,6 +295,8 @@ process_one(struct conn *c)
 			te = true;
 		} else if (strcasecmp(name, "Authorization") == 0) {
 			auth = val;
+		} else if (strcasecmp(name, "Last-Event-ID") == 0) {
+			last_id = val;
 		} else if (strcasecmp(name, "Connection") == 0) {
 			if (strcasecmp(val, "close") == 0)
 				keep = false;
@@ -296,6 +346,7 @@ process_one(struct conn *c)
 	req.path = path;
 	req.query = query;
 	req.authorization = auth;
+	req.last_event_id = last_id;
 	req.body = body;
 	req.body_len = clen;
 	memset(&resp, 0, sizeof(resp));
@@ -557,6 +608,14 @@ main(int argc, char **argv)
 				pfd[n].events = POLLIN;
 				if (timeout < 0 || w < timeout)
 					timeout = (int)w;
+			} else if (c->stream != NULL && (c->out.len == 0 ||
+			    c->send_at <= now)) {
+				/* watch for the peer going away; look for
+				 * new events every tick */
+				pfd[n].events = POLLIN | (c->out.len > 0 ?
+				    POLLOUT : 0);
+				if (timeout < 0 || timeout > STREAM_TICK_MS)
+					timeout = STREAM_TICK_MS;
 			} else if (c->out.len > 0) {
 				if (c->send_at > now) {
 					int64_t w = c->send_at - now;
@@ -621,6 +680,27 @@ main(int argc, char **argv)
 					conn_close(c);
 				continue;
 			}
+			if (c->stream != NULL) {
+				char junk[4096];
+				ssize_t r = 1;
+
+				/* input after the request is discarded; EOF
+				 * or an error ends the stream */
+				if (pfd[i].revents & (POLLIN | POLLHUP))
+					r = recv(c->fd, junk, sizeof(junk), 0);
+				if (r == 0 || (r < 0 && errno != EAGAIN &&
+				    errno != EWOULDBLOCK && errno != EINTR)) {
+					conn_close(c);
+					continue;
+				}
+				if (c->send_at > now)
+					continue;
+				if (c->out.len == 0)
+					stream_more(c);
+				if (c->out.len > 0 && !conn_write(c))
+					conn_close(c);
+				continue;
+			}
 			if (c->out.len > 0 && c->send_at > now &&
 			    (pfd[i].revents & POLLHUP)) {
 				/* the peer is gone while its answer is held */
@@ -639,11 +719,14 @@ main(int argc, char **argv)
 			 * pipelined requests are served without new input.
 			 */
 			while (ok && !c->draining && c->out.len == 0 &&
-			    !c->close_after && process_one(c)) {
+			    !c->close_after && c->stream == NULL &&
+			    process_one(c)) {
 				if (c->send_at > clock_mono_ms())
 					break;
 				ok = conn_write(c);
 			}
+			if (ok && c->stream != NULL)
+				sb_reset(&c->in);	/* no more requests */
 			if (!ok)
 				conn_close(c);
 		}

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "lib/strbuf.h"
 
 struct fake_options {
@@ -29,6 +31,7 @@ struct fake_req {
 	const char *path;		/* without the query, still %-encoded */
 	const char *query;		/* after '?', or "" */
 	const char *authorization;	/* header value, or NULL */
+	const char *last_event_id;	/* header value, or NULL */
 	const char *body;		/* NUL-terminated copy of the body */
 	size_t body_len;
 };
@@ -39,6 +42,9 @@ struct fake_resp {
 	char *body;			/* owned; NULL when none */
 	struct strbuf headers;		/* extra "Name: value\r\n" lines */
 	long delay_ms;			/* hold the answer this long */
+	struct fake_stream *stream;	/* non-NULL: a 200 event stream;
+					   body is its first events; the
+					   server owns it then */
 };
 
 void fake_api_init(const struct fake_options *opt);
@@ -47,5 +53,34 @@ void fake_api_free(void);
 void fake_api_handle(const struct fake_req *req, struct fake_resp *resp);
 /* The reason phrase of an HTTP status. */
 const char *fake_reason(int status);
+/* An RFC 9457 problem answer (errors: NULL or an array it takes). */
+void fake_set_problem(struct fake_resp *resp, int status, const char *detail,
+    json_object *errors);
+/* The decoded value of query parameter name, or NULL.  Caller frees. */
+char *fake_query_get(const char *query, const char *name);
+/* Walk a pod's status forward to now (its log gets the changes). */
+void fake_api_tick(const char *pod_id);
+
+/* fake_logs.c: the pods' logs and GET /v2/pods/{id}/logs. */
+struct fake_stream;
+/* Append a line to a pod's log (system: source "system", else
+ * "container"). */
+void fake_logs_add(const char *pod_id, int64_t wall_ms, bool system,
+    const char *text);
+/* The lines a status change writes (where: NULL or more words). */
+void fake_logs_status(const char *pod_id, const char *status,
+    int64_t wall_ms, const char *where);
+void fake_logs_clear(void);
+/* GET /v2/pods/{id}/logs of an existing pod: a 422 problem, or a 200
+ * with resp->stream set. */
+void fake_logs_get(const struct fake_req *req, const char *pod_id,
+    struct fake_resp *resp);
+/* POST /_fake/pods/{id}/logs with body {"line", "source"?}. */
+void fake_logs_inject(const char *pod_id, json_object *body,
+    struct fake_resp *resp);
+/* The events of s that are new since the last call, as SSE text added
+ * to sb; false when there were none. */
+bool fake_logs_stream_more(struct fake_stream *s, struct strbuf *sb);
+void fake_logs_stream_free(struct fake_stream *s);
 
 #endif

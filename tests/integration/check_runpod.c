@@ -18,6 +18,7 @@
 #define GPU_4090 "NVIDIA GeForce RTX 4090"
 #define GPU_A100 "NVIDIA A100 80GB PCIe"
 #define GPU_H100 "NVIDIA H100 80GB HBM3"
+#define GPU_A5000 "NVIDIA RTX A5000"
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
@@ -360,7 +361,9 @@ START_TEST(test_capacity)
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
 	    GPU_4090);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.0.outcome"),
-	    "no_capacity");
+	    "rejected");
+	ck_assert_int_eq(itest_jint(r.json,
+	    "result.result.attempts.0.http_status"), 400);
 	ck_assert_str_eq(itest_jstr(r.json,
 	    "result.result.attempts.0.gpu_type_id"), GPU_A100);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.1.outcome"),
@@ -372,24 +375,35 @@ START_TEST(test_capacity)
 	itest_resp_free(&r);
 
 	/* cloud_type ALL: every GPU type on SECURE, then on COMMUNITY; every
-	 * attempt is named in the error. */
+	 * attempt is named in the error.  Every candidate answered 400, so
+	 * (RunPod's createPod rule) it is create_rejected, with RunPod's
+	 * last detail: here the capacity text. */
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\"],"
 	    "\"cloud_type\":\"ALL\"}", "failed", 30000, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
-	    "no_capacity");
+	    "create_rejected");
 	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
-	    GPU_A100 "/SECURE: no_capacity"));
+	    "no longer any instances available"));
 	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
-	    GPU_A100 "/COMMUNITY: no_capacity"));
+	    GPU_A100 "/SECURE: rejected (HTTP 400)"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_A100 "/COMMUNITY: rejected (HTTP 400)"));
 	itest_resp_free(&r);
 
-	/* The H100 is not offered on COMMUNITY: "no capacity" there. */
-	fake_faults("{\"no_capacity\":{\"gpu_ids\":[]}}");
-	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\"],"
-	    "\"cloud_type\":\"COMMUNITY\"}", "failed", 30000, &r);
+	/* The H100 is not offered on COMMUNITY: "no capacity" there, and
+	 * a 403 for the A5000's pool: mixed, so no_capacity. */
+	fake_faults("{\"no_capacity\":{\"gpu_ids\":[]},\"forbidden\":{"
+	    "\"gpu_ids\":[\"" GPU_A5000 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_H100 "\",\""
+	    GPU_A5000 "\"],\"cloud_type\":\"COMMUNITY\"}", "failed", 30000,
+	    &r);
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
 	    "no_capacity");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_H100 "/COMMUNITY: rejected (HTTP 400); " GPU_A5000
+	    "/COMMUNITY: forbidden (HTTP 403)"));
 	itest_resp_free(&r);
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[]}}");
 
 	fake_faults("{\"insufficient_balance\":true}");
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
@@ -397,6 +411,247 @@ START_TEST(test_capacity)
 	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
 	    "insufficient_balance");
 	itest_resp_free(&r);
+}
+END_TEST
+
+/*
+ * createPod's 403 and 400 as RunPod documents them: a 403 (this account
+ * cannot use the pool) skips to the next candidate; a 400 on every
+ * candidate is a problem with the request (create_rejected, client
+ * category, RunPod's detail without the key); a 403 on every candidate
+ * is pool_forbidden.  No pod is left behind.
+ */
+START_TEST(test_create_403_400)
+{
+	const char *key = getenv("RUNPOD_API_KEY");
+	struct itest_resp r;
+	char params[128], faults[512];
+	int before = fake_calls("POST /v2/pods");
+
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[\"" GPU_A100 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}", "completed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.gpu_type_id"),
+	    GPU_4090);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.0.outcome"),
+	    "forbidden");
+	ck_assert_int_eq(itest_jint(r.json,
+	    "result.result.attempts.0.http_status"), 403);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json,
+	    "result.result.attempts.0.detail"), "cannot access the requested "
+	    "pool"));
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.attempts.1.outcome"),
+	    "created");
+	ck_assert_int_eq(fake_calls("POST /v2/pods") - before, 2);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}",
+	    itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+
+	/* Every candidate: 403. */
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}}");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"]}", "failed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "pool_forbidden");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "cannot use any of the GPU pools"));
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    GPU_4090 "/SECURE: forbidden (HTTP 403)"));
+	itest_resp_free(&r);
+
+	/* Every candidate: 400 for a broken rule, whose detail happens to
+	 * hold the key: the error has the detail, never the key. */
+	snprintf(faults, sizeof(faults), "{\"forbidden\":{\"gpu_ids\":[]},"
+	    "\"rule_violation\":{\"detail\":\"env: PUBLIC_KEY and "
+	    "RUNPOD_KEY=%s may not both be set\"}}", key);
+	fake_faults(faults);
+	before = fake_calls("POST /v2/pods");
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_A100 "\",\""
+	    GPU_4090 "\"],\"cloud_type\":\"ALL\"}", "failed", 30000, &r);
+	ck_assert_int_eq(fake_calls("POST /v2/pods") - before, 4);
+	ck_assert_str_eq(itest_jstr(r.json, "result.error.code"),
+	    "create_rejected");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "result.error.message"),
+	    "last detail: env: PUBLIC_KEY and RUNPOD_KEY=[redacted] may not "
+	    "both be set"));
+	ck_assert_ptr_null(strstr(r.body, key));
+	itest_resp_free(&r);
+	fake_faults(NULL);
+
+	/* Nothing is left running at the stand-in. */
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+}
+END_TEST
+
+/* A line in the stand-in's log of pod id, as if its container printed
+ * it. */
+static void
+fake_log_line(const char *id, const char *line)
+{
+	struct itest_resp r;
+	char path[128], body[512];
+
+	snprintf(path, sizeof(path), "/_fake/pods/%s/logs", id);
+	snprintf(body, sizeof(body), "{\"line\":\"%s\"}", line);
+	fake("POST", path, body, 0, &r);
+	ck_assert_msg(r.status == 200, "inject: %ld %s", r.status, r.body);
+	itest_resp_free(&r);
+}
+
+/*
+ * runpod.pod_logs through nginx and the agent, from the stand-in's
+ * never-ending SSE stream: the call comes back (bounded), secrets in a
+ * line are redacted, tail, source, last_event_id and since work, bad
+ * params and another user's pod are refused, a 429 is rate_limited.
+ */
+START_TEST(test_pod_logs)
+{
+	const char *key = getenv("RUNPOD_API_KEY");
+	struct itest_resp r;
+	char params[512], line[256], *pod, *bob, *cursor;
+	json_object *lines;
+	size_t i, n;
+	bool seen_key = false, seen_bearer = false, seen_rpa = false;
+
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
+	    "completed", 30000, &r);
+	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
+	itest_resp_free(&r);
+	snprintf(line, sizeof(line), "export RUNPOD_API_KEY=%s", key);
+	fake_log_line(pod, line);
+	fake_log_line(pod, "curl -H 'Authorization: Bearer abc.DEF-123'");
+	fake_log_line(pod, "key rpa_ABCDEFGHIJKLMNOPQRSTUV0123 in a line");
+
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"tail\":50}",
+	    pod);
+	op(admin(), "runpod.pod_logs", params, &r);
+	ck_assert_msg(strcmp(itest_jstr(r.json, "status"), "completed") == 0,
+	    "%s", r.body);
+	ck_assert_ptr_null(strstr(r.body, key));
+	ck_assert_ptr_null(strstr(r.body, "abc.DEF-123"));
+	ck_assert_ptr_null(strstr(r.body, "rpa_ABCDEFGHIJKLMNOPQRSTUV0123"));
+	ck_assert_str_eq(itest_jstr(r.json, "result.pod_id"), pod);
+	ck_assert_str_eq(itest_jstr(r.json, "result.source"), "all");
+	/* fewer lines than asked for: the stream went quiet (it never
+	 * ends by itself) */
+	ck_assert_str_eq(itest_jstr(r.json, "result.stopped"), "quiet");
+	ck_assert(!json_object_get_boolean(itest_jget(r.json,
+	    "result.more")));
+	lines = itest_jget(r.json, "result.lines");
+	n = json_object_array_length(lines);
+	ck_assert_int_eq(itest_jint(r.json, "result.count"), (int)n);
+	ck_assert_int_ge(n, 8);
+	for (i = 0; i < n; i++) {
+		json_object *l = json_object_array_get_idx(lines, i);
+		const char *t = itest_jstr(l, "line");
+
+		ck_assert_ptr_nonnull(itest_jstr(l, "id"));
+		ck_assert_ptr_nonnull(itest_jstr(l, "ts"));
+		ck_assert_ptr_nonnull(itest_jstr(l, "source"));
+		if (strcmp(t, "export RUNPOD_API_KEY=[redacted]") == 0)
+			seen_key = true;
+		if (strstr(t, "Bearer [redacted]'") != NULL)
+			seen_bearer = true;
+		if (strcmp(t, "key [redacted] in a line") == 0)
+			seen_rpa = true;
+	}
+	ck_assert(seen_key && seen_bearer && seen_rpa);
+	ck_assert_ptr_nonnull(strstr(r.body, "Pod Started"));
+	ck_assert_ptr_nonnull(strstr(r.body, "status RUNNING"));
+	itest_resp_free(&r);
+
+	/* tail 2: the last two lines; more may follow */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"tail\":2}",
+	    pod);
+	op(admin(), "runpod.pod_logs", params, &r);
+	ck_assert_int_eq(itest_jint(r.json, "result.count"), 2);
+	ck_assert_str_eq(itest_jstr(r.json, "result.stopped"), "lines");
+	ck_assert_str_eq(itest_jstr(r.json, "result.lines.1.line"),
+	    "key [redacted] in a line");
+	cursor = strdup(itest_jstr(r.json, "result.last_event_id"));
+	ck_assert_str_eq(cursor, itest_jstr(r.json, "result.lines.1.id"));
+	itest_resp_free(&r);
+
+	/* last_event_id: only what came after */
+	fake_log_line(pod, "after the cursor");
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\","
+	    "\"last_event_id\":\"%s\"}", pod, cursor);
+	op(admin(), "runpod.pod_logs", params, &r);
+	ck_assert_int_eq(itest_jint(r.json, "result.count"), 1);
+	ck_assert_str_eq(itest_jstr(r.json, "result.lines.0.line"),
+	    "after the cursor");
+	ck_assert_str_ne(itest_jstr(r.json, "result.last_event_id"), cursor);
+	itest_resp_free(&r);
+	free(cursor);
+
+	/* source system; since in the future */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\","
+	    "\"source\":\"system\"}", pod);
+	op(admin(), "runpod.pod_logs", params, &r);
+	lines = itest_jget(r.json, "result.lines");
+	ck_assert_int_ge(json_object_array_length(lines), 3);
+	for (i = 0; i < json_object_array_length(lines); i++)
+		ck_assert_str_eq(itest_jstr(json_object_array_get_idx(lines,
+		    i), "source"), "system");
+	itest_resp_free(&r);
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\","
+	    "\"since\":\"2999-01-01T00:00:00Z\"}", pod);
+	op(admin(), "runpod.pod_logs", params, &r);
+	ck_assert_int_eq(itest_jint(r.json, "result.count"), 0);
+	ck_assert(itest_jget(r.json, "result.last_event_id") == NULL);
+	itest_resp_free(&r);
+
+	/* bad params: refused before RunPod is asked */
+	{
+		static const char *const bad[] = {
+			"\"tail\":1001", "\"tail\":-1", "\"source\":\"x\"",
+			"\"since\":\"yesterday\"",
+			"\"last_event_id\":\"a\\nb\"",
+			"\"last_event_id\":\"a b\"", "\"bogus\":1", NULL
+		};
+		int before = fake_calls("GET /v2/pods/{id}/logs");
+
+		for (i = 0; bad[i] != NULL; i++) {
+			snprintf(params, sizeof(params), "{\"pod_id\":\"%s\","
+			    "%s}", pod, bad[i]);
+			op(admin(), "runpod.pod_logs", params, &r);
+			ck_assert_msg(itest_jstr(r.json, "error.code") &&
+			    strcmp(itest_jstr(r.json, "error.code"),
+			    "invalid_params") == 0, "%s: %s", bad[i], r.body);
+			itest_resp_free(&r);
+		}
+		ck_assert_int_eq(fake_calls("GET /v2/pods/{id}/logs"),
+		    before);
+	}
+
+	/* someone else's pod is not found; no scope, no logs */
+	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\"}", pod);
+	bob = itest_token("bob", "pods:read tasks:read", 600);
+	op(bob, "runpod.pod_logs", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "pod_not_found");
+	itest_resp_free(&r);
+	free(bob);
+	bob = itest_token("admin", "tasks:read", 600);
+	op(bob, "runpod.pod_logs", params, &r);
+	ck_assert_int_eq(r.status, 403);
+	itest_resp_free(&r);
+	free(bob);
+
+	/* RunPod rate limiting the route */
+	fake_faults("{\"rate_limit\":{\"count\":1,\"retry_after\":7,"
+	    "\"route\":\"GET /v2/pods/{id}/logs\"}}");
+	op(admin(), "runpod.pod_logs", params, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "error.code"), "rate_limited");
+	ck_assert_ptr_nonnull(strstr(itest_jstr(r.json, "error.message"),
+	    "retry after 7 s"));
+	itest_resp_free(&r);
+
+	run("runpod.terminate_pod", params, "completed", 20000, &r);
+	itest_resp_free(&r);
+	free(pod);
 }
 END_TEST
 
@@ -953,6 +1208,8 @@ runpod_integration_suite(void)
 	tcase_add_test(tc, test_a2a_alias);
 	tcase_add_test(tc, test_rate_limit_and_5xx);
 	tcase_add_test(tc, test_capacity);
+	tcase_add_test(tc, test_create_403_400);
+	tcase_add_test(tc, test_pod_logs);
 	tcase_add_test(tc, test_never_ssh_timeout);
 	tcase_add_test(tc, test_slow_api);
 	tcase_add_test(tc, test_cancel_provision);

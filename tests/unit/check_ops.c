@@ -119,6 +119,7 @@ static const struct {
 	{ "runpod.get_pod", { "get_pod_status" }, { "pods:read" }, OP_SYNC,
 	  "runpod" },
 	{ "runpod.list_pods", { NULL }, { "pods:read" }, OP_SYNC, "runpod" },
+	{ "runpod.pod_logs", { NULL }, { "pods:read" }, OP_SYNC, "runpod" },
 	{ "runpod.stop_pod", { NULL }, { "pods:write" }, OP_TASK, "runpod" },
 	{ "runpod.resume_pod", { NULL }, { "pods:write" }, OP_TASK, "runpod" },
 	{ "runpod.terminate_pod", { "terminate_pod", "runpod_terminate" },

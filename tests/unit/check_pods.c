@@ -476,6 +476,10 @@ START_TEST(test_key_status)
 	assert_key(PODS_KEY_REJECTED, 403);
 	count_one(RP_NO_CAPACITY, 400);
 	assert_key(PODS_KEY_ACCEPTED, 400);
+	/* a 403 on a create may be a pool this account cannot use: it
+	 * says nothing of the key */
+	count_one(RP_POOL_FORBIDDEN, 403);
+	assert_key(PODS_KEY_ACCEPTED, 400);
 	count_one(RP_SERVER, 503);
 	assert_key(PODS_KEY_UNREACHABLE, 503);
 	count_one(RP_NETWORK, 0);

@@ -28,6 +28,10 @@
 
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "core/errcode.h"
+#include "lib/redact.h"
+#include "providers/runpod/candidates.h"
+#include "providers/runpod/podlogs.h"
 #include "providers/runpod/runpod.h"
 #include "testutil.h"
 
@@ -413,8 +417,15 @@ START_TEST(test_error_answers)
 	ck_assert_int_eq(e.kind, RP_AUTH);
 	runpod_error_from_answer(402, "", true, KEY, &e);
 	ck_assert_int_eq(e.kind, RP_PAYMENT);
-	runpod_error_from_answer(403, "{}", true, KEY, &e);
+	runpod_error_from_answer(403, "{}", false, KEY, &e);
 	ck_assert_int_eq(e.kind, RP_FORBIDDEN);
+	/* on a create, a 403 is a pool this account cannot use */
+	runpod_error_from_answer(403, "{\"title\":\"Forbidden\",\"status\":"
+	    "403,\"detail\":\"access denied\"}", true, KEY, &e);
+	ck_assert_int_eq(e.kind, RP_POOL_FORBIDDEN);
+	ck_assert_str_eq(e.detail, "access denied");
+	ck_assert_str_eq(runpod_error_kind_name(RP_POOL_FORBIDDEN),
+	    "pool_forbidden");
 	runpod_error_from_answer(404, "{}", false, KEY, &e);
 	ck_assert_int_eq(e.kind, RP_NOT_FOUND);
 	runpod_error_from_answer(409, "{}", false, KEY, &e);
@@ -829,6 +840,306 @@ START_TEST(test_create_refusals)
 }
 END_TEST
 
+/* The stand-in's per-GPU 403 (a pool this account cannot use) and its
+ * 400 for a broken rule, as RunPod's problem bodies; the key is scrubbed
+ * from a detail that holds it. */
+START_TEST(test_create_pool_and_rule)
+{
+	struct runpod_client *c;
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_create r;
+	struct runpod_pod *p = NULL;
+
+	fake_reset();
+	c = client();
+	fake_faults("{\"forbidden\":{\"gpu_ids\":[\"" A100 "\"]}}");
+	req_init(&r, "ia-pool-1", A100);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), -1);
+	ck_assert_int_eq(e.kind, RP_POOL_FORBIDDEN);
+	ck_assert_int_eq(e.http_status, 403);
+	ck_assert_str_eq(e.title, "Forbidden");
+	ck_assert_ptr_nonnull(strstr(e.detail, "cannot access the requested "
+	    "pool"));
+	ck_assert_ptr_null(p);
+	/* another GPU type is not affected */
+	req_init(&r, "ia-pool-2", RTX4090);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), 0);
+	ck_assert_ptr_nonnull(p);
+	runpod_pod_free(p);
+	p = NULL;
+
+	fake_faults("{\"rule_violation\":{\"detail\":\"dataCenterIds: "
+	    "no data center of the list offers this GPU type (key " KEY
+	    ")\"}}");
+	req_init(&r, "ia-rule-1", RTX4090);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), -1);
+	ck_assert_int_eq(e.kind, RP_NO_CAPACITY);
+	ck_assert_int_eq(e.http_status, 400);
+	ck_assert_str_eq(e.detail, "dataCenterIds: no data center of the "
+	    "list offers this GPU type (key [redacted])");
+	/* cleared with null */
+	fake_faults("{\"rule_violation\":null,\"forbidden\":{\"gpu_ids\":"
+	    "[]}}");
+	req_init(&r, "ia-rule-2", A100);
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), 0);
+	runpod_pod_free(p);
+	ck_assert_int_eq(fake_calls("POST /v2/pods"), 4);
+	runpod_client_free(c);
+	runpod_error_clear(&e);
+}
+END_TEST
+
+/* A provision's candidates all used up: every 400 is the request's
+ * problem, every 403 the account's, a mix is no capacity. */
+static json_object *
+attempt(const char *gpu, const char *cloud, const char *outcome, int st,
+    const char *detail)
+{
+	json_object *a = json_object_new_object();
+
+	json_object_object_add(a, "gpu_type_id", json_object_new_string(gpu));
+	json_object_object_add(a, "cloud_type", json_object_new_string(cloud));
+	json_object_object_add(a, "outcome", json_object_new_string(outcome));
+	if (st > 0)
+		json_object_object_add(a, "http_status",
+		    json_object_new_int(st));
+	if (detail != NULL)
+		json_object_object_add(a, "detail",
+		    json_object_new_string(detail));
+	return a;
+}
+
+START_TEST(test_candidates_verdict)
+{
+	json_object *arr = json_object_new_array();
+	const char *code = NULL;
+	char *msg = NULL;
+
+	json_object_array_add(arr, attempt(A100, "SECURE", "rejected", 400,
+	    "rule one"));
+	json_object_array_add(arr, attempt(RTX4090, "SECURE", "rejected", 400,
+	    "rule two"));
+	candidates_verdict(arr, &code, &msg);
+	ck_assert_str_eq(code, ERRC_CREATE_REJECTED);
+	ck_assert_int_eq(errcode_category(code), ERRCAT_CLIENT);
+	ck_assert_ptr_nonnull(strstr(msg, "last detail: rule two;"));
+	ck_assert_ptr_nonnull(strstr(msg, A100 "/SECURE: rejected (HTTP 400); "
+	    RTX4090 "/SECURE: rejected (HTTP 400)"));
+	free(msg);
+
+	/* an unanswered create of the same candidate before its 400 does
+	 * not count on its own */
+	json_object_put(arr);
+	arr = json_object_new_array();
+	json_object_array_add(arr, attempt(A100, "SECURE",
+	    "unanswered (will look it up)", 503, NULL));
+	json_object_array_add(arr, attempt(A100, "SECURE", "forbidden", 403,
+	    "access denied"));
+	json_object_array_add(arr, attempt(A100, "COMMUNITY", "forbidden",
+	    403, "access denied: pool"));
+	candidates_verdict(arr, &code, &msg);
+	ck_assert_str_eq(code, ERRC_POOL_FORBIDDEN);
+	ck_assert_ptr_nonnull(strstr(msg, "cannot use any of the GPU pools"));
+	ck_assert_ptr_nonnull(strstr(msg, "last detail: access denied: pool;"));
+	free(msg);
+
+	/* mixed 400 and 403: no capacity, every attempt listed */
+	json_object_array_add(arr, attempt(RTX4090, "SECURE", "rejected", 400,
+	    "no instances"));
+	candidates_verdict(arr, &code, &msg);
+	ck_assert_str_eq(code, ERRC_NO_CAPACITY);
+	ck_assert_str_eq(msg, "no GPU type and cloud could be rented: "
+	    A100 "/SECURE: unanswered (will look it up) (HTTP 503); "
+	    A100 "/SECURE: forbidden (HTTP 403); "
+	    A100 "/COMMUNITY: forbidden (HTTP 403); "
+	    RTX4090 "/SECURE: rejected (HTTP 400)");
+	free(msg);
+	json_object_put(arr);
+
+	/* nothing recorded: no capacity */
+	candidates_verdict(NULL, &code, &msg);
+	ck_assert_str_eq(code, ERRC_NO_CAPACITY);
+	free(msg);
+}
+END_TEST
+
+/* ---- pod logs ------------------------------------------------------------ */
+
+static char *
+scrub_key(const char *text, size_t len, void *arg)
+{
+	return redact_text(text, len, arg);
+}
+
+/* The SSE reader: events split anywhere, CRLF and CR line ends,
+ * comments, multi-line data, ids kept across events, the key and a
+ * bearer token redacted, a line cut to PODLOGS_LINE_MAX, limits. */
+START_TEST(test_sse_reader)
+{
+	static const char text[] =
+	    ": a comment\r\n"
+	    "id: 2026-06-01T12:02:03Z/000000000001\r\n"
+	    "data: {\"ts\":\"2026-06-01T12:02:03Z\",\"source\":\"container\","
+	    "\"line\":\"Model loaded.\"}\r\n\r\n"
+	    "id: 2026-06-01T12:02:04Z/000000000002\r"
+	    "data: {\"ts\":\"2026-06-01T12:02:04Z\",\"source\":\"system\","
+	    "\"line\":\"key " KEY " and Bearer abc.def\"}\r\r"
+	    "event: ping\ndata: not json\ndata: two\n\n"
+	    "retry: 10\n\n";
+	struct podlogs_reader r;
+	json_object *ev;
+	char big[PODLOGS_LINE_MAX + 100], *msg;
+	size_t i;
+
+	/* fed one byte at a time */
+	podlogs_reader_init(&r, 10, 1 << 20, scrub_key, (void *)KEY);
+	for (i = 0; i < sizeof(text) - 1; i++)
+		ck_assert(podlogs_reader_feed(&r, text + i, 1));
+	ck_assert_int_eq(json_object_array_length(r.lines), 3);
+	ev = json_object_array_get_idx(r.lines, 0);
+	ck_assert_str_eq(ju_str(ev, "line"), "Model loaded.");
+	ck_assert_str_eq(ju_str(ev, "source"), "container");
+	ck_assert_str_eq(ju_str(ev, "ts"), "2026-06-01T12:02:03Z");
+	ck_assert_str_eq(ju_str(ev, "id"),
+	    "2026-06-01T12:02:03Z/000000000001");
+	ev = json_object_array_get_idx(r.lines, 1);
+	ck_assert_str_eq(ju_str(ev, "line"), "key " REDACT_MARK " and Bearer "
+	    REDACT_MARK);
+	ck_assert_str_eq(ju_str(ev, "source"), "system");
+	/* data that is not the documented JSON is kept as text; the last
+	 * id is still the stream's (SSE lastEventId) */
+	ev = json_object_array_get_idx(r.lines, 2);
+	ck_assert_str_eq(ju_str(ev, "line"), "not json\ntwo");
+	ck_assert_ptr_null(ju_str(ev, "source"));
+	ck_assert_str_eq(ju_str(ev, "id"),
+	    "2026-06-01T12:02:04Z/000000000002");
+	ck_assert_str_eq(r.last_id, "2026-06-01T12:02:04Z/000000000002");
+	ck_assert(!r.full_lines && !r.full_bytes);
+	podlogs_reader_free(&r);
+
+	/* the line limit stops the reader at once */
+	podlogs_reader_init(&r, 2, 1 << 20, scrub_key, (void *)KEY);
+	ck_assert(!podlogs_reader_feed(&r, text, sizeof(text) - 1));
+	ck_assert(r.full_lines);
+	ck_assert_int_eq(json_object_array_length(r.lines), 2);
+	podlogs_reader_free(&r);
+
+	/* the byte limit too; a long line is cut */
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "data: ", 6);
+	big[sizeof(big) - 2] = '\n';
+	big[sizeof(big) - 1] = '\n';
+	podlogs_reader_init(&r, 10, 64, scrub_key, NULL);
+	ck_assert(!podlogs_reader_feed(&r, big, sizeof(big)));
+	ck_assert(r.full_bytes);
+	ck_assert_int_eq(json_object_array_length(r.lines), 1);
+	ck_assert_int_eq(strlen(ju_str(json_object_array_get_idx(r.lines, 0),
+	    "line")), PODLOGS_LINE_MAX);
+	podlogs_reader_free(&r);
+
+	/* params: since and last_event_id */
+	ev = json_tokener_parse("{\"since\":\"2026-06-01T12:02:03.5+02:00\","
+	    "\"last_event_id\":\"2026-06-01T12:02:03Z/000000000001\"}");
+	msg = NULL;
+	ck_assert_int_eq(podlogs_validate(ev, NULL, &msg), 0);
+	json_object_put(ev);
+	ev = json_tokener_parse("{\"since\":\"yesterday\"}");
+	ck_assert_int_eq(podlogs_validate(ev, NULL, &msg), -1);
+	ck_assert_ptr_nonnull(strstr(msg, "RFC 3339"));
+	free(msg);
+	json_object_put(ev);
+	ev = json_tokener_parse("{\"last_event_id\":\"a b\"}");
+	ck_assert_int_eq(podlogs_validate(ev, NULL, &msg), -1);
+	free(msg);
+	json_object_put(ev);
+}
+END_TEST
+
+struct collect {
+	struct strbuf sb;
+	size_t stop_after;	/* 0: never stop */
+};
+
+static bool
+collect(const char *buf, size_t len, void *arg)
+{
+	struct collect *c = arg;
+
+	sb_addn(&c->sb, buf, len);
+	return c->stop_after == 0 || c->sb.len < c->stop_after;
+}
+
+/* GET /v2/pods/{id}/logs against the stand-in: the stream never ends, so
+ * the call ends when it goes quiet, when the reader has enough, or at
+ * its time bound; errors are problems as usual. */
+START_TEST(test_stream_logs)
+{
+	struct runpod_client *c;
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_pod *p, *q;
+	struct collect col = { SB_INIT, 0 };
+	enum runpod_stream_end end;
+	char *path, *esc;
+
+	fake_reset();
+	c = client();
+	p = create_ok(c, "ia-logs-1");
+	q = wait_status(c, p->id, "RUNNING", 10000);
+	runpod_pod_free(q);
+	path = runpod_pod_path(c, p->id, "/logs?tail=100", &e);
+	ck_assert_ptr_nonnull(path);
+
+	/* quiet: the whole backfill, then it stops by itself */
+	ck_assert_int_eq(runpod_stream_get(c, path, NULL, 20000, 300,
+	    collect, &col, &end, &e), 0);
+	ck_assert_int_eq(end, RP_STREAM_QUIET);
+	ck_assert_ptr_nonnull(strstr(sb_str(&col.sb), "status RUNNING"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&col.sb), "Pod Started"));
+	ck_assert_ptr_nonnull(strstr(sb_str(&col.sb), "\"source\":\"system\""));
+
+	/* enough: the reader stops it */
+	sb_reset(&col.sb);
+	col.stop_after = 10;
+	ck_assert_int_eq(runpod_stream_get(c, path, NULL, 20000, 5000,
+	    collect, &col, &end, &e), 0);
+	ck_assert_int_eq(end, RP_STREAM_LIMIT);
+
+	/* the time bound, when the quiet bound is longer */
+	sb_reset(&col.sb);
+	col.stop_after = 0;
+	ck_assert_int_eq(runpod_stream_get(c, path, NULL, 400, 60000,
+	    collect, &col, &end, &e), 0);
+	ck_assert_int_eq(end, RP_STREAM_TIME);
+	free(path);
+
+	/* a Last-Event-ID header; a bad query value is 422 */
+	path = runpod_pod_path(c, p->id, "/logs?tail=x", &e);
+	ck_assert_int_eq(runpod_stream_get(c, path, NULL, 5000, 300,
+	    collect, &col, &end, &e), -1);
+	ck_assert_int_eq(e.kind, RP_BAD_REQUEST);
+	ck_assert_int_eq(e.http_status, 422);
+	ck_assert_ptr_nonnull(strstr(e.detail, "tail"));
+	free(path);
+	esc = runpod_escape(c, "2026-01-01T00:00:00Z");
+	ck_assert_str_eq(esc, "2026-01-01T00%3A00%3A00Z");
+	free(esc);
+	ck_assert_int_eq(runpod_stream_get(c, "/v2/pods/nope/logs", NULL,
+	    5000, 300, collect, &col, &end, &e), -1);
+	ck_assert_int_eq(e.kind, RP_NOT_FOUND);
+	ck_assert_int_eq(runpod_stream_get(c, "/v2/pods/x/logs",
+	    "Last-Event-ID: a\r\nX: y", 5000, 300, collect, &col, &end, &e),
+	    -1);
+	ck_assert_int_eq(e.kind, RP_BAD_REQUEST);
+	ck_assert_int_eq(e.http_status, 0);
+	ck_assert_int_eq(fake_calls("GET /v2/pods/{id}/logs"), 5);
+
+	sb_free(&col.sb);
+	runpod_pod_free(p);
+	runpod_client_free(c);
+	runpod_error_clear(&e);
+}
+END_TEST
+
 START_TEST(test_gpu_types)
 {
 	struct runpod_client *c;
@@ -1023,6 +1334,8 @@ runpod_suite(void)
 	tcase_add_test(pure, test_pod_parse);
 	tcase_add_test(pure, test_error_answers);
 	tcase_add_test(pure, test_client_options);
+	tcase_add_test(pure, test_candidates_verdict);
+	tcase_add_test(pure, test_sse_reader);
 	suite_add_tcase(s, pure);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_lifecycle);
@@ -1031,6 +1344,8 @@ runpod_suite(void)
 	tcase_add_test(tc, test_server_error);
 	tcase_add_test(tc, test_create_500_after_create);
 	tcase_add_test(tc, test_create_refusals);
+	tcase_add_test(tc, test_create_pool_and_rule);
+	tcase_add_test(tc, test_stream_logs);
 	tcase_add_test(tc, test_gpu_types);
 	tcase_add_test(tc, test_network_error);
 	tcase_add_test(tc, test_slow_timeout_create);

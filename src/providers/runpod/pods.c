@@ -223,7 +223,7 @@ pods_client(struct runpod_error *e)
 }
 
 /* RunPod calls by outcome: RP_OK and every error kind. */
-#define RP_KINDS (RP_PROTOCOL + 1)
+#define RP_KINDS RUNPOD_ERROR_KINDS
 static atomic_ulong calls[RP_KINDS];
 
 /* What the last answer said of the key (pods_key_status). */
@@ -251,7 +251,10 @@ key_verdict(int k, int http_status)
 	case RP_SERVER:
 	case RP_PROTOCOL:
 		return PODS_KEY_UNREACHABLE;
-	default:		/* RP_RATE_LIMITED: says nothing */
+	default:		/* RP_RATE_LIMITED: says nothing; nor does
+				   RP_POOL_FORBIDDEN (a pool this account
+				   cannot use, or a key that may not create:
+				   RunPod does not say which) */
 		return PODS_KEY_UNKNOWN;
 	}
 }

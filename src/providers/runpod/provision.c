@@ -8,6 +8,7 @@
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "providers/runpod/candidates.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "lib/strbuf.h"
@@ -214,20 +215,6 @@ adopt(struct task *t, const struct step_env *env, const struct runpod_pod *p,
 	return STEP_WAIT;
 }
 
-static void
-attempts_text(const struct task *t, struct strbuf *sb)
-{
-	json_object *arr = ju_arr(t->checkpoint, "attempts");
-	size_t i, n = arr ? json_object_array_length(arr) : 0;
-
-	for (i = 0; i < n; i++) {
-		json_object *a = json_object_array_get_idx(arr, i);
-		sb_addf(sb, "%s%s/%s: %s", i ? "; " : "",
-		    ju_str(a, "gpu_type_id"), ju_str(a, "cloud_type"),
-		    ju_str(a, "outcome"));
-	}
-}
-
 /* A create may have been sent without an answer: look for the pod. */
 static int
 find_pending(struct task *t, const struct step_env *env,
@@ -289,11 +276,12 @@ create_step(struct task *t, const struct step_env *env)
 	}
 	i = (size_t)task_ckpt_int(t, "next", 0);
 	if (i >= n) {
-		struct strbuf sb = SB_INIT;
-		sb_adds(&sb, "no GPU type and cloud could be rented: ");
-		attempts_text(t, &sb);
-		task_fail(t, ERRC_NO_CAPACITY, sb_str(&sb));
-		sb_free(&sb);
+		/* every candidate refused: 400s, 403s or both */
+		const char *code;
+		candidates_verdict(ju_arr(t->checkpoint, "attempts"), &code,
+		    &err);
+		task_fail(t, code, err);
+		free(err);
 		return STEP_DONE;
 	}
 	candidate(t, i, &gpu, &cloud);
@@ -334,9 +322,11 @@ create_step(struct task *t, const struct step_env *env)
 		return r;
 	}
 	switch (e.kind) {
-	case RP_NO_CAPACITY:
+	case RP_NO_CAPACITY:		/* 400: capacity, or a rule */
+	case RP_POOL_FORBIDDEN:		/* 403: not this account's pool */
 		task_ckpt_set_bool(t, "create_pending", false);
-		add_attempt(t, gpu, cloud, ERRC_NO_CAPACITY, &e);
+		add_attempt(t, gpu, cloud, e.kind == RP_NO_CAPACITY ?
+		    "rejected" : "forbidden", &e);
 		task_ckpt_set_int(t, "next", (int64_t)i + 1);
 		t->next_wake_ms = env->now_ms;
 		runpod_error_clear(&e);

@@ -17,6 +17,7 @@
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "lib/redact.h"
 #include "providers/runpod/runpod.h"
 #include "lib/strbuf.h"
 #include "lib/version.h"
@@ -84,6 +85,7 @@ runpod_error_kind_name(int kind)
 	case RP_CONFLICT:	return "conflict";
 	case RP_AUTH:		return "auth";
 	case RP_PROTOCOL:	return "protocol";
+	case RP_POOL_FORBIDDEN:	return "pool_forbidden";
 	}
 	return "unknown";
 }
@@ -144,7 +146,7 @@ kind_for_status(long status, bool create)
 	if (status == 402)
 		return RP_PAYMENT;
 	if (status == 403)
-		return RP_FORBIDDEN;
+		return create ? RP_POOL_FORBIDDEN : RP_FORBIDDEN;
 	if (status == 404)
 		return RP_NOT_FOUND;
 	if (status == 409)
@@ -656,17 +658,13 @@ answer_free(struct answer *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* One exchange.  *a receives the status and body. */
-static CURLcode
-perform(struct runpod_client *c, const char *method, const char *url,
-    const char *body, struct answer *a)
+/* The options of every exchange: URL, transport, TLS, timeouts. */
+static void
+base_opts(struct runpod_client *c, const char *url)
 {
 	const char *proto = c->plain_http ? "http" : "https";
-	curl_off_t ra = 0;
-	CURLcode cc;
 	CURL *h = c->h;
 
-	memset(a, 0, sizeof(*a));
 	curl_easy_reset(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -682,6 +680,19 @@ perform(struct runpod_client *c, const char *method, const char *url,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, c->connect_timeout_s);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
+}
+
+/* One exchange.  *a receives the status and body. */
+static CURLcode
+perform(struct runpod_client *c, const char *method, const char *url,
+    const char *body, struct answer *a)
+{
+	curl_off_t ra = 0;
+	CURLcode cc;
+	CURL *h = c->h;
+
+	memset(a, 0, sizeof(*a));
+	base_opts(c, url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
 	if (body != NULL) {
@@ -836,6 +847,7 @@ pod_path(struct runpod_client *c, const char *id, const char *suffix,
 {
 	char *esc, *path;
 
+	runpod_error_clear(e);
 	if (id == NULL || id[0] == '\0' || strlen(id) > ID_MAX) {
 		set_error(e, RP_BAD_REQUEST, 0, "invalid pod id", NULL);
 		return NULL;
@@ -1077,5 +1089,190 @@ runpod_list_gpu_types(struct runpod_client *c, bool with_availability,
 cleanup:
 	if (j != NULL)
 		json_object_put(j);
+	return rc;
+}
+
+/* ---- streams ----------------------------------------------------------- */
+
+char *
+runpod_pod_path(struct runpod_client *c, const char *id, const char *suffix,
+    struct runpod_error *e)
+{
+	return pod_path(c, id, suffix, e);
+}
+
+char *
+runpod_escape(struct runpod_client *c, const char *s)
+{
+	char *esc = curl_easy_escape(c->h, s, 0), *out;
+
+	if (esc == NULL) {
+		log_msg(LOG_ERROR, "out_of_memory", "curl_easy_escape");
+		abort();
+	}
+	out = xstrdup(esc);
+	curl_free(esc);
+	return out;
+}
+
+char *
+runpod_scrub_text(const struct runpod_client *c, const char *text,
+    size_t len)
+{
+	return redact_text(text, len, c->key);
+}
+
+struct stream {
+	CURL *h;
+	bool (*on_data)(const char *, size_t, void *);
+	void *arg;
+	struct answer err;	/* the body of an answer other than 200 */
+	long status;		/* 0 until known */
+	int64_t last_ms;	/* monotonic ms of the last byte (or of
+				   the 200) */
+	long idle_ms;
+	bool enough, quiet;
+};
+
+static long
+stream_status(struct stream *s)
+{
+	if (s->status == 0)
+		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &s->status);
+	return s->status;
+}
+
+static size_t
+on_stream(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+	struct stream *s = ud;
+	size_t n = size * nmemb;
+
+	if (stream_status(s) != 200)
+		return on_body(ptr, size, nmemb, &s->err);
+	s->last_ms = clock_mono_ms();
+	if (!s->on_data(ptr, n, s->arg)) {
+		s->enough = true;
+		return 0;	/* abort: CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+static int
+on_stream_progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult,
+    curl_off_t uln)
+{
+	struct stream *s = ud;
+	int64_t now = clock_mono_ms();
+
+	(void)dlt;
+	(void)dln;
+	(void)ult;
+	(void)uln;
+	if (s->status == 0) {
+		if (stream_status(s) == 200)
+			s->last_ms = now;	/* the quiet counts from here */
+		else
+			s->status = 0;	/* not known yet, or not streamed */
+		return 0;
+	}
+	if (s->status == 200 && now - s->last_ms >= s->idle_ms) {
+		s->quiet = true;
+		return 1;	/* abort: CURLE_ABORTED_BY_CALLBACK */
+	}
+	return 0;
+}
+
+int
+runpod_stream_get(struct runpod_client *c, const char *path,
+    const char *header, long max_ms, long idle_ms,
+    bool (*on_data)(const char *buf, size_t len, void *arg), void *arg,
+    enum runpod_stream_end *end, struct runpod_error *e)
+{
+	struct stream s;
+	struct curl_slist *hdr = NULL;
+	char *url = NULL, *line = NULL, num[32];
+	curl_off_t ra = 0;
+	CURLcode cc;
+	int rc = -1;
+
+	runpod_error_clear(e);
+	*end = RP_STREAM_CLOSED;
+	if (path == NULL || strncmp(path, "/v2/", 4) != 0 || (header != NULL &&
+	    strpbrk(header, "\r\n") != NULL)) {
+		set_error(e, RP_BAD_REQUEST, 0, "invalid stream request", NULL);
+		return -1;
+	}
+	memset(&s, 0, sizeof(s));
+	s.h = c->h;
+	s.on_data = on_data;
+	s.arg = arg;
+	s.idle_ms = idle_ms > 0 ? idle_ms : 1000;
+	s.last_ms = clock_mono_ms();
+	url = xasprintf("%s%s", c->base, path);
+	line = xasprintf("Authorization: Bearer %s", c->key);
+	hdr = slist_add(hdr, line);
+	hdr = slist_add(hdr, "Accept: text/event-stream, "
+	    "application/problem+json");
+	hdr = slist_add(hdr, "Cache-Control: no-cache");
+	if (header != NULL)
+		hdr = slist_add(hdr, header);
+	base_opts(c, url);
+	curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, max_ms > 0 ? max_ms :
+	    1000L);
+	curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_stream);
+	curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &s);
+	curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c->h, CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+	curl_easy_setopt(c->h, CURLOPT_XFERINFODATA, &s);
+	cc = curl_easy_perform(c->h);
+	stream_status(&s);
+	if (curl_easy_getinfo(c->h, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK)
+		ra = 0;
+	curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, NULL);
+	snprintf(num, sizeof(num), "%ld", s.status);
+	log_kv(LOG_DEBUG, "runpod_request", "RunPod API stream", "method",
+	    "GET", "path", path, "status", num, NULL);
+	if (s.status == 200) {
+		if (s.enough)
+			*end = RP_STREAM_LIMIT;
+		else if (s.quiet)
+			*end = RP_STREAM_QUIET;
+		else if (cc == CURLE_OPERATION_TIMEDOUT)
+			*end = RP_STREAM_TIME;
+		else if (cc != CURLE_OK && cc != CURLE_PARTIAL_FILE) {
+			set_error(e, RP_NETWORK, 0, "network error",
+			    curl_easy_strerror(cc));
+			goto cleanup;
+		}
+		rc = 0;
+		goto cleanup;
+	}
+	if (s.err.too_big) {
+		set_error(e, RP_PROTOCOL, (int)s.status, "answer too large",
+		    NULL);
+	} else if (cc != CURLE_OK || s.status == 0) {
+		set_error(e, RP_NETWORK, 0, "network error",
+		    curl_easy_strerror(cc));
+	} else if (s.status >= 200 && s.status <= 299) {
+		set_error(e, RP_PROTOCOL, (int)s.status, "unexpected answer "
+		    "to a stream", NULL);
+	} else {
+		runpod_error_from_answer(s.status, s.err.body, false, c->key,
+		    e);
+		e->retry_after_s = ra > 0 ? (ra > LONG_MAX ? LONG_MAX :
+		    (long)ra) : 0;
+	}
+
+cleanup:
+	answer_free(&s.err);
+	headers_free(hdr);
+	if (line != NULL) {
+		explicit_bzero(line, strlen(line));
+		free(line);
+	}
+	free(url);
 	return rc;
 }

@@ -88,13 +88,17 @@ enum runpod_error_kind {
 	RP_BAD_REQUEST,		/* 422, 400 elsewhere, other 4xx, or bad
 				   arguments (http_status 0) */
 	RP_PAYMENT,		/* 402 insufficient balance */
-	RP_FORBIDDEN,		/* 403 */
+	RP_FORBIDDEN,		/* 403 (on create: RP_POOL_FORBIDDEN) */
 	RP_NOT_FOUND,		/* 404 */
 	RP_CONFLICT,		/* 409: action not valid in this status */
 	RP_AUTH,		/* 401 */
-	RP_PROTOCOL		/* unexpected answer: bad JSON, wrong shape,
+	RP_PROTOCOL,		/* unexpected answer: bad JSON, wrong shape,
 				   unexpected status, too large */
+	RP_POOL_FORBIDDEN	/* 403 on create: this account cannot use
+				   the pool asked for (or the key may not
+				   create pods; RunPod does not say which) */
 };
+#define RUNPOD_ERROR_KINDS (RP_POOL_FORBIDDEN + 1)
 
 struct runpod_error {
 	int http_status;	/* 0 when there was no HTTP answer */
@@ -165,9 +169,11 @@ void runpod_client_free(struct runpod_client *c);
  * POST /v2/pods.  On success *out is the new pod (caller frees with
  * runpod_pod_free).  See "Retries": after RP_SERVER or RP_NETWORK the pod
  * may exist; call runpod_find_pod_by_name(req->name) before anything else.
- * 400 answers give RP_NO_CAPACITY (try the next candidate); 402
- * RP_PAYMENT (stop: nothing will succeed); 403 RP_FORBIDDEN (the key lacks
- * the permission: stop too); 422 RP_BAD_REQUEST (fix the request).
+ * 400 answers give RP_NO_CAPACITY (try the next candidate; when every
+ * candidate gives 400 it is a rule the request breaks); 402 RP_PAYMENT
+ * (stop: nothing will succeed); 403 RP_POOL_FORBIDDEN (this account
+ * cannot use that pool: skip to the next candidate); 422 RP_BAD_REQUEST
+ * (fix the request).
  */
 WARN_UNUSED_RESULT
 int runpod_create_pod(struct runpod_client *c, const struct runpod_create *req,
@@ -220,6 +226,49 @@ int runpod_delete_pod(struct runpod_client *c, const char *id,
 WARN_UNUSED_RESULT
 int runpod_list_gpu_types(struct runpod_client *c, bool with_availability,
     json_object **out, struct runpod_error *e);
+
+/*
+ * A streamed GET (RunPod's Server-Sent Events routes, such as
+ * GET /v2/pods/{id}/logs): ONE attempt, no retry.  path starts with
+ * "/v2/" and holds its query, already escaped; header is NULL or one
+ * extra request header line ("Last-Event-ID: ...", no CR or LF).
+ *
+ * On a 200 the body is handed to on_data as it arrives, until on_data
+ * returns false (enough was read), the server ends it, max_ms have passed
+ * since the call began, or no byte arrived for idle_ms once the 200 came
+ * (checked by libcurl's progress callback, so up to about a second
+ * later).  Any of these is a success: 0, and *end says which.  A stream
+ * that never ends therefore holds the calling thread at most max_ms
+ * (plus the connect bound).  Another status is read whole (bounded) and
+ * gives -1 with *e as any call's (RP_RATE_LIMITED with retry_after_s for
+ * a 429); no answer at all gives RP_NETWORK.
+ */
+enum runpod_stream_end {
+	RP_STREAM_LIMIT,	/* on_data had enough */
+	RP_STREAM_QUIET,	/* nothing for idle_ms */
+	RP_STREAM_TIME,		/* max_ms passed */
+	RP_STREAM_CLOSED	/* the server ended the stream */
+};
+WARN_UNUSED_RESULT
+int runpod_stream_get(struct runpod_client *c, const char *path,
+    const char *header, long max_ms, long idle_ms,
+    bool (*on_data)(const char *buf, size_t len, void *arg), void *arg,
+    enum runpod_stream_end *end, struct runpod_error *e);
+
+/* "/v2/pods/<escaped id><suffix>" (caller frees), or NULL with *e
+ * (RP_BAD_REQUEST: empty or over-long id). */
+char *runpod_pod_path(struct runpod_client *c, const char *id,
+    const char *suffix, struct runpod_error *e);
+/* s %-escaped for a URL query or path (caller frees). */
+char *runpod_escape(struct runpod_client *c, const char *s);
+
+/*
+ * len bytes of text from RunPod (a log line) made fit to relay: the
+ * client's API key and other secrets replaced as redact_text() does
+ * (lib/redact.h).  A new string, caller frees.
+ */
+char *runpod_scrub_text(const struct runpod_client *c, const char *text,
+    size_t len);
 
 /* ---- visible for tests ------------------------------------------------ */
 
