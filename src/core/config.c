@@ -77,6 +77,7 @@ const struct config_key config_keys[] = {
 	KEY(ssh_host_owners,      CFG_STR,   "", 0, 0),
 	KEY(pod_work_root,        CFG_STR,   "/workspace/instag-agent", 0, 0),
 	KEY(pod_env_init,         CFG_STR,   "", 0, 0),
+	KEY(pod_volume_path,      CFG_STR,   "/workspace", 0, 0),
 	KEY(instag_repo_url,      CFG_STR,
 	    "https://github.com/Fictionarry/InsTaG.git", 0, 0),
 	KEY(instag_commit,        CFG_STR,   "42f68f8", 0, 0),
@@ -326,6 +327,11 @@ config_check_remote(struct config *cfg, char **err)
 	if (!is_remote_path(cfg->pod_work_root)) {
 		*err = xasprintf("pod_work_root: must be an absolute path "
 		    "without '..', quotes, '$', '`' or control characters");
+		return -1;
+	}
+	if (!is_remote_path(cfg->pod_volume_path)) {
+		*err = xasprintf("pod_volume_path: must be an absolute path "
+		    "like pod_work_root");
 		return -1;
 	}
 	if (cfg->pod_env_init[0] != '\0' &&

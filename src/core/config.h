@@ -92,6 +92,7 @@ struct config {
 	char *ssh_host_owners;	/* "HOST=SUB ...": hosts kept for owners */
 
 	char *pod_work_root;
+	char *pod_volume_path;
 	char *pod_env_init;
 	char *instag_repo_url;
 	char *instag_commit;

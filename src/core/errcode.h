@@ -52,6 +52,10 @@ enum errcat {
 #define ERRC_POD_TERMINATED	"pod_terminated"
 /* A stop or resume that did not reach its state in time. */
 #define ERRC_TIMEOUT		"timeout"
+/* Network volumes (runpod.*_volume, volume_id). */
+#define ERRC_VOLUME_NOT_FOUND	"volume_not_found"
+#define ERRC_VOLUME_IN_USE	"volume_in_use"
+#define ERRC_VOLUME_EXISTS	"volume_exists"
 
 /* SSH targets and InsTaG on the pod. */
 #define ERRC_POD_NOT_READY	"pod_not_ready"

@@ -66,6 +66,12 @@ header(struct strbuf *sb, const struct instag_args *a)
 	var(sb, "ID", a->subject);
 	var(sb, "NAME", a->output_name ? a->output_name : a->subject);
 	var(sb, "E", a->extractor ? a->extractor : "deepspeech");
+	/* the conda environments setup made in the work root (the
+	 * checkout's parent), on a network volume when it holds the root */
+	sb_addf(sb, "CE=");
+	sb_add_shquote(sb, a->repo_dir);
+	sb_adds(sb, "\nCE=\"${CE%/*}/conda/envs\"\n"
+	    "if [ -d \"$CE\" ]; then export CONDA_ENVS_PATH=\"$CE\"; fi\n");
 	sb_addf(sb, "export CUDA_VISIBLE_DEVICES=%d\n"
 	    "export PYTHONUNBUFFERED=1\n"
 	    "PY='conda run --no-capture-output -n instag python'\ncd ",
@@ -480,9 +486,17 @@ instag_setup_script(const char *work_root, const char *repo_url,
 	    "say() { echo \"[agent] $*\"; }\n"
 	    "mkdir -p \"$R\"\ncd \"$R\"\n"
 	    "[ -d \"$R/miniconda/bin\" ] && PATH=\"$R/miniconda/bin:$PATH\"\n"
+	    /* the environments live in the work root, so whatever holds
+	     * it (a network volume) holds them too */
+	    "mkdir -p \"$R/conda/envs\"\n"
+	    "export CONDA_ENVS_PATH=\"$R/conda/envs\"\n"
 	    "if [ -f InsTaG/.instag-agent-ready ] && [ \"$(git -C InsTaG "
 	    "rev-parse HEAD)\" = \"$(git -C InsTaG rev-parse --verify -q "
-	    "\"$C^{commit}\" || true)\" ]; then\n"
+	    "\"$C^{commit}\" || true)\" ] && { { [ -d \"$R/conda/envs/instag/"
+	    "conda-meta\" ] && [ -d \"$R/conda/envs/sapiens_lite/conda-meta\" ]"
+	    "; } || { command -v conda >/dev/null && conda env list | grep -q "
+	    "'^instag ' && conda env list | grep -q '^sapiens_lite '; }; }; "
+	    "then\n"
 	    "  say \"ready: InsTaG at $C is already set up\"; exit 0\nfi\n"
 	    "if ! command -v conda >/dev/null; then\n"
 	    "  say \"installing Miniconda in $R/miniconda\"\n"

@@ -15,6 +15,7 @@
 #include "providers/runpod/podlogs.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
+#include "providers/runpod/volumes.h"
 #include "lib/strbuf.h"
 #include "tasks/tasks.h"
 #include "lib/xalloc.h"
@@ -46,6 +47,9 @@ ops_outcome_clear(struct op_outcome *out)
 	    NULL }, \
 	{ "idle_minutes", P_NUM, false, PAT_ANY, 0, 10080, { NULL }, NULL }
 
+#define VOLUME_ID(req) \
+	{ "volume_id", P_STR, req, PAT_IDENT, 0, 0, { NULL }, NULL }
+
 static const struct param_spec no_params[] = { END };
 static const struct param_spec p_pod[] = { POD_ID, END };
 static const struct param_spec p_pod_logs[] = {
@@ -67,8 +71,17 @@ static const struct param_spec p_provision[] = {
 	{ "volume_gb", P_INT, false, PAT_ANY, 10, 4000, { NULL }, NULL },
 	{ "env", P_STR_MAP, false, PAT_ENVKEY, 0, 64, { NULL }, NULL },
 	{ "ready_timeout_s", P_INT, false, PAT_ANY, 1, 86400, { NULL }, NULL },
-	COST, END
+	VOLUME_ID(false), COST, END
 };
+static const struct param_spec p_volume_create[] = {
+	{ "name", P_STR, true, PAT_IDENT, 0, 0, { NULL }, NULL },
+	{ "size_gb", P_INT, true, PAT_ANY, 10, 4096, { NULL }, NULL },
+	{ "data_center_id", P_STR, true, PAT_IDENT, 0, 0, { NULL }, NULL },
+	{ "type", P_ENUM, false, PAT_ANY, 0, 0,
+	    { "STANDARD", "HIGH_PERFORMANCE", NULL }, NULL },
+	END
+};
+static const struct param_spec p_volume[] = { VOLUME_ID(true), END };
 static const struct param_spec p_setup[] = { TARGET, END };
 static const struct param_spec p_upload[] = {
 	TARGET, SUBJECT,
@@ -116,7 +129,7 @@ static const struct param_spec p_pipeline[] = {
 	{ "n_views", P_INT, false, PAT_ANY, 1, 10000, { NULL }, NULL },
 	{ "include_model", P_BOOL, false, PAT_ANY, 0, 0, { NULL }, "false" },
 	{ "max_recoveries", P_INT, false, PAT_ANY, 0, 10, { NULL }, NULL },
-	COST, END
+	VOLUME_ID(false), COST, END
 };
 #define ASSET_KIND \
 	{ "kind", P_ENUM, true, PAT_ANY, 0, 0, { "bfm2009", "easyportrait", \
@@ -189,6 +202,16 @@ static const struct op_def table[] = {
 	  "Read the last lines of one of your pods' container and system "
 	  "log from RunPod (bounded, secrets redacted).", p_pod_logs,
 	  podlogs_validate, podlogs_op, NULL, NULL, NULL },
+	{ "runpod.list_volumes", { NULL }, SCOPES("pods:read"), OP_SYNC,
+	  "runpod", "List your RunPod network volumes.", no_params, NULL,
+	  volumes_op_list, NULL, NULL, NULL },
+	{ "runpod.create_volume", { NULL }, SCOPES("pods:write"), OP_SYNC,
+	  "runpod", "Create a network volume (billed until deleted) to "
+	  "mount on pods with volume_id.", p_volume_create, NULL,
+	  volumes_op_create, NULL, NULL, NULL },
+	{ "runpod.delete_volume", { NULL }, SCOPES("pods:write"), OP_SYNC,
+	  "runpod", "Delete a network volume of yours no pod mounts.",
+	  p_volume, NULL, volumes_op_delete, NULL, NULL, NULL },
 	{ "runpod.stop_pod", { NULL }, SCOPES("pods:write"), OP_TASK, "runpod",
 	  "Stop a pod (its volume is kept and billed).", p_pod, NULL, NULL,
 	  prov_action_step, NULL, pods_admit_owned },

@@ -201,10 +201,16 @@ pl_validate(json_object *params, const struct config *cfg, char **err)
 		    "names a model of yours to render with");
 		return -1;
 	}
-	if (has_model && !has_pod) {
-		*err = xstrdup("model needs pod_id: a trained model lives on "
-		    "the pod that trained it (run the training pipeline with "
-		    "keep_pod, then give its pod_id)");
+	if (has_model && !has_pod && ju_str(params, "volume_id") == NULL) {
+		*err = xstrdup("model needs pod_id or volume_id: a trained "
+		    "model lives on the pod that trained it (run the "
+		    "training pipeline with keep_pod, then give its pod_id) "
+		    "or on the network volume it trained on");
+		return -1;
+	}
+	if (has_pod && ju_str(params, "volume_id") != NULL) {
+		*err = xstrdup("volume_id is for a new pod: give either "
+		    "pod_id or volume_id, not both");
 		return -1;
 	}
 	if (has_pod == has_gpus) {
@@ -265,7 +271,8 @@ part_of_stage(const struct task *t, json_object *st, int64_t subn,
 {
 	static const char *const prov[] = { "gpu_type_ids", "cloud_type",
 	    "gpu_count", "image", "container_disk_gb", "volume_gb",
-	    "max_runtime_minutes", "max_cost_usd", "idle_minutes", NULL };
+	    "max_runtime_minutes", "max_cost_usd", "idle_minutes",
+	    "volume_id", NULL };
 	static const char *const subj[] = { "subject", NULL };
 	static const char *const upl[] = { "video", "convert", NULL };
 	static const char *const train[] = { "audio_extractor", "iterations",

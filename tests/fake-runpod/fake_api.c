@@ -263,6 +263,34 @@ set_empty(struct fake_resp *resp, int status)
 	resp->body = NULL;
 }
 
+static json_object *parse_body(const struct fake_req *req,
+    struct fake_resp *resp);
+
+void
+fake_problem(struct fake_resp *resp, int status, const char *detail,
+    json_object *errors)
+{
+	set_problem(resp, status, detail, errors);
+}
+
+void
+fake_json(struct fake_resp *resp, int status, json_object *o)
+{
+	set_json(resp, status, o);
+}
+
+void
+fake_empty(struct fake_resp *resp, int status)
+{
+	set_empty(resp, status);
+}
+
+json_object *
+fake_body(const struct fake_req *req, struct fake_resp *resp)
+{
+	return parse_body(req, resp);
+}
+
 /* %-decode src; plus_space: '+' means ' ' (query strings).  NULL when
  * malformed or holding a NUL.  Caller frees. */
 static char *
@@ -449,6 +477,7 @@ pod_logged(const struct pod *p, int64_t mono_at, const char *where)
 	fake_logs_status(p->id, status_names[p->status], clock_wall_ms() -
 	    (clock_mono_ms() - mono_at), where);
 }
+static void pod_mount_sync(struct pod *p);
 
 /* Walk the status forward by the time that has passed. */
 static void
@@ -472,6 +501,7 @@ pod_advance(struct pod *p)
 			p->since += d;
 			p->started_at = clock_wall_ms() - (now - p->since);
 			pod_logged(p, p->since, NULL);
+			pod_mount_sync(p);
 		} else {
 			break;
 		}
@@ -485,6 +515,50 @@ fake_api_tick(const char *pod_id)
 
 	if (p != NULL)
 		pod_advance(p);
+}
+
+/* The network volume a pod mounts (and where), or NULL. */
+static const char *
+pod_volume(const struct pod *p, const char **path)
+{
+	json_object *net = p->mounts ? ju_arr(p->mounts, "network") : NULL;
+	json_object *m = net && json_object_array_length(net) > 0 ?
+	    json_object_array_get_idx(net, 0) : NULL;
+
+	*path = m ? ju_str(m, "path") : NULL;
+	return m ? ju_str(m, "volumeId") : NULL;
+}
+
+/* Its volume is linked at its mount path while the pod is RUNNING. */
+static void
+pod_mount_sync(struct pod *p)
+{
+	const char *path, *vid = pod_volume(p, &path);
+
+	if (vid != NULL)
+		fake_volume_mount(vid, path, p->status == ST_RUNNING);
+}
+
+bool
+fake_api_volume_in_use(const char *id)
+{
+	const char *path, *vid;
+	size_t i;
+
+	for (i = 0; i < S.npods; i++) {
+		pod_advance(S.pods[i]);
+		vid = pod_volume(S.pods[i], &path);
+		if (S.pods[i]->status != ST_TERMINATED && vid != NULL &&
+		    strcmp(vid, id) == 0)
+			return true;
+	}
+	return false;
+}
+
+uint64_t
+fake_rand(void)
+{
+	return rng_next();
 }
 
 static bool
@@ -1104,7 +1178,7 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	const struct cpu_flavor *cf = NULL;
 	int count = 1, vcpus = 0;
 	bool community = false;
-	const char *tmpl = NULL;
+	const char *tmpl = NULL, *vol_dc = NULL;
 	size_t i;
 
 	b = parse_body(req, resp);
@@ -1137,6 +1211,32 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 		set_problem(resp, 400, "at most one of 'mounts.persistent' "
 		    "and 'mounts.network' may be set", NULL);
 		goto out;
+	}
+	if (mounts != NULL && (x = ju_arr(mounts, "network")) != NULL &&
+	    json_object_array_length(x) > 0) {
+		const char *vid = ju_str(json_object_array_get_idx(x, 0),
+		    "volumeId");
+
+		if ((vol_dc = fake_volume_dc(vid)) == NULL) {
+			char *d = xasprintf("network volume '%.64s' not found",
+			    vid);
+			set_problem(resp, 400, d, NULL);
+			free(d);
+			goto out;
+		}
+		if ((x = ju_arr(b, "dataCenterIds")) != NULL &&
+		    json_object_array_length(x) > 0) {
+			for (i = 0; i < json_object_array_length(x); i++)
+				if (strcmp(json_object_get_string(
+				    json_object_array_get_idx(x, i)),
+				    vol_dc) == 0)
+					break;
+			if (i == json_object_array_length(x)) {
+				set_problem(resp, 400, "the network volume is "
+				    "not in any of 'dataCenterIds'", NULL);
+				goto out;
+			}
+		}
 	}
 	if (cpu != NULL && mounts != NULL &&
 	    json_object_object_get_ex(mounts, "persistent", NULL)) {
@@ -1206,6 +1306,8 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 			goto out;
 		}
 		if (no_capacity_for(gt->id) ||
+		    /* a volume's pod runs in its data center */
+		    (vol_dc != NULL && strcmp(vol_dc, gt->dc_id) != 0) ||
 		    (community && !gt->community) ||
 		    (!community && !gt->secure) ||
 		    count > (community ? gt->max_community :
@@ -1274,7 +1376,9 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 		p->global_net = g;
 	}
 	x = ju_arr(b, "dataCenterIds");
-	if (x != NULL && json_object_array_length(x) > 0)
+	if (vol_dc != NULL)
+		p->dc_id = xstrdup(vol_dc);
+	else if (x != NULL && json_object_array_length(x) > 0)
 		p->dc_id = xstrdup(json_object_get_string(
 		    json_object_array_get_idx(x, 0)));
 	else
@@ -1330,6 +1434,7 @@ pod_terminate(struct pod *p)
 	p->status = ST_TERMINATED;
 	p->since = clock_mono_ms();
 	pod_logged(p, p->since, NULL);
+	pod_mount_sync(p);
 	log_kv(LOG_INFO, "pod_terminated", "pod terminated", "pod", p->id,
 	    NULL);
 }
@@ -1397,6 +1502,7 @@ h_action(const struct fake_req *req, struct pod *p, struct fake_resp *resp)
 		}
 		p->since = clock_mono_ms();
 		pod_logged(p, p->since, NULL);
+		pod_mount_sync(p);
 		log_kv(LOG_INFO, "pod_action", "pod action", "pod", p->id,
 		    "action", a, NULL);
 		set_json(resp, 200, pod_render(p));
@@ -1887,6 +1993,7 @@ h_fake_pod(const struct fake_req *req, const char *id,
 	}
 	p->since = clock_mono_ms();
 	pod_logged(p, p->since, "(forced)");
+	pod_mount_sync(p);
 	json_object_put(b);
 	set_json(resp, 200, pod_render(p));
 }
@@ -1934,7 +2041,9 @@ handle_control(const struct fake_req *req, struct fake_resp *resp)
 		faults_clear();
 		counters_clear();
 		fake_logs_clear();
-		log_msg(LOG_INFO, "reset", "pods, faults and counters cleared");
+		fake_volumes_clear();
+		log_msg(LOG_INFO, "reset", "pods, volumes, faults and "
+		    "counters cleared");
 		set_empty(resp, 204);
 	} else if (strncmp(path, "pods/", 5) == 0 && strchr(path + 5, '/') ==
 	    NULL) {
@@ -1963,7 +2072,8 @@ not_allowed:
 /* ------------------------------------------------------------ routing ---- */
 
 enum route {
-	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_POD_LOGS, R_GPUS, R_GPU
+	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_POD_LOGS, R_GPUS, R_GPU, R_VOLS,
+	R_VOL
 };
 
 /* Match a /v2 path; *id gets the decoded {id} (caller frees). */
@@ -1977,6 +2087,13 @@ match_route(const char *path, char **id)
 		return R_PODS;
 	if (strcmp(path, "/v2/catalog/gpus") == 0)
 		return R_GPUS;
+	if (strcmp(path, "/v2/network-volumes") == 0)
+		return R_VOLS;
+	if (strncmp(path, "/v2/network-volumes/", 20) == 0 &&
+	    path[20] != '\0' && strchr(path + 20, '/') == NULL) {
+		*id = pct_decode(path + 20, strlen(path + 20), false);
+		return *id ? R_VOL : R_NONE;
+	}
 	if (strncmp(path, "/v2/catalog/gpus/", 17) == 0 && path[17] != '\0' &&
 	    strchr(path + 17, '/') == NULL) {
 		*id = pct_decode(path + 17, strlen(path + 17), false);
@@ -2011,6 +2128,8 @@ route_key(enum route r)
 	case R_POD_LOGS: return "/v2/pods/{id}/logs";
 	case R_GPUS: return "/v2/catalog/gpus";
 	case R_GPU: return "/v2/catalog/gpus/{id}";
+	case R_VOLS: return "/v2/network-volumes";
+	case R_VOL: return "/v2/network-volumes/{id}";
 	default: return "(unknown)";
 	}
 }
@@ -2019,8 +2138,10 @@ static const char *
 route_allow(enum route r)
 {
 	switch (r) {
-	case R_PODS: return "GET, POST";
+	case R_PODS:
+	case R_VOLS: return "GET, POST";
 	case R_POD: return "GET, DELETE";
+	case R_VOL: return "GET, PATCH, DELETE";
 	case R_POD_ACTION: return "POST";
 	case R_POD_LOGS:
 	case R_GPUS:
@@ -2115,6 +2236,20 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 	case R_GPUS:
 		h_catalog(req, resp, NULL);
 		break;
+	case R_VOLS:
+		if (strcmp(m, "POST") == 0)
+			fake_volumes_create(req, resp);
+		else
+			fake_volumes_list(resp);
+		break;
+	case R_VOL:
+		if (strcmp(m, "PATCH") == 0)
+			fake_volumes_patch(req, id, resp);
+		else if (strcmp(m, "DELETE") == 0)
+			fake_volumes_delete(id, resp);
+		else
+			fake_volumes_get(id, resp);
+		break;
 	case R_GPU:
 		h_catalog(req, resp, id);
 		break;
@@ -2176,6 +2311,7 @@ fake_api_init(const struct fake_options *opt)
 	    0x9e3779b97f4a7c15ULL;
 	if (S.rng == 0)
 		S.rng = 1;
+	fake_volumes_init(opt->volume_dir);
 }
 
 void
@@ -2185,4 +2321,5 @@ fake_api_free(void)
 	faults_clear();
 	counters_clear();
 	fake_logs_clear();
+	fake_volumes_free();
 }

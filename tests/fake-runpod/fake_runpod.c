@@ -11,7 +11,7 @@
  *
  *   fake-runpod --port N --api-key-file F [--read-only-key-file F]
  *               [--ssh-host H] [--ssh-port P] [--state-delay-ms N]
- *               [--log FILE]
+ *               [--volume-dir DIR] [--log FILE]
  *
  * Prints "PORT=<n>" on stdout once listening; exits 0 on SIGTERM/SIGINT.
  */
@@ -465,7 +465,7 @@ usage(void)
 	    "usage: fake-runpod --port N --api-key-file F "
 	    "[--read-only-key-file F]\n"
 	    "       [--ssh-host H] [--ssh-port P] [--state-delay-ms N] "
-	    "[--log FILE]\n");
+	    "[--volume-dir DIR] [--log FILE]\n");
 	exit(2);
 }
 
@@ -480,6 +480,7 @@ main(int argc, char **argv)
 		{ "ssh-port", required_argument, NULL, 'P' },
 		{ "state-delay-ms", required_argument, NULL, 'd' },
 		{ "log", required_argument, NULL, 'l' },
+		{ "volume-dir", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -515,6 +516,10 @@ main(int argc, char **argv)
 		case 'P':
 			opt.ssh_port = (int)parse_num(optarg, "ssh port", 1,
 			    65535);
+			break;
+		case 'v':
+			free(opt.volume_dir);
+			opt.volume_dir = xstrdup(optarg);
 			break;
 		case 'd':
 			opt.state_delay_ms = parse_num(optarg,
@@ -743,6 +748,7 @@ main(int argc, char **argv)
 	free(opt.api_key);
 	free(opt.ro_key);
 	free(opt.ssh_host);
+	free(opt.volume_dir);
 	if (log_fd >= 0) {
 		log_set_fd(2);
 		close(log_fd);

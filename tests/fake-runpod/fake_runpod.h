@@ -18,12 +18,16 @@
 
 #include "lib/strbuf.h"
 
+struct json_object;
+
 struct fake_options {
 	char *api_key;		/* the one key with full access */
 	char *ro_key;		/* read-only key, or NULL */
 	char *ssh_host;		/* ssh.direct host of RUNNING pods */
 	int ssh_port;		/* ssh.direct port of RUNNING pods */
 	long state_delay_ms;	/* time in PROVISIONING and in STARTING */
+	char *volume_dir;	/* --volume-dir: where volumes live and are
+				   linked from a pod's mount path; NULL */
 };
 
 struct fake_req {
@@ -82,5 +86,34 @@ void fake_logs_inject(const char *pod_id, json_object *body,
  * to sb; false when there were none. */
 bool fake_logs_stream_more(struct fake_stream *s, struct strbuf *sb);
 void fake_logs_stream_free(struct fake_stream *s);
+
+/* fake_api.c helpers for fake_volumes.c: a problem+json answer (errors:
+ * NULL or an array, taken), a JSON answer (o taken), an empty one, the
+ * parsed body (NULL after answering 400/422 itself; caller puts), a
+ * random number, and whether a pod that is not terminated mounts the
+ * network volume id. */
+void fake_problem(struct fake_resp *resp, int status, const char *detail,
+    struct json_object *errors);
+void fake_json(struct fake_resp *resp, int status, struct json_object *o);
+void fake_empty(struct fake_resp *resp, int status);
+struct json_object *fake_body(const struct fake_req *req,
+    struct fake_resp *resp);
+uint64_t fake_rand(void);
+bool fake_api_volume_in_use(const char *id);
+
+/* fake_volumes.c: /v2/network-volumes (see there). */
+void fake_volumes_init(const char *dir);
+void fake_volumes_clear(void);
+void fake_volumes_free(void);
+void fake_volumes_list(struct fake_resp *resp);
+void fake_volumes_create(const struct fake_req *req, struct fake_resp *resp);
+void fake_volumes_get(const char *id, struct fake_resp *resp);
+void fake_volumes_patch(const struct fake_req *req, const char *id,
+    struct fake_resp *resp);
+void fake_volumes_delete(const char *id, struct fake_resp *resp);
+/* The data center of volume id, NULL when there is none. */
+const char *fake_volume_dc(const char *id);
+/* Link (on) or unlink path to volume id's directory (with --volume-dir). */
+void fake_volume_mount(const char *id, const char *path, bool on);
 
 #endif

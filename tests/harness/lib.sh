@@ -312,14 +312,16 @@ ia_find_fake_runpod_bin() {
 }
 
 # Start the stand-in on a free loopback port (it picks one and prints
-# PORT=n), its pods' ssh.direct pointing at 127.0.0.1:$1, state delay $2 ms.
+# PORT=n), its pods' ssh.direct pointing at 127.0.0.1:$1, state delay $2 ms,
+# its network volumes in directories under $3 (linked at a pod's mount path
+# while the pod runs; see tests/fake-runpod/fake_volumes.c).
 # Sets IA_FAKE_PORT.  Own session, like the agent.
 ia_fake_runpod_spawn() {
 	local i
 	rm -f "$IA_DIR/fake-runpod.out" "$IA_DIR/fake-runpod.pid"
 	setsid "$IA_FAKE_RUNPOD_BIN" --port 0 \
 	    --api-key-file "$IA_DIR/runpod.key" --ssh-host 127.0.0.1 \
-	    --ssh-port "$1" --state-delay-ms "$2" \
+	    --ssh-port "$1" --state-delay-ms "$2" --volume-dir "$3" \
 	    --log "$IA_DIR/fake-runpod.log" </dev/null \
 	    >"$IA_DIR/fake-runpod.out" 2>>"$IA_DIR/fake-runpod.log" &
 	printf '%s\n' "$!" >"$IA_DIR/fake-runpod.pid"

@@ -1323,6 +1323,83 @@ program_teardown(void)
 	return clean;
 }
 
+/* Network volumes through runpod_call, against the stand-in: create,
+ * refusals, a pod mounting one (its data center), delete while mounted. */
+START_TEST(test_network_volumes)
+{
+	struct runpod_client *c;
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct runpod_create r;
+	struct runpod_pod *p = NULL;
+	json_object *j = NULL, *x;
+	char vid[32], path[96], pid[32];
+	long st;
+
+	fake_reset();
+	c = client();
+	ck_assert_int_eq(runpod_call(c, "POST", "/v2/network-volumes",
+	    "{\"name\":\"v1\",\"size\":20,\"dataCenter\":\"US-KS-2\"}",
+	    true, &st, &j, &e), 0);
+	ck_assert_int_eq(st, 201);
+	ck_assert_str_eq(ju_str(j, "dataCenter"), "US-KS-2");
+	ck_assert_str_eq(ju_str(j, "type"), "STANDARD");
+	snprintf(vid, sizeof(vid), "%s", ju_str(j, "id"));
+	json_object_put(j);
+	/* 422: unknown field, size out of range; 400: unknown data center */
+	ck_assert_int_eq(runpod_call(c, "POST", "/v2/network-volumes",
+	    "{\"name\":\"v\",\"size\":5,\"dataCenter\":\"US-KS-2\","
+	    "\"bogus\":1}", true, &st, &j, &e), -1);
+	ck_assert_int_eq(e.http_status, 422);
+	ck_assert_ptr_nonnull(strstr(e.detail, "bogus"));
+	ck_assert_ptr_nonnull(strstr(e.detail, "size"));
+	ck_assert_int_eq(runpod_call(c, "POST", "/v2/network-volumes",
+	    "{\"name\":\"v\",\"size\":10,\"dataCenter\":\"XX-1\"}", true,
+	    &st, &j, &e), -1);
+	ck_assert_int_eq(e.http_status, 400);
+	ck_assert_int_eq(runpod_call(c, "GET", "/v2/network-volumes/nope",
+	    NULL, false, &st, &j, &e), -1);
+	ck_assert_int_eq(e.kind, RP_NOT_FOUND);
+	snprintf(path, sizeof(path), "/v2/network-volumes/%s", vid);
+	ck_assert_int_eq(runpod_call(c, "PATCH", path, "{\"size\":10}",
+	    false, &st, &j, &e), -1);
+	ck_assert_int_eq(e.http_status, 400);
+
+	/* a pod with it: outside its data center refused, else placed there */
+	req_init(&r, "ia-vol-1", A100);
+	r.network_volume_id = vid;
+	r.volume_path = "/runpod-volume";
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), -1);
+	ck_assert_int_eq(e.kind, RP_NO_CAPACITY);
+	r.data_center_id = "EU-RO-1";
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), -1);
+	ck_assert_int_eq(e.http_status, 400);
+	req_init(&r, "ia-vol-1", RTX4090);
+	r.network_volume_id = vid;
+	r.data_center_id = "US-KS-2";
+	r.volume_path = "/runpod-volume";
+	ck_assert_int_eq(runpod_create_pod(c, &r, &p, &e), 0);
+	x = json_object_array_get_idx(ju_arr(ju_obj(p->raw, "mounts"),
+	    "network"), 0);
+	ck_assert_str_eq(ju_str(x, "volumeId"), vid);
+	ck_assert_str_eq(ju_str(x, "path"), "/runpod-volume");
+	snprintf(pid, sizeof(pid), "%s", p->id);
+	runpod_pod_free(p);
+	p = wait_status(c, pid, "RUNNING", TU_HANG_MS);
+	ck_assert_str_eq(ju_str(p->raw, "dataCenterId"), "US-KS-2");
+	ck_assert_int_eq(runpod_call(c, "DELETE", path, NULL, false, &st, &j,
+	    &e), -1);
+	ck_assert_int_eq(e.kind, RP_CONFLICT);
+	ck_assert_int_eq(runpod_delete_pod(c, p->id, &e), 0);
+	runpod_pod_free(p);
+	ck_assert_int_eq(runpod_call(c, "DELETE", path, NULL, false, &st, &j,
+	    &e), 0);
+	ck_assert_int_eq(st, 204);
+	ck_assert_ptr_null(j);
+	runpod_error_clear(&e);
+	runpod_client_free(c);
+}
+END_TEST
+
 static Suite *
 runpod_suite(void)
 {
@@ -1349,6 +1426,7 @@ runpod_suite(void)
 	tcase_add_test(tc, test_gpu_types);
 	tcase_add_test(tc, test_network_error);
 	tcase_add_test(tc, test_slow_timeout_create);
+	tcase_add_test(tc, test_network_volumes);
 	suite_add_tcase(s, tc);
 	return s;
 }

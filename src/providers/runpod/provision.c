@@ -11,6 +11,7 @@
 #include "providers/runpod/candidates.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
+#include "providers/runpod/volumes.h"
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
@@ -134,6 +135,38 @@ release_step(struct task *t, const struct step_env *env)
 }
 
 /* ---- create -------------------------------------------------------------- */
+
+/*
+ * params.volume_id: the caller's network volume and its data center, once
+ * (checkpoint "volume_dc").  0 to go on; 1 with *r when the step ends here.
+ */
+static int
+volume_step(struct task *t, const struct step_env *env,
+    struct runpod_client *c, enum step_result *r)
+{
+	struct runpod_error e = RUNPOD_ERROR_INIT;
+	struct op_error oe = { 0 };
+	char *dc = NULL;
+	int rc;
+
+	if (ju_str(t->params, "volume_id") == NULL ||
+	    task_ckpt_str(t, "volume_dc") != NULL)
+		return 0;
+	rc = volumes_resolve(c, t->owner, ju_str(t->params, "volume_id"),
+	    &dc, &e, &oe);
+	if (rc == 0)
+		task_ckpt_set_str(t, "volume_dc", dc);
+	else if (rc > 0)
+		*r = retry_later(t, env, &e, "reading the network volume");
+	else {
+		task_fail(t, oe.code, oe.message);
+		*r = STEP_DONE;
+	}
+	free(dc);
+	free(oe.message);
+	runpod_error_clear(&e);
+	return rc == 0 ? 0 : 1;
+}
 
 static size_t
 ncandidates(const struct task *t, size_t *ngpu)
@@ -274,6 +307,8 @@ create_step(struct task *t, const struct step_env *env)
 		if (rc > 0)
 			return r;
 	}
+	if (volume_step(t, env, c, &r) != 0)
+		return r;
 	i = (size_t)task_ckpt_int(t, "next", 0);
 	if (i >= n) {
 		/* every candidate refused: 400s, 403s or both */
@@ -310,6 +345,9 @@ create_step(struct task *t, const struct step_env *env)
 	v = 0;
 	ju_int(t->params, "volume_gb", &v);
 	req.volume_gb = (int)v;
+	req.network_volume_id = ju_str(t->params, "volume_id");
+	req.data_center_id = task_ckpt_str(t, "volume_dc");
+	req.volume_path = env->cfg->pod_volume_path;
 	req.env = ju_obj(t->params, "env");
 	req.public_key = pods_public_key();
 	rc = runpod_create_pod(c, &req, &p, &e);
@@ -656,6 +694,12 @@ prov_validate(json_object *params, const struct config *cfg, char **err)
 	size_t n = ids ? json_object_array_length(ids) : 0, i, j;
 
 	(void)cfg;
+	if (ju_str(params, "volume_id") != NULL &&
+	    json_object_object_get_ex(params, "volume_gb", NULL)) {
+		*err = xstrdup("give volume_gb (a volume of this pod's own) "
+		    "or volume_id (a network volume of yours), not both");
+		return -1;
+	}
 	for (i = 0; i < n; i++)
 		for (j = 0; j < i; j++)
 			if (strcmp(json_object_get_string(

@@ -357,6 +357,8 @@ json_object *
 runpod_create_body(const struct runpod_create *req, char **err)
 {
 	json_object *b = NULL, *gpu, *env, *ports, *mounts, *pers;
+	const char *vpath = req && req->volume_path ? req->volume_path :
+	    RUNPOD_VOLUME_PATH;
 	size_t i;
 
 	*err = NULL;
@@ -380,6 +382,16 @@ runpod_create_body(const struct runpod_create *req, char **err)
 	if (req->volume_gb < 0 || (req->volume_gb > 0 &&
 	    req->volume_gb < 10)) {
 		*err = xstrdup("runpod: volume_gb must be 0 or at least 10");
+		goto fail;
+	}
+	if (req->volume_gb > 0 && req->network_volume_id != NULL) {
+		*err = xstrdup("runpod: a pod has a persistent volume or a "
+		    "network volume, not both");
+		goto fail;
+	}
+	if (req->network_volume_id != NULL &&
+	    req->network_volume_id[0] == '\0') {
+		*err = xstrdup("runpod: an empty network volume id");
 		goto fail;
 	}
 	if (req->env != NULL && !json_object_is_type(req->env,
@@ -438,9 +450,28 @@ runpod_create_body(const struct runpod_create *req, char **err)
 		json_object_object_add(pers, "size",
 		    json_object_new_int(req->volume_gb));
 		json_object_object_add(pers, "path",
-		    json_object_new_string(RUNPOD_VOLUME_PATH));
+		    json_object_new_string(vpath));
 		json_object_object_add(mounts, "persistent", pers);
 		json_object_object_add(b, "mounts", mounts);
+	} else if (req->network_volume_id != NULL) {
+		json_object *net = json_object_new_array();
+
+		mounts = json_object_new_object();
+		pers = json_object_new_object();
+		json_object_object_add(pers, "volumeId",
+		    json_object_new_string(req->network_volume_id));
+		json_object_object_add(pers, "path",
+		    json_object_new_string(vpath));
+		json_object_array_add(net, pers);
+		json_object_object_add(mounts, "network", net);
+		json_object_object_add(b, "mounts", mounts);
+	}
+	if (req->data_center_id != NULL) {
+		json_object *dcs = json_object_new_array();
+
+		json_object_array_add(dcs,
+		    json_object_new_string(req->data_center_id));
+		json_object_object_add(b, "dataCenterIds", dcs);
 	}
 	return b;
 
@@ -840,6 +871,36 @@ cleanup:
 	return rc;
 }
 
+int
+runpod_call(struct runpod_client *c, const char *method, const char *path,
+    const char *body, bool create, long *status, json_object **json,
+    struct runpod_error *e)
+{
+	*json = NULL;
+	*status = 0;
+	if (path == NULL || strncmp(path, "/v2/", 4) != 0) {
+		runpod_error_clear(e);
+		set_error(e, RP_BAD_REQUEST, 0, "invalid API path", NULL);
+		return -1;
+	}
+	return rp_call(c, method, path, body, create ? F_CREATE : 0, status,
+	    json, e);
+}
+
+char *
+runpod_escape(struct runpod_client *c, const char *s)
+{
+	char *esc = curl_easy_escape(c->h, s, 0), *out;
+
+	if (esc == NULL) {
+		log_msg(LOG_ERROR, "out_of_memory", "curl_easy_escape");
+		abort();
+	}
+	out = xstrdup(esc);
+	curl_free(esc);
+	return out;
+}
+
 /* "/v2/pods/<escaped id><suffix>" (caller frees), or NULL with *e set. */
 static char *
 pod_path(struct runpod_client *c, const char *id, const char *suffix,
@@ -1099,20 +1160,6 @@ runpod_pod_path(struct runpod_client *c, const char *id, const char *suffix,
     struct runpod_error *e)
 {
 	return pod_path(c, id, suffix, e);
-}
-
-char *
-runpod_escape(struct runpod_client *c, const char *s)
-{
-	char *esc = curl_easy_escape(c->h, s, 0), *out;
-
-	if (esc == NULL) {
-		log_msg(LOG_ERROR, "out_of_memory", "curl_easy_escape");
-		abort();
-	}
-	out = xstrdup(esc);
-	curl_free(esc);
-	return out;
 }
 
 char *

@@ -142,7 +142,13 @@ struct runpod_create {
 	const char *cloud;	/* "SECURE", "COMMUNITY" or NULL (SECURE) */
 	int disk_gb;		/* container disk GB; <= 0: default */
 	int volume_gb;		/* 0: none; else mounts.persistent (>= 10)
-				   at RUNPOD_VOLUME_PATH */
+				   at volume_path */
+	const char *network_volume_id;	/* NULL: none; else mounts.network
+				   [{volumeId, path: volume_path}] (not
+				   with volume_gb) */
+	const char *data_center_id;	/* NULL: any; else dataCenterIds
+				   [it] (a network volume's data center) */
+	const char *volume_path;	/* NULL: RUNPOD_VOLUME_PATH */
 	json_object *env;	/* NULL or an object of string values;
 				   borrowed (copied into the body) */
 	const char *const *ports;	/* extra ports ("8888/http"); "22/tcp"
@@ -259,7 +265,8 @@ int runpod_stream_get(struct runpod_client *c, const char *path,
  * (RP_BAD_REQUEST: empty or over-long id). */
 char *runpod_pod_path(struct runpod_client *c, const char *id,
     const char *suffix, struct runpod_error *e);
-/* s %-escaped for a URL query or path (caller frees). */
+/* s with every byte outside [A-Za-z0-9._~-] %-escaped, for a URL query or
+ * path: a new string (caller frees). */
 char *runpod_escape(struct runpod_client *c, const char *s);
 
 /*
@@ -269,6 +276,20 @@ char *runpod_escape(struct runpod_client *c, const char *s);
  */
 char *runpod_scrub_text(const struct runpod_client *c, const char *text,
     size_t len);
+
+/*
+ * Any other v2 call (the network volumes of volumes.h): method and path
+ * (starting with "/v2/"; the caller escapes ids in it), body NULL or JSON
+ * text, create set for a POST that makes something billable (never
+ * retried after a 5xx or a network error, as a pod create).  On a 2xx: 0,
+ * *status and *json (the parsed body, NULL when empty; caller puts).
+ * Otherwise -1 with *e, kinds as above (with create, a 400 is
+ * RP_NO_CAPACITY, as for a pod).
+ */
+WARN_UNUSED_RESULT
+int runpod_call(struct runpod_client *c, const char *method,
+    const char *path, const char *body, bool create, long *status,
+    json_object **json, struct runpod_error *e);
 
 /* ---- visible for tests ------------------------------------------------ */
 
