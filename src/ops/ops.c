@@ -12,6 +12,7 @@
 #include "instag/assetops.h"
 #include "instag/iops.h"
 #include "pipeline/pipeline.h"
+#include "providers/runpod/billing.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "lib/strbuf.h"
@@ -173,7 +174,7 @@ static const struct op_def table[] = {
 	  NULL, NULL, NULL },
 	{ "runpod.list_pods", { NULL }, SCOPES("pods:read"), OP_SYNC, "runpod",
 	  "List the pods you provisioned through this agent.", no_params,
-	  NULL, pods_op_list, NULL, NULL, NULL },
+	  NULL, billing_op_list_pods, NULL, NULL, NULL },
 	{ "runpod.stop_pod", { NULL }, SCOPES("pods:write"), OP_TASK, "runpod",
 	  "Stop a pod (its volume is kept and billed).", p_pod, NULL, NULL,
 	  prov_action_step, NULL, pods_admit_owned },

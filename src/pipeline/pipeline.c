@@ -12,6 +12,8 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "pipeline/pipeline.h"
+#include "providers/runpod/billing.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "providers/runpod/runpod.h"
@@ -585,26 +587,62 @@ num_of(json_object *o, const char *key)
 	return json_object_get_double(v);
 }
 
+/*
+ * What holding the pod cost.  A pod this pipeline created is its alone:
+ * the registry's figures (compute and disk storage, billing_task_cost)
+ * reconciled with RunPod's billing.  A pod it reused (params.pod_id) is
+ * billed per pod, not per task: the minutes this pipeline held it at the
+ * pod's rates (compute as RunPod reported it, storage for its disks while
+ * running), and billed null.  New reference.
+ */
 static json_object *
 cost_of(const struct task *t, int64_t now)
 {
-	json_object *o = json_object_new_object();
+	json_object *o;
+	struct pod_rec *r = NULL;
+	const char *pod = task_ckpt_str(t, "pod_id");
 	int64_t since = task_ckpt_int(t, "pod_since_ms", 0);
 	int64_t until = task_ckpt_int(t, "pod_until_ms", 0);
-	double rate = num_of(t->checkpoint, "pod_rate"), min;
+	double rate = num_of(t->checkpoint, "pod_rate"), min, srate = 0;
+	bool have = pod != NULL && store_pod_get(pods_store(), pod, &r) == 0;
 
+	if (have && task_ckpt_bool(t, "pod_created", false)) {
+		o = billing_task_cost(r);
+		store_pod_free(r);
+		return o;
+	}
+	if (have)
+		srate = podcost_storage_rate(r, false);
+	store_pod_free(r);
 	if (until == 0)
 		until = now;
 	min = since > 0 && until > since ? (double)(until - since) / 60000.0 :
 	    0;
+	o = json_object_new_object();
 	json_object_object_add(o, "minutes", json_object_new_double(
-	    (double)(int64_t)(min * 100 + 0.5) / 100));
+	    podcost_round(min, 0.01)));
+	json_object_object_add(o, "running_minutes", json_object_new_double(
+	    podcost_round(min, 0.01)));
+	json_object_object_add(o, "stopped_minutes",
+	    json_object_new_double(0));
 	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
+	json_object_object_add(o, "storage_usd_per_hr",
+	    json_object_new_double(podcost_round(srate, 1e-6)));
+	json_object_object_add(o, "compute_usd", json_object_new_double(
+	    podcost_round(min / 60 * rate, 1e-4)));
+	json_object_object_add(o, "storage_usd", json_object_new_double(
+	    podcost_round(min / 60 * srate, 1e-4)));
 	json_object_object_add(o, "usd", json_object_new_double(
-	    (double)(int64_t)(min / 60 * rate * 10000 + 0.5) / 10000));
+	    podcost_round(min / 60 * (rate + srate), 1e-4)));
 	json_object_object_add(o, "basis", json_object_new_string(
-	    "minutes this pipeline held the pod, at the pod's hourly rate "
-	    "as RunPod reported it"));
+	    "minutes this pipeline held a pod it did not create, at the "
+	    "pod's hourly rate as RunPod reported it plus its disks' "
+	    "storage rate"));
+	json_object_object_add(o, "billed", NULL);
+	json_object_object_add(o, "billed_note", json_object_new_string(
+	    pod == NULL ? "no pod was held" : "RunPod bills the pod, not "
+	    "this task: runpod.get_pod and runpod.list_pods show its whole "
+	    "cost"));
 	return o;
 }
 
