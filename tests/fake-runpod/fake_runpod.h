@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <json-c/json.h>
+
 #include "lib/strbuf.h"
 
 struct fake_options {
@@ -47,5 +49,27 @@ void fake_api_free(void);
 void fake_api_handle(const struct fake_req *req, struct fake_resp *resp);
 /* The reason phrase of an HTTP status. */
 const char *fake_reason(int status);
+
+/* The decoded value of query parameter name, or NULL.  Caller frees. */
+char *fake_query_get(const char *query, const char *name);
+
+/* ---- fake_billing.c: the pod billing ledger, GET /v2/billing/pods ---- */
+
+/*
+ * From wall_ms on, pod_id is billed compute_hr (USD/h, as gpuAmount, or
+ * cpuAmount when cpu) and disk_hr (USD/h, diskAmount); both 0: nothing.
+ * Closes the pod's previous rate at wall_ms.
+ */
+void fake_billing_mark(const char *pod_id, bool cpu, int64_t wall_ms,
+    double compute_hr, double disk_hr);
+/*
+ * Answer GET /v2/billing/pods for query (after '?'): the HTTP status,
+ * with *out (200: the ListPodBillingResponse, new reference), or *detail
+ * (400, 422: a new string) and for 422 *errors (an array of strings, new
+ * reference).
+ */
+int fake_billing_answer(const char *query, json_object **out, char **detail,
+    json_object **errors);
+void fake_billing_clear(void);
 
 #endif
