@@ -338,7 +338,8 @@ fake_billing_answer(const char *query, json_object **out, char **detail,
 	for (t = start; t < end; t = bucket_add(t, b, 1)) {
 		int64_t to = bucket_add(t, b, 1);
 
-		seen = json_object_new_object();	/* pods of this bucket */
+		/* the pods of this bucket, each once */
+		seen = json_object_new_object();
 		for (i = 0; i < B.n; i++) {
 			const char *id = B.segs[i].pod_id;
 
