@@ -620,20 +620,20 @@ cost_of(const struct task *t, int64_t now)
 	    0;
 	o = json_object_new_object();
 	json_object_object_add(o, "minutes", json_object_new_double(
-	    podcost_round(min, 0.01)));
+	    podcost_round(min, 1e-4)));
 	json_object_object_add(o, "running_minutes", json_object_new_double(
-	    podcost_round(min, 0.01)));
+	    podcost_round(min, 1e-4)));
 	json_object_object_add(o, "stopped_minutes",
 	    json_object_new_double(0));
 	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
 	json_object_object_add(o, "storage_usd_per_hr",
 	    json_object_new_double(podcost_round(srate, 1e-6)));
 	json_object_object_add(o, "compute_usd", json_object_new_double(
-	    podcost_round(min / 60 * rate, 1e-4)));
+	    podcost_round(min / 60 * rate, 1e-6)));
 	json_object_object_add(o, "storage_usd", json_object_new_double(
-	    podcost_round(min / 60 * srate, 1e-4)));
+	    podcost_round(min / 60 * srate, 1e-6)));
 	json_object_object_add(o, "usd", json_object_new_double(
-	    podcost_round(min / 60 * (rate + srate), 1e-4)));
+	    podcost_round(min / 60 * (rate + srate), 1e-6)));
 	json_object_object_add(o, "basis", json_object_new_string(
 	    "minutes this pipeline held a pod it did not create, at the "
 	    "pod's hourly rate as RunPod reported it plus its disks' "

@@ -96,11 +96,11 @@ billing_attach(json_object *cost, const struct pod_rec *r,
 	}
 	b = json_object_new_object();
 	json_object_object_add(b, "usd", json_object_new_double(
-	    podcost_round(total, 1e-4)));
+	    podcost_round(total, 1e-6)));
 	json_object_object_add(b, "compute_usd", json_object_new_double(
-	    podcost_round(gpu + cpu, 1e-4)));
+	    podcost_round(gpu + cpu, 1e-6)));
 	json_object_object_add(b, "storage_usd", json_object_new_double(
-	    podcost_round(disk, 1e-4)));
+	    podcost_round(disk, 1e-6)));
 	json_object_object_add(b, "records", json_object_new_int64(
 	    (int64_t)k));
 	json_object_object_add(b, "source", json_object_new_string(
@@ -108,7 +108,7 @@ billing_attach(json_object *cost, const struct pod_rec *r,
 	json_object_object_add(cost, "billed", b);
 	est = podcost_total(r);
 	json_object_object_add(cost, "difference_usd", json_object_new_double(
-	    podcost_round(est - total, 1e-4)));
+	    podcost_round(est - total, 1e-6)));
 	if (k == 0)
 		json_object_object_add(cost, "billed_note",
 		    json_object_new_string("RunPod has no billing record for "

@@ -72,11 +72,11 @@ podcost_json(const struct pod_rec *r)
 
 	json_object_object_add(o, "minutes", json_object_new_double(
 	    podcost_round((double)(r->running_ms + r->stopped_ms) / 60000.0,
-	    0.01)));
+	    1e-4)));
 	json_object_object_add(o, "running_minutes", json_object_new_double(
-	    podcost_round((double)r->running_ms / 60000.0, 0.01)));
+	    podcost_round((double)r->running_ms / 60000.0, 1e-4)));
 	json_object_object_add(o, "stopped_minutes", json_object_new_double(
-	    podcost_round((double)r->stopped_ms / 60000.0, 0.01)));
+	    podcost_round((double)r->stopped_ms / 60000.0, 1e-4)));
 	json_object_object_add(o, "usd_per_hr",
 	    json_object_new_double(r->cost_per_hr));
 	json_object_object_add(o, "storage_usd_per_hr", json_object_new_double(
@@ -86,11 +86,11 @@ podcost_json(const struct pod_rec *r)
 	json_object_object_add(o, "volume_gb",
 	    json_object_new_int(r->volume_gb));
 	json_object_object_add(o, "compute_usd", json_object_new_double(
-	    podcost_round(r->cost_usd, 1e-4)));
+	    podcost_round(r->cost_usd, 1e-6)));
 	json_object_object_add(o, "storage_usd", json_object_new_double(
-	    podcost_round(r->storage_usd, 1e-4)));
+	    podcost_round(r->storage_usd, 1e-6)));
 	json_object_object_add(o, "usd", json_object_new_double(
-	    podcost_round(podcost_total(r), 1e-4)));
+	    podcost_round(podcost_total(r), 1e-6)));
 	json_object_object_add(o, "basis", json_object_new_string(
 	    "the agent's estimate: compute at the pod's hourly rate as "
 	    "RunPod reported it while it ran, disk storage at RunPod's "

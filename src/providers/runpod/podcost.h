@@ -48,7 +48,7 @@ void podcost_accrue(struct pod_rec *r, int64_t now, bool stopped);
 /* compute + storage, USD. */
 double podcost_total(const struct pod_rec *r);
 
-/* Round to 1e-4 (money) or 1e-2 (minutes) for answers. */
+/* Round to unit for answers (1e-6 for money, 1e-4 for minutes). */
 double podcost_round(double v, double unit);
 
 /*
