@@ -217,6 +217,16 @@ START_TEST(test_envelope)
 	/* the stand-in's rate for the GPU, and minutes at it */
 	ck_assert(json_object_get_double(itest_jget(r.json,
 	    "result.result.cost.usd_per_hr")) > 0);
+	/* compute and storage apart, reconciled with the stand-in's
+	 * billing (the pod was this pipeline's alone) */
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.compute_usd")) > 0);
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.storage_usd")) > 0);
+	ck_assert_msg(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.billed.usd")) > 0, "%s", r.body);
+	ck_assert_ptr_nonnull(itest_jget(r.json,
+	    "result.result.cost.difference_usd"));
 	ck_assert_ptr_nonnull(itest_jget(r.json,
 	    "result.result.seconds.train"));
 	ck_assert_int_eq(itest_jint(r.json, "result.progress.percent"), 100);

@@ -131,7 +131,11 @@ account(struct pod_rec *r, void *arg)
 	if (x->listed)
 		podcost_storage(r, dt, !x->billed);
 	x->reason = guard_account(r, dt, r->cost_per_hr, x->billed);
-	r->last_check_ms = x->now;
+	/* A stop, resume or termination may have accrued past this round's
+	 * clock since it was read: never move the stamp back (that would
+	 * count the slice twice). */
+	if (x->now > r->last_check_ms)
+		r->last_check_ms = x->now;
 	r->cost_per_hr = x->new_rate;
 	if (x->idle_known && x->in_use)
 		r->last_used_ms = x->now;
