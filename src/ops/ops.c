@@ -12,6 +12,7 @@
 #include "instag/assetops.h"
 #include "instag/iops.h"
 #include "pipeline/pipeline.h"
+#include "providers/runpod/billing.h"
 #include "providers/runpod/podlogs.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
@@ -197,7 +198,7 @@ static const struct op_def table[] = {
 	  NULL, NULL, NULL },
 	{ "runpod.list_pods", { NULL }, SCOPES("pods:read"), OP_SYNC, "runpod",
 	  "List the pods you provisioned through this agent.", no_params,
-	  NULL, pods_op_list, NULL, NULL, NULL },
+	  NULL, billing_op_list_pods, NULL, NULL, NULL },
 	{ "runpod.pod_logs", { NULL }, SCOPES("pods:read"), OP_SYNC, "runpod",
 	  "Read the last lines of one of your pods' container and system "
 	  "log from RunPod (bounded, secrets redacted).", p_pod_logs,

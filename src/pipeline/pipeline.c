@@ -13,6 +13,8 @@
 #include "lib/xalloc.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/podwatch.h"
+#include "providers/runpod/billing.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "providers/runpod/runpod.h"
@@ -611,14 +613,8 @@ pod_minutes(const struct task *t, int64_t now)
 	    60000.0 : 0;
 }
 
-static double
-round_to(double v, double unit)
-{
-	return (double)(int64_t)(v / unit + 0.5) * unit;
-}
-
-/* The current pod's share of the cost: {pod_id, gpu_type_id, minutes,
- * usd_per_hr, usd, lost?}.  New reference. */
+/* The current pod as a lost one is recorded in the checkpoint: {pod_id,
+ * gpu_type_id, minutes, usd_per_hr, usd}.  New reference. */
 static json_object *
 pod_segment(const struct task *t, int64_t now)
 {
@@ -631,43 +627,173 @@ pod_segment(const struct task *t, int64_t now)
 	json_object_object_add(o, "gpu_type_id",
 	    ju_new_str(task_ckpt_str(t, "pod_gpu")));
 	json_object_object_add(o, "minutes", json_object_new_double(
-	    round_to(min, 0.01)));
+	    podcost_round(min, 1e-4)));
 	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
 	json_object_object_add(o, "usd", json_object_new_double(
-	    round_to(min / 60 * rate, 0.0001)));
+	    podcost_round(min / 60 * rate, 1e-6)));
 	return o;
 }
 
-/* What the pipeline's pods cost: the current one, plus the lost ones it
- * replaced (each in "pods" then). */
+/*
+ * What holding the current pod cost.  A pod this pipeline created is its
+ * alone: the registry's figures (compute and disk storage,
+ * billing_task_cost) reconciled with RunPod's billing.  A pod it reused
+ * (params.pod_id) is billed per pod, not per task: the minutes this
+ * pipeline held it at the pod's rates (compute as RunPod reported it,
+ * storage for its disks while running), and billed null.  New reference.
+ */
+static json_object *
+pod_cost(const struct task *t, int64_t now)
+{
+	json_object *o;
+	struct pod_rec *r = NULL;
+	const char *pod = task_ckpt_str(t, "pod_id");
+	double rate = num_of(t->checkpoint, "pod_rate"), min, srate = 0;
+	bool have = pod != NULL && store_pod_get(pods_store(), pod, &r) == 0;
+
+	if (have && task_ckpt_bool(t, "pod_created", false)) {
+		o = billing_task_cost(r);
+		store_pod_free(r);
+		return o;
+	}
+	if (have)
+		srate = podcost_storage_rate(r, false);
+	store_pod_free(r);
+	min = pod_minutes(t, now);
+	o = json_object_new_object();
+	json_object_object_add(o, "minutes", json_object_new_double(
+	    podcost_round(min, 1e-4)));
+	json_object_object_add(o, "running_minutes", json_object_new_double(
+	    podcost_round(min, 1e-4)));
+	json_object_object_add(o, "stopped_minutes",
+	    json_object_new_double(0));
+	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
+	json_object_object_add(o, "storage_usd_per_hr",
+	    json_object_new_double(podcost_round(srate, 1e-6)));
+	json_object_object_add(o, "compute_usd", json_object_new_double(
+	    podcost_round(min / 60 * rate, 1e-6)));
+	json_object_object_add(o, "storage_usd", json_object_new_double(
+	    podcost_round(min / 60 * srate, 1e-6)));
+	json_object_object_add(o, "usd", json_object_new_double(
+	    podcost_round(min / 60 * (rate + srate), 1e-6)));
+	json_object_object_add(o, "basis", json_object_new_string(
+	    "minutes this pipeline held a pod it did not create, at the "
+	    "pod's hourly rate as RunPod reported it plus its disks' "
+	    "storage rate"));
+	json_object_object_add(o, "billed", NULL);
+	json_object_object_add(o, "billed_note", json_object_new_string(
+	    pod == NULL ? "no pod was held" : "RunPod bills the pod, not "
+	    "this task: runpod.get_pod and runpod.list_pods show its whole "
+	    "cost"));
+	return o;
+}
+
+/*
+ * A lost pod's cost (seg: what the checkpoint recorded at the loss): the
+ * registry's figures reconciled with RunPod's billing, as for a pod held
+ * now, or the recorded minutes at its rate when the registry has no row.
+ * New reference.
+ */
+static json_object *
+lost_cost(json_object *seg)
+{
+	struct pod_rec *r = NULL;
+	const char *id = ju_str(seg, "pod_id");
+	json_object *o;
+
+	if (id != NULL && store_pod_get(pods_store(), id, &r) == 0) {
+		o = billing_task_cost(r);
+		store_pod_free(r);
+	} else {
+		o = ju_copy(seg);
+		json_object_object_add(o, "compute_usd", json_object_new_double(
+		    num_of(seg, "usd")));
+		json_object_object_add(o, "billed", NULL);
+		json_object_object_add(o, "billed_note", json_object_new_string(
+		    "the agent no longer holds this pod's record"));
+	}
+	json_object_object_add(o, "pod_id", ju_new_str(id));
+	json_object_object_add(o, "lost", json_object_new_boolean(true));
+	return o;
+}
+
+/* sum.key += part.key, rounded to unit. */
+static void
+add_to(json_object *sum, json_object *part, const char *key, double unit)
+{
+	json_object_object_add(sum, key, json_object_new_double(
+	    podcost_round(num_of(sum, key) + num_of(part, key), unit)));
+}
+
+/*
+ * What the pipeline's pods cost.  With one pod, pod_cost.  After
+ * recoveries, the sums over every pod it held (the lost ones it replaced
+ * and the current one), each pod's own cost object in "pods"; "billed" is
+ * the sum of RunPod's figures when its billing answered for every pod,
+ * else null with a note.  New reference.
+ */
 static json_object *
 cost_of(const struct task *t, int64_t now)
 {
-	json_object *o = json_object_new_object();
+	static const char *const mins[] = { "minutes", "running_minutes",
+	    "stopped_minutes", NULL };
+	static const char *const usds[] = { "compute_usd", "storage_usd",
+	    "usd", NULL };
+	json_object *o = pod_cost(t, now);
 	json_object *lost = ju_arr(t->checkpoint, "lost_pods");
 	size_t i, n = lost ? json_object_array_length(lost) : 0;
-	double min = pod_minutes(t, now);
-	double rate = num_of(t->checkpoint, "pod_rate");
-	double usd = min / 60 * rate;
+	json_object *pods, *cur, *billed = NULL, *c, *b;
+	const char *const *k;
+	int64_t recs, more;
 
+	if (n == 0)
+		return o;
+	cur = ju_copy(o);
+	json_object_object_add(cur, "pod_id",
+	    ju_new_str(task_ckpt_str(t, "pod_id")));
+	json_object_object_add(cur, "lost", json_object_new_boolean(false));
+	if (ju_obj(o, "billed") != NULL)
+		billed = ju_copy(ju_obj(o, "billed"));
+	pods = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		json_object *seg = json_object_array_get_idx(lost, i);
-		min += num_of(seg, "minutes");
-		usd += num_of(seg, "usd");
+		c = lost_cost(json_object_array_get_idx(lost, i));
+		for (k = mins; *k != NULL; k++)
+			add_to(o, c, *k, 1e-4);
+		for (k = usds; *k != NULL; k++)
+			add_to(o, c, *k, 1e-6);
+		b = ju_obj(c, "billed");
+		if (b != NULL && billed != NULL) {
+			add_to(billed, b, "usd", 1e-6);
+			add_to(billed, b, "compute_usd", 1e-6);
+			add_to(billed, b, "storage_usd", 1e-6);
+			if (ju_int(billed, "records", &recs) == 0 &&
+			    ju_int(b, "records", &more) == 0)
+				json_object_object_add(billed, "records",
+				    json_object_new_int64(recs + more));
+		} else if (billed != NULL) {
+			json_object_put(billed);
+			billed = NULL;
+		}
+		json_object_array_add(pods, c);
 	}
-	json_object_object_add(o, "minutes", json_object_new_double(
-	    round_to(min, 0.01)));
-	json_object_object_add(o, "usd_per_hr", json_object_new_double(rate));
-	json_object_object_add(o, "usd", json_object_new_double(
-	    round_to(usd, 0.0001)));
+	json_object_array_add(pods, cur);
 	json_object_object_add(o, "basis", json_object_new_string(
-	    "minutes this pipeline held its pods, at each pod's hourly rate "
-	    "as RunPod reported it"));
-	if (n > 0) {
-		json_object *pods = ju_copy(lost);
-		json_object_array_add(pods, pod_segment(t, now));
-		json_object_object_add(o, "pods", pods);
+	    "the sum of the costs of the pods this pipeline held (pods), each "
+	    "as its own basis says"));
+	json_object_object_del(o, "difference_usd");
+	json_object_object_del(o, "billed_note");
+	if (billed != NULL) {
+		json_object_object_add(o, "difference_usd",
+		    json_object_new_double(podcost_round(num_of(o, "usd") -
+		    num_of(billed, "usd"), 1e-6)));
+		json_object_object_add(o, "billed", billed);
+	} else {
+		json_object_object_add(o, "billed", NULL);
+		json_object_object_add(o, "billed_note", json_object_new_string(
+		    "RunPod's billing did not answer for every pod of this "
+		    "pipeline: see pods"));
 	}
+	json_object_object_add(o, "pods", pods);
 	return o;
 }
 

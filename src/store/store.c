@@ -99,6 +99,16 @@ static const char *const schema_v4 =
     "ALTER TABLE pods ADD COLUMN last_used_ms INTEGER NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 4;";
 
+/* Stopped-pod storage: the pod's container disk and volume sizes (GB),
+ * how long it was stopped, and the storage cost accrued (docs/internals.md,
+ * "What a pod costs").  Rows of older pods read 0: no storage known. */
+static const char *const schema_v5 =
+    "ALTER TABLE pods ADD COLUMN disk_gb INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pods ADD COLUMN volume_gb INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pods ADD COLUMN stopped_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE pods ADD COLUMN storage_usd REAL NOT NULL DEFAULT 0;"
+    "PRAGMA user_version = 5;";
+
 /* How long a store call waits for SQLite's write lock (another process's
  * transaction) before giving up with SQLITE_BUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -106,7 +116,8 @@ static const char *const schema_v4 =
 #define POD_COLS "pod_id, name, task_id, owner, state, gpu_type_id, cloud, " \
     "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
     "max_cost_usd, running_ms, cost_usd, last_check_ms, reason, " \
-    "created_ms, updated_ms, idle_ms, last_used_ms"
+    "created_ms, updated_ms, idle_ms, last_used_ms, disk_gb, volume_gb, " \
+    "stopped_ms, storage_usd"
 
 #define TASK_COLS "id, context_id, owner, operation, params, state, " \
     "progress, result, artifacts, error, checkpoint, history, created_ms, " \
@@ -294,6 +305,8 @@ store_migrate(struct store *st, char **err)
 	if (version < 3 && store_apply(st, schema_v3, 3, err) < 0)
 		goto cleanup;
 	if (version < 4 && store_apply(st, schema_v4, 4, err) < 0)
+		goto cleanup;
+	if (version < 5 && store_apply(st, schema_v5, 5, err) < 0)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -861,7 +874,7 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	int rc = -1;
 
 	s = stmt_open(st, "INSERT INTO pods (" POD_COLS ") VALUES "
-	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
 	    "ON CONFLICT(pod_id) DO "
 	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
 	    " owner = excluded.owner, state = excluded.state,"
@@ -877,15 +890,19 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	    " created_ms = excluded.created_ms,"
 	    " updated_ms = excluded.updated_ms,"
 	    " idle_ms = excluded.idle_ms,"
-	    " last_used_ms = excluded.last_used_ms",
-	    "sssssss" "idsis" "IdIdIs" "II" "II",
+	    " last_used_ms = excluded.last_used_ms,"
+	    " disk_gb = excluded.disk_gb, volume_gb = excluded.volume_gb,"
+	    " stopped_ms = excluded.stopped_ms,"
+	    " storage_usd = excluded.storage_usd",
+	    "sssssss" "idsis" "IdIdIs" "II" "II" "iiId",
 	    p->pod_id, p->name, p->task_id, p->owner, p->state,
 	    p->gpu_type_id, p->cloud,
 	    p->gpu_count, p->cost_per_hr, p->public_ip, p->ssh_port,
 	    p->host_fp,
 	    p->max_runtime_ms, p->max_cost_usd, p->running_ms, p->cost_usd,
 	    p->last_check_ms, p->reason,
-	    p->created_ms, p->updated_ms, p->idle_ms, p->last_used_ms);
+	    p->created_ms, p->updated_ms, p->idle_ms, p->last_used_ms,
+	    p->disk_gb, p->volume_gb, p->stopped_ms, p->storage_usd);
 	if (s != NULL && sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
 	if (rc < 0)
@@ -921,6 +938,10 @@ row_to_pod(sqlite3_stmt *s)
 	p->updated_ms = sqlite3_column_int64(s, 19);
 	p->idle_ms = sqlite3_column_int64(s, 20);
 	p->last_used_ms = sqlite3_column_int64(s, 21);
+	p->disk_gb = sqlite3_column_int(s, 22);
+	p->volume_gb = sqlite3_column_int(s, 23);
+	p->stopped_ms = sqlite3_column_int64(s, 24);
+	p->storage_usd = sqlite3_column_double(s, 25);
 	return p;
 }
 

@@ -15,7 +15,7 @@
 #include "core/task.h"
 #include "lib/attrs.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -126,6 +126,12 @@ struct pod_rec {
 	int64_t idle_ms;	/* schema 4: stop after this long unused;
 				 * 0: never */
 	int64_t last_used_ms;	/* schema 4: when a task last used it */
+	int disk_gb;		/* schema 5: container disk, GB */
+	int volume_gb;		/* schema 5: volume disk (mounts.persistent),
+				 * GB; 0: none */
+	int64_t stopped_ms;	/* schema 5: accrued while stopped (EXITED) */
+	double storage_usd;	/* schema 5: disk storage accrued, running
+				 * and stopped; cost_usd is compute only */
 	int64_t created_ms;
 	int64_t updated_ms;
 };

@@ -793,6 +793,160 @@ START_TEST(test_actions)
 }
 END_TEST
 
+/*
+ * GET /v2/billing/pods as RunPod's v2 reference defines it: records per
+ * pod per bucket from what the pod ran (compute while not stopped, disk
+ * storage also while stopped), metadata, the query rules, and the same
+ * auth and fault handling as the other routes.
+ */
+START_TEST(test_billing_pods)
+{
+	struct resp r, r2;
+	json_object *recs, *rec, *meta, *tot;
+	char path[256], body[1024], *id;
+	double rate, gpu, disk, total;
+	long long t0, t1;
+	size_t i, n;
+
+	reset_fake();
+	snprintf(body, sizeof(body),
+	    "{\"name\":\"bill\",\"image\":\"runpod/pytorch:2.4\","
+	    "\"gpu\":{\"id\":\"%s\",\"count\":1},\"disk\":50,"
+	    "\"mounts\":{\"persistent\":{\"size\":20,\"path\":"
+	    "\"/workspace\"}},\"ports\":[\"22/tcp\"]}", RTX4090);
+	t0 = now_ms();
+	req("POST", "/v2/pods", KEY, body, &r);
+	ck_assert_msg(r.status == 201, "create: %ld %s", r.status, r.body);
+	id = strdup(jstr(r.json, "id"));
+	rate = json_object_get_double(jget(r.json, "cost"));
+	ck_assert(rate > 0);
+	resp_free(&r);
+	wait_status(id, "RUNNING", &r);
+	resp_free(&r);
+	pod_action(id, "stop", &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	sleep_ms(300);
+	pod_action(id, "terminate", &r);
+	ck_assert_int_eq(r.status, 204);
+	resp_free(&r);
+	t1 = now_ms();
+
+	snprintf(path, sizeof(path), "/v2/billing/pods?podId=%s", id);
+	req("GET", path, KEY, NULL, &r);
+	ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+	ck_assert_str_eq(header(&r, "Content-Type"), "application/json");
+	ck_assert_ptr_nonnull(header(&r, "RateLimit"));
+	recs = jget(r.json, "records");
+	ck_assert(json_object_is_type(recs, json_type_array));
+	n = json_object_array_length(recs);
+	ck_assert_uint_ge(n, 1);	/* 2 when the run crossed midnight */
+	gpu = disk = total = 0;
+	for (i = 0; i < n; i++) {
+		rec = json_object_array_get_idx(recs, i);
+		ck_assert_str_eq(jstr(rec, "podId"), id);
+		ck_assert_ptr_nonnull(jstr(rec, "startTime"));
+		ck_assert_ptr_nonnull(strstr(jstr(rec, "endTime"),
+		    "T00:00:00Z"));
+		ck_assert(json_object_get_double(jget(rec, "cpuAmount")) == 0);
+		gpu += json_object_get_double(jget(rec, "gpuAmount"));
+		disk += json_object_get_double(jget(rec, "diskAmount"));
+		total += json_object_get_double(jget(rec, "totalAmount"));
+	}
+	/* Compute for at most the time it existed at its rate; storage
+	 * while running (70 GB at 0.10) and stopped (20 GB at 0.20, 300+
+	 * ms of it). */
+	ck_assert(gpu > 0 && gpu <= rate * (double)(t1 - t0) / 3600000.0);
+	ck_assert(disk >= 20 * 0.20 / 730 * 0.3 / 3600);
+	ck_assert(disk <= 70 * 0.20 / 730 * (double)(t1 - t0) / 3600000.0);
+	ck_assert(total - (gpu + disk) < 1e-12 &&
+	    (gpu + disk) - total < 1e-12);
+	meta = jget(r.json, "metadata");
+	ck_assert_int_eq(json_object_get_int(jget(meta, "recordCount")),
+	    (int)n);
+	ck_assert_int_eq(json_object_get_int(jget(meta, "uniquePodCount")),
+	    1);
+	ck_assert_str_eq(jstr(jget(meta, "query"), "bucketSize"), "day");
+	ck_assert_str_eq(jstr(jget(meta, "query"), "podId"), id);
+	ck_assert_ptr_nonnull(strstr(jstr(jget(meta, "query"), "startTime"),
+	    "T00:00:00Z"));
+	tot = jget(meta, "totals");
+	ck_assert(json_object_get_double(jget(tot, "totalAmount")) == total);
+	ck_assert(jhas(tot, "gpuAmount") && jhas(tot, "cpuAmount") &&
+	    jhas(tot, "diskAmount"));
+	/* Terminated: the figures are final. */
+	req("GET", path, RO_KEY, NULL, &r2);
+	ck_assert_int_eq(r2.status, 200);
+	ck_assert_str_eq(json_object_to_json_string(jget(r2.json, "records")),
+	    json_object_to_json_string(recs));
+	resp_free(&r2);
+	resp_free(&r);
+
+	/* lastN hourly buckets; another pod id filters everything out. */
+	req("GET", "/v2/billing/pods?bucketSize=hour&lastN=2", KEY, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	meta = jget(jget(r.json, "metadata"), "query");
+	ck_assert_str_eq(jstr(meta, "bucketSize"), "hour");
+	ck_assert_ptr_nonnull(strstr(jstr(meta, "endTime"), ":00:00Z"));
+	ck_assert(jhas(meta, "podId") && jget(meta, "podId") == NULL);
+	resp_free(&r);
+	req("GET", "/v2/billing/pods?podId=nope&startTime=2026-01-01T00:00:00Z"
+	    "&endTime=2026-01-02T00:00:00Z", KEY, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_int_eq(json_object_array_length(jget(r.json, "records")),
+	    0);
+	ck_assert_str_eq(jstr(jget(jget(r.json, "metadata"), "query"),
+	    "startTime"), "2026-01-01T00:00:00Z");
+	resp_free(&r);
+
+	/* Bad values: 422 with errors; lastN with a range: 400. */
+	req("GET", "/v2/billing/pods?bucketSize=minute", KEY, NULL, &r);
+	assert_problem(&r, 422);
+	ck_assert(errors_mention(r.json, "query.bucketSize"));
+	resp_free(&r);
+	req("GET", "/v2/billing/pods?startTime=yesterday", KEY, NULL, &r);
+	assert_problem(&r, 422);
+	ck_assert(errors_mention(r.json, "query.startTime"));
+	resp_free(&r);
+	req("GET", "/v2/billing/pods?lastN=0", KEY, NULL, &r);
+	assert_problem(&r, 422);
+	ck_assert(errors_mention(r.json, "query.lastN"));
+	resp_free(&r);
+	req("GET", "/v2/billing/pods?lastN=3&startTime=2026-01-01T00:00:00Z",
+	    KEY, NULL, &r);
+	assert_problem(&r, 400);
+	resp_free(&r);
+	req("GET", "/v2/billing/pods?startTime=2026-01-02T00:00:00Z"
+	    "&endTime=2026-01-01T00:00:00Z", KEY, NULL, &r);
+	assert_problem(&r, 400);
+	resp_free(&r);
+
+	/* Auth, method and faults as on every route. */
+	req("GET", "/v2/billing/pods", NULL, NULL, &r);
+	assert_problem(&r, 401);
+	resp_free(&r);
+	req("POST", "/v2/billing/pods", KEY, "{}", &r);
+	assert_problem(&r, 405);
+	ck_assert_str_eq(header(&r, "Allow"), "GET");
+	resp_free(&r);
+	set_faults("{\"server_error\":{\"count\":1,\"status\":503,"
+	    "\"route\":\"GET /v2/billing/pods\"}}");
+	req("GET", "/v2/billing/pods", KEY, NULL, &r);
+	assert_problem(&r, 503);
+	resp_free(&r);
+	set_faults("{\"rate_limit\":{\"count\":1,\"retry_after\":2,"
+	    "\"route\":\"GET /v2/billing/pods\"}}");
+	req("GET", "/v2/billing/pods", KEY, NULL, &r);
+	assert_problem(&r, 429);
+	ck_assert_str_eq(header(&r, "Retry-After"), "2");
+	resp_free(&r);
+	req("GET", "/v2/billing/pods", KEY, NULL, &r);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	free(id);
+}
+END_TEST
+
 START_TEST(test_catalog)
 {
 	struct resp r;
@@ -1435,6 +1589,7 @@ fake_runpod_suite(void)
 	tcase_add_test(tc, test_list_get_404);
 	tcase_add_test(tc, test_actions);
 	tcase_add_test(tc, test_catalog);
+	tcase_add_test(tc, test_billing_pods);
 	tcase_add_test(tc, test_fault_rate_limit);
 	tcase_add_test(tc, test_fault_server_error);
 	tcase_add_test(tc, test_fault_no_capacity);

@@ -333,9 +333,8 @@ pct_decode(const char *src, size_t n, bool plus_space)
 	return out;
 }
 
-/* The decoded value of query parameter name, or NULL. Caller frees. */
-static char *
-query_get(const char *query, const char *name)
+char *
+fake_query_get(const char *query, const char *name)
 {
 	const char *p = query;
 	size_t nl = strlen(name);
@@ -354,12 +353,6 @@ query_get(const char *query, const char *name)
 		p = amp ? amp + 1 : NULL;
 	}
 	return NULL;
-}
-
-char *
-fake_query_get(const char *query, const char *name)
-{
-	return query_get(query, name);
 }
 
 /* ----------------------------------------------------------- counters ---- */
@@ -456,6 +449,7 @@ pods_clear(void)
 	free(S.pods);
 	S.pods = NULL;
 	S.npods = 0;
+	fake_billing_clear();
 }
 
 static struct pod *
@@ -580,6 +574,40 @@ pod_rate_cents(const struct pod *p)
 		return (long)(p->community ? p->gpu->cents_community :
 		    p->gpu->cents_secure) * p->gpu_count;
 	return (long)p->cpu->cents_per_vcpu * p->vcpus;
+}
+
+/*
+ * Tell the billing ledger what p costs from now on, by status: compute at
+ * its rate while PROVISIONING, STARTING or RUNNING (as "cost" shows);
+ * disk storage at RunPod's published rates, per GB per month of 730 h:
+ * container and volume disk at 0.10 while not stopped, the volume alone
+ * at 0.20 while EXITED (or ERROR); nothing once TERMINATED.
+ */
+static void
+pod_bill(const struct pod *p)
+{
+	double compute = 0, disk = 0, vol = 0;
+	json_object *x;
+
+	x = ju_obj(p->mounts, "persistent");
+	if (x != NULL && json_object_object_get_ex(x, "size", &x))
+		vol = json_object_get_double(x);
+	switch (p->status) {
+	case ST_PROVISIONING:
+	case ST_STARTING:
+	case ST_RUNNING:
+		compute = (double)pod_rate_cents(p) / 100.0;
+		disk = ((double)p->disk + vol) * 0.10 / 730.0;
+		break;
+	case ST_EXITED:
+	case ST_ERROR:
+		disk = vol * 0.20 / 730.0;
+		break;
+	case ST_TERMINATED:
+		break;
+	}
+	fake_billing_mark(p->id, p->gpu == NULL, clock_wall_ms(), compute,
+	    disk);
 }
 
 static void
@@ -1386,6 +1414,7 @@ h_create(const struct fake_req *req, struct fake_resp *resp)
 	p->status = ST_PROVISIONING;
 	p->since = clock_mono_ms();
 	p->created_at = clock_wall_ms();
+	pod_bill(p);
 	S.pods = xrealloc(S.pods, (S.npods + 1) * sizeof(*S.pods));
 	S.pods[S.npods++] = p;
 	pod_logged(p, p->since, "(created)");
@@ -1435,6 +1464,7 @@ pod_terminate(struct pod *p)
 	p->since = clock_mono_ms();
 	pod_logged(p, p->since, NULL);
 	pod_mount_sync(p);
+	pod_bill(p);
 	log_kv(LOG_INFO, "pod_terminated", "pod terminated", "pod", p->id,
 	    NULL);
 }
@@ -1503,6 +1533,7 @@ h_action(const struct fake_req *req, struct pod *p, struct fake_resp *resp)
 		p->since = clock_mono_ms();
 		pod_logged(p, p->since, NULL);
 		pod_mount_sync(p);
+		pod_bill(p);
 		log_kv(LOG_INFO, "pod_action", "pod action", "pod", p->id,
 		    "action", a, NULL);
 		set_json(resp, 200, pod_render(p));
@@ -1577,10 +1608,10 @@ catalog_query(const struct fake_req *req, struct fake_resp *resp,
 {
 	static const char *const with_include_only[] = { "product", "count",
 	    "cloud", "countryCodes", "cudaVersions", "minCudaVersion", NULL };
-	char *inc = query_get(req->query, "include");
-	char *prod = query_get(req->query, "product");
-	char *cnt = query_get(req->query, "count");
-	char *cloud = query_get(req->query, "cloud");
+	char *inc = fake_query_get(req->query, "include");
+	char *prod = fake_query_get(req->query, "product");
+	char *cnt = fake_query_get(req->query, "count");
+	char *cloud = fake_query_get(req->query, "cloud");
 	bool ok = false;
 	const char *const *q;
 	char *d = NULL;
@@ -1595,7 +1626,7 @@ catalog_query(const struct fake_req *req, struct fake_resp *resp,
 	}
 	if (inc == NULL) {
 		for (q = with_include_only; *q != NULL; q++) {
-			char *v = query_get(req->query, *q);
+			char *v = fake_query_get(req->query, *q);
 
 			if (v != NULL) {
 				free(v);
@@ -1994,6 +2025,7 @@ h_fake_pod(const struct fake_req *req, const char *id,
 	p->since = clock_mono_ms();
 	pod_logged(p, p->since, "(forced)");
 	pod_mount_sync(p);
+	pod_bill(p);
 	json_object_put(b);
 	set_json(resp, 200, pod_render(p));
 }
@@ -2071,9 +2103,25 @@ not_allowed:
 
 /* ------------------------------------------------------------ routing ---- */
 
+/* GET /v2/billing/pods (fake_billing.c keeps the ledger). */
+static void
+h_billing_pods(const struct fake_req *req, struct fake_resp *resp)
+{
+	json_object *out = NULL, *errors = NULL;
+	char *detail = NULL;
+	int st = fake_billing_answer(req->query, &out, &detail, &errors);
+
+	if (st == 200) {
+		set_json(resp, 200, out);
+	} else {
+		set_problem(resp, st, detail, errors);
+		free(detail);
+	}
+}
+
 enum route {
 	R_NONE, R_PODS, R_POD, R_POD_ACTION, R_POD_LOGS, R_GPUS, R_GPU, R_VOLS,
-	R_VOL
+	R_VOL, R_BILLING_PODS
 };
 
 /* Match a /v2 path; *id gets the decoded {id} (caller frees). */
@@ -2094,6 +2142,8 @@ match_route(const char *path, char **id)
 		*id = pct_decode(path + 20, strlen(path + 20), false);
 		return *id ? R_VOL : R_NONE;
 	}
+	if (strcmp(path, "/v2/billing/pods") == 0)
+		return R_BILLING_PODS;
 	if (strncmp(path, "/v2/catalog/gpus/", 17) == 0 && path[17] != '\0' &&
 	    strchr(path + 17, '/') == NULL) {
 		*id = pct_decode(path + 17, strlen(path + 17), false);
@@ -2130,6 +2180,7 @@ route_key(enum route r)
 	case R_GPU: return "/v2/catalog/gpus/{id}";
 	case R_VOLS: return "/v2/network-volumes";
 	case R_VOL: return "/v2/network-volumes/{id}";
+	case R_BILLING_PODS: return "/v2/billing/pods";
 	default: return "(unknown)";
 	}
 }
@@ -2145,7 +2196,8 @@ route_allow(enum route r)
 	case R_POD_ACTION: return "POST";
 	case R_POD_LOGS:
 	case R_GPUS:
-	case R_GPU: return "GET";
+	case R_GPU:
+	case R_BILLING_PODS: return "GET";
 	default: return NULL;
 	}
 }
@@ -2252,6 +2304,9 @@ handle_v2(const struct fake_req *req, struct fake_resp *resp)
 		break;
 	case R_GPU:
 		h_catalog(req, resp, id);
+		break;
+	case R_BILLING_PODS:
+		h_billing_pods(req, resp);
 		break;
 	case R_POD:
 	case R_POD_ACTION:

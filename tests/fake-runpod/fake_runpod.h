@@ -116,4 +116,23 @@ const char *fake_volume_dc(const char *id);
 /* Link (on) or unlink path to volume id's directory (with --volume-dir). */
 void fake_volume_mount(const char *id, const char *path, bool on);
 
+/* ---- fake_billing.c: the pod billing ledger, GET /v2/billing/pods ---- */
+
+/*
+ * From wall_ms on, pod_id is billed compute_hr (USD/h, as gpuAmount, or
+ * cpuAmount when cpu) and disk_hr (USD/h, diskAmount); both 0: nothing.
+ * Closes the pod's previous rate at wall_ms.
+ */
+void fake_billing_mark(const char *pod_id, bool cpu, int64_t wall_ms,
+    double compute_hr, double disk_hr);
+/*
+ * Answer GET /v2/billing/pods for query (after '?'): the HTTP status,
+ * with *out (200: the ListPodBillingResponse, new reference), or *detail
+ * (400, 422: a new string) and for 422 *errors (an array of strings, new
+ * reference).
+ */
+int fake_billing_answer(const char *query, json_object **out, char **detail,
+    json_object **errors);
+void fake_billing_clear(void);
+
 #endif

@@ -217,6 +217,16 @@ START_TEST(test_envelope)
 	/* the stand-in's rate for the GPU, and minutes at it */
 	ck_assert(json_object_get_double(itest_jget(r.json,
 	    "result.result.cost.usd_per_hr")) > 0);
+	/* compute and storage apart, reconciled with the stand-in's
+	 * billing (the pod was this pipeline's alone) */
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.compute_usd")) > 0);
+	ck_assert(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.storage_usd")) > 0);
+	ck_assert_msg(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.billed.usd")) > 0, "%s", r.body);
+	ck_assert_ptr_nonnull(itest_jget(r.json,
+	    "result.result.cost.difference_usd"));
 	ck_assert_ptr_nonnull(itest_jget(r.json,
 	    "result.result.seconds.train"));
 	ck_assert_int_eq(itest_jint(r.json, "result.progress.percent"), 100);
@@ -741,6 +751,20 @@ START_TEST(test_recover_lost_pod)
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.cost.pods.0."
 	    "pod_id"), pod);
 	ck_assert_ptr_nonnull(itest_jget(r.json, "result.result.cost.pods.1"));
+	ck_assert_ptr_null(itest_jget(r.json, "result.result.cost.pods.2"));
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.cost.pods.0.lost")));
+	ck_assert(!json_object_get_boolean(itest_jget(r.json,
+	    "result.result.cost.pods.1.lost")));
+	/* the totals are the sums over both pods, billed ones too (the
+	 * stand-in's billing answers for each) */
+	ck_assert_double_eq_tol(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.usd")), json_object_get_double(itest_jget(
+	    r.json, "result.result.cost.pods.0.usd")) +
+	    json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.pods.1.usd")), 1e-5);
+	ck_assert_msg(json_object_get_double(itest_jget(r.json,
+	    "result.result.cost.billed.usd")) > 0, "%s", r.body);
 	ck_assert(json_object_get_boolean(itest_jget(r.json,
 	    "result.result.pod.terminated")));
 	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,

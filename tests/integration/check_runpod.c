@@ -806,6 +806,151 @@ START_TEST(test_cost_guard)
 }
 END_TEST
 
+/* What the stand-in bills pod id in all (GET /v2/billing/pods?podId=),
+ * into *total and *disk. */
+static void
+fake_billed(const char *id, double *total, double *disk)
+{
+	struct itest_resp r;
+	json_object *recs;
+	char path[160];
+	size_t i;
+
+	snprintf(path, sizeof(path), "/v2/billing/pods?podId=%s"
+	    "&bucketSize=year&lastN=2", id);
+	fake("GET", path, NULL, 1, &r);
+	ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
+	recs = itest_jget(r.json, "records");
+	*total = *disk = 0;
+	for (i = 0; recs && i < json_object_array_length(recs); i++) {
+		json_object *x = json_object_array_get_idx(recs, i);
+		*total += json_object_get_double(itest_jget(x, "totalAmount"));
+		*disk += json_object_get_double(itest_jget(x, "diskAmount"));
+	}
+	itest_resp_free(&r);
+}
+
+static double
+dnum(json_object *o, const char *path)
+{
+	json_object *v = itest_jget(o, path);
+
+	ck_assert_msg(v != NULL, "no %s", path);
+	return json_object_get_double(v);
+}
+
+/*
+ * Cost you can trust, through the real path: a pod with a container disk
+ * and a volume is provisioned, stopped for a while, and terminated.  Each
+ * task reports its cost (compute and disk storage apart, and the total),
+ * the stopped time accrues volume storage, runpod.list_pods shows the
+ * running total with RunPod's billed figures, and at the end the billed
+ * figures are exactly what the stand-in's GET /v2/billing/pods says.
+ * When the billing endpoint fails, the figures say why and the task
+ * still completes.
+ */
+START_TEST(test_cost_storage)
+{
+	struct itest_resp r;
+	char pp[128], *pod;
+	double total, disk, stopped_before;
+	json_object *pods, *c = NULL;
+	size_t k;
+	int i;
+
+	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+	    "\"container_disk_gb\":50,\"volume_gb\":500}", "completed", 30000,
+	    &r);
+	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
+	ck_assert_int_eq(itest_jint(r.json, "result.result.cost.disk_gb"), 50);
+	ck_assert_int_eq(itest_jint(r.json, "result.result.cost.volume_gb"),
+	    500);
+	ck_assert_msg(itest_jget(r.json, "result.result.cost.billed") != NULL,
+	    "%s", r.body);
+	itest_resp_free(&r);
+	snprintf(pp, sizeof(pp), "{\"pod_id\":\"%s\"}", pod);
+
+	run("runpod.stop_pod", pp, "completed", 20000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.agent_state"),
+	    "stopped");
+	ck_assert(dnum(r.json, "result.result.cost.compute_usd") > 0);
+	/* stopped: the volume alone, at 0.20 USD/GB/month */
+	ck_assert(dnum(r.json, "result.result.cost.storage_usd_per_hr") ==
+	    (double)(int64_t)(500 * 0.20 / 730 * 1e6 + 0.5) / 1e6);
+	stopped_before = dnum(r.json, "result.result.cost.stopped_minutes");
+	itest_resp_free(&r);
+	/* Stopped for at least 3 cost guard rounds (1 s each: one GET
+	 * /v2/pods a round). */
+	i = fake_calls("GET /v2/pods");
+	for (k = 0; k < 600 && fake_calls("GET /v2/pods") < i + 3; k++)
+		usleep(100000);	/* a hang guard: 60 s */
+
+	/* list_pods: the running total, RunPod's billed figures beside it */
+	op(admin(), "runpod.list_pods", "{}", &r);
+	pods = itest_jget(r.json, "result.pods");
+	for (k = 0; pods && k < json_object_array_length(pods); k++)
+		if (strcmp(itest_jstr(json_object_array_get_idx(pods, k),
+		    "pod_id"), pod) == 0)
+			c = json_object_array_get_idx(pods, k);
+	ck_assert_msg(c != NULL, "%s", r.body);
+	ck_assert(dnum(c, "stopped_minutes") > stopped_before);
+	ck_assert(dnum(c, "storage_usd") > 0);
+	ck_assert(dnum(c, "total_usd") == dnum(c, "cost_usd") +
+	    dnum(c, "storage_usd"));
+	ck_assert(dnum(c, "cost.billed.usd") > 0);
+	ck_assert(dnum(c, "cost.billed.storage_usd") > 0);
+	ck_assert_ptr_nonnull(itest_jget(c, "cost.difference_usd"));
+	itest_resp_free(&r);
+
+	/* The billing endpoint fails: null with the reason, the operation
+	 * answers all the same. */
+	fake_faults("{\"server_error\":{\"count\":1,\"status\":503,"
+	    "\"route\":\"GET /v2/billing/pods\"}}");
+	op(admin(), "runpod.list_pods", "{}", &r);
+	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
+	pods = itest_jget(r.json, "result.pods");
+	for (k = 0, c = NULL; pods && k < json_object_array_length(pods); k++)
+		if (strcmp(itest_jstr(json_object_array_get_idx(pods, k),
+		    "pod_id"), pod) == 0)
+			c = json_object_array_get_idx(pods, k);
+	ck_assert_msg(c != NULL && json_object_object_get_ex(
+	    itest_jget(c, "cost"), "billed", NULL) &&
+	    itest_jget(c, "cost.billed") == NULL, "%s", r.body);
+	ck_assert_ptr_nonnull(strstr(itest_jstr(c, "cost.billed_note"),
+	    "HTTP 503"));
+	itest_resp_free(&r);
+	fake_faults(NULL);
+
+	run("runpod.terminate_pod", pp, "completed", 20000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.status"),
+	    "TERMINATED");
+	c = itest_jget(r.json, "result.result.cost");
+	ck_assert_msg(c != NULL, "%s", r.body);
+	ck_assert(dnum(c, "storage_usd") > 0);
+	ck_assert(dnum(c, "compute_usd") > 0);
+	ck_assert(dnum(c, "stopped_minutes") > 0);
+	ck_assert(dnum(c, "running_minutes") > 0);
+	ck_assert(dnum(c, "minutes") > 0);
+	ck_assert(dnum(c, "usd") - (dnum(c, "compute_usd") +
+	    dnum(c, "storage_usd")) < 2e-6 && (dnum(c, "compute_usd") +
+	    dnum(c, "storage_usd")) - dnum(c, "usd") < 2e-6);
+	ck_assert(dnum(c, "storage_usd_per_hr") == 0);
+	/* billed: what the stand-in billed, to the micro-dollar */
+	fake_billed(pod, &total, &disk);
+	ck_assert(disk > 0);
+	ck_assert_msg(dnum(c, "billed.usd") - total < 1e-6 &&
+	    total - dnum(c, "billed.usd") < 1e-6, "billed %f, stand-in %f",
+	    dnum(c, "billed.usd"), total);
+	ck_assert(dnum(c, "billed.storage_usd") - disk < 1e-6 &&
+	    disk - dnum(c, "billed.storage_usd") < 1e-6);
+	ck_assert(dnum(c, "difference_usd") - (dnum(c, "usd") -
+	    dnum(c, "billed.usd")) < 2e-6 && (dnum(c, "usd") -
+	    dnum(c, "billed.usd")) - dnum(c, "difference_usd") < 2e-6);
+	itest_resp_free(&r);
+	free(pod);
+}
+END_TEST
+
 START_TEST(test_reaper)
 {
 	struct itest_resp r;
@@ -1215,6 +1360,7 @@ runpod_integration_suite(void)
 	tcase_add_test(tc, test_cancel_provision);
 	tcase_add_test(tc, test_crash_during_create);
 	tcase_add_test(tc, test_cost_guard);
+	tcase_add_test(tc, test_cost_storage);
 	tcase_add_test(tc, test_reaper);
 	tcase_add_test(tc, test_idle_stop);
 	tcase_add_test(tc, test_idle_terminate);

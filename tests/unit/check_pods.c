@@ -19,6 +19,8 @@
 
 #include "core/config.h"
 #include "lib/jsonutil.h"
+#include "providers/runpod/billing.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/podguard.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
@@ -232,6 +234,196 @@ START_TEST(test_guard_account)
 }
 END_TEST
 
+static bool
+near(double a, double b)
+{
+	return a - b < 1e-9 && b - a < 1e-9;
+}
+
+static double
+num(json_object *o, const char *k)
+{
+	return json_object_get_double(json_object_object_get(o, k));
+}
+
+/*
+ * Storage accrues at RunPod's published rates: container + volume disk at
+ * 0.10 USD/GB/month while running, the volume alone at 0.20 while
+ * stopped (730 h a month); compute only while running.  The sums are in
+ * the registry row: an agent restart (a store reopened) goes on from
+ * last_check_ms, losing and doubling nothing.
+ */
+START_TEST(test_podcost_accrue)
+{
+	char dir[256], path[300], *err = NULL;
+	struct store *st = NULL;
+	struct pod_rec r = { 0 }, *g = NULL;
+	double run = 70 * 0.10 / 730, stop = 20 * 0.20 / 730;
+
+	r.pod_id = (char *)"p1";
+	r.name = (char *)"n";
+	r.task_id = (char *)UUID1;
+	r.owner = (char *)"alice";
+	r.state = (char *)"active";
+	r.disk_gb = 50;
+	r.volume_gb = 20;
+	r.cost_per_hr = 0.69;
+	ck_assert(near(podcost_storage_rate(&r, false), run));
+	ck_assert(near(podcost_storage_rate(&r, true), stop));
+	/* Never checked: only stamped. */
+	podcost_accrue(&r, 1000, false);
+	ck_assert_int_eq(r.last_check_ms, 1000);
+	ck_assert(r.cost_usd == 0 && r.storage_usd == 0);
+	/* One hour running. */
+	podcost_accrue(&r, 1000 + 3600000, false);
+	ck_assert_int_eq(r.running_ms, 3600000);
+	ck_assert(near(r.cost_usd, 0.69));
+	ck_assert(near(r.storage_usd, run));
+	ck_assert_int_eq(r.stopped_ms, 0);
+	/* Two hours stopped: storage of the volume only, no compute. */
+	podcost_accrue(&r, 1000 + 3 * 3600000, true);
+	ck_assert_int_eq(r.running_ms, 3600000);
+	ck_assert_int_eq(r.stopped_ms, 2 * 3600000);
+	ck_assert(near(r.cost_usd, 0.69));
+	ck_assert(near(r.storage_usd, run + 2 * stop));
+	ck_assert(near(podcost_total(&r), 0.69 + run + 2 * stop));
+	/* A clock step back accrues nothing and keeps the stamp. */
+	podcost_accrue(&r, 5, false);
+	ck_assert_int_eq(r.last_check_ms, 1000 + 3 * 3600000);
+	ck_assert(near(r.storage_usd, run + 2 * stop));
+
+	/* The agent restarts: the row is read back and accrual goes on
+	 * from its last_check_ms (30 min more, started again). */
+	tu_tmpdir_make(dir, sizeof(dir), "podcost");
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	ck_assert_int_eq(store_open(path, &st, &err), 0);
+	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
+	store_close(st);
+	ck_assert_int_eq(store_open(path, &st, &err), 0);
+	ck_assert_int_eq(store_pod_get(st, "p1", &g), 0);
+	ck_assert(near(g->storage_usd, r.storage_usd));
+	ck_assert_int_eq(g->stopped_ms, r.stopped_ms);
+	ck_assert_int_eq(g->last_check_ms, r.last_check_ms);
+	podcost_accrue(g, g->last_check_ms + 1800000, false);
+	ck_assert_int_eq(g->running_ms, 3600000 + 1800000);
+	ck_assert(near(g->cost_usd, 0.69 * 1.5));
+	ck_assert(near(g->storage_usd, run * 1.5 + 2 * stop));
+	/* Terminated: nothing more. */
+	free(g->state);
+	g->state = xstrdup("terminated");
+	podcost_accrue(g, g->last_check_ms + 3600000, true);
+	ck_assert_int_eq(g->stopped_ms, 2 * 3600000);
+	store_pod_free(g);
+	store_close(st);
+	tu_tmpdir_remove(dir);
+}
+END_TEST
+
+/* The storage the cost guard adds counts towards max_cost_usd. */
+START_TEST(test_podcost_guard)
+{
+	struct pod_rec r = { 0 };
+	char *why;
+
+	r.max_cost_usd = 1.0;
+	r.volume_gb = 1000;
+	/* 1000 GB stopped for 730 h: 200 USD of storage. */
+	podcost_storage(&r, 730LL * 3600000, true);
+	ck_assert(near(r.storage_usd, 200.0));
+	ck_assert_int_eq(r.stopped_ms, 730LL * 3600000);
+	why = guard_account(&r, 60000, 0.0, false);
+	ck_assert_ptr_nonnull(why);
+	ck_assert_ptr_nonnull(strstr(why, "storage 200.0000"));
+	free(why);
+	/* Negative or zero intervals add nothing. */
+	podcost_storage(&r, -1, true);
+	podcost_storage(&r, 0, false);
+	ck_assert(near(r.storage_usd, 200.0));
+}
+END_TEST
+
+/* The cost object, and what RunPod's billing answer adds to it. */
+START_TEST(test_podcost_billing)
+{
+	struct pod_rec r = { 0 };
+	json_object *o, *a, *b;
+
+	r.pod_id = (char *)"p1";
+	r.state = (char *)"stopped";
+	r.disk_gb = 10;
+	r.volume_gb = 20;
+	r.cost_per_hr = 0;
+	r.running_ms = 90000;
+	r.stopped_ms = 30000;
+	r.cost_usd = 0.5;
+	r.storage_usd = 0.25;
+	o = podcost_json(&r);
+	ck_assert(num(o, "minutes") == 2.0);
+	ck_assert(num(o, "running_minutes") == 1.5);
+	ck_assert(num(o, "stopped_minutes") == 0.5);
+	ck_assert(num(o, "compute_usd") == 0.5);
+	ck_assert(num(o, "storage_usd") == 0.25);
+	ck_assert(num(o, "usd") == 0.75);
+	ck_assert(near(num(o, "storage_usd_per_hr"),
+	    podcost_round(20 * 0.20 / 730, 1e-6)));
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(o,
+	    "volume_gb")), 20);
+
+	/* Records of this pod (two days) and another: this pod's summed. */
+	a = json_tokener_parse("{\"records\":["
+	    "{\"podId\":\"p1\",\"totalAmount\":0.5,\"gpuAmount\":0.4,"
+	    "\"cpuAmount\":0,\"diskAmount\":0.1},"
+	    "{\"podId\":\"p2\",\"totalAmount\":9,\"gpuAmount\":9,"
+	    "\"cpuAmount\":0,\"diskAmount\":0},"
+	    "{\"podId\":\"p1\",\"totalAmount\":0.2,\"gpuAmount\":0.1,"
+	    "\"cpuAmount\":0,\"diskAmount\":0.1}],\"metadata\":{}}");
+	ck_assert_ptr_nonnull(a);
+	billing_attach(o, &r, a, NULL);
+	b = json_object_object_get(o, "billed");
+	ck_assert_ptr_nonnull(b);
+	ck_assert(near(num(b, "usd"), 0.7));
+	ck_assert(near(num(b, "compute_usd"), 0.5));
+	ck_assert(near(num(b, "storage_usd"), 0.2));
+	ck_assert_int_eq(json_object_get_int(json_object_object_get(b,
+	    "records")), 2);
+	ck_assert(near(num(o, "difference_usd"), 0.05));
+	json_object_put(a);
+	json_object_put(o);
+
+	/* No answer: billed null with the reason; nothing else changes. */
+	o = podcost_json(&r);
+	billing_attach(o, &r, NULL, "RunPod's billing endpoint answered "
+	    "HTTP 404");
+	ck_assert(json_object_object_get_ex(o, "billed", &b));
+	ck_assert_ptr_null(b);
+	ck_assert_str_eq(ju_str(o, "billed_note"), "RunPod's billing "
+	    "endpoint answered HTTP 404");
+	ck_assert(num(o, "usd") == 0.75);
+	json_object_put(o);
+
+	/* A record without its required totalAmount: not trusted. */
+	o = podcost_json(&r);
+	a = json_tokener_parse("{\"records\":[{\"podId\":\"p1\"}]}");
+	billing_attach(o, &r, a, NULL);
+	ck_assert(json_object_object_get_ex(o, "billed", &b));
+	ck_assert_ptr_null(b);
+	ck_assert_ptr_nonnull(ju_str(o, "billed_note"));
+	json_object_put(a);
+	json_object_put(o);
+
+	/* No record for the pod yet: billed 0, said so. */
+	o = podcost_json(&r);
+	a = json_tokener_parse("{\"records\":[]}");
+	billing_attach(o, &r, a, NULL);
+	b = json_object_object_get(o, "billed");
+	ck_assert_ptr_nonnull(b);
+	ck_assert(num(b, "usd") == 0);
+	ck_assert_ptr_nonnull(ju_str(o, "billed_note"));
+	json_object_put(a);
+	json_object_put(o);
+}
+END_TEST
+
 /* The idle decision: only an active, RUNNING pod with a limit that no
  * task used for that long, counted from its last use (else its
  * creation). */
@@ -360,9 +552,15 @@ START_TEST(test_describe)
 	r.max_cost_usd = 1;
 	r.running_ms = 90000;
 	r.cost_usd = 0.25;
+	r.stopped_ms = 60000;
+	r.storage_usd = 0.125;
 	r.idle_ms = 90000;
 	r.last_used_ms = 86400000;
 	o = pods_describe(&r, NULL);
+	ck_assert(num(o, "storage_usd") == 0.125);
+	ck_assert(num(o, "total_usd") == 0.375);
+	ck_assert(num(o, "stopped_minutes") == 1.0);
+	ck_assert(num(json_object_object_get(o, "cost"), "usd") == 0.375);
 	ck_assert(json_object_get_double(json_object_object_get(o,
 	    "idle_minutes")) == 1.5);
 	ck_assert(json_object_get_double(json_object_object_get(o,
@@ -541,6 +739,9 @@ pods_suite(void)
 	tcase_add_test(tc, test_env_key);
 	tcase_add_test(tc, test_retry_delay);
 	tcase_add_test(tc, test_guard_account);
+	tcase_add_test(tc, test_podcost_accrue);
+	tcase_add_test(tc, test_podcost_guard);
+	tcase_add_test(tc, test_podcost_billing);
 	tcase_add_test(tc, test_guard_idle);
 	tcase_add_test(tc, test_guard_task_uses);
 	tcase_add_test(tc, test_guard_names);

@@ -122,7 +122,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "5");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -138,7 +138,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "5");
 	free(v);
 }
 END_TEST
@@ -719,6 +719,10 @@ START_TEST(test_pods_registry)
 	r.created_ms = r.updated_ms = 1000;
 	r.idle_ms = 1800000;
 	r.last_used_ms = 1500;
+	r.disk_gb = 50;
+	r.volume_gb = 20;
+	r.stopped_ms = 7200000;
+	r.storage_usd = 0.0123;
 	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
 	r.pod_id = (char *)"pod-2";
 	r.task_id = (char *)"t2";
@@ -735,6 +739,10 @@ START_TEST(test_pods_registry)
 	ck_assert_ptr_null(g->reason);
 	ck_assert_int_eq(g->idle_ms, 1800000);
 	ck_assert_int_eq(g->last_used_ms, 1500);
+	ck_assert_int_eq(g->disk_gb, 50);
+	ck_assert_int_eq(g->volume_gb, 20);
+	ck_assert_int_eq(g->stopped_ms, 7200000);
+	ck_assert(g->storage_usd > 0.01229 && g->storage_usd < 0.01231);
 	/* An update keeps the key and changes the rest. */
 	free(g->state);
 	g->state = xstrdup("terminated");
@@ -769,9 +777,29 @@ START_TEST(test_pods_registry)
 	store_pod_list_free(all, n);
 	store_close(st);
 
+	/* A version 4 store (no storage columns) is migrated on open, its
+	 * pods kept with no storage known. */
+	exec_sql(path, "ALTER TABLE pods DROP COLUMN disk_gb; "
+	    "ALTER TABLE pods DROP COLUMN volume_gb; "
+	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
+	    "ALTER TABLE pods DROP COLUMN storage_usd; "
+	    "PRAGMA user_version = 4;");
+	st = open_ok(path);
+	ck_assert_int_eq(store_pod_get(st, "pod-1", &g), 0);
+	ck_assert_int_eq(g->idle_ms, 1800000);
+	ck_assert_int_eq(g->volume_gb, 0);
+	ck_assert_int_eq(g->stopped_ms, 0);
+	ck_assert(g->storage_usd == 0);
+	store_pod_free(g);
+	store_close(st);
+
 	/* A version 3 store (no idle columns) is migrated on open, its
 	 * pods kept with no idle limit. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN idle_ms; "
+	exec_sql(path, "ALTER TABLE pods DROP COLUMN disk_gb; "
+	    "ALTER TABLE pods DROP COLUMN volume_gb; "
+	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
+	    "ALTER TABLE pods DROP COLUMN storage_usd; "
+	    "ALTER TABLE pods DROP COLUMN idle_ms; "
 	    "ALTER TABLE pods DROP COLUMN last_used_ms; "
 	    "PRAGMA user_version = 3;");
 	st = open_ok(path);
@@ -791,7 +819,7 @@ START_TEST(test_pods_registry)
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "5");
 	free(v);
 }
 END_TEST
@@ -834,7 +862,7 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "4");
+	ck_assert_str_eq(v, "5");
 	free(v);
 	task_free(t);
 }

@@ -11,6 +11,7 @@
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/podguard.h"
 #include "providers/runpod/pods.h"
 #include "lib/uuid.h"
@@ -34,10 +35,11 @@ guard_account(struct pod_rec *r, int64_t dt_ms, double rate, bool billed)
 		r->running_ms += dt_ms;
 		r->cost_usd += rate * (double)dt_ms / 3600000.0;
 	}
-	if (r->max_cost_usd > 0 && r->cost_usd >= r->max_cost_usd)
+	if (r->max_cost_usd > 0 && podcost_total(r) >= r->max_cost_usd)
 		return xasprintf("cost guard: max_cost_usd %.2f reached "
-		    "(%.4f USD at %.3f USD/h)", r->max_cost_usd, r->cost_usd,
-		    rate);
+		    "(%.4f USD: compute %.4f at %.3f USD/h, storage %.4f)",
+		    r->max_cost_usd, podcost_total(r), r->cost_usd, rate,
+		    r->storage_usd);
 	if (r->max_runtime_ms > 0 && r->running_ms >= r->max_runtime_ms)
 		return xasprintf("cost guard: max_runtime_minutes %lld "
 		    "reached (ran %.1f minutes)",
@@ -92,6 +94,7 @@ guard_idle(const struct pod_rec *r, int64_t now, bool in_use, bool running)
 struct round {
 	int64_t now;
 	double new_rate;
+	bool listed;		/* RunPod lists it (not TERMINATED) */
 	bool billed;
 	bool running;		/* RunPod says RUNNING */
 	bool idle_known;	/* in_use is known (the task scan worked) */
@@ -124,8 +127,15 @@ account(struct pod_rec *r, void *arg)
 
 	if (strcmp(r->state, "terminated") == 0)
 		return;
+	/* Disk storage is billed while it exists, running or stopped. */
+	if (x->listed)
+		podcost_storage(r, dt, !x->billed);
 	x->reason = guard_account(r, dt, r->cost_per_hr, x->billed);
-	r->last_check_ms = x->now;
+	/* A stop, resume or termination may have accrued past this round's
+	 * clock since it was read: never move the stamp back (that would
+	 * count the slice twice). */
+	if (x->now > r->last_check_ms)
+		r->last_check_ms = x->now;
 	r->cost_per_hr = x->new_rate;
 	if (x->idle_known && x->in_use)
 		r->last_used_ms = x->now;
@@ -138,6 +148,9 @@ set_idle_stopped(struct pod_rec *r, void *arg)
 {
 	if (strcmp(r->state, "terminated") == 0)
 		return;
+	/* Running up to the stop; stopped (storage only) from now. */
+	if (strcmp(r->state, "stopped") != 0)
+		podcost_accrue(r, clock_wall_ms(), false);
 	free(r->state);
 	r->state = xstrdup("stopped");
 	free(r->reason);
@@ -231,6 +244,7 @@ cost_round(void)
 			x.billed = strcmp(lp->status, "EXITED") != 0 &&
 			    strcmp(lp->status, "TERMINATED") != 0;
 			x.running = strcmp(lp->status, "RUNNING") == 0;
+			x.listed = strcmp(lp->status, "TERMINATED") != 0;
 		}
 		for (j = 0; idle_known && j < nts && !x.in_use; j++)
 			x.in_use = guard_task_uses(ts[j], recs[i]);

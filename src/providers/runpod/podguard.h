@@ -6,9 +6,10 @@
  *   live pods (none: no API call): one GET /v2/pods, then for each live
  *   pod add the time since the last round to running_ms and
  *   rate x time to cost_usd (the rate RunPod reported last round: its
- *   "cost" is 0 while a pod is stopped), and terminate pods past
- *   max_runtime_ms or max_cost_usd.  A pod RunPod no longer lists is
- *   marked terminated.
+ *   "cost" is 0 while a pod is stopped), disk storage to storage_usd
+ *   (podcost_storage: running or stopped), and terminate pods past
+ *   max_runtime_ms or max_cost_usd (compared with compute + storage).  A
+ *   pod RunPod no longer lists is marked terminated.
  * - Idle limit, in the same round and with no RunPod call of its own: a
  *   pod is in use while an unfinished task targets it (guard_task_uses:
  *   one read of the store's active tasks per round); a pod in use gets

@@ -15,6 +15,7 @@
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "core/metrics.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/pods.h"
 #include "providers/ssh/ssh.h"
 #include "lib/strbuf.h"
@@ -414,7 +415,7 @@ pods_register(const struct task *t, const struct runpod_pod *p,
     const char *cloud, char **err)
 {
 	struct pod_rec r = { 0 };
-	int64_t mins = P.cfg->max_runtime_minutes, now = clock_wall_ms();
+	int64_t mins = P.cfg->max_runtime_minutes, now = clock_wall_ms(), v64;
 	json_object *v;
 	char *name = pods_name_for(t->id);
 	int rc;
@@ -433,6 +434,12 @@ pods_register(const struct task *t, const struct runpod_pod *p,
 	r.cloud = (char *)cloud;
 	r.gpu_count = p->gpu_count > 0 ? p->gpu_count : 1;
 	r.cost_per_hr = p->cost_per_hr;
+	/* The sizes RunPod reports: what its storage is billed on. */
+	if (ju_int(p->raw, "disk", &v64) == 0 && v64 > 0 && v64 < INT_MAX)
+		r.disk_gb = (int)v64;
+	if (ju_int(ju_obj(ju_obj(p->raw, "mounts"), "persistent"), "size",
+	    &v64) == 0 && v64 > 0 && v64 < INT_MAX)
+		r.volume_gb = (int)v64;
 	r.max_runtime_ms = mins * 60000;
 	r.idle_ms = pods_idle_ms(t->params);
 	r.last_used_ms = now;
@@ -496,6 +503,15 @@ set_terminated(struct pod_rec *r, void *arg)
 	r->reason = xstrdup(arg);
 }
 
+/* Terminated by the agent just now: the last interval is accrued in the
+ * state the pod was in, then the row is closed. */
+static void
+set_terminated_now(struct pod_rec *r, void *arg)
+{
+	podcost_accrue(r, clock_wall_ms(), strcmp(r->state, "stopped") == 0);
+	set_terminated(r, arg);
+}
+
 int
 pods_terminate(struct runpod_client *c, const char *pod_id, const char *who,
     const char *reason, struct runpod_error *e)
@@ -510,7 +526,7 @@ pods_terminate(struct runpod_client *c, const char *pod_id, const char *who,
 		return -1;
 	}
 	runpod_error_clear(e);
-	mark(pod_id, set_terminated, (void *)reason);
+	mark(pod_id, set_terminated_now, (void *)reason);
 	if (strcmp(who, "owner") != 0)
 		metrics_pod_reaped(who);
 	log_kv(LOG_INFO, "pod_terminated", reason, "pod", pod_id, "by", who,
@@ -582,6 +598,13 @@ pods_describe(const struct pod_rec *r, const struct runpod_pod *live)
 	    (double)r->running_ms / 60000.0));
 	json_object_object_add(o, "cost_usd",
 	    json_object_new_double(r->cost_usd));
+	json_object_object_add(o, "stopped_minutes", json_object_new_double(
+	    (double)r->stopped_ms / 60000.0));
+	json_object_object_add(o, "storage_usd",
+	    json_object_new_double(r->storage_usd));
+	json_object_object_add(o, "total_usd",
+	    json_object_new_double(podcost_total(r)));
+	json_object_object_add(o, "cost", podcost_json(r));
 	json_object_object_add(o, "max_runtime_minutes", json_object_new_int64(
 	    r->max_runtime_ms / 60000));
 	json_object_object_add(o, "max_cost_usd",

@@ -8,7 +8,9 @@
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "providers/runpod/billing.h"
 #include "providers/runpod/candidates.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/provision.h"
 #include "providers/runpod/volumes.h"
@@ -416,6 +418,9 @@ set_ssh_seen(struct pod_rec *r, void *arg)
 	r->ssh_port = s->port;
 	if (r->host_fp == NULL)
 		r->host_fp = xstrdup(s->fp);
+	/* Stopped up to now; running from now on. */
+	if (strcmp(r->state, "stopped") == 0)
+		podcost_accrue(r, clock_wall_ms(), true);
 	if (s->rate > 0)
 		r->cost_per_hr = s->rate;
 	if (strcmp(r->state, "stopped") == 0) {
@@ -462,6 +467,7 @@ provision_result(const struct task *t, const struct pod_rec *r)
 	a = ju_arr(t->checkpoint, "attempts");
 	json_object_object_add(o, "attempts", a ? ju_copy(a) :
 	    json_object_new_array());
+	json_object_object_add(o, "cost", billing_task_cost(r));
 	return o;
 }
 
@@ -720,6 +726,9 @@ set_stopped(struct pod_rec *r, void *arg)
 {
 	(void)arg;
 	if (strcmp(r->state, "terminated") != 0) {
+		/* Running up to now; stopped (storage only) from now. */
+		if (strcmp(r->state, "stopped") != 0)
+			podcost_accrue(r, clock_wall_ms(), false);
 		free(r->state);
 		r->state = xstrdup("stopped");
 	}
@@ -732,13 +741,16 @@ finish_with_pod(struct task *t, const struct step_env *env, const char *pod,
     const struct runpod_pod *live)
 {
 	struct pod_rec *r = NULL;
+	json_object *res;
 
 	if (store_pod_get(env->store, pod, &r) != 0) {
 		task_fail(t, ERRC_INTERNAL, "the pod registry failed");
 		return STEP_DONE;
 	}
 	progress(t, 2, 2, "done");
-	task_complete(t, pods_describe(r, live));
+	res = pods_describe(r, live);
+	json_object_object_add(res, "cost", billing_task_cost(r));
+	task_complete(t, res);
 	store_pod_free(r);
 	return STEP_DONE;
 }

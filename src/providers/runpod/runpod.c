@@ -1323,3 +1323,47 @@ cleanup:
 	free(url);
 	return rc;
 }
+
+int
+runpod_pod_billing(struct runpod_client *c, const char *pod_id,
+    int64_t start_ms, json_object **out, struct runpod_error *e)
+{
+	json_object *j = NULL;
+	char ts[40], *esc = NULL, *path;
+	long status;
+	int rc = -1;
+
+	*out = NULL;
+	runpod_error_clear(e);
+	if (pod_id != NULL && (pod_id[0] == '\0' ||
+	    strlen(pod_id) > ID_MAX)) {
+		set_error(e, RP_BAD_REQUEST, 0, "invalid pod id", NULL);
+		return -1;
+	}
+	if (pod_id != NULL &&
+	    (esc = curl_easy_escape(c->h, pod_id, 0)) == NULL) {
+		log_msg(LOG_ERROR, "out_of_memory", "curl_easy_escape");
+		abort();
+	}
+	/* "2026-12-06T16:09:23.000Z": the colons escaped for the query. */
+	ju_iso8601(start_ms, ts, sizeof(ts));
+	path = xasprintf("/v2/billing/pods?bucketSize=day&startTime=%.13s"
+	    "%%3A%.2s%%3A%s%s%s", ts, ts + 14, ts + 17, esc ? "&podId=" : "",
+	    esc ? esc : "");
+	curl_free(esc);
+	if (rp_call(c, "GET", path, NULL, 0, &status, &j, e) < 0)
+		goto cleanup;
+	if (ju_arr(j, "records") == NULL) {
+		set_error(e, RP_PROTOCOL, (int)status,
+		    "answer has no \"records\" array", NULL);
+		goto cleanup;
+	}
+	*out = json_object_get(j);
+	rc = 0;
+
+cleanup:
+	free(path);
+	if (j != NULL)
+		json_object_put(j);
+	return rc;
+}

@@ -225,6 +225,17 @@ int runpod_delete_pod(struct runpod_client *c, const char *id,
     struct runpod_error *e);
 
 /*
+ * GET /v2/billing/pods?bucketSize=day&startTime=<start_ms, RFC 3339>, and
+ * &podId=<pod_id> unless pod_id is NULL: RunPod's pod billing records
+ * from that day on.  *out is the whole answer ({"records": [...],
+ * "metadata": {...}}; a new reference, caller puts); it must have a
+ * "records" array.
+ */
+WARN_UNUSED_RESULT
+int runpod_pod_billing(struct runpod_client *c, const char *pod_id,
+    int64_t start_ms, json_object **out, struct runpod_error *e);
+
+/*
  * GET /v2/catalog/gpus, with ?include=AVAILABILITY&product=POD when
  * with_availability (each type then has "availability": NONE, LOW, MEDIUM
  * or HIGH).  *out is the "gpus" array (a new reference; caller puts).
