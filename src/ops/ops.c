@@ -72,6 +72,8 @@ static const struct param_spec p_provision[] = {
 	{ "volume_gb", P_INT, false, PAT_ANY, 10, 4000, { NULL }, NULL },
 	{ "env", P_STR_MAP, false, PAT_ENVKEY, 0, 64, { NULL }, NULL },
 	{ "ready_timeout_s", P_INT, false, PAT_ANY, 1, 86400, { NULL }, NULL },
+	/* the seed agent's name for it: the owner's label of the pod */
+	{ "pod_name", P_STR, false, PAT_IDENT, 0, 0, { NULL }, NULL },
 	VOLUME_ID(false), COST, END
 };
 static const struct param_spec p_volume_create[] = {

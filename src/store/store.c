@@ -109,6 +109,12 @@ static const char *const schema_v5 =
     "ALTER TABLE pods ADD COLUMN storage_usd REAL NOT NULL DEFAULT 0;"
     "PRAGMA user_version = 5;";
 
+/* The owner's label of a pod (runpod.provision_pod's pod_name); NULL for
+ * older rows and pods provisioned without one. */
+static const char *const schema_v6 =
+    "ALTER TABLE pods ADD COLUMN label TEXT;"
+    "PRAGMA user_version = 6;";
+
 /* How long a store call waits for SQLite's write lock (another process's
  * transaction) before giving up with SQLITE_BUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -117,7 +123,7 @@ static const char *const schema_v5 =
     "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
     "max_cost_usd, running_ms, cost_usd, last_check_ms, reason, " \
     "created_ms, updated_ms, idle_ms, last_used_ms, disk_gb, volume_gb, " \
-    "stopped_ms, storage_usd"
+    "stopped_ms, storage_usd, label"
 
 #define TASK_COLS "id, context_id, owner, operation, params, state, " \
     "progress, result, artifacts, error, checkpoint, history, created_ms, " \
@@ -307,6 +313,8 @@ store_migrate(struct store *st, char **err)
 	if (version < 4 && store_apply(st, schema_v4, 4, err) < 0)
 		goto cleanup;
 	if (version < 5 && store_apply(st, schema_v5, 5, err) < 0)
+		goto cleanup;
+	if (version < 6 && store_apply(st, schema_v6, 6, err) < 0)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -874,7 +882,7 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	int rc = -1;
 
 	s = stmt_open(st, "INSERT INTO pods (" POD_COLS ") VALUES "
-	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+	    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
 	    "ON CONFLICT(pod_id) DO "
 	    "UPDATE SET name = excluded.name, task_id = excluded.task_id,"
 	    " owner = excluded.owner, state = excluded.state,"
@@ -893,8 +901,9 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	    " last_used_ms = excluded.last_used_ms,"
 	    " disk_gb = excluded.disk_gb, volume_gb = excluded.volume_gb,"
 	    " stopped_ms = excluded.stopped_ms,"
-	    " storage_usd = excluded.storage_usd",
-	    "sssssss" "idsis" "IdIdIs" "II" "II" "iiId",
+	    " storage_usd = excluded.storage_usd,"
+	    " label = excluded.label",
+	    "sssssss" "idsis" "IdIdIs" "II" "II" "iiId" "s",
 	    p->pod_id, p->name, p->task_id, p->owner, p->state,
 	    p->gpu_type_id, p->cloud,
 	    p->gpu_count, p->cost_per_hr, p->public_ip, p->ssh_port,
@@ -902,7 +911,8 @@ store_pod_put(struct store *st, const struct pod_rec *p, char **err)
 	    p->max_runtime_ms, p->max_cost_usd, p->running_ms, p->cost_usd,
 	    p->last_check_ms, p->reason,
 	    p->created_ms, p->updated_ms, p->idle_ms, p->last_used_ms,
-	    p->disk_gb, p->volume_gb, p->stopped_ms, p->storage_usd);
+	    p->disk_gb, p->volume_gb, p->stopped_ms, p->storage_usd,
+	    p->label);
 	if (s != NULL && sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
 	if (rc < 0)
@@ -942,6 +952,7 @@ row_to_pod(sqlite3_stmt *s)
 	p->volume_gb = sqlite3_column_int(s, 23);
 	p->stopped_ms = sqlite3_column_int64(s, 24);
 	p->storage_usd = sqlite3_column_double(s, 25);
+	p->label = col_str(s, 26);
 	return p;
 }
 
@@ -1026,6 +1037,7 @@ store_pod_free(struct pod_rec *p)
 	free(p->public_ip);
 	free(p->host_fp);
 	free(p->reason);
+	free(p->label);
 	free(p);
 }
 
@@ -1063,5 +1075,6 @@ store_pod_dup(const struct pod_rec *p)
 	d->public_ip = dup_opt(p->public_ip);
 	d->host_fp = dup_opt(p->host_fp);
 	d->reason = dup_opt(p->reason);
+	d->label = dup_opt(p->label);
 	return d;
 }

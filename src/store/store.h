@@ -15,7 +15,7 @@
 #include "core/task.h"
 #include "lib/attrs.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -132,6 +132,8 @@ struct pod_rec {
 	int64_t stopped_ms;	/* schema 5: accrued while stopped (EXITED) */
 	double storage_usd;	/* schema 5: disk storage accrued, running
 				 * and stopped; cost_usd is compute only */
+	char *label;		/* schema 6: the owner's label for it
+				 * (provision's pod_name), or NULL */
 	int64_t created_ms;
 	int64_t updated_ms;
 };

@@ -191,9 +191,12 @@ START_TEST(test_lifecycle)
 	struct itest_resp r;
 	char *pod, params[128], name[128], *st;
 
-	/* provision_pod (alias), through the envelope */
-	run("provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"]}",
-	    "completed", 30000, &r);
+	/* provision_pod (alias), through the envelope, with the seed
+	 * agent's pod_name as the pod's label */
+	run("provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+	    "\"pod_name\":\"may-talk_1\"}", "completed", 30000, &r);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.label"),
+	    "may-talk_1");
 	ck_assert_str_eq(itest_jstr(r.json, "result.operation"),
 	    "runpod.provision_pod");
 	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
@@ -222,6 +225,7 @@ START_TEST(test_lifecycle)
 	op(admin(), "get_pod_status", params, &r);
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
 	ck_assert_str_eq(itest_jstr(r.json, "result.status"), "RUNNING");
+	ck_assert_str_eq(itest_jstr(r.json, "result.label"), "may-talk_1");
 	ck_assert(itest_jget(r.json, "result.cost_per_hr") != NULL);
 	itest_resp_free(&r);
 
@@ -229,6 +233,8 @@ START_TEST(test_lifecycle)
 	op(admin(), "runpod.list_pods", "{}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
 	ck_assert_str_eq(itest_jstr(r.json, "result.pods.0.pod_id"), pod);
+	ck_assert_str_eq(itest_jstr(r.json, "result.pods.0.label"),
+	    "may-talk_1");
 	itest_resp_free(&r);
 	op(admin(), "runpod.list_gpu_types", "{}", &r);
 	ck_assert_str_eq(itest_jstr(r.json, "status"), "completed");
@@ -1185,6 +1191,12 @@ START_TEST(test_owners_and_params)
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
 		    "\"cloud_type\":\"CHEAP\"}",
 		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"bogus\":1}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+		    "\"pod_name\":\"a b;$(reboot)\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"pod_name\":\"\"}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],\"pod_name\":7}",
+		"{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
+		    "\"pod_name\":\"../../etc\"}",
 		NULL
 	};
 	int i, before = fake_calls("POST /v2/pods");

@@ -122,7 +122,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "5");
+	ck_assert_str_eq(v, "6");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -138,7 +138,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "5");
+	ck_assert_str_eq(v, "6");
 	free(v);
 }
 END_TEST
@@ -723,7 +723,9 @@ START_TEST(test_pods_registry)
 	r.volume_gb = 20;
 	r.stopped_ms = 7200000;
 	r.storage_usd = 0.0123;
+	r.label = (char *)"may-run_2";
 	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
+	r.label = NULL;
 	r.pod_id = (char *)"pod-2";
 	r.task_id = (char *)"t2";
 	r.owner = (char *)"bob";
@@ -743,6 +745,7 @@ START_TEST(test_pods_registry)
 	ck_assert_int_eq(g->volume_gb, 20);
 	ck_assert_int_eq(g->stopped_ms, 7200000);
 	ck_assert(g->storage_usd > 0.01229 && g->storage_usd < 0.01231);
+	ck_assert_str_eq(g->label, "may-run_2");
 	/* An update keeps the key and changes the rest. */
 	free(g->state);
 	g->state = xstrdup("terminated");
@@ -757,6 +760,8 @@ START_TEST(test_pods_registry)
 		struct pod_rec *d = store_pod_dup(g);
 		ck_assert_str_eq(d->host_fp, "SHA256:abc");
 		ck_assert_ptr_ne(d->host_fp, g->host_fp);
+		ck_assert_str_eq(d->label, "may-run_2");
+		ck_assert_ptr_ne(d->label, g->label);
 		store_pod_free(d);
 	}
 	store_pod_free(g);
@@ -777,9 +782,21 @@ START_TEST(test_pods_registry)
 	store_pod_list_free(all, n);
 	store_close(st);
 
+	/* A version 5 store (no label) is migrated on open, its pods kept
+	 * without a label. */
+	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	    "PRAGMA user_version = 5;");
+	st = open_ok(path);
+	ck_assert_int_eq(store_pod_get(st, "pod-1", &g), 0);
+	ck_assert_ptr_null(g->label);
+	ck_assert(g->storage_usd > 0.01229 && g->storage_usd < 0.01231);
+	store_pod_free(g);
+	store_close(st);
+
 	/* A version 4 store (no storage columns) is migrated on open, its
 	 * pods kept with no storage known. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN disk_gb; "
+	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	    "ALTER TABLE pods DROP COLUMN disk_gb; "
 	    "ALTER TABLE pods DROP COLUMN volume_gb; "
 	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
 	    "ALTER TABLE pods DROP COLUMN storage_usd; "
@@ -795,7 +812,8 @@ START_TEST(test_pods_registry)
 
 	/* A version 3 store (no idle columns) is migrated on open, its
 	 * pods kept with no idle limit. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN disk_gb; "
+	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	    "ALTER TABLE pods DROP COLUMN disk_gb; "
 	    "ALTER TABLE pods DROP COLUMN volume_gb; "
 	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
 	    "ALTER TABLE pods DROP COLUMN storage_usd; "
@@ -819,7 +837,7 @@ START_TEST(test_pods_registry)
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "5");
+	ck_assert_str_eq(v, "6");
 	free(v);
 }
 END_TEST
@@ -862,7 +880,7 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "5");
+	ck_assert_str_eq(v, "6");
 	free(v);
 	task_free(t);
 }

@@ -430,6 +430,7 @@ pods_register(const struct task *t, const struct runpod_pod *p,
 	r.task_id = (char *)t->id;
 	r.owner = t->owner;
 	r.state = (char *)"active";
+	r.label = (char *)ju_str(t->params, "pod_name");
 	r.gpu_type_id = p->gpu_id;
 	r.cloud = (char *)cloud;
 	r.gpu_count = p->gpu_count > 0 ? p->gpu_count : 1;
@@ -579,6 +580,7 @@ pods_describe(const struct pod_rec *r, const struct runpod_pod *live)
 
 	add_str(o, "pod_id", r->pod_id);
 	add_str(o, "name", r->name);
+	add_str(o, "label", r->label);
 	add_str(o, "status", status);
 	add_str(o, "agent_state", r->state);
 	add_str(o, "gpu_type_id", r->gpu_type_id);

@@ -441,6 +441,7 @@ provision_result(const struct task *t, const struct pod_rec *r)
 
 	json_object_object_add(o, "pod_id", json_object_new_string(r->pod_id));
 	json_object_object_add(o, "name", json_object_new_string(r->name));
+	json_object_object_add(o, "label", ju_new_str(r->label));
 	json_object_object_add(o, "public_ip",
 	    json_object_new_string(r->public_ip));
 	json_object_object_add(o, "ssh_port", json_object_new_int(r->ssh_port));
