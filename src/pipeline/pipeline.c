@@ -1109,6 +1109,67 @@ pod_state(struct task *t, const struct step_env *env, bool force,
 	return s;
 }
 
+/* Whether stage name makes a pod ready for the work (runs on every new
+ * pod). */
+static bool
+pod_stage(const char *name)
+{
+	return name != NULL && (strcmp(name, "provision") == 0 ||
+	    strcmp(name, "reuse") == 0 || strcmp(name, "setup") == 0 ||
+	    strcmp(name, "assets") == 0);
+}
+
+/*
+ * Where a recovery from a pod lost in stage k resumes: the index of the
+ * first stage of the work to run again on the new pod (after its
+ * provision, setup and assets), or -1 when none is left.  With a network
+ * volume (volume_id) everything the finished stages left in the work root
+ * (the uploaded video, the preprocessed data, the trained model, the
+ * rendered videos) is on the volume, so the work resumes at stage k, the
+ * one the pod was lost in, from its start; without one all of it went
+ * with the pod and the work starts again from the first stage.
+ */
+static int64_t
+resume_index(const struct task *t, int64_t k)
+{
+	json_object *stages = ju_arr(t->checkpoint, "stages");
+	int64_t i, n = stages ? (int64_t)json_object_array_length(stages) : 0;
+
+	if (ju_str(t->params, "volume_id") == NULL)
+		k = 0;
+	for (i = k; i < n; i++)
+		if (!pod_stage(ju_str(json_object_array_get_idx(stages,
+		    (size_t)i), "name")))
+			return i;
+	return -1;
+}
+
+/*
+ * The stage list of a recovery: a new pod's provision, setup and assets,
+ * then the old stages from index from on (from -1: none).  New reference.
+ */
+static json_object *
+recovery_stages(const struct task *t, int64_t from)
+{
+	json_object *fresh = make_stages(t), *a = json_object_new_array();
+	json_object *old = ju_arr(t->checkpoint, "stages");
+	size_t i, n = json_object_array_length(fresh);
+	size_t nold = old ? json_object_array_length(old) : 0;
+	json_object *st;
+
+	for (i = 0; i < n; i++) {
+		st = json_object_array_get_idx(fresh, i);
+		if (!pod_stage(ju_str(st, "name")))
+			break;
+		json_object_array_add(a, ju_copy(st));
+	}
+	for (i = from < 0 ? nold : (size_t)from; i < nold; i++)
+		json_object_array_add(a, ju_copy(json_object_array_get_idx(old,
+		    i)));
+	json_object_put(fresh);
+	return a;
+}
+
 /*
  * The pod of stage k (name) is lost (why): replace it when the pipeline
  * made it and has recoveries left, else fail.  The decision is committed
@@ -1120,9 +1181,12 @@ pod_lost(struct task *t, const struct step_env *env, int64_t k,
     const char *name, const char *why)
 {
 	json_object *recs = ju_arr(t->checkpoint, "recoveries"), *rec;
+	json_object *stages = ju_arr(t->checkpoint, "stages");
 	int64_t max = env->cfg->pipeline_max_recoveries, done;
-	int64_t n = (int64_t)json_object_array_length(ju_arr(t->checkpoint,
-	    "stages"));
+	int64_t n = (int64_t)json_object_array_length(stages);
+	int64_t from = resume_index(t, k);
+	const char *at = from < 0 ? NULL : ju_str(json_object_array_get_idx(
+	    stages, (size_t)from), "name");
 	char *msg;
 	enum step_result r;
 
@@ -1151,14 +1215,20 @@ pod_lost(struct task *t, const struct step_env *env, int64_t k,
 	json_object_object_add(rec, "pod_id",
 	    ju_new_str(task_ckpt_str(t, "pod_id")));
 	json_object_object_add(rec, "why", json_object_new_string(why));
+	json_object_object_add(rec, "resumes_at", ju_new_str(at));
+	json_object_object_add(rec, "kept_on_volume", json_object_new_boolean(
+	    ju_str(t->params, "volume_id") != NULL));
 	json_object_array_add(recs, rec);
 	msg = xasprintf("The pod was lost at step %lld (%s): %s.  Replacing "
-	    "it (recovery %lld of at most %lld): a new pod, then the steps "
-	    "from setup again.", (long long)k + 1, name, why,
-	    (long long)done + 1, (long long)max);
+	    "it (recovery %lld of at most %lld): a new pod, its setup, then "
+	    "the work from %s%s.", (long long)k + 1, name, why,
+	    (long long)done + 1, (long long)max, at ? at : "fetch",
+	    ju_str(t->params, "volume_id") != NULL ? " (what the finished "
+	    "steps made is on the volume)" : " again");
 	tell(t, env, msg);
 	free(msg);
 	task_ckpt_set_str(t, "phase", "recover");
+	task_ckpt_set_int(t, "resume_from", from);
 	task_ckpt_set_int(t, "release_tries", 0);
 	t->next_wake_ms = env->now_ms;
 	return STEP_WAIT;
@@ -1166,9 +1236,11 @@ pod_lost(struct task *t, const struct step_env *env, int64_t k,
 
 /*
  * Phase "recover": terminate the lost pod (RunPod may still bill one that
- * stopped), keep its share of the cost, and start the stages again on a
- * new pod.  What the pod held is gone with it; the agent still holds the
- * uploads and the registered assets, which the stages place again.
+ * stopped), keep its share of the cost, and run a new pod's provision,
+ * setup and assets, then the work from resume_from (resume_index) on.
+ * What the pod held is gone with it, but for what is on a network volume;
+ * the agent still holds the uploads and the registered assets, which the
+ * stages place again.
  */
 static enum step_result
 recover_step(struct task *t, const struct step_env *env)
@@ -1176,9 +1248,10 @@ recover_step(struct task *t, const struct step_env *env)
 	static const char *const drop[] = { "pod_id", "pod_created",
 	    "pod_terminated", "pod_since_ms", "pod_until_ms", "pod_rate",
 	    "pod_gpu", "pod_note", "release_tries", "setup_ready",
-	    "model_dir", "sub", "subn", "part_canceled", "phase",
-	    "pod_checked_ms", NULL };
+	    "sub", "subn", "part_canceled", "phase", "pod_checked_ms",
+	    "resume_from", NULL };
 	json_object *lost = ju_arr(t->checkpoint, "lost_pods");
+	int64_t from = task_ckpt_int(t, "resume_from", 0);
 	const char *const *d;
 	int rc = release_pod(t, env, "pipeline", "lost by its pipeline: "
 	    "replaced by a new pod");
@@ -1198,11 +1271,16 @@ recover_step(struct task *t, const struct step_env *env)
 		json_object_object_add(t->checkpoint, "lost_pods", lost);
 	}
 	json_object_array_add(lost, pod_segment(t, env->now_ms));
+	json_object_object_add(t->checkpoint, "stages", recovery_stages(t,
+	    from));
 	for (d = drop; *d != NULL; d++)
 		json_object_object_del(t->checkpoint, *d);
+	/* a model trained before the loss is still where it was only on a
+	 * volume */
+	if (ju_str(t->params, "volume_id") == NULL)
+		json_object_object_del(t->checkpoint, "model_dir");
 	task_ckpt_set_int(t, "generation", task_ckpt_int(t, "generation",
 	    0) + 1);
-	json_object_object_add(t->checkpoint, "stages", make_stages(t));
 	task_ckpt_set_int(t, "stage", 0);
 	task_ckpt_set_int(t, "subn", 0);
 	task_ckpt_set_int(t, "stage_started_ms", env->now_ms);

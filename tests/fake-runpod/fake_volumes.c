@@ -138,6 +138,34 @@ volume_dir(const char *id)
 	return d;
 }
 
+/*
+ * What an earlier pod's container left at a mount path (every pod shares
+ * the harness's sshd and its files) is not on a new pod: moved aside to
+ * path.container-N, so that the volume is what the new pod finds there.
+ */
+static void
+aside(const char *path)
+{
+	char *to = NULL;
+	int i;
+
+	for (i = 1; i < 1000; i++) {
+		struct stat st;
+
+		free(to);
+		to = xasprintf("%s.container-%d", path, i);
+		if (lstat(to, &st) != 0 && errno == ENOENT)
+			break;
+	}
+	if (rename(path, to) != 0)
+		log_kv(LOG_WARN, "volume_mount", strerror(errno), "path", path,
+		    NULL);
+	else
+		log_kv(LOG_INFO, "volume_mount", "an earlier container's files "
+		    "moved aside", "path", path, "to", to, NULL);
+	free(to);
+}
+
 void
 fake_volume_mount(const char *id, const char *path, bool on)
 {
@@ -151,10 +179,14 @@ fake_volume_mount(const char *id, const char *path, bool on)
 	if (n >= 0)
 		cur[n] = '\0';
 	if (on) {
+		struct stat st;
+
 		if (n >= 0 && strcmp(cur, d) == 0)
 			goto out;
 		if (n >= 0)
 			(void)unlink(path);
+		else if (lstat(path, &st) == 0)
+			aside(path);
 		if (symlink(d, path) != 0)
 			log_kv(LOG_WARN, "volume_mount", strerror(errno),
 			    "path", path, NULL);

@@ -669,47 +669,6 @@ START_TEST(test_faults)
 END_TEST
 
 /*
- * The pipeline's pod lost mid-train: terminated outside the agent (as in
- * RunPod's console), its job killed with it.  The id of the pod RunPod
- * lists, into pod (caller frees).
- */
-static char *
-lose_pod_in_train(const char *id)
-{
-	struct itest_resp r;
-	char url[512], *pod;
-
-	snprintf(url, sizeof(url), "%s/v2/pods", getenv("RUNPOD_URL"));
-	itest_request_url("GET", url, NULL, getenv("RUNPOD_API_KEY"), NULL,
-	    NULL, 0, &r);
-	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "pods.0.id"),
-	    "%s", r.body);
-	ck_assert_ptr_null(itest_jget(r.json, "pods.1"));
-	pod = strdup(itest_jstr(r.json, "pods.0.id"));
-	itest_resp_free(&r);
-	snprintf(url, sizeof(url), "%s/v2/pods/%s", getenv("RUNPOD_URL"),
-	    pod);
-	itest_request_url("DELETE", url, NULL, getenv("RUNPOD_API_KEY"),
-	    NULL, NULL, 0, &r);
-	ck_assert_int_eq(r.status, 204);
-	itest_resp_free(&r);
-	/* the pod's processes die with it: the first train job's group */
-	ck_assert_int_eq(itest_sh("p=$(pgrep -f '%s-s[0-9]*a-[0-9]*-face/"
-	    "run.sh' | head -n 1) && [ -n \"$p\" ] && kill -s KILL -- "
-	    "\"-$p\"", id), 0);
-	return pod;
-}
-
-/* Wait (bounded) until train_face has been called more than n times. */
-static void
-wait_train_calls(int n)
-{
-	for (int i = 0; i < 2400 && itest_fake_calls("train_face") <= n; i++)
-		usleep(50000);	/* a hang guard: 120 s */
-	ck_assert_int_gt(itest_fake_calls("train_face"), n);
-}
-
-/*
  * A pod lost while it trains: the pipeline finds it gone at its next
  * check of the pod, records the recovery, provisions a new pod from the
  * same GPU list, runs setup to train again there (the uploads and assets
@@ -732,11 +691,11 @@ START_TEST(test_recover_lost_pod)
 	POD("echo hold > '%s/fake-control/train_face'", root);
 	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
 	    ""));
-	wait_train_calls(before[0]);
-	pod = lose_pod_in_train(id);
+	itest_wait_fake_calls("train_face", before[0]);
+	pod = itest_lose_pod_in_train(id);
 	lost_ms = itest_ms();
 	/* training again, on the new pod */
-	wait_train_calls(before[0] + 1);
+	itest_wait_fake_calls("train_face", before[0] + 1);
 	fprintf(stderr, "recovery: %lld ms from the pod's loss to training "
 	    "again\n", itest_ms() - lost_ms);
 	POD("rm -f '%s/fake-control/train_face'", root);
@@ -746,6 +705,9 @@ START_TEST(test_recover_lost_pod)
 	    "pod_id"), pod);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.recoveries.0."
 	    "step"), "train");
+	/* no volume: the work starts again from its first step */
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.recoveries.0."
+	    "resumes_at"), "upload");
 	ck_assert_ptr_null(itest_jget(r.json, "result.result.recoveries.1"));
 	ck_assert_str_ne(itest_jstr(r.json, "result.result.pod.pod_id"), pod);
 	ck_assert_str_eq(itest_jstr(r.json, "result.result.cost.pods.0."
@@ -787,8 +749,8 @@ START_TEST(test_recover_lost_pod)
 	POD("echo hold > '%s/fake-control/train_face'", root);
 	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
 	    ",\"max_recoveries\":0"));
-	wait_train_calls(before[0]);
-	pod = lose_pod_in_train(id);
+	itest_wait_fake_calls("train_face", before[0]);
+	pod = itest_lose_pod_in_train(id);
 	POD("rm -f '%s/fake-control/train_face'", root);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "failed");
 	itest_get_task(admin(), id, &r);

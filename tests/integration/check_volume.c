@@ -311,6 +311,70 @@ START_TEST(test_reuse_across_pods)
 }
 END_TEST
 
+/*
+ * A pod with the volume lost while it trains (deleted at RunPod, its job
+ * killed): the pipeline provisions a new pod with the same volume, which
+ * finds InsTaG set up, and resumes the work at training: the uploaded
+ * video and the preprocessed data are on the volume, so neither the upload
+ * nor preprocessing runs again.
+ */
+START_TEST(test_recover_on_volume)
+{
+	const char *root = getenv("POD_ROOT");
+	int train = itest_fake_calls("train_face");
+	int process = itest_fake_calls("process");
+	int creates = itest_runpod_created();
+	struct itest_resp r;
+	char params[1024], *id, *pod;
+	const char *st;
+
+	ck_assert_int_eq(itest_sh("INSTAG_AGENT_PIPELINE_POD_CHECK_S=1 "
+	    "INSTAG_AGENT_POD_VOLUME_PATH='%s/ws' "
+	    "INSTAG_AGENT_POD_WORK_ROOT='%s/ws/instag-agent' "
+	    "'%s/tests/harness/agent' '%s' restart >&2", root, root,
+	    getenv("top_srcdir"), getenv("HARNESS_DIR")), 0);
+	ck_assert_int_eq(itest_sh("echo hold > '%s/fake-control/train_face'",
+	    root), 0);
+	snprintf(params, sizeof(params), "{\"subject\":\"june\",\"video\":"
+	    "\"%s\",\"audio\":[\"%s\"],\"gpu_type_ids\":" GPU ","
+	    "\"volume_id\":\"%s\",\"iterations\":200,\"n_views\":30}",
+	    video_id, audio1_id, volume);
+	id = itest_start_task(admin(), "instag.pipeline", params);
+	itest_wait_fake_calls("train_face", train);
+	pod = itest_lose_pod_in_train(id);
+	/* training again, on the new pod */
+	itest_wait_fake_calls("train_face", train + 1);
+	ck_assert_int_eq(itest_sh("rm -f '%s/fake-control/train_face'", root),
+	    0);
+	st = itest_wait_task(admin(), id, 300000);
+	itest_get_task(admin(), id, &r);
+	if (strcmp(st, "completed") != 0)
+		fprintf(stderr, "recover_on_volume: %s\n", r.body);
+	ck_assert_str_eq(st, "completed");
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.recoveries.0."
+	    "pod_id"), pod);
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.recoveries.0."
+	    "step"), "train");
+	ck_assert_str_eq(itest_jstr(r.json, "result.result.recoveries.0."
+	    "resumes_at"), "train");
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.recoveries.0.kept_on_volume")));
+	ck_assert_int_eq(json_object_array_length(itest_jget(r.json,
+	    "result.result.videos")), 1);
+	ck_assert(json_object_get_boolean(itest_jget(r.json,
+	    "result.result.pod.terminated")));
+	itest_resp_free(&r);
+	/* preprocessing once, face training twice (the lost job, then the
+	 * new one) */
+	ck_assert_int_eq(itest_fake_calls("process") - process, 1);
+	ck_assert_int_eq(itest_fake_calls("train_face") - train, 2);
+	ck_assert_int_eq(itest_runpod_created() - creates, 2);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(pod);
+	free(id);
+}
+END_TEST
+
 /* A volume a pod mounts cannot be deleted; once the pod is gone it can. */
 START_TEST(test_delete_in_use)
 {
@@ -348,6 +412,7 @@ volume_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_volume_ops);
 	tcase_add_test(tc, test_reuse_across_pods);
+	tcase_add_test(tc, test_recover_on_volume);
 	tcase_add_test(tc, test_delete_in_use);
 	suite_add_tcase(s, tc);
 	return s;

@@ -522,6 +522,41 @@ itest_runpod_live_pods(void)
 	return n;
 }
 
+void
+itest_wait_fake_calls(const char *name, int n)
+{
+	for (int i = 0; i < 2400 && itest_fake_calls(name) <= n; i++)
+		usleep(50000);	/* a hang guard: 120 s */
+	ck_assert_int_gt(itest_fake_calls(name), n);
+}
+
+char *
+itest_lose_pod_in_train(const char *task_id)
+{
+	struct itest_resp r;
+	char url[512], *pod;
+
+	snprintf(url, sizeof(url), "%s/v2/pods", getenv("RUNPOD_URL"));
+	itest_request_url("GET", url, NULL, getenv("RUNPOD_API_KEY"), NULL,
+	    NULL, 0, &r);
+	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "pods.0.id"),
+	    "%s", r.body);
+	ck_assert_ptr_null(itest_jget(r.json, "pods.1"));
+	pod = strdup(itest_jstr(r.json, "pods.0.id"));
+	itest_resp_free(&r);
+	snprintf(url, sizeof(url), "%s/v2/pods/%s", getenv("RUNPOD_URL"),
+	    pod);
+	itest_request_url("DELETE", url, NULL, getenv("RUNPOD_API_KEY"),
+	    NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 204);
+	itest_resp_free(&r);
+	/* the pod's processes die with it: the train job's group */
+	ck_assert_int_eq(itest_sh("p=$(pgrep -f '%s-s[0-9]*a-[0-9]*-face/"
+	    "run.sh' | head -n 1) && [ -n \"$p\" ] && kill -s KILL -- "
+	    "\"-$p\"", task_id), 0);
+	return pod;
+}
+
 int
 itest_runpod_created(void)
 {

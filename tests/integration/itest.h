@@ -84,6 +84,16 @@ char *itest_upload_media(const char *token, const char *name,
 int itest_fake_calls(const char *name);
 /* Pods the RunPod stand-in holds that are not terminated. */
 int itest_runpod_live_pods(void);
+/* Wait (bounded: 120 s) until the fake tool name has run more than n
+ * times; fails the test otherwise. */
+void itest_wait_fake_calls(const char *name, int n);
+/*
+ * Pipeline task_id's pod lost mid-train, as when it is terminated in
+ * RunPod's console: the one pod the stand-in lists is deleted there, and
+ * the task's running face-training job killed with it (its process
+ * group).  The pod's id (caller frees).
+ */
+char *itest_lose_pod_in_train(const char *task_id);
 
 /* Pods the RunPod stand-in has created since it started (its log). */
 int itest_runpod_created(void);
