@@ -1235,6 +1235,38 @@ pod_lost(struct task *t, const struct step_env *env, int64_t k,
 }
 
 /*
+ * With a network volume, the step the pod was lost in resumes after its
+ * last finished action (a training stage whose checkpoint is on the
+ * volume, say face before mouth): its part's plan and the count of
+ * finished actions are kept as "resume_sub" for the new pod's part, the
+ * running action's state (its job, transfer offsets) is not, but for a
+ * finished job's directory still to remove.  The running action itself
+ * starts again from its beginning.
+ */
+static void
+keep_finished_actions(struct task *t, int64_t from)
+{
+	json_object *sub = ju_obj(t->checkpoint, "sub"), *keep, *plan;
+	int64_t done = 0;
+
+	json_object_object_del(t->checkpoint, "resume_sub");
+	if (ju_str(t->params, "volume_id") == NULL || sub == NULL ||
+	    from != task_ckpt_int(t, "stage", -1) ||
+	    task_ckpt_int(t, "subn", 0) != 0 ||
+	    (plan = ju_arr(sub, "plan")) == NULL ||
+	    ju_int(sub, "action", &done) != 0 || done <= 0)
+		return;
+	keep = json_object_new_object();
+	json_object_object_add(keep, "plan", ju_copy(plan));
+	json_object_object_add(keep, "action", json_object_new_int64(done));
+	/* a finished action's job directory (on the volume) still to go */
+	if (ju_str(sub, "gc") != NULL)
+		json_object_object_add(keep, "gc", ju_new_str(ju_str(sub,
+		    "gc")));
+	json_object_object_add(t->checkpoint, "resume_sub", keep);
+}
+
+/*
  * Phase "recover": terminate the lost pod (RunPod may still bill one that
  * stopped), keep its share of the cost, and run a new pod's provision,
  * setup and assets, then the work from resume_from (resume_index) on.
@@ -1271,6 +1303,7 @@ recover_step(struct task *t, const struct step_env *env)
 		json_object_object_add(t->checkpoint, "lost_pods", lost);
 	}
 	json_object_array_add(lost, pod_segment(t, env->now_ms));
+	keep_finished_actions(t, from);
 	json_object_object_add(t->checkpoint, "stages", recovery_stages(t,
 	    from));
 	for (d = drop; *d != NULL; d++)
@@ -1356,7 +1389,7 @@ lost_now(struct task *t, const struct step_env *env,
 enum step_result
 pl_step(struct task *t, const struct step_env *env)
 {
-	json_object *stages, *st, *params = NULL;
+	json_object *stages, *st, *params = NULL, *keep;
 	struct task part;
 	struct part p;
 	enum step_result r;
@@ -1429,6 +1462,20 @@ pl_step(struct task *t, const struct step_env *env)
 			snprintf(tag, sizeof(tag), "s%lld%c", (long long)k,
 			    (char)('a' + subn));
 		json_object_object_add(ck, "part", json_object_new_string(tag));
+		/* the step a recovery resumes, after its finished actions */
+		if ((keep = ju_obj(t->checkpoint, "resume_sub")) != NULL &&
+		    !pod_stage(name)) {
+			int64_t done = 0;
+			ju_int(keep, "action", &done);
+			json_object_object_add(ck, "plan",
+			    ju_copy(ju_arr(keep, "plan")));
+			json_object_object_add(ck, "action",
+			    json_object_new_int64(done));
+			if (ju_str(keep, "gc") != NULL)
+				json_object_object_add(ck, "gc", ju_new_str(
+				    ju_str(keep, "gc")));
+			json_object_object_del(t->checkpoint, "resume_sub");
+		}
 		json_object_object_add(t->checkpoint, "sub", ck);
 		task_ckpt_set_int(t, "part_started_ms", env->now_ms);
 	}

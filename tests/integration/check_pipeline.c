@@ -692,7 +692,7 @@ START_TEST(test_recover_lost_pod)
 	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
 	    ""));
 	itest_wait_fake_calls("train_face", before[0]);
-	pod = itest_lose_pod_in_train(id);
+	pod = itest_lose_pod_in_train(id, "face");
 	lost_ms = itest_ms();
 	/* training again, on the new pod */
 	itest_wait_fake_calls("train_face", before[0] + 1);
@@ -750,7 +750,7 @@ START_TEST(test_recover_lost_pod)
 	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
 	    ",\"max_recoveries\":0"));
 	itest_wait_fake_calls("train_face", before[0]);
-	pod = itest_lose_pod_in_train(id);
+	pod = itest_lose_pod_in_train(id, "face");
 	POD("rm -f '%s/fake-control/train_face'", root);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "failed");
 	itest_get_task(admin(), id, &r);

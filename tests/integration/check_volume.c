@@ -312,16 +312,18 @@ START_TEST(test_reuse_across_pods)
 END_TEST
 
 /*
- * A pod with the volume lost while it trains (deleted at RunPod, its job
- * killed): the pipeline provisions a new pod with the same volume, which
- * finds InsTaG set up, and resumes the work at training: the uploaded
- * video and the preprocessed data are on the volume, so neither the upload
- * nor preprocessing runs again.
+ * A pod with the volume lost while it trains the mouth (deleted at RunPod,
+ * its job killed): the pipeline provisions a new pod with the same volume,
+ * which finds InsTaG set up, and resumes the work at training's mouth
+ * stage: the uploaded video, the preprocessed data and the face stage's
+ * checkpoint are on the volume, so neither the upload, preprocessing nor
+ * the face training runs again.
  */
 START_TEST(test_recover_on_volume)
 {
 	const char *root = getenv("POD_ROOT");
 	int train = itest_fake_calls("train_face");
+	int mouth = itest_fake_calls("train_mouth");
 	int process = itest_fake_calls("process");
 	int creates = itest_runpod_created();
 	struct itest_resp r;
@@ -333,19 +335,19 @@ START_TEST(test_recover_on_volume)
 	    "INSTAG_AGENT_POD_WORK_ROOT='%s/ws/instag-agent' "
 	    "'%s/tests/harness/agent' '%s' restart >&2", root, root,
 	    getenv("top_srcdir"), getenv("HARNESS_DIR")), 0);
-	ck_assert_int_eq(itest_sh("echo hold > '%s/fake-control/train_face'",
+	ck_assert_int_eq(itest_sh("echo hold > '%s/fake-control/train_mouth'",
 	    root), 0);
 	snprintf(params, sizeof(params), "{\"subject\":\"june\",\"video\":"
 	    "\"%s\",\"audio\":[\"%s\"],\"gpu_type_ids\":" GPU ","
 	    "\"volume_id\":\"%s\",\"iterations\":200,\"n_views\":30}",
 	    video_id, audio1_id, volume);
 	id = itest_start_task(admin(), "instag.pipeline", params);
-	itest_wait_fake_calls("train_face", train);
-	pod = itest_lose_pod_in_train(id);
-	/* training again, on the new pod */
-	itest_wait_fake_calls("train_face", train + 1);
-	ck_assert_int_eq(itest_sh("rm -f '%s/fake-control/train_face'", root),
-	    0);
+	itest_wait_fake_calls("train_mouth", mouth);
+	pod = itest_lose_pod_in_train(id, "mouth");
+	/* training the mouth again, on the new pod */
+	itest_wait_fake_calls("train_mouth", mouth + 1);
+	ck_assert_int_eq(itest_sh("rm -f '%s/fake-control/train_mouth'",
+	    root), 0);
 	st = itest_wait_task(admin(), id, 300000);
 	itest_get_task(admin(), id, &r);
 	if (strcmp(st, "completed") != 0)
@@ -364,10 +366,11 @@ START_TEST(test_recover_on_volume)
 	ck_assert(json_object_get_boolean(itest_jget(r.json,
 	    "result.result.pod.terminated")));
 	itest_resp_free(&r);
-	/* preprocessing once, face training twice (the lost job, then the
-	 * new one) */
+	/* preprocessing and face training once, the mouth twice (the lost
+	 * job, then the new one) */
 	ck_assert_int_eq(itest_fake_calls("process") - process, 1);
-	ck_assert_int_eq(itest_fake_calls("train_face") - train, 2);
+	ck_assert_int_eq(itest_fake_calls("train_face") - train, 1);
+	ck_assert_int_eq(itest_fake_calls("train_mouth") - mouth, 2);
 	ck_assert_int_eq(itest_runpod_created() - creates, 2);
 	ck_assert_int_eq(itest_runpod_live_pods(), 0);
 	free(pod);

@@ -531,7 +531,7 @@ itest_wait_fake_calls(const char *name, int n)
 }
 
 char *
-itest_lose_pod_in_train(const char *task_id)
+itest_lose_pod_in_train(const char *task_id, const char *stage)
 {
 	struct itest_resp r;
 	char url[512], *pod;
@@ -551,9 +551,9 @@ itest_lose_pod_in_train(const char *task_id)
 	ck_assert_int_eq(r.status, 204);
 	itest_resp_free(&r);
 	/* the pod's processes die with it: the train job's group */
-	ck_assert_int_eq(itest_sh("p=$(pgrep -f '%s-s[0-9]*a-[0-9]*-face/"
+	ck_assert_int_eq(itest_sh("p=$(pgrep -f '%s-s[0-9]*a-[0-9]*-%s/"
 	    "run.sh' | head -n 1) && [ -n \"$p\" ] && kill -s KILL -- "
-	    "\"-$p\"", task_id), 0);
+	    "\"-$p\"", task_id, stage), 0);
 	return pod;
 }
 

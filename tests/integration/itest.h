@@ -90,10 +90,10 @@ void itest_wait_fake_calls(const char *name, int n);
 /*
  * Pipeline task_id's pod lost mid-train, as when it is terminated in
  * RunPod's console: the one pod the stand-in lists is deleted there, and
- * the task's running face-training job killed with it (its process
- * group).  The pod's id (caller frees).
+ * the task's running training job of stage ("face", "mouth", "fuse")
+ * killed with it (its process group).  The pod's id (caller frees).
  */
-char *itest_lose_pod_in_train(const char *task_id);
+char *itest_lose_pod_in_train(const char *task_id, const char *stage);
 
 /* Pods the RunPod stand-in has created since it started (its log). */
 int itest_runpod_created(void);
