@@ -167,6 +167,9 @@ START_TEST(test_volume_ops)
 	ck_assert_str_eq(itest_jstr(r.json, "result.data_center_id"),
 	    DC_4090);
 	ck_assert_int_eq(itest_jint(r.json, "result.size_gb"), 20);
+	/* 20 GB at 0.07 USD/GB/month, billed while it exists */
+	ck_assert_double_eq_tol(json_object_get_double(itest_jget(r.json,
+	    "result.storage_usd_per_month")), 1.4, 1e-9);
 	itest_resp_free(&r);
 	ck_assert(on_volume("."));
 

@@ -342,6 +342,19 @@ START_TEST(test_podcost_guard)
 }
 END_TEST
 
+/* A network volume's monthly rate: 0.07 USD/GB up to 1000 GB, 0.05
+ * beyond; none published for HIGH_PERFORMANCE. */
+START_TEST(test_podcost_netvol)
+{
+	ck_assert(near(podcost_netvol_month(20, "STANDARD"), 1.4));
+	ck_assert(near(podcost_netvol_month(20, NULL), 1.4));
+	ck_assert(near(podcost_netvol_month(1000, "STANDARD"), 70.0));
+	ck_assert(near(podcost_netvol_month(1500, "STANDARD"), 95.0));
+	ck_assert(near(podcost_netvol_month(0, "STANDARD"), 0.0));
+	ck_assert(podcost_netvol_month(20, "HIGH_PERFORMANCE") < 0);
+}
+END_TEST
+
 /* The cost object, and what RunPod's billing answer adds to it. */
 START_TEST(test_podcost_billing)
 {
@@ -741,6 +754,7 @@ pods_suite(void)
 	tcase_add_test(tc, test_guard_account);
 	tcase_add_test(tc, test_podcost_accrue);
 	tcase_add_test(tc, test_podcost_guard);
+	tcase_add_test(tc, test_podcost_netvol);
 	tcase_add_test(tc, test_podcost_billing);
 	tcase_add_test(tc, test_guard_idle);
 	tcase_add_test(tc, test_guard_task_uses);

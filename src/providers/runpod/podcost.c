@@ -97,3 +97,18 @@ podcost_json(const struct pod_rec *r)
 	    "published per-GB rates while it ran and while it was stopped"));
 	return o;
 }
+
+double
+podcost_netvol_month(int64_t size_gb, const char *type)
+{
+	int64_t big;
+
+	if (type != NULL && strcmp(type, "STANDARD") != 0)
+		return -1;
+	if (size_gb <= 0)
+		return 0;
+	big = size_gb > PODCOST_NETVOL_TIER_GB ? size_gb -
+	    PODCOST_NETVOL_TIER_GB : 0;
+	return (double)(size_gb - big) * PODCOST_NETVOL_GB_MONTH +
+	    (double)big * PODCOST_NETVOL_BIG_GB_MONTH;
+}

@@ -29,6 +29,18 @@
 #define PODCOST_RUNNING_GB_MONTH 0.10	/* USD per GB per month */
 #define PODCOST_STOPPED_GB_MONTH 0.20	/* USD per GB per month */
 #define PODCOST_HOURS_PER_MONTH 730.0
+/* A STANDARD network volume: the first 1 TB (1000 GB), then the rest. */
+#define PODCOST_NETVOL_GB_MONTH 0.07	/* USD per GB per month */
+#define PODCOST_NETVOL_BIG_GB_MONTH 0.05
+#define PODCOST_NETVOL_TIER_GB 1000
+
+/*
+ * What a network volume of size_gb and type ("STANDARD",
+ * "HIGH_PERFORMANCE" or NULL) costs per month in USD, at RunPod's
+ * published rates, billed whether a pod mounts it or not; -1 when RunPod
+ * publishes no rate for the type (HIGH_PERFORMANCE).
+ */
+double podcost_netvol_month(int64_t size_gb, const char *type);
 
 /* The disk storage rate of r in USD/h, running or stopped. */
 double podcost_storage_rate(const struct pod_rec *r, bool stopped);

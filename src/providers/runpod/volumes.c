@@ -9,6 +9,7 @@
 #include "lib/hash.h"
 #include "lib/jsonutil.h"
 #include "lib/xalloc.h"
+#include "providers/runpod/podcost.h"
 #include "providers/runpod/pods.h"
 #include "providers/runpod/volumes.h"
 
@@ -46,6 +47,7 @@ describe(json_object *v, const char *name)
 {
 	json_object *o = json_object_new_object();
 	int64_t size = 0;
+	double month;
 
 	ju_int(v, "size", &size);
 	json_object_object_add(o, "volume_id", ju_new_str(ju_str(v, "id")));
@@ -54,6 +56,13 @@ describe(json_object *v, const char *name)
 	json_object_object_add(o, "data_center_id",
 	    ju_new_str(ju_str(v, "dataCenter")));
 	json_object_object_add(o, "type", ju_new_str(ju_str(v, "type")));
+	/* billed by the hour while it exists, mounted or not */
+	month = podcost_netvol_month(size, ju_str(v, "type"));
+	json_object_object_add(o, "storage_usd_per_month", month < 0 ? NULL :
+	    json_object_new_double(podcost_round(month, 1e-6)));
+	json_object_object_add(o, "storage_usd_per_hr", month < 0 ? NULL :
+	    json_object_new_double(podcost_round(month /
+	    PODCOST_HOURS_PER_MONTH, 1e-6)));
 	return o;
 }
 
