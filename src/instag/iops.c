@@ -972,6 +972,14 @@ act_job(struct task *t, const struct step_env *env, struct ssh_session *s,
 		task_ckpt_set_int(t, "log_off", off + (int64_t)len);
 		free(log);
 		log = NULL;
+		/* an ended job's log is read to its end (its last lines hold
+		 * the notes) before its outcome counts */
+		if (st.state != REMOTE_RUNNING &&
+		    off + (int64_t)len < st.log_size) {
+			t->next_wake_ms = env->now_ms;
+			*res = STEP_WAIT;
+			return ACT_WAIT;
+		}
 	} else
 		stage_progress(t, idx, n, stage, NULL);
 	if (st.state == REMOTE_RUNNING) {

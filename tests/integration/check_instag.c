@@ -626,12 +626,29 @@ START_TEST(test_preprocess_train_synthesize_fetch)
 	    "talking_head_drive_"));
 	itest_resp_free(&r);
 
+	/* the pack job's log runs many reads (256 KiB each) past the job's
+	 * end before its last note, the model archive's: an ended job's log
+	 * is read to its end */
+	ck_assert_int_eq(itest_pod_sh("echo 'noise 4000000 once' > "
+	    "'%s/fake-control/tar'", getenv("POD_ROOT")), 0);
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"output_name\":\"may_hu\",\"include_model\":true}",
 	    pod_id);
 	run("instag.fetch_results", params, "completed", 120000, &r);
 	ck_assert_int_ge(json_object_array_length(itest_jget(r.json,
 	    "result.artifacts")), 2);
+	{
+		json_object *arts = itest_jget(r.json, "result.artifacts");
+		size_t i, models = 0;
+		for (i = 0; i < json_object_array_length(arts); i++) {
+			const char *nm = itest_jstr(json_object_array_get_idx(
+			    arts, i), "name");
+			models += nm != NULL && strstr(nm, "-model.tar.gz");
+		}
+		ck_assert_uint_eq(models, 1);
+	}
+	ck_assert_int_ne(itest_pod_sh("test -e '%s/fake-control/tar'",
+	    getenv("POD_ROOT")), 0);
 	snprintf(url, sizeof(url), "%s", strstr(itest_jstr(r.json,
 	    "result.artifacts.0.uri"), "/artifacts/"));
 	itest_resp_free(&r);

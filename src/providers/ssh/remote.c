@@ -76,7 +76,6 @@ static const char prelude[] =
 	"}\n"
 	"ia_report() {\n"
 	"	ia_c=0; [ -e \"$d/canceled\" ] && ia_c=1\n"
-	"	ia_l=0; [ -f \"$d/log\" ] && ia_l=$(wc -c <\"$d/log\")\n"
 	"	ia_pidinfo; ia_s=$s; ia_rc=-1\n"
 	"	if [ ! -d \"$d/started\" ]; then ia_st=unknown\n"
 	"	elif [ -f \"$d/exit\" ]; then ia_st=exited\n"
@@ -86,6 +85,9 @@ static const char prelude[] =
 	"	else ia_st=vanished\n"
 	"	fi\n"
 	"	[ $ia_st = exited ] && read -r ia_rc _ <\"$d/exit\"\n"
+	/* the log's size after the state: an exited job's log is whole
+	 * (the wrapper writes exit once the script's output is in it) */
+	"	ia_l=0; [ -f \"$d/log\" ] && ia_l=$(wc -c <\"$d/log\")\n"
 	"	printf 'IA-REMOTE %s %s %s %s %s\\n' \"$ia_st\" "
 	"\"${ia_rc:--1}\" $ia_l \"$ia_s\" $ia_c\n"
 	"}\n";

@@ -68,6 +68,9 @@ class Control:
             hang()
         if self.mode == "hold":
             hold(self.path)
+        if self.mode == "noise":
+            self._consume()
+            noise(int(self.arg))
         if self.mode == "fail_at" and self.arg is not None and float(self.arg) <= 0:
             self._consume()
             self.failed = True
@@ -107,6 +110,19 @@ def hang():
 
 
 HOLD_MAX_S = 600
+
+
+def noise(nbytes):
+    """Write about nbytes of log lines to stderr (a long log, as a real
+    run's warnings and progress bars make), then go on."""
+    line = "fake-instag: noise %08d " + "." * 60 + "\n"
+    done, i = 0, 0
+    while done < nbytes:
+        s = line % i
+        sys.stderr.write(s)
+        done += len(s)
+        i += 1
+    sys.stderr.flush()
 
 
 def hold(path):
@@ -151,6 +167,14 @@ def control(name):
     if mode in ("fail_at", "slow"):
         try:
             float(arg)
+        except (TypeError, ValueError):
+            sys.stderr.write("fake-instag: %s: bad control line, ignored\n" % path)
+            return Control(name)
+        return Control(name, mode, arg, once, path)
+    if mode == "noise":
+        try:
+            if int(arg) < 0:
+                raise ValueError
         except (TypeError, ValueError):
             sys.stderr.write("fake-instag: %s: bad control line, ignored\n" % path)
             return Control(name)
