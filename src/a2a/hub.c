@@ -165,6 +165,22 @@ deliver(struct sub *s, const struct task *t)
 	return final_state(t->state);
 }
 
+/*
+ * When a stream that beat (or began) at now beats next: sse_heartbeat
+ * seconds on, rounded up to a whole HEARTBEAT_SLOT_MS, so that the streams
+ * share the hub's wake-ups (one per slot at most, not one per stream:
+ * each wake walks every subscriber).
+ */
+#define HEARTBEAT_SLOT_MS 1000
+static int64_t
+beat_due(int64_t now)
+{
+	int64_t d = now + H.cfg->sse_heartbeat * 1000;
+
+	return (d + HEARTBEAT_SLOT_MS - 1) / HEARTBEAT_SLOT_MS *
+	    HEARTBEAT_SLOT_MS;
+}
+
 /* Start a new subscriber: snapshot first.  True when already finished. */
 static bool
 start_sub(struct sub *s)
@@ -198,8 +214,7 @@ start_sub(struct sub *s)
 		    send_json(s, render_stream_task(t, s->d)) < 0 ||
 		    final_state(t->state);
 		if (!done)
-			s->next_beat_ms = clock_mono_ms() +
-			    H.cfg->sse_heartbeat * 1000;
+			s->next_beat_ms = beat_due(clock_mono_ms());
 	}
 	task_free(t);
 	return done;
@@ -291,8 +306,7 @@ hub_main(void *arg)
 			} else if (s->kind == SUB_STREAM &&
 			    now >= s->next_beat_ms) {
 				done = http_sse_comment(s->r, "") < 0;
-				s->next_beat_ms = now +
-				    H.cfg->sse_heartbeat * 1000;
+				s->next_beat_ms = beat_due(now);
 			}
 			if (done) {
 				remove_sub(pp);

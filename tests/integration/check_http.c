@@ -938,6 +938,36 @@ START_TEST(test_resubscribe)
 }
 END_TEST
 
+/*
+ * An open stream gets a ':' heartbeat comment every sse_heartbeat
+ * seconds while its task is quiet (here 1 s, a task that moves once in
+ * 4 s): at least two before the task ends.
+ */
+START_TEST(test_sse_heartbeats)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	char body[512], *id, *p;
+	struct sse s;
+	int beats = 0;
+
+	ck_assert_int_eq(itest_sh("INSTAG_AGENT_SSE_HEARTBEAT=1 "
+	    "'%s/tests/harness/agent' '%s' restart >&2", top, dir), 0);
+	id = start_diag(admin(), 1, 4000);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
+	    "\"tasks/resubscribe\",\"params\":{\"id\":\"%s\"}}", id);
+	sse_run(body, &s);
+	ck_assert_ptr_nonnull(s.buf);
+	for (p = s.buf; (p = strstr(p, "\n:")) != NULL; p += 2)
+		beats++;
+	ck_assert_msg(beats >= 2, "%d heartbeats: %s", beats, s.buf);
+	ck_assert_ptr_nonnull(strstr(s.buf, "\"final\":true"));
+	free(s.buf);
+	free(id);
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
+	    top, dir), 0);
+}
+END_TEST
+
 /* ---- crash and restart -------------------------------------------------- */
 
 START_TEST(test_sigkill_restart)
@@ -1463,6 +1493,7 @@ http_suite(void)
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_sse_unbuffered);
 	tcase_add_test(tc, test_resubscribe);
+	tcase_add_test(tc, test_sse_heartbeats);
 	tcase_add_test(tc, test_push_notifications);
 	tcase_add_test(tc, test_sigkill_restart);
 	tcase_add_test(tc, test_sigterm_clean);
