@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
+#include <unistd.h>
 
 #include "http/http.h"
 #include "lib/jsonutil.h"
@@ -36,22 +35,48 @@ http_req_new(FCGX_Request *fcgx, const char *base_path)
 	else if (blen > 0)
 		uri = "";	/* outside our prefix: 404 */
 	r->path = uri;
-	/* A stalled peer must not block a writer for long. */
-	{
-		struct timeval tv = { 10, 0 };
-		setsockopt(fcgx->ipcFd, SOL_SOCKET, SO_SNDTIMEO, &tv,
-		    sizeof(tv));
-	}
 	return r;
+}
+
+#define HTTP_DRAIN_MAX 65536
+
+/* Read what is left of the request's input, at most HTTP_DRAIN_MAX bytes:
+ * true when its end was reached. */
+static bool
+drain_input(FCGX_Stream *in)
+{
+	char buf[4096];
+	size_t left = HTTP_DRAIN_MAX;
+	int n;
+
+	while (!FCGX_HasSeenEOF(in) && left > 0) {
+		n = FCGX_GetStr(buf, (int)sizeof(buf), in);
+		if (n <= 0)
+			break;
+		left -= (size_t)n < left ? (size_t)n : left;
+	}
+	return FCGX_HasSeenEOF(in) && FCGX_GetError(in) == 0;
 }
 
 void
 http_req_free(struct http_req *r)
 {
+	FCGX_Request *fx;
+
 	if (r == NULL)
 		return;
-	FCGX_Finish_r(r->fcgx);
-	free(r->fcgx);
+	fx = r->fcgx;
+	/* A kept connection must read as idle: the web server's next
+	 * request starts with a BEGIN_REQUEST record, not with the rest of
+	 * this one's input. */
+	if (fx->keepConnection && fx->in != NULL && !drain_input(fx->in))
+		fx->keepConnection = 0;
+	FCGX_Finish_r(fx);
+	if (r->done != NULL)
+		r->done(r->done_ctx, fx->ipcFd);
+	else if (fx->ipcFd >= 0)
+		close(fx->ipcFd);
+	free(fx);
 	free(r->body);
 	principal_clear(&r->who);
 	free(r);

@@ -3,7 +3,9 @@
  * http: one FastCGI request as the agent sees it, and the response
  * writers.  A struct http_req owns its heap FCGX_Request; whoever holds
  * the http_req (a request thread, or the event hub after a hand-over)
- * ends it with http_req_free(), which finishes the FastCGI request.
+ * ends it with http_req_free(), which finishes the FastCGI request and
+ * gives the connection back to its owner (done), which keeps it for the
+ * web server's next request when the web server asked for that.
  */
 #ifndef IA_HTTP_H
 #define IA_HTTP_H
@@ -25,11 +27,21 @@ struct http_req {
 	struct principal who;	/* set once authenticated */
 	bool authed;
 	int status;		/* status sent, for metrics and logs */
+	/* Called by http_req_free() once the FastCGI request is finished:
+	 * fd is the connection when the web server asked to keep it and it
+	 * is still usable, else -1 (closed).  NULL: fd is closed. */
+	void (*done)(void *ctx, int fd);
+	void *done_ctx;
 };
 
 /* Wrap an accepted request (takes ownership of fcgx). */
 struct http_req *http_req_new(FCGX_Request *fcgx, const char *base_path);
-/* Finish the FastCGI request and free everything.  NULL ok. */
+/*
+ * Finish the FastCGI request, hand its connection to r->done and free
+ * everything.  Request input not yet read is drained (up to 64 KiB) so a
+ * kept connection reads as idle; when more is left, the connection is
+ * closed instead of kept.  NULL ok.
+ */
 void http_req_free(struct http_req *r);
 
 /* A request header by HTTP name ("Authorization"), NULL when absent. */

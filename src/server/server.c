@@ -31,6 +31,7 @@
 #include "providers/runpod/podguard.h"
 #include "providers/runpod/pods.h"
 #include "a2a/push.h"
+#include "server/conns.h"
 #include "server/ready.h"
 #include "server/router.h"
 #include "server/server.h"
@@ -52,50 +53,43 @@ static struct {
 	int inflight;
 } S = { .lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
 
-static void *
-request_main(void *arg)
+/* http_req's done: the connection goes back to the dispatcher. */
+static void
+release_conn(void *ctx, int fd)
 {
-	(void)arg;
-	while (!S.stopping) {
-		FCGX_Request *fx = xcalloc(1, sizeof(*fx));
-		struct http_req *r;
-		enum metrics_route mr;
-		int64_t t0;
-		int handed;
+	conns_release(ctx, fd);
+}
 
-		FCGX_InitRequest(fx, S.listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-		if (FCGX_Accept_r(fx) < 0) {
-			FCGX_Free(fx, 1);
-			free(fx);
-			if (S.stopping)
-				break;
-			if (errno == EINTR)
-				continue;
-			log_msg(LOG_WARN, "accept_failed", "FCGX_Accept_r: %s",
-			    strerror(errno));
-			usleep(10000);
-			continue;
-		}
-		pthread_mutex_lock(&S.lock);
-		S.inflight++;
-		pthread_mutex_unlock(&S.lock);
-		t0 = clock_mono_ms();
-		r = http_req_new(fx, S.cfg->base_path);
-		handed = router_dispatch(r, &mr);
-		metrics_request(mr, handed ? 200 : r->status,
-		    (double)(clock_mono_ms() - t0) / 1000.0);
-		if (r->status >= 500 || log_get_level() == LOG_DEBUG)
-			log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG,
-			    "request", NULL, "method", r->method, "path",
-			    r->path, "status", handed ? "stream" :
-			    r->status >= 400 ? "error" : "ok", NULL);
-		if (!handed)
-			http_req_free(r);
-		pthread_mutex_lock(&S.lock);
-		S.inflight--;
-		pthread_mutex_unlock(&S.lock);
-	}
-	return NULL;
+/* conns_handler_fn: one request, from its params to its answer or its
+ * hand-over to the hub (which then ends it). */
+static void
+serve(FCGX_Request *fx, struct conns_conn *c)
+{
+	struct http_req *r;
+	enum metrics_route mr;
+	int64_t t0;
+	int handed;
+
+	pthread_mutex_lock(&S.lock);
+	S.inflight++;
+	pthread_mutex_unlock(&S.lock);
+	t0 = clock_mono_ms();
+	r = http_req_new(fx, S.cfg->base_path);
+	r->done = release_conn;
+	r->done_ctx = c;
+	handed = router_dispatch(r, &mr);
+	metrics_request(mr, handed ? 200 : r->status,
+	    (double)(clock_mono_ms() - t0) / 1000.0);
+	if (r->status >= 500 || log_get_level() == LOG_DEBUG)
+		log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG,
+		    "request", NULL, "method", r->method, "path",
+		    r->path, "status", handed ? "stream" :
+		    r->status >= 400 ? "error" : "ok", NULL);
+	if (!handed)
+		http_req_free(r);
+	pthread_mutex_lock(&S.lock);
+	S.inflight--;
+	pthread_mutex_unlock(&S.lock);
 }
 
 /* ---- listening socket ---------------------------------------------------- */
@@ -161,12 +155,10 @@ task_changed(const struct task *t)
 int
 server_run(struct config *cfg)
 {
-	pthread_t *threads = NULL;
 	sigset_t set;
 	char *err = NULL;
 	int sig = 0, rc = EXIT_FAILURE, started_hub = 0, started_push = 0,
-	    started_tasks = 0;
-	long i, n = 0;
+	    started_tasks = 0, started_conns = 0;
 	enum log_level lv;
 
 	S.cfg = cfg;
@@ -203,6 +195,7 @@ server_run(struct config *cfg)
 	metrics_add_collector(iops_metrics);
 	metrics_add_collector(pl_metrics);
 	metrics_add_collector(ready_metrics);
+	metrics_add_collector(conns_metrics);
 	card_init(cfg);
 	a2a_init(cfg);
 	envelope_init(cfg);
@@ -218,10 +211,10 @@ server_run(struct config *cfg)
 	if (guard_start(cfg, S.store, &err) < 0)
 		goto fail;
 
-	threads = xcalloc((size_t)cfg->request_threads, sizeof(*threads));
-	for (n = 0; n < cfg->request_threads; n++)
-		if (pthread_create(&threads[n], NULL, request_main, NULL) != 0)
-			break;
+	if (conns_start(S.listen_fd, (int)cfg->request_threads, serve,
+	    &err) < 0)
+		goto fail;
+	started_conns = 1;
 	log_kv(LOG_INFO, "started", "instag-agent ready", "version",
 	    version_string(), NULL);
 
@@ -238,15 +231,15 @@ server_run(struct config *cfg)
 	    sig);
 	S.stopping = 1;
 	router_stopping();
-	FCGX_ShutdownPending();
-	shutdown(S.listen_fd, SHUT_RDWR);
-	for (i = 0; i < n; i++)
-		pthread_join(threads[i], NULL);
+	conns_stop();
+	started_conns = 0;
 	rc = EXIT_SUCCESS;
 	goto cleanup;
 fail:
 	log_kv(LOG_ERROR, "startup_failed", err, NULL);
 cleanup:
+	if (started_conns)
+		conns_stop();
 	if (started_hub)
 		hub_stop();
 	guard_stop();
@@ -254,7 +247,6 @@ cleanup:
 		tasks_stop((int)cfg->shutdown_grace);
 	if (started_push)
 		push_stop();
-	free(threads);
 	free(err);
 	card_free();
 	iops_shutdown();

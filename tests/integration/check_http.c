@@ -5,6 +5,7 @@
  */
 #include "auto-config.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -968,6 +969,148 @@ START_TEST(test_sse_heartbeats)
 }
 END_TEST
 
+/* ---- FastCGI keep-alive --------------------------------------------------- */
+
+/* The value of an unlabelled metric in the agent's /metrics. */
+static unsigned long long
+metric(const char *name)
+{
+	struct itest_resp r;
+	char needle[128];
+	const char *p;
+	unsigned long long v;
+
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	p = strstr(r.body, needle);
+	ck_assert_msg(p != NULL, "no %s in /metrics", name);
+	v = strtoull(p + strlen(needle), NULL, 10);
+	itest_resp_free(&r);
+	return v;
+}
+
+/* Descriptors the agent holds now. */
+static int
+agent_fds(void)
+{
+	char path[512], buf[32];
+	FILE *f;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/agent.pid", getenv("HARNESS_DIR"));
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	snprintf(path, sizeof(path), "/proc/%d/fd", atoi(buf));
+	d = opendir(path);
+	ck_assert_ptr_nonnull(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 2;
+}
+
+/*
+ * nginx keeps FastCGI connections open (fastcgi_keep_conn + upstream
+ * keepalive): 2,000 requests of every kind (public GETs, authenticated
+ * POSTs, refusals whose body the agent never reads, a blocking wait and
+ * a stream handed to the hub) travel on a few connections, and no
+ * descriptor is left behind.
+ */
+START_TEST(test_fastcgi_keepalive)
+{
+	unsigned long long acc0, req0, reu0, acc1, req1, reu1, open1;
+	char *big = malloc(200 * 1024 + 1), body[512], *id;
+	struct itest_resp r;
+	struct sse s;
+	int fd0, fd1, i;
+
+	ck_assert_ptr_nonnull(big);
+	memset(big, 'x', 200 * 1024);
+	big[200 * 1024] = '\0';
+	/* Warm up: the pool fills, the agent opens what it keeps open. */
+	for (i = 0; i < 20; i++) {
+		itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
+		itest_resp_free(&r);
+	}
+	fd0 = agent_fds();
+	acc0 = metric("instag_agent_fastcgi_connections_total");
+	req0 = metric("instag_agent_fastcgi_requests_total");
+	reu0 = metric("instag_agent_fastcgi_requests_reused_total");
+	for (i = 0; i < 2000; i++) {
+		if (i % 200 == 7) {
+			/* A refusal before the body is read: the agent
+			 * drains it or closes the connection, never reads
+			 * it as the next request. */
+			itest_post("/a2a", NULL, big, &r);
+			ck_assert_int_eq(r.status, 401);
+		} else if (i % 200 == 11) {
+			itest_post("/a2a", admin(), "{\"jsonrpc\":\"2.0\","
+			    "\"id\":1,\"method\":\"tasks/get\",\"params\":"
+			    "{\"id\":\"no-such-task\"}}", &r);
+			ck_assert_int_eq(r.status, 200);
+			ck_assert_ptr_nonnull(itest_jget(r.json, "error"));
+		} else {
+			itest_request("GET", i % 2 ? "/healthz" :
+			    "/.well-known/agent-card.json", NULL, NULL, NULL,
+			    0, &r);
+			ck_assert_msg(r.status == 200, "request %d: %ld", i,
+			    r.status);
+		}
+		itest_resp_free(&r);
+	}
+	/* A blocking send (the hub answers it) and a stream. */
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"message/send\",\"params\":{\"message\":{"
+	    "\"kind\":\"message\",\"messageId\":\"ka1\",\"role\":"
+	    "\"user\",\"parts\":[{\"kind\":\"data\",\"data\":{"
+	    "\"operation\":\"diag.timer\",\"params\":{\"steps\":1,"
+	    "\"interval_ms\":100}}}]},\"configuration\":{\"blocking\":"
+	    "true}}}");
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(itest_jstr(r.json, "result.status.state"),
+	    "completed");
+	itest_resp_free(&r);
+	id = start_diag(admin(), 2, 200);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,"
+	    "\"method\":\"tasks/resubscribe\",\"params\":{\"id\":"
+	    "\"%s\"}}", id);
+	sse_run(body, &s);
+	ck_assert_ptr_nonnull(s.buf);
+	ck_assert_ptr_nonnull(strstr(s.buf, "\"final\":true"));
+	free(s.buf);
+	free(id);
+	for (i = 0; i < 20; i++) {
+		itest_request("GET", "/healthz", NULL, NULL, NULL, 0, &r);
+		ck_assert_int_eq(r.status, 200);
+		itest_resp_free(&r);
+	}
+
+	acc1 = metric("instag_agent_fastcgi_connections_total");
+	req1 = metric("instag_agent_fastcgi_requests_total");
+	reu1 = metric("instag_agent_fastcgi_requests_reused_total");
+	open1 = metric("instag_agent_fastcgi_connections");
+	fd1 = agent_fds();
+	fprintf(stderr, "keepalive: %llu requests on %llu new connections, "
+	    "%llu reused; %llu open; agent fds %d -> %d\n", req1 - req0,
+	    acc1 - acc0, reu1 - reu0, open1, fd0, fd1);
+	ck_assert_uint_ge(req1 - req0, 2020);
+	/* nginx (one worker) keeps at most 32 idle connections; the
+	 * refusals, the stream and the blocking wait may each cost one. */
+	ck_assert_msg(acc1 - acc0 <= 64, "%llu new connections for %llu "
+	    "requests", acc1 - acc0, req1 - req0);
+	ck_assert_uint_ge(reu1 - reu0, req1 - req0 - (acc1 - acc0));
+	ck_assert_uint_le(open1, 40);
+	/* Not one descriptor per request: what is open is the pool. */
+	ck_assert_msg(fd1 <= fd0 + 40, "agent fds %d -> %d", fd0, fd1);
+	free(big);
+}
+END_TEST
+
 /* ---- crash and restart -------------------------------------------------- */
 
 START_TEST(test_sigkill_restart)
@@ -1494,6 +1637,7 @@ http_suite(void)
 	tcase_add_test(tc, test_sse_unbuffered);
 	tcase_add_test(tc, test_resubscribe);
 	tcase_add_test(tc, test_sse_heartbeats);
+	tcase_add_test(tc, test_fastcgi_keepalive);
 	tcase_add_test(tc, test_push_notifications);
 	tcase_add_test(tc, test_sigkill_restart);
 	tcase_add_test(tc, test_sigterm_clean);
