@@ -67,6 +67,7 @@ serve(FCGX_Request *fx, struct conns_conn *c)
 {
 	struct http_req *r;
 	enum metrics_route mr;
+	char method[16] = "", path[256] = "";
 	int64_t t0;
 	int handed;
 
@@ -77,16 +78,27 @@ serve(FCGX_Request *fx, struct conns_conn *c)
 	r = http_req_new(fx, S.cfg->base_path);
 	r->done = release_conn;
 	r->done_ctx = c;
+	if (log_get_level() == LOG_DEBUG) {
+		snprintf(method, sizeof(method), "%s", r->method);
+		snprintf(path, sizeof(path), "%s", r->path);
+	}
+	/* Once handed over, r belongs to the hub, which may already have
+	 * finished and freed it: only a request kept here is read. */
 	handed = router_dispatch(r, &mr);
 	metrics_request(mr, handed ? 200 : r->status,
 	    (double)(clock_mono_ms() - t0) / 1000.0);
-	if (r->status >= 500 || log_get_level() == LOG_DEBUG)
-		log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG,
-		    "request", NULL, "method", r->method, "path",
-		    r->path, "status", handed ? "stream" :
-		    r->status >= 400 ? "error" : "ok", NULL);
-	if (!handed)
+	if (handed) {
+		if (log_get_level() == LOG_DEBUG)
+			log_kv(LOG_DEBUG, "request", NULL, "method", method,
+			    "path", path, "status", "stream", NULL);
+	} else {
+		if (r->status >= 500 || log_get_level() == LOG_DEBUG)
+			log_kv(r->status >= 500 ? LOG_WARN : LOG_DEBUG,
+			    "request", NULL, "method", r->method, "path",
+			    r->path, "status", r->status >= 400 ? "error" :
+			    "ok", NULL);
 		http_req_free(r);
+	}
 	pthread_mutex_lock(&S.lock);
 	S.inflight--;
 	pthread_mutex_unlock(&S.lock);
