@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * server: the FastCGI side.  Opens (or inherits) the listening socket,
- * runs request_threads threads on FCGX_Accept_r, routes each request, and
- * shuts down cleanly on SIGTERM/SIGINT: stop accepting, finish in-flight
+ * serves it with request_threads threads (conns.h: kept-alive FastCGI
+ * connections), routes each request, and shuts down cleanly on SIGTERM/SIGINT: stop accepting, finish in-flight
  * requests, close streams, stop the executor (tasks stay resumable).
  */
 #ifndef IA_SERVER_H
