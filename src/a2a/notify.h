@@ -17,7 +17,8 @@
 #include "core/task.h"
 #include "store/store.h"
 
-/* Keep st (borrowed for the life of the process). */
+/* Keep st (borrowed for the life of the process) and learn from it which
+ * tasks have push configs (notify_task_changed looks up only those). */
 void notify_init(struct store *st);
 
 /* Deliver t as it now stands to every push config of its task. */

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conns: the dispatcher, its queue and the request threads.  See conns.h;
- * docs/internals.md ("FastCGI connections") tells the whole life of a
- * connection.
+ * conns: the request threads and the connections they wait on.  See
+ * conns.h; docs/internals.md ("FastCGI connections") tells the whole life
+ * of a connection.
  */
 #include "auto-config.h"
 
@@ -35,7 +35,6 @@ struct conns_conn {
 	uint64_t served;		/* requests read on it */
 	bool parked;
 	struct conns_conn *prev, *next;	/* parked list */
-	struct conns_conn *qnext;	/* run queue */
 };
 
 static char listen_tag, wake_tag;	/* epoll data for the two fds */
@@ -43,23 +42,17 @@ static char listen_tag, wake_tag;	/* epoll data for the two fds */
 static struct {
 	conns_handler_fn fn;
 	int lfd, ep, wakefd;
-	pthread_t disp;
 	pthread_t *threads;
 	int nthreads;
 	bool started;
 
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct conns_conn *qhead, *qtail;	/* ready, for a thread */
-	struct conns_conn *parked;		/* waiting in epoll */
-	bool stopping;		/* the dispatcher is to leave */
+	struct conns_conn *parked;	/* waiting in epoll */
 	bool stopped;		/* nothing is parked any more */
-	bool threads_exit;	/* threads leave once the queue is empty */
 	struct conns_stats st;
 	int64_t last_full_log_ms;
 } C = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.cond = PTHREAD_COND_INITIALIZER,
 	.lfd = -1, .ep = -1, .wakefd = -1,
 };
 
@@ -93,19 +86,7 @@ unpark_locked(struct conns_conn *c)
 	C.st.idle--;
 }
 
-static void
-enqueue_locked(struct conns_conn *c)
-{
-	c->qnext = NULL;
-	if (C.qtail)
-		C.qtail->qnext = c;
-	else
-		C.qhead = c;
-	C.qtail = c;
-	pthread_cond_signal(&C.cond);
-}
-
-/* ---- dispatcher ---------------------------------------------------------- */
+/* ---- accepting ----------------------------------------------------------- */
 
 static void
 set_io_timeouts(int fd)
@@ -193,14 +174,67 @@ accept_some(void)
 	}
 }
 
-static void *
-disp_main(void *arg)
+/* The listening socket is EPOLLONESHOT too: one thread accepts a batch,
+ * then re-arms it. */
+static void
+rearm_listener(void)
 {
-	struct epoll_event ev[64];
+	struct epoll_event ev;
 
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.ptr = &listen_tag;
+	if (epoll_ctl(C.ep, EPOLL_CTL_MOD, C.lfd, &ev) < 0)
+		log_msg(LOG_ERROR, "epoll_failed", "epoll_ctl MOD (listening "
+		    "socket): %s", strerror(errno));
+}
+
+/* ---- request threads ----------------------------------------------------- */
+
+/* One request on c, whose next request has arrived. */
+static void
+serve_conn(struct conns_conn *c)
+{
+	FCGX_Request *fx;
+
+	/*
+	 * Read the request on c's descriptor.  keepConnection = 1 keeps
+	 * FCGX_Accept_r's opening "finish the current request" from closing
+	 * it, and listen_sock -1 makes it return instead of accepting when
+	 * the connection turns out to be closed (the web server closed a
+	 * kept connection) or not FastCGI: libfcgi has closed it then.
+	 */
+	fx = xcalloc(1, sizeof(*fx));
+	FCGX_InitRequest(fx, -1, 0);
+	fx->ipcFd = c->fd;
+	fx->keepConnection = 1;
+	if (FCGX_Accept_r(fx) < 0) {
+		FCGX_Free(fx, 1);
+		conns_release(c, -1);
+		free(fx);
+		return;
+	}
+	pthread_mutex_lock(&C.lock);
+	C.st.requests++;
+	if (c->served++ > 0)
+		C.st.reused++;
+	pthread_mutex_unlock(&C.lock);
+	C.fn(fx, c);
+}
+
+/*
+ * Every request thread waits in epoll_wait itself (leader/follower): the
+ * thread woken for a connection serves it, so a request costs one wake-up
+ * and no hand-off.  EPOLLONESHOT gives each ready descriptor to one
+ * thread; the wake fd (level-triggered) wakes them all to leave.
+ */
+static void *
+thread_main(void *arg)
+{
 	(void)arg;
 	for (;;) {
-		int i, n = epoll_wait(C.ep, ev, 64, -1);
+		struct epoll_event ev;
+		int n = epoll_wait(C.ep, &ev, 1, -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -210,77 +244,19 @@ disp_main(void *arg)
 			usleep(10000);
 			continue;
 		}
-		for (i = 0; i < n; i++) {
-			void *p = ev[i].data.ptr;
-
-			if (p == &listen_tag)
-				accept_some();
-			else if (p != &wake_tag) {
-				struct conns_conn *c = p;
-
-				pthread_mutex_lock(&C.lock);
-				unpark_locked(c);
-				enqueue_locked(c);
-				pthread_mutex_unlock(&C.lock);
-			}
-		}
-		pthread_mutex_lock(&C.lock);
-		if (C.stopping) {
-			pthread_mutex_unlock(&C.lock);
+		if (n == 0)
+			continue;
+		if (ev.data.ptr == &wake_tag)
 			break;
-		}
-		pthread_mutex_unlock(&C.lock);
-	}
-	return NULL;
-}
-
-/* ---- request threads ----------------------------------------------------- */
-
-static void *
-thread_main(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		struct conns_conn *c;
-		FCGX_Request *fx;
-
-		pthread_mutex_lock(&C.lock);
-		while (C.qhead == NULL && !C.threads_exit)
-			pthread_cond_wait(&C.cond, &C.lock);
-		c = C.qhead;
-		if (c == NULL) {
-			pthread_mutex_unlock(&C.lock);
-			break;
-		}
-		C.qhead = c->qnext;
-		if (C.qhead == NULL)
-			C.qtail = NULL;
-		pthread_mutex_unlock(&C.lock);
-
-		/*
-		 * Read the request on c's descriptor.  keepConnection = 1
-		 * keeps FCGX_Accept_r's opening "finish the current request"
-		 * from closing it, and listen_sock -1 makes it return instead
-		 * of accepting when the connection turns out to be closed
-		 * (the web server closed a kept connection) or not FastCGI:
-		 * libfcgi has closed it then.
-		 */
-		fx = xcalloc(1, sizeof(*fx));
-		FCGX_InitRequest(fx, -1, 0);
-		fx->ipcFd = c->fd;
-		fx->keepConnection = 1;
-		if (FCGX_Accept_r(fx) < 0) {
-			FCGX_Free(fx, 1);
-			conns_release(c, -1);
-			free(fx);
+		if (ev.data.ptr == &listen_tag) {
+			accept_some();
+			rearm_listener();
 			continue;
 		}
 		pthread_mutex_lock(&C.lock);
-		C.st.requests++;
-		if (c->served++ > 0)
-			C.st.reused++;
+		unpark_locked(ev.data.ptr);
 		pthread_mutex_unlock(&C.lock);
-		C.fn(fx, c);
+		serve_conn(ev.data.ptr);
 	}
 	return NULL;
 }
@@ -306,7 +282,7 @@ conns_release(struct conns_conn *c, int fd)
 		free(c);
 		return;
 	}
-	/* Park first: once re-armed, the dispatcher may take it at once. */
+	/* Park first: once re-armed, a thread may take it at once. */
 	park_locked(c);
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
@@ -345,13 +321,14 @@ conns_start(int listen_fd, int nthreads, conns_handler_fn fn, char **err)
 		goto fail;
 	}
 	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
+	ev.events = EPOLLIN | EPOLLONESHOT;
 	ev.data.ptr = &listen_tag;
 	if (epoll_ctl(C.ep, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
 		*err = xasprintf("epoll_ctl (listening socket): %s",
 		    strerror(errno));
 		goto fail;
 	}
+	ev.events = EPOLLIN;
 	ev.data.ptr = &wake_tag;
 	if (epoll_ctl(C.ep, EPOLL_CTL_ADD, C.wakefd, &ev) < 0) {
 		*err = xasprintf("epoll_ctl (wake fd): %s", strerror(errno));
@@ -364,17 +341,8 @@ conns_start(int listen_fd, int nthreads, conns_handler_fn fn, char **err)
 			break;
 		C.nthreads++;
 	}
-	if (C.nthreads == 0 ||
-	    pthread_create(&C.disp, NULL, disp_main, NULL) != 0) {
+	if (C.nthreads == 0) {
 		*err = xstrdup("cannot start the request threads");
-		pthread_mutex_lock(&C.lock);
-		C.threads_exit = true;
-		C.stopped = true;
-		pthread_cond_broadcast(&C.cond);
-		pthread_mutex_unlock(&C.lock);
-		for (i = 0; i < C.nthreads; i++)
-			pthread_join(C.threads[i], NULL);
-		C.nthreads = 0;
 		goto fail;
 	}
 	C.started = true;
@@ -398,14 +366,17 @@ conns_stop(void)
 
 	if (!C.started)
 		return;
-	pthread_mutex_lock(&C.lock);
-	C.stopping = true;
-	pthread_mutex_unlock(&C.lock);
+	/* Every thread leaves after its current request. */
 	(void)!write(C.wakefd, &one, sizeof(one));
-	pthread_join(C.disp, NULL);
+	for (i = 0; i < C.nthreads; i++)
+		pthread_join(C.threads[i], NULL);
+	free(C.threads);
+	C.threads = NULL;
+	C.nthreads = 0;
 
-	/* Idle connections are closed; the threads serve what was queued
-	 * (those requests had arrived) and leave. */
+	/* Idle connections are closed (a request that had arrived on one
+	 * and was not taken is refused with it); connections the hub still
+	 * holds are closed when it lets them go. */
 	pthread_mutex_lock(&C.lock);
 	C.stopped = true;
 	while (C.parked != NULL) {
@@ -415,14 +386,7 @@ conns_stop(void)
 		close(c->fd);
 		free(c);
 	}
-	C.threads_exit = true;
-	pthread_cond_broadcast(&C.cond);
 	pthread_mutex_unlock(&C.lock);
-	for (i = 0; i < C.nthreads; i++)
-		pthread_join(C.threads[i], NULL);
-	free(C.threads);
-	C.threads = NULL;
-	C.nthreads = 0;
 	close(C.ep);
 	close(C.wakefd);
 	C.ep = C.wakefd = -1;

@@ -2,17 +2,17 @@
 /*
  * conns: the agent's FastCGI connections.  Prefix conns_.
  *
- * One dispatcher thread accepts on the listening socket and watches, with
- * epoll, every connection that waits for its next request: a new one, and
- * one the web server kept open after a request (FCGI_KEEP_CONN: nginx's
- * `fastcgi_keep_conn on` with an upstream `keepalive` pool).  A connection
- * whose next request has arrived goes on a queue; request threads take it
- * from there, read the request with libfcgi, and run the handler.  When
- * the request is finished the connection comes back (conns_release()):
- * parked in epoll again when the web server asked to keep it, closed
- * otherwise.  So an idle kept connection holds no thread, and any number
- * of nginx workers may keep connections open however many request
- * threads there are.
+ * One epoll set holds the listening socket and every connection that
+ * waits for its next request: a new one, and one the web server kept open
+ * after a request (FCGI_KEEP_CONN: nginx's `fastcgi_keep_conn on` with an
+ * upstream `keepalive` pool).  Every request thread waits in epoll_wait
+ * on it; the thread woken for a connection whose next request has arrived
+ * reads it with libfcgi and runs the handler (the one woken for the
+ * listening socket accepts).  When the request is finished the connection
+ * comes back (conns_release()): parked in epoll again when the web server
+ * asked to keep it, closed otherwise.  So an idle kept connection holds no
+ * thread, and any number of nginx workers may keep connections open
+ * however many request threads there are.
  *
  * The hand-over to the event hub (SSE streams, blocking waits) works
  * unchanged: the hub finishes the request whenever it is done, and the
@@ -38,17 +38,17 @@ struct conns_conn;
 typedef void (*conns_handler_fn)(FCGX_Request *fx, struct conns_conn *c);
 
 /*
- * Start the dispatcher and nthreads request threads on listen_fd (made
- * non-blocking).  0, or -1 with *err (a new string, caller frees).
+ * Start nthreads request threads on listen_fd (made non-blocking).  0,
+ * or -1 with *err (a new string, caller frees).
  */
 WARN_UNUSED_RESULT
 int conns_start(int listen_fd, int nthreads, conns_handler_fn fn,
     char **err);
 
 /*
- * Stop: no new connection is accepted, idle connections are closed, the
- * request threads finish what they hold and what was queued, and are
- * joined.  Requests still held elsewhere (the hub) may call
+ * Stop: the request threads finish the request they hold and are joined;
+ * no new connection is accepted and idle connections are closed.
+ * Requests still held elsewhere (the hub) may call
  * conns_release() afterwards: their connections are closed.
  */
 void conns_stop(void);

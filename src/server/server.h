@@ -2,7 +2,8 @@
 /*
  * server: the FastCGI side.  Opens (or inherits) the listening socket,
  * serves it with request_threads threads (conns.h: kept-alive FastCGI
- * connections), routes each request, and shuts down cleanly on SIGTERM/SIGINT: stop accepting, finish in-flight
+ * connections), routes each request, and shuts down cleanly on
+ * SIGTERM/SIGINT: stop accepting, finish in-flight
  * requests, close streams, stop the executor (tasks stay resumable).
  */
 #ifndef IA_SERVER_H

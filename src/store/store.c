@@ -847,6 +847,32 @@ store_push_delete(struct store *st, const char *task_id, const char *id)
 	return rc;
 }
 
+int
+store_push_task_ids(struct store *st, char ***ids, size_t *n)
+{
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	s = stmt_open(st, "SELECT DISTINCT task_id FROM push_configs", "");
+	if (s == NULL)
+		goto cleanup;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*ids = xrealloc(*ids, cap * sizeof(**ids));
+		}
+		(*ids)[(*n)++] = xstrdup((const char *)
+		    sqlite3_column_text(s, 0));
+	}
+	rc = 0;
+cleanup:
+	stmt_close(st, s);
+	return rc;
+}
+
 void
 store_push_free(struct push_config *pc)
 {

@@ -93,6 +93,10 @@ int store_push_list(struct store *st, const char *task_id,
 /* 0 deleted, 1 absent, -1 error. */
 WARN_UNUSED_RESULT
 int store_push_delete(struct store *st, const char *task_id, const char *id);
+/* The distinct task ids that have at least one push config: *ids a new
+ * array of *n new strings (caller frees each and the array).  0, or -1. */
+WARN_UNUSED_RESULT
+int store_push_task_ids(struct store *st, char ***ids, size_t *n);
 void store_push_free(struct push_config *pc);	/* NULL ok */
 /* store_push_free each of n configs, then the array (NULL ok). */
 void store_push_list_free(struct push_config **pcs, size_t n);

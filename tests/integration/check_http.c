@@ -969,7 +969,7 @@ START_TEST(test_sse_heartbeats)
 }
 END_TEST
 
-/* ---- FastCGI keep-alive --------------------------------------------------- */
+/* ---- FastCGI keep-alive -------------------------------------------------- */
 
 /* The value of an unlabelled metric in the agent's /metrics. */
 static unsigned long long
@@ -1242,6 +1242,46 @@ START_TEST(test_push_notifications)
 	itest_post("/a2a", admin(), body, &r);
 	ck_assert_int_eq(itest_jint(r.json, "error.code"), -32602);
 	itest_resp_free(&r);
+	free(id);
+	itest_sh("pkill -f '%s' >/dev/null 2>&1", file);
+	pclose(proc);
+}
+END_TEST
+
+/*
+ * A config set before a restart still gets the task's later updates: the
+ * agent looks up push configs only for tasks it knows to have one, and
+ * after a restart it knows them from the store.
+ */
+START_TEST(test_push_after_restart)
+{
+	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
+	char file[1024], body[2048], *id;
+	FILE *proc;
+	int port = itest_push_receiver(file, sizeof(file), 90, &proc);
+	struct itest_resp r;
+	json_object *rec;
+
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
+	    "\"message/send\",\"params\":{\"message\":{\"kind\":\"message\","
+	    "\"messageId\":\"pr1\",\"role\":\"user\",\"parts\":[{\"kind\":"
+	    "\"data\",\"data\":{\"operation\":\"diag.timer\",\"params\":{"
+	    "\"steps\":3,\"interval_ms\":1500}}}]},\"configuration\":{"
+	    "\"blocking\":false,\"pushNotificationConfig\":{\"url\":"
+	    "\"https://127.0.0.1:%d/restart\"}}}}", port);
+	itest_post("/a2a", admin(), body, &r);
+	ck_assert_msg(itest_jstr(r.json, "result.id") != NULL, "%s", r.body);
+	id = strdup(itest_jstr(r.json, "result.id"));
+	itest_resp_free(&r);
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
+	    top, dir), 0);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "completed");
+	rec = itest_wait_record(file, "\\\"state\\\":\\\"completed\\\"",
+	    60000);
+	ck_assert_msg(rec != NULL, "no completed notification after the "
+	    "restart in %s", file);
+	ck_assert_str_eq(itest_jstr(rec, "path"), "/restart");
+	json_object_put(rec);
 	free(id);
 	itest_sh("pkill -f '%s' >/dev/null 2>&1", file);
 	pclose(proc);
@@ -1639,6 +1679,7 @@ http_suite(void)
 	tcase_add_test(tc, test_sse_heartbeats);
 	tcase_add_test(tc, test_fastcgi_keepalive);
 	tcase_add_test(tc, test_push_notifications);
+	tcase_add_test(tc, test_push_after_restart);
 	tcase_add_test(tc, test_sigkill_restart);
 	tcase_add_test(tc, test_sigterm_clean);
 	tcase_add_test(tc, test_no_secret_in_log);
