@@ -942,28 +942,31 @@ END_TEST
 /*
  * An open stream gets a ':' heartbeat comment every sse_heartbeat
  * seconds while its task is quiet (here 1 s, a task that moves once in
- * 4 s): at least two before the task ends.
+ * 6 s): at least two before the task ends.  The stream is the one that
+ * starts the task (message/stream), so a slow client cannot shorten it;
+ * the first beat is due 1 to 2 s in, the task ends 6 s in.
  */
 START_TEST(test_sse_heartbeats)
 {
 	const char *top = getenv("top_srcdir"), *dir = getenv("HARNESS_DIR");
-	char body[512], *id, *p;
+	char *p;
 	struct sse s;
 	int beats = 0;
 
 	ck_assert_int_eq(itest_sh("INSTAG_AGENT_SSE_HEARTBEAT=1 "
 	    "'%s/tests/harness/agent' '%s' restart >&2", top, dir), 0);
-	id = start_diag(admin(), 1, 4000);
-	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
-	    "\"tasks/resubscribe\",\"params\":{\"id\":\"%s\"}}", id);
-	sse_run(body, &s);
+	sse_run("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":"
+	    "\"message/stream\",\"params\":{\"message\":{\"kind\":"
+	    "\"message\",\"messageId\":\"hb1\",\"role\":\"user\","
+	    "\"parts\":[{\"kind\":\"data\",\"data\":{\"operation\":"
+	    "\"diag.timer\",\"params\":{\"steps\":1,\"interval_ms\":"
+	    "6000}}}]}}}", &s);
 	ck_assert_ptr_nonnull(s.buf);
 	for (p = s.buf; (p = strstr(p, "\n:")) != NULL; p += 2)
 		beats++;
 	ck_assert_msg(beats >= 2, "%d heartbeats: %s", beats, s.buf);
 	ck_assert_ptr_nonnull(strstr(s.buf, "\"final\":true"));
 	free(s.buf);
-	free(id);
 	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' restart >&2",
 	    top, dir), 0);
 }
