@@ -63,6 +63,15 @@ query1(const char *path, const char *sql)
 	return v;
 }
 
+/* Take a store back from schema 7 to 6 (then older steps go on). */
+#define UNDO_V7 "DROP TRIGGER tasks_count_insert; " \
+    "DROP TRIGGER tasks_count_update; DROP TRIGGER tasks_count_delete; " \
+    "DROP TABLE task_counts; DROP INDEX tasks_owner_page; " \
+    "DROP INDEX tasks_owner_context; DROP INDEX tasks_owner_state; " \
+    "DROP INDEX tasks_owner_updated; DROP INDEX tasks_id_rev; " \
+    "ALTER TABLE tasks DROP COLUMN rev; " \
+    "CREATE INDEX tasks_owner_created ON tasks(owner, created_ms, id); "
+
 static void
 exec_sql(const char *path, const char *sql)
 {
@@ -122,7 +131,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -138,7 +147,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 }
 END_TEST
@@ -784,7 +793,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 5 store (no label) is migrated on open, its pods kept
 	 * without a label. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	exec_sql(path, UNDO_V7 "ALTER TABLE pods DROP COLUMN label; "
 	    "PRAGMA user_version = 5;");
 	st = open_ok(path);
 	ck_assert_int_eq(store_pod_get(st, "pod-1", &g), 0);
@@ -795,7 +804,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 4 store (no storage columns) is migrated on open, its
 	 * pods kept with no storage known. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	exec_sql(path, UNDO_V7 "ALTER TABLE pods DROP COLUMN label; "
 	    "ALTER TABLE pods DROP COLUMN disk_gb; "
 	    "ALTER TABLE pods DROP COLUMN volume_gb; "
 	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
@@ -812,7 +821,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 3 store (no idle columns) is migrated on open, its
 	 * pods kept with no idle limit. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	exec_sql(path, UNDO_V7 "ALTER TABLE pods DROP COLUMN label; "
 	    "ALTER TABLE pods DROP COLUMN disk_gb; "
 	    "ALTER TABLE pods DROP COLUMN volume_gb; "
 	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
@@ -829,7 +838,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 1 store (no pods table) is migrated on open, its tasks
 	 * kept. */
-	exec_sql(path, "DROP TABLE pods; DROP TABLE health; "
+	exec_sql(path, UNDO_V7 "DROP TABLE pods; DROP TABLE health; "
 	    "PRAGMA user_version = 1;");
 	st = open_ok(path);
 	ck_assert_int_eq(store_pod_list(st, NULL, true, &all, &n), 0);
@@ -837,7 +846,7 @@ START_TEST(test_pods_registry)
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 }
 END_TEST
@@ -880,7 +889,7 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 	task_free(t);
 }
