@@ -67,12 +67,23 @@ env_stop(struct env *w)
 	principal_clear(&w->reader);
 }
 
-/* Run body (JSON text) as who; the reply into *out (caller clears). */
+/* Run body (JSON text) as who; the reply into *out (caller clears), its
+ * body as a client reads it: serialized as the agent sends it, parsed
+ * back (a cached rendering is text in the reply, not a tree). */
 static void
 call(const struct principal *who, const char *ver, const char *body,
     struct rpc_reply *out)
 {
 	a2a_call(who, ver, body, strlen(body), out);
+	if (out->body != NULL) {
+		json_object *wire = json_tokener_parse(
+		    json_object_to_json_string_ext(out->body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+		ck_assert_ptr_nonnull(wire);
+		json_object_put(out->body);
+		out->body = wire;
+	}
 }
 
 /* The JSON-RPC error code of a JSON reply (0 when it is a result). */
