@@ -384,7 +384,7 @@ store_migrate(struct store *st, char **err)
 		goto cleanup;
 	}
 	version = sqlite3_column_int(s, 0);
-	sqlite3_reset(s);	/* a pending statement would keep DROP INDEX out */
+	sqlite3_reset(s);	/* a pending statement blocks DROP INDEX */
 	if (version > STORE_SCHEMA_VERSION) {
 		*err = xasprintf("task store schema version %d is newer than "
 		    "this agent understands (%d); refusing to touch it",

@@ -1074,16 +1074,18 @@ START_TEST(test_list_many)
 				size_t n = 0, j;
 
 				q.page_token = token;
-				ck_assert_msg(store_task_list_refs(st, &q, &refs,
-				    &n, &next, &total, &err) == 0, "list: %s",
-				    err ? err : "?");
+				ck_assert_msg(store_task_list_refs(st, &q,
+				    &refs, &n, &next, &total, &err) == 0,
+				    "list: %s", err ? err : "?");
 				ck_assert(total == (k < 3 ? want[k] :
 				    want[0] + want[1] + want[2]));
 				for (j = 0; j < n; j++) {
-					ck_assert(refs[j].created_ms <
-					    last_created || (refs[j].created_ms
-					    == last_created && strcmp(refs[j].id,
-					    last_id) < 0));
+					const struct store_task_ref *f =
+					    &refs[j];
+
+					ck_assert(f->created_ms < last_created
+					    || (f->created_ms == last_created &&
+					    strcmp(f->id, last_id) < 0));
 					last_created = refs[j].created_ms;
 					strcpy(last_id, refs[j].id);
 				}
