@@ -17,6 +17,8 @@
 #include "ops/ops.h"
 #include "store/uploads.h"
 #include "tasks/tasks.h"
+#include "tasks/tcache.h"
+#include "lib/xalloc.h"
 
 static const struct config *cfg;
 
@@ -579,27 +581,74 @@ load_own_task(struct rpc *c, const char *scope)
 	return t;
 }
 
+/*
+ * The caller's task id rendered as render_task(t, c->d, hl), without its
+ * artifacts unless arts, as a JSON value (render_raw; caller puts it).
+ * rev: the write of it the caller's read found, or -1 to peek at it now.
+ * From the rendered-task cache when it holds (id, rev, this rendering);
+ * else read, rendered, serialized and cached under the rev of the row
+ * read.  0 and *out; 1 when there is no such task of the caller's; -1 on
+ * store error.
+ */
+static int
+own_task_json(struct rpc *c, const char *id, int64_t rev, int hl, bool arts,
+    json_object **out)
+{
+	/* hl is -1..1000 (rpc_history_len) */
+	int variant = ((hl + 1) << 2) | (arts ? 2 : 0) | (c->d == A2A_V10);
+	struct task *t = NULL;
+	json_object *tj;
+	char *text;
+	int r;
+
+	*out = NULL;
+	if (rev < 0 && (r = tasks_peek(id, c->who->sub, &rev)) != 0)
+		return r;
+	if (tcache_get(id, rev, variant, c->who->sub, &text) == 0) {
+		*out = render_raw(text);
+		return 0;
+	}
+	if ((r = tasks_get_rev(id, c->who->sub, &t, &rev)) != 0)
+		return r;
+	tj = render_task(t, c->d, hl);
+	if (!arts)
+		json_object_object_del(tj, "artifacts");
+	text = xstrdup(json_object_to_json_string_ext(tj,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	tcache_put(t->id, rev, variant, t->owner, text);
+	json_object_put(tj);
+	task_free(t);
+	*out = render_raw(text);
+	return 0;
+}
+
 static int
 do_get(struct rpc *c)
 {
-	struct task *t;
+	const char *id = ju_str(c->params, "id");
+	json_object *tj;
 	int r, hl;
 
 	if (rpc_history_len(c, c->params, &hl) < 0)
 		return 0;
-	t = load_own_task(c, "tasks:read");
-	if (t == NULL)
+	if (!rpc_need_scope(c, "tasks:read"))
 		return 0;
-	r = rpc_reply(c, rpc_task_result(c, t, hl, false));
-	task_free(t);
-	return r;
+	if (id == NULL)
+		return rpc_error(c, RPC_INVALID_PARAMS,
+		    "params.id is required");
+	r = own_task_json(c, id, -1, hl, true, &tj);
+	if (r != 0)
+		return rpc_error(c, r > 0 ? A2A_TASK_NOT_FOUND :
+		    RPC_INTERNAL_ERROR, r > 0 ? "Task not found" :
+		    "the task store failed");
+	return rpc_reply(c, tj);
 }
 
 static int
 do_list(struct rpc *c)
 {
 	struct store_list_query q = { 0 };
-	struct task **tasks = NULL;
+	struct store_task_ref *refs = NULL;
 	char *next = NULL, *err = NULL;
 	int64_t total = 0, size = 50;
 	json_object *res, *arr;
@@ -639,21 +688,31 @@ do_list(struct rpc *c)
 	}
 	q.page_size = (size_t)size;
 	q.page_token = ju_str(c->params, "pageToken");
-	if (tasks_list(&q, &tasks, &n, &next, &total,
-	    &err) < 0) {
+	if (tasks_list_refs(&q, &refs, &n, &next, &total, &err) < 0) {
 		int rc = rpc_error(c, strstr(err, "pageToken") ?
 		    RPC_INVALID_PARAMS : RPC_INTERNAL_ERROR, "%s", err);
 		free(err);
 		return rc;
 	}
+	/* The page names each task's id and rev: a task cached at that
+	 * rev is not read again. */
 	arr = json_object_new_array();
 	for (i = 0; i < n; i++) {
-		json_object *tj = render_task(tasks[i], c->d, hl < 0 ? 0 : hl);
-		if (!arts)
-			json_object_object_del(tj, "artifacts");
-		json_object_array_add(arr, tj);
+		json_object *tj;
+		int r = own_task_json(c, refs[i].id, refs[i].rev,
+		    hl < 0 ? 0 : hl, arts, &tj);
+
+		if (r < 0) {
+			json_object_put(arr);
+			free(refs);
+			free(next);
+			return rpc_error(c, RPC_INTERNAL_ERROR,
+			    "the task store failed");
+		}
+		if (r == 0)
+			json_object_array_add(arr, tj);
 	}
-	task_list_free(tasks, n);
+	free(refs);
 	res = json_object_new_object();
 	json_object_object_add(res, "tasks", arr);
 	json_object_object_add(res, "nextPageToken",

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/printbuf.h>
+
 #include "a2a/render.h"
 #include "lib/jsonutil.h"
 
@@ -324,6 +326,33 @@ render_rpc_result(json_object *id, json_object *result)
 	json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
 	json_object_object_add(o, "id", ju_copy(id));
 	json_object_object_add(o, "result", result);
+	return o;
+}
+
+static int
+raw_serialize(json_object *o, struct printbuf *pb, int level, int flags)
+{
+	const char *text = json_object_get_userdata(o);
+
+	(void)level;
+	(void)flags;
+	printbuf_memappend(pb, text, (int)strlen(text));
+	return 0;
+}
+
+static void
+raw_free(json_object *o, void *userdata)
+{
+	(void)o;
+	free(userdata);
+}
+
+json_object *
+render_raw(char *text)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_set_serializer(o, raw_serialize, text, raw_free);
 	return o;
 }
 

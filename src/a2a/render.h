@@ -40,6 +40,14 @@ json_object *render_artifact_events(const struct task *t,
 json_object *render_stream_task(const struct task *t, enum a2a_dialect d);
 /* {"jsonrpc":"2.0","id":id,"result":result}; takes result, copies id. */
 json_object *render_rpc_result(json_object *id, json_object *result);
+/*
+ * A JSON value that serializes as text verbatim (text is taken: it must
+ * be one JSON value, written with JSON_C_TO_STRING_PLAIN |
+ * JSON_C_TO_STRING_NOSLASHESCAPE, as the answer is).  For a rendering
+ * kept as text (tcache): placed into an answer without parsing it back.
+ * It reads as an empty object; only its serialization holds text.
+ */
+json_object *render_raw(char *text);
 /* {"jsonrpc":"2.0","id":id,"error":{...}} in the dialect's shape. */
 json_object *render_rpc_error(json_object *id, enum a2a_dialect d, int code,
     const char *message);

@@ -20,10 +20,36 @@
 #include "store/store.h"
 #include "lib/xalloc.h"
 
+/* The filters of a task list that change its SQL: one bit each. */
+#define LIST_CONTEXT	1u
+#define LIST_STATE	2u
+#define LIST_UPDATED	4u
+#define LIST_VARIANTS	8
+
+/*
+ * A connection that serves task reads, with its statements (prepared on
+ * first use, kept until the connection closes).  The store's read pool
+ * holds read-only ones; the writer's own (st->wr) serves reads only when
+ * the store has no pool (an in-memory database) or a reader cannot open.
+ */
+struct reader {
+	sqlite3 *db;
+	sqlite3_stmt *get, *peek;
+	sqlite3_stmt *page[2][LIST_VARIANTS];	/* [full rows][filters] */
+	sqlite3_stmt *count[LIST_VARIANTS];
+	struct reader *next;			/* in the free list */
+};
+
 struct store {
 	sqlite3 *db;
 	pthread_mutex_t lock;
-	sqlite3_stmt *put, *get, *ping;
+	sqlite3_stmt *put, *ping;
+	struct reader wr;	/* reads on the writer's connection (db) */
+	char *path;		/* NULL: no read pool */
+	pthread_mutex_t rlock;	/* the pool: held only to take or give */
+	pthread_cond_t rfree_cond;
+	struct reader *rfree;	/* idle readers */
+	int nreaders;		/* open readers, idle or taken */
 };
 
 static const char *const schema_v1 =
@@ -115,6 +141,64 @@ static const char *const schema_v6 =
     "ALTER TABLE pods ADD COLUMN label TEXT;"
     "PRAGMA user_version = 6;";
 
+/*
+ * The read path (schema 7; docs/internals.md, "Reading tasks"):
+ *  - rev, the row's write counter: every store_task_put adds one, in SQL,
+ *    whatever the task's own version says (a step may change artifacts
+ *    without bumping it).  Rendered tasks are cached under (id, rev).
+ *  - task_counts, the number of tasks per owner and state, kept by
+ *    triggers in the writing transaction, so a list's unfiltered total
+ *    costs a few rows, not a count of the owner's tasks.
+ *  - indexes that hold what a list page and a peek read (id, rev), so
+ *    neither reads a task's row, and keyset paging on (created_ms, id).
+ * The triggers add a missing count row with INSERT ... WHERE NOT EXISTS,
+ * not INSERT OR IGNORE: under the upsert of store_task_put the outer
+ * statement's conflict policy would apply, and the IGNORE would fail.
+ */
+static const char *const schema_v7 =
+    "ALTER TABLE tasks ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE task_counts ("
+    " owner TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
+    " n INTEGER NOT NULL,"
+    " PRIMARY KEY (owner, state)) WITHOUT ROWID;"
+    "INSERT INTO task_counts (owner, state, n)"
+    " SELECT owner, state, count(*) FROM tasks GROUP BY owner, state;"
+    "CREATE TRIGGER tasks_count_insert AFTER INSERT ON tasks BEGIN"
+    " INSERT INTO task_counts SELECT NEW.owner, NEW.state, 0 WHERE NOT"
+    "  EXISTS (SELECT 1 FROM task_counts"
+    "  WHERE owner = NEW.owner AND state = NEW.state);"
+    " UPDATE task_counts SET n = n + 1"
+    "  WHERE owner = NEW.owner AND state = NEW.state;"
+    " END;"
+    "CREATE TRIGGER tasks_count_update AFTER UPDATE OF owner, state ON tasks"
+    " WHEN OLD.owner IS NOT NEW.owner OR OLD.state IS NOT NEW.state BEGIN"
+    " UPDATE task_counts SET n = n - 1"
+    "  WHERE owner = OLD.owner AND state = OLD.state;"
+    " INSERT INTO task_counts SELECT NEW.owner, NEW.state, 0 WHERE NOT"
+    "  EXISTS (SELECT 1 FROM task_counts"
+    "  WHERE owner = NEW.owner AND state = NEW.state);"
+    " UPDATE task_counts SET n = n + 1"
+    "  WHERE owner = NEW.owner AND state = NEW.state;"
+    " END;"
+    "CREATE TRIGGER tasks_count_delete AFTER DELETE ON tasks BEGIN"
+    " UPDATE task_counts SET n = n - 1"
+    "  WHERE owner = OLD.owner AND state = OLD.state;"
+    " END;"
+    "DROP INDEX tasks_owner_created;"
+    "CREATE INDEX tasks_owner_page ON tasks(owner, created_ms, id, rev);"
+    "CREATE INDEX tasks_owner_context ON tasks(owner, context_id,"
+    " created_ms, id, rev);"
+    "CREATE INDEX tasks_owner_state ON tasks(owner, state, created_ms, id,"
+    " rev);"
+    "CREATE INDEX tasks_owner_updated ON tasks(owner, updated_ms);"
+    "CREATE INDEX tasks_id_rev ON tasks(id, owner, rev);"
+    "PRAGMA user_version = 7;";
+
+/* How many read-only connections the read pool opens at most; a read
+ * waits for an idle one beyond that (never for the writer). */
+#define STORE_READERS_MAX 8
+
 /* How long a store call waits for SQLite's write lock (another process's
  * transaction) before giving up with SQLITE_BUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
@@ -128,6 +212,8 @@ static const char *const schema_v6 =
 #define TASK_COLS "id, context_id, owner, operation, params, state, " \
     "progress, result, artifacts, error, checkpoint, history, created_ms, " \
     "updated_ms, next_wake_ms, version, cancel_requested"
+/* What a read selects: the columns, then rev (column 17). */
+#define TASK_READ_COLS TASK_COLS ", rev"
 
 /* ---- statements ---------------------------------------------------------- */
 
@@ -240,7 +326,7 @@ stmt_reuse(struct store *st, sqlite3_stmt *s, const char *fmt, ...)
 static void
 stmt_close(struct store *st, sqlite3_stmt *s)
 {
-	if (s != NULL && (s == st->put || s == st->get || s == st->ping)) {
+	if (s != NULL && (s == st->put || s == st->ping)) {
 		sqlite3_reset(s);
 		sqlite3_clear_bindings(s);
 	} else
@@ -298,6 +384,7 @@ store_migrate(struct store *st, char **err)
 		goto cleanup;
 	}
 	version = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);	/* a pending statement blocks DROP INDEX */
 	if (version > STORE_SCHEMA_VERSION) {
 		*err = xasprintf("task store schema version %d is newer than "
 		    "this agent understands (%d); refusing to touch it",
@@ -315,6 +402,8 @@ store_migrate(struct store *st, char **err)
 	if (version < 5 && store_apply(st, schema_v5, 5, err) < 0)
 		goto cleanup;
 	if (version < 6 && store_apply(st, schema_v6, 6, err) < 0)
+		goto cleanup;
+	if (version < 7 && store_apply(st, schema_v7, 7, err) < 0)
 		goto cleanup;
 	rc = 0;
 cleanup:
@@ -365,6 +454,134 @@ store_file_mode(const char *path, char **err)
 	return 0;
 }
 
+/* ---- the read pool ------------------------------------------------------- */
+
+static void
+reader_finalize(struct reader *r)
+{
+	size_t i;
+
+	sqlite3_finalize(r->get);
+	sqlite3_finalize(r->peek);
+	for (i = 0; i < LIST_VARIANTS; i++) {
+		sqlite3_finalize(r->page[0][i]);
+		sqlite3_finalize(r->page[1][i]);
+		sqlite3_finalize(r->count[i]);
+	}
+	memset(r, 0, sizeof(*r));
+}
+
+/* A new read-only connection to st's file (caller gives it back with
+ * reader_give, or closes it with reader_close), or NULL. */
+static struct reader *
+reader_open(struct store *st)
+{
+	struct reader *r = xcalloc(1, sizeof(*r));
+
+	if (sqlite3_open_v2(st->path, &r->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_kv(LOG_WARN, "store_reader", r->db ? sqlite3_errmsg(r->db) :
+		    "cannot open a read connection", NULL);
+		sqlite3_close(r->db);
+		free(r);
+		return NULL;
+	}
+	sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
+	return r;
+}
+
+static void
+reader_close(struct reader *r)
+{
+	sqlite3 *db = r->db;
+
+	reader_finalize(r);
+	sqlite3_close(db);
+	free(r);
+}
+
+/*
+ * A connection for one read: an idle reader of the pool, a new one while
+ * fewer than STORE_READERS_MAX are open, else the next one given back.
+ * Without a pool (or when a reader cannot open) the writer's own, with
+ * the store lock held.  Give it back with reader_give.
+ */
+static struct reader *
+reader_take(struct store *st)
+{
+	struct reader *r = NULL;
+
+	if (st->path != NULL) {
+		pthread_mutex_lock(&st->rlock);
+		while (st->rfree == NULL && st->nreaders >= STORE_READERS_MAX)
+			pthread_cond_wait(&st->rfree_cond, &st->rlock);
+		if (st->rfree != NULL) {
+			r = st->rfree;
+			st->rfree = r->next;
+			pthread_mutex_unlock(&st->rlock);
+			return r;
+		}
+		st->nreaders++;
+		pthread_mutex_unlock(&st->rlock);
+		if ((r = reader_open(st)) != NULL)
+			return r;
+		pthread_mutex_lock(&st->rlock);
+		st->nreaders--;
+		pthread_cond_signal(&st->rfree_cond);
+		pthread_mutex_unlock(&st->rlock);
+	}
+	pthread_mutex_lock(&st->lock);
+	return &st->wr;
+}
+
+static void
+reader_give(struct store *st, struct reader *r)
+{
+	if (r == &st->wr) {
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	pthread_mutex_lock(&st->rlock);
+	r->next = st->rfree;
+	st->rfree = r;
+	pthread_cond_signal(&st->rfree_cond);
+	pthread_mutex_unlock(&st->rlock);
+}
+
+/* r's statement in *slot, prepared from sql on first use; NULL when sql
+ * does not compile (sqlite3_errmsg(r->db) says why).  Reset it after
+ * use; it lives as long as the connection. */
+static sqlite3_stmt *
+reader_stmt(struct reader *r, sqlite3_stmt **slot, const char *sql)
+{
+	if (*slot == NULL && sqlite3_prepare_v3(r->db, sql, -1,
+	    SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
+		*slot = NULL;
+	return *slot;
+}
+
+/* Bind the arguments after fmt to s as stmt_bindv does. */
+static void
+reader_bind(sqlite3_stmt *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	stmt_bindv(s, fmt, ap);
+	va_end(ap);
+}
+
+static void
+reader_reset(sqlite3_stmt *s)
+{
+	if (s != NULL) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+}
+
+/* ---- opening and closing ------------------------------------------------- */
+
 int
 store_open(const char *path, struct store **out, char **err)
 {
@@ -373,6 +590,8 @@ store_open(const char *path, struct store **out, char **err)
 
 	*out = NULL;
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->rlock, NULL);
+	pthread_cond_init(&st->rfree_cond, NULL);
 	if (store_file_mode(path, err) < 0)
 		goto fail;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
@@ -401,16 +620,19 @@ store_open(const char *path, struct store **out, char **err)
 	    " history = excluded.history, created_ms = excluded.created_ms,"
 	    " updated_ms = excluded.updated_ms,"
 	    " next_wake_ms = excluded.next_wake_ms, version = excluded.version,"
-	    " cancel_requested = excluded.cancel_requested", -1,
+	    " cancel_requested = excluded.cancel_requested,"
+	    " rev = tasks.rev + 1", -1,
 	    SQLITE_PREPARE_PERSISTENT, &st->put, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v3(st->db, "SELECT " TASK_COLS
-	    " FROM tasks WHERE id = ?", -1, SQLITE_PREPARE_PERSISTENT, &st->get,
-	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(st->db, "SELECT 1", -1,
 	    SQLITE_PREPARE_PERSISTENT, &st->ping, NULL) != SQLITE_OK) {
 		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
 		goto fail;
 	}
+	st->wr.db = st->db;
+	/* Read-only connections need the same file by name: none for an
+	 * in-memory database or a URI (which may name one). */
+	if (path[0] != ':' && strncmp(path, "file:", 5) != 0)
+		st->path = xstrdup(path);
 	*out = st;
 	return 0;
 fail:
@@ -423,11 +645,20 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	while (st->rfree != NULL) {
+		struct reader *r = st->rfree;
+
+		st->rfree = r->next;
+		reader_close(r);
+	}
+	reader_finalize(&st->wr);
 	sqlite3_finalize(st->put);
-	sqlite3_finalize(st->get);
 	sqlite3_finalize(st->ping);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->rlock);
+	pthread_cond_destroy(&st->rfree_cond);
+	free(st->path);
 	free(st);
 }
 
@@ -530,23 +761,25 @@ store_task_put(struct store *st, const struct task *t, char **err)
 }
 
 /* A task row's columns copied out of SQLite, so that parsing the JSON
- * columns (the costly part) can happen after the store lock is released. */
+ * columns (the costly part) can happen after the connection is given
+ * back. */
 struct raw_row {
 	char *text[12];		/* columns 0..11 */
-	int64_t num[5];		/* columns 12..16 */
+	int64_t num[6];		/* columns 12..16, then rev (17) if read */
 };
 
 static void
 row_copy(sqlite3_stmt *s, struct raw_row *raw)
 {
-	int i;
+	int i, ncol = sqlite3_column_count(s);
 
 	for (i = 0; i < 12; i++) {
 		const char *v = (const char *)sqlite3_column_text(s, i);
 		raw->text[i] = v ? xstrdup(v) : NULL;
 	}
-	for (i = 0; i < 5; i++)
-		raw->num[i] = sqlite3_column_int64(s, 12 + i);
+	for (i = 0; i < 6; i++)
+		raw->num[i] = 12 + i < ncol ? sqlite3_column_int64(s, 12 + i) :
+		    0;
 }
 
 static json_object *
@@ -605,27 +838,71 @@ row_to_task(sqlite3_stmt *s)
 }
 
 int
-store_task_get(struct store *st, const char *id, struct task **out)
+store_task_get_rev(struct store *st, const char *id, struct task **out,
+    int64_t *rev)
 {
+	struct reader *r = reader_take(st);
 	sqlite3_stmt *s;
 	struct raw_row raw;
-	int rc, ret;
+	int rc = -1, ret = -1;
 
 	*out = NULL;
-	s = stmt_reuse(st, st->get, "s", id);
-	rc = sqlite3_step(s);
+	s = reader_stmt(r, &r->get, "SELECT " TASK_READ_COLS
+	    " FROM tasks WHERE id = ?1");
+	if (s != NULL) {
+		reader_bind(s, "s", id);
+		rc = sqlite3_step(s);
+	}
 	if (rc == SQLITE_ROW) {
 		row_copy(s, &raw);
 		ret = 0;
 	} else if (rc == SQLITE_DONE)
 		ret = 1;
-	else {
-		log_kv(LOG_ERROR, "store_error", sqlite3_errmsg(st->db), NULL);
-		ret = -1;
-	}
-	stmt_close(st, s);
-	if (ret == 0)
+	else
+		log_kv(LOG_ERROR, "store_error", sqlite3_errmsg(r->db), NULL);
+	reader_reset(s);
+	reader_give(st, r);
+	if (ret == 0) {
+		if (rev != NULL)
+			*rev = raw.num[5];
 		*out = row_parse(&raw);
+	}
+	return ret;
+}
+
+int
+store_task_get(struct store *st, const char *id, struct task **out)
+{
+	return store_task_get_rev(st, id, out, NULL);
+}
+
+int
+store_task_peek(struct store *st, const char *id, char **owner,
+    int64_t *rev)
+{
+	struct reader *r = reader_take(st);
+	sqlite3_stmt *s;
+	int rc = -1, ret = -1;
+
+	*owner = NULL;
+	s = reader_stmt(r, &r->peek, "SELECT owner, rev FROM tasks "
+	    "INDEXED BY tasks_id_rev WHERE id = ?1");
+	if (s != NULL) {
+		reader_bind(s, "s", id);
+		rc = sqlite3_step(s);
+	}
+	if (rc == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(s, 0);
+
+		*owner = xstrdup(o ? o : "");
+		*rev = sqlite3_column_int64(s, 1);
+		ret = 0;
+	} else if (rc == SQLITE_DONE)
+		ret = 1;
+	else
+		log_kv(LOG_ERROR, "store_error", sqlite3_errmsg(r->db), NULL);
+	reader_reset(s);
+	reader_give(st, r);
 	return ret;
 }
 
@@ -645,6 +922,159 @@ parse_token(const char *tok, int64_t *created, char id[UUID_STR_LEN])
 	return 0;
 }
 
+/*
+ * The SQL of a list query with the filters of mask (LIST_*): the page
+ * (full: whole rows, else id, rev, created_ms) or, page false, the total.
+ * Parameters: ?1 owner, ?2 context, ?3 state, ?4 updated after, ?5 ?6 the
+ * token's (created_ms, id), ?7 the limit.  Each filter has its index
+ * (schema 7), so a page reads page_size + 1 index entries from the
+ * token on; the total of no filter, or of the state alone, is read from
+ * task_counts.
+ */
+static void
+list_sql(char *buf, size_t len, unsigned mask, bool page, bool full)
+{
+	char where[160];
+
+	snprintf(where, sizeof(where), "WHERE owner = ?1%s%s%s",
+	    mask & LIST_CONTEXT ? " AND context_id = ?2" : "",
+	    mask & LIST_STATE ? " AND state = ?3" : "",
+	    mask & LIST_UPDATED ? " AND updated_ms > ?4" : "");
+	if (page)
+		snprintf(buf, len, "SELECT %s FROM tasks %s"
+		    " AND (created_ms, id) < (?5, ?6)"
+		    " ORDER BY created_ms DESC, id DESC LIMIT ?7",
+		    full ? TASK_READ_COLS : "id, rev, created_ms", where);
+	else if ((mask & ~LIST_STATE) == 0)
+		snprintf(buf, len, "SELECT coalesce(sum(n), 0) FROM task_counts"
+		    " WHERE owner = ?1%s", mask & LIST_STATE ?
+		    " AND state = ?3" : "");
+	else
+		snprintf(buf, len, "SELECT count(*) FROM tasks %s", where);
+}
+
+/* One page of q: full rows into *tasks, else refs into *refs (the other
+ * NULL); see store_task_list and store_task_list_refs. */
+static int
+list_query(struct store *st, const struct store_list_query *q, bool full,
+    struct task ***tasks, struct store_task_ref **refs, size_t *n,
+    char **next_token, int64_t *total, char **err)
+{
+	struct reader *r;
+	sqlite3_stmt *s, *c;
+	int64_t tok_created = INT64_MAX, last_created = 0;
+	char tok_id[UUID_STR_LEN] = "ffffffff-ffff-ffff-ffff-ffffffffffff";
+	char last_id[UUID_STR_LEN] = "";
+	const char *state = q->state >= 0 ?
+	    task_state_name((enum task_state)q->state) : NULL;
+	unsigned mask = (q->context_id != NULL ? LIST_CONTEXT : 0) |
+	    (state != NULL ? LIST_STATE : 0) |
+	    (q->updated_after_ms != 0 ? LIST_UPDATED : 0);
+	size_t cap = 0;
+	char sql[640];
+	int rc = -1;
+
+	*n = 0;
+	*next_token = NULL;
+	if (q->page_token != NULL && q->page_token[0] != '\0' &&
+	    parse_token(q->page_token, &tok_created, tok_id) < 0) {
+		*err = xstrdup("invalid pageToken");
+		return -1;
+	}
+	/* The total and the page in one read transaction: a reader sees
+	 * one snapshot of the database from BEGIN to COMMIT. */
+	r = reader_take(st);
+	if (sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		*err = xasprintf("task store: %s", sqlite3_errmsg(r->db));
+		reader_give(st, r);
+		return -1;
+	}
+	list_sql(sql, sizeof(sql), mask, false, false);
+	c = reader_stmt(r, &r->count[mask], sql);
+	list_sql(sql, sizeof(sql), mask, true, full);
+	s = reader_stmt(r, &r->page[full][mask], sql);
+	if (c == NULL || s == NULL)
+		goto dberr;
+	reader_bind(c, "sssI", q->owner, q->context_id, state,
+	    q->updated_after_ms);
+	reader_bind(s, "sssI" "IsI", q->owner, q->context_id, state,
+	    q->updated_after_ms, tok_created, tok_id,
+	    (int64_t)q->page_size + 1);
+	if (sqlite3_step(c) != SQLITE_ROW)
+		goto dberr;
+	*total = sqlite3_column_int64(c, 0);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW && *n < q->page_size) {
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if (full)
+				*tasks = xrealloc(*tasks, cap *
+				    sizeof(**tasks));
+			else
+				*refs = xrealloc(*refs, cap * sizeof(**refs));
+		}
+		if (full) {
+			struct task *t = row_to_task(s);
+
+			(*tasks)[*n] = t;
+			last_created = t->created_ms;
+			snprintf(last_id, sizeof(last_id), "%s", t->id);
+		} else {
+			struct store_task_ref *ref = &(*refs)[*n];
+			const char *id = (const char *)sqlite3_column_text(s,
+			    0);
+
+			snprintf(ref->id, sizeof(ref->id), "%s", id ? id : "");
+			ref->rev = sqlite3_column_int64(s, 1);
+			ref->created_ms = sqlite3_column_int64(s, 2);
+			last_created = ref->created_ms;
+			snprintf(last_id, sizeof(last_id), "%s", ref->id);
+		}
+		(*n)++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto dberr;
+	/* A row after the page's last: there is a next page. */
+	*next_token = rc == SQLITE_ROW ? xasprintf("%" PRId64 ".%s",
+	    last_created, last_id) : xstrdup("");
+	rc = 0;
+	goto cleanup;
+dberr:
+	*err = xasprintf("task store: %s", sqlite3_errmsg(r->db));
+	rc = -1;
+cleanup:
+	reader_reset(c);
+	reader_reset(s);
+	sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+	reader_give(st, r);
+	if (rc < 0) {
+		if (full)
+			task_list_free(*tasks, *n);
+		else
+			free(*refs);
+		*n = 0;
+	}
+	return rc;
+}
+
+int
+store_task_list(struct store *st, const struct store_list_query *q,
+    struct task ***tasks, size_t *n, char **next_token, int64_t *total,
+    char **err)
+{
+	*tasks = NULL;
+	return list_query(st, q, true, tasks, NULL, n, next_token, total,
+	    err);
+}
+
+int
+store_task_list_refs(struct store *st, const struct store_list_query *q,
+    struct store_task_ref **refs, size_t *n, char **next_token,
+    int64_t *total, char **err)
+{
+	*refs = NULL;
+	return list_query(st, q, false, NULL, refs, n, next_token, total, err);
+}
+
 static void
 collect(sqlite3_stmt *s, struct task ***tasks, size_t *n)
 {
@@ -659,66 +1089,6 @@ collect(sqlite3_stmt *s, struct task ***tasks, size_t *n)
 		}
 		(*tasks)[(*n)++] = row_to_task(s);
 	}
-}
-
-int
-store_task_list(struct store *st, const struct store_list_query *q,
-    struct task ***tasks, size_t *n, char **next_token, int64_t *total,
-    char **err)
-{
-	static const char *const filt =
-	    " WHERE owner = ?1 AND (?2 IS NULL OR context_id = ?2)"
-	    " AND (?3 IS NULL OR state = ?3) AND updated_ms > ?4";
-	sqlite3_stmt *s = NULL, *c;
-	int64_t tok_created = INT64_MAX;
-	char tok_id[UUID_STR_LEN] = "ffffffff-ffff-ffff-ffff-ffffffffffff";
-	const char *state = q->state >= 0 ?
-	    task_state_name((enum task_state)q->state) : NULL;
-	char sql[512];
-	int rc = -1;
-
-	*tasks = NULL;
-	*n = 0;
-	*next_token = NULL;
-	if (q->page_token != NULL && q->page_token[0] != '\0' &&
-	    parse_token(q->page_token, &tok_created, tok_id) < 0) {
-		*err = xstrdup("invalid pageToken");
-		return -1;
-	}
-	/* The count and the page: two statements under c's lock. */
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM tasks%s", filt);
-	c = stmt_open(st, sql, "sssI", q->owner, q->context_id, state,
-	    q->updated_after_ms);
-	if (c == NULL)
-		goto dberr;
-	snprintf(sql, sizeof(sql), "SELECT " TASK_COLS " FROM tasks%s"
-	    " AND (created_ms < ?5 OR (created_ms = ?5 AND id < ?6))"
-	    " ORDER BY created_ms DESC, id DESC LIMIT ?7", filt);
-	s = stmt_prepare(st, sql, "sssI" "IsI", q->owner, q->context_id,
-	    state, q->updated_after_ms,
-	    tok_created, tok_id, (int64_t)q->page_size + 1);
-	if (s == NULL)
-		goto dberr;
-	if (sqlite3_step(c) != SQLITE_ROW)
-		goto dberr;
-	*total = sqlite3_column_int64(c, 0);
-	collect(s, tasks, n);
-	if (*n > q->page_size) {
-		struct task *last = (*tasks)[q->page_size - 1];
-		*next_token = xasprintf("%" PRId64 ".%s", last->created_ms,
-		    last->id);
-		task_free((*tasks)[q->page_size]);
-		*n = q->page_size;
-	} else
-		*next_token = xstrdup("");
-	rc = 0;
-	goto cleanup;
-dberr:
-	*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
-cleanup:
-	sqlite3_finalize(s);
-	stmt_close(st, c);
-	return rc;
 }
 
 int

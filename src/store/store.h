@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * store: the durable task store on SQLite (WAL, synchronous=NORMAL, schema
- * versioned with PRAGMA user_version).  One connection serialised by a
- * mutex; every call is one short statement or transaction, so request
- * threads never wait long.  A change is committed before it is reported.
+ * versioned with PRAGMA user_version).  Writes go through one connection
+ * serialised by a mutex; every call is one short statement or
+ * transaction.  Task reads (store_task_get, _peek, _list) use a small pool
+ * of read-only connections instead, so they never wait behind a write
+ * (WAL lets readers and the writer run at once).  A change is committed
+ * before it is reported, and a read that starts after a write returned
+ * sees it.
  */
 #ifndef IA_STORE_H
 #define IA_STORE_H
@@ -15,7 +19,7 @@
 #include "core/task.h"
 #include "lib/attrs.h"
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -55,6 +59,20 @@ int store_task_put(struct store *st, const struct task *t, char **err);
 /* 0 and *out (caller task_free()s) when found, 1 when absent, -1 on error. */
 WARN_UNUSED_RESULT
 int store_task_get(struct store *st, const char *id, struct task **out);
+/* The same, and *rev (rev may be NULL): the row's write counter, which
+ * every store_task_put of the task raises (whether or not it bumps the
+ * task's version).  A read of the same rev reads the same row. */
+WARN_UNUSED_RESULT
+int store_task_get_rev(struct store *st, const char *id, struct task **out,
+    int64_t *rev);
+/*
+ * A task's owner and rev from an index, without reading the row: 0 and
+ * *owner (a new string, caller frees) and *rev; 1 when absent; -1 on
+ * error.
+ */
+WARN_UNUSED_RESULT
+int store_task_peek(struct store *st, const char *id, char **owner,
+    int64_t *rev);
 
 struct store_list_query {
 	const char *owner;		/* required */
@@ -67,13 +85,30 @@ struct store_list_query {
 /*
  * Tasks of one owner, newest first.  *tasks is a new array of *n new
  * tasks (caller frees with task_list_free); *next_token is a new
- * string ("" on the last page); *total the count matching the filters.
+ * string ("" on the last page); *total the count matching the filters
+ * (the total with no filter but the owner, or the state alone, is kept
+ * per owner and state, so it costs the same for 100 tasks or 100,000).
  * -1 with *err on a bad page token or database error.
  */
 WARN_UNUSED_RESULT
 int store_task_list(struct store *st, const struct store_list_query *q,
     struct task ***tasks, size_t *n, char **next_token, int64_t *total,
     char **err);
+/* A task of a page: which, and which write of it. */
+struct store_task_ref {
+	char id[UUID_STR_LEN];
+	int64_t rev;
+	int64_t created_ms;
+};
+/*
+ * store_task_list's page as refs only, read from an index (no row):
+ * *refs is a new array of *n (caller frees); *next_token and *total as
+ * there.  -1 with *err as there.
+ */
+WARN_UNUSED_RESULT
+int store_task_list_refs(struct store *st, const struct store_list_query *q,
+    struct store_task_ref **refs, size_t *n, char **next_token,
+    int64_t *total, char **err);
 /* Every non-terminal task, oldest first (for resume at start); *tasks as
  * for store_task_list. */
 WARN_UNUSED_RESULT

@@ -430,19 +430,41 @@ tasks_record(struct task *t, struct task **snapshot, char **err)
 }
 
 int
-tasks_get(const char *id, const char *owner, struct task **out)
+tasks_get_rev(const char *id, const char *owner, struct task **out,
+    int64_t *rev)
 {
 	int rc;
 
 	*out = NULL;
 	if (!uuid_valid(id))
 		return 1;
-	rc = store_task_get(X.store, id, out);
+	rc = store_task_get_rev(X.store, id, out, rev);
 	if (rc == 0 && strcmp((*out)->owner, owner) != 0) {
 		task_free(*out);
 		*out = NULL;
 		return 1;
 	}
+	return rc;
+}
+
+int
+tasks_get(const char *id, const char *owner, struct task **out)
+{
+	return tasks_get_rev(id, owner, out, NULL);
+}
+
+int
+tasks_peek(const char *id, const char *owner, int64_t *rev)
+{
+	char *who = NULL;
+	int rc;
+
+	if (!uuid_valid(id))
+		return 1;
+	rc = store_task_peek(X.store, id, &who, rev);
+	if (rc == 0 && strcmp(who, owner) != 0)
+		rc = 1;
+	free(who);
 	return rc;
 }
 
@@ -649,6 +671,15 @@ tasks_list(const struct store_list_query *q, struct task ***tasks,
     size_t *n, char **next_token, int64_t *total, char **err)
 {
 	return store_task_list(X.store, q, tasks, n, next_token, total, err);
+}
+
+int
+tasks_list_refs(const struct store_list_query *q,
+    struct store_task_ref **refs, size_t *n, char **next_token,
+    int64_t *total, char **err)
+{
+	return store_task_list_refs(X.store, q, refs, n, next_token, total,
+	    err);
 }
 
 void

@@ -68,6 +68,20 @@ int tasks_record(struct task *t, struct task **snapshot, char **err);
 WARN_UNUSED_RESULT
 int tasks_get(const char *id, const char *owner, struct task **out);
 
+/* tasks_get, and *rev: the store's write counter of the row read (see
+ * store_task_get_rev), the key under which a rendering of it is cached. */
+WARN_UNUSED_RESULT
+int tasks_get_rev(const char *id, const char *owner, struct task **out,
+    int64_t *rev);
+
+/*
+ * Which write of owner's task id the store holds, from an index (no row
+ * is read or parsed): 0 and *rev; 1 when absent or someone else's; -1 on
+ * store error.
+ */
+WARN_UNUSED_RESULT
+int tasks_peek(const char *id, const char *owner, int64_t *rev);
+
 enum tasks_cancel_result {
 	TASKS_CANCEL_OK = 0,		/* canceled, or cancel under way */
 	TASKS_CANCEL_NOT_FOUND = 1,
@@ -113,6 +127,12 @@ int tasks_checkpoint(struct task *t, char **err);
 WARN_UNUSED_RESULT
 int tasks_list(const struct store_list_query *q, struct task ***tasks,
     size_t *n, char **next_token, int64_t *total, char **err);
+
+/* The same page as refs (id, rev) only (store_task_list_refs). */
+WARN_UNUSED_RESULT
+int tasks_list_refs(const struct store_list_query *q,
+    struct store_task_ref **refs, size_t *n, char **next_token,
+    int64_t *total, char **err);
 
 struct tasks_stats {
 	unsigned long active;

@@ -21,6 +21,8 @@
 #include "ops/ops.h"
 #include "store/store.h"
 #include "tasks/tasks.h"
+#include "tasks/tcache.h"
+#include "lib/xalloc.h"
 #include "testutil.h"
 
 struct env {
@@ -67,12 +69,23 @@ env_stop(struct env *w)
 	principal_clear(&w->reader);
 }
 
-/* Run body (JSON text) as who; the reply into *out (caller clears). */
+/* Run body (JSON text) as who; the reply into *out (caller clears), its
+ * body as a client reads it: serialized as the agent sends it, parsed
+ * back (a cached rendering is text in the reply, not a tree). */
 static void
 call(const struct principal *who, const char *ver, const char *body,
     struct rpc_reply *out)
 {
 	a2a_call(who, ver, body, strlen(body), out);
+	if (out->body != NULL) {
+		json_object *wire = json_tokener_parse(
+		    json_object_to_json_string_ext(out->body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+		ck_assert_ptr_nonnull(wire);
+		json_object_put(out->body);
+		out->body = wire;
+	}
 }
 
 /* The JSON-RPC error code of a JSON reply (0 when it is a result). */
@@ -233,6 +246,133 @@ START_TEST(test_send_and_get)
 	/* Someone else's task does not exist for them. */
 	call(&w.bob, NULL, body, &r);
 	ck_assert_int_eq(error_code(&r), A2A_TASK_NOT_FOUND);
+	rpc_reply_clear(&r);
+	env_stop(&w);
+}
+END_TEST
+
+/* A poll of tasks/get until the task's state is want. */
+struct get_watch {
+	const struct principal *who;
+	const char *body;
+	const char *want;
+};
+
+static bool
+get_state_is(void *arg)
+{
+	struct get_watch *g = arg;
+	struct rpc_reply r;
+	json_object *st;
+	bool done;
+
+	call(g->who, NULL, g->body, &r);
+	st = ju_obj(result_of(&r), "status");
+	done = strcmp(ju_str(st, "state"), g->want) == 0;
+	rpc_reply_clear(&r);
+	return done;
+}
+
+/* Does a message with text in the history of res? */
+static bool
+history_has(json_object *res, const char *text)
+{
+	json_object *h = ju_arr(res, "history");
+	size_t i, j;
+
+	for (i = 0; h != NULL && i < json_object_array_length(h); i++) {
+		json_object *parts = ju_arr(json_object_array_get_idx(h, i),
+		    "parts");
+		for (j = 0; parts && j < json_object_array_length(parts); j++)
+			if (ju_str(json_object_array_get_idx(parts, j),
+			    "text") && strcmp(ju_str(json_object_array_get_idx(
+			    parts, j), "text"), text) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* Reads come from the rendered-task cache, and a change is never
+ * answered stale: tasks/get polled while the task runs sees it finish
+ * (each poll may cache the write it read); a repeated read is a hit with
+ * the same answer; a follow-up message shows in the next read; another
+ * owner still finds nothing, though the task is cached; ListTasks shows
+ * the latest write too. */
+START_TEST(test_get_cached_never_stale)
+{
+	struct env w;
+	struct rpc_reply r;
+	struct tcache_stats s0, s1;
+	char id[64], body[512], body2[512], *a, *b;
+	struct get_watch g;
+	json_object *res, *tasks;
+
+	env_start(&w);
+	tcache_clear();
+	send_timer(&w.alice, 3, 20, false, &r, id, sizeof(id));
+	rpc_reply_clear(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":\"g\","
+	    "\"method\":\"tasks/get\",\"params\":{\"id\":\"%s\","
+	    "\"historyLength\":20}}", id);
+	g.who = &w.alice;
+	g.body = body;
+	g.want = "completed";
+	ck_assert_msg(tu_poll(get_state_is, &g, TU_HANG_MS),
+	    "tasks/get never answered the task completed");
+
+	call(&w.alice, NULL, body, &r);
+	a = xstrdup(json_object_to_json_string(r.body));
+	rpc_reply_clear(&r);
+	tcache_get_stats(&s0);
+	call(&w.alice, NULL, body, &r);
+	b = xstrdup(json_object_to_json_string(r.body));
+	rpc_reply_clear(&r);
+	tcache_get_stats(&s1);
+	ck_assert_str_eq(a, b);
+	ck_assert_uint_eq(s1.hits, s0.hits + 1);
+	free(a);
+	free(b);
+
+	/* Bob asks for alice's cached task. */
+	call(&w.bob, NULL, body, &r);
+	ck_assert_int_eq(error_code(&r), A2A_TASK_NOT_FOUND);
+	rpc_reply_clear(&r);
+
+	/* A follow-up message to the finished task: the next read has it. */
+	snprintf(body2, sizeof(body2), "{\"jsonrpc\":\"2.0\",\"id\":\"f\","
+	    "\"method\":\"message/send\",\"params\":{\"message\":{\"role\":"
+	    "\"user\",\"messageId\":\"m-followup\",\"taskId\":\"%s\","
+	    "\"parts\":[{\"kind\":\"text\",\"text\":\"one more thing\"}]}}}",
+	    id);
+	call(&w.alice, NULL, body2, &r);
+	ck_assert_int_eq(error_code(&r), 0);
+	rpc_reply_clear(&r);
+	call(&w.alice, NULL, body, &r);
+	res = result_of(&r);
+	ck_assert_msg(history_has(res, "one more thing"),
+	    "tasks/get answered a stale task: %s",
+	    json_object_to_json_string(res));
+	rpc_reply_clear(&r);
+
+	/* v1.0 GetTask and ListTasks: the same, latest write. */
+	snprintf(body2, sizeof(body2), "{\"jsonrpc\":\"2.0\",\"id\":\"g\","
+	    "\"method\":\"GetTask\",\"params\":{\"id\":\"%s\","
+	    "\"historyLength\":20}}", id);
+	call(&w.alice, NULL, body2, &r);
+	res = result_of(&r);
+	ck_assert_str_eq(ju_str(ju_obj(res, "status"), "state"),
+	    "TASK_STATE_COMPLETED");
+	ck_assert(history_has(res, "one more thing"));
+	rpc_reply_clear(&r);
+	call(&w.alice, NULL, "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"method\":"
+	    "\"ListTasks\",\"params\":{\"historyLength\":20}}", &r);
+	res = result_of(&r);
+	tasks = ju_arr(res, "tasks");
+	ck_assert_uint_eq(json_object_array_length(tasks), 1);
+	ck_assert_str_eq(ju_str(json_object_array_get_idx(tasks, 0), "id"),
+	    id);
+	ck_assert(history_has(json_object_array_get_idx(tasks, 0),
+	    "one more thing"));
 	rpc_reply_clear(&r);
 	env_stop(&w);
 }
@@ -477,6 +617,7 @@ a2a_methods_suite(void)
 	tcase_add_test(tc, test_rpc_errors);
 	tcase_add_test(tc, test_error_messages_utf8);
 	tcase_add_test(tc, test_send_and_get);
+	tcase_add_test(tc, test_get_cached_never_stale);
 	tcase_add_test(tc, test_handover);
 	tcase_add_test(tc, test_scopes_and_op_errors);
 	tcase_add_test(tc, test_part_shapes);

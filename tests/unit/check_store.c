@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <check.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,15 @@ query1(const char *path, const char *sql)
 	sqlite3_close(db);
 	return v;
 }
+
+/* Take a store back from schema 7 to 6 (then older steps go on). */
+#define UNDO_V7 "DROP TRIGGER tasks_count_insert; " \
+    "DROP TRIGGER tasks_count_update; DROP TRIGGER tasks_count_delete; " \
+    "DROP TABLE task_counts; DROP INDEX tasks_owner_page; " \
+    "DROP INDEX tasks_owner_context; DROP INDEX tasks_owner_state; " \
+    "DROP INDEX tasks_owner_updated; DROP INDEX tasks_id_rev; " \
+    "ALTER TABLE tasks DROP COLUMN rev; " \
+    "CREATE INDEX tasks_owner_created ON tasks(owner, created_ms, id); "
 
 static void
 exec_sql(const char *path, const char *sql)
@@ -122,7 +132,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -138,7 +148,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 }
 END_TEST
@@ -784,7 +794,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 5 store (no label) is migrated on open, its pods kept
 	 * without a label. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	exec_sql(path, UNDO_V7 "ALTER TABLE pods DROP COLUMN label; "
 	    "PRAGMA user_version = 5;");
 	st = open_ok(path);
 	ck_assert_int_eq(store_pod_get(st, "pod-1", &g), 0);
@@ -795,7 +805,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 4 store (no storage columns) is migrated on open, its
 	 * pods kept with no storage known. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	exec_sql(path, UNDO_V7 "ALTER TABLE pods DROP COLUMN label; "
 	    "ALTER TABLE pods DROP COLUMN disk_gb; "
 	    "ALTER TABLE pods DROP COLUMN volume_gb; "
 	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
@@ -812,7 +822,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 3 store (no idle columns) is migrated on open, its
 	 * pods kept with no idle limit. */
-	exec_sql(path, "ALTER TABLE pods DROP COLUMN label; "
+	exec_sql(path, UNDO_V7 "ALTER TABLE pods DROP COLUMN label; "
 	    "ALTER TABLE pods DROP COLUMN disk_gb; "
 	    "ALTER TABLE pods DROP COLUMN volume_gb; "
 	    "ALTER TABLE pods DROP COLUMN stopped_ms; "
@@ -829,7 +839,7 @@ START_TEST(test_pods_registry)
 
 	/* A version 1 store (no pods table) is migrated on open, its tasks
 	 * kept. */
-	exec_sql(path, "DROP TABLE pods; DROP TABLE health; "
+	exec_sql(path, UNDO_V7 "DROP TABLE pods; DROP TABLE health; "
 	    "PRAGMA user_version = 1;");
 	st = open_ok(path);
 	ck_assert_int_eq(store_pod_list(st, NULL, true, &all, &n), 0);
@@ -837,7 +847,7 @@ START_TEST(test_pods_registry)
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 }
 END_TEST
@@ -880,9 +890,232 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "6");
+	ck_assert_str_eq(v, "7");
 	free(v);
 	task_free(t);
+}
+END_TEST
+
+/* ---- the read path (schema 7) -------------------------------------------- */
+
+struct held_put {
+	struct store *st;
+	struct task *t;
+	int rc;
+	int done;		/* set (atomically) when the put returned */
+};
+
+static void *
+held_put_main(void *arg)
+{
+	struct held_put *h = arg;
+	char *err = NULL;
+
+	h->rc = store_task_put(h->st, h->t, &err);
+	free(err);
+	__atomic_store_n(&h->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* A read proceeds while a write is held up: another connection holds
+ * SQLite's write lock with an uncommitted change, and a store_task_put
+ * waits for it holding the store's writer mutex.  Reads (get, peek,
+ * list) still answer, with the committed row, before that put returns. */
+START_TEST(test_read_beside_write)
+{
+	char path[400], *owner = NULL, *next = NULL, *err = NULL;
+	struct store *st;
+	struct task *t, *g = NULL, *t2;
+	struct store_list_query q = { 0 };
+	struct store_task_ref *refs = NULL;
+	struct held_put h = { 0 };
+	sqlite3 *db = NULL;
+	pthread_t th;
+	int64_t rev = -1, total = -1;
+	size_t n = 0;
+	char sql[200];
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	t = task_new("alice", "diag.timer", NULL, NULL);
+	put_ok(st, t);
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL,
+	    NULL), SQLITE_OK);
+	snprintf(sql, sizeof(sql), "UPDATE tasks SET state = 'failed' "
+	    "WHERE id = '%s'", t->id);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+
+	t2 = task_new("alice", "diag.timer", NULL, NULL);
+	h.st = st;
+	h.t = t2;
+	ck_assert_int_eq(pthread_create(&th, NULL, held_put_main, &h), 0);
+	/* Give the put a moment to take the writer's mutex (if it has not
+	 * yet, the reads below prove less, never fail wrongly). */
+	usleep(200 * 1000);
+
+	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
+	ck_assert_int_eq(g->state, TASK_SUBMITTED);	/* committed row */
+	task_free(g);
+	ck_assert_int_eq(store_task_peek(st, t->id, &owner, &rev), 0);
+	ck_assert_str_eq(owner, "alice");
+	free(owner);
+	q.owner = "alice";
+	q.state = -1;
+	q.page_size = 10;
+	ck_assert_int_eq(store_task_list_refs(st, &q, &refs, &n, &next,
+	    &total, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(total == 1);
+	free(refs);
+	free(next);
+	/* The put still waits for the other connection's lock. */
+	ck_assert_int_eq(__atomic_load_n(&h.done, __ATOMIC_SEQ_CST), 0);
+
+	ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(h.rc, 0);
+	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+	ck_assert_int_eq(store_task_get(st, t2->id, &g), 0);
+	task_free(g);
+	task_free(t);
+	task_free(t2);
+	store_close(st);
+}
+END_TEST
+
+/* rev counts the writes of a row, even one that bumps no version; peek
+ * and get_rev agree; an unknown id is absent. */
+START_TEST(test_peek_rev)
+{
+	char path[400], *owner = NULL;
+	struct store *st;
+	struct task *t, *g = NULL;
+	int64_t rev = -1, rev2 = -1, grev = -1;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	t = task_new("alice", "diag.timer", NULL, NULL);
+	put_ok(st, t);
+	ck_assert_int_eq(store_task_peek(st, t->id, &owner, &rev), 0);
+	ck_assert_str_eq(owner, "alice");
+	free(owner);
+	/* The same version, other artifacts: still a new rev. */
+	json_object_array_add(t->artifacts, json_object_new_object());
+	put_ok(st, t);
+	ck_assert_int_eq(store_task_peek(st, t->id, &owner, &rev2), 0);
+	free(owner);
+	ck_assert(rev2 == rev + 1);
+	ck_assert_int_eq(store_task_get_rev(st, t->id, &g, &grev), 0);
+	ck_assert(grev == rev2);
+	ck_assert_uint_eq(json_object_array_length(g->artifacts), 1);
+	task_free(g);
+	owner = (char *)&owner;
+	ck_assert_int_eq(store_task_peek(st,
+	    "123e4567-e89b-42d3-a456-426614174000", &owner, &rev), 1);
+	ck_assert_ptr_null(owner);
+	task_free(t);
+	store_close(st);
+}
+END_TEST
+
+#define MANY 1500
+
+/* The list at many tasks: totals (kept per owner and state) and pages
+ * (as refs) agree with the rows, through state changes and a migration
+ * from schema 6, which counts the tasks already there. */
+START_TEST(test_list_many)
+{
+	static const enum task_state states[] = { TASK_COMPLETED, TASK_FAILED,
+	    TASK_WORKING };
+	char path[400], sql[200], *v, *last = NULL;
+	struct store *st;
+	struct task *t;
+	struct store_list_query q = { 0 };
+	int64_t want[3] = { 0 }, total;
+	size_t i, k, seen;
+	int pass;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	for (i = 0; i < MANY; i++) {
+		t = task_new(i % 10 == 9 ? "bob" : "alice", "diag.timer", NULL,
+		    NULL);
+		t->created_ms = 1000 + (int64_t)(i / 3);	/* ties */
+		t->state = states[i % 3];
+		put_ok(st, t);
+		if (i % 10 != 9)
+			want[i % 3]++;
+		if (i == MANY - 4) {	/* alice's: working -> completed */
+			ck_assert_int_eq(t->state, TASK_WORKING);
+			t->state = TASK_COMPLETED;
+			put_ok(st, t);
+			want[2]--;
+			want[0]++;
+		}
+		task_free(t);
+	}
+	for (pass = 0; pass < 2; pass++) {
+		q.owner = "alice";
+		q.page_size = 100;
+		for (k = 0; k < 4; k++) {
+			char *token = NULL;
+			int64_t last_created = INT64_MAX;
+			char last_id[UUID_STR_LEN] = "~";
+
+			q.state = k < 3 ? (int)states[k] : -1;
+			seen = 0;
+			for (;;) {
+				struct store_task_ref *refs = NULL;
+				char *next = NULL, *err = NULL;
+				size_t n = 0, j;
+
+				q.page_token = token;
+				ck_assert_msg(store_task_list_refs(st, &q,
+				    &refs, &n, &next, &total, &err) == 0,
+				    "list: %s", err ? err : "?");
+				ck_assert(total == (k < 3 ? want[k] :
+				    want[0] + want[1] + want[2]));
+				for (j = 0; j < n; j++) {
+					const struct store_task_ref *f =
+					    &refs[j];
+
+					ck_assert(f->created_ms < last_created
+					    || (f->created_ms == last_created &&
+					    strcmp(f->id, last_id) < 0));
+					last_created = refs[j].created_ms;
+					strcpy(last_id, refs[j].id);
+				}
+				seen += n;
+				ck_assert_uint_le(seen, MANY);
+				free(refs);
+				free(token);
+				token = NULL;
+				if (next[0] == '\0') {
+					free(next);
+					break;
+				}
+				token = next;
+			}
+			ck_assert_int_eq((int64_t)seen, total);
+		}
+		if (pass == 1)
+			break;
+		/* Back to schema 6 (no counts), and open: migrated, counted. */
+		store_close(st);
+		exec_sql(path, UNDO_V7 "PRAGMA user_version = 6;");
+		st = open_ok(path);
+	}
+	snprintf(sql, sizeof(sql), "SELECT sum(n) FROM task_counts "
+	    "WHERE owner = 'bob'");
+	v = query1(path, sql);
+	ck_assert_str_eq(v, "150");
+	free(v);
+	free(last);
+	store_close(st);
 }
 END_TEST
 
@@ -975,6 +1208,9 @@ store_suite(void)
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_pods_registry);
 	tcase_add_test(tc, test_probe_write);
+	tcase_add_test(tc, test_read_beside_write);
+	tcase_add_test(tc, test_peek_rev);
+	tcase_add_test(tc, test_list_many);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "core/task.h"
 #include "tasks/tasks.h"
+#include "tasks/tcache.h"
 #include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -927,6 +928,109 @@ START_TEST(test_give_input_while_busy)
 }
 END_TEST
 
+/* ---- the rendered-task cache --------------------------------------------- */
+
+static const char *const tc_id = "0b7e2c1a-1f6e-4c4f-9d1a-2b3c4d5e6f70";
+
+/* A later rev replaces the older ones: a new write is never answered
+ * with an old rendering, and an old one put late is not kept. */
+START_TEST(test_tcache_revs)
+{
+	char *text = NULL;
+
+	tcache_limits(0, 0);
+	tcache_put(tc_id, 1, 0, "alice", "{\"v\":1}");
+	ck_assert_int_eq(tcache_get(tc_id, 1, 0, "alice", &text), 0);
+	ck_assert_str_eq(text, "{\"v\":1}");
+	free(text);
+	ck_assert_int_eq(tcache_get(tc_id, 2, 0, "alice", &text), 1);
+	ck_assert_ptr_null(text);
+	tcache_put(tc_id, 2, 0, "alice", "{\"v\":2}");
+	tcache_put(tc_id, 2, 1, "alice", "{\"v\":2,\"d\":1}");
+	ck_assert_int_eq(tcache_get(tc_id, 1, 0, "alice", &text), 1);
+	ck_assert_int_eq(tcache_get(tc_id, 2, 0, "alice", &text), 0);
+	ck_assert_str_eq(text, "{\"v\":2}");
+	free(text);
+	ck_assert_int_eq(tcache_get(tc_id, 2, 1, "alice", &text), 0);
+	ck_assert_str_eq(text, "{\"v\":2,\"d\":1}");
+	free(text);
+	/* A rendering of rev 1 that arrives late is not kept. */
+	tcache_put(tc_id, 1, 0, "alice", "{\"v\":1}");
+	ck_assert_int_eq(tcache_get(tc_id, 1, 0, "alice", &text), 1);
+	tcache_clear();
+}
+END_TEST
+
+/* An entry answers only its task's owner. */
+START_TEST(test_tcache_owner)
+{
+	char *text = NULL;
+
+	tcache_limits(0, 0);
+	tcache_put(tc_id, 3, 0, "alice", "{\"secret\":true}");
+	ck_assert_int_eq(tcache_get(tc_id, 3, 0, "bob", &text), 1);
+	ck_assert_ptr_null(text);
+	ck_assert_int_eq(tcache_get(tc_id, 3, 0, "alic", &text), 1);
+	ck_assert_int_eq(tcache_get(tc_id, 3, 0, "alice", &text), 0);
+	free(text);
+	tcache_clear();
+}
+END_TEST
+
+/* The bounds hold: entries and bytes, least recently used out first;
+ * a text too large for the bound is not cached. */
+START_TEST(test_tcache_bounds)
+{
+	struct tcache_stats cs;
+	char id[UUID_STR_LEN], big[4096], *text = NULL;
+	int i;
+
+	tcache_limits(10, 0);
+	for (i = 0; i < 25; i++) {
+		snprintf(id, sizeof(id), "%08x-1f6e-4c4f-9d1a-2b3c4d5e6f70",
+		    (unsigned)i);
+		tcache_put(id, 1, 0, "alice", "{}");
+		if (i == 20) {	/* the oldest one left (11): used, kept */
+			ck_assert_int_eq(tcache_get(
+			    "0000000b-1f6e-4c4f-9d1a-2b3c4d5e6f70", 1, 0,
+			    "alice", &text), 0);
+			free(text);
+		}
+	}
+	tcache_get_stats(&cs);
+	ck_assert_uint_eq(cs.entries, 10);
+	ck_assert_uint_ge(cs.evictions, 15);
+	/* 21..24 pushed out 12..15, the least recently used, not 11. */
+	ck_assert_int_eq(tcache_get("0000000b-1f6e-4c4f-9d1a-2b3c4d5e6f70", 1,
+	    0, "alice", &text), 0);
+	free(text);
+	ck_assert_int_eq(tcache_get("0000000c-1f6e-4c4f-9d1a-2b3c4d5e6f70", 1,
+	    0, "alice", &text), 1);
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[0] = '"';
+	big[sizeof(big) - 2] = '"';
+	big[sizeof(big) - 1] = '\0';
+	tcache_limits(1000, 64 * 1024);
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "%08x-1f6e-4c4f-9d1a-2b3c4d5e6f70",
+		    (unsigned)i);
+		tcache_put(id, 1, 0, "alice", big);
+		tcache_get_stats(&cs);
+		ck_assert_uint_le(cs.bytes, 64 * 1024);
+	}
+	ck_assert_uint_gt(cs.entries, 0);
+	ck_assert_uint_lt(cs.entries, 16);
+	/* More than a quarter of the bound: not cached at all. */
+	tcache_limits(1000, 12 * 1024);
+	tcache_put(tc_id, 1, 0, "alice", big);
+	tcache_get_stats(&cs);
+	ck_assert_uint_eq(cs.entries, 0);
+	tcache_limits(0, 0);
+	tcache_clear();
+}
+END_TEST
+
 static Suite *
 tasks_suite(void)
 {
@@ -946,6 +1050,9 @@ tasks_suite(void)
 	tcase_add_test(tc, test_add_message);
 	tcase_add_test(tc, test_task_operations);
 	tcase_add_test(tc, test_give_input_while_busy);
+	tcase_add_test(tc, test_tcache_revs);
+	tcase_add_test(tc, test_tcache_owner);
+	tcase_add_test(tc, test_tcache_bounds);
 	suite_add_tcase(s, tc);
 	return s;
 }
