@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,13 @@ struct store {
 	pthread_cond_t rfree_cond;
 	struct reader *rfree;	/* idle readers */
 	int nreaders;		/* open readers, idle or taken */
+	/* The checkpointer (see ckpt_main): its own connection and thread;
+	 * ckpt_db NULL = SQLite's automatic checkpoints on the writer. */
+	sqlite3 *ckpt_db;
+	pthread_t ckpt;
+	pthread_mutex_t ckpt_lock;
+	pthread_cond_t ckpt_cond;
+	bool ckpt_due, ckpt_stop;
 };
 
 static const char *const schema_v1 =
@@ -203,6 +211,12 @@ static const char *const schema_v7 =
  * transaction) before giving up with SQLITE_BUSY. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* The checkpointer copies the WAL back into the database when a commit
+ * leaves at least this many pages in it (SQLite's own automatic
+ * checkpoint threshold), and once a second while there is anything. */
+#define STORE_CKPT_PAGES 1000
+#define STORE_CKPT_TICK_S 1
+
 #define POD_COLS "pod_id, name, task_id, owner, state, gpu_type_id, cloud, " \
     "gpu_count, cost_per_hr, public_ip, ssh_port, host_fp, max_runtime_ms, " \
     "max_cost_usd, running_ms, cost_usd, last_check_ms, reason, " \
@@ -214,6 +228,109 @@ static const char *const schema_v7 =
     "updated_ms, next_wake_ms, version, cancel_requested"
 /* What a read selects: the columns, then rev (column 17). */
 #define TASK_READ_COLS TASK_COLS ", rev"
+
+/* ---- checkpoints --------------------------------------------------------- */
+
+/*
+ * WAL checkpoints run on their own thread and connection, not inside the
+ * commit that crosses SQLite's threshold: with automatic checkpoints the
+ * unlucky writer (a request thread creating a task, an executor thread
+ * saving a step) copies the WAL into the database and syncs it while it
+ * holds the store's lock; bench/request-path's blocking send spent 9% of
+ * the agent's CPU there and in the fsync that follows.  PASSIVE never
+ * waits for readers or writers, so neither waits for it.  Durability is
+ * unchanged: a commit is in the WAL before it is reported, as before.
+ */
+static int
+ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *st = arg;
+
+	(void)db;
+	(void)name;
+	if (pages >= STORE_CKPT_PAGES) {
+		pthread_mutex_lock(&st->ckpt_lock);
+		st->ckpt_due = true;
+		pthread_cond_signal(&st->ckpt_cond);
+		pthread_mutex_unlock(&st->ckpt_lock);
+	}
+	return SQLITE_OK;
+}
+
+static void *
+ckpt_main(void *arg)
+{
+	struct store *st = arg;
+	bool warned = false;
+
+	pthread_mutex_lock(&st->ckpt_lock);
+	while (!st->ckpt_stop) {
+		struct timespec ts;
+		int rc, log_pages = 0, done = 0;
+
+		if (!st->ckpt_due) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += STORE_CKPT_TICK_S;
+			(void)pthread_cond_timedwait(&st->ckpt_cond,
+			    &st->ckpt_lock, &ts);
+		}
+		if (st->ckpt_stop)
+			break;
+		st->ckpt_due = false;
+		pthread_mutex_unlock(&st->ckpt_lock);
+		rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &log_pages, &done);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY && !warned) {
+			log_msg(LOG_WARN, "store_checkpoint", "WAL checkpoint: "
+			    "%s", sqlite3_errmsg(st->ckpt_db));
+			warned = true;
+		}
+		pthread_mutex_lock(&st->ckpt_lock);
+	}
+	pthread_mutex_unlock(&st->ckpt_lock);
+	return NULL;
+}
+
+/* Start the checkpointer on path; when it cannot start, SQLite's
+ * automatic checkpoints stay on (a warning says why). */
+static void
+ckpt_start(struct store *st, const char *path)
+{
+	int rc = sqlite3_open_v2(path, &st->ckpt_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+
+	/* A connection opens its WAL at its first read; until then a
+	 * checkpoint on it does nothing. */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->ckpt_db, "SELECT count(*) FROM "
+		    "sqlite_master", NULL, NULL, NULL);
+	if (rc == SQLITE_OK && pthread_create(&st->ckpt, NULL, ckpt_main,
+	    st) == 0) {
+		sqlite3_wal_hook(st->db, ckpt_hook, st);
+		return;
+	}
+	log_msg(LOG_WARN, "store_checkpoint", "no checkpoint thread (%s): "
+	    "commits checkpoint the WAL themselves", rc != SQLITE_OK ?
+	    (st->ckpt_db ? sqlite3_errmsg(st->ckpt_db) : sqlite3_errstr(rc)) :
+	    "pthread_create failed");
+	sqlite3_close(st->ckpt_db);
+	st->ckpt_db = NULL;
+}
+
+static void
+ckpt_stop(struct store *st)
+{
+	if (st->ckpt_db == NULL)
+		return;
+	sqlite3_wal_autocheckpoint(st->db, STORE_CKPT_PAGES);
+	pthread_mutex_lock(&st->ckpt_lock);
+	st->ckpt_stop = true;
+	pthread_cond_signal(&st->ckpt_cond);
+	pthread_mutex_unlock(&st->ckpt_lock);
+	pthread_join(st->ckpt, NULL);
+	sqlite3_close(st->ckpt_db);
+	st->ckpt_db = NULL;
+}
 
 /* ---- statements ---------------------------------------------------------- */
 
@@ -592,6 +709,8 @@ store_open(const char *path, struct store **out, char **err)
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->rlock, NULL);
 	pthread_cond_init(&st->rfree_cond, NULL);
+	pthread_mutex_init(&st->ckpt_lock, NULL);
+	pthread_cond_init(&st->ckpt_cond, NULL);
 	if (store_file_mode(path, err) < 0)
 		goto fail;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
@@ -631,8 +750,10 @@ store_open(const char *path, struct store **out, char **err)
 	st->wr.db = st->db;
 	/* Read-only connections need the same file by name: none for an
 	 * in-memory database or a URI (which may name one). */
-	if (path[0] != ':' && strncmp(path, "file:", 5) != 0)
+	if (path[0] != ':' && strncmp(path, "file:", 5) != 0) {
 		st->path = xstrdup(path);
+		ckpt_start(st, path);
+	}
 	*out = st;
 	return 0;
 fail:
@@ -645,6 +766,7 @@ store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	ckpt_stop(st);
 	while (st->rfree != NULL) {
 		struct reader *r = st->rfree;
 
@@ -658,6 +780,8 @@ store_close(struct store *st)
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->rlock);
 	pthread_cond_destroy(&st->rfree_cond);
+	pthread_mutex_destroy(&st->ckpt_lock);
+	pthread_cond_destroy(&st->ckpt_cond);
 	free(st->path);
 	free(st);
 }

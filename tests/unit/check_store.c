@@ -852,6 +852,66 @@ START_TEST(test_pods_registry)
 }
 END_TEST
 
+/*
+ * Commits leave WAL checkpoints to the store's checkpointer thread: with
+ * SQLite's automatic checkpoints off on the writer, the database file
+ * itself grows only when that thread copies the WAL back, while the
+ * store is open and idle.
+ */
+START_TEST(test_checkpointer)
+{
+	char path[400];
+	struct store *st;
+	struct stat sb;
+	off_t before;
+	int i;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	before = sb.st_size;
+	for (i = 0; i < 400; i++) {
+		struct task *t = full_task("alice");
+		int j;
+
+		/* about 40 KB of history each: 4,000 pages or so in all */
+		for (j = 0; j < 40; j++)
+			task_add_history(t, task_msg_text("agent",
+			    "0123456789012345678901234567890123456789"
+			    "0123456789012345678901234567890123456789"
+			    "0123456789012345678901234567890123456789"
+			    "0123456789012345678901234567890123456789"
+			    "0123456789012345678901234567890123456789"
+			    "0123456789012345678901234567890123456789"
+			    "0123456789012345678901234567890123456789",
+			    t->id, t->context_id), 100);
+		put_ok(st, t);
+		task_free(t);
+	}
+	/* A hang guard, not a speed: 30 s. */
+	for (i = 0; i < 300; i++) {
+		ck_assert_int_eq(stat(path, &sb), 0);
+		if (sb.st_size > before + 4 * 1024 * 1024)
+			break;
+		usleep(100000);
+	}
+	{
+		char wal[420];
+		struct stat wb;
+
+		snprintf(wal, sizeof(wal), "%s-wal", path);
+		if (stat(wal, &wb) != 0)
+			wb.st_size = -1;
+		ck_assert_msg(sb.st_size > before + 4 * 1024 * 1024,
+		    "the database file is %lld bytes (%lld before, WAL "
+		    "%lld) after 400 large tasks: no checkpoint",
+		    (long long)sb.st_size, (long long)before,
+		    (long long)wb.st_size);
+	}
+	store_close(st);
+}
+END_TEST
+
 START_TEST(test_reopen)
 {
 	char path[400];
@@ -1211,6 +1271,7 @@ store_suite(void)
 	tcase_add_test(tc, test_read_beside_write);
 	tcase_add_test(tc, test_peek_rev);
 	tcase_add_test(tc, test_list_many);
+	tcase_add_test(tc, test_checkpointer);
 	suite_add_tcase(s, tc);
 	return s;
 }
