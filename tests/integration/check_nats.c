@@ -200,6 +200,7 @@ collect_states(natsSubscription *sub, const char *task_id,
 		natsMsg *m = NULL;
 		json_object *o;
 		const char *st;
+		bool done;
 
 		ck_assert_msg(natsSubscription_NextMsg(&m, sub, 30000) ==
 		    NATS_OK, "no event after: %s", states);
@@ -221,9 +222,10 @@ collect_states(natsSubscription *sub, const char *task_id,
 		st = itest_jstr(o, "state");
 		snprintf(states + strlen(states), len - strlen(states), "%s%s",
 		    states[0] ? "," : "", st);
+		done = strcmp(st, "completed") == 0;
 		json_object_put(o);
 		natsMsg_Destroy(m);
-		if (strcmp(st, "completed") == 0)
+		if (done)
 			return;
 	}
 	ck_abort_msg("no completed event for %s: %s", task_id, states);
