@@ -82,6 +82,8 @@ const struct config_key config_keys[] = {
 	    "https://github.com/Fictionarry/InsTaG.git", 0, 0),
 	KEY(instag_commit,        CFG_STR,   "42f68f8", 0, 0),
 	KEY(job_poll_ms,          CFG_INT,   "2000", 10, 60000),
+	KEY(nats_url,             CFG_STR,   "", 0, 0),
+	KEY(nats_token_file,      CFG_STR,   "", 0, 0),
 	KEY(diagnostics,          CFG_BOOL,  "false", 0, 0),
 	KEY(log_level,            CFG_STR,   "info", 0, 0),
 	{ NULL, CFG_STR, 0, NULL, 0, 0 }
@@ -483,6 +485,90 @@ config_check_host_owners(const struct config *cfg, char **err)
 	return rc;
 }
 
+/* One server of nats_url: nats://HOST[:PORT], HOST a name, an IPv4
+ * address or [IPv6]; no credentials in it (nats_token_file holds those). */
+static bool
+config_nats_server_ok(const char *u)
+{
+	const char *h = u + 7, *p;
+	size_t hn;
+
+	if (strncmp(u, "nats://", 7) != 0)
+		return false;
+	if (*h == '[') {
+		p = strchr(h, ']');
+		if (p == NULL || p == h + 1)
+			return false;
+		hn = (size_t)(p - h) + 1;
+		for (p = h + 1; *p != ']'; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' &&
+			    *p != '.')
+				return false;
+	} else {
+		hn = strcspn(h, ":");
+		if (hn == 0 || hn > 253)
+			return false;
+		for (p = h; p < h + hn; p++)
+			if (!isalnum((unsigned char)*p) && *p != '.' &&
+			    *p != '-')
+				return false;
+	}
+	p = h + hn;
+	if (*p == '\0')
+		return true;
+	if (*p++ != ':' || strlen(p) < 1 || strlen(p) > 5 ||
+	    strspn(p, "0123456789") != strlen(p))
+		return false;
+	return atoi(p) >= 1 && atoi(p) <= 65535;
+}
+
+/* nats_url: empty (off) or nats://HOST[:PORT] servers separated by
+ * commas; nats_token_file only with it. */
+static int
+config_check_nats(const struct config *cfg, char **err)
+{
+	char *list, *tok, *save = NULL;
+	int rc = 0;
+
+	if (cfg->nats_url[0] == '\0') {
+		if (cfg->nats_token_file[0] != '\0') {
+			*err = xasprintf("nats_token_file: set without "
+			    "nats_url");
+			return -1;
+		}
+		return 0;
+	}
+#ifndef HAVE_NATS
+	*err = xasprintf("nats_url: this build has no NATS support "
+	    "(configure found no libnats, or was given --without-nats); "
+	    "leave nats_url empty or rebuild with libnats-dev");
+	return -1;
+#endif
+	if (strlen(cfg->nats_url) > 1024) {
+		*err = xasprintf("nats_url: longer than 1024 bytes");
+		return -1;
+	}
+	list = xstrdup(cfg->nats_url);
+	for (tok = strtok_r(list, ",", &save); tok && rc == 0;
+	    tok = strtok_r(NULL, ",", &save))
+		if (!config_nats_server_ok(trim(tok))) {
+			/* Not echoed when it may hold a password. */
+			*err = xasprintf("nats_url: expected nats://HOST:PORT "
+			    "(several separated by commas; no user or "
+			    "password: use nats_token_file), got '%s'",
+			    strchr(tok, '@') ? "(not shown: it has a '@')" :
+			    tok);
+			rc = -1;
+		}
+	free(list);
+	if (rc == 0 && cfg->nats_token_file[0] != '\0' &&
+	    cfg->nats_token_file[0] != '/') {
+		*err = xasprintf("nats_token_file: must be an absolute path");
+		rc = -1;
+	}
+	return rc;
+}
+
 static int
 config_validate(struct config *cfg, char **err)
 {
@@ -568,6 +654,8 @@ config_validate(struct config *cfg, char **err)
 	if (config_validate_runpod(cfg, err) < 0)
 		goto cleanup;
 	if (config_check_host_owners(cfg, err) < 0)
+		goto cleanup;
+	if (config_check_nats(cfg, err) < 0)
 		goto cleanup;
 	list = xstrdup(cfg->ssrf_allow);
 	for (tok = strtok_r(list, ", \t", &save); tok;

@@ -98,6 +98,9 @@ struct config {
 	char *instag_commit;
 	long job_poll_ms;
 
+	char *nats_url;		/* "" off, or nats://HOST:PORT[,...] */
+	char *nats_token_file;	/* "" none */
+
 	bool diagnostics;
 	char *log_level;
 

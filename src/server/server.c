@@ -28,6 +28,7 @@
 #include "pipeline/pipeline.h"
 #include "ops/ops.h"
 #include "core/metrics.h"
+#include "providers/nats/natspub.h"
 #include "providers/runpod/podguard.h"
 #include "providers/runpod/pods.h"
 #include "a2a/push.h"
@@ -156,12 +157,14 @@ open_listener(const struct config *cfg)
 /* ---- run ----------------------------------------------------------------- */
 
 /* The executor's listener: every committed task change goes to its open
- * streams and waits (hub) and to its push notification configs. */
+ * streams and waits (hub), to its push notification configs and, when
+ * nats_url is set, to NATS as events (natspub). */
 static void
 task_changed(const struct task *t)
 {
 	hub_publish(t);
 	notify_task_changed(t);
+	natspub_task_changed(t);
 }
 
 int
@@ -208,12 +211,15 @@ server_run(struct config *cfg)
 	metrics_add_collector(pl_metrics);
 	metrics_add_collector(ready_metrics);
 	metrics_add_collector(conns_metrics);
+	metrics_add_collector(natspub_metrics);
 	card_init(cfg);
 	a2a_init(cfg);
 	envelope_init(cfg);
 	if (push_start(cfg, &err) < 0)
 		goto fail;
 	started_push = 1;
+	if (natspub_start(cfg, &err) < 0)
+		goto fail;
 	if (hub_start(cfg, &err) < 0)
 		goto fail;
 	started_hub = 1;
@@ -259,6 +265,7 @@ cleanup:
 		tasks_stop((int)cfg->shutdown_grace);
 	if (started_push)
 		push_stop();
+	natspub_stop();
 	free(err);
 	card_free();
 	iops_shutdown();

@@ -148,6 +148,50 @@ START_TEST(test_host_owners)
 }
 END_TEST
 
+/* nats_url: nats://HOST[:PORT] servers, no credentials (never echoed);
+ * a build without libnats refuses any value. */
+START_TEST(test_nats_url)
+{
+	struct config *cfg = NULL;
+	char text[512], *err = NULL;
+	const char *p;
+
+	snprintf(text, sizeof(text), "%snats_url = nats://127.0.0.1:4222, "
+	    "nats://[::1]:4223,nats://nats-1.internal\n", base);
+#ifdef HAVE_NATS
+	p = write_conf(text);
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->nats_url, "nats://127.0.0.1:4222, "
+	    "nats://[::1]:4223,nats://nats-1.internal");
+	config_free(cfg);
+	unlink(p);
+	snprintf(text, sizeof(text), "%snats_url = nats://u:hunter2@h:4222\n",
+	    base);
+	p = write_conf(text);
+	ck_assert_int_eq(config_load(p, &cfg, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "nats_token_file"));
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	free(err);
+	err = NULL;
+	unlink(p);
+	snprintf(text, sizeof(text), "%snats_url = tls://h:4222\n", base);
+	expect_error(text, "nats_url: expected nats://HOST:PORT");
+	snprintf(text, sizeof(text), "%snats_url = nats://h:99999\n", base);
+	expect_error(text, "got 'nats://h:99999'");
+	snprintf(text, sizeof(text), "%snats_url = nats://h:1\n"
+	    "nats_token_file = rel/tok\n", base);
+	expect_error(text, "nats_token_file: must be an absolute path");
+#else
+	expect_error(text, "nats_url: this build has no NATS support");
+#endif
+	snprintf(text, sizeof(text), "%snats_token_file = /etc/tok\n", base);
+	expect_error(text, "nats_token_file: set without nats_url");
+	(void)cfg;
+	(void)err;
+	(void)p;
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct config *cfg = NULL;
@@ -268,6 +312,7 @@ config_suite(void)
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_env_override);
 	tcase_add_test(tc, test_cidr);
+	tcase_add_test(tc, test_nats_url);
 	tcase_add_test(tc, test_keys_documented);
 	tcase_add_test(tc, test_keys_in_example);
 	suite_add_tcase(s, tc);
