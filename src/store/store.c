@@ -54,6 +54,13 @@ struct store {
 	/* The checkpointer (see ckpt_main): its own connection and thread;
 	 * ckpt_db NULL = SQLite's automatic checkpoints on the writer. */
 	sqlite3 *ckpt_db;
+	/* Group commit of task writes (see store_task_put). */
+	sqlite3_stmt *begin, *commit, *rollback;
+	pthread_mutex_t gc_lock;
+	pthread_cond_t gc_cond;
+	struct put_req *gc_head, *gc_tail;	/* waiting for a leader */
+	bool gc_busy;		/* a leader is writing a batch */
+	uint64_t gc_rows, gc_batches;	/* under gc_lock */
 	pthread_t ckpt;
 	pthread_mutex_t ckpt_lock;
 	pthread_cond_t ckpt_cond;
@@ -711,6 +718,8 @@ store_open(const char *path, struct store **out, char **err)
 	pthread_cond_init(&st->rfree_cond, NULL);
 	pthread_mutex_init(&st->ckpt_lock, NULL);
 	pthread_cond_init(&st->ckpt_cond, NULL);
+	pthread_mutex_init(&st->gc_lock, NULL);
+	pthread_cond_init(&st->gc_cond, NULL);
 	if (store_file_mode(path, err) < 0)
 		goto fail;
 	rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE |
@@ -743,7 +752,13 @@ store_open(const char *path, struct store **out, char **err)
 	    " rev = tasks.rev + 1", -1,
 	    SQLITE_PREPARE_PERSISTENT, &st->put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(st->db, "SELECT 1", -1,
-	    SQLITE_PREPARE_PERSISTENT, &st->ping, NULL) != SQLITE_OK) {
+	    SQLITE_PREPARE_PERSISTENT, &st->ping, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "BEGIN IMMEDIATE", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "COMMIT", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(st->db, "ROLLBACK", -1,
+	    SQLITE_PREPARE_PERSISTENT, &st->rollback, NULL) != SQLITE_OK) {
 		*err = xasprintf("task store: %s", sqlite3_errmsg(st->db));
 		goto fail;
 	}
@@ -775,6 +790,9 @@ store_close(struct store *st)
 	}
 	reader_finalize(&st->wr);
 	sqlite3_finalize(st->put);
+	sqlite3_finalize(st->begin);
+	sqlite3_finalize(st->commit);
+	sqlite3_finalize(st->rollback);
 	sqlite3_finalize(st->ping);
 	sqlite3_close(st->db);
 	pthread_mutex_destroy(&st->lock);
@@ -782,6 +800,8 @@ store_close(struct store *st)
 	pthread_cond_destroy(&st->rfree_cond);
 	pthread_mutex_destroy(&st->ckpt_lock);
 	pthread_cond_destroy(&st->ckpt_cond);
+	pthread_mutex_destroy(&st->gc_lock);
+	pthread_cond_destroy(&st->gc_cond);
 	free(st->path);
 	free(st);
 }
@@ -863,25 +883,175 @@ cleanup:
 	return ret;
 }
 
+/*
+ * Task writes are committed in groups: a write joins a queue; when no
+ * batch is being written, its thread leads, takes every write queued so
+ * far and commits them in one transaction (BEGIN IMMEDIATE ... COMMIT)
+ * while the next writers queue for the next batch.  Each caller returns
+ * only after the COMMIT that holds its row, so "committed before
+ * reported" holds as before, and a burst (32 clients sending at once)
+ * writes the pages its rows share, the owner's index leaves above all,
+ * once per batch instead of once per task.  When a statement or the
+ * COMMIT fails, the batch is rolled back and each write is tried alone,
+ * so each caller gets its own outcome.  The JSON columns are rendered by
+ * each caller before it queues, outside every lock.
+ */
+struct put_req {
+	const struct task *t;
+	char *json[7];	/* params, progress, result, artifacts, error,
+			   checkpoint, history (NULL: SQL NULL) */
+	int rc;		/* its step's result code */
+	char *errmsg;	/* when rc != SQLITE_DONE */
+	bool done;
+	struct put_req *next;
+};
+
+static void
+put_req_fill(struct put_req *r, const struct task *t)
+{
+	json_object *const cols[7] = { t->params, t->progress, t->result,
+	    t->artifacts, t->error, t->checkpoint, t->history };
+	int i;
+
+	memset(r, 0, sizeof(*r));
+	r->t = t;
+	for (i = 0; i < 7; i++)
+		r->json[i] = cols[i] != NULL ? ju_dump(cols[i]) : NULL;
+}
+
+static void
+put_req_clear(struct put_req *r)
+{
+	int i;
+
+	for (i = 0; i < 7; i++)
+		free(r->json[i]);
+	free(r->errmsg);
+}
+
+/* Bind and step r's row on st->put (st->lock held); r->rc. */
+static void
+put_step(struct store *st, struct put_req *r)
+{
+	const struct task *t = r->t;
+	sqlite3_stmt *s = st->put;
+	int i;
+
+	sqlite3_bind_text(s, 1, t->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, t->context_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, t->owner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->operation, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, task_state_name(t->state), -1,
+	    SQLITE_STATIC);
+	for (i = 0; i < 7; i++) {
+		int col = i == 0 ? 5 : 6 + i;	/* params is ?5 */
+
+		if (r->json[i] != NULL)
+			sqlite3_bind_text(s, col, r->json[i], -1,
+			    SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, col);
+	}
+	sqlite3_bind_int64(s, 13, t->created_ms);
+	sqlite3_bind_int64(s, 14, t->updated_ms);
+	sqlite3_bind_int64(s, 15, t->next_wake_ms);
+	sqlite3_bind_int64(s, 16, t->version);
+	sqlite3_bind_int(s, 17, t->cancel_requested ? 1 : 0);
+	r->rc = sqlite3_step(s);
+	if (r->rc != SQLITE_DONE) {
+		free(r->errmsg);
+		r->errmsg = xstrdup(sqlite3_errmsg(st->db));
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static int
+put_exec(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* Write the batch (a list through next); each gets its rc. */
+static void
+put_batch(struct store *st, struct put_req *batch)
+{
+	struct put_req *r;
+	bool ok;
+
+	pthread_mutex_lock(&st->lock);
+	if (batch->next == NULL) {
+		put_step(st, batch);
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	ok = put_exec(st->begin) == SQLITE_DONE;
+	for (r = batch; ok && r != NULL; r = r->next) {
+		put_step(st, r);
+		ok = r->rc == SQLITE_DONE;
+	}
+	if (ok && put_exec(st->commit) != SQLITE_DONE)
+		ok = false;
+	if (!ok) {
+		if (!sqlite3_get_autocommit(st->db))
+			(void)put_exec(st->rollback);
+		for (r = batch; r != NULL; r = r->next)
+			put_step(st, r);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
+void
+store_put_stats(struct store *st, uint64_t *rows, uint64_t *batches)
+{
+	pthread_mutex_lock(&st->gc_lock);
+	*rows = st->gc_rows;
+	*batches = st->gc_batches;
+	pthread_mutex_unlock(&st->gc_lock);
+}
+
 int
 store_task_put(struct store *st, const struct task *t, char **err)
 {
-	sqlite3_stmt *s;
+	struct put_req req, *batch, *r, *next;
 	int rc;
 
-	s = stmt_reuse(st, st->put, "ssssjs" "jjjjjj" "IIIIi",
-	    t->id, t->context_id, t->owner, t->operation, t->params,
-	    task_state_name(t->state),
-	    t->progress, t->result, t->artifacts, t->error, t->checkpoint,
-	    t->history,
-	    t->created_ms, t->updated_ms, t->next_wake_ms, t->version,
-	    t->cancel_requested ? 1 : 0);
-	rc = sqlite3_step(s);
-	if (rc != SQLITE_DONE)
+	put_req_fill(&req, t);
+	pthread_mutex_lock(&st->gc_lock);
+	if (st->gc_tail != NULL)
+		st->gc_tail->next = &req;
+	else
+		st->gc_head = &req;
+	st->gc_tail = &req;
+	while (!req.done && st->gc_busy)
+		pthread_cond_wait(&st->gc_cond, &st->gc_lock);
+	if (!req.done) {
+		/* Lead one batch: everything queued, this write among it. */
+		batch = st->gc_head;
+		st->gc_head = st->gc_tail = NULL;
+		st->gc_busy = true;
+		pthread_mutex_unlock(&st->gc_lock);
+		put_batch(st, batch);
+		pthread_mutex_lock(&st->gc_lock);
+		st->gc_batches++;
+		for (r = batch; r != NULL; r = next) {
+			next = r->next;	/* r may be gone once done */
+			r->done = true;
+			st->gc_rows++;
+		}
+		st->gc_busy = false;
+		pthread_cond_broadcast(&st->gc_cond);
+	}
+	pthread_mutex_unlock(&st->gc_lock);
+	rc = req.rc == SQLITE_DONE ? 0 : -1;
+	if (rc < 0)
 		*err = xasprintf("task store: cannot save task: %s",
-		    sqlite3_errmsg(st->db));
-	stmt_close(st, s);
-	return rc == SQLITE_DONE ? 0 : -1;
+		    req.errmsg ? req.errmsg : "unknown error");
+	put_req_clear(&req);
+	return rc;
 }
 
 /* A task row's columns copied out of SQLite, so that parsing the JSON

@@ -53,9 +53,14 @@ WARN_UNUSED_RESULT
 int store_probe_write(struct store *st, int wait_ms, int64_t now_ms,
     char **why);
 
-/* Insert or replace the whole row.  0, or -1 with *err. */
+/* Insert or replace the whole row.  0, or -1 with *err.  Writes that
+ * arrive together are committed together (group commit); each returns
+ * after the COMMIT that holds its row. */
 WARN_UNUSED_RESULT
 int store_task_put(struct store *st, const struct task *t, char **err);
+/* Task rows written and the transactions (batches) that wrote them,
+ * since the store was opened. */
+void store_put_stats(struct store *st, uint64_t *rows, uint64_t *batches);
 /* 0 and *out (caller task_free()s) when found, 1 when absent, -1 on error. */
 WARN_UNUSED_RESULT
 int store_task_get(struct store *st, const char *id, struct task **out);

@@ -694,8 +694,16 @@ void
 tasks_metrics(struct strbuf *sb)
 {
 	struct tasks_stats ts;
+	uint64_t rows = 0, batches = 0;
 
 	tasks_get_stats(&ts);
+	if (X.store != NULL)
+		store_put_stats(X.store, &rows, &batches);
+	sb_addf(sb, "# TYPE instag_agent_store_task_writes_total counter\n"
+	    "instag_agent_store_task_writes_total %llu\n"
+	    "# TYPE instag_agent_store_task_commits_total counter\n"
+	    "instag_agent_store_task_commits_total %llu\n",
+	    (unsigned long long)rows, (unsigned long long)batches);
 	sb_addf(sb, "# TYPE instag_agent_tasks_active gauge\n"
 	    "instag_agent_tasks_active %lu\n"
 	    "# TYPE instag_agent_tasks_queued gauge\n"

@@ -852,6 +852,100 @@ START_TEST(test_pods_registry)
 }
 END_TEST
 
+/* Group commit: writer threads, every 10th write of the last one bad. */
+struct gc_writer {
+	struct store *st;
+	int idx;
+	int ok, failed;
+	char ids[50][40];
+};
+
+static void *
+gc_writer_main(void *arg)
+{
+	struct gc_writer *w = arg;
+	int i;
+
+	for (i = 0; i < 50; i++) {
+		struct task *t = full_task("alice");
+		char *err = NULL;
+
+		snprintf(w->ids[i], sizeof(w->ids[i]), "%s", t->id);
+		if (w->idx == 7 && i % 10 == 0) {
+			/* owner is NOT NULL: this row is refused */
+			free(t->owner);
+			t->owner = NULL;
+		}
+		if (store_task_put(w->st, t, &err) == 0)
+			w->ok++;
+		else {
+			ck_assert_ptr_nonnull(strstr(err, "NOT NULL"));
+			w->failed++;
+			w->ids[i][0] = '\0';
+		}
+		free(err);
+		task_free(t);
+	}
+	return NULL;
+}
+
+/*
+ * Writes from 8 threads at once are committed in shared transactions;
+ * every write that returned 0 is stored, and a refused one in a batch
+ * fails alone (its batch is retried write by write).
+ */
+START_TEST(test_group_commit)
+{
+	char path[400];
+	struct store *st;
+	struct gc_writer w[8];
+	pthread_t th[8];
+	int i, j, stored = 0;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < 8; i++) {
+		w[i].st = st;
+		w[i].idx = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, gc_writer_main,
+		    &w[i]), 0);
+	}
+	for (i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	{
+		uint64_t rows, batches;
+
+		store_put_stats(st, &rows, &batches);
+		fprintf(stderr, "group commit: %llu rows in %llu batches\n",
+		    (unsigned long long)rows, (unsigned long long)batches);
+		ck_assert_uint_eq(rows, 8 * 50);
+		ck_assert_uint_ge(batches, 1);
+		ck_assert_uint_le(batches, rows);
+	}
+	store_close(st);
+	/* Read back from a fresh open: what was reported is on disk. */
+	st = open_ok(path);
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(w[i].ok + w[i].failed, 50);
+		ck_assert_int_eq(w[i].failed, i == 7 ? 5 : 0);
+		for (j = 0; j < 50; j++) {
+			struct task *g = NULL;
+
+			if (w[i].ids[j][0] == '\0')
+				continue;
+			ck_assert_int_eq(store_task_get(st, w[i].ids[j], &g),
+			    0);
+			ck_assert_str_eq(g->owner, "alice");
+			task_free(g);
+			stored++;
+		}
+	}
+	ck_assert_int_eq(stored, 8 * 50 - 5);
+	store_close(st);
+}
+END_TEST
+
 /*
  * Commits leave WAL checkpoints to the store's checkpointer thread: with
  * SQLite's automatic checkpoints off on the writer, the database file
@@ -1272,6 +1366,7 @@ store_suite(void)
 	tcase_add_test(tc, test_peek_rev);
 	tcase_add_test(tc, test_list_many);
 	tcase_add_test(tc, test_checkpointer);
+	tcase_add_test(tc, test_group_commit);
 	suite_add_tcase(s, tc);
 	return s;
 }
