@@ -516,7 +516,9 @@ remote_parse_proc_stat(const char *text, size_t len, char *state,
 	if (p == NULL)
 		return -1;
 	if (split_words(p, n - (size_t)(p - text), w, wl, 20) != 20 ||
-	    wl[0] != 1 || !all_digits(w[19], wl[19], REMOTE_TICKS_MAX))
+	    wl[0] != 1 || !((w[0][0] >= 'A' && w[0][0] <= 'Z') ||
+	    (w[0][0] >= 'a' && w[0][0] <= 'z')) ||
+	    !all_digits(w[19], wl[19], REMOTE_TICKS_MAX))
 		return -1;
 	*state = w[0][0];
 	memcpy(starttime, w[19], wl[19]);

@@ -160,7 +160,7 @@ int remote_parse_pid(const char *text, size_t len, struct remote_pid *pid);
 
 /*
  * From the first line of len bytes of /proc/PID/stat (any bytes): the
- * state letter (field 3) into *state and the start time (field 22,
+ * state (field 3, one letter) into *state and the start time (field 22,
  * decimal clock ticks) into starttime (REMOTE_TICKS_MAX + 1 bytes).
  * Fields are counted after the last ") ", which ends the command name
  * (that may hold anything).  0, or -1 when malformed.
