@@ -140,8 +140,8 @@ main(int argc, char **argv)
 			goto fail;
 		read_v[i] = now_ms() - t0;
 		if ((int64_t)len != st.log_size) {
-			fprintf(stderr, "poll-bench: read %zu bytes of a log of "
-			    "%lld\n", len, (long long)st.log_size);
+			fprintf(stderr, "poll-bench: read %zu bytes of a log "
+			    "of %lld\n", len, (long long)st.log_size);
 			free(data);
 			goto out;
 		}
@@ -149,7 +149,8 @@ main(int argc, char **argv)
 		/* m exec polls, spread evenly over the n rounds */
 		if (k < m && (long)i * m >= (long)k * n) {
 			t0 = now_ms();
-			if (remote_poll_exec(s, jobs_root, job_id, &ex, &e) != 0)
+			if (remote_poll_exec(s, jobs_root, job_id, &ex,
+			    &e) != 0)
 				goto fail;
 			exec_v[k++] = now_ms() - t0;
 			if (!same_status(&st, &ex)) {
@@ -163,8 +164,9 @@ main(int argc, char **argv)
 		double pm = quantile(poll_v, n, 0.5), em = quantile(exec_v, k,
 		    0.5);
 
-		printf("poll_ms_median=%.2f poll_ms_p99=%.2f read_ms_median=%.2f "
-		    "read_ms_p99=%.2f exec_ms=%.2f exec_ms_p99=%.2f "
+		printf("poll_ms_median=%.2f poll_ms_p99=%.2f "
+		    "read_ms_median=%.2f read_ms_p99=%.2f exec_ms=%.2f "
+		    "exec_ms_p99=%.2f "
 		    "start_ms=%.1f sftp_open_ms=%.1f ratio=%.1f\n", pm,
 		    quantile(poll_v, n, 0.99), quantile(read_v, n, 0.5),
 		    quantile(read_v, n, 0.99), em, quantile(exec_v, k, 0.99),

@@ -788,7 +788,7 @@ START_TEST(test_hostile_script)
 }
 END_TEST
 
-/* ---- SFTP polls against the shell's --------------------------------------- */
+/* ---- SFTP polls against the shell's ------------------------------------- */
 
 /* Write text to path (a test's own file). */
 static void

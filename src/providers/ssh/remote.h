@@ -29,7 +29,7 @@
  * and remote_read_log start none: they stat and read the job's files,
  * /proc/<PGID>/stat and the boot id over the session's own SFTP channel
  * (ssh_session_sftp, through podfs), opened once and kept with the
- * session, so that polling costs SFTP round trips (about 15 for a
+ * session, so that polling costs SFTP round trips (about 14 for a
  * running job, 4 for a log read), not the account's shell start-up (a
  * ~/.bashrc running conda init costs every exec most of a second).  The
  * pod's SFTP server (internal-sftp or sftp-server) must be enabled.
