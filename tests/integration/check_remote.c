@@ -20,12 +20,17 @@
  */
 #include "auto-config.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,11 +83,14 @@ pod_teardown(void)
 
 /* Safety net: the pod and its jobs, when the runner is done or exits
  * early (TU_MAIN's teardown). */
+static void slow_teardown(void);
+
 static bool
 stop_pod(void)
 {
 	kill_leftover_jobs();
 	tu_pod_stop(&pod);
+	slow_teardown();
 	return true;
 }
 
@@ -780,6 +788,276 @@ START_TEST(test_hostile_script)
 }
 END_TEST
 
+/* ---- SFTP polls against the shell's ------------------------------------- */
+
+/* Write text to path (a test's own file). */
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	ck_assert_msg(fp != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_int_eq(fputs(text, fp) >= 0, 1);
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* remote_poll (SFTP) and remote_poll_exec (the shell report) agree on
+ * the job; its status into *st. */
+static void
+polls_agree(struct ssh_session *s, const char *root, const char *id,
+    struct remote_status *st)
+{
+	struct remote_status ex = REMOTE_STATUS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+
+	ck_assert_msg(remote_poll(s, root, id, st, &e) == 0, "poll %s: %s",
+	    id, e.message);
+	ck_assert_msg(remote_poll_exec(s, root, id, &ex, &e) == 0,
+	    "poll_exec %s: %s", id, e.message);
+	ck_assert_msg(st->state == ex.state, "%s: sftp %s, exec %s", id,
+	    state_name(st->state), state_name(ex.state));
+	ck_assert_int_eq(st->exit_status, ex.exit_status);
+	ck_assert_int_eq(st->log_size, ex.log_size);
+	ck_assert_int_eq(st->started_at, ex.started_at);
+	ck_assert_int_eq(st->canceled, ex.canceled);
+}
+
+START_TEST(test_sftp_matches_exec)
+{
+	struct ssh_session *s = open_pod();
+	struct remote_status st = REMOTE_STATUS_INIT;
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct timeval tv[2];
+	char wd[700], dir[1024], path[1100], *data;
+	size_t len;
+	int pg, i;
+
+	workdir_make("wd-match", wd, sizeof(wd));
+	polls_agree(s, jobs_root, "match-none", &st);
+	ck_assert_int_eq(st.state, REMOTE_UNKNOWN);
+	/* Running (it prints nothing while polled), then exited 7. */
+	start_ok(s, "match-run", wd, "echo out\nsleep 300\n", &st);
+	polls_agree(s, jobs_root, "match-run", &st);
+	ck_assert_int_eq(st.state, REMOTE_RUNNING);
+	ck_assert_int_gt(st.started_at, 0);
+	start_ok(s, "match-7", wd, "echo seven\nexit 7\n", &st);
+	wait_state(s, "match-7", REMOTE_EXITED, &st);
+	polls_agree(s, jobs_root, "match-7", &st);
+	ck_assert_int_eq(st.exit_status, 7);
+	ck_assert_int_eq(st.log_size, 6);
+	/* Canceled. */
+	ck_assert_msg(remote_cancel(s, jobs_root, "match-run", 2, &e) == 0,
+	    "%s", e.message);
+	polls_agree(s, jobs_root, "match-run", &st);
+	ck_assert_int_eq(st.state, REMOTE_EXITED);
+	ck_assert_int_eq(st.exit_status, 128 + 15);
+	ck_assert(st.canceled);
+	/* Vanished: the group killed behind the module's back. */
+	start_ok(s, "match-gone", wd, "sleep 300\n", &st);
+	pg = job_pgid("match-gone");
+	ck_assert_int_eq(kill(-pg, SIGKILL), 0);
+	for (i = 0; i < TU_HANG_MS / 20 && group_live(pg) > 0; i++)
+		tu_sleep_ms(20);
+	ck_assert_int_eq(group_live(pg), 0);
+	polls_agree(s, jobs_root, "match-gone", &st);
+	ck_assert_int_eq(st.state, REMOTE_VANISHED);
+	/* started/ without pid (a wrapper that died before recording
+	 * itself): running while young by the pod's clock, then vanished. */
+	snprintf(dir, sizeof(dir), "%s/match-young", jobs_root);
+	tu_pod_mkdir(&pod, dir, 0700);
+	snprintf(path, sizeof(path), "%s/started", dir);
+	tu_pod_mkdir(&pod, path, 0700);
+	polls_agree(s, jobs_root, "match-young", &st);
+	ck_assert_int_eq(st.state, REMOTE_RUNNING);
+	ck_assert_int_eq(st.started_at, 0);
+	tv[0].tv_sec = tv[1].tv_sec = time(NULL) - REMOTE_VANISH_S - 5;
+	tv[0].tv_usec = tv[1].tv_usec = 0;
+	ck_assert_int_eq(utimes(path, tv), 0);
+	polls_agree(s, jobs_root, "match-young", &st);
+	ck_assert_int_eq(st.state, REMOTE_VANISHED);
+	/* FIFOs where files should be: neither poll nor read blocks on
+	 * them (they are not regular files: no pid, no log). */
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/log", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	tu_pod_own(&pod, dir);
+	polls_agree(s, jobs_root, "match-young", &st);
+	ck_assert_int_eq(st.state, REMOTE_VANISHED);
+	ck_assert_int_eq(st.log_size, 0);
+	ck_assert_int_eq(remote_read_log(s, jobs_root, "match-young", 0, 100,
+	    &data, &len, &e), 0);
+	ck_assert_uint_eq(len, 0);
+	free(data);
+	/* An exit file that holds no status is an error, not a state. */
+	snprintf(path, sizeof(path), "%s/exit", dir);
+	write_text(path, "x\n");
+	tu_pod_own(&pod, path);
+	ck_assert_int_eq(remote_poll(s, jobs_root, "match-young", &st, &e),
+	    -1);
+	ck_assert_int_eq(e.kind, SSH_ERR_PROTOCOL);
+	ck_assert_msg(strstr(e.message, "exit") != NULL, "%s", e.message);
+	ck_assert(!ssh_session_broken(s));
+	ssh_error_clear(&e);
+	ssh_session_close(s);
+}
+END_TEST
+
+/* ---- the slow pod: no shell for polls ------------------------------------ */
+
+static struct tu_pod slow;
+static char slow_jobs_root[600];
+static bool slow_sftp_server;	/* sftp-server through the shell */
+
+#define SFTP_SERVER "/usr/lib/openssh/sftp-server"
+#define SLOW_POLLS 200
+
+static void
+slow_setup(void)
+{
+	/* Every shell sshd starts for the pod user sleeps 1 s in its
+	 * ~/.bashrc; SFTP as on a RunPod image when sftp-server is here. */
+	slow_sftp_server = access(SFTP_SERVER, X_OK) == 0;
+	setenv("IA_POD_SLOW_START", "1", 1);
+	if (slow_sftp_server)
+		setenv("IA_POD_SFTP_SERVER", SFTP_SERVER, 1);
+	tu_pod_start(&slow, "remote-slow");
+	unsetenv("IA_POD_SLOW_START");
+	unsetenv("IA_POD_SFTP_SERVER");
+	snprintf(slow_jobs_root, sizeof(slow_jobs_root), "%s/jobs", slow.root);
+}
+
+static void
+slow_teardown(void)
+{
+	char cmd[2048];
+
+	if (slow_jobs_root[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "for f in '%s'/*/pid; do "
+		    "[ -f \"$f\" ] || continue; read -r p _ <\"$f\" || "
+		    "continue; grep -q run.sh /proc/$p/cmdline 2>/dev/null && "
+		    "kill -s KILL -- -$p 2>/dev/null; done; true",
+		    slow_jobs_root);
+		if (system(cmd) != 0)
+			fprintf(stderr, "check_remote: cleaning up jobs "
+			    "failed\n");
+	}
+	tu_pod_stop(&slow);
+}
+
+/* Lines of the file at path that hold needle (0 when it is missing). */
+static int
+lines_with(const char *path, const char *needle)
+{
+	char *text = tu_read_file(path), *p, *nl;
+	int n = 0;
+
+	if (text == NULL)
+		return 0;
+	for (p = text; *p != '\0'; p = nl + 1) {
+		if ((nl = strchr(p, '\n')) == NULL)
+			nl = p + strlen(p) - 1;
+		else
+			*nl = '\0';
+		if (strstr(p, needle) != NULL)
+			n++;
+	}
+	free(text);
+	return n;
+}
+
+/* Shells sshd started for the slow pod's user so far. */
+static int
+slow_shells(void)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/shell/starts", slow.dir);
+	ck_assert_msg(access(path, R_OK) == 0, "no %s: the pod has no slow "
+	    "start-up", path);
+	return lines_with(path, "");
+}
+
+START_TEST(test_poll_no_shell)
+{
+	struct ssh_session *s;
+	struct ssh_target t;
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct remote_status st = REMOTE_STATUS_INIT, st0;
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	char log_path[512], line[256], *data;
+	int sock, shells, i, port;
+	size_t len;
+
+	memset(&t, 0, sizeof(t));
+	t.host = slow.host;
+	t.port = slow.port;
+	t.user = slow.user;
+	t.key_file = slow.key;
+	t.known_hosts = slow.known_hosts;
+	t.timeout_ms = TU_HANG_MS;
+	ck_assert_msg(ssh_session_open(&t, &s, NULL, &e) == 0, "open: %s",
+	    e.message);
+	ssh_session_handle(s, &sock);
+	ck_assert_int_eq(getsockname(sock, (struct sockaddr *)&sin, &sl), 0);
+	port = ntohs(sin.sin_port);
+	tu_pod_mkdir(&slow, slow_jobs_root, 0755);
+
+	/* The start is an exec: it pays the slow start-up, once. */
+	shells = slow_shells();
+	ck_assert_msg(remote_start(s, slow_jobs_root, "noshell", slow.root,
+	    "echo first\nsleep 300\n", &st0, &e) == 0, "start: %s", e.message);
+	ck_assert_int_eq(st0.state, REMOTE_RUNNING);
+	ck_assert_int_eq(slow_shells(), shells + 1);
+	/* Polls and log reads: SFTP only, on one channel (sftp-server, when
+	 * that is the subsystem, is started through the shell once). */
+	for (i = 0; i < SLOW_POLLS; i++) {
+		ck_assert_msg(remote_poll(s, slow_jobs_root, "noshell", &st,
+		    &e) == 0, "poll %d: %s", i, e.message);
+		ck_assert_int_eq(st.state, REMOTE_RUNNING);
+		ck_assert_int_eq(st.started_at, st0.started_at);
+		ck_assert_int_eq(st.log_size, 6);
+		ck_assert_msg(remote_read_log(s, slow_jobs_root, "noshell", 0,
+		    4096, &data, &len, &e) == 0, "read %d: %s", i, e.message);
+		ck_assert_uint_eq(len, 6);
+		ck_assert_str_eq(data, "first\n");
+		free(data);
+	}
+	ck_assert_int_eq(slow_shells(), shells + 1 + slow_sftp_server);
+	/* The shell's answer agrees; cancel is an exec too. */
+	polls_agree(s, slow_jobs_root, "noshell", &st);
+	ck_assert_int_eq(st.state, REMOTE_RUNNING);
+	ck_assert_msg(remote_cancel(s, slow_jobs_root, "noshell", 1, &e) == 0,
+	    "cancel: %s", e.message);
+	ck_assert_msg(remote_poll(s, slow_jobs_root, "noshell", &st, &e) == 0,
+	    "poll: %s", e.message);
+	ck_assert_int_eq(st.state, REMOTE_EXITED);
+	ck_assert_int_eq(st.exit_status, 128 + 15);
+	ck_assert(st.canceled);
+	ck_assert_int_eq(slow_shells(), shells + 3 + slow_sftp_server);
+	ssh_session_close(s);
+
+	/* sshd's own count of this connection's channels, once it has
+	 * logged the disconnect (its last line for the connection): three
+	 * commands (start, the exec poll, cancel) and one SFTP subsystem. */
+	snprintf(log_path, sizeof(log_path), "%s/sshd.log", slow.dir);
+	snprintf(line, sizeof(line), "Disconnected from user %s 127.0.0.1 "
+	    "port %d", slow.user, port);
+	for (i = 0; i < TU_HANG_MS / 20 && lines_with(log_path, line) == 0;
+	    i++)
+		tu_sleep_ms(20);
+	ck_assert_msg(lines_with(log_path, line) == 1, "no '%s' in %s", line,
+	    log_path);
+	snprintf(line, sizeof(line), "Starting session: command for %s from "
+	    "127.0.0.1 port %d ", slow.user, port);
+	ck_assert_int_eq(lines_with(log_path, line), 3);
+	snprintf(line, sizeof(line), "Starting session: subsystem 'sftp' for "
+	    "%s from 127.0.0.1 port %d ", slow.user, port);
+	ck_assert_int_eq(lines_with(log_path, line), 1);
+}
+END_TEST
+
 static Suite *
 remote_suite(void)
 {
@@ -801,6 +1079,12 @@ remote_suite(void)
 	tcase_add_test(tc, test_pid_reused);
 	tcase_add_test(tc, test_hostile_ids);
 	tcase_add_test(tc, test_hostile_script);
+	tcase_add_test(tc, test_sftp_matches_exec);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("slowpod");
+	tcase_set_timeout(tc, 120);
+	tcase_add_unchecked_fixture(tc, slow_setup, slow_teardown);
+	tcase_add_test(tc, test_poll_no_shell);
 	suite_add_tcase(s, tc);
 	return s;
 }

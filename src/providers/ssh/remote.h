@@ -24,11 +24,20 @@
  * SSH channel does not wait for it; it cd's to workdir (a failure is
  * logged and recorded as status 126) and runs `bash script.sh`.
  *
- * Every function is one ssh_exec, bounded (REMOTE_EXEC_TIMEOUT_MS;
- * remote_cancel grace_s + 5 s), so a task step can call it and go back on
- * the timer queue.  The commands are POSIX sh for the login shell, and
- * need bash, coreutils (base64, setsid -f from util-linux >= 2.31) and a
- * Linux /proc on the pod.
+ * A shell is started only to change something: remote_start,
+ * remote_cancel and remote_cleanup are one ssh_exec each.  remote_poll
+ * and remote_read_log start none: they stat and read the job's files,
+ * /proc/<PGID>/stat and the boot id over the session's own SFTP channel
+ * (ssh_session_sftp, through podfs), opened once and kept with the
+ * session, so that polling costs SFTP round trips (about 14 for a
+ * running job, 4 for a log read), not the account's shell start-up (a
+ * ~/.bashrc running conda init costs every exec most of a second).  The
+ * pod's SFTP server (internal-sftp or sftp-server) must be enabled.
+ * Every call is bounded (REMOTE_EXEC_TIMEOUT_MS; remote_cancel grace_s +
+ * 5 s), so a task step can call it and go back on the timer queue.  The
+ * commands are POSIX sh for the login shell, and need bash, coreutils
+ * (base64, setsid -f from util-linux >= 2.31) and a Linux /proc on the
+ * pod.
  *
  * Validation: job_id must match ^[A-Za-z0-9._-]{1,64}$, not start with
  * '-' and not be "." or ".."; jobs_root and workdir must be absolute, at
@@ -92,23 +101,76 @@ int remote_start(struct ssh_session *s, const char *jobs_root,
     const char *job_id, const char *workdir, const char *script,
     struct remote_status *st, struct ssh_error *e);
 
-/* The job's status into *st.  A job that was never started is
- * REMOTE_UNKNOWN (a success). */
+/*
+ * The job's status into *st, over SFTP (no shell): canceled exists;
+ * started_at from pid; REMOTE_UNKNOWN without the started/ directory;
+ * REMOTE_EXITED with exit; REMOTE_RUNNING while the wrapper lives (pid's
+ * PGID has a /proc/PGID/stat, not a zombie, with pid's start time, and
+ * the boot id is pid's), or while pid is not written yet and started/ is
+ * younger than REMOTE_VANISH_S by the pod's clock (/proc/stat's btime +
+ * /proc/uptime); else REMOTE_VANISHED; log_size is the log's size taken
+ * after the state (an exited job's log is whole).  A job that was never
+ * started is REMOTE_UNKNOWN (a success).
+ */
 WARN_UNUSED_RESULT
 int remote_poll(struct ssh_session *s, const char *jobs_root,
     const char *job_id, struct remote_status *st, struct ssh_error *e);
 
 /*
- * The status report a poll reads from the pod: the first line of len
- * bytes of output (any bytes, not NUL-terminated) that starts with
- * "IA-REMOTE " and holds "state rc log_size started canceled", into *st
- * (may be NULL).  0, or -1 with *e (SSH_ERR_PROTOCOL, naming job_id and
- * the output's first printable bytes).  remote_poll parses with it; it is
- * public for the fuzz harness (fuzz/fuzz_remote.c).
+ * The same status as remote_poll, decided on the pod by the shell report
+ * remote_start and remote_cancel end with, in one ssh_exec (so it pays
+ * the account's shell start-up).  bench/poll compares the two; the tests
+ * check that they agree.
+ */
+WARN_UNUSED_RESULT
+int remote_poll_exec(struct ssh_session *s, const char *jobs_root,
+    const char *job_id, struct remote_status *st, struct ssh_error *e);
+
+/*
+ * The status report the shell prints (remote_start, remote_cancel,
+ * remote_poll_exec): the first line of len bytes of output (any bytes,
+ * not NUL-terminated) that starts with "IA-REMOTE " and holds "state rc
+ * log_size started canceled", into *st (may be NULL).  0, or -1 with *e
+ * (SSH_ERR_PROTOCOL, naming job_id and the output's first printable
+ * bytes).  Public for the fuzz harness (fuzz/fuzz_remote.c), as are the
+ * parsers of the files remote_poll reads below.
  */
 WARN_UNUSED_RESULT
 int remote_parse_report(const char *output, size_t len, const char *job_id,
     struct remote_status *st, struct ssh_error *e);
+
+#define REMOTE_BOOT_ID_MAX 64	/* bytes of a boot id kept */
+#define REMOTE_TICKS_MAX 20	/* digits of a start time (u64) */
+
+/* The pid file's "PGID BOOT_ID STARTTIME EPOCH". */
+struct remote_pid {
+	long pgid;		/* 1..99999999 */
+	char boot_id[REMOTE_BOOT_ID_MAX + 1];	/* "none": unreadable */
+	char starttime[REMOTE_TICKS_MAX + 1];	/* clock ticks, decimal */
+	int64_t started_at;	/* EPOCH, 0 when missing or not a number */
+};
+
+/*
+ * Parse the first line of len bytes of a pid file (any bytes, not
+ * NUL-terminated; fields split on blanks, as the shell's read does) into
+ * *pid (zeroed first).  0 when PGID, BOOT_ID and STARTTIME are all there
+ * and well-formed; else -1, with pid->started_at still set when EPOCH is.
+ */
+int remote_parse_pid(const char *text, size_t len, struct remote_pid *pid);
+
+/*
+ * From the first line of len bytes of /proc/PID/stat (any bytes): the
+ * state (field 3, one letter) into *state and the start time (field 22,
+ * decimal clock ticks) into starttime (REMOTE_TICKS_MAX + 1 bytes).
+ * Fields are counted after the last ") ", which ends the command name
+ * (that may hold anything).  0, or -1 when malformed.
+ */
+int remote_parse_proc_stat(const char *text, size_t len, char *state,
+    char *starttime);
+
+/* The exit file's status (its first word, 0..255) into *status: 0, or
+ * -1 when it is not one. */
+int remote_parse_exit(const char *text, size_t len, int *status);
 
 /*
  * Bytes [offset, offset + max) of the job's log, fewer at its end (none

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libssh2.h>
+#include <libssh2_sftp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -47,6 +48,7 @@
 
 struct ssh_session {
 	LIBSSH2_SESSION *ls;
+	LIBSSH2_SFTP *sftp;	/* ssh_session_sftp(): NULL until used */
 	int fd;
 	bool ready;		/* handshake done: disconnect on close */
 	bool broken;
@@ -588,7 +590,11 @@ ssh_session_close(struct ssh_session *s)
 		libssh2_session_set_timeout(s->ls, SSH_CLOSE_TIMEOUT_MS);
 		if (s->broken && s->fd >= 0)
 			shutdown(s->fd, SHUT_RDWR);
-		else if (s->ready)
+		/* libssh2_session_free would free the channel, not the rest
+		 * of the SFTP state. */
+		if (s->sftp != NULL)
+			libssh2_sftp_shutdown(s->sftp);
+		if (!s->broken && s->ready)
 			libssh2_session_disconnect(s->ls, "closing");
 		libssh2_session_free(s->ls);
 	}
@@ -699,6 +705,37 @@ void
 ssh_session_mark_broken(struct ssh_session *s)
 {
 	s->broken = true;
+}
+
+int
+ssh_session_sftp(struct ssh_session *s, long long deadline_ms,
+    LIBSSH2_SFTP **out, struct ssh_error *e)
+{
+	*out = NULL;
+	if (s->broken) {
+		ssh_error_set(e, SSH_ERR_CHANNEL, "%s: the session is broken",
+		    s->where);
+		return -1;
+	}
+	while (s->sftp == NULL &&
+	    (s->sftp = libssh2_sftp_init(s->ls)) == NULL) {
+		if (libssh2_session_last_errno(s->ls) != LIBSSH2_ERROR_EAGAIN) {
+			/* libssh2 1.10 reports a lost connection and a
+			 * refused subsystem alike: assume the worse. */
+			ssh_error_set(e, SSH_ERR_CHANNEL, "%s: cannot start "
+			    "SFTP: %s", s->where, lib_error(s->ls));
+			s->broken = true;
+			return -1;
+		}
+		if (wait_session(s, (int64_t)deadline_ms) != 0) {
+			ssh_error_set(e, SSH_ERR_TIMEOUT, "%s: starting SFTP "
+			    "timed out", s->where);
+			s->broken = true;
+			return -1;
+		}
+	}
+	*out = s->sftp;
+	return 0;
 }
 
 /* ---- exec ---------------------------------------------------------------- */

@@ -112,6 +112,8 @@ int ssh_probe(const struct ssh_target *t, char **fingerprint_out,
     struct ssh_error *e);
 
 struct ssh_session;
+struct _LIBSSH2_SESSION;
+struct _LIBSSH2_SFTP;
 
 /*
  * Open an authenticated session (as ssh_probe, but kept).  On success *out
@@ -144,6 +146,21 @@ struct _LIBSSH2_SESSION *ssh_session_handle(struct ssh_session *s,
 WARN_UNUSED_RESULT
 int ssh_session_wait(struct ssh_session *s, long long deadline_ms);
 void ssh_session_mark_broken(struct ssh_session *s);
+
+/*
+ * The session's own SFTP channel (the subsystem started on first use,
+ * within deadline_ms, CLOCK_MONOTONIC ms) into *out: owned by s, kept
+ * open for the session's life and shut down by ssh_session_close(), so
+ * that small reads of pod files (remote_poll, remote_read_log through
+ * podfs) pay for no channel and no shell.  Use it only with the
+ * session's other non-blocking calls, waiting with ssh_session_wait().
+ * 0, or -1 with *e (SSH_ERR_CHANNEL, SSH_ERR_TIMEOUT); a failure leaves
+ * the session broken, as does any failure of the connection under a
+ * caller's later SFTP call (the caller marks it: ssh_session_mark_broken).
+ */
+WARN_UNUSED_RESULT
+int ssh_session_sftp(struct ssh_session *s, long long deadline_ms,
+    struct _LIBSSH2_SFTP **out, struct ssh_error *e);
 
 struct ssh_exec_result {
 	char *output;		/* stdout and stderr in the order read, at
