@@ -86,6 +86,31 @@ unpark_locked(struct conns_conn *c)
 	C.st.idle--;
 }
 
+/*
+ * Park c and arm its descriptor (op: EPOLL_CTL_ADD for a new connection,
+ * _MOD to re-arm a kept one) for its next request.  Parked first: once
+ * armed, a thread may take it at once.  When epoll refuses, c is closed
+ * and freed.
+ */
+static void
+wait_locked(struct conns_conn *c, int op)
+{
+	struct epoll_event ev;
+
+	park_locked(c);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	ev.data.ptr = c;
+	if (epoll_ctl(C.ep, op, c->fd, &ev) == 0)
+		return;
+	log_msg(LOG_WARN, "epoll_failed", "epoll_ctl %s: %s", op ==
+	    EPOLL_CTL_ADD ? "ADD" : "MOD", strerror(errno));
+	unpark_locked(c);
+	C.st.open--;
+	close(c->fd);
+	free(c);
+}
+
 /* ---- accepting ----------------------------------------------------------- */
 
 static void
@@ -102,7 +127,6 @@ static void
 add_conn(int fd, const struct sockaddr_storage *sa)
 {
 	struct conns_conn *c = xcalloc(1, sizeof(*c));
-	struct epoll_event ev;
 	int one = 1;
 
 	set_io_timeouts(fd);
@@ -110,23 +134,10 @@ add_conn(int fd, const struct sockaddr_storage *sa)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 	c->fd = fd;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-	ev.data.ptr = c;
 	pthread_mutex_lock(&C.lock);
 	C.st.accepted++;
 	C.st.open++;
-	park_locked(c);
-	if (epoll_ctl(C.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		log_msg(LOG_WARN, "epoll_failed", "epoll_ctl ADD: %s",
-		    strerror(errno));
-		unpark_locked(c);
-		C.st.open--;
-		pthread_mutex_unlock(&C.lock);
-		close(fd);
-		free(c);
-		return;
-	}
+	wait_locked(c, EPOLL_CTL_ADD);
 	pthread_mutex_unlock(&C.lock);
 }
 
@@ -266,8 +277,6 @@ thread_main(void *arg)
 void
 conns_release(struct conns_conn *c, int fd)
 {
-	struct epoll_event ev;
-
 	if (c == NULL) {
 		if (fd >= 0)
 			close(fd);
@@ -282,21 +291,7 @@ conns_release(struct conns_conn *c, int fd)
 		free(c);
 		return;
 	}
-	/* Park first: once re-armed, a thread may take it at once. */
-	park_locked(c);
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-	ev.data.ptr = c;
-	if (epoll_ctl(C.ep, EPOLL_CTL_MOD, fd, &ev) < 0) {
-		log_msg(LOG_WARN, "epoll_failed", "epoll_ctl MOD: %s",
-		    strerror(errno));
-		unpark_locked(c);
-		C.st.open--;
-		pthread_mutex_unlock(&C.lock);
-		close(fd);
-		free(c);
-		return;
-	}
+	wait_locked(c, EPOLL_CTL_MOD);
 	pthread_mutex_unlock(&C.lock);
 }
 

@@ -974,25 +974,6 @@ END_TEST
 
 /* ---- FastCGI keep-alive -------------------------------------------------- */
 
-/* The value of an unlabelled metric in the agent's /metrics. */
-static unsigned long long
-metric(const char *name)
-{
-	struct itest_resp r;
-	char needle[128];
-	const char *p;
-	unsigned long long v;
-
-	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
-	ck_assert_int_eq(r.status, 200);
-	snprintf(needle, sizeof(needle), "\n%s ", name);
-	p = strstr(r.body, needle);
-	ck_assert_msg(p != NULL, "no %s in /metrics", name);
-	v = strtoull(p + strlen(needle), NULL, 10);
-	itest_resp_free(&r);
-	return v;
-}
-
 /* Descriptors the agent holds now. */
 static int
 agent_fds(void)
@@ -1040,9 +1021,9 @@ START_TEST(test_fastcgi_keepalive)
 		itest_resp_free(&r);
 	}
 	fd0 = agent_fds();
-	acc0 = metric("instag_agent_fastcgi_connections_total");
-	req0 = metric("instag_agent_fastcgi_requests_total");
-	reu0 = metric("instag_agent_fastcgi_requests_reused_total");
+	acc0 = itest_metric("instag_agent_fastcgi_connections_total");
+	req0 = itest_metric("instag_agent_fastcgi_requests_total");
+	reu0 = itest_metric("instag_agent_fastcgi_requests_reused_total");
 	for (i = 0; i < 2000; i++) {
 		if (i % 200 == 7) {
 			/* A refusal before the body is read: the agent
@@ -1093,10 +1074,10 @@ START_TEST(test_fastcgi_keepalive)
 		itest_resp_free(&r);
 	}
 
-	acc1 = metric("instag_agent_fastcgi_connections_total");
-	req1 = metric("instag_agent_fastcgi_requests_total");
-	reu1 = metric("instag_agent_fastcgi_requests_reused_total");
-	open1 = metric("instag_agent_fastcgi_connections");
+	acc1 = itest_metric("instag_agent_fastcgi_connections_total");
+	req1 = itest_metric("instag_agent_fastcgi_requests_total");
+	reu1 = itest_metric("instag_agent_fastcgi_requests_reused_total");
+	open1 = itest_metric("instag_agent_fastcgi_connections");
 	fd1 = agent_fds();
 	fprintf(stderr, "keepalive: %llu requests on %llu new connections, "
 	    "%llu reused; %llu open; agent fds %d -> %d\n", req1 - req0,

@@ -143,35 +143,16 @@ nats_teardown(void)
 	return ok;
 }
 
-/* The value of an unlabelled metric in the agent's /metrics. */
-static unsigned long long
-metric(const char *name)
-{
-	struct itest_resp r;
-	char needle[128];
-	const char *p;
-	unsigned long long v;
-
-	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
-	ck_assert_int_eq(r.status, 200);
-	snprintf(needle, sizeof(needle), "\n%s ", name);
-	p = strstr(r.body, needle);
-	ck_assert_msg(p != NULL, "no %s in /metrics", name);
-	v = strtoull(p + strlen(needle), NULL, 10);
-	itest_resp_free(&r);
-	return v;
-}
-
 /* Wait (bounded: 30 s) until metric name has value want. */
 static void
 wait_metric(const char *name, unsigned long long want)
 {
 	int i;
 
-	for (i = 0; i < 300 && metric(name) != want; i++)
+	for (i = 0; i < 300 && itest_metric(name) != want; i++)
 		usleep(100 * 1000);
-	ck_assert_msg(metric(name) == want, "%s stayed at %llu, not %llu",
-	    name, metric(name), want);
+	ck_assert_msg(itest_metric(name) == want, "%s stayed at %llu, not %llu",
+	    name, itest_metric(name), want);
 }
 
 /* Run a short diag.timer task as a fresh owner and wait for its end. */
@@ -235,7 +216,8 @@ START_TEST(test_task_events)
 {
 	natsSubscription *sub = NULL;
 	natsConnection *nc = subscribe(&sub);
-	unsigned long long before = metric("instag_agent_nats_published_total");
+	unsigned long long before =
+	    itest_metric("instag_agent_nats_published_total");
 	char states[256];
 	char *id;
 
@@ -245,7 +227,7 @@ START_TEST(test_task_events)
 	collect_states(sub, id, "nats-alice", states, sizeof(states));
 	/* One event per state, in order, none for progress alone. */
 	ck_assert_str_eq(states, "submitted,working,completed");
-	ck_assert_uint_ge(metric("instag_agent_nats_published_total"),
+	ck_assert_uint_ge(itest_metric("instag_agent_nats_published_total"),
 	    before + 3);
 	free(id);
 	natsSubscription_Destroy(sub);
@@ -290,15 +272,15 @@ START_TEST(test_broker_never_there)
 
 	ck_assert_int_eq(itest_sh("INSTAG_AGENT_NATS_URL=nats://127.0.0.1:%d "
 	    "'%s/tests/harness/agent' '%s' restart >&2", port, top, dir), 0);
-	ck_assert_int_eq(metric("instag_agent_nats_connected"), 0);
-	dropped = metric("instag_agent_nats_dropped_total");
+	ck_assert_int_eq(itest_metric("instag_agent_nats_connected"), 0);
+	dropped = itest_metric("instag_agent_nats_dropped_total");
 	id = run_diag("nats-dave");
 	free(id);
 	/* submitted, working, completed: each dropped (bounded wait: the
 	 * publisher thread takes them off its queue). */
 	wait_metric("instag_agent_nats_dropped_total", dropped + 3);
-	ck_assert_int_eq(metric("instag_agent_nats_published_total"), 0);
-	ck_assert_int_eq(metric("instag_agent_nats_connected"), 0);
+	ck_assert_int_eq(itest_metric("instag_agent_nats_published_total"), 0);
+	ck_assert_int_eq(itest_metric("instag_agent_nats_connected"), 0);
 }
 END_TEST
 

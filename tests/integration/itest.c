@@ -650,3 +650,21 @@ itest_push_receiver_stop(int port, FILE *proc)
 	itest_resp_free(&r);
 	pclose(proc);
 }
+
+unsigned long long
+itest_metric(const char *name)
+{
+	struct itest_resp r;
+	char needle[128];
+	const char *p;
+	unsigned long long v;
+
+	itest_request("GET", "/metrics", NULL, NULL, NULL, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	snprintf(needle, sizeof(needle), "\n%s ", name);
+	p = strstr(r.body, needle);
+	ck_assert_msg(p != NULL, "no %s in /metrics", name);
+	v = strtoull(p + strlen(needle), NULL, 10);
+	itest_resp_free(&r);
+	return v;
+}

@@ -122,5 +122,8 @@ json_object *itest_jget(json_object *o, const char *path);
 const char *itest_jstr(json_object *o, const char *path);
 /* The integer there, or -999999 when absent. */
 int itest_jint(json_object *o, const char *path);
+/* The value of an unlabelled metric in the agent's /metrics (fails the
+ * test when it is missing). */
+unsigned long long itest_metric(const char *name);
 
 #endif
