@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <libssh2.h>
 #include <libssh2_sftp.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,10 +24,10 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 #include "providers/ssh/xfer.h"
+#include "providers/ssh/xferio.h"
 
 #define NAME_MAX_LEN 255
 #define EXEC_OUT_MAX 8192	/* output kept of a remote helper command */
-#define HASH_CHUNK (1024 * 1024)	/* local hashing reads */
 #define SHUTDOWN_GRACE_MS 2000	/* closing SFTP after a failure */
 
 /* The remote hash, as a shell function reading stdin: openssl is about
@@ -58,20 +57,6 @@ struct rpaths {
 };
 
 /* ---- helpers --------------------------------------------------------- */
-
-/* Lower-case hex of a 32-byte digest into out (65 bytes). */
-static void
-hex32(const unsigned char *md, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[64] = '\0';
-}
 
 /* The 64 hex digits at the start of one of s's lines (the first such
  * line: a login shell may print something before the command's output),
@@ -326,6 +311,48 @@ fsync_main(void *arg)
 	return NULL;
 }
 
+/* Into cmd: the command printing the SHA-256 of len bytes of path from
+ * start (0-based); len < 0 with start 0: the whole file. */
+static void
+remote_hash_cmd(struct strbuf *cmd, const char *path, int64_t start,
+    int64_t len)
+{
+	sb_adds(cmd, SH_SHA);
+	if (start == 0 && len < 0) {
+		/* the whole file, read by the hash itself: no pipe, and a
+		 * missing file fails the redirection (exit 1) */
+		sb_adds(cmd, "sha < ");
+		sb_add_shquote(cmd, path);
+		return;
+	}
+	if (start == 0) {
+		sb_addf(cmd, "head -c %lld < ", (long long)len);
+		sb_add_shquote(cmd, path);
+	} else {
+		sb_addf(cmd, "tail -c +%lld < ", (long long)start + 1);
+		sb_add_shquote(cmd, path);
+		sb_addf(cmd, " | head -c %lld", (long long)len);
+	}
+	sb_adds(cmd, " | sha");
+}
+
+/* The hash in r, the result of remote_hash_cmd for path, into out.  0,
+ * or -1 with *e. */
+static int
+remote_hash_result(struct xfer *x, const char *path,
+    const struct ssh_exec_result *r, char *out)
+{
+	char *msg;
+
+	if (r->exit_status == 0 && parse_hash(r->output, out))
+		return 0;
+	msg = excerpt(r);
+	ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote SHA-256 of %s failed: %s",
+	    path, msg);
+	free(msg);
+	return -1;
+}
+
 /* SHA-256 of len bytes of path from start (0-based), remotely; len < 0
  * with start 0: the whole file. */
 static int
@@ -334,77 +361,17 @@ remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
 {
 	struct strbuf cmd = SB_INIT;
 	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
-	char *msg;
 	int rc = -1;
 
-	sb_adds(&cmd, SH_SHA);
-	if (start == 0 && len < 0) {
-		/* the whole file: no pipe through head */
-		sb_adds(&cmd, "cat < ");
-		sb_add_shquote(&cmd, path);
-	} else if (start == 0) {
-		sb_addf(&cmd, "head -c %lld < ", (long long)len);
-		sb_add_shquote(&cmd, path);
-	} else {
-		sb_addf(&cmd, "tail -c +%lld < ", (long long)start + 1);
-		sb_add_shquote(&cmd, path);
-		sb_addf(&cmd, " | head -c %lld", (long long)len);
-	}
-	sb_adds(&cmd, " | sha");
-	if (run(x, sb_str(&cmd), &r) != 0)
-		goto cleanup;
-	if (r.exit_status != 0 || !parse_hash(r.output, out)) {
-		msg = excerpt(&r);
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
-		    "remote SHA-256 of %s failed: %s", path, msg);
-		free(msg);
-		goto cleanup;
-	}
-	rc = 0;
-cleanup:
+	remote_hash_cmd(&cmd, path, start, len);
+	if (run(x, sb_str(&cmd), &r) == 0)
+		rc = remote_hash_result(x, path, &r, out);
 	sb_free(&cmd);
 	ssh_exec_result_clear(&r);
 	return rc;
 }
 
 /* ---- local files -------------------------------------------------------- */
-
-/* SHA-256 of len bytes of fd from start.  0, or -1 with errno. */
-static int
-local_hash(int fd, int64_t start, int64_t len, char *out)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *buf = xmalloc(HASH_CHUNK), dig[32];
-	ssize_t n;
-	size_t want;
-	int rc = -1, err = 0;
-
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		err = ENOMEM;
-		goto cleanup;
-	}
-	while (len > 0) {
-		want = len < HASH_CHUNK ? (size_t)len : HASH_CHUNK;
-		n = pread(fd, buf, want, (off_t)start);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? errno : EIO;	/* EOF: file shrank */
-			goto cleanup;
-		}
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		start += n;
-		len -= n;
-	}
-	EVP_DigestFinal_ex(md, dig, NULL);
-	hex32(dig, out);
-	rc = 0;
-cleanup:
-	EVP_MD_CTX_free(md);
-	free(buf);
-	errno = err;
-	return rc;
-}
 
 /* Read exactly n bytes of fd at off (short only at EOF).  The count, or
  * -1 with errno. */
@@ -425,29 +392,6 @@ read_at(int fd, unsigned char *buf, size_t n, int64_t off)
 		got += (size_t)r;
 	}
 	return (ssize_t)got;
-}
-
-/* Write all n bytes to fd at off.  0, or -1 with errno. */
-static int
-write_at(int fd, const char *buf, size_t n, int64_t off)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = pwrite(fd, buf, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		if (w == 0) {
-			errno = ENOSPC;
-			return -1;
-		}
-		buf += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
 }
 
 /* A clear message for a local write error on path. */
@@ -717,6 +661,148 @@ sftp_diagnose(struct xfer *x, const char *dir, const char *what,
 		    (unsigned long long)(v.f_bavail * v.f_frsize));
 }
 
+/* ---- a command beside the data ------------------------------------------ */
+
+/* The connection failed under a side command: *e set, x dead, -1. */
+static int
+side_lost(struct xfer *x, const char *what)
+{
+	char *msg = NULL;
+
+	libssh2_session_last_error(x->ls, &msg, NULL, 0);
+	ssh_error_set(x->e, SSH_ERR_CHANNEL, "%s: connection failed: %s",
+	    what, msg != NULL && *msg != '\0' ? msg : "unknown error");
+	xfer_dead(x);
+	return -1;
+}
+
+/*
+ * Start cmd on a channel of its own beside the SFTP one, to be read with
+ * side_finish() once the data has moved: libssh2 queues the command's few
+ * bytes of output meanwhile, so the pod works (hashes its file) while the
+ * data flows.  0 with *ch (free it with side_finish or side_abandon); 1
+ * when the server refused the channel (MaxSessions: run cmd afterwards
+ * instead); -1 when the connection failed or timed out (x dead).
+ */
+static int
+side_start(struct xfer *x, const char *cmd, LIBSSH2_CHANNEL **ch)
+{
+	int rc;
+
+	*ch = NULL;
+	if (ssh_session_broken(x->s)) {
+		ssh_error_set(x->e, SSH_ERR_CHANNEL,
+		    "the ssh session is broken");
+		x->dead = true;
+		return -1;
+	}
+	while ((*ch = libssh2_channel_open_session(x->ls)) == NULL) {
+		rc = libssh2_session_last_errno(x->ls);
+		if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
+			return 1;
+		if (rc != LIBSSH2_ERROR_EAGAIN)
+			return side_lost(x, "opening a channel");
+		if (xfer_wait(x, "opening a channel") != 0)
+			return -1;
+	}
+	while ((rc = libssh2_channel_exec(*ch, cmd)) == LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "starting a remote command") != 0)
+			break;
+	if (rc != 0) {
+		*ch = NULL;	/* freed with the session */
+		return x->dead ? -1 : side_lost(x, "starting a remote command");
+	}
+	return 0;
+}
+
+/*
+ * Read ch's output (stdout and stderr, EXEC_OUT_MAX bytes kept) to its
+ * end, collect the exit status and free ch.  0 with *r (clear it with
+ * ssh_exec_result_clear), or -1 (x dead; ch is freed with the session).
+ */
+static int
+side_finish(struct xfer *x, LIBSSH2_CHANNEL *ch, struct ssh_exec_result *r)
+{
+	struct strbuf out = SB_INIT;
+	char buf[4096], *sig = NULL;
+	ssize_t n;
+	bool progress;
+	int stream, rc;
+
+	ssh_exec_result_clear(r);
+	for (;;) {
+		progress = false;
+		for (stream = 0; stream < 2; stream++) {
+			while ((n = libssh2_channel_read_ex(ch, stream, buf,
+			    sizeof(buf))) > 0) {
+				if (out.len < EXEC_OUT_MAX)
+					sb_addn(&out, buf, (size_t)n <
+					    EXEC_OUT_MAX - out.len ? (size_t)n :
+					    EXEC_OUT_MAX - out.len);
+				r->output_total += (size_t)n;
+				progress = true;
+			}
+			if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+				goto lost;
+		}
+		if (libssh2_channel_eof(ch))
+			break;
+		if (clock_mono_ms() >= x->deadline) {
+			xfer_timeout(x, "the remote command");
+			goto fail;
+		}
+		if (progress || libssh2_poll_channel_read(ch, 1))
+			continue;
+		if (xfer_wait(x, "the remote command") != 0)
+			goto fail;
+	}
+	while ((rc = libssh2_channel_close(ch)) == LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "closing a channel") != 0)
+			goto fail;
+	while (rc == 0 && (rc = libssh2_channel_wait_closed(ch)) ==
+	    LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "closing a channel") != 0)
+			goto fail;
+	if (rc != 0)
+		goto lost;	/* no exit status to trust */
+	r->exit_status = libssh2_channel_get_exit_status(ch);
+	if (libssh2_channel_get_exit_signal(ch, &sig, NULL, NULL, NULL, NULL,
+	    NULL) == 0 && sig != NULL) {
+		r->exit_signal = xstrdup(sig);
+		r->exit_status = -1;
+	}
+	libssh2_free(x->ls, sig);
+	while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "closing a channel") != 0)
+			goto fail;
+	r->output_len = out.len;
+	r->output = sb_take(&out);
+	r->truncated = r->output_total > r->output_len;
+	return 0;
+lost:
+	side_lost(x, "reading a remote command's output");
+fail:
+	sb_free(&out);
+	ssh_exec_result_clear(r);
+	return -1;
+}
+
+/* Close and free ch unread, after a failure elsewhere (best effort,
+ * bounded; nothing to do when NULL or when x is dead). */
+static void
+side_abandon(struct xfer *x, LIBSSH2_CHANNEL *ch)
+{
+	int64_t grace = clock_mono_ms() + SHUTDOWN_GRACE_MS;
+
+	if (ch == NULL || x->dead)
+		return;
+	while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN)
+		if (ssh_session_wait(x->s, grace) != 0) {
+			xfer_dead(x);
+			break;
+		}
+}
+
 /* ---- resuming ------------------------------------------------------------ */
 
 /*
@@ -739,7 +825,7 @@ prefix_ok(struct xfer *x, const struct xfer_progress *p, const char *rpath,
 		start = have - XFER_RESUME_WINDOW;
 		len = XFER_RESUME_WINDOW;
 	}
-	if (local_hash(lfd, start, len, lh) != 0) {
+	if (xio_hash(lfd, start, len, lh) != 0) {
 		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
 		    lpath, strerror(errno));
 		return -1;
@@ -851,12 +937,11 @@ cleanup:
 
 /*
  * Write [*offset, end) of fd to the open handle, pipelined.  *offset
- * advances with the bytes the server ACKed.  When md is not NULL every
- * byte read is hashed into it (sequentially from *offset).
+ * advances with the bytes the server ACKed.
  */
 static int
 upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
-    int64_t *offset, int64_t end, EVP_MD_CTX *md)
+    int64_t *offset, int64_t end)
 {
 	/* Two write buffers: libssh2 gets up to 2 * XFER_WRITE_BUF bytes
 	 * and at least XFER_WRITE_BUF while the file lasts, so the pipeline
@@ -890,9 +975,6 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 					    lpath);
 					goto cleanup;
 				}
-				if (md != NULL)
-					EVP_DigestUpdate(md, buf + len,
-					    (size_t)n);
 				len += (size_t)n;
 				readoff += n;
 			}
@@ -978,13 +1060,12 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	struct xfer x;
 	struct rpaths rp;
 	struct stat st;
-	EVP_MD_CTX *md = NULL;
-	unsigned char dig[32];
+	struct xio_hasher *hasher = NULL;
 	char lhash[65];
 	int64_t total, have = -1, offset = 0, end;
 	unsigned long flags;
 	bool ok;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, err;
 
 	ssh_error_clear(e);
 	xfer_begin(&x, s, timeout_ms, e);
@@ -1015,13 +1096,9 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		goto cleanup;
 	offset = ok ? (have > 0 ? have : 0) : 0;
 	end = chunk_end(offset, total, max_bytes);
-	if (offset == 0 && end == total) {
-		md = EVP_MD_CTX_new();
-		if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-			EVP_MD_CTX_free(md);
-			md = NULL;
-		}
-	}
+	/* This call ends the file: hash it on a thread meanwhile. */
+	if (end == total)
+		hasher = xio_hasher_start(fd, total);
 	flags = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT;
 	if (offset == 0)
 		flags |= LIBSSH2_FXF_TRUNC;
@@ -1033,7 +1110,7 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	}
 	libssh2_sftp_seek64(x.h, (libssh2_uint64_t)offset);
 	p->total = total;
-	if (upload_data(&x, fd, local_path, rp.part, &offset, end, md) != 0) {
+	if (upload_data(&x, fd, local_path, rp.part, &offset, end) != 0) {
 		p->offset = offset;
 		if (!x.dead) {
 			sftp_diagnose(&x, rp.parent, "writing", rp.part);
@@ -1054,12 +1131,12 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		rc = 0;
 		goto cleanup;
 	}
-	if (md != NULL) {
-		EVP_DigestFinal_ex(md, dig, NULL);
-		hex32(dig, lhash);
-	} else if (local_hash(fd, 0, total, lhash) != 0) {
+	err = xio_hasher_finish(hasher, lhash);
+	hasher = NULL;
+	if (err != 0) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
-		    local_path, strerror(errno));
+		    local_path, err == EIO ? "it shrank during the upload" :
+		    strerror(err));
 		goto cleanup;
 	}
 	if (upload_commit(&x, &rp, lhash, p) != 0)
@@ -1074,8 +1151,8 @@ hard:
 	sftp_remove(&x, rp.part);
 	p->offset = 0;
 cleanup:
+	xio_hasher_cancel(hasher);
 	sftp_end(&x);
-	EVP_MD_CTX_free(md);
 	if (fd >= 0)
 		close(fd);
 	rpaths_free(&rp);
@@ -1185,52 +1262,121 @@ download_open_part(const char *part, struct ssh_error *e)
 	return -1;
 }
 
-/* Read [*offset, end) of the open handle into fd.  -1 with *hard when the
- * local side failed (disk full...). */
+/*
+ * Read [*offset, end) of the open handle into fd, through an xio_writer:
+ * this thread decrypts and fills buffers, the writer's writes them (and
+ * hashes the whole file into lhash, 65 bytes, when lhash is not NULL).  A
+ * buffer is handed over once less than a quarter of it is left, since
+ * libssh2 1.10 asks ahead for four times the room it is given: at least
+ * XFER_READ_BUF bytes stay requested (OpenSSH's sftp: 64 x 32 KiB).
+ * *offset advances by the bytes written, also on failure (what was read
+ * before a connection failure is kept).  -1 with *hard when the local
+ * side failed (disk full...) or the file is not what it was.
+ */
 static int
 download_data(struct xfer *x, int fd, const char *part, const char *rpath,
-    int64_t *offset, int64_t end, EVP_MD_CTX *md, bool *hard)
+    int64_t *offset, int64_t end, char *lhash, bool *hard)
 {
-	char *buf = xmalloc(XFER_READ_BUF);
-	size_t want;
+	struct xio_writer *w = xio_writer_start(fd, *offset, lhash != NULL,
+	    XFER_READ_BUF, XFER_READ_BUFS);
+	int64_t got = *offset, written;
+	char *buf = NULL;
+	size_t fill = 0, want;
 	ssize_t n;
-	int rc = -1;
+	int err, rc = -1;
 
 	*hard = false;
-	while (*offset < end) {
-		want = XFER_READ_BUF;
-		if ((int64_t)want > end - *offset)
-			want = (size_t)(end - *offset);
-		n = libssh2_sftp_read(x->h, buf, want);
+	while (got < end) {
+		if (buf == NULL && (buf = xio_writer_buf(w)) == NULL)
+			break;		/* a write failed: below */
+		want = XFER_READ_BUF - fill;
+		if ((int64_t)want > end - got)
+			want = (size_t)(end - got);
+		n = libssh2_sftp_read(x->h, buf + fill, want);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			if (xfer_wait(x, "download") != 0)
-				goto cleanup;
+				goto finish;
 			continue;
 		}
 		if (n < 0) {
 			sftp_fail(x, (int)n, "reading", rpath);
 			*hard = !x->dead;
-			goto cleanup;
+			goto finish;
 		}
 		if (n == 0) {
 			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
 			    "remote file %s shrank during the download", rpath);
 			*hard = true;
-			goto cleanup;
+			goto finish;
 		}
-		if (write_at(fd, buf, (size_t)n, *offset) != 0) {
-			local_write_err(x->e, errno, part);
-			*hard = true;
-			goto cleanup;
+		fill += (size_t)n;
+		got += n;
+		if (fill > XFER_READ_BUF - XFER_READ_BUF / 4 || got == end) {
+			xio_writer_push(w, buf, fill);
+			buf = NULL;
+			fill = 0;
 		}
-		if (md != NULL)
-			EVP_DigestUpdate(md, buf, (size_t)n);
-		*offset += n;
 	}
 	rc = 0;
-cleanup:
-	free(buf);
+finish:
+	if (buf != NULL && fill > 0)
+		xio_writer_push(w, buf, fill);
+	err = xio_writer_finish(w, &written, lhash);
+	*offset += written;
+	if (err != 0) {
+		local_write_err(x->e, err, part);
+		*hard = true;
+		rc = -1;
+	}
 	return rc;
+}
+
+/*
+ * The end of a download: fsync the .part on a thread while the pod's hash
+ * is collected (*side: the command started before the data, consumed
+ * here; NULL: run it now), and hash the .part locally when the data phase
+ * did not (lhash ""; a call that moved no byte).  0 with lhash and rhash
+ * (65 bytes each), or -1 with *e, and *hard when the local side failed.
+ */
+static int
+download_hashes(struct xfer *x, int fd, const char *part, const char *real,
+    int64_t total, LIBSSH2_CHANNEL **side, char *lhash, char *rhash,
+    bool *hard)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct fsync_job fj = { fd, 0 };
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, fsync_main, &fj) == 0;
+	int rc;
+
+	*hard = false;
+	if (!threaded)
+		fsync_main(&fj);
+	if (*side != NULL) {
+		rc = side_finish(x, *side, &r);
+		*side = NULL;
+		if (rc == 0)
+			rc = remote_hash_result(x, real, &r, rhash);
+		ssh_exec_result_clear(&r);
+	} else {
+		rc = remote_hash(x, real, 0, -1, rhash);
+	}
+	if (threaded)
+		pthread_join(th, NULL);
+	if (fj.err != 0) {
+		local_write_err(x->e, fj.err, part);
+		*hard = true;
+		return -1;
+	}
+	if (rc != 0)
+		return -1;
+	if (lhash[0] == '\0' && xio_hash(fd, 0, total, lhash) != 0) {
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
+		    part, strerror(errno));
+		*hard = true;
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -1241,9 +1387,9 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 	struct xfer x;
 	struct rpaths rp;
 	struct stat st;
-	EVP_MD_CTX *md = NULL;
-	unsigned char dig[32];
-	char lhash[65], rhash[65], *part = NULL, *real = NULL;
+	LIBSSH2_CHANNEL *side = NULL;
+	struct strbuf cmd = SB_INIT;
+	char lhash[65] = "", rhash[65], *part = NULL, *real = NULL;
 	int64_t total = 0, offset, end;
 	bool ok, hard = false;
 	int fd = -1, rc = -1;
@@ -1281,23 +1427,23 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		goto fail_hard;
 	}
 	end = chunk_end(offset, total, max_bytes);
-	if (offset == 0 && end == total) {
-		md = EVP_MD_CTX_new();
-		if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-			EVP_MD_CTX_free(md);
-			md = NULL;
-		}
-	}
 	p->total = total;
 	p->offset = offset;
 	if (offset < end) {
+		/* This call ends the file: the pod hashes its copy while it
+		 * is sent, and the writer the .part as it is written. */
+		if (end == total) {
+			remote_hash_cmd(&cmd, real, 0, -1);
+			if (side_start(&x, sb_str(&cmd), &side) < 0)
+				goto cleanup;
+		}
 		if (sftp_open(&x, real, LIBSSH2_FXF_READ, 0, "opening") != 0) {
 			hard = !x.dead;
 			goto fail;
 		}
 		libssh2_sftp_seek64(x.h, (libssh2_uint64_t)offset);
-		ok = download_data(&x, fd, part, real, &offset, end, md,
-		    &hard) == 0;
+		ok = download_data(&x, fd, part, real, &offset, end,
+		    end == total ? lhash : NULL, &hard) == 0;
 		p->offset = offset;
 		sftp_end(&x);
 		if (!ok)
@@ -1307,35 +1453,9 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		rc = 0;
 		goto cleanup;
 	}
-	/* The local fsync and the remote hash overlap: one thread each. */
-	{
-		struct fsync_job fj = { fd, 0 };
-		pthread_t th;
-		bool threaded = pthread_create(&th, NULL, fsync_main, &fj) == 0;
-
-		if (!threaded)
-			fsync_main(&fj);
-		rc = remote_hash(&x, real, 0, -1, rhash);
-		if (threaded)
-			pthread_join(th, NULL);
-		if (fj.err != 0) {
-			local_write_err(e, fj.err, part);
-			goto fail_hard;
-		}
-		if (rc != 0) {
-			rc = -1;
-			goto cleanup;
-		}
-		rc = -1;
-	}
-	if (md != NULL) {
-		EVP_DigestFinal_ex(md, dig, NULL);
-		hex32(dig, lhash);
-	} else if (local_hash(fd, 0, total, lhash) != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", part,
-		    strerror(errno));
-		goto fail_hard;
-	}
+	if (download_hashes(&x, fd, part, real, total, &side, lhash, rhash,
+	    &hard) != 0)
+		goto fail;
 	if (strcmp(lhash, rhash) != 0) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL,
 		    "SHA-256 mismatch: local %s remote %s for %s (%s removed)",
@@ -1358,8 +1478,9 @@ fail:
 fail_hard:
 	download_discard(part, p);
 cleanup:
+	side_abandon(&x, side);
 	sftp_end(&x);
-	EVP_MD_CTX_free(md);
+	sb_free(&cmd);
 	if (fd >= 0)
 		close(fd);
 	free(part);
