@@ -943,10 +943,12 @@ static int
 upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
     int64_t *offset, int64_t end)
 {
-	/* Two write buffers: libssh2 gets up to 2 * XFER_WRITE_BUF bytes
-	 * and at least XFER_WRITE_BUF while the file lasts, so the pipeline
-	 * never drains; refilling moves at most XFER_WRITE_BUF bytes. */
-	const size_t cap = 2 * XFER_WRITE_BUF;
+	/* libssh2 gets up to XFER_WRITE_BUF bytes (the pipeline: it sends
+	 * them all ahead of the ACKs) of a buffer of XFER_WRITE_BUFS times
+	 * that, refilled with large reads once less than that is left;
+	 * refilling first moves the unACKed rest to the front when the room
+	 * after it is short, so at most one byte in three is moved. */
+	const size_t cap = XFER_WRITE_BUFS * (size_t)XFER_WRITE_BUF;
 	unsigned char *buf = xmalloc(cap);
 	size_t pos = 0, len = 0, want;
 	int64_t readoff = *offset;
@@ -954,35 +956,33 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 	int rc = -1;
 
 	while (*offset < end) {
-		if (pos >= XFER_WRITE_BUF || pos == len) {
-			memmove(buf, buf + pos, len - pos);
-			len -= pos;
-			pos = 0;
+		if (len - pos < XFER_WRITE_BUF && readoff < end) {
+			if (cap - len < XFER_WRITE_BUF) {
+				memmove(buf, buf + pos, len - pos);
+				len -= pos;
+				pos = 0;
+			}
 			want = cap - len;
 			if ((int64_t)want > end - readoff)
 				want = (size_t)(end - readoff);
-			if (want > 0) {
-				if ((n = read_at(fd, buf + len, want,
-				    readoff)) < 0) {
-					ssh_error_set(x->e, SSH_ERR_PROTOCOL,
-					    "cannot read %s: %s", lpath,
-					    strerror(errno));
-					goto cleanup;
-				}
-				if ((size_t)n < want) {
-					ssh_error_set(x->e, SSH_ERR_PROTOCOL,
-					    "%s shrank during the upload",
-					    lpath);
-					goto cleanup;
-				}
-				len += (size_t)n;
-				readoff += n;
+			if ((n = read_at(fd, buf + len, want, readoff)) < 0) {
+				ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+				    "cannot read %s: %s", lpath,
+				    strerror(errno));
+				goto cleanup;
 			}
+			if ((size_t)n < want) {
+				ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+				    "%s shrank during the upload", lpath);
+				goto cleanup;
+			}
+			len += (size_t)n;
+			readoff += n;
 		}
 		/* The same bytes again after a short return: the first
 		 * ones may be on the wire already (libssh2 skips them). */
 		n = libssh2_sftp_write(x->h, (const char *)buf + pos,
-		    len - pos);
+		    len - pos < XFER_WRITE_BUF ? len - pos : XFER_WRITE_BUF);
 		if (n == LIBSSH2_ERROR_EAGAIN || n == 0) {
 			if (xfer_wait(x, "upload") != 0)
 				goto cleanup;

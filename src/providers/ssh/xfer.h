@@ -29,10 +29,13 @@
  * then single-quoted.
  *
  * Pipelining (libssh2 1.10 src/sftp.c): writes hand libssh2 up to
- * XFER_WRITE_BUF bytes at a time (a multiple of its 30000-byte packet),
- * which it splits into packets sent ahead of their ACKs; a short return
- * counts ACKed bytes only, and the rest of the buffer may already be on
- * the wire, so the same unchanged bytes are offered again.  Reads fill
+ * XFER_WRITE_BUF bytes at a time (a multiple of its 30000-byte packet;
+ * about the 2 MiB OpenSSH's sftp keeps in flight, and sshd's channel
+ * window), which it splits into packets sent ahead of their ACKs; a
+ * short return counts ACKed bytes only, and the rest of the buffer may
+ * already be on the wire, so the same unchanged bytes are offered again
+ * (from a buffer of XFER_WRITE_BUFS times that, refilled by large reads).
+ * Reads fill
  * XFER_READ_BUF buffers, handed over with a quarter or less left: libssh2
  * asks ahead for four times the room it is given, so 2 to 8 MiB stay
  * requested.
@@ -65,7 +68,8 @@
 struct ssh_error;
 struct ssh_session;
 
-#define XFER_WRITE_BUF (30000 * 8)	/* bytes per libssh2_sftp_write */
+#define XFER_WRITE_BUF (30000 * 70)	/* most per libssh2_sftp_write */
+#define XFER_WRITE_BUFS 4		/* upload buffer: that many times */
 #define XFER_READ_BUF (2 * 1024 * 1024)	/* a download buffer */
 #define XFER_READ_BUFS 3		/* buffers per download call */
 #define XFER_RESUME_WINDOW (1024 * 1024)	/* see "Resume check" */
