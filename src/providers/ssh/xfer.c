@@ -937,11 +937,12 @@ cleanup:
 
 /*
  * Write [*offset, end) of fd to the open handle, pipelined.  *offset
- * advances with the bytes the server ACKed.
+ * advances with the bytes the server ACKed.  Every byte read is fed to
+ * hasher when it is not NULL.
  */
 static int
 upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
-    int64_t *offset, int64_t end)
+    int64_t *offset, int64_t end, struct xio_hasher *hasher)
 {
 	/* libssh2 gets up to XFER_WRITE_BUF bytes (the pipeline: it sends
 	 * them all ahead of the ACKs) of a buffer of XFER_WRITE_BUFS times
@@ -957,6 +958,8 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 
 	while (*offset < end) {
 		if (len - pos < XFER_WRITE_BUF && readoff < end) {
+			if (hasher != NULL)
+				xio_hasher_wait(hasher);
 			if (cap - len < XFER_WRITE_BUF) {
 				memmove(buf, buf + pos, len - pos);
 				len -= pos;
@@ -976,6 +979,8 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 				    "%s shrank during the upload", lpath);
 				goto cleanup;
 			}
+			if (hasher != NULL)
+				xio_hasher_feed(hasher, buf + len, (size_t)n);
 			len += (size_t)n;
 			readoff += n;
 		}
@@ -997,6 +1002,8 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 	}
 	rc = 0;
 cleanup:
+	if (hasher != NULL)
+		xio_hasher_wait(hasher);	/* done with buf */
 	free(buf);
 	return rc;
 }
@@ -1096,9 +1103,10 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		goto cleanup;
 	offset = ok ? (have > 0 ? have : 0) : 0;
 	end = chunk_end(offset, total, max_bytes);
-	/* This call ends the file: hash it on a thread meanwhile. */
+	/* This call ends the file: hash it on a thread meanwhile (the
+	 * prefix the pod has, then the bytes as they are read to send). */
 	if (end == total)
-		hasher = xio_hasher_start(fd, total);
+		hasher = xio_hasher_start(fd, offset);
 	flags = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT;
 	if (offset == 0)
 		flags |= LIBSSH2_FXF_TRUNC;
@@ -1110,7 +1118,8 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	}
 	libssh2_sftp_seek64(x.h, (libssh2_uint64_t)offset);
 	p->total = total;
-	if (upload_data(&x, fd, local_path, rp.part, &offset, end) != 0) {
+	if (upload_data(&x, fd, local_path, rp.part, &offset, end, hasher) !=
+	    0) {
 		p->offset = offset;
 		if (!x.dead) {
 			sftp_diagnose(&x, rp.parent, "writing", rp.part);
@@ -1135,8 +1144,7 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	hasher = NULL;
 	if (err != 0) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
-		    local_path, err == EIO ? "it shrank during the upload" :
-		    strerror(err));
+		    local_path, err == EIO ? "it shrank" : strerror(err));
 		goto cleanup;
 	}
 	if (upload_commit(&x, &rp, lhash, p) != 0)

@@ -46,13 +46,17 @@ struct xio_writer {
 
 struct xio_hasher {
 	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* job, busy or stop changed */
 	pthread_t th;
 	bool threaded;
-	bool cancel;		/* under mu */
 	int fd;
-	int64_t len;
+	int64_t prefix;
+	EVP_MD_CTX *md;		/* NULL: out of memory (err set) */
+	const void *job;	/* fed, not yet hashed (under mu) */
+	size_t job_len;
+	bool busy;		/* the thread is hashing job */
+	bool stop;
 	int err;
-	char hex[65];
 };
 
 /* ---- hashing ------------------------------------------------------------- */
@@ -71,24 +75,10 @@ hex32(const unsigned char *md, char *out)
 	out[64] = '\0';
 }
 
-static bool
-hasher_cancelled(struct xio_hasher *h)
-{
-	bool c;
-
-	if (h == NULL)
-		return false;
-	pthread_mutex_lock(&h->mu);
-	c = h->cancel;
-	pthread_mutex_unlock(&h->mu);
-	return c;
-}
-
 /* Feed len bytes of fd from start into md.  0, or an errno (EIO: the
- * file ended first; ECANCELED: h was cancelled). */
+ * file ended first). */
 static int
-hash_range(EVP_MD_CTX *md, int fd, int64_t start, int64_t len,
-    struct xio_hasher *h)
+hash_range(EVP_MD_CTX *md, int fd, int64_t start, int64_t len)
 {
 	unsigned char *buf = xmalloc(HASH_CHUNK);
 	size_t want;
@@ -96,10 +86,6 @@ hash_range(EVP_MD_CTX *md, int fd, int64_t start, int64_t len,
 	int err = 0;
 
 	while (len > 0 && err == 0) {
-		if (hasher_cancelled(h)) {
-			err = ECANCELED;
-			break;
-		}
 		want = len < HASH_CHUNK ? (size_t)len : HASH_CHUNK;
 		n = pread(fd, buf, want, (off_t)start);
 		if (n < 0 && errno == EINTR)
@@ -140,7 +126,7 @@ xio_hash(int fd, int64_t start, int64_t len, char *out)
 		errno = ENOMEM;
 		return -1;
 	}
-	err = hash_range(md, fd, start, len, NULL);
+	err = hash_range(md, fd, start, len);
 	if (err == 0) {
 		EVP_DigestFinal_ex(md, dig, NULL);
 		hex32(dig, out);
@@ -216,7 +202,7 @@ writer_main(void *arg)
 	int err;
 
 	if (w->md != NULL && w->start > 0 &&
-	    (err = hash_range(w->md, w->fd, 0, w->start, NULL)) != 0)
+	    (err = hash_range(w->md, w->fd, 0, w->start)) != 0)
 		writer_fail(w, err);
 	for (;;) {
 		pthread_mutex_lock(&w->mu);
@@ -264,7 +250,7 @@ xio_writer_start(int fd, int64_t offset, bool hash, size_t bufsize,
 		w->err = ENOMEM;
 	w->threaded = pthread_create(&w->th, NULL, writer_main, w) == 0;
 	if (!w->threaded && w->err == 0 && w->md != NULL && offset > 0)
-		w->err = hash_range(w->md, fd, 0, offset, NULL);
+		w->err = hash_range(w->md, fd, 0, offset);
 	return w;
 }
 
@@ -351,37 +337,95 @@ static void *
 hasher_main(void *arg)
 {
 	struct xio_hasher *h = arg;
-	EVP_MD_CTX *md = sha256_new();
-	unsigned char dig[32];
+	int err = hash_range(h->md, h->fd, 0, h->prefix);
 
-	if (md == NULL) {
-		h->err = ENOMEM;
-		return NULL;
+	pthread_mutex_lock(&h->mu);
+	h->err = err;
+	for (;;) {
+		while (h->job == NULL && !h->stop)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->job == NULL)
+			break;
+		h->busy = true;
+		pthread_mutex_unlock(&h->mu);
+		if (err == 0)
+			EVP_DigestUpdate(h->md, h->job, h->job_len);
+		pthread_mutex_lock(&h->mu);
+		h->job = NULL;
+		h->busy = false;
+		pthread_cond_broadcast(&h->cv);
 	}
-	h->err = hash_range(md, h->fd, 0, h->len, h);
-	if (h->err == 0) {
-		EVP_DigestFinal_ex(md, dig, NULL);
-		hex32(dig, h->hex);
-	}
-	EVP_MD_CTX_free(md);
+	pthread_mutex_unlock(&h->mu);
 	return NULL;
 }
 
 struct xio_hasher *
-xio_hasher_start(int fd, int64_t len)
+xio_hasher_start(int fd, int64_t prefix)
 {
 	struct xio_hasher *h = xcalloc(1, sizeof(*h));
 
 	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
 	h->fd = fd;
-	h->len = len;
+	h->prefix = prefix;
+	if ((h->md = sha256_new()) == NULL) {
+		h->err = ENOMEM;
+		return h;
+	}
 	h->threaded = pthread_create(&h->th, NULL, hasher_main, h) == 0;
+	if (!h->threaded)
+		h->err = hash_range(h->md, fd, 0, prefix);
 	return h;
+}
+
+void
+xio_hasher_wait(struct xio_hasher *h)
+{
+	if (!h->threaded)
+		return;
+	pthread_mutex_lock(&h->mu);
+	while (h->job != NULL || h->busy)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+void
+xio_hasher_feed(struct xio_hasher *h, const void *buf, size_t n)
+{
+	if (n == 0)
+		return;
+	if (!h->threaded) {
+		if (h->err == 0)
+			EVP_DigestUpdate(h->md, buf, n);
+		return;
+	}
+	xio_hasher_wait(h);
+	pthread_mutex_lock(&h->mu);
+	h->job = buf;
+	h->job_len = n;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Stop the thread (after what was fed) and join it. */
+static void
+hasher_stop(struct xio_hasher *h)
+{
+	if (!h->threaded)
+		return;
+	pthread_mutex_lock(&h->mu);
+	h->stop = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	pthread_join(h->th, NULL);
+	h->threaded = false;
 }
 
 static void
 hasher_free(struct xio_hasher *h)
 {
+	EVP_MD_CTX_free(h->md);
+	pthread_cond_destroy(&h->cv);
 	pthread_mutex_destroy(&h->mu);
 	free(h);
 }
@@ -389,14 +433,16 @@ hasher_free(struct xio_hasher *h)
 int
 xio_hasher_finish(struct xio_hasher *h, char *sha256_hex)
 {
+	unsigned char dig[32];
 	int err;
 
-	if (h->threaded)
-		pthread_join(h->th, NULL);
-	else
-		hasher_main(h);
+	hasher_stop(h);
 	err = h->err;
-	memcpy(sha256_hex, err == 0 ? h->hex : "", err == 0 ? 65 : 1);
+	sha256_hex[0] = '\0';
+	if (err == 0) {
+		EVP_DigestFinal_ex(h->md, dig, NULL);
+		hex32(dig, sha256_hex);
+	}
 	hasher_free(h);
 	return err;
 }
@@ -406,11 +452,6 @@ xio_hasher_cancel(struct xio_hasher *h)
 {
 	if (h == NULL)
 		return;
-	if (h->threaded) {
-		pthread_mutex_lock(&h->mu);
-		h->cancel = true;
-		pthread_mutex_unlock(&h->mu);
-		pthread_join(h->th, NULL);
-	}
+	hasher_stop(h);
 	hasher_free(h);
 }

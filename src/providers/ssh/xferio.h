@@ -12,9 +12,10 @@
  *                      then every byte written), and starts the kernel's
  *                      writeback of every XIO_FLUSH_EVERY bytes so that the
  *                      final fsync() has little left to do.
- *   hasher (upload)    the SHA-256 of a local file's first len bytes,
- *                      read on its own descriptor position (pread), while
- *                      the caller sends the same file.
+ *   hasher (upload)    the SHA-256 of a local file: the prefix the pod
+ *                      already has, read back first, then the bytes the
+ *                      caller reads to send, hashed in the caller's
+ *                      buffer (no second read of the file).
  *
  * When a thread cannot be started each helper does its work in the
  * caller's thread instead (same results, no overlap).  Neither touches
@@ -73,18 +74,29 @@ int xio_writer_finish(struct xio_writer *w, int64_t *written,
 
 struct xio_hasher;
 
-/* Start hashing the first len bytes of fd.  Never NULL. */
-struct xio_hasher *xio_hasher_start(int fd, int64_t len);
+/* Start hashing fd: first its bytes [0, prefix), read here.  Never
+ * NULL. */
+struct xio_hasher *xio_hasher_start(int fd, int64_t prefix);
 
 /*
- * Wait for the hash and free h.  0 with sha256_hex (65 bytes) set, or
- * the errno of the failure (EIO: the file was shorter than len).
+ * Hash the n bytes at buf next, on the thread: buf must stay unchanged
+ * until xio_hasher_wait(), the next feed, or the end of h.  Waits for the
+ * previous feed first.
+ */
+void xio_hasher_feed(struct xio_hasher *h, const void *buf, size_t n);
+
+/* Wait until everything fed is hashed (its buffers may change then). */
+void xio_hasher_wait(struct xio_hasher *h);
+
+/*
+ * Wait for the hash of everything fed and free h.  0 with sha256_hex (65
+ * bytes) set, or the errno of the failure (EIO: the file was shorter than
+ * prefix).
  */
 WARN_UNUSED_RESULT
 int xio_hasher_finish(struct xio_hasher *h, char *sha256_hex);
 
-/* Stop hashing at the next chunk, wait for the thread and free h.  NULL
- * is fine. */
+/* Stop, wait for the thread and free h.  NULL is fine. */
 void xio_hasher_cancel(struct xio_hasher *h);
 
 #endif
