@@ -626,10 +626,10 @@ START_TEST(test_buffer_edges)
 }
 END_TEST
 
-/* The pod's hash runs on a channel of its own during a download that ends
- * the file; when the server refuses that channel (MaxSessions, here with
- * every other session slot held open), the download still completes and
- * checks, hashing remotely after the data as before. */
+/* The pod's hash runs on a channel of its own during a transfer call that
+ * ends the file; when the server refuses that channel (MaxSessions, here
+ * with every other session slot held open), the transfer still completes
+ * and checks, hashing remotely after the data as before. */
 START_TEST(test_side_channel_refused)
 {
 	struct ssh_session *s = open_session();
@@ -637,7 +637,7 @@ START_TEST(test_side_channel_refused)
 	struct xfer_progress p = XFER_PROGRESS_INIT;
 	LIBSSH2_SESSION *ls = ssh_session_handle(s, NULL);
 	LIBSSH2_CHANNEL *held[64];
-	char local[600], back[600], h1[65], h2[65];
+	char local[600], back[600], remote[600], h1[65], h2[65];
 	long long deadline = tu_now_ms() + TU_HANG_MS;
 	int n = 0, rc, i;
 
@@ -672,6 +672,14 @@ START_TEST(test_side_channel_refused)
 	ck_assert(p.done);
 	ck_assert_str_eq(p.sha256, h1);
 	sha_file(back, h2);
+	ck_assert_str_eq(h2, h1);
+	memset(&p, 0, sizeof(p));
+	ck_assert_msg(xfer_upload(s, local, pod.root, "refused2.bin", 0, TMO,
+	    &p, &e) == 0, "%s", e.message);
+	ck_assert(p.done);
+	ck_assert_str_eq(p.sha256, h1);
+	RPATH(remote, "refused2.bin");
+	sha_file(remote, h2);
 	ck_assert_str_eq(h2, h1);
 	ck_assert(!ssh_session_broken(s));
 	for (i = 0; i < n; i++)

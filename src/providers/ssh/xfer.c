@@ -29,6 +29,9 @@
 #define NAME_MAX_LEN 255
 #define EXEC_OUT_MAX 8192	/* output kept of a remote helper command */
 #define SHUTDOWN_GRACE_MS 2000	/* closing SFTP after a failure */
+#define FOLLOW_POLL_MS 100	/* the upload follower's rounds */
+#define FOLLOW_IDLE_MS 10000	/* it gives up after that without growth */
+#define FOLLOW_OK "follow-ok"	/* its last line when it read it all */
 
 /* The remote hash, as a shell function reading stdin: openssl is about
  * four times faster than coreutils' sha256sum where it is installed. */
@@ -1009,22 +1012,74 @@ cleanup:
 }
 
 /*
+ * Into cmd: the pod's SHA-256 of the .part's first total bytes, read as
+ * the upload writes them (sftp-server writes the pipelined requests in
+ * order, so the file only grows): every FOLLOW_POLL_MS a loop reads what
+ * the .part has past what it read (a round costs two process starts:
+ * fewer, larger rounds), and gives up after idle_ms without growth (the
+ * upload failed or stalled: that bounds how long it outlives the call;
+ * the .part is then hashed after the data, as without it) or when the
+ * .part goes away.  Its output: FOLLOW_OK when it read all total bytes,
+ * and the hash.
+ */
+static void
+follow_hash_cmd(struct strbuf *cmd, const char *part, int64_t total,
+    long idle_ms)
+{
+	sb_adds(cmd, SH_SHA "f=");
+	sb_add_shquote(cmd, part);
+	sb_addf(cmd, "; n=%lld; g=0; i=0; exec 3<\"$f\" 5>&1 || exit 2; "
+	    "{ while [ $g -lt $n ]; do "
+	    "s=$(stat -c %%s -- \"$f\") || exit 2; "
+	    "[ $s -le $n ] || s=$n; "
+	    "if [ $s -gt $g ]; then head -c $((s - g)) <&3 || exit 2; "
+	    "g=$s; i=0; "
+	    "else i=$((i + 1)); [ $i -le %ld ] || exit 4; fi; "
+	    "[ $g -ge $n ] || sleep %d.%03d; "
+	    "done; echo " FOLLOW_OK " >&5; } | sha", (long long)total,
+	    idle_ms / FOLLOW_POLL_MS + 1, FOLLOW_POLL_MS / 1000,
+	    FOLLOW_POLL_MS % 1000);
+}
+
+/* The follower's hash (follow_hash_cmd) in r, into out: true when it read
+ * the whole .part and printed a hash. */
+static bool
+follow_hash_result(const struct ssh_exec_result *r, char *out)
+{
+	const char *l;
+
+	if (r->exit_status != 0 || r->output == NULL)
+		return false;
+	for (l = r->output; l != NULL; l = strchr(l, '\n'), l = l ? l + 1 :
+	    NULL)
+		if (strncmp(l, FOLLOW_OK "\n", sizeof(FOLLOW_OK)) == 0)
+			return parse_hash(r->output, out);
+	return false;
+}
+
+/*
  * Compare hashes remotely and, when they agree, rename .part into place;
- * on a mismatch the .part is removed.  0, or -1.
+ * on a mismatch the .part is removed.  rhash: the .part's hash when the
+ * follower made it, else NULL (the pod hashes the .part now).  0, or -1.
  */
 static int
 upload_commit(struct xfer *x, const struct rpaths *rp, const char *lhash,
-    struct xfer_progress *p)
+    const char *rhash_known, struct xfer_progress *p)
 {
 	struct strbuf cmd = SB_INIT;
 	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
 	char rhash[65], *msg = NULL;
 	int rc = -1;
 
-	sb_adds(&cmd, SH_SHA "h=$(sha < ");
-	sb_add_shquote(&cmd, rp->part);
-	sb_adds(&cmd, ") || exit 2; h=${h%% *}; echo \"$h\"; "
-	    "if [ \"$h\" = ");
+	if (rhash_known != NULL) {
+		sb_adds(&cmd, "h=");
+		sb_add_shquote(&cmd, rhash_known);
+	} else {
+		sb_adds(&cmd, SH_SHA "h=$(sha < ");
+		sb_add_shquote(&cmd, rp->part);
+		sb_adds(&cmd, ") || exit 2; h=${h%% *}");
+	}
+	sb_adds(&cmd, "; echo \"$h\"; if [ \"$h\" = ");
 	sb_add_shquote(&cmd, lhash);
 	sb_adds(&cmd, " ]; then mv -f -- ");
 	sb_add_shquote(&cmd, rp->part);
@@ -1068,7 +1123,10 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	struct rpaths rp;
 	struct stat st;
 	struct xio_hasher *hasher = NULL;
-	char lhash[65];
+	struct strbuf cmd = SB_INIT;
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	LIBSSH2_CHANNEL *side = NULL;
+	char lhash[65], rhash[65];
 	int64_t total, have = -1, offset = 0, end;
 	unsigned long flags;
 	bool ok;
@@ -1116,6 +1174,12 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		sftp_diagnose(&x, rp.parent, "opening", rp.part);
 		goto hard;
 	}
+	/* ... and the pod hashes the .part as it grows (refused: after). */
+	if (end == total) {
+		follow_hash_cmd(&cmd, rp.part, total, FOLLOW_IDLE_MS);
+		if (side_start(&x, sb_str(&cmd), &side) < 0)
+			goto cleanup;
+	}
 	libssh2_sftp_seek64(x.h, (libssh2_uint64_t)offset);
 	p->total = total;
 	if (upload_data(&x, fd, local_path, rp.part, &offset, end, hasher) !=
@@ -1147,7 +1211,20 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		    local_path, err == EIO ? "it shrank" : strerror(err));
 		goto cleanup;
 	}
-	if (upload_commit(&x, &rp, lhash, p) != 0)
+	ok = false;
+	if (side != NULL) {
+		rc = side_finish(&x, side, &r);
+		side = NULL;
+		if (rc != 0) {
+			rc = -1;
+			goto cleanup;
+		}
+		rc = -1;
+		/* Only a match is taken from it: anything else is
+		 * decided by hashing the .part itself. */
+		ok = follow_hash_result(&r, rhash) && strcmp(rhash, lhash) == 0;
+	}
+	if (upload_commit(&x, &rp, lhash, ok ? rhash : NULL, p) != 0)
 		goto cleanup;
 	memcpy(p->sha256, lhash, sizeof(p->sha256));
 	p->done = true;
@@ -1160,7 +1237,10 @@ hard:
 	p->offset = 0;
 cleanup:
 	xio_hasher_cancel(hasher);
+	side_abandon(&x, side);
 	sftp_end(&x);
+	sb_free(&cmd);
+	ssh_exec_result_clear(&r);
 	if (fd >= 0)
 		close(fd);
 	rpaths_free(&rp);

@@ -45,8 +45,11 @@
  * writeback started by a thread of its own (xferio.h), and a call that
  * ends the file starts the pod's hash on a second channel before the
  * data, so both hashes are ready when the last byte is; an upload call
- * that ends the file hashes it on a thread while it is sent (the pod can
- * hash the .part only once it is complete).
+ * that ends the file hashes it on a thread from the bytes it reads to
+ * send, while the pod hashes the .part as it grows (a loop on a second
+ * channel; only a matching hash is taken from it, anything else is
+ * decided by hashing the complete .part, as when the server refuses the
+ * second channel).
  *
  * Errors: 0, or -1 with *e (struct ssh_error, see ssh.h): SSH_ERR_PROTOCOL
  * for refused arguments and paths, failed checks (SHA-256 mismatch), local
