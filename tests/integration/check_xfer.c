@@ -33,6 +33,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libssh2.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -549,6 +550,146 @@ START_TEST(test_resume_mid_transfer)
 }
 END_TEST
 
+/* Copy the first n bytes of from into a new file to. */
+static void
+copy_prefix(const char *from, const char *to, size_t n)
+{
+	char *buf = malloc(n + 1);
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_uint_eq(fread(buf, 1, n, in), n);
+	ck_assert_uint_eq(fwrite(buf, 1, n, out), n);
+	fclose(in);
+	ck_assert_int_eq(fclose(out), 0);
+	free(buf);
+}
+
+/* Sizes around the download buffers (XFER_READ_BUF, handed to the writer
+ * thread with a quarter or less left, XFER_READ_BUFS of them reused), each
+ * way in one call; then a download resumed, in one call to the end, from
+ * a .part of an odd size (the writer hashes that prefix back first). */
+START_TEST(test_buffer_edges)
+{
+	const size_t sizes[] = { XFER_READ_BUF - 1, XFER_READ_BUF,
+	    XFER_READ_BUF - XFER_READ_BUF / 4 + 1,
+	    (size_t)XFER_READ_BUFS * XFER_READ_BUF + 30001 };
+	struct ssh_session *s = open_session();
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct xfer_progress p;
+	char local[600], remote[600], back[600], rel[64], h1[65], h2[65];
+	size_t i, have;
+
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		pathf(rel, sizeof(rel), "edge%zu.bin", i);
+		LPATH(local, rel);
+		RPATH(remote, rel);
+		LPATH(back, "edge.back");
+		make_file(local, sizes[i], 20 + (unsigned)i);
+		sha_file(local, h1);
+		memset(&p, 0, sizeof(p));
+		ck_assert_msg(xfer_upload(s, local, pod.root, rel, 0, TMO, &p,
+		    &e) == 0, "%s", e.message);
+		ck_assert(p.done);
+		ck_assert_str_eq(p.sha256, h1);
+		sha_file(remote, h2);
+		ck_assert_str_eq(h2, h1);
+		memset(&p, 0, sizeof(p));
+		ck_assert_msg(xfer_download(s, pod.root, rel, back, 0, TMO,
+		    &p, &e) == 0, "%s", e.message);
+		ck_assert(p.done);
+		ck_assert_int_eq(p.offset, (int64_t)sizes[i]);
+		ck_assert_str_eq(p.sha256, h1);
+		sha_file(back, h2);
+		ck_assert_str_eq(h2, h1);
+		unlink(back);
+	}
+
+	/* i: the last, largest size; resume after an odd prefix. */
+	i--;
+	have = XFER_READ_BUF + 12345;
+	copy_prefix(local, part_of(back), have);
+	memset(&p, 0, sizeof(p));
+	ck_assert_msg(xfer_download(s, pod.root, rel, back, 0, TMO, &p, &e) ==
+	    0, "%s", e.message);
+	ck_assert(p.done);
+	ck_assert_int_eq(p.offset, (int64_t)sizes[i]);
+	ck_assert_str_eq(p.sha256, h1);
+	sha_file(back, h2);
+	ck_assert_str_eq(h2, h1);
+	ck_assert(!exists(part_of(back)));
+	ck_assert(!ssh_session_broken(s));
+	ssh_error_clear(&e);
+	ssh_session_close(s);
+}
+END_TEST
+
+/* The pod's hash runs on a channel of its own during a transfer call that
+ * ends the file; when the server refuses that channel (MaxSessions, here
+ * with every other session slot held open), the transfer still completes
+ * and checks, hashing remotely after the data as before. */
+START_TEST(test_side_channel_refused)
+{
+	struct ssh_session *s = open_session();
+	struct ssh_error e = SSH_ERROR_INIT;
+	struct xfer_progress p = XFER_PROGRESS_INIT;
+	LIBSSH2_SESSION *ls = ssh_session_handle(s, NULL);
+	LIBSSH2_CHANNEL *held[64];
+	char local[600], back[600], remote[600], h1[65], h2[65];
+	long long deadline = tu_now_ms() + TU_HANG_MS;
+	int n = 0, rc, i;
+
+	LPATH(local, "refused.bin");
+	LPATH(back, "refused.back");
+	make_file(local, 3 * MIB + 3, 30);
+	sha_file(local, h1);
+	ck_assert_msg(xfer_upload(s, local, pod.root, "refused.bin", 0, TMO,
+	    &p, &e) == 0, "%s", e.message);
+	/* Open session channels until the server refuses one. */
+	for (;;) {
+		LIBSSH2_CHANNEL *ch = libssh2_channel_open_session(ls);
+
+		if (ch != NULL) {
+			ck_assert_int_lt(n, 64);
+			held[n++] = ch;
+			continue;
+		}
+		rc = libssh2_session_last_errno(ls);
+		if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
+			break;
+		ck_assert_int_eq(rc, LIBSSH2_ERROR_EAGAIN);
+		ck_assert_int_eq(ssh_session_wait(s, deadline), 0);
+	}
+	ck_assert_int_gt(n, 1);
+	/* Free one: room for the SFTP channel, none for the hash. */
+	while (libssh2_channel_free(held[--n]) == LIBSSH2_ERROR_EAGAIN)
+		ck_assert_int_eq(ssh_session_wait(s, deadline), 0);
+	memset(&p, 0, sizeof(p));
+	ck_assert_msg(xfer_download(s, pod.root, "refused.bin", back, 0, TMO,
+	    &p, &e) == 0, "%s", e.message);
+	ck_assert(p.done);
+	ck_assert_str_eq(p.sha256, h1);
+	sha_file(back, h2);
+	ck_assert_str_eq(h2, h1);
+	memset(&p, 0, sizeof(p));
+	ck_assert_msg(xfer_upload(s, local, pod.root, "refused2.bin", 0, TMO,
+	    &p, &e) == 0, "%s", e.message);
+	ck_assert(p.done);
+	ck_assert_str_eq(p.sha256, h1);
+	RPATH(remote, "refused2.bin");
+	sha_file(remote, h2);
+	ck_assert_str_eq(h2, h1);
+	ck_assert(!ssh_session_broken(s));
+	for (i = 0; i < n; i++)
+		while (libssh2_channel_free(held[i]) == LIBSSH2_ERROR_EAGAIN)
+			ck_assert_int_eq(ssh_session_wait(s, deadline), 0);
+	ssh_error_clear(&e);
+	ssh_session_close(s);
+}
+END_TEST
+
 START_TEST(test_corrupt_part)
 {
 	struct ssh_session *s = open_session();
@@ -865,6 +1006,8 @@ xfer_suite(void)
 	tcase_add_test(tc, test_steps);
 	tcase_add_test(tc, test_resume_after_drop);
 	tcase_add_test(tc, test_resume_mid_transfer);
+	tcase_add_test(tc, test_buffer_edges);
+	tcase_add_test(tc, test_side_channel_refused);
 	tcase_add_test(tc, test_corrupt_part);
 	tcase_add_test(tc, test_symlink_escape);
 	tcase_add_test(tc, test_remote_missing);

@@ -39,7 +39,7 @@
 	"diffie-hellman-group14-sha256"
 #define PREF_HOSTKEY "ssh-ed25519,ecdsa-sha2-nistp256," \
 	"ecdsa-sha2-nistp384,ecdsa-sha2-nistp521"
-#define PREF_CRYPT "aes256-ctr,aes192-ctr,aes128-ctr"
+#define PREF_CRYPT "aes128-ctr,aes192-ctr,aes256-ctr"
 #define PREF_MAC "hmac-sha2-256,hmac-sha2-512"
 
 #define READ_CHUNK 32768

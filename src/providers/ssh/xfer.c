@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <libssh2.h>
 #include <libssh2_sftp.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -25,11 +24,14 @@
 #include "lib/strbuf.h"
 #include "lib/xalloc.h"
 #include "providers/ssh/xfer.h"
+#include "providers/ssh/xferio.h"
 
 #define NAME_MAX_LEN 255
 #define EXEC_OUT_MAX 8192	/* output kept of a remote helper command */
-#define HASH_CHUNK (1024 * 1024)	/* local hashing reads */
 #define SHUTDOWN_GRACE_MS 2000	/* closing SFTP after a failure */
+#define FOLLOW_POLL_MS 100	/* the upload follower's rounds */
+#define FOLLOW_IDLE_MS 10000	/* it gives up after that without growth */
+#define FOLLOW_OK "follow-ok"	/* its last line when it read it all */
 
 /* The remote hash, as a shell function reading stdin: openssl is about
  * four times faster than coreutils' sha256sum where it is installed. */
@@ -58,20 +60,6 @@ struct rpaths {
 };
 
 /* ---- helpers --------------------------------------------------------- */
-
-/* Lower-case hex of a 32-byte digest into out (65 bytes). */
-static void
-hex32(const unsigned char *md, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[64] = '\0';
-}
 
 /* The 64 hex digits at the start of one of s's lines (the first such
  * line: a login shell may print something before the command's output),
@@ -326,6 +314,48 @@ fsync_main(void *arg)
 	return NULL;
 }
 
+/* Into cmd: the command printing the SHA-256 of len bytes of path from
+ * start (0-based); len < 0 with start 0: the whole file. */
+static void
+remote_hash_cmd(struct strbuf *cmd, const char *path, int64_t start,
+    int64_t len)
+{
+	sb_adds(cmd, SH_SHA);
+	if (start == 0 && len < 0) {
+		/* the whole file, read by the hash itself: no pipe, and a
+		 * missing file fails the redirection (exit 1) */
+		sb_adds(cmd, "sha < ");
+		sb_add_shquote(cmd, path);
+		return;
+	}
+	if (start == 0) {
+		sb_addf(cmd, "head -c %lld < ", (long long)len);
+		sb_add_shquote(cmd, path);
+	} else {
+		sb_addf(cmd, "tail -c +%lld < ", (long long)start + 1);
+		sb_add_shquote(cmd, path);
+		sb_addf(cmd, " | head -c %lld", (long long)len);
+	}
+	sb_adds(cmd, " | sha");
+}
+
+/* The hash in r, the result of remote_hash_cmd for path, into out.  0,
+ * or -1 with *e. */
+static int
+remote_hash_result(struct xfer *x, const char *path,
+    const struct ssh_exec_result *r, char *out)
+{
+	char *msg;
+
+	if (r->exit_status == 0 && parse_hash(r->output, out))
+		return 0;
+	msg = excerpt(r);
+	ssh_error_set(x->e, SSH_ERR_PROTOCOL, "remote SHA-256 of %s failed: %s",
+	    path, msg);
+	free(msg);
+	return -1;
+}
+
 /* SHA-256 of len bytes of path from start (0-based), remotely; len < 0
  * with start 0: the whole file. */
 static int
@@ -334,77 +364,17 @@ remote_hash(struct xfer *x, const char *path, int64_t start, int64_t len,
 {
 	struct strbuf cmd = SB_INIT;
 	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
-	char *msg;
 	int rc = -1;
 
-	sb_adds(&cmd, SH_SHA);
-	if (start == 0 && len < 0) {
-		/* the whole file: no pipe through head */
-		sb_adds(&cmd, "cat < ");
-		sb_add_shquote(&cmd, path);
-	} else if (start == 0) {
-		sb_addf(&cmd, "head -c %lld < ", (long long)len);
-		sb_add_shquote(&cmd, path);
-	} else {
-		sb_addf(&cmd, "tail -c +%lld < ", (long long)start + 1);
-		sb_add_shquote(&cmd, path);
-		sb_addf(&cmd, " | head -c %lld", (long long)len);
-	}
-	sb_adds(&cmd, " | sha");
-	if (run(x, sb_str(&cmd), &r) != 0)
-		goto cleanup;
-	if (r.exit_status != 0 || !parse_hash(r.output, out)) {
-		msg = excerpt(&r);
-		ssh_error_set(x->e, SSH_ERR_PROTOCOL,
-		    "remote SHA-256 of %s failed: %s", path, msg);
-		free(msg);
-		goto cleanup;
-	}
-	rc = 0;
-cleanup:
+	remote_hash_cmd(&cmd, path, start, len);
+	if (run(x, sb_str(&cmd), &r) == 0)
+		rc = remote_hash_result(x, path, &r, out);
 	sb_free(&cmd);
 	ssh_exec_result_clear(&r);
 	return rc;
 }
 
 /* ---- local files -------------------------------------------------------- */
-
-/* SHA-256 of len bytes of fd from start.  0, or -1 with errno. */
-static int
-local_hash(int fd, int64_t start, int64_t len, char *out)
-{
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char *buf = xmalloc(HASH_CHUNK), dig[32];
-	ssize_t n;
-	size_t want;
-	int rc = -1, err = 0;
-
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		err = ENOMEM;
-		goto cleanup;
-	}
-	while (len > 0) {
-		want = len < HASH_CHUNK ? (size_t)len : HASH_CHUNK;
-		n = pread(fd, buf, want, (off_t)start);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? errno : EIO;	/* EOF: file shrank */
-			goto cleanup;
-		}
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		start += n;
-		len -= n;
-	}
-	EVP_DigestFinal_ex(md, dig, NULL);
-	hex32(dig, out);
-	rc = 0;
-cleanup:
-	EVP_MD_CTX_free(md);
-	free(buf);
-	errno = err;
-	return rc;
-}
 
 /* Read exactly n bytes of fd at off (short only at EOF).  The count, or
  * -1 with errno. */
@@ -425,29 +395,6 @@ read_at(int fd, unsigned char *buf, size_t n, int64_t off)
 		got += (size_t)r;
 	}
 	return (ssize_t)got;
-}
-
-/* Write all n bytes to fd at off.  0, or -1 with errno. */
-static int
-write_at(int fd, const char *buf, size_t n, int64_t off)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = pwrite(fd, buf, n, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		if (w == 0) {
-			errno = ENOSPC;
-			return -1;
-		}
-		buf += w;
-		n -= (size_t)w;
-		off += w;
-	}
-	return 0;
 }
 
 /* A clear message for a local write error on path. */
@@ -717,6 +664,148 @@ sftp_diagnose(struct xfer *x, const char *dir, const char *what,
 		    (unsigned long long)(v.f_bavail * v.f_frsize));
 }
 
+/* ---- a command beside the data ------------------------------------------ */
+
+/* The connection failed under a side command: *e set, x dead, -1. */
+static int
+side_lost(struct xfer *x, const char *what)
+{
+	char *msg = NULL;
+
+	libssh2_session_last_error(x->ls, &msg, NULL, 0);
+	ssh_error_set(x->e, SSH_ERR_CHANNEL, "%s: connection failed: %s",
+	    what, msg != NULL && *msg != '\0' ? msg : "unknown error");
+	xfer_dead(x);
+	return -1;
+}
+
+/*
+ * Start cmd on a channel of its own beside the SFTP one, to be read with
+ * side_finish() once the data has moved: libssh2 queues the command's few
+ * bytes of output meanwhile, so the pod works (hashes its file) while the
+ * data flows.  0 with *ch (free it with side_finish or side_abandon); 1
+ * when the server refused the channel (MaxSessions: run cmd afterwards
+ * instead); -1 when the connection failed or timed out (x dead).
+ */
+static int
+side_start(struct xfer *x, const char *cmd, LIBSSH2_CHANNEL **ch)
+{
+	int rc;
+
+	*ch = NULL;
+	if (ssh_session_broken(x->s)) {
+		ssh_error_set(x->e, SSH_ERR_CHANNEL,
+		    "the ssh session is broken");
+		x->dead = true;
+		return -1;
+	}
+	while ((*ch = libssh2_channel_open_session(x->ls)) == NULL) {
+		rc = libssh2_session_last_errno(x->ls);
+		if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
+			return 1;
+		if (rc != LIBSSH2_ERROR_EAGAIN)
+			return side_lost(x, "opening a channel");
+		if (xfer_wait(x, "opening a channel") != 0)
+			return -1;
+	}
+	while ((rc = libssh2_channel_exec(*ch, cmd)) == LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "starting a remote command") != 0)
+			break;
+	if (rc != 0) {
+		*ch = NULL;	/* freed with the session */
+		return x->dead ? -1 : side_lost(x, "starting a remote command");
+	}
+	return 0;
+}
+
+/*
+ * Read ch's output (stdout and stderr, EXEC_OUT_MAX bytes kept) to its
+ * end, collect the exit status and free ch.  0 with *r (clear it with
+ * ssh_exec_result_clear), or -1 (x dead; ch is freed with the session).
+ */
+static int
+side_finish(struct xfer *x, LIBSSH2_CHANNEL *ch, struct ssh_exec_result *r)
+{
+	struct strbuf out = SB_INIT;
+	char buf[4096], *sig = NULL;
+	ssize_t n;
+	bool progress;
+	int stream, rc;
+
+	ssh_exec_result_clear(r);
+	for (;;) {
+		progress = false;
+		for (stream = 0; stream < 2; stream++) {
+			while ((n = libssh2_channel_read_ex(ch, stream, buf,
+			    sizeof(buf))) > 0) {
+				if (out.len < EXEC_OUT_MAX)
+					sb_addn(&out, buf, (size_t)n <
+					    EXEC_OUT_MAX - out.len ? (size_t)n :
+					    EXEC_OUT_MAX - out.len);
+				r->output_total += (size_t)n;
+				progress = true;
+			}
+			if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
+				goto lost;
+		}
+		if (libssh2_channel_eof(ch))
+			break;
+		if (clock_mono_ms() >= x->deadline) {
+			xfer_timeout(x, "the remote command");
+			goto fail;
+		}
+		if (progress || libssh2_poll_channel_read(ch, 1))
+			continue;
+		if (xfer_wait(x, "the remote command") != 0)
+			goto fail;
+	}
+	while ((rc = libssh2_channel_close(ch)) == LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "closing a channel") != 0)
+			goto fail;
+	while (rc == 0 && (rc = libssh2_channel_wait_closed(ch)) ==
+	    LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "closing a channel") != 0)
+			goto fail;
+	if (rc != 0)
+		goto lost;	/* no exit status to trust */
+	r->exit_status = libssh2_channel_get_exit_status(ch);
+	if (libssh2_channel_get_exit_signal(ch, &sig, NULL, NULL, NULL, NULL,
+	    NULL) == 0 && sig != NULL) {
+		r->exit_signal = xstrdup(sig);
+		r->exit_status = -1;
+	}
+	libssh2_free(x->ls, sig);
+	while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN)
+		if (xfer_wait(x, "closing a channel") != 0)
+			goto fail;
+	r->output_len = out.len;
+	r->output = sb_take(&out);
+	r->truncated = r->output_total > r->output_len;
+	return 0;
+lost:
+	side_lost(x, "reading a remote command's output");
+fail:
+	sb_free(&out);
+	ssh_exec_result_clear(r);
+	return -1;
+}
+
+/* Close and free ch unread, after a failure elsewhere (best effort,
+ * bounded; nothing to do when NULL or when x is dead). */
+static void
+side_abandon(struct xfer *x, LIBSSH2_CHANNEL *ch)
+{
+	int64_t grace = clock_mono_ms() + SHUTDOWN_GRACE_MS;
+
+	if (ch == NULL || x->dead)
+		return;
+	while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN)
+		if (ssh_session_wait(x->s, grace) != 0) {
+			xfer_dead(x);
+			break;
+		}
+}
+
 /* ---- resuming ------------------------------------------------------------ */
 
 /*
@@ -739,7 +828,7 @@ prefix_ok(struct xfer *x, const struct xfer_progress *p, const char *rpath,
 		start = have - XFER_RESUME_WINDOW;
 		len = XFER_RESUME_WINDOW;
 	}
-	if (local_hash(lfd, start, len, lh) != 0) {
+	if (xio_hash(lfd, start, len, lh) != 0) {
 		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
 		    lpath, strerror(errno));
 		return -1;
@@ -851,17 +940,19 @@ cleanup:
 
 /*
  * Write [*offset, end) of fd to the open handle, pipelined.  *offset
- * advances with the bytes the server ACKed.  When md is not NULL every
- * byte read is hashed into it (sequentially from *offset).
+ * advances with the bytes the server ACKed.  Every byte read is fed to
+ * hasher when it is not NULL.
  */
 static int
 upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
-    int64_t *offset, int64_t end, EVP_MD_CTX *md)
+    int64_t *offset, int64_t end, struct xio_hasher *hasher)
 {
-	/* Two write buffers: libssh2 gets up to 2 * XFER_WRITE_BUF bytes
-	 * and at least XFER_WRITE_BUF while the file lasts, so the pipeline
-	 * never drains; refilling moves at most XFER_WRITE_BUF bytes. */
-	const size_t cap = 2 * XFER_WRITE_BUF;
+	/* libssh2 gets up to XFER_WRITE_BUF bytes (the pipeline: it sends
+	 * them all ahead of the ACKs) of a buffer of XFER_WRITE_BUFS times
+	 * that, refilled with large reads once less than that is left;
+	 * refilling first moves the unACKed rest to the front when the room
+	 * after it is short, so at most one byte in three is moved. */
+	const size_t cap = XFER_WRITE_BUFS * (size_t)XFER_WRITE_BUF;
 	unsigned char *buf = xmalloc(cap);
 	size_t pos = 0, len = 0, want;
 	int64_t readoff = *offset;
@@ -869,38 +960,37 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 	int rc = -1;
 
 	while (*offset < end) {
-		if (pos >= XFER_WRITE_BUF || pos == len) {
-			memmove(buf, buf + pos, len - pos);
-			len -= pos;
-			pos = 0;
+		if (len - pos < XFER_WRITE_BUF && readoff < end) {
+			if (hasher != NULL)
+				xio_hasher_wait(hasher);
+			if (cap - len < XFER_WRITE_BUF) {
+				memmove(buf, buf + pos, len - pos);
+				len -= pos;
+				pos = 0;
+			}
 			want = cap - len;
 			if ((int64_t)want > end - readoff)
 				want = (size_t)(end - readoff);
-			if (want > 0) {
-				if ((n = read_at(fd, buf + len, want,
-				    readoff)) < 0) {
-					ssh_error_set(x->e, SSH_ERR_PROTOCOL,
-					    "cannot read %s: %s", lpath,
-					    strerror(errno));
-					goto cleanup;
-				}
-				if ((size_t)n < want) {
-					ssh_error_set(x->e, SSH_ERR_PROTOCOL,
-					    "%s shrank during the upload",
-					    lpath);
-					goto cleanup;
-				}
-				if (md != NULL)
-					EVP_DigestUpdate(md, buf + len,
-					    (size_t)n);
-				len += (size_t)n;
-				readoff += n;
+			if ((n = read_at(fd, buf + len, want, readoff)) < 0) {
+				ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+				    "cannot read %s: %s", lpath,
+				    strerror(errno));
+				goto cleanup;
 			}
+			if ((size_t)n < want) {
+				ssh_error_set(x->e, SSH_ERR_PROTOCOL,
+				    "%s shrank during the upload", lpath);
+				goto cleanup;
+			}
+			if (hasher != NULL)
+				xio_hasher_feed(hasher, buf + len, (size_t)n);
+			len += (size_t)n;
+			readoff += n;
 		}
 		/* The same bytes again after a short return: the first
 		 * ones may be on the wire already (libssh2 skips them). */
 		n = libssh2_sftp_write(x->h, (const char *)buf + pos,
-		    len - pos);
+		    len - pos < XFER_WRITE_BUF ? len - pos : XFER_WRITE_BUF);
 		if (n == LIBSSH2_ERROR_EAGAIN || n == 0) {
 			if (xfer_wait(x, "upload") != 0)
 				goto cleanup;
@@ -915,27 +1005,81 @@ upload_data(struct xfer *x, int fd, const char *lpath, const char *rpath,
 	}
 	rc = 0;
 cleanup:
+	if (hasher != NULL)
+		xio_hasher_wait(hasher);	/* done with buf */
 	free(buf);
 	return rc;
 }
 
 /*
+ * Into cmd: the pod's SHA-256 of the .part's first total bytes, read as
+ * the upload writes them (sftp-server writes the pipelined requests in
+ * order, so the file only grows): every FOLLOW_POLL_MS a loop reads what
+ * the .part has past what it read (a round costs two process starts:
+ * fewer, larger rounds), and gives up after idle_ms without growth (the
+ * upload failed or stalled: that bounds how long it outlives the call;
+ * the .part is then hashed after the data, as without it) or when the
+ * .part goes away.  Its output: FOLLOW_OK when it read all total bytes,
+ * and the hash.
+ */
+static void
+follow_hash_cmd(struct strbuf *cmd, const char *part, int64_t total,
+    long idle_ms)
+{
+	sb_adds(cmd, SH_SHA "f=");
+	sb_add_shquote(cmd, part);
+	sb_addf(cmd, "; n=%lld; g=0; i=0; exec 3<\"$f\" 5>&1 || exit 2; "
+	    "{ while [ $g -lt $n ]; do "
+	    "s=$(stat -c %%s -- \"$f\") || exit 2; "
+	    "[ $s -le $n ] || s=$n; "
+	    "if [ $s -gt $g ]; then head -c $((s - g)) <&3 || exit 2; "
+	    "g=$s; i=0; "
+	    "else i=$((i + 1)); [ $i -le %ld ] || exit 4; fi; "
+	    "[ $g -ge $n ] || sleep %d.%03d; "
+	    "done; echo " FOLLOW_OK " >&5; } | sha", (long long)total,
+	    idle_ms / FOLLOW_POLL_MS + 1, FOLLOW_POLL_MS / 1000,
+	    FOLLOW_POLL_MS % 1000);
+}
+
+/* The follower's hash (follow_hash_cmd) in r, into out: true when it read
+ * the whole .part and printed a hash. */
+static bool
+follow_hash_result(const struct ssh_exec_result *r, char *out)
+{
+	const char *l;
+
+	if (r->exit_status != 0 || r->output == NULL)
+		return false;
+	for (l = r->output; l != NULL; l = strchr(l, '\n'), l = l ? l + 1 :
+	    NULL)
+		if (strncmp(l, FOLLOW_OK "\n", sizeof(FOLLOW_OK)) == 0)
+			return parse_hash(r->output, out);
+	return false;
+}
+
+/*
  * Compare hashes remotely and, when they agree, rename .part into place;
- * on a mismatch the .part is removed.  0, or -1.
+ * on a mismatch the .part is removed.  rhash: the .part's hash when the
+ * follower made it, else NULL (the pod hashes the .part now).  0, or -1.
  */
 static int
 upload_commit(struct xfer *x, const struct rpaths *rp, const char *lhash,
-    struct xfer_progress *p)
+    const char *rhash_known, struct xfer_progress *p)
 {
 	struct strbuf cmd = SB_INIT;
 	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
 	char rhash[65], *msg = NULL;
 	int rc = -1;
 
-	sb_adds(&cmd, SH_SHA "h=$(sha < ");
-	sb_add_shquote(&cmd, rp->part);
-	sb_adds(&cmd, ") || exit 2; h=${h%% *}; echo \"$h\"; "
-	    "if [ \"$h\" = ");
+	if (rhash_known != NULL) {
+		sb_adds(&cmd, "h=");
+		sb_add_shquote(&cmd, rhash_known);
+	} else {
+		sb_adds(&cmd, SH_SHA "h=$(sha < ");
+		sb_add_shquote(&cmd, rp->part);
+		sb_adds(&cmd, ") || exit 2; h=${h%% *}");
+	}
+	sb_adds(&cmd, "; echo \"$h\"; if [ \"$h\" = ");
 	sb_add_shquote(&cmd, lhash);
 	sb_adds(&cmd, " ]; then mv -f -- ");
 	sb_add_shquote(&cmd, rp->part);
@@ -978,13 +1122,15 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 	struct xfer x;
 	struct rpaths rp;
 	struct stat st;
-	EVP_MD_CTX *md = NULL;
-	unsigned char dig[32];
-	char lhash[65];
+	struct xio_hasher *hasher = NULL;
+	struct strbuf cmd = SB_INIT;
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	LIBSSH2_CHANNEL *side = NULL;
+	char lhash[65], rhash[65];
 	int64_t total, have = -1, offset = 0, end;
 	unsigned long flags;
 	bool ok;
-	int fd = -1, rc = -1;
+	int fd = -1, rc = -1, err;
 
 	ssh_error_clear(e);
 	xfer_begin(&x, s, timeout_ms, e);
@@ -1015,13 +1161,10 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		goto cleanup;
 	offset = ok ? (have > 0 ? have : 0) : 0;
 	end = chunk_end(offset, total, max_bytes);
-	if (offset == 0 && end == total) {
-		md = EVP_MD_CTX_new();
-		if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-			EVP_MD_CTX_free(md);
-			md = NULL;
-		}
-	}
+	/* This call ends the file: hash it on a thread meanwhile (the
+	 * prefix the pod has, then the bytes as they are read to send). */
+	if (end == total)
+		hasher = xio_hasher_start(fd, offset);
 	flags = LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT;
 	if (offset == 0)
 		flags |= LIBSSH2_FXF_TRUNC;
@@ -1031,9 +1174,16 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		sftp_diagnose(&x, rp.parent, "opening", rp.part);
 		goto hard;
 	}
+	/* ... and the pod hashes the .part as it grows (refused: after). */
+	if (end == total) {
+		follow_hash_cmd(&cmd, rp.part, total, FOLLOW_IDLE_MS);
+		if (side_start(&x, sb_str(&cmd), &side) < 0)
+			goto cleanup;
+	}
 	libssh2_sftp_seek64(x.h, (libssh2_uint64_t)offset);
 	p->total = total;
-	if (upload_data(&x, fd, local_path, rp.part, &offset, end, md) != 0) {
+	if (upload_data(&x, fd, local_path, rp.part, &offset, end, hasher) !=
+	    0) {
 		p->offset = offset;
 		if (!x.dead) {
 			sftp_diagnose(&x, rp.parent, "writing", rp.part);
@@ -1054,15 +1204,27 @@ xfer_upload(struct ssh_session *s, const char *local_path,
 		rc = 0;
 		goto cleanup;
 	}
-	if (md != NULL) {
-		EVP_DigestFinal_ex(md, dig, NULL);
-		hex32(dig, lhash);
-	} else if (local_hash(fd, 0, total, lhash) != 0) {
+	err = xio_hasher_finish(hasher, lhash);
+	hasher = NULL;
+	if (err != 0) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
-		    local_path, strerror(errno));
+		    local_path, err == EIO ? "it shrank" : strerror(err));
 		goto cleanup;
 	}
-	if (upload_commit(&x, &rp, lhash, p) != 0)
+	ok = false;
+	if (side != NULL) {
+		rc = side_finish(&x, side, &r);
+		side = NULL;
+		if (rc != 0) {
+			rc = -1;
+			goto cleanup;
+		}
+		rc = -1;
+		/* Only a match is taken from it: anything else is
+		 * decided by hashing the .part itself. */
+		ok = follow_hash_result(&r, rhash) && strcmp(rhash, lhash) == 0;
+	}
+	if (upload_commit(&x, &rp, lhash, ok ? rhash : NULL, p) != 0)
 		goto cleanup;
 	memcpy(p->sha256, lhash, sizeof(p->sha256));
 	p->done = true;
@@ -1074,8 +1236,11 @@ hard:
 	sftp_remove(&x, rp.part);
 	p->offset = 0;
 cleanup:
+	xio_hasher_cancel(hasher);
+	side_abandon(&x, side);
 	sftp_end(&x);
-	EVP_MD_CTX_free(md);
+	sb_free(&cmd);
+	ssh_exec_result_clear(&r);
 	if (fd >= 0)
 		close(fd);
 	rpaths_free(&rp);
@@ -1185,52 +1350,121 @@ download_open_part(const char *part, struct ssh_error *e)
 	return -1;
 }
 
-/* Read [*offset, end) of the open handle into fd.  -1 with *hard when the
- * local side failed (disk full...). */
+/*
+ * Read [*offset, end) of the open handle into fd, through an xio_writer:
+ * this thread decrypts and fills buffers, the writer's writes them (and
+ * hashes the whole file into lhash, 65 bytes, when lhash is not NULL).  A
+ * buffer is handed over once less than a quarter of it is left, since
+ * libssh2 1.10 asks ahead for four times the room it is given: at least
+ * XFER_READ_BUF bytes stay requested (OpenSSH's sftp: 64 x 32 KiB).
+ * *offset advances by the bytes written, also on failure (what was read
+ * before a connection failure is kept).  -1 with *hard when the local
+ * side failed (disk full...) or the file is not what it was.
+ */
 static int
 download_data(struct xfer *x, int fd, const char *part, const char *rpath,
-    int64_t *offset, int64_t end, EVP_MD_CTX *md, bool *hard)
+    int64_t *offset, int64_t end, char *lhash, bool *hard)
 {
-	char *buf = xmalloc(XFER_READ_BUF);
-	size_t want;
+	struct xio_writer *w = xio_writer_start(fd, *offset, lhash != NULL,
+	    XFER_READ_BUF, XFER_READ_BUFS);
+	int64_t got = *offset, written;
+	char *buf = NULL;
+	size_t fill = 0, want;
 	ssize_t n;
-	int rc = -1;
+	int err, rc = -1;
 
 	*hard = false;
-	while (*offset < end) {
-		want = XFER_READ_BUF;
-		if ((int64_t)want > end - *offset)
-			want = (size_t)(end - *offset);
-		n = libssh2_sftp_read(x->h, buf, want);
+	while (got < end) {
+		if (buf == NULL && (buf = xio_writer_buf(w)) == NULL)
+			break;		/* a write failed: below */
+		want = XFER_READ_BUF - fill;
+		if ((int64_t)want > end - got)
+			want = (size_t)(end - got);
+		n = libssh2_sftp_read(x->h, buf + fill, want);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
 			if (xfer_wait(x, "download") != 0)
-				goto cleanup;
+				goto finish;
 			continue;
 		}
 		if (n < 0) {
 			sftp_fail(x, (int)n, "reading", rpath);
 			*hard = !x->dead;
-			goto cleanup;
+			goto finish;
 		}
 		if (n == 0) {
 			ssh_error_set(x->e, SSH_ERR_PROTOCOL,
 			    "remote file %s shrank during the download", rpath);
 			*hard = true;
-			goto cleanup;
+			goto finish;
 		}
-		if (write_at(fd, buf, (size_t)n, *offset) != 0) {
-			local_write_err(x->e, errno, part);
-			*hard = true;
-			goto cleanup;
+		fill += (size_t)n;
+		got += n;
+		if (fill > XFER_READ_BUF - XFER_READ_BUF / 4 || got == end) {
+			xio_writer_push(w, buf, fill);
+			buf = NULL;
+			fill = 0;
 		}
-		if (md != NULL)
-			EVP_DigestUpdate(md, buf, (size_t)n);
-		*offset += n;
 	}
 	rc = 0;
-cleanup:
-	free(buf);
+finish:
+	if (buf != NULL && fill > 0)
+		xio_writer_push(w, buf, fill);
+	err = xio_writer_finish(w, &written, lhash);
+	*offset += written;
+	if (err != 0) {
+		local_write_err(x->e, err, part);
+		*hard = true;
+		rc = -1;
+	}
 	return rc;
+}
+
+/*
+ * The end of a download: fsync the .part on a thread while the pod's hash
+ * is collected (*side: the command started before the data, consumed
+ * here; NULL: run it now), and hash the .part locally when the data phase
+ * did not (lhash ""; a call that moved no byte).  0 with lhash and rhash
+ * (65 bytes each), or -1 with *e, and *hard when the local side failed.
+ */
+static int
+download_hashes(struct xfer *x, int fd, const char *part, const char *real,
+    int64_t total, LIBSSH2_CHANNEL **side, char *lhash, char *rhash,
+    bool *hard)
+{
+	struct ssh_exec_result r = SSH_EXEC_RESULT_INIT;
+	struct fsync_job fj = { fd, 0 };
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, fsync_main, &fj) == 0;
+	int rc;
+
+	*hard = false;
+	if (!threaded)
+		fsync_main(&fj);
+	if (*side != NULL) {
+		rc = side_finish(x, *side, &r);
+		*side = NULL;
+		if (rc == 0)
+			rc = remote_hash_result(x, real, &r, rhash);
+		ssh_exec_result_clear(&r);
+	} else {
+		rc = remote_hash(x, real, 0, -1, rhash);
+	}
+	if (threaded)
+		pthread_join(th, NULL);
+	if (fj.err != 0) {
+		local_write_err(x->e, fj.err, part);
+		*hard = true;
+		return -1;
+	}
+	if (rc != 0)
+		return -1;
+	if (lhash[0] == '\0' && xio_hash(fd, 0, total, lhash) != 0) {
+		ssh_error_set(x->e, SSH_ERR_PROTOCOL, "cannot read %s: %s",
+		    part, strerror(errno));
+		*hard = true;
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -1241,9 +1475,9 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 	struct xfer x;
 	struct rpaths rp;
 	struct stat st;
-	EVP_MD_CTX *md = NULL;
-	unsigned char dig[32];
-	char lhash[65], rhash[65], *part = NULL, *real = NULL;
+	LIBSSH2_CHANNEL *side = NULL;
+	struct strbuf cmd = SB_INIT;
+	char lhash[65] = "", rhash[65], *part = NULL, *real = NULL;
 	int64_t total = 0, offset, end;
 	bool ok, hard = false;
 	int fd = -1, rc = -1;
@@ -1281,23 +1515,23 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		goto fail_hard;
 	}
 	end = chunk_end(offset, total, max_bytes);
-	if (offset == 0 && end == total) {
-		md = EVP_MD_CTX_new();
-		if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-			EVP_MD_CTX_free(md);
-			md = NULL;
-		}
-	}
 	p->total = total;
 	p->offset = offset;
 	if (offset < end) {
+		/* This call ends the file: the pod hashes its copy while it
+		 * is sent, and the writer the .part as it is written. */
+		if (end == total) {
+			remote_hash_cmd(&cmd, real, 0, -1);
+			if (side_start(&x, sb_str(&cmd), &side) < 0)
+				goto cleanup;
+		}
 		if (sftp_open(&x, real, LIBSSH2_FXF_READ, 0, "opening") != 0) {
 			hard = !x.dead;
 			goto fail;
 		}
 		libssh2_sftp_seek64(x.h, (libssh2_uint64_t)offset);
-		ok = download_data(&x, fd, part, real, &offset, end, md,
-		    &hard) == 0;
+		ok = download_data(&x, fd, part, real, &offset, end,
+		    end == total ? lhash : NULL, &hard) == 0;
 		p->offset = offset;
 		sftp_end(&x);
 		if (!ok)
@@ -1307,35 +1541,9 @@ xfer_download(struct ssh_session *s, const char *remote_root,
 		rc = 0;
 		goto cleanup;
 	}
-	/* The local fsync and the remote hash overlap: one thread each. */
-	{
-		struct fsync_job fj = { fd, 0 };
-		pthread_t th;
-		bool threaded = pthread_create(&th, NULL, fsync_main, &fj) == 0;
-
-		if (!threaded)
-			fsync_main(&fj);
-		rc = remote_hash(&x, real, 0, -1, rhash);
-		if (threaded)
-			pthread_join(th, NULL);
-		if (fj.err != 0) {
-			local_write_err(e, fj.err, part);
-			goto fail_hard;
-		}
-		if (rc != 0) {
-			rc = -1;
-			goto cleanup;
-		}
-		rc = -1;
-	}
-	if (md != NULL) {
-		EVP_DigestFinal_ex(md, dig, NULL);
-		hex32(dig, lhash);
-	} else if (local_hash(fd, 0, total, lhash) != 0) {
-		ssh_error_set(e, SSH_ERR_PROTOCOL, "cannot read %s: %s", part,
-		    strerror(errno));
-		goto fail_hard;
-	}
+	if (download_hashes(&x, fd, part, real, total, &side, lhash, rhash,
+	    &hard) != 0)
+		goto fail;
 	if (strcmp(lhash, rhash) != 0) {
 		ssh_error_set(e, SSH_ERR_PROTOCOL,
 		    "SHA-256 mismatch: local %s remote %s for %s (%s removed)",
@@ -1358,8 +1566,9 @@ fail:
 fail_hard:
 	download_discard(part, p);
 cleanup:
+	side_abandon(&x, side);
 	sftp_end(&x);
-	EVP_MD_CTX_free(md);
+	sb_free(&cmd);
 	if (fd >= 0)
 		close(fd);
 	free(part);

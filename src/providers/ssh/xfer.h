@@ -29,11 +29,27 @@
  * then single-quoted.
  *
  * Pipelining (libssh2 1.10 src/sftp.c): writes hand libssh2 up to
- * XFER_WRITE_BUF bytes at a time (a multiple of its 30000-byte packet),
- * which it splits into packets sent ahead of their ACKs; a short return
- * counts ACKed bytes only, and the rest of the buffer may already be on
- * the wire, so the same unchanged bytes are offered again.  Reads use an
- * XFER_READ_BUF buffer, which sets libssh2's read-ahead.
+ * XFER_WRITE_BUF bytes at a time (a multiple of its 30000-byte packet;
+ * about the 2 MiB OpenSSH's sftp keeps in flight, and sshd's channel
+ * window), which it splits into packets sent ahead of their ACKs; a
+ * short return counts ACKed bytes only, and the rest of the buffer may
+ * already be on the wire, so the same unchanged bytes are offered again
+ * (from a buffer of XFER_WRITE_BUFS times that, refilled by large reads).
+ * Reads fill
+ * XFER_READ_BUF buffers, handed over with a quarter or less left: libssh2
+ * asks ahead for four times the room it is given, so 2 to 8 MiB stay
+ * requested.
+ *
+ * Overlap (so that the thread driving libssh2, busy with the ciphers,
+ * does nothing else): a download's buffers are written, hashed and their
+ * writeback started by a thread of its own (xferio.h), and a call that
+ * ends the file starts the pod's hash on a second channel before the
+ * data, so both hashes are ready when the last byte is; an upload call
+ * that ends the file hashes it on a thread from the bytes it reads to
+ * send, while the pod hashes the .part as it grows (a loop on a second
+ * channel; only a matching hash is taken from it, anything else is
+ * decided by hashing the complete .part, as when the server refuses the
+ * second channel).
  *
  * Errors: 0, or -1 with *e (struct ssh_error, see ssh.h): SSH_ERR_PROTOCOL
  * for refused arguments and paths, failed checks (SHA-256 mismatch), local
@@ -55,8 +71,10 @@
 struct ssh_error;
 struct ssh_session;
 
-#define XFER_WRITE_BUF (30000 * 8)	/* bytes per libssh2_sftp_write */
-#define XFER_READ_BUF (2 * 1024 * 1024)	/* bytes per libssh2_sftp_read */
+#define XFER_WRITE_BUF (30000 * 70)	/* most per libssh2_sftp_write */
+#define XFER_WRITE_BUFS 4		/* upload buffer: that many times */
+#define XFER_READ_BUF (2 * 1024 * 1024)	/* a download buffer */
+#define XFER_READ_BUFS 3		/* buffers per download call */
 #define XFER_RESUME_WINDOW (1024 * 1024)	/* see "Resume check" */
 #define XFER_PATH_MAX 1024		/* remote_root, rel_path */
 #define XFER_TIMEOUT_DEFAULT_MS 300000	/* timeout_ms <= 0 */
