@@ -519,15 +519,23 @@ END_TEST
 
 START_TEST(test_clocks)
 {
-	int64_t before = (int64_t)time(NULL), now = clock_wall_ms();
-	int64_t after = (int64_t)time(NULL);
-	int64_t m1, m2;
-	struct timespec ts = { 0, 20 * 1000000L };
+	struct timespec ts = { 0, 20 * 1000000L }, b, a;
+	int64_t before, now, after, m1, m2;
 
-	/* The wall clock in ms, read between two time() calls. */
-	ck_assert_msg(now >= before * 1000 && now < (after + 1) * 1000,
-	    "clock_wall_ms %lld vs time() %lld..%lld", (long long)now,
-	    (long long)before, (long long)after);
+	/*
+	 * The wall clock in ms, read between two CLOCK_REALTIME reads.
+	 * Not time(): glibc serves it from the coarse clock, which lags
+	 * the fine one by up to a tick, so a read just past a second
+	 * boundary could see time() still in the second before.
+	 */
+	clock_gettime(CLOCK_REALTIME, &b);
+	now = clock_wall_ms();
+	clock_gettime(CLOCK_REALTIME, &a);
+	before = (int64_t)b.tv_sec * 1000 + b.tv_nsec / 1000000;
+	after = (int64_t)a.tv_sec * 1000 + a.tv_nsec / 1000000;
+	ck_assert_msg(now >= before && now <= after,
+	    "clock_wall_ms %lld vs CLOCK_REALTIME %lld..%lld",
+	    (long long)now, (long long)before, (long long)after);
 	/* The monotonic clock advances by at least the time slept. */
 	m1 = clock_mono_ms();
 	nanosleep(&ts, NULL);
