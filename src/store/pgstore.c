@@ -1473,7 +1473,7 @@ pg_pod_list(struct store *base, const char *owner, bool with_terminated,
 	return 0;
 }
 
-/* ---- leases ---------------------------------------------------------------- */
+/* ---- leases ------------------------------------------------------------ */
 
 static void
 pg_lease_config(struct store *base, const char *holder, int64_t lease_ms)
