@@ -88,6 +88,14 @@ notify_init(struct store *st)
 	store = st;
 	if (store == NULL)
 		return;
+	if (store_shared(store)) {
+		/* Another agent may add a config to a task this one runs:
+		 * no set of this agent's can know, so always look. */
+		pthread_mutex_lock(&K.lock);
+		K.all = true;
+		pthread_mutex_unlock(&K.lock);
+		return;
+	}
 	if (store_push_task_ids(store, &ids, &n) < 0) {
 		log_msg(LOG_WARN, "store_error", "cannot list the tasks with "
 		    "push configs: every task change will look its configs "

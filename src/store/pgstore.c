@@ -1328,67 +1328,130 @@ pg_push_task_ids(struct store *base, char ***ids, size_t *n)
 
 /* ---- the pod registry ---------------------------------------------------- */
 
+/* The upsert of a whole pod row, with pod_args's parameters. */
+#define PG_POD_PUT_SQL \
+    "INSERT INTO pods (" STOREBE_POD_COLS \
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer," \
+    " $9::double precision, $10, $11::integer, $12, $13::bigint," \
+    " $14::double precision, $15::bigint, $16::double precision," \
+    " $17::bigint, $18, $19::bigint, $20::bigint, $21::bigint," \
+    " $22::bigint, $23::integer, $24::integer, $25::bigint," \
+    " $26::double precision, $27) ON CONFLICT (pod_id) DO UPDATE SET" \
+    " name = excluded.name, task_id = excluded.task_id," \
+    " owner = excluded.owner, state = excluded.state," \
+    " gpu_type_id = excluded.gpu_type_id, cloud = excluded.cloud," \
+    " gpu_count = excluded.gpu_count," \
+    " cost_per_hr = excluded.cost_per_hr," \
+    " public_ip = excluded.public_ip, ssh_port = excluded.ssh_port," \
+    " host_fp = excluded.host_fp," \
+    " max_runtime_ms = excluded.max_runtime_ms," \
+    " max_cost_usd = excluded.max_cost_usd," \
+    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd," \
+    " last_check_ms = excluded.last_check_ms," \
+    " reason = excluded.reason, created_ms = excluded.created_ms," \
+    " updated_ms = excluded.updated_ms, idle_ms = excluded.idle_ms," \
+    " last_used_ms = excluded.last_used_ms," \
+    " disk_gb = excluded.disk_gb, volume_gb = excluded.volume_gb," \
+    " stopped_ms = excluded.stopped_ms," \
+    " storage_usd = excluded.storage_usd, label = excluded.label"
+
+static void
+pod_args(struct pgargs *a, const struct pod_rec *p)
+{
+	args_str(a, p->pod_id);
+	args_str(a, p->name);
+	args_str(a, p->task_id);
+	args_str(a, p->owner);
+	args_str(a, p->state);
+	args_str(a, p->gpu_type_id);
+	args_str(a, p->cloud);
+	args_i64(a, p->gpu_count);
+	args_dbl(a, p->cost_per_hr);
+	args_str(a, p->public_ip);
+	args_i64(a, p->ssh_port);
+	args_str(a, p->host_fp);
+	args_i64(a, p->max_runtime_ms);
+	args_dbl(a, p->max_cost_usd);
+	args_i64(a, p->running_ms);
+	args_dbl(a, p->cost_usd);
+	args_i64(a, p->last_check_ms);
+	args_str(a, p->reason);
+	args_i64(a, p->created_ms);
+	args_i64(a, p->updated_ms);
+	args_i64(a, p->idle_ms);
+	args_i64(a, p->last_used_ms);
+	args_i64(a, p->disk_gb);
+	args_i64(a, p->volume_gb);
+	args_i64(a, p->stopped_ms);
+	args_dbl(a, p->storage_usd);
+	args_str(a, p->label);
+}
+
 static int
 pg_pod_put(struct store *base, const struct pod_rec *p, char **err)
 {
 	struct pgargs a = { .n = 0 };
 	PGresult *r;
 
-	args_str(&a, p->pod_id);
-	args_str(&a, p->name);
-	args_str(&a, p->task_id);
-	args_str(&a, p->owner);
-	args_str(&a, p->state);
-	args_str(&a, p->gpu_type_id);
-	args_str(&a, p->cloud);
-	args_i64(&a, p->gpu_count);
-	args_dbl(&a, p->cost_per_hr);
-	args_str(&a, p->public_ip);
-	args_i64(&a, p->ssh_port);
-	args_str(&a, p->host_fp);
-	args_i64(&a, p->max_runtime_ms);
-	args_dbl(&a, p->max_cost_usd);
-	args_i64(&a, p->running_ms);
-	args_dbl(&a, p->cost_usd);
-	args_i64(&a, p->last_check_ms);
-	args_str(&a, p->reason);
-	args_i64(&a, p->created_ms);
-	args_i64(&a, p->updated_ms);
-	args_i64(&a, p->idle_ms);
-	args_i64(&a, p->last_used_ms);
-	args_i64(&a, p->disk_gb);
-	args_i64(&a, p->volume_gb);
-	args_i64(&a, p->stopped_ms);
-	args_dbl(&a, p->storage_usd);
-	args_str(&a, p->label);
-	if (pg_run(PG(base), "pod_put", "INSERT INTO pods (" STOREBE_POD_COLS
-	    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8::integer,"
-	    " $9::double precision, $10, $11::integer, $12, $13::bigint,"
-	    " $14::double precision, $15::bigint, $16::double precision,"
-	    " $17::bigint, $18, $19::bigint, $20::bigint, $21::bigint,"
-	    " $22::bigint, $23::integer, $24::integer, $25::bigint,"
-	    " $26::double precision, $27) ON CONFLICT (pod_id) DO UPDATE SET"
-	    " name = excluded.name, task_id = excluded.task_id,"
-	    " owner = excluded.owner, state = excluded.state,"
-	    " gpu_type_id = excluded.gpu_type_id, cloud = excluded.cloud,"
-	    " gpu_count = excluded.gpu_count,"
-	    " cost_per_hr = excluded.cost_per_hr,"
-	    " public_ip = excluded.public_ip, ssh_port = excluded.ssh_port,"
-	    " host_fp = excluded.host_fp,"
-	    " max_runtime_ms = excluded.max_runtime_ms,"
-	    " max_cost_usd = excluded.max_cost_usd,"
-	    " running_ms = excluded.running_ms, cost_usd = excluded.cost_usd,"
-	    " last_check_ms = excluded.last_check_ms,"
-	    " reason = excluded.reason, created_ms = excluded.created_ms,"
-	    " updated_ms = excluded.updated_ms, idle_ms = excluded.idle_ms,"
-	    " last_used_ms = excluded.last_used_ms,"
-	    " disk_gb = excluded.disk_gb, volume_gb = excluded.volume_gb,"
-	    " stopped_ms = excluded.stopped_ms,"
-	    " storage_usd = excluded.storage_usd, label = excluded.label",
-	    &a, &r, err) < 0)
+	pod_args(&a, p);
+	if (pg_run(PG(base), "pod_put", PG_POD_PUT_SQL, &a, &r, err) < 0)
 		return -1;
 	PQclear(r);
 	return 0;
+}
+
+static struct pod_rec *row_to_pod(const PGresult *r, int i);
+
+/* The row is locked (FOR UPDATE) from its read to the commit of its
+ * write, so two agents' updates of one pod run one after the other. */
+static int
+pg_pod_update(struct store *base, const char *pod_id, store_pod_fn fn,
+    void *arg, char **err)
+{
+	struct pgstore *st = PG(base);
+	struct pgargs a = { .n = 0 };
+	struct pgconn *pc;
+	struct pod_rec *p = NULL;
+	PGresult *r = NULL;
+	int rc = -1;
+
+	if ((pc = conn_take(st, -1, err)) == NULL)
+		return -1;
+	r = PQexec(pc->c, "BEGIN");
+	if (!res_ok(r))
+		goto dberr;
+	PQclear(r);
+	args_str(&a, pod_id);
+	r = pg_exec(pc, "SELECT " STOREBE_POD_COLS " FROM pods WHERE"
+	    " pod_id = $1 FOR UPDATE", &a);
+	if (!res_ok(r))
+		goto dberr;
+	if (PQntuples(r) == 0) {
+		rc = 1;
+		goto cleanup;
+	}
+	p = row_to_pod(r, 0);
+	PQclear(r);
+	fn(p, arg);
+	a.n = 0;
+	pod_args(&a, p);
+	r = pg_exec(pc, PG_POD_PUT_SQL, &a);
+	if (!res_ok(r))
+		goto dberr;
+	PQclear(r);
+	r = PQexec(pc->c, "COMMIT");
+	if (!res_ok(r))
+		goto dberr;
+	rc = 0;
+	goto cleanup;
+dberr:
+	res_log("pod_update", r, pc);
+	*err = xasprintf("task store: %s", res_why(r, pc));
+cleanup:
+	PQclear(r);
+	storebe_pod_free(p);
+	conn_give(st, pc);	/* rolls back what is still open */
+	return rc;
 }
 
 static struct pod_rec *
@@ -1886,6 +1949,7 @@ static const struct store_ops pgstore_ops = {
 	.pod_put = pg_pod_put,
 	.pod_get = pg_pod_get,
 	.pod_list = pg_pod_list,
+	.pod_update = pg_pod_update,
 	.lease_config = pg_lease_config,
 	.task_claim = pg_task_claim,
 	.lease_renew = pg_lease_renew,

@@ -183,6 +183,25 @@ store_pod_get(struct store *st, const char *pod_id, struct pod_rec **out)
 }
 
 int
+store_pod_update(struct store *st, const char *pod_id, store_pod_fn fn,
+    void *arg, char **err)
+{
+	struct pod_rec *r = NULL;
+	int rc;
+
+	if (st->ops->pod_update != NULL)
+		return st->ops->pod_update(st, pod_id, fn, arg, err);
+	rc = st->ops->pod_get(st, false, pod_id, &r);
+	if (rc == 0) {
+		fn(r, arg);
+		rc = st->ops->pod_put(st, r, err);
+	} else if (rc < 0)
+		*err = xstrdup("task store: cannot read the pod");
+	store_pod_free(r);
+	return rc;
+}
+
+int
 store_pod_by_task(struct store *st, const char *task_id, struct pod_rec **out)
 {
 	*out = NULL;
@@ -322,20 +341,7 @@ store_push_list_free(struct push_config **pcs, size_t n)
 void
 store_pod_free(struct pod_rec *p)
 {
-	if (p == NULL)
-		return;
-	free(p->pod_id);
-	free(p->name);
-	free(p->task_id);
-	free(p->owner);
-	free(p->state);
-	free(p->gpu_type_id);
-	free(p->cloud);
-	free(p->public_ip);
-	free(p->host_fp);
-	free(p->reason);
-	free(p->label);
-	free(p);
+	storebe_pod_free(p);
 }
 
 void

@@ -211,6 +211,14 @@ int store_pod_put(struct store *st, const struct pod_rec *p, char **err);
  * -1 error. */
 WARN_UNUSED_RESULT
 int store_pod_get(struct store *st, const char *pod_id, struct pod_rec **out);
+/*
+ * Read pod pod_id, let fn change the record, write it: one step, which
+ * no other writer of the row (in this process or another agent) can come
+ * between.  0, 1 when absent, -1 with *err.
+ */
+WARN_UNUSED_RESULT
+int store_pod_update(struct store *st, const char *pod_id, store_pod_fn fn,
+    void *arg, char **err);
 /* The pod a task created: like store_pod_get, keyed by task id. */
 WARN_UNUSED_RESULT
 int store_pod_by_task(struct store *st, const char *task_id,

@@ -70,6 +70,25 @@ storebe_task_json(const struct task *t, char *json[7])
 		json[i] = cols[i] != NULL ? ju_dump(cols[i]) : NULL;
 }
 
+void
+storebe_pod_free(struct pod_rec *p)
+{
+	if (p == NULL)
+		return;
+	free(p->pod_id);
+	free(p->name);
+	free(p->task_id);
+	free(p->owner);
+	free(p->state);
+	free(p->gpu_type_id);
+	free(p->cloud);
+	free(p->public_ip);
+	free(p->host_fp);
+	free(p->reason);
+	free(p->label);
+	free(p);
+}
+
 int
 storebe_parse_token(const char *tok, int64_t *created,
     char id[UUID_STR_LEN])

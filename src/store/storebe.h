@@ -54,6 +54,9 @@ struct store_ops {
 	    struct pod_rec **out);
 	int (*pod_list)(struct store *st, const char *owner,
 	    bool with_terminated, struct pod_rec ***out, size_t *n);
+	/* NULL: get, fn, put (one agent: its caller serialises). */
+	int (*pod_update)(struct store *st, const char *pod_id,
+	    store_pod_fn fn, void *arg, char **err);
 	/* Leases (store.h); NULL: not shared, trivial. */
 	void (*lease_config)(struct store *st, const char *holder,
 	    int64_t lease_ms);
@@ -112,6 +115,9 @@ struct task *storebe_row_parse(struct storebe_row *raw);
  * params, progress, result, artifacts, error, checkpoint, history; new
  * strings (NULL for an absent one; caller frees each). */
 void storebe_task_json(const struct task *t, char *json[7]);
+
+/* store_pod_free (NULL ok). */
+void storebe_pod_free(struct pod_rec *p);
 
 /* Page tokens are "<created_ms>.<id>" of the last task of a page: 0 and
  * the parts, or -1 when tok is not one. */

@@ -86,6 +86,9 @@ struct pod_rec {
 	int64_t updated_ms;
 };
 
+/* Changes a pod record in place (store_pod_update). */
+typedef void (*store_pod_fn)(struct pod_rec *r, void *arg);
+
 /* A task this holder still holds, as a lease renewal found it. */
 struct store_held {
 	char id[UUID_STR_LEN];

@@ -453,28 +453,37 @@ pods_register(const struct task *t, const struct runpod_pod *p,
 	return rc;
 }
 
+struct update_call {
+	void (*fn)(struct pod_rec *r, void *arg);
+	void *arg;
+};
+
+static void
+update_apply(struct pod_rec *r, void *arg)
+{
+	struct update_call *u = arg;
+
+	u->fn(r, u->arg);
+	r->updated_ms = clock_wall_ms();
+}
+
 int
 pods_update(const char *pod_id, void (*fn)(struct pod_rec *r, void *arg),
     void *arg)
 {
-	struct pod_rec *r = NULL;
+	struct update_call u = { fn, arg };
 	char *err = NULL;
 	int rc;
 
+	/* The mutex orders this process's writers; the store orders
+	 * several agents' (a row lock on PostgreSQL). */
 	pthread_mutex_lock(&P.reg_lock);
-	rc = store_pod_get(P.store, pod_id, &r);
-	if (rc == 0) {
-		fn(r, arg);
-		r->updated_ms = clock_wall_ms();
-		if (store_pod_put(P.store, r, &err) < 0) {
-			log_kv(LOG_ERROR, "store_error", err, "pod", pod_id,
-			    NULL);
-			free(err);
-			rc = -1;
-		}
-	}
+	rc = store_pod_update(P.store, pod_id, update_apply, &u, &err);
 	pthread_mutex_unlock(&P.reg_lock);
-	store_pod_free(r);
+	if (rc < 0) {
+		log_kv(LOG_ERROR, "store_error", err, "pod", pod_id, NULL);
+		free(err);
+	}
 	return rc;
 }
 
