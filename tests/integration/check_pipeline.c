@@ -812,8 +812,9 @@ holder_of(const char *id)
 	/* id is a task id the agent made (a UUID): safe in the command. */
 	snprintf(cmd, sizeof(cmd), "PGPASSWORD=\"$(cat "
 	    "\"$PG_PASSWORD_FILE\")\" psql -X -q -At -d \"$PG_URL\" -c "
-	    "\"SELECT lease_holder FROM tasks WHERE id = '%s' AND lease_until > (extract(epoch FROM "
-	    "clock_timestamp()) * 1000)::bigint\"", id);
+	    "\"SELECT lease_holder FROM tasks WHERE id = '%s' AND "
+	    "lease_until > (extract(epoch FROM clock_timestamp()) * 1000)"
+	    "::bigint\"", id);
 	fp = popen(cmd, "r");
 	ck_assert_ptr_nonnull(fp);
 	if (fgets(line, sizeof(line), fp) == NULL)
