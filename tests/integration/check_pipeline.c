@@ -950,6 +950,53 @@ START_TEST(test_cancel_elsewhere)
 }
 END_TEST
 
+/* How many agents hold (or held last) the leases of the tasks ids. */
+static int
+holders_of(char *const *ids, int n)
+{
+	char cmd[4096], line[64] = "";
+	size_t off;
+	FILE *fp;
+	int i;
+
+	off = (size_t)snprintf(cmd, sizeof(cmd), "PGPASSWORD=\"$(cat "
+	    "\"$PG_PASSWORD_FILE\")\" psql -X -q -At -d \"$PG_URL\" -c "
+	    "\"SELECT count(DISTINCT lease_holder) FROM tasks WHERE id IN (");
+	for (i = 0; i < n && off < sizeof(cmd); i++)
+		off += (size_t)snprintf(cmd + off, sizeof(cmd) - off,
+		    "%s'%s'", i ? ", " : "", ids[i]);
+	ck_assert_uint_lt(off + 8, sizeof(cmd));
+	snprintf(cmd + off, sizeof(cmd) - off, ")\"");
+	fp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(fp);
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	ck_assert_int_eq(pclose(fp), 0);
+	return atoi(line);
+}
+
+#define SHARED_TASKS 12
+
+/* Tasks sent through nginx are run by the agents between them, each to
+ * its end, each by one agent. */
+START_TEST(test_share_work)
+{
+	char *ids[SHARED_TASKS];
+	int i;
+
+	for (i = 0; i < SHARED_TASKS; i++)
+		ids[i] = itest_start_task(admin(), "diag.timer",
+		    "{\"steps\":3,\"interval_ms\":200}");
+	for (i = 0; i < SHARED_TASKS; i++) {
+		ck_assert_str_eq(itest_wait_task(admin(), ids[i], 60000),
+		    "completed");
+	}
+	ck_assert_int_ge(holders_of(ids, SHARED_TASKS), 2);
+	for (i = 0; i < SHARED_TASKS; i++)
+		free(ids[i]);
+}
+END_TEST
+
 static void
 agents_up(void)
 {
@@ -970,6 +1017,7 @@ agents_suite(void)
 	TCase *tc = tcase_create("agents");
 
 	tcase_set_timeout(tc, 900);
+	tcase_add_test(tc, test_share_work);
 	tcase_add_test(tc, test_failover_every_step);
 	tcase_add_test(tc, test_cancel_elsewhere);
 	suite_add_tcase(s, tc);
