@@ -208,6 +208,7 @@ server_run(struct config *cfg)
 	metrics_add_collector(hub_metrics);
 	metrics_add_collector(push_metrics);
 	metrics_add_collector(pods_metrics);
+	metrics_add_collector(guard_metrics);
 	metrics_add_collector(iops_metrics);
 	metrics_add_collector(pl_metrics);
 	metrics_add_collector(ready_metrics);

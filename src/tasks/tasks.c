@@ -1104,6 +1104,12 @@ tasks_metrics(struct strbuf *sb)
 	    "# TYPE instag_agent_store_task_commits_total counter\n"
 	    "instag_agent_store_task_commits_total %llu\n",
 	    (unsigned long long)rows, (unsigned long long)batches);
+	pthread_mutex_lock(&X.lock);
+	sb_addf(sb, "# TYPE instag_agent_task_leases_claimed_total counter\n"
+	    "instag_agent_task_leases_claimed_total %lu\n"
+	    "# TYPE instag_agent_task_leases_lost_total counter\n"
+	    "instag_agent_task_leases_lost_total %lu\n", X.claimed, X.lost);
+	pthread_mutex_unlock(&X.lock);
 	sb_addf(sb, "# TYPE instag_agent_tasks_active gauge\n"
 	    "instag_agent_tasks_active %lu\n"
 	    "# TYPE instag_agent_tasks_queued gauge\n"

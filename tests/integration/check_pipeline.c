@@ -997,6 +997,109 @@ START_TEST(test_share_work)
 }
 END_TEST
 
+/* POST body (JSON) to path on agent i's own URL, as the admin. */
+static void
+agent_post(int i, const char *path, const char *body, struct itest_resp *r)
+{
+	char name[32], url[512];
+
+	snprintf(name, sizeof(name), "AGENT%d_URL", i);
+	ck_assert_ptr_nonnull(getenv(name));
+	snprintf(url, sizeof(url), "%s%s", getenv(name), path);
+	itest_request_url("POST", url, getenv("AGENT_CA"), admin(),
+	    "application/json", body, strlen(body), r);
+}
+
+/* A task run by agent 1 and followed on agent 2 (tasks/resubscribe):
+ * agent 2's stream carries agent 1's progress to the final status. */
+START_TEST(test_stream_elsewhere)
+{
+	struct itest_resp r;
+	char body[512], *id;
+	const char *p;
+	int updates = 0;
+
+	agent_post(1, "/api/a2a", "{\"type\":\"task_request\",\"payload\":"
+	    "{\"operation\":\"diag.timer\",\"params\":{\"steps\":6,"
+	    "\"interval_ms\":400}}}", &r);
+	ck_assert_msg(r.status == 200 && itest_jstr(r.json, "task_id"),
+	    "%ld: %s", r.status, r.body);
+	id = strdup(itest_jstr(r.json, "task_id"));
+	itest_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":1,"
+	    "\"method\":\"tasks/resubscribe\",\"params\":{\"id\":\"%s\"}}",
+	    id);
+	itest_set_timeout(120);
+	agent_post(2, "/a2a", body, &r);
+	itest_set_timeout(0);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strcasestr(r.headers, "text/event-stream"));
+	for (p = r.body; (p = strstr(p, "\"status-update\"")) != NULL; p++)
+		updates++;
+	ck_assert_msg(updates >= 3, "%d updates: %s", updates, r.body);
+	ck_assert_msg(strstr(r.body, "\"completed\"") != NULL &&
+	    strstr(r.body, "\"final\":true") != NULL, "%s", r.body);
+	itest_resp_free(&r);
+	free(id);
+}
+END_TEST
+
+/* Agent i's instag_agent_podguard_leader (-1 when it cannot say). */
+static int
+guard_leader(int i)
+{
+	char name[32], url[512];
+	struct itest_resp r;
+	const char *p;
+	int v = -1;
+
+	snprintf(name, sizeof(name), "AGENT%d_URL", i);
+	snprintf(url, sizeof(url), "%s/metrics", getenv(name));
+	itest_request_url("GET", url, getenv("AGENT_CA"), admin(), NULL,
+	    NULL, 0, &r);
+	if (r.status == 200 && r.body != NULL &&
+	    (p = strstr(r.body, "\ninstag_agent_podguard_leader ")) != NULL)
+		v = atoi(p + 30);
+	itest_resp_free(&r);
+	return v;
+}
+
+/* The agent that runs the cost guard (at most one at a time), or 0 when
+ * none does now; waits (bounded) while two claim it. */
+static int
+guard_holder(void)
+{
+	int i, n = atoi(getenv("IA_AGENTS")), who = 0, leaders = 0;
+
+	for (i = 1; i <= n; i++)
+		if (guard_leader(i) == 1) {
+			who = i;
+			leaders++;
+		}
+	ck_assert_msg(leaders <= 1, "%d agents run the cost guard", leaders);
+	return who;
+}
+
+/* The cost guard runs on one agent; when that agent dies another takes
+ * it over (cost_guard_interval = 1 here). */
+START_TEST(test_guard_moves)
+{
+	int who = 0, next = 0, i;
+
+	for (i = 0; i < 300 && (who = guard_holder()) == 0; i++)
+		usleep(100000);
+	ck_assert_int_gt(who, 0);
+	agent_ctl("kill", who);
+	for (i = 0; i < 300 && (next = guard_holder()) == 0; i++)
+		usleep(100000);
+	ck_assert_int_gt(next, 0);
+	ck_assert_int_ne(next, who);
+	agent_ctl("start", who);
+	/* Back: still one, the one that took over. */
+	ck_assert_int_eq(guard_holder(), next);
+}
+END_TEST
+
 static void
 agents_up(void)
 {
@@ -1007,6 +1110,7 @@ agents_up(void)
 	setenv("IA_STORE", "postgresql", 1);
 	setenv("IA_AGENTS", "3", 1);
 	setenv("INSTAG_AGENT_LEASE_SECONDS", "2", 1);
+	setenv("INSTAG_AGENT_COST_GUARD_INTERVAL", "1", 1);
 	itest_harness_up();
 }
 
@@ -1018,6 +1122,8 @@ agents_suite(void)
 
 	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_share_work);
+	tcase_add_test(tc, test_stream_elsewhere);
+	tcase_add_test(tc, test_guard_moves);
 	tcase_add_test(tc, test_failover_every_step);
 	tcase_add_test(tc, test_cancel_elsewhere);
 	suite_add_tcase(s, tc);

@@ -10,6 +10,7 @@
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "core/metrics.h"
 #include "providers/runpod/podcost.h"
 #include "providers/runpod/podguard.h"
@@ -410,6 +411,18 @@ guard_main(void *arg)
 	}
 	pthread_mutex_unlock(&G.lock);
 	return NULL;
+}
+
+void
+guard_metrics(struct strbuf *sb)
+{
+	bool lead;
+
+	pthread_mutex_lock(&G.lock);
+	lead = G.running && G.leader;
+	pthread_mutex_unlock(&G.lock);
+	sb_addf(sb, "# TYPE instag_agent_podguard_leader gauge\n"
+	    "instag_agent_podguard_leader %d\n", lead ? 1 : 0);
 }
 
 int

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "lib/attrs.h"
+#include "lib/strbuf.h"
 #include "core/config.h"
 #include "store/store.h"
 #include "core/task.h"
@@ -42,6 +43,10 @@ WARN_UNUSED_RESULT
 int guard_start(const struct config *cfg, struct store *st, char **err);
 /* Stop and join it.  Safe without a start. */
 void guard_stop(void);
+/* Prometheus text (a metrics collector): instag_agent_podguard_leader,
+ * 1 while this agent runs the cost guard and the reaper (always, with
+ * one agent), 0 while another agent on the shared store does. */
+void guard_metrics(struct strbuf *sb);
 
 /* ---- visible for tests --------------------------------------------------- */
 
