@@ -91,7 +91,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "task-seed: COUNT must be 1..10000000\n");
 		return 1;
 	}
-	if (store_open(argv[1], &st, &err) < 0) {
+	if (store_open(argv[1], NULL, &st, &err) < 0) {
 		fprintf(stderr, "task-seed: %s\n", err);
 		free(err);
 		return 1;

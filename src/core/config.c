@@ -25,6 +25,8 @@ const struct config_key config_keys[] = {
 	KEY(shutdown_grace,       CFG_INT,   "20", 1, 600),
 	KEY(store_path,           CFG_STR,   "/var/lib/instag-agent/tasks.db",
 	    0, 0),
+	KEY(store,                CFG_STR,   "", 0, 0),
+	KEY(store_password_file,  CFG_STR,   "", 0, 0),
 	KEY(artifact_dir,         CFG_STR,   "/var/lib/instag-agent/artifacts",
 	    0, 0),
 	KEY(ready_min_free_mb,    CFG_INT,   "64", 0, 1048576),
@@ -522,6 +524,87 @@ config_nats_server_ok(const char *u)
 	return atoi(p) >= 1 && atoi(p) <= 65535;
 }
 
+const char *
+config_store_spec(const struct config *cfg)
+{
+	return cfg->store[0] != '\0' ? cfg->store : cfg->store_path;
+}
+
+bool
+config_store_is_postgresql(const struct config *cfg)
+{
+	return strncmp(cfg->store, "postgresql:", 11) == 0 ||
+	    strncmp(cfg->store, "postgres://", 11) == 0;
+}
+
+/*
+ * Whether a PostgreSQL spec carries a password: a URL's user:password@,
+ * or a password parameter (URL query or key=value).  Conservative: a ':'
+ * anywhere in a URL's user part counts.
+ */
+static bool
+config_store_has_password(const char *spec)
+{
+	const char *p = strstr(spec, "://"), *at, *end;
+
+	if (p != NULL) {
+		p += 3;
+		end = p + strcspn(p, "/?");
+		at = memchr(p, '@', (size_t)(end - p));
+		if (at != NULL && memchr(p, ':', (size_t)(at - p)) != NULL)
+			return true;
+	}
+	return strstr(spec, "password") != NULL;
+}
+
+/* store: empty (SQLite at store_path), sqlite:/abs/path, or a PostgreSQL
+ * URL without a password; store_password_file only with PostgreSQL. */
+static int
+config_check_store(const struct config *cfg, char **err)
+{
+	const char *s = cfg->store;
+
+	if (s[0] == '\0' || strncmp(s, "sqlite:", 7) == 0) {
+		const char *path = s[0] ? s + 7 : cfg->store_path;
+
+		if (path[0] != '/') {
+			*err = xasprintf("%s: the SQLite file must be an "
+			    "absolute path", s[0] ? "store" : "store_path");
+			return -1;
+		}
+		if (cfg->store_password_file[0] != '\0') {
+			*err = xasprintf("store_password_file: only for a "
+			    "PostgreSQL store (store = postgresql://...)");
+			return -1;
+		}
+		return 0;
+	}
+	if (!config_store_is_postgresql(cfg)) {
+		*err = xasprintf("store: expected sqlite:/PATH or "
+		    "postgresql://USER@HOST:PORT/DATABASE");
+		return -1;
+	}
+#ifndef HAVE_LIBPQ
+	*err = xasprintf("store: this build has no PostgreSQL support "
+	    "(configure found no libpq, or was given --without-postgresql); "
+	    "use SQLite or rebuild with libpq-dev");
+	return -1;
+#endif
+	if (config_store_has_password(s)) {
+		/* Never echoed: it holds a password. */
+		*err = xasprintf("store: the URL holds a password; put the "
+		    "password in store_password_file instead");
+		return -1;
+	}
+	if (cfg->store_password_file[0] != '\0' &&
+	    cfg->store_password_file[0] != '/') {
+		*err = xasprintf("store_password_file: must be an absolute "
+		    "path");
+		return -1;
+	}
+	return 0;
+}
+
 /* nats_url: empty (off) or nats://HOST[:PORT] servers separated by
  * commas; nats_token_file only with it. */
 static int
@@ -656,6 +739,8 @@ config_validate(struct config *cfg, char **err)
 	if (config_check_host_owners(cfg, err) < 0)
 		goto cleanup;
 	if (config_check_nats(cfg, err) < 0)
+		goto cleanup;
+	if (config_check_store(cfg, err) < 0)
 		goto cleanup;
 	list = xstrdup(cfg->ssrf_allow);
 	for (tok = strtok_r(list, ", \t", &save); tok;

@@ -34,7 +34,9 @@ struct config {
 	long executor_threads;
 	long shutdown_grace;
 
-	char *store_path;
+	char *store_path;	/* the SQLite file when store is empty */
+	char *store;		/* "", "sqlite:/path" or a PostgreSQL URL */
+	char *store_password_file;	/* PostgreSQL only; "" none */
 	char *artifact_dir;
 	long ready_min_free_mb;
 
@@ -129,6 +131,10 @@ extern const struct config_key config_keys[];
 WARN_UNUSED_RESULT
 int config_load(const char *path, struct config **out, char **err);
 void config_free(struct config *cfg);
+/* The task store's spec (store_open): store when set, else store_path. */
+const char *config_store_spec(const struct config *cfg);
+/* True when the task store is PostgreSQL (several agents may share it). */
+bool config_store_is_postgresql(const struct config *cfg);
 
 /* Parse one ssrf_allow-style CIDR; 0 on success. For the outbound filter. */
 WARN_UNUSED_RESULT

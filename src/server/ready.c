@@ -123,6 +123,7 @@ static void
 store_check(struct check *c)
 {
 	char *why = NULL, *dir, *slash;
+	const char *spec;
 
 	if (store_probe_write(RD.store, READY_STORE_WAIT_MS, clock_wall_ms(),
 	    &why) < 0) {
@@ -130,7 +131,11 @@ store_check(struct check *c)
 		    "a write");
 	}
 	free(why);
-	dir = xstrdup(RD.cfg->store_path);
+	/* A PostgreSQL store's disk is the database server's business. */
+	if (config_store_is_postgresql(RD.cfg))
+		return;
+	spec = config_store_spec(RD.cfg);
+	dir = xstrdup(strncmp(spec, "sqlite:", 7) == 0 ? spec + 7 : spec);
 	slash = strrchr(dir, '/');
 	if (slash == dir)
 		slash[1] = '\0';

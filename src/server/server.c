@@ -180,7 +180,8 @@ server_run(struct config *cfg)
 	if (log_level_parse(cfg->log_level, &lv) == 0)
 		log_set_level(lv);
 	if (auth_ctx_new(cfg, &S.auth, &err) < 0 ||
-	    store_open(cfg->store_path, &S.store, &err) < 0 ||
+	    store_open(config_store_spec(cfg),
+	    cfg->store_password_file, &S.store, &err) < 0 ||
 	    pods_init(cfg, S.store, &err) < 0 || iops_init(cfg, &err) < 0) {
 		log_kv(LOG_ERROR, "startup_failed", err, NULL);
 		goto cleanup;

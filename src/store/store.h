@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * store: the durable task store on SQLite (WAL, synchronous=NORMAL, schema
- * versioned with PRAGMA user_version).  Writes go through one connection
- * serialised by a mutex; every call is one short statement or
- * transaction.  Task reads (store_task_get, _peek, _list) use a small pool
- * of read-only connections instead, so they never wait behind a write
- * (WAL lets readers and the writer run at once).  A change is committed
- * before it is reported, and a read that starts after a write returned
- * sees it.
+ * store: the durable task store, behind one interface with two back
+ * ends: SQLite (sqlitest.h, the default: one agent, one file) and
+ * PostgreSQL (pgstore.h: several agents share one database).  Which one
+ * is chosen by the store's spec (store_open).  On either, a change is
+ * committed before it is reported, and a read that starts after a write
+ * returned sees it.  Every call is safe from any thread.
  */
 #ifndef IA_STORE_H
 #define IA_STORE_H
@@ -18,27 +16,29 @@
 
 #include "core/task.h"
 #include "lib/attrs.h"
+#include "store/storetypes.h"
 
-#define STORE_SCHEMA_VERSION 7
-
-struct store;
-
-struct push_config {
-	char *task_id;
-	char *id;
-	char *url;
-	char *token;		/* may be NULL */
-	char *auth_scheme;	/* may be NULL */
-	char *auth_credentials;	/* may be NULL */
-	int64_t created_ms;
-	int dialect;		/* enum a2a_dialect of the request that
-				 * set it */
-};
-
-/* Open (creating or migrating) the store at path.  0, or -1 with *err. */
+/*
+ * Open (creating or migrating) the store that spec names:
+ *   "sqlite:/path/tasks.db", or a plain path    SQLite (sqlitest_open)
+ *   "postgresql://USER@HOST:PORT/DB?..."        PostgreSQL (pgstore_open;
+ *   or "postgres://..."                          also a libpq key=value
+ *                                                string after "postgresql:")
+ * password_file (NULL or "": none) holds the PostgreSQL password; a spec
+ * that carries a password itself is refused, and neither is ever logged
+ * or put in *err.  0 and *out (caller closes with store_close), or -1
+ * with *err (caller frees).
+ */
 WARN_UNUSED_RESULT
-int store_open(const char *path, struct store **out, char **err);
+int store_open(const char *spec, const char *password_file,
+    struct store **out, char **err);
 void store_close(struct store *st);	/* NULL ok */
+/* The back end's name: "sqlite" or "postgresql" (static). */
+const char *store_backend(const struct store *st);
+/* True when spec names a PostgreSQL store (a URL starting with
+ * postgresql:// or postgres://, or "postgresql:" and a key=value
+ * string). */
+bool store_spec_is_postgresql(const char *spec);
 /* 0 when the database answers a trivial query. */
 WARN_UNUSED_RESULT
 int store_ping(struct store *st);
@@ -79,14 +79,6 @@ WARN_UNUSED_RESULT
 int store_task_peek(struct store *st, const char *id, char **owner,
     int64_t *rev);
 
-struct store_list_query {
-	const char *owner;		/* required */
-	const char *context_id;		/* NULL = any */
-	int state;			/* -1 = any, else enum task_state */
-	int64_t updated_after_ms;	/* 0 = any */
-	size_t page_size;		/* 1..100 */
-	const char *page_token;		/* NULL or "" = first page */
-};
 /*
  * Tasks of one owner, newest first.  *tasks is a new array of *n new
  * tasks (caller frees with task_list_free); *next_token is a new
@@ -99,12 +91,6 @@ WARN_UNUSED_RESULT
 int store_task_list(struct store *st, const struct store_list_query *q,
     struct task ***tasks, size_t *n, char **next_token, int64_t *total,
     char **err);
-/* A task of a page: which, and which write of it. */
-struct store_task_ref {
-	char id[UUID_STR_LEN];
-	int64_t rev;
-	int64_t created_ms;
-};
 /*
  * store_task_list's page as refs only, read from an index (no row):
  * *refs is a new array of *n (caller frees); *next_token and *total as
@@ -141,46 +127,6 @@ void store_push_free(struct push_config *pc);	/* NULL ok */
 /* store_push_free each of n configs, then the array (NULL ok). */
 void store_push_list_free(struct push_config **pcs, size_t n);
 
-/*
- * The pod registry (schema 2): every pod the agent created, who owns it,
- * the limits the cost guard enforces and the host key pinned at first
- * contact.  A row is written before anything else learns of the pod and
- * kept after the pod is terminated (state "terminated" and the reason).
- */
-struct pod_rec {
-	char *pod_id;
-	char *name;		/* <prefix>-<task id> */
-	char *task_id;		/* the provisioning task */
-	char *owner;		/* JWT sub of whoever provisioned it */
-	char *state;		/* "active", "stopped" or "terminated" */
-	char *gpu_type_id;
-	char *cloud;		/* "SECURE" or "COMMUNITY" */
-	int gpu_count;
-	double cost_per_hr;	/* last rate RunPod reported */
-	char *public_ip;	/* NULL until SSH is reachable */
-	int ssh_port;
-	char *host_fp;		/* "SHA256:..." pinned, or NULL */
-	int64_t max_runtime_ms;
-	double max_cost_usd;
-	int64_t running_ms;	/* accrued while RunPod billed it */
-	double cost_usd;	/* accrued */
-	int64_t last_check_ms;	/* when running_ms/cost_usd were updated */
-	char *reason;		/* why it was terminated or stopped by the
-				 * agent, or NULL */
-	int64_t idle_ms;	/* schema 4: stop after this long unused;
-				 * 0: never */
-	int64_t last_used_ms;	/* schema 4: when a task last used it */
-	int disk_gb;		/* schema 5: container disk, GB */
-	int volume_gb;		/* schema 5: volume disk (mounts.persistent),
-				 * GB; 0: none */
-	int64_t stopped_ms;	/* schema 5: accrued while stopped (EXITED) */
-	double storage_usd;	/* schema 5: disk storage accrued, running
-				 * and stopped; cost_usd is compute only */
-	char *label;		/* schema 6: the owner's label for it
-				 * (provision's pod_name), or NULL */
-	int64_t created_ms;
-	int64_t updated_ms;
-};
 
 /* Insert or update the whole row (key pod_id).  0, or -1 with *err. */
 WARN_UNUSED_RESULT

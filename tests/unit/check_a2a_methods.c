@@ -47,7 +47,7 @@ env_start(struct env *w)
 	tu_subdir_make(tu_topdir(), w->dir, sizeof(w->dir));
 	w->cfg = tu_configf("store_path = %s/tasks.db\ndiagnostics = true\n"
 	    "artifact_dir = %s\n", w->dir, w->dir);
-	ck_assert_msg(store_open(w->cfg->store_path, &w->st, &err) == 0,
+	ck_assert_msg(store_open(w->cfg->store_path, NULL, &w->st, &err) == 0,
 	    "store_open: %s", err ? err : "?");
 	ck_assert_msg(tasks_start(w->cfg, w->st, listener, ops_resolve,
 	    &err) == 0, "tasks_start: %s", err ? err : "?");

@@ -192,6 +192,67 @@ START_TEST(test_nats_url)
 }
 END_TEST
 
+/* store: empty or sqlite:/PATH (SQLite), or a PostgreSQL URL without a
+ * password (never echoed); store_password_file only with PostgreSQL. */
+START_TEST(test_store)
+{
+	struct config *cfg = NULL;
+	char text[512], *err = NULL;
+	const char *p;
+
+	p = write_conf(base);
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_str_eq(config_store_spec(cfg), cfg->store_path);
+	ck_assert(!config_store_is_postgresql(cfg));
+	config_free(cfg);
+	unlink(p);
+	snprintf(text, sizeof(text), "%sstore = sqlite:/var/x/t.db\n", base);
+	p = write_conf(text);
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert_str_eq(config_store_spec(cfg), "sqlite:/var/x/t.db");
+	config_free(cfg);
+	unlink(p);
+	snprintf(text, sizeof(text), "%sstore = sqlite:x.db\n", base);
+	expect_error(text, "store: the SQLite file must be an absolute path");
+	snprintf(text, sizeof(text), "%sstore = mysql://h/db\n", base);
+	expect_error(text, "store: expected sqlite:/PATH or postgresql://");
+	snprintf(text, sizeof(text), "%sstore_password_file = /etc/pw\n",
+	    base);
+	expect_error(text, "store_password_file: only for a PostgreSQL");
+#ifdef HAVE_LIBPQ
+	snprintf(text, sizeof(text), "%sstore = postgresql://ia@127.0.0.1:5432"
+	    "/instag?sslmode=disable\nstore_password_file = /etc/pw\n", base);
+	p = write_conf(text);
+	ck_assert_int_eq(config_load(p, &cfg, &err), 0);
+	ck_assert(config_store_is_postgresql(cfg));
+	ck_assert_str_eq(cfg->store_password_file, "/etc/pw");
+	config_free(cfg);
+	unlink(p);
+	snprintf(text, sizeof(text), "%sstore = postgresql://ia:hunter2@h/db\n",
+	    base);
+	p = write_conf(text);
+	ck_assert_int_eq(config_load(p, &cfg, &err), -1);
+	ck_assert_ptr_nonnull(strstr(err, "store_password_file"));
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	free(err);
+	err = NULL;
+	unlink(p);
+	snprintf(text, sizeof(text), "%sstore = postgres://h/db?password=hunter2"
+	    "\n", base);
+	expect_error(text, "store: the URL holds a password");
+	snprintf(text, sizeof(text), "%sstore = postgresql://h/db\n"
+	    "store_password_file = rel/pw\n", base);
+	expect_error(text, "store_password_file: must be an absolute path");
+#else
+	snprintf(text, sizeof(text), "%sstore = postgresql://h/db\n", base);
+	expect_error(text, "store: this build has no PostgreSQL support");
+#endif
+	(void)cfg;
+	(void)err;
+	(void)p;
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct config *cfg = NULL;
@@ -313,6 +374,7 @@ config_suite(void)
 	tcase_add_test(tc, test_env_override);
 	tcase_add_test(tc, test_cidr);
 	tcase_add_test(tc, test_nats_url);
+	tcase_add_test(tc, test_store);
 	tcase_add_test(tc, test_keys_documented);
 	tcase_add_test(tc, test_keys_in_example);
 	suite_add_tcase(s, tc);

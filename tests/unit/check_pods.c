@@ -296,10 +296,10 @@ START_TEST(test_podcost_accrue)
 	 * from its last_check_ms (30 min more, started again). */
 	tu_tmpdir_make(dir, sizeof(dir), "podcost");
 	snprintf(path, sizeof(path), "%s/t.db", dir);
-	ck_assert_int_eq(store_open(path, &st, &err), 0);
+	ck_assert_int_eq(store_open(path, NULL, &st, &err), 0);
 	ck_assert_int_eq(store_pod_put(st, &r, &err), 0);
 	store_close(st);
-	ck_assert_int_eq(store_open(path, &st, &err), 0);
+	ck_assert_int_eq(store_open(path, NULL, &st, &err), 0);
 	ck_assert_int_eq(store_pod_get(st, "p1", &g), 0);
 	ck_assert(near(g->storage_usd, r.storage_usd));
 	ck_assert_int_eq(g->stopped_ms, r.stopped_ms);

@@ -50,7 +50,7 @@ world_up(struct world *w, const char *artifacts, const char *extra)
 	    xasprintf("%s/artifacts", w->dir);
 	w->cfg = tu_configf("artifact_dir = %s\n%s", art, extra ? extra : "");
 	free(art);
-	ck_assert_msg(store_open(w->db, &w->st, &err) == 0, "store: %s",
+	ck_assert_msg(store_open(w->db, NULL, &w->st, &err) == 0, "store: %s",
 	    err ? err : "?");
 	ck_assert_msg(pods_init(w->cfg, w->st, &err) == 0, "pods: %s",
 	    err ? err : "?");

@@ -38,7 +38,7 @@ open_ok(const char *path)
 	struct store *st = NULL;
 	char *err = NULL;
 
-	ck_assert_msg(store_open(path, &st, &err) == 0, "store_open: %s",
+	ck_assert_msg(store_open(path, NULL, &st, &err) == 0, "store_open: %s",
 	    err ? err : "?");
 	ck_assert_ptr_nonnull(st);
 	ck_assert_ptr_null(err);
@@ -162,7 +162,7 @@ START_TEST(test_open_errors)
 	/* A newer schema is refused and left as it was. */
 	db_path(path, sizeof(path));
 	exec_sql(path, "CREATE TABLE future (x); PRAGMA user_version = 99;");
-	ck_assert_int_eq(store_open(path, &st, &err), -1);
+	ck_assert_int_eq(store_open(path, NULL, &st, &err), -1);
 	ck_assert_ptr_null(st);
 	ck_assert_ptr_nonnull(err);
 	ck_assert_msg(strstr(err, "99") != NULL && strstr(err, "newer"),
@@ -182,7 +182,7 @@ START_TEST(test_open_errors)
 	/* A directory that does not exist. */
 	snprintf(path, sizeof(path), "%s/no/such/dir/tasks.db", tu_topdir());
 	st = (struct store *)&st;
-	ck_assert_int_eq(store_open(path, &st, &err), -1);
+	ck_assert_int_eq(store_open(path, NULL, &st, &err), -1);
 	ck_assert_ptr_null(st);
 	ck_assert_ptr_nonnull(err);
 	ck_assert_msg(strstr(err, path) != NULL, "error '%s'", err);
@@ -199,7 +199,7 @@ START_TEST(test_open_errors)
 		    fp);
 		fclose(fp);
 	}
-	ck_assert_int_eq(store_open(path, &st, &err), -1);
+	ck_assert_int_eq(store_open(path, NULL, &st, &err), -1);
 	ck_assert_ptr_null(st);
 	ck_assert_ptr_nonnull(err);
 	free(err);

@@ -93,7 +93,7 @@ open_store(struct env *w)
 	char *err = NULL;
 
 	w->st = NULL;
-	ck_assert_msg(store_open(w->cfg->store_path, &w->st, &err) == 0,
+	ck_assert_msg(store_open(w->cfg->store_path, NULL, &w->st, &err) == 0,
 	    "store_open: %s", err ? err : "?");
 }
 
