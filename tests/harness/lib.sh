@@ -288,7 +288,7 @@ ia_agent_stop() {
 		return 0
 	fi
 	pid=$(cat "$IA_DIR/agent$IA_AX.pid")
-	if ! ia_stop_pidfile "$IA_DIR/agent$IA_AX.pid" "agent$IA_AX" "$IA_ACONF"; then
+	if ! ia_stop_pidfile "$IA_DIR/agent$IA_AX.pid" "${label#the }" "$IA_ACONF"; then
 		return 1
 	fi
 	# The wrapper writes agent<i>.exit right after the agent ends.
