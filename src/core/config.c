@@ -27,6 +27,7 @@ const struct config_key config_keys[] = {
 	    0, 0),
 	KEY(store,                CFG_STR,   "", 0, 0),
 	KEY(store_password_file,  CFG_STR,   "", 0, 0),
+	KEY(lease_seconds,        CFG_INT,   "30", 2, 3600),
 	KEY(artifact_dir,         CFG_STR,   "/var/lib/instag-agent/artifacts",
 	    0, 0),
 	KEY(ready_min_free_mb,    CFG_INT,   "64", 0, 1048576),

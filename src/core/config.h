@@ -37,6 +37,7 @@ struct config {
 	char *store_path;	/* the SQLite file when store is empty */
 	char *store;		/* "", "sqlite:/path" or a PostgreSQL URL */
 	char *store_password_file;	/* PostgreSQL only; "" none */
+	long lease_seconds;	/* a task's lease on a shared store */
 	char *artifact_dir;
 	long ready_min_free_mb;
 

@@ -56,6 +56,9 @@ struct task {
 	int64_t next_wake_ms;		/* wall clock; 0 = now */
 	int64_t version;		/* bumped on every change */
 	bool cancel_requested;
+	int64_t lease_token;		/* the lease this copy was read or
+					 * claimed under (a shared store
+					 * fences writes on it); 0: new */
 };
 
 /* A new task in state submitted with fresh ids; params is taken (the

@@ -2,6 +2,7 @@
 #include "auto-config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "lib/clock.h"
 #include "lib/xalloc.h"
 #include "store/pgstore.h"
 #include "store/storebe.h"
@@ -49,7 +52,16 @@ pgstore_open(const char *conninfo, const char *password_file,
 /* A pooled connection. */
 struct pgconn {
 	PGconn *c;
+	int slot;		/* in pgstore.pids */
 	struct pgconn *next;	/* in the idle list */
+};
+
+/* Singletons held (store_singleton), each on a session of its own. */
+#define PGSTORE_SINGLETONS_MAX 4
+
+struct singleton {
+	char name[32];
+	PGconn *c;		/* holds the advisory lock while it lives */
 };
 
 struct pgstore {
@@ -61,9 +73,32 @@ struct pgstore {
 	struct pgconn *idle;
 	int nconns;		/* open, idle or taken */
 	uint64_t rows;		/* task writes (under lock) */
+	/* The pool's server processes, to tell our own writes from other
+	 * agents' in notifications (under lock; 0: free slot). */
+	int pids[PGSTORE_CONNS_MAX];
+	bool slot_used[PGSTORE_CONNS_MAX];
+	/* Leases. */
+	char *holder;		/* NULL until store_lease_config */
+	int64_t lease_ms;
+	/* The watcher (store_watch): its thread and session. */
+	pthread_t watch_th;
+	PGconn *watch_conn;	/* the first session; the thread's own */
+	bool watching, watch_stop;
+	store_change_fn watch_fn;
+	void *watch_arg;
+	/* Singletons (under slock). */
+	pthread_mutex_t slock;
+	struct singleton single[PGSTORE_SINGLETONS_MAX];
 };
 
+/* The states of an unfinished task, as SQL. */
+#define PG_ACTIVE "('submitted', 'working', 'input-required')"
+/* What a task read selects: the shared columns, rev (17), lease_token
+ * (18). */
+#define PG_TASK_READ_COLS STOREBE_TASK_READ_COLS ", lease_token"
+
 static const struct store_ops pgstore_ops;
+static void conn_track(struct pgstore *st, struct pgconn *pc);
 
 #define PG(base) ((struct pgstore *)(void *)(base))
 
@@ -174,6 +209,46 @@ static const char *const pg_schema_v1 =
     "CREATE TABLE health ("
     " id integer PRIMARY KEY CHECK (id = 1),"
     " probed_ms bigint NOT NULL);";
+
+/*
+ * Version 2: leases (docs/internals.md, "Leases").  lease_holder is the
+ * agent process that runs the task, lease_token counts the claims of it
+ * (a write is fenced on the token it was read under), lease_until when
+ * the lease runs out unless renewed.  Every task write notifies
+ * instag_task with "id token cancel_requested 0", which other agents'
+ * watchers hear at commit.  task_inbox holds follow-up messages posted
+ * by agents that do not hold the task, for its holder (a post notifies
+ * "id 0 0 1").
+ */
+static const char *const pg_schema_v2 =
+    "ALTER TABLE tasks ADD COLUMN lease_holder text,"
+    " ADD COLUMN lease_token bigint NOT NULL DEFAULT 0,"
+    " ADD COLUMN lease_until bigint NOT NULL DEFAULT 0;"
+    "CREATE INDEX tasks_lease ON tasks (lease_until, created_ms)"
+    " WHERE state IN " PG_ACTIVE ";"
+    "CREATE INDEX tasks_holder ON tasks (lease_holder)"
+    " WHERE state IN " PG_ACTIVE ";"
+    "CREATE FUNCTION instag_task_notify() RETURNS trigger"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " PERFORM pg_notify('instag_task', NEW.id || ' ' ||"
+    "  NEW.lease_token || ' ' || NEW.cancel_requested || ' 0');"
+    " RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON tasks"
+    " FOR EACH ROW EXECUTE FUNCTION instag_task_notify();"
+    "CREATE TABLE task_inbox ("
+    " seq bigserial PRIMARY KEY,"
+    " task_id text COLLATE \"C\" NOT NULL"
+    "  REFERENCES tasks (id) ON DELETE CASCADE,"
+    " msg text NOT NULL);"
+    "CREATE INDEX task_inbox_task ON task_inbox (task_id, seq);"
+    "CREATE FUNCTION instag_inbox_notify() RETURNS trigger"
+    " LANGUAGE plpgsql AS $f$ BEGIN"
+    " PERFORM pg_notify('instag_task', NEW.task_id || ' 0 0 1');"
+    " RETURN NULL;"
+    " END $f$;"
+    "CREATE TRIGGER task_inbox_notify AFTER INSERT ON task_inbox"
+    " FOR EACH ROW EXECUTE FUNCTION instag_inbox_notify();";
 
 /* The advisory lock key every agent takes to migrate (any constant
  * distinct from the other keys the agent uses). */
@@ -328,6 +403,7 @@ conn_take(struct pgstore *st, int wait_ms, char **err)
 		/* A connection the server dropped while idle: reconnect. */
 		if (PQstatus(pc->c) != CONNECTION_OK) {
 			PQreset(pc->c);
+			conn_track(st, pc);
 			if (PQstatus(pc->c) != CONNECTION_OK) {
 				char *m = conn_error(pc->c);
 
@@ -345,16 +421,46 @@ conn_take(struct pgstore *st, int wait_ms, char **err)
 		return pc;
 	}
 	st->nconns++;
-	pthread_mutex_unlock(&st->lock);
 	pc = xcalloc(1, sizeof(*pc));
-	if ((pc->c = conn_open(st, err)) != NULL)
+	for (pc->slot = 0; st->slot_used[pc->slot]; pc->slot++)
+		;	/* nconns < PGSTORE_CONNS_MAX: one is free */
+	st->slot_used[pc->slot] = true;
+	st->pids[pc->slot] = 0;
+	pthread_mutex_unlock(&st->lock);
+	if ((pc->c = conn_open(st, err)) != NULL) {
+		conn_track(st, pc);
 		return pc;
-	free(pc);
+	}
 	pthread_mutex_lock(&st->lock);
+	st->slot_used[pc->slot] = false;
+	free(pc);
 	st->nconns--;
 	pthread_cond_signal(&st->cond);
 	pthread_mutex_unlock(&st->lock);
 	return NULL;
+}
+
+/* Note pc's server process (after it connected or reconnected). */
+static void
+conn_track(struct pgstore *st, struct pgconn *pc)
+{
+	pthread_mutex_lock(&st->lock);
+	st->pids[pc->slot] = PQbackendPID(pc->c);
+	pthread_mutex_unlock(&st->lock);
+}
+
+/* Whether pid is one of the pool's server processes. */
+static bool
+conn_is_ours(struct pgstore *st, int pid)
+{
+	bool ours = false;
+	int i;
+
+	pthread_mutex_lock(&st->lock);
+	for (i = 0; i < PGSTORE_CONNS_MAX && !ours; i++)
+		ours = st->slot_used[i] && st->pids[i] == pid;
+	pthread_mutex_unlock(&st->lock);
+	return ours;
 }
 
 static void
@@ -403,6 +509,8 @@ res_why(const PGresult *r, struct pgconn *pc)
 
 	if (m != NULL)
 		return m;
+	if (pc == NULL)
+		return "unknown error";
 	return PQstatus(pc->c) != CONNECTION_OK ? "the connection to "
 	    "PostgreSQL was lost" : "unknown error";
 }
@@ -442,6 +550,7 @@ pg_run(struct pgstore *st, const char *what, const char *sql,
 	if (!res_ok(r) && PQstatus(pc->c) != CONNECTION_OK) {
 		PQclear(r);
 		PQreset(pc->c);
+		conn_track(st, pc);
 		r = PQstatus(pc->c) == CONNECTION_OK ? pg_exec(pc, sql, a) :
 		    PQmakeEmptyPGresult(pc->c, PGRES_FATAL_ERROR);
 	}
@@ -481,6 +590,33 @@ col_dbl(const PGresult *r, int row, int col)
 
 /* ---- opening and closing ------------------------------------------------- */
 
+/* One schema step inside the migration's transaction: 0, or -1 and the
+ * failed result in *fail (caller PQclear()s). */
+static int
+pg_apply(struct pgconn *pc, const char *sql, int version, PGresult **fail)
+{
+	char ins[80], vbuf[16];
+	PGresult *r = PQexec(pc->c, sql);
+
+	if (!res_ok(r)) {
+		*fail = r;
+		return -1;
+	}
+	PQclear(r);
+	snprintf(ins, sizeof(ins), "INSERT INTO instag_schema (version) "
+	    "VALUES (%d)", version);
+	r = PQexec(pc->c, ins);
+	if (!res_ok(r)) {
+		*fail = r;
+		return -1;
+	}
+	PQclear(r);
+	snprintf(vbuf, sizeof(vbuf), "%d", version);
+	log_kv(LOG_INFO, "store_migrated", "task store schema updated",
+	    "backend", "postgresql", "version", vbuf, NULL);
+	return 0;
+}
+
 /* Create or check the schema on pc, under the migration lock.  0, or -1
  * with *err. */
 static int
@@ -518,19 +654,10 @@ pg_migrate(struct pgconn *pc, char **err)
 		    version, PGSTORE_SCHEMA_VERSION);
 		goto cleanup;
 	}
-	if (version < 1) {
-		r = PQexec(pc->c, pg_schema_v1);
-		if (!res_ok(r))
-			goto dberr;
-		PQclear(r);
-		r = PQexec(pc->c, "INSERT INTO instag_schema (version) "
-		    "VALUES (1)");
-		if (!res_ok(r))
-			goto dberr;
-		PQclear(r);
-		log_kv(LOG_INFO, "store_migrated", "task store schema "
-		    "updated", "backend", "postgresql", "version", "1", NULL);
-	}
+	if (version < 1 && pg_apply(pc, pg_schema_v1, 1, &r) < 0)
+		goto dberr;
+	if (version < 2 && pg_apply(pc, pg_schema_v2, 2, &r) < 0)
+		goto dberr;
 	r = PQexec(pc->c, "COMMIT");
 	if (!res_ok(r))
 		goto dberr;
@@ -628,7 +755,9 @@ pgstore_open(const char *conninfo, const char *password_file,
 		return -1;
 	st = xcalloc(1, sizeof(*st));
 	st->base.ops = &pgstore_ops;
+	st->lease_ms = 30000;
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->slock, NULL);
 	pthread_cond_init(&st->cond, NULL);
 	st->conninfo = xstrdup(conninfo);
 	if (password_file != NULL && password_file[0] != '\0' &&
@@ -655,6 +784,16 @@ static void
 pg_close(struct store *base)
 {
 	struct pgstore *st = PG(base);
+	int i;
+
+	if (st->watching) {
+		__atomic_store_n(&st->watch_stop, true, __ATOMIC_RELEASE);
+		pthread_join(st->watch_th, NULL);
+	}
+	for (i = 0; i < PGSTORE_SINGLETONS_MAX; i++)
+		PQfinish(st->single[i].c);
+	free(st->holder);
+	pthread_mutex_destroy(&st->slock);
 
 	while (st->idle != NULL) {
 		struct pgconn *pc = st->idle;
@@ -773,12 +912,19 @@ pg_task_put(struct store *base, const struct task *t, char **err)
 	args_i64(&a, t->next_wake_ms);
 	args_i64(&a, t->version);
 	args_i64(&a, t->cancel_requested ? 1 : 0);
+	args_str(&a, st->holder);
+	args_i64(&a, t->lease_token);
+	args_i64(&a, clock_wall_ms() + st->lease_ms);
 	/* An upsert: the row keeps its push configs (no delete), and rev
-	 * counts every write. */
+	 * counts every write.  A new row is this agent's lease; an update
+	 * is fenced on the lease the copy was read under, and keeps an
+	 * owner's cancel request made meanwhile. */
 	rc = pg_run(st, "task_put", "INSERT INTO tasks (" STOREBE_TASK_COLS
+	    ", lease_holder, lease_token, lease_until"
 	    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 	    " $13::bigint, $14::bigint, $15::bigint, $16::bigint,"
-	    " $17::integer) ON CONFLICT (id) DO UPDATE SET"
+	    " $17::integer, $18, $19::bigint, $20::bigint)"
+	    " ON CONFLICT (id) DO UPDATE SET"
 	    " context_id = excluded.context_id, owner = excluded.owner,"
 	    " operation = excluded.operation, params = excluded.params,"
 	    " state = excluded.state, progress = excluded.progress,"
@@ -788,8 +934,10 @@ pg_task_put(struct store *base, const struct task *t, char **err)
 	    " updated_ms = excluded.updated_ms,"
 	    " next_wake_ms = excluded.next_wake_ms,"
 	    " version = excluded.version,"
-	    " cancel_requested = excluded.cancel_requested,"
-	    " rev = tasks.rev + 1", &a, &r, err);
+	    " cancel_requested = greatest(tasks.cancel_requested,"
+	    " excluded.cancel_requested),"
+	    " rev = tasks.rev + 1"
+	    " WHERE tasks.lease_token = excluded.lease_token", &a, &r, err);
 	for (i = 0; i < 7; i++)
 		free(json[i]);
 	if (rc < 0) {
@@ -799,6 +947,12 @@ pg_task_put(struct store *base, const struct task *t, char **err)
 		    (strncmp(why, "task store: ", 12) == 0 ? 12 : 0));
 		free(why);
 		return -1;
+	}
+	if (strcmp(PQcmdTuples(r), "0") == 0) {
+		PQclear(r);
+		*err = xstrdup("task store: cannot save task: another agent "
+		    "has claimed it (lease lost)");
+		return STORE_LEASE_LOST;
 	}
 	PQclear(r);
 	pthread_mutex_lock(&st->lock);
@@ -828,6 +982,7 @@ row_copy(const PGresult *r, int i, struct storebe_row *raw)
 		raw->text[c] = col_str(r, i, c);
 	for (c = 0; c < 6; c++)
 		raw->num[c] = 12 + c < ncol ? col_i64(r, i, 12 + c) : 0;
+	raw->lease_token = ncol > 18 ? col_i64(r, i, 18) : 0;
 }
 
 static int
@@ -839,7 +994,7 @@ pg_task_get_rev(struct store *base, const char *id, struct task **out,
 	PGresult *r;
 
 	args_str(&a, id);
-	if (pg_run(PG(base), "task_get", "SELECT " STOREBE_TASK_READ_COLS
+	if (pg_run(PG(base), "task_get", "SELECT " PG_TASK_READ_COLS
 	    " FROM tasks WHERE id = $1", &a, &r, NULL) < 0)
 		return -1;
 	if (PQntuples(r) == 0) {
@@ -964,7 +1119,7 @@ pg_task_list(struct store *base, const struct store_list_query *q,
 	snprintf(sql, sizeof(sql), "SELECT %s FROM tasks %s"
 	    " AND (created_ms, id) < ($%d::bigint, $%d)"
 	    " ORDER BY created_ms DESC, id DESC LIMIT $%d::bigint",
-	    full ? STOREBE_TASK_READ_COLS : "id, rev, created_ms", where,
+	    full ? PG_TASK_READ_COLS : "id, rev, created_ms", where,
 	    pa.n - 2, pa.n - 1, pa.n);
 	r = pg_exec(pc, sql, &pa);
 	if (!res_ok(r))
@@ -1028,9 +1183,9 @@ pg_task_active(struct store *base, struct task ***tasks, size_t *n)
 	PGresult *r;
 	int i, rows;
 
-	if (pg_run(PG(base), "task_active", "SELECT " STOREBE_TASK_COLS
-	    " FROM tasks WHERE state IN ('submitted', 'working',"
-	    " 'input-required') ORDER BY created_ms", NULL, &r, NULL) < 0)
+	if (pg_run(PG(base), "task_active", "SELECT " PG_TASK_READ_COLS
+	    " FROM tasks WHERE state IN " PG_ACTIVE " ORDER BY created_ms",
+	    NULL, &r, NULL) < 0)
 		return -1;
 	rows = PQntuples(r);
 	if (rows > 0)
@@ -1318,6 +1473,400 @@ pg_pod_list(struct store *base, const char *owner, bool with_terminated,
 	return 0;
 }
 
+/* ---- leases ------------------------------------------------------------ */
+
+static void
+pg_lease_config(struct store *base, const char *holder, int64_t lease_ms)
+{
+	struct pgstore *st = PG(base);
+
+	free(st->holder);
+	st->holder = xstrdup(holder);
+	st->lease_ms = lease_ms;
+}
+
+/* The tasks of r (PG_TASK_READ_COLS) as a new array of new tasks. */
+static void
+rows_to_tasks(const PGresult *r, struct task ***tasks, size_t *n)
+{
+	int i, rows = PQntuples(r);
+
+	if (rows > 0)
+		*tasks = xcalloc((size_t)rows, sizeof(**tasks));
+	for (i = 0; i < rows; i++) {
+		struct storebe_row raw;
+
+		row_copy(r, i, &raw);
+		(*tasks)[i] = storebe_row_parse(&raw);
+	}
+	*n = (size_t)rows;
+}
+
+static int
+pg_task_claim(struct store *base, int64_t now_ms, size_t max,
+    struct task ***tasks, size_t *n)
+{
+	struct pgstore *st = PG(base);
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+
+	args_str(&a, st->holder);
+	args_i64(&a, now_ms);
+	args_i64(&a, now_ms + st->lease_ms);
+	args_i64(&a, (int64_t)max);
+	/* SKIP LOCKED: agents claiming at once take different tasks, and
+	 * none waits for another's claim. */
+	if (pg_run(st, "task_claim", "UPDATE tasks SET lease_holder = $1,"
+	    " lease_token = lease_token + 1, lease_until = $3::bigint"
+	    " WHERE id IN (SELECT id FROM tasks WHERE state IN " PG_ACTIVE
+	    " AND lease_until < $2::bigint ORDER BY lease_until, created_ms"
+	    " LIMIT $4::bigint FOR UPDATE SKIP LOCKED)"
+	    " RETURNING " PG_TASK_READ_COLS, &a, &r, NULL) < 0)
+		return -1;
+	rows_to_tasks(r, tasks, n);
+	PQclear(r);
+	/* RETURNING keeps no order: oldest first, as resume expects. */
+	for (size_t i = 1; i < *n; i++) {
+		struct task *t = (*tasks)[i];
+		size_t j = i;
+
+		for (; j > 0 && (*tasks)[j - 1]->created_ms > t->created_ms;
+		    j--)
+			(*tasks)[j] = (*tasks)[j - 1];
+		(*tasks)[j] = t;
+	}
+	return 0;
+}
+
+static int
+pg_lease_renew(struct store *base, int64_t now_ms, struct store_held **held,
+    size_t *n)
+{
+	struct pgstore *st = PG(base);
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+	int i, rows;
+
+	args_str(&a, st->holder);
+	args_i64(&a, now_ms + st->lease_ms);
+	if (pg_run(st, "lease_renew", "UPDATE tasks SET lease_until ="
+	    " $2::bigint WHERE lease_holder = $1 AND state IN " PG_ACTIVE
+	    " RETURNING id, lease_token, cancel_requested", &a, &r,
+	    NULL) < 0)
+		return -1;
+	rows = PQntuples(r);
+	if (rows > 0)
+		*held = xcalloc((size_t)rows, sizeof(**held));
+	for (i = 0; i < rows; i++) {
+		snprintf((*held)[i].id, sizeof((*held)[i].id), "%s",
+		    PQgetvalue(r, i, 0));
+		(*held)[i].token = col_i64(r, i, 1);
+		(*held)[i].cancel_requested = col_i64(r, i, 2) != 0;
+	}
+	*n = (size_t)rows;
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_lease_release(struct store *base)
+{
+	struct pgstore *st = PG(base);
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+
+	if (st->holder == NULL)
+		return 0;
+	args_str(&a, st->holder);
+	if (pg_run(st, "lease_release", "UPDATE tasks SET lease_until = 0"
+	    " WHERE lease_holder = $1 AND state IN " PG_ACTIVE, &a, &r,
+	    NULL) < 0)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_task_request_cancel(struct store *base, const char *id)
+{
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+	int rc;
+
+	args_str(&a, id);
+	if (pg_run(PG(base), "task_request_cancel", "UPDATE tasks SET"
+	    " cancel_requested = 1, rev = rev + 1 WHERE id = $1 AND state IN "
+	    PG_ACTIVE, &a, &r, NULL) < 0)
+		return -1;
+	rc = strcmp(PQcmdTuples(r), "0") != 0 ? 0 : 1;
+	PQclear(r);
+	return rc;
+}
+
+static int
+pg_task_take(struct store *base, const char *id, struct task **out)
+{
+	struct pgstore *st = PG(base);
+	struct pgargs a = { .n = 0 };
+	struct task **tasks = NULL;
+	PGresult *r;
+	size_t n = 0;
+
+	args_str(&a, id);
+	args_str(&a, st->holder);
+	args_i64(&a, clock_wall_ms() + st->lease_ms);
+	if (pg_run(st, "task_take", "UPDATE tasks SET lease_holder = $2,"
+	    " lease_token = lease_token + 1, lease_until = $3::bigint"
+	    " WHERE id = $1 AND state = 'input-required'"
+	    " RETURNING " PG_TASK_READ_COLS, &a, &r, NULL) < 0)
+		return -1;
+	rows_to_tasks(r, &tasks, &n);
+	PQclear(r);
+	if (n == 0) {
+		free(tasks);
+		return 1;
+	}
+	*out = tasks[0];
+	free(tasks);
+	return 0;
+}
+
+static int
+pg_task_post(struct store *base, const char *id, const char *msg)
+{
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+	int rc;
+
+	args_str(&a, id);
+	args_str(&a, msg);
+	if (pg_run(PG(base), "task_post", "INSERT INTO task_inbox (task_id,"
+	    " msg) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM tasks WHERE"
+	    " id = $1 AND state IN " PG_ACTIVE ")", &a, &r, NULL) < 0)
+		return -1;
+	rc = strcmp(PQcmdTuples(r), "0") != 0 ? 0 : 1;
+	PQclear(r);
+	return rc;
+}
+
+static int
+pg_inbox_take(struct store *base, const char *id, char ***msgs, size_t *n,
+    int64_t *last)
+{
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+	int i, rows;
+
+	args_str(&a, id);
+	if (pg_run(PG(base), "inbox_take", "SELECT seq, msg FROM task_inbox"
+	    " WHERE task_id = $1 ORDER BY seq", &a, &r, NULL) < 0)
+		return -1;
+	rows = PQntuples(r);
+	if (rows > 0)
+		*msgs = xcalloc((size_t)rows, sizeof(**msgs));
+	for (i = 0; i < rows; i++) {
+		*last = col_i64(r, i, 0);
+		(*msgs)[i] = xstrdup(PQgetvalue(r, i, 1));
+	}
+	*n = (size_t)rows;
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_inbox_done(struct store *base, const char *id, int64_t last)
+{
+	struct pgargs a = { .n = 0 };
+	PGresult *r;
+
+	args_str(&a, id);
+	args_i64(&a, last);
+	if (pg_run(PG(base), "inbox_done", "DELETE FROM task_inbox WHERE"
+	    " task_id = $1 AND seq <= $2::bigint", &a, &r, NULL) < 0)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+/* ---- the watcher --------------------------------------------------------- */
+
+/* Wait up to ms for c's socket to be readable; false when it is not. */
+static bool
+watch_wait(PGconn *c, int ms)
+{
+	struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+
+	return pfd.fd >= 0 && poll(&pfd, 1, ms) > 0;
+}
+
+/* Hand one notification's "id token cancel" to the watcher's function. */
+static void
+watch_deliver(struct pgstore *st, const PGnotify *nf)
+{
+	char id[UUID_STR_LEN];
+	long long token = 0;
+	int cancel = 0, inbox = 0;
+
+	if (conn_is_ours(st, nf->be_pid))
+		return;		/* this agent's write: its listener knows */
+	if (sscanf(nf->extra, "%36s %lld %d %d", id, &token, &cancel,
+	    &inbox) != 4)
+		return;
+	st->watch_fn(id, (int64_t)token, cancel != 0, inbox != 0,
+	    st->watch_arg);
+}
+
+/* A new session that listens on instag_task, or NULL with *err. */
+static PGconn *
+watch_connect(struct pgstore *st, char **err)
+{
+	PGconn *c = conn_open(st, err);
+	PGresult *r;
+
+	if (c == NULL)
+		return NULL;
+	r = PQexec(c, "LISTEN instag_task");
+	if (!res_ok(r)) {
+		*err = xasprintf("task store: cannot listen: %s",
+		    res_why(r, NULL));
+		PQclear(r);
+		PQfinish(c);
+		return NULL;
+	}
+	PQclear(r);
+	return c;
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct pgstore *st = arg;
+	PGconn *c = st->watch_conn;
+	bool warned = false;
+
+	while (!__atomic_load_n(&st->watch_stop, __ATOMIC_ACQUIRE)) {
+		PGnotify *nf;
+
+		if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+			char *err = NULL;
+
+			PQfinish(c);
+			c = watch_connect(st, &err);
+			if (c == NULL) {
+				if (!warned)
+					log_kv(LOG_WARN, "store_watch", err ?
+					    err : "cannot listen", NULL);
+				warned = true;
+				free(err);
+				sleep(1);
+				continue;
+			}
+			free(err);
+			warned = false;
+		}
+		/* A bounded wait, so that stop is seen within a second. */
+		if (!watch_wait(c, 1000))
+			continue;
+		if (!PQconsumeInput(c))
+			continue;	/* broken: reconnect above */
+		while ((nf = PQnotifies(c)) != NULL) {
+			watch_deliver(st, nf);
+			PQfreemem(nf);
+		}
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+static int
+pg_watch(struct store *base, store_change_fn fn, void *arg)
+{
+	struct pgstore *st = PG(base);
+
+	if (st->watching)
+		return -1;
+	char *err = NULL;
+
+	st->watch_fn = fn;
+	st->watch_arg = arg;
+	st->watch_stop = false;
+	/* Listening before this returns: no change after it is missed. */
+	if ((st->watch_conn = watch_connect(st, &err)) == NULL) {
+		log_kv(LOG_WARN, "store_watch", err, NULL);
+		free(err);
+		return -1;
+	}
+	if (pthread_create(&st->watch_th, NULL, watch_main, st) != 0) {
+		PQfinish(st->watch_conn);
+		st->watch_conn = NULL;
+		return -1;
+	}
+	st->watching = true;
+	return 0;
+}
+
+/* ---- singletons ---------------------------------------------------------- */
+
+/*
+ * A singleton is a session-level advisory lock, held on a session of its
+ * own for as long as this process lives: when it dies (or its session
+ * does), PostgreSQL releases the lock and the next agent to ask takes it.
+ * Each call checks that the session still answers; a lost session is
+ * a lost singleton until a new one wins the lock again.
+ */
+static bool
+pg_singleton(struct store *base, const char *name)
+{
+	struct pgstore *st = PG(base);
+	struct singleton *s = NULL;
+	char *err = NULL;
+	PGresult *r;
+	bool held = false;
+	int i;
+
+	pthread_mutex_lock(&st->slock);
+	for (i = 0; i < PGSTORE_SINGLETONS_MAX && s == NULL; i++)
+		if (strcmp(st->single[i].name, name) == 0 ||
+		    st->single[i].name[0] == '\0')
+			s = &st->single[i];
+	if (s == NULL)
+		goto cleanup;	/* more names than slots: a bug */
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	if (s->c != NULL) {
+		/* Held: still, while the session answers. */
+		r = PQexec(s->c, "SELECT 1");
+		held = res_ok(r);
+		PQclear(r);
+		if (held)
+			goto cleanup;
+		PQfinish(s->c);
+		s->c = NULL;
+	}
+	if ((s->c = conn_open(st, &err)) == NULL) {
+		free(err);
+		goto cleanup;
+	}
+	{
+		const char *v[1] = { name };
+
+		r = PQexecParams(s->c, "SELECT pg_try_advisory_lock("
+		    "hashtext('instag-agent singleton ' || $1))", 1, NULL, v,
+		    NULL, NULL, 0);
+	}
+	held = res_ok(r) && PQntuples(r) == 1 &&
+	    strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!held) {
+		PQfinish(s->c);
+		s->c = NULL;
+	} else
+		log_kv(LOG_INFO, "singleton_taken", "this agent runs the "
+		    "singleton now", "name", name, NULL);
+cleanup:
+	pthread_mutex_unlock(&st->slock);
+	return held;
+}
+
 static const struct store_ops pgstore_ops = {
 	.name = "postgresql",
 	.close = pg_close,
@@ -1337,6 +1886,17 @@ static const struct store_ops pgstore_ops = {
 	.pod_put = pg_pod_put,
 	.pod_get = pg_pod_get,
 	.pod_list = pg_pod_list,
+	.lease_config = pg_lease_config,
+	.task_claim = pg_task_claim,
+	.lease_renew = pg_lease_renew,
+	.lease_release = pg_lease_release,
+	.task_request_cancel = pg_task_request_cancel,
+	.task_take = pg_task_take,
+	.task_post = pg_task_post,
+	.inbox_take = pg_inbox_take,
+	.inbox_done = pg_inbox_done,
+	.watch = pg_watch,
+	.singleton = pg_singleton,
 };
 
 #endif /* HAVE_LIBPQ */

@@ -18,7 +18,7 @@
 struct store;
 
 /* The schema this agent writes (the table instag_schema holds it). */
-#define PGSTORE_SCHEMA_VERSION 1
+#define PGSTORE_SCHEMA_VERSION 2
 
 /*
  * Open the store at conninfo (a postgresql:// URL or a libpq key=value

@@ -198,6 +198,101 @@ store_pod_list(struct store *st, const char *owner, bool with_terminated,
 	return st->ops->pod_list(st, owner, with_terminated, out, n);
 }
 
+bool
+store_shared(const struct store *st)
+{
+	return st->ops->task_claim != NULL;
+}
+
+void
+store_lease_config(struct store *st, const char *holder, int64_t lease_ms)
+{
+	if (st->ops->lease_config != NULL)
+		st->ops->lease_config(st, holder, lease_ms);
+}
+
+int
+store_task_claim(struct store *st, int64_t now_ms, size_t max,
+    struct task ***tasks, size_t *n)
+{
+	*tasks = NULL;
+	*n = 0;
+	/* One agent: every unfinished task is its own. */
+	if (st->ops->task_claim == NULL)
+		return st->ops->task_active(st, tasks, n);
+	return st->ops->task_claim(st, now_ms, max, tasks, n);
+}
+
+int
+store_lease_renew(struct store *st, int64_t now_ms, struct store_held **held,
+    size_t *n)
+{
+	*held = NULL;
+	*n = 0;
+	return st->ops->lease_renew != NULL ?
+	    st->ops->lease_renew(st, now_ms, held, n) : 0;
+}
+
+int
+store_lease_release(struct store *st)
+{
+	return st->ops->lease_release != NULL ? st->ops->lease_release(st) :
+	    0;
+}
+
+int
+store_task_request_cancel(struct store *st, const char *id)
+{
+	return st->ops->task_request_cancel != NULL ?
+	    st->ops->task_request_cancel(st, id) : 1;
+}
+
+int
+store_task_take(struct store *st, const char *id, struct task **out)
+{
+	*out = NULL;
+	return st->ops->task_take != NULL ? st->ops->task_take(st, id, out) :
+	    1;
+}
+
+int
+store_task_post(struct store *st, const char *id, const char *msg)
+{
+	return st->ops->task_post != NULL ? st->ops->task_post(st, id, msg) :
+	    1;
+}
+
+int
+store_inbox_take(struct store *st, const char *id, char ***msgs, size_t *n,
+    int64_t *last)
+{
+	*msgs = NULL;
+	*n = 0;
+	*last = 0;
+	return st->ops->inbox_take != NULL ?
+	    st->ops->inbox_take(st, id, msgs, n, last) : 0;
+}
+
+int
+store_inbox_done(struct store *st, const char *id, int64_t last)
+{
+	return st->ops->inbox_done != NULL ?
+	    st->ops->inbox_done(st, id, last) : 0;
+}
+
+int
+store_watch(struct store *st, store_change_fn fn, void *arg)
+{
+	return st->ops->watch != NULL ? st->ops->watch(st, fn, arg) : 0;
+}
+
+bool
+store_singleton(struct store *st, const char *name)
+{
+	return st->ops->singleton != NULL ? st->ops->singleton(st, name) :
+	    true;
+}
+
 void
 store_push_free(struct push_config *pc)
 {

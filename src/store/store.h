@@ -53,9 +53,16 @@ WARN_UNUSED_RESULT
 int store_probe_write(struct store *st, int wait_ms, int64_t now_ms,
     char **why);
 
-/* Insert or replace the whole row.  0, or -1 with *err.  Writes that
- * arrive together are committed together (group commit); each returns
- * after the COMMIT that holds its row. */
+/*
+ * Insert or replace the whole row.  0, or -1 with *err.  Writes that
+ * arrive together are committed together (group commit on SQLite); each
+ * returns after the COMMIT that holds its row.  On a shared store the
+ * update of an existing row is fenced: it is made only while the row's
+ * lease token is still t->lease_token, else STORE_LEASE_LOST (another
+ * agent has claimed the task since this copy was read; nothing written).
+ * A new row is leased to this agent (store_lease_config).  An owner's
+ * cancel request on the row is never cleared by a put.
+ */
 WARN_UNUSED_RESULT
 int store_task_put(struct store *st, const struct task *t, char **err);
 /* Task rows written and the transactions (batches) that wrote them,
@@ -127,6 +134,75 @@ void store_push_free(struct push_config *pc);	/* NULL ok */
 /* store_push_free each of n configs, then the array (NULL ok). */
 void store_push_list_free(struct push_config **pcs, size_t n);
 
+
+/*
+ * ---- Leases: which agent runs a task (docs/internals.md, "Leases") ----
+ * On a shared store (PostgreSQL: several agents) every unfinished task
+ * is leased to one agent at a time, which alone runs its steps; on
+ * SQLite (one agent) these calls are trivial: every task is this
+ * process's.
+ */
+/* True when other agents may share the store. */
+bool store_shared(const struct store *st);
+/* This process's lease holder name (unique per start; copied) and the
+ * lease time.  Call once, before the first task write. */
+void store_lease_config(struct store *st, const char *holder,
+    int64_t lease_ms);
+/*
+ * Claim up to max unfinished tasks whose lease is free or expired (every
+ * unfinished task on SQLite): each gets this holder, a new lease token
+ * (in t->lease_token) and a lease until now_ms + the lease time.
+ * *tasks: a new array of *n new tasks, oldest first (caller frees with
+ * task_list_free).  0, or -1.
+ */
+WARN_UNUSED_RESULT
+int store_task_claim(struct store *st, int64_t now_ms, size_t max,
+    struct task ***tasks, size_t *n);
+/* Extend every lease of this holder to now_ms + the lease time: *held a
+ * new array of *n (caller frees), the tasks it still holds.  0, or -1
+ * (then leases may run out: stop starting steps). */
+WARN_UNUSED_RESULT
+int store_lease_renew(struct store *st, int64_t now_ms,
+    struct store_held **held, size_t *n);
+/* End this holder's leases now (at shutdown), so that other agents may
+ * claim its tasks at once.  0, or -1. */
+int store_lease_release(struct store *st);
+/* Ask the holder of unfinished task id to cancel it (sets its
+ * cancel_requested).  0; 1 when no such unfinished task; -1 on error. */
+WARN_UNUSED_RESULT
+int store_task_request_cancel(struct store *st, const char *id);
+/*
+ * Take the lease of task id, which must wait for input, from whichever
+ * agent holds it (none of its steps runs while it waits): 0 and *out
+ * (the row, with the new token; caller task_free()s); 1 when it does
+ * not wait for input; -1 on error.
+ */
+WARN_UNUSED_RESULT
+int store_task_take(struct store *st, const char *id, struct task **out);
+/*
+ * Post a follow-up message (JSON text, copied) to unfinished task id for
+ * its holder to add to the history (store_inbox_take): 0; 1 when there
+ * is no such unfinished task (add it to the row yourself); -1 on error.
+ */
+WARN_UNUSED_RESULT
+int store_task_post(struct store *st, const char *id, const char *msg);
+/* The messages posted to task id, oldest first: *msgs a new array of *n
+ * new strings (caller frees each and the array), and *last the mark to
+ * give store_inbox_done once they are in the task's committed history.
+ * 0, or -1. */
+WARN_UNUSED_RESULT
+int store_inbox_take(struct store *st, const char *id, char ***msgs,
+    size_t *n, int64_t *last);
+/* Delete task id's posted messages up to last.  0, or -1. */
+int store_inbox_done(struct store *st, const char *id, int64_t last);
+/* Call fn for every task row that another agent's session writes, from
+ * now until store_close (no-op on SQLite).  0, or -1. */
+WARN_UNUSED_RESULT
+int store_watch(struct store *st, store_change_fn fn, void *arg);
+/* Whether this process holds the singleton name (at most one process of
+ * those sharing the store does; it keeps it while it lives, and another
+ * takes it over when it dies).  Always true on SQLite. */
+bool store_singleton(struct store *st, const char *name);
 
 /* Insert or update the whole row (key pod_id).  0, or -1 with *err. */
 WARN_UNUSED_RESULT

@@ -43,6 +43,7 @@ storebe_row_parse(struct storebe_row *raw)
 	t->next_wake_ms = raw->num[2];
 	t->version = raw->num[3];
 	t->cancel_requested = raw->num[4] != 0;
+	t->lease_token = raw->lease_token;
 	if (t->params == NULL)
 		t->params = json_object_new_object();
 	if (t->artifacts == NULL)

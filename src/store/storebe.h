@@ -54,6 +54,22 @@ struct store_ops {
 	    struct pod_rec **out);
 	int (*pod_list)(struct store *st, const char *owner,
 	    bool with_terminated, struct pod_rec ***out, size_t *n);
+	/* Leases (store.h); NULL: not shared, trivial. */
+	void (*lease_config)(struct store *st, const char *holder,
+	    int64_t lease_ms);
+	int (*task_claim)(struct store *st, int64_t now_ms, size_t max,
+	    struct task ***tasks, size_t *n);
+	int (*lease_renew)(struct store *st, int64_t now_ms,
+	    struct store_held **held, size_t *n);
+	int (*lease_release)(struct store *st);
+	int (*task_request_cancel)(struct store *st, const char *id);
+	int (*task_take)(struct store *st, const char *id, struct task **out);
+	int (*task_post)(struct store *st, const char *id, const char *msg);
+	int (*inbox_take)(struct store *st, const char *id, char ***msgs,
+	    size_t *n, int64_t *last);
+	int (*inbox_done)(struct store *st, const char *id, int64_t last);
+	int (*watch)(struct store *st, store_change_fn fn, void *arg);
+	bool (*singleton)(struct store *st, const char *name);
 };
 
 /* The head of every back end's own struct (its first member). */
@@ -86,6 +102,7 @@ struct store {
 struct storebe_row {
 	char *text[12];
 	int64_t num[6];
+	int64_t lease_token;	/* 0 where the back end has none */
 };
 
 /* The task of a copied row: a new task (caller task_free()s); frees the

@@ -6,12 +6,16 @@
 #ifndef IA_STORETYPES_H
 #define IA_STORETYPES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "lib/uuid.h"
 
 struct store;	/* an open store, of either back end */
+
+/* store_task_put: another agent holds the task now (nothing written). */
+#define STORE_LEASE_LOST (-2)
 
 struct push_config {
 	char *task_id;
@@ -81,5 +85,19 @@ struct pod_rec {
 	int64_t created_ms;
 	int64_t updated_ms;
 };
+
+/* A task this holder still holds, as a lease renewal found it. */
+struct store_held {
+	char id[UUID_STR_LEN];
+	int64_t token;
+	bool cancel_requested;
+};
+
+/* What another agent changed (store_watch; called on the store's own
+ * thread): task id's row (its lease token and whether its owner asked to
+ * cancel it), or, inbox true, a message was posted to it
+ * (store_task_post; token and cancel_requested then say nothing). */
+typedef void (*store_change_fn)(const char *id, int64_t token,
+    bool cancel_requested, bool inbox, void *arg);
 
 #endif

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/clock.h"
 #include "lib/hash.h"
@@ -15,6 +17,8 @@
 #include "tasks/tasks.h"
 #include "lib/xalloc.h"
 #include "lib/strbuf.h"
+#include "lib/uuid.h"
+#include "lib/attrs.h"
 
 #define NBUCKETS 4096
 /* How long a follow-up waits for the waiting task's running step. */
@@ -28,12 +32,18 @@ struct entry {
 	bool busy;		/* an executor thread is running its step */
 	bool cancel;		/* cancel asked while busy */
 	json_object *pending;	/* messages that arrived while busy */
+	bool lost;		/* another agent claimed it (shared store) */
+	bool drain;		/* messages were posted to it for its holder
+				 * (store_task_post): add them before its
+				 * next step */
+	int64_t since_ms;	/* when this agent took it in */
 };
 
 static struct {
 	const struct config *cfg;
 	struct store *store;
 	tasks_listener_fn listener;
+	tasks_listener_fn remote;	/* changes other agents made */
 	tasks_resolve_fn resolve;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -45,7 +55,19 @@ static struct {
 	struct entry **heap;
 	size_t hn, hcap;
 	struct tasks_stats stats;
+	/* Leases, on a shared store (docs/internals.md, "Leases"). */
+	bool shared;
+	char holder[160];
+	int64_t lease_ms;
+	int64_t lease_ok_until;	/* start no step after this (not renewed) */
+	bool lease_started;
+	pthread_t lease_th;
+	pthread_cond_t lease_cond;
+	unsigned long claimed, lost;	/* counters, under lock */
 } X = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Tasks claimed at most per round of the lease thread. */
+#define TASKS_CLAIM_MAX 64
 
 /* ---- registry ---------------------------------------------------------- */
 
@@ -168,15 +190,79 @@ notify(const struct task *t)
 		X.listener(t);
 }
 
-static void
+/* Commit t: 0, -1 (logged), or STORE_LEASE_LOST (another agent has
+ * claimed it: this copy is no longer to be written or announced). */
+static int
 persist(struct task *t)
 {
 	char *err = NULL;
+	int rc = store_task_put(X.store, t, &err);
 
-	if (store_task_put(X.store, t, &err) < 0) {
+	if (rc == STORE_LEASE_LOST)
+		log_kv(LOG_WARN, "task_lease_lost", "another agent has "
+		    "claimed the task; this agent drops its copy", "task",
+		    t->id, NULL);
+	else if (rc < 0)
 		log_kv(LOG_ERROR, "store_error", err, "task", t->id, NULL);
-		free(err);
+	free(err);
+	return rc;
+}
+
+/* Forget entry e (not busy; lock held): its task is done or another
+ * agent's now. */
+static void
+entry_drop(struct entry *e)
+{
+	heap_remove(e);
+	reg_remove(e);
+	json_object_put(e->pending);
+	task_free(e->t);
+	free(e);
+}
+
+/*
+ * Add the messages posted to e's task by other agents to its history and
+ * commit it (e is this thread's: busy, or the lock held).  A new snapshot
+ * to announce (caller notifies and frees), or NULL when there was none.
+ * The posts are deleted only after the commit that holds them, so a
+ * crash in between repeats a message rather than losing it.
+ */
+static struct task *
+drain_inbox(struct entry *e)
+{
+	char **msgs = NULL;
+	size_t n = 0, i;
+	int64_t last = 0;
+	struct task *snap = NULL;
+
+	e->drain = false;
+	if (store_inbox_take(X.store, e->t->id, &msgs, &n, &last) < 0 ||
+	    n == 0) {
+		free(msgs);
+		return NULL;
 	}
+	for (i = 0; i < n; i++) {
+		json_object *m = json_tokener_parse(msgs[i]);
+
+		if (m != NULL)
+			task_add_history(e->t, m, X.cfg->task_history_max);
+		free(msgs[i]);
+	}
+	free(msgs);
+	e->t->version++;
+	e->t->updated_ms = clock_wall_ms();
+	switch (persist(e->t)) {
+	case 0:
+		IGNORE_RESULT(store_inbox_done(X.store, e->t->id, last));
+		snap = task_clone(e->t);
+		break;
+	case STORE_LEASE_LOST:
+		e->lost = true;
+		break;
+	default:
+		break;
+	}
+	return snap;
 }
 
 static void
@@ -232,8 +318,10 @@ executor_main(void *arg)
 	pthread_mutex_lock(&X.lock);
 	while (!X.stopping) {
 		struct entry *e;
-		enum step_result r;
+		enum step_result r = STEP_DONE;
+		struct task *snap;
 		bool cancel;
+		int rc;
 		int64_t now = clock_wall_ms();
 
 		if (X.hn == 0) {
@@ -247,21 +335,46 @@ executor_main(void *arg)
 			continue;
 		}
 		heap_remove(e);
+		if (now > X.lease_ok_until) {
+			/* Leases not renewed for two thirds of their time:
+			 * another agent may claim this task any moment, so
+			 * start no step until a renewal succeeds. */
+			heap_push(e, now + 1000);
+			continue;
+		}
 		e->busy = true;
 		cancel = e->cancel;
 		X.stats.running++;
 		pthread_mutex_unlock(&X.lock);
 
-		r = run_step(e->t, cancel);
-		if (task_state_terminal(e->t->state))
-			r = STEP_DONE;
-		persist(e->t);
-		notify(e->t);
+		snap = e->drain ? drain_inbox(e) : NULL;
+		if (snap != NULL) {
+			notify(snap);
+			task_free(snap);
+		}
+		if (e->lost)
+			rc = STORE_LEASE_LOST;
+		else {
+			r = run_step(e->t, cancel);
+			if (task_state_terminal(e->t->state))
+				r = STEP_DONE;
+			rc = persist(e->t);
+			if (rc != STORE_LEASE_LOST)
+				notify(e->t);
+		}
 
 		pthread_mutex_lock(&X.lock);
 		X.stats.running--;
 		X.stats.steps++;
 		e->busy = false;
+		if (rc == STORE_LEASE_LOST || e->lost) {
+			/* Another agent runs it now, from its checkpoint. */
+			X.lost++;
+			entry_drop(e);
+			pthread_cond_broadcast(&X.cond);
+			pthread_cond_broadcast(&X.step_end);
+			continue;
+		}
 		if (e->pending != NULL) {
 			size_t k, np = json_object_array_length(e->pending);
 			for (k = 0; k < np; k++)
@@ -270,7 +383,13 @@ executor_main(void *arg)
 				    X.cfg->task_history_max);
 			json_object_put(e->pending);
 			e->pending = NULL;
-			persist(e->t);
+			if (persist(e->t) == STORE_LEASE_LOST) {
+				X.lost++;
+				entry_drop(e);
+				pthread_cond_broadcast(&X.cond);
+				pthread_cond_broadcast(&X.step_end);
+				continue;
+			}
 			notify(e->t);
 		}
 		if (r == STEP_DONE) {
@@ -289,16 +408,212 @@ executor_main(void *arg)
 	return NULL;
 }
 
-static void
+static struct entry *
 enqueue_locked(struct task *t)
 {
 	struct entry *e = xcalloc(1, sizeof(*e));
 
 	e->t = t;
 	e->hidx = SIZE_MAX;
+	e->since_ms = clock_wall_ms();
 	reg_add(e);
 	heap_push(e, t->next_wake_ms);
 	pthread_cond_signal(&X.cond);
+	return e;
+}
+
+/* ---- leases (a shared store) -------------------------------------------- */
+
+static int
+held_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct store_held *)a)->id,
+	    ((const struct store_held *)b)->id);
+}
+
+/*
+ * What a renewal found (lock held): a task this agent took in before the
+ * renewal began but no longer holds (or holds under another token) is
+ * another agent's now; one whose owner asked to cancel it is canceled
+ * here.
+ */
+static void
+lease_reconcile(struct store_held *held, size_t n, int64_t began_ms)
+{
+	size_t b;
+
+	qsort(held, n, sizeof(*held), held_cmp);
+	for (b = 0; b < NBUCKETS; b++) {
+		struct entry *e = X.buckets[b], *next;
+
+		for (; e != NULL; e = next) {
+			struct store_held key, *h;
+
+			next = e->next;
+			if (e->since_ms >= began_ms)
+				continue;	/* newer than the renewal */
+			snprintf(key.id, sizeof(key.id), "%s", e->t->id);
+			h = bsearch(&key, held, n, sizeof(*held), held_cmp);
+			if (h == NULL || h->token != e->t->lease_token) {
+				log_kv(LOG_WARN, "task_lease_lost", "another "
+				    "agent has claimed the task", "task",
+				    e->t->id, NULL);
+				if (e->busy)
+					e->lost = true;
+				else {
+					X.lost++;
+					entry_drop(e);
+				}
+			} else if (h->cancel_requested && !e->cancel) {
+				e->cancel = true;
+				e->t->cancel_requested = true;
+				if (!e->busy) {
+					heap_remove(e);
+					heap_push(e, 0);
+				}
+			}
+		}
+	}
+	pthread_cond_broadcast(&X.cond);
+}
+
+/* Take in tasks claimed from the store (lock held). */
+static void
+lease_adopt(struct task **claimed, size_t n, bool resumed_here)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		struct entry *e;
+
+		if ((e = reg_find(claimed[i]->id)) != NULL) {
+			/* Ours already (a renewal raced a claim): keep the
+			 * copy in memory, under the new token. */
+			e->t->lease_token = claimed[i]->lease_token;
+			task_free(claimed[i]);
+			continue;
+		}
+		log_kv(LOG_INFO, "task_resumed", resumed_here ?
+		    "resuming unfinished task" : "claimed a task whose "
+		    "agent stopped renewing its lease", "task",
+		    claimed[i]->id, "operation", claimed[i]->operation,
+		    "state", task_state_name(claimed[i]->state), NULL);
+		e = enqueue_locked(claimed[i]);
+		e->drain = X.shared;	/* messages posted meanwhile */
+		X.claimed++;
+	}
+}
+
+/*
+ * The lease thread (shared store only): every third of the lease time it
+ * renews every lease this agent holds (one statement), reconciles what
+ * it holds, and claims tasks whose agent stopped renewing (at most
+ * TASKS_CLAIM_MAX a round).  When renewals fail for two thirds of the
+ * lease time, executors start no step (lease_ok_until).
+ */
+static void *
+lease_main(void *arg)
+{
+	int64_t tick = X.lease_ms / 3;
+
+	(void)arg;
+	pthread_mutex_lock(&X.lock);
+	while (!X.stopping) {
+		struct timespec ts = clock_ts(clock_wall_ms() + tick);
+		struct store_held *held = NULL;
+		struct task **claimed = NULL;
+		size_t nh = 0, nc = 0;
+		int64_t began;
+		int rr, rc = -1;
+
+		pthread_cond_timedwait(&X.lease_cond, &X.lock, &ts);
+		if (X.stopping)
+			break;
+		pthread_mutex_unlock(&X.lock);
+		began = clock_wall_ms();
+		rr = store_lease_renew(X.store, began, &held, &nh);
+		if (rr == 0)
+			rc = store_task_claim(X.store, clock_wall_ms(),
+			    TASKS_CLAIM_MAX, &claimed, &nc);
+		pthread_mutex_lock(&X.lock);
+		if (rr == 0) {
+			X.lease_ok_until = began + X.lease_ms * 2 / 3;
+			lease_reconcile(held, nh, began);
+		} else
+			log_msg(LOG_WARN, "lease_renew_failed", "cannot renew "
+			    "task leases; steps stop at %lld",
+			    (long long)X.lease_ok_until);
+		if (rc == 0)
+			lease_adopt(claimed, nc, false);
+		free(held);
+		free(claimed);
+	}
+	pthread_mutex_unlock(&X.lock);
+	return NULL;
+}
+
+/*
+ * The store's watcher (shared store only): another agent wrote task id.
+ * A task held here: lost when its token changed; canceled when its owner
+ * asked; messages posted to it are added.  Anyone else's: its streams
+ * and waits here hear of the change (the remote listener).
+ */
+static void
+on_store_change(const char *id, int64_t token, bool cancel, bool inbox,
+    void *arg)
+{
+	struct entry *e;
+	struct task *snap = NULL, *t = NULL;
+
+	(void)arg;
+	pthread_mutex_lock(&X.lock);
+	e = reg_find(id);
+	if (e != NULL) {
+		if (!inbox && token != e->t->lease_token) {
+			if (e->busy)
+				e->lost = true;
+			else {
+				X.lost++;
+				entry_drop(e);
+			}
+			e = NULL;
+		} else if (!inbox && cancel && !e->cancel) {
+			e->cancel = true;
+			e->t->cancel_requested = true;
+			if (!e->busy) {
+				heap_remove(e);
+				heap_push(e, 0);
+				pthread_cond_signal(&X.cond);
+			}
+		} else if (inbox) {
+			if (e->busy)
+				e->drain = true;
+			else
+				snap = drain_inbox(e);
+			if (e->lost && !e->busy)
+				entry_drop(e);
+		}
+		pthread_mutex_unlock(&X.lock);
+		if (snap != NULL) {
+			notify(snap);
+			task_free(snap);
+		}
+		if (e != NULL || inbox)
+			return;
+	} else
+		pthread_mutex_unlock(&X.lock);
+	if (inbox || X.remote == NULL)
+		return;
+	if (store_task_get(X.store, id, &t) == 0) {
+		X.remote(t);
+		task_free(t);
+	}
+}
+
+void
+tasks_set_remote_listener(tasks_listener_fn fn)
+{
+	X.remote = fn;
 }
 
 int
@@ -321,19 +636,48 @@ tasks_start(const struct config *cfg, struct store *st,
 		pthread_cond_init(&X.step_end, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	if (store_task_active(st, &active, &n) < 0) {
+	pthread_cond_init(&X.lease_cond, NULL);
+	X.shared = store_shared(st);
+	X.lease_ms = cfg->lease_seconds * 1000;
+	X.lease_ok_until = INT64_MAX;
+	X.lease_started = false;
+	{
+		char host[64] = "", id[UUID_STR_LEN];
+
+		if (gethostname(host, sizeof(host) - 1) != 0)
+			snprintf(host, sizeof(host), "unknown");
+		uuid_v4(id);
+		snprintf(X.holder, sizeof(X.holder), "%s/%ld/%.8s", host,
+		    (long)getpid(), id);
+	}
+	store_lease_config(st, X.holder, X.lease_ms);
+	if (X.shared)
+		X.lease_ok_until = clock_wall_ms() + X.lease_ms * 2 / 3;
+	/* One agent: every unfinished task.  Several: those whose lease
+	 * is free or has run out; the lease thread claims the rest as
+	 * their agents stop renewing. */
+	if (store_task_claim(st, clock_wall_ms(), X.shared ? 100000 :
+	    SIZE_MAX, &active, &n) < 0) {
 		*err = xstrdup("cannot read unfinished tasks from the store");
 		return -1;
 	}
 	pthread_mutex_lock(&X.lock);
-	for (i = 0; i < n; i++) {
-		log_kv(LOG_INFO, "task_resumed", "resuming unfinished task",
-		    "task", active[i]->id, "operation", active[i]->operation,
-		    "state", task_state_name(active[i]->state), NULL);
-		enqueue_locked(active[i]);
-	}
+	lease_adopt(active, n, true);
 	pthread_mutex_unlock(&X.lock);
 	free(active);
+	if (X.shared) {
+		if (pthread_create(&X.lease_th, NULL, lease_main, NULL) != 0) {
+			*err = xstrdup("cannot start the lease thread");
+			return -1;
+		}
+		X.lease_started = true;
+		if (store_watch(st, on_store_change, NULL) < 0)
+			log_msg(LOG_WARN, "store_watch", "cannot watch other "
+			    "agents' changes: cancels and messages reach "
+			    "this agent's tasks at the next lease renewal");
+		log_kv(LOG_INFO, "leases", "tasks are leased: several agents "
+		    "share the store", "holder", X.holder, NULL);
+	}
 
 	X.nthreads = (size_t)cfg->executor_threads;
 	X.threads = xcalloc(X.nthreads, sizeof(*X.threads));
@@ -358,7 +702,12 @@ tasks_stop(int grace_s)
 	pthread_mutex_lock(&X.lock);
 	X.stopping = true;
 	pthread_cond_broadcast(&X.cond);
+	pthread_cond_broadcast(&X.lease_cond);
 	pthread_mutex_unlock(&X.lock);
+	if (X.lease_started) {
+		pthread_join(X.lease_th, NULL);
+		X.lease_started = false;
+	}
 	ts = clock_ts(clock_wall_ms() + (int64_t)grace_s * 1000);
 	for (i = 0; i < X.nthreads; i++) {
 		if (pthread_timedjoin_np(X.threads[i], NULL, &ts) != 0) {
@@ -371,6 +720,11 @@ tasks_stop(int grace_s)
 	free(X.threads);
 	X.threads = NULL;
 	X.nthreads = 0;
+	/* Other agents may take this one's tasks at once, not after the
+	 * lease time. */
+	if (X.shared && store_lease_release(X.store) == 0)
+		log_msg(LOG_INFO, "leases_released", "task leases released "
+		    "for other agents");
 	/* Tasks left are in the store and resume at the next start. */
 	pthread_mutex_lock(&X.lock);
 	for (b = 0; b < NBUCKETS; b++) {
@@ -489,8 +843,18 @@ tasks_cancel(const char *id, const char *owner, struct task **out)
 			return TASKS_CANCEL_ERROR;
 		if (task_state_terminal((*out)->state))
 			return TASKS_CANCEL_NOT_CANCELABLE;
-		/* In the store but not queued: shutting down. */
-		return TASKS_CANCEL_ERROR;
+		if (!X.shared)	/* in the store, not queued: stopping */
+			return TASKS_CANCEL_ERROR;
+		/* Another agent holds it: ask it, through the row. */
+		task_free(*out);
+		*out = NULL;
+		rc = store_task_request_cancel(X.store, id);
+		if (rc < 0 || tasks_get(id, owner, out) != 0)
+			return TASKS_CANCEL_ERROR;
+		if (rc == 1)	/* it finished meanwhile */
+			return task_state_terminal((*out)->state) ?
+			    TASKS_CANCEL_NOT_CANCELABLE : TASKS_CANCEL_ERROR;
+		return TASKS_CANCEL_OK;
 	}
 	if (!X.resolve(e->t->operation, X.cfg, &run))
 		run.cancel = NULL;
@@ -561,6 +925,27 @@ tasks_add_message(const char *id, const char *owner, json_object *msg,
 		json_object_put(msg);
 		return rc;
 	}
+	if (X.shared && !task_state_terminal((*out)->state)) {
+		/* Another agent holds it: post the message for its holder,
+		 * who adds it to the history (store_task_post). */
+		char *text = ju_dump(msg);
+
+		rc = store_task_post(X.store, id, text);
+		free(text);
+		if (rc <= 0) {
+			pthread_mutex_unlock(&X.lock);
+			json_object_put(msg);
+			return rc;
+		}
+		/* It finished meanwhile: add it to the row here. */
+		task_free(*out);
+		*out = NULL;
+		if ((rc = tasks_get(id, owner, out)) != 0) {
+			pthread_mutex_unlock(&X.lock);
+			json_object_put(msg);
+			return rc;
+		}
+	}
 	task_add_history(*out, msg, X.cfg->task_history_max);
 	persist(*out);
 	pthread_mutex_unlock(&X.lock);
@@ -580,6 +965,21 @@ tasks_give_input(const char *id, const char *owner, const char *expect_op,
 	*out = NULL;
 	pthread_mutex_lock(&X.lock);
 	e = uuid_valid(id) ? reg_find(id) : NULL;
+	if (e == NULL && X.shared && uuid_valid(id)) {
+		/* Another agent may hold it while it waits: take it over
+		 * (no step of it runs while it waits for input). */
+		struct task *w = NULL;
+
+		if (tasks_get(id, owner, &w) == 0 &&
+		    w->state == TASK_INPUT_REQUIRED &&
+		    store_task_take(X.store, id, &t) == 0) {
+			if (strcmp(t->owner, owner) == 0)
+				e = enqueue_locked(t);
+			else
+				task_free(t);	/* cannot be: same id */
+		}
+		task_free(w);
+	}
 	if (e != NULL && e->busy) {
 		/* The waiting task's own step (it only renews its expiry)
 		 * may be running: wait for it to end, a bounded while, on a

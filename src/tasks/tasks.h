@@ -38,7 +38,16 @@ typedef bool (*tasks_resolve_fn)(const char *operation,
  * with a snapshot the listener must not keep (clone it to keep it). */
 typedef void (*tasks_listener_fn)(const struct task *snapshot);
 
-/* Start the executor; resumes every non-terminal task from the store. */
+/*
+ * On a shared store (several agents), fn hears of the changes other
+ * agents commit to tasks this agent does not hold (for its streams and
+ * waits; not for push or events, which the writing agent sends).  Set
+ * before tasks_start; NULL: none.
+ */
+void tasks_set_remote_listener(tasks_listener_fn fn);
+/* Start the executor; resumes every non-terminal task from the store (on
+ * a shared store: those whose lease is free or has run out; the lease
+ * thread claims others as their agents stop renewing). */
 WARN_UNUSED_RESULT
 int tasks_start(const struct config *cfg, struct store *st,
     tasks_listener_fn listener, tasks_resolve_fn resolve, char **err);

@@ -240,7 +240,7 @@ START_TEST(test_schema)
 	c = admin(schema);
 	v = sql1(c, "SELECT string_agg(version::text, ',') FROM "
 	    "instag_schema");
-	ck_assert_str_eq(v, "1");
+	ck_assert_str_eq(v, "1,2");
 	free(v);
 	v = sql1(c, "SELECT count(*) FROM pg_tables WHERE schemaname = "
 	    "current_schema() AND tablename IN ('tasks', 'task_counts', "
@@ -764,6 +764,249 @@ START_TEST(test_reconnect)
 }
 END_TEST
 
+/* A store as one agent: holder name and a short lease. */
+static struct store *
+agent_open(const char *url, const char *holder, int64_t lease_ms)
+{
+	struct store *st = open_ok(url);
+
+	store_lease_config(st, holder, lease_ms);
+	return st;
+}
+
+/* Claim on st until a task comes (its lease ran out), at most
+ * TU_HANG_MS: the claimed tasks (n of them). */
+static struct task **
+claim_wait(struct store *st, size_t *n)
+{
+	struct task **got = NULL;
+	int64_t until = tu_now_ms() + TU_HANG_MS;
+
+	do {
+		ck_assert_int_eq(store_task_claim(st, tu_now_ms(), 10, &got,
+		    n), 0);
+		if (*n > 0)
+			return got;
+		free(got);
+		usleep(50 * 1000);
+	} while (tu_now_ms() < until);
+	ck_abort_msg("no task came free within %d ms", TU_HANG_MS);
+	return NULL;
+}
+
+/* The lease of a task moves from a dead agent to a live one; the old
+ * holder's writes are refused; cancel requests and take-overs go
+ * through the row. */
+START_TEST(test_leases)
+{
+	char schema[64], url[700], *err = NULL;
+	struct store *a, *b;
+	struct task *t, **got, *g = NULL;
+	struct store_held *held = NULL;
+	size_t n = 0;
+
+	schema_new(schema, sizeof(schema), url, sizeof(url));
+	a = agent_open(url, "agent-a", 600);
+	b = agent_open(url, "agent-b", 600);
+	ck_assert(store_shared(a));
+	t = task_new("alice", "diag.timer", NULL, NULL);
+	put_ok(a, t);			/* a new row is a's lease */
+	ck_assert_int_eq(store_task_claim(b, tu_now_ms(), 10, &got, &n), 0);
+	ck_assert_uint_eq(n, 0);	/* a's lease holds */
+	free(got);
+	ck_assert_int_eq(store_lease_renew(a, tu_now_ms(), &held, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(held[0].id, t->id);
+	ck_assert(held[0].token == 0);
+	free(held);
+
+	/* a stops renewing: b claims the task, under a new token. */
+	got = claim_wait(b, &n);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(got[0]->id, t->id);
+	ck_assert(got[0]->lease_token == 1);
+	/* a's stale copy is fenced out; b's writes go through. */
+	t->state = TASK_WORKING;
+	ck_assert_int_eq(store_task_put(a, t, &err), STORE_LEASE_LOST);
+	ck_assert_msg(strstr(err, "lease lost") != NULL, "%s", err);
+	free(err);
+	err = NULL;
+	ck_assert_int_eq(store_lease_renew(a, tu_now_ms(), &held, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	free(held);
+	got[0]->state = TASK_WORKING;
+	put_ok(b, got[0]);
+	ck_assert_int_eq(store_task_get(a, t->id, &g), 0);
+	ck_assert_int_eq(g->state, TASK_WORKING);
+	ck_assert(g->lease_token == 1);
+	task_free(g);
+
+	/* a asks for a cancel: b sees it at its renewal, and its put does
+	 * not clear it. */
+	ck_assert_int_eq(store_task_request_cancel(a, t->id), 0);
+	put_ok(b, got[0]);
+	ck_assert_int_eq(store_lease_renew(b, tu_now_ms(), &held, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(held[0].cancel_requested);
+	free(held);
+
+	/* A task waiting for input: a takes it over from b at once. */
+	ck_assert_int_eq(store_task_take(a, t->id, &g), 1);	/* working */
+	got[0]->state = TASK_INPUT_REQUIRED;
+	put_ok(b, got[0]);
+	ck_assert_int_eq(store_task_take(a, t->id, &g), 0);
+	ck_assert(g->lease_token == 2);
+	ck_assert_int_eq(store_task_put(b, got[0], &err), STORE_LEASE_LOST);
+	free(err);
+	err = NULL;
+	g->state = TASK_COMPLETED;
+	put_ok(a, g);
+	task_free(g);
+	/* Finished: nobody claims it, and a cancel request finds none. */
+	ck_assert_int_eq(store_task_request_cancel(b, t->id), 1);
+	task_list_free(got, 1);
+
+	/* A clean stop releases at once. */
+	t = (task_free(t), task_new("bob", "diag.timer", NULL, NULL));
+	put_ok(a, t);
+	ck_assert_int_eq(store_lease_release(a), 0);
+	ck_assert_int_eq(store_task_claim(b, tu_now_ms(), 10, &got, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	task_list_free(got, n);
+	task_free(t);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
+/* What a watcher hears. */
+struct heard {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	char ids[16][UUID_STR_LEN];
+	bool inbox[16];
+	int n;
+};
+
+static void
+heard_fn(const char *id, int64_t token, bool cancel, bool inbox, void *arg)
+{
+	struct heard *h = arg;
+
+	(void)token;
+	(void)cancel;
+	pthread_mutex_lock(&h->lock);
+	if (h->n < 16) {
+		snprintf(h->ids[h->n], sizeof(h->ids[0]), "%s", id);
+		h->inbox[h->n] = inbox;
+		h->n++;
+	}
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Wait until h has heard n things (at most TU_HANG_MS). */
+static void
+heard_wait(struct heard *h, int n)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += TU_HANG_MS / 1000;
+	pthread_mutex_lock(&h->lock);
+	while (h->n < n && pthread_cond_timedwait(&h->cond, &h->lock,
+	    &ts) == 0)
+		;
+	ck_assert_msg(h->n >= n, "heard %d of %d", h->n, n);
+	pthread_mutex_unlock(&h->lock);
+}
+
+/* Another agent's writes and posts reach the watcher; the watching
+ * store's own do not; posted messages wait for the holder. */
+START_TEST(test_watch_inbox)
+{
+	char schema[64], url[700], **msgs = NULL;
+	struct store *a, *b;
+	struct task *t, *mine;
+	struct heard h = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .cond = PTHREAD_COND_INITIALIZER };
+	int64_t last = 0;
+	size_t n = 0;
+
+	schema_new(schema, sizeof(schema), url, sizeof(url));
+	a = agent_open(url, "agent-a", 30000);
+	b = agent_open(url, "agent-b", 30000);
+	ck_assert_int_eq(store_watch(b, heard_fn, &h), 0);
+	/* b's own write first: it must not be heard. */
+	mine = task_new("bob", "diag.timer", NULL, NULL);
+	put_ok(b, mine);
+	t = task_new("alice", "diag.timer", NULL, NULL);
+	put_ok(a, t);
+	heard_wait(&h, 1);
+	ck_assert_str_eq(h.ids[0], t->id);
+	ck_assert(!h.inbox[0]);
+	ck_assert_int_eq(store_task_post(a, t->id, "{\"role\":\"user\","
+	    "\"text\":\"one\"}"), 0);
+	ck_assert_int_eq(store_task_post(a, t->id, "{\"text\":\"two\"}"),
+	    0);
+	heard_wait(&h, 3);
+	ck_assert_str_eq(h.ids[1], t->id);
+	ck_assert(h.inbox[1] && h.inbox[2]);
+	ck_assert_int_eq(store_inbox_take(b, t->id, &msgs, &n, &last), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_ptr_nonnull(strstr(msgs[0], "one"));
+	ck_assert_ptr_nonnull(strstr(msgs[1], "two"));
+	free(msgs[0]);
+	free(msgs[1]);
+	free(msgs);
+	ck_assert_int_eq(store_inbox_done(b, t->id, last), 0);
+	ck_assert_int_eq(store_inbox_take(b, t->id, &msgs, &n, &last), 0);
+	ck_assert_uint_eq(n, 0);
+	free(msgs);
+	/* A finished task takes no post: the caller writes the row. */
+	t->state = TASK_COMPLETED;
+	put_ok(a, t);
+	ck_assert_int_eq(store_task_post(a, t->id, "{}"), 1);
+	ck_assert_int_eq(store_task_post(a, "00000000-0000-4000-8000-"
+	    "000000000000", "{}"), 1);
+	heard_wait(&h, 4);
+	pthread_mutex_lock(&h.lock);
+	for (int i = 0; i < h.n; i++)
+		ck_assert_str_ne(h.ids[i], mine->id);
+	pthread_mutex_unlock(&h.lock);
+	task_free(t);
+	task_free(mine);
+	store_close(b);	/* stops its watcher */
+	store_close(a);
+}
+END_TEST
+
+/* One holder of a singleton at a time; it passes on when the holder's
+ * store closes (as when its process dies). */
+START_TEST(test_singleton)
+{
+	char schema[64], url[700];
+	struct store *a, *b;
+	int64_t until;
+	bool b_has = false;
+
+	schema_new(schema, sizeof(schema), url, sizeof(url));
+	a = agent_open(url, "agent-a", 30000);
+	b = agent_open(url, "agent-b", 30000);
+	ck_assert(store_singleton(a, "podguard"));
+	ck_assert(store_singleton(a, "podguard"));	/* kept */
+	ck_assert(!store_singleton(b, "podguard"));
+	ck_assert(store_singleton(b, "other"));
+	store_close(a);
+	until = tu_now_ms() + TU_HANG_MS;
+	while (!(b_has = store_singleton(b, "podguard")) &&
+	    tu_now_ms() < until)
+		usleep(50 * 1000);
+	ck_assert(b_has);
+	store_close(b);
+}
+END_TEST
+
 static Suite *
 pgstore_suite(void)
 {
@@ -781,6 +1024,9 @@ pgstore_suite(void)
 	tcase_add_test(tc, test_two_agents);
 	tcase_add_test(tc, test_probe_locked);
 	tcase_add_test(tc, test_reconnect);
+	tcase_add_test(tc, test_leases);
+	tcase_add_test(tc, test_watch_inbox);
+	tcase_add_test(tc, test_singleton);
 	suite_add_tcase(s, tc);
 	return s;
 }

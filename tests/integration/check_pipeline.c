@@ -5,6 +5,11 @@
  * sshd with the fake InsTaG tree (tests/fake-instag), real MP4/WAV input
  * through PUT /uploads, the rendered videos back through GET /artifacts.
  * Every test ends with the stand-in holding none of the agent's pods.
+ *
+ * Built a second time as check_pipeline_agents (PIPELINE_AGENTS defined):
+ * three agents behind one nginx upstream share a throwaway PostgreSQL
+ * store (tests/harness/start with IA_STORE=postgresql IA_AGENTS=3), and
+ * a pipeline outlives SIGKILL of whichever agent holds it, at every step.
  */
 #include "auto-config.h"
 
@@ -16,6 +21,14 @@
 
 #include "integration/itest.h"
 #include "unit/testutil.h"
+
+#ifdef PIPELINE_AGENTS
+/* This build runs its own suite (at the end); the one-agent tests and
+ * the helpers only they use are compiled, not run. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-const-variable"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#endif
 
 static const char *admin(void) { return getenv("AGENT_TOKEN"); }
 
@@ -767,6 +780,206 @@ START_TEST(test_recover_lost_pod)
 }
 END_TEST
 
+#ifdef PIPELINE_AGENTS
+
+/* Agent i's pid, from its pid file (0 when it has none). */
+static long
+agent_pid(int i)
+{
+	char name[32], *text;
+	const char *file;
+	long pid;
+
+	snprintf(name, sizeof(name), "AGENT%d_PID_FILE", i);
+	if ((file = getenv(name)) == NULL || access(file, R_OK) != 0)
+		return 0;
+	text = tu_read_file(file);
+	pid = strtol(text, NULL, 10);
+	free(text);
+	return pid;
+}
+
+/* Which agent (1..IA_AGENTS) holds task id's lease now, read from the
+ * store; 0 when none does (finished, or its lease ran out). */
+static int
+holder_of(const char *id)
+{
+	char cmd[1024], line[256] = "", *slash;
+	int i, n = atoi(getenv("IA_AGENTS"));
+	long pid;
+	FILE *fp;
+
+	/* id is a task id the agent made (a UUID): safe in the command. */
+	snprintf(cmd, sizeof(cmd), "PGPASSWORD=\"$(cat \"$PG_PASSWORD_FILE\")\" "
+	    "psql -X -q -At -d \"$PG_URL\" -c \"SELECT lease_holder FROM "
+	    "tasks WHERE id = '%s' AND lease_until > (extract(epoch FROM "
+	    "clock_timestamp()) * 1000)::bigint\"", id);
+	fp = popen(cmd, "r");
+	ck_assert_ptr_nonnull(fp);
+	if (fgets(line, sizeof(line), fp) == NULL)
+		line[0] = '\0';
+	ck_assert_int_eq(pclose(fp), 0);
+	/* The holder is "host/pid/nonce". */
+	if ((slash = strchr(line, '/')) == NULL)
+		return 0;
+	pid = strtol(slash + 1, NULL, 10);
+	for (i = 1; i <= n; i++)
+		if (agent_pid(i) == pid)
+			return i;
+	return 0;
+}
+
+static void
+agent_ctl(const char *what, int i)
+{
+	ck_assert_int_eq(itest_sh("'%s/tests/harness/agent' '%s' %s %d >&2",
+	    getenv("top_srcdir"), getenv("HARNESS_DIR"), what, i), 0);
+}
+
+/*
+ * SIGKILL of the agent that holds the pipeline, at every step and once
+ * in the middle of training: another agent claims it when the lease runs
+ * out (lease_seconds = 2 here) and resumes it from its checkpoint, and
+ * the killed agent comes back only after that.  The pipeline completes
+ * with one pod created, no stage run twice, the pod released, and more
+ * than one agent having run it.
+ */
+START_TEST(test_failover_every_step)
+{
+	const char *root = getenv("POD_ROOT");
+	int before[8], creates = itest_runpod_created();
+	int last = 0, kills = 0, step, i, who, ran_on = 0;
+	bool held = true, seen[17] = { false };
+	char st[32], *id;
+
+	register_assets();
+	count_fakes(before);
+	POD("echo hold > '%s/fake-control/train_face'", root);
+	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
+	    ""));
+	for (i = 0; i < 6000; i++) {	/* a hang guard: 10 min */
+		step = task_step(id, st, sizeof(st));
+		if (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
+		    strcmp(st, "canceled") == 0)
+			break;
+		who = holder_of(id);
+		if (who > 0 && !seen[who]) {
+			seen[who] = true;
+			ran_on++;
+		}
+		if (who > 0 && ((held && itest_fake_calls("train_face") >
+		    before[0]) || step != last)) {
+			int next = 0, k;
+
+			agent_ctl("kill", who);
+			kills++;
+			if (held && itest_fake_calls("train_face") >
+			    before[0]) {
+				POD("rm -f '%s/fake-control/train_face'",
+				    root);
+				held = false;
+			}
+			last = step;
+			/* Another agent takes it over (bounded: 60 s). */
+			for (k = 0; k < 600 && (next == 0 || next == who);
+			    k++) {
+				task_step(id, st, sizeof(st));
+				if (strcmp(st, "working") != 0 &&
+				    strcmp(st, "submitted") != 0)
+					break;
+				next = holder_of(id);
+				usleep(100000);
+			}
+			agent_ctl("start", who);
+		} else
+			usleep(10000);
+	}
+	ck_assert_msg(strcmp(st, "completed") == 0, "ended %s after %d kills",
+	    st, kills);
+	ck_assert_int_ge(kills, 6);
+	ck_assert_int_ge(ran_on, 2);
+	assert_ran_once(before, 2);
+	ck_assert_int_eq(itest_runpod_created() - creates, 1);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	free(id);
+}
+END_TEST
+
+/* A cancel sent to an agent that does not hold the pipeline reaches the
+ * one that does: the task ends canceled, its remote job and pod gone. */
+START_TEST(test_cancel_elsewhere)
+{
+	const char *root = getenv("POD_ROOT");
+	int before = itest_fake_calls("train_face"), i, who = 0, other;
+	char params[128], url[512], name[32], *id, *body;
+	struct itest_resp r;
+
+	POD("echo hold > '%s/fake-control/train_face'", root);
+	id = itest_start_task(admin(), "instag.pipeline", pl_params("may",
+	    ""));
+	for (i = 0; i < 1200 && itest_fake_calls("train_face") == before; i++)
+		usleep(100000);
+	ck_assert_msg(itest_fake_calls("train_face") > before,
+	    "training never started");
+	for (i = 0; i < 100 && (who = holder_of(id)) == 0; i++)
+		usleep(100000);
+	ck_assert_int_gt(who, 0);
+	other = who % atoi(getenv("IA_AGENTS")) + 1;
+	/* Straight to the other agent (its own location in nginx). */
+	snprintf(name, sizeof(name), "AGENT%d_URL", other);
+	ck_assert_ptr_nonnull(getenv(name));
+	snprintf(url, sizeof(url), "%s/api/a2a", getenv(name));
+	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
+	body = NULL;
+	ck_assert_int_ge(asprintf(&body, "{\"type\":\"task_request\","
+	    "\"payload\":{\"operation\":\"tasks.cancel\",\"params\":%s}}",
+	    params), 0);
+	itest_request_url("POST", url, getenv("AGENT_CA"), admin(),
+	    "application/json", body, strlen(body), &r);
+	ck_assert_msg(r.status == 200, "%ld: %s", r.status, r.body);
+	itest_resp_free(&r);
+	free(body);
+	ck_assert_str_eq(itest_wait_task(admin(), id, 120000), "canceled");
+	POD("rm -f '%s/fake-control/train_face'", root);
+	for (i = 0; i < 600 && itest_runpod_live_pods() != 0; i++)
+		usleep(100000);
+	ck_assert_int_eq(itest_runpod_live_pods(), 0);
+	ck_assert_int_ne(itest_pod_sh("pgrep -f 'train_fac[e].py'"), 0);
+	free(id);
+}
+END_TEST
+
+static void
+agents_up(void)
+{
+	tu_require(access("/usr/lib/postgresql", X_OK) == 0 ||
+	    itest_sh("command -v initdb >/dev/null 2>&1") == 0,
+	    "PostgreSQL's server programs not found (install the Debian "
+	    "package 'postgresql')");
+	setenv("IA_STORE", "postgresql", 1);
+	setenv("IA_AGENTS", "3", 1);
+	setenv("INSTAG_AGENT_LEASE_SECONDS", "2", 1);
+	itest_harness_up();
+}
+
+static Suite *
+agents_suite(void)
+{
+	Suite *s = suite_create("pipeline-agents");
+	TCase *tc = tcase_create("agents");
+
+	tcase_set_timeout(tc, 900);
+	tcase_add_test(tc, test_failover_every_step);
+	tcase_add_test(tc, test_cancel_elsewhere);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TU_MAIN(.suites = { agents_suite }, .setup = agents_up,
+    .teardown = itest_harness_down, .nofork = true)
+
+#else /* one agent */
+
 static Suite *
 pipeline_suite(void)
 {
@@ -791,3 +1004,5 @@ pipeline_suite(void)
 /* In order, in one process: the tests share the pod's checkout. */
 TU_MAIN(.suites = { pipeline_suite }, .setup = itest_harness_up,
     .teardown = itest_harness_down, .nofork = true)
+
+#endif

@@ -237,8 +237,8 @@ START_TEST(test_store)
 	free(err);
 	err = NULL;
 	unlink(p);
-	snprintf(text, sizeof(text), "%sstore = postgres://h/db?password=hunter2"
-	    "\n", base);
+	snprintf(text, sizeof(text), "%sstore = postgres://h/db?"
+	    "password=hunter2\n", base);
 	expect_error(text, "store: the URL holds a password");
 	snprintf(text, sizeof(text), "%sstore = postgresql://h/db\n"
 	    "store_password_file = rel/pw\n", base);

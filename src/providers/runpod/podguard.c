@@ -20,6 +20,7 @@
 static struct {
 	const struct config *cfg;
 	struct store *store;
+	bool leader;		/* holds the podguard singleton */
 	pthread_t thread;
 	bool running, stopping;
 	pthread_mutex_t lock;
@@ -338,6 +339,28 @@ cleanup:
 
 /* ---- the thread ---------------------------------------------------------- */
 
+/*
+ * Whether this agent runs the cost guard and the reaper now: always with
+ * one agent (SQLite); with several on a shared store, the one holding
+ * the "podguard" singleton (store_singleton), so each pod is checked and
+ * each stray reaped by one agent, not by all.  Logs the changes.
+ */
+static bool
+guard_is_leader(void)
+{
+	bool lead;
+
+	pthread_mutex_unlock(&G.lock);
+	lead = store_singleton(G.store, "podguard");
+	pthread_mutex_lock(&G.lock);
+	if (lead != G.leader)
+		log_kv(LOG_INFO, "podguard_leader", lead ? "this agent runs "
+		    "the cost guard and the reaper" : "another agent runs "
+		    "the cost guard and the reaper", NULL);
+	G.leader = lead;
+	return lead;
+}
+
 static void *
 guard_main(void *arg)
 {
@@ -351,6 +374,17 @@ guard_main(void *arg)
 	pthread_mutex_lock(&G.lock);
 	while (!G.stopping) {
 		now = clock_wall_ms();
+		if ((now >= next_reap || now >= next_cost) &&
+		    !guard_is_leader()) {
+			/* Another agent on the shared store runs them; ask
+			 * again next interval (it takes over within one
+			 * interval of that agent's death). */
+			next_reap = reap && now >= next_reap ? now +
+			    G.cfg->cost_guard_interval * 1000 : next_reap;
+			next_cost = now >= next_cost ? now +
+			    G.cfg->cost_guard_interval * 1000 : next_cost;
+			continue;
+		}
 		if (now >= next_reap) {
 			pthread_mutex_unlock(&G.lock);
 			reap_round();
@@ -388,6 +422,7 @@ guard_start(const struct config *cfg, struct store *st, char **err)
 	G.cfg = cfg;
 	G.store = st;
 	G.stopping = false;
+	G.leader = !store_shared(st);
 	if (pthread_create(&G.thread, NULL, guard_main, NULL) != 0) {
 		*err = xstrdup("cannot start the cost guard thread");
 		return -1;
