@@ -8,9 +8,14 @@
 #   harness.state         what stop and agent need (sourced by them)
 #   env                   the export lines start prints (`. $HARNESS_DIR/env`)
 #   agent.conf agent.log agent.pid agent.exit (exit status after it ended)
+#   agent<i>.conf ... and run/agent<i>.sock for agents 2..IA_AGENTS
+#   nginx-agent<i>-locations.conf  with IA_AGENTS > 1: the project's locations
+#                         file passing to one agent's upstream (instag_agent_<i>)
+#   pg/                   with IA_STORE=postgresql: the cluster (tests/harness/pg)
 #   nginx.conf nginx.pid nginx-error.log nginx-access.log nginx.stderr
 #   jwt.key (0600)  tls/{ca,server}.{pem,key}  run/agent.sock
-#   state/tasks.db  state/artifacts/  nginx-tmp/
+#   state/tasks.db (SQLite only)  state/artifacts/ (every agent's
+#   artifact_dir, uploads in state/artifacts/uploads)  nginx-tmp/
 
 # Used by the scripts that source this file.
 # shellcheck disable=SC2034
@@ -112,8 +117,8 @@ ia_save_state() {
 	{
 		for v in IA_DIR IA_AGENT_BIN IA_NGINX_BIN IA_PORT AGENT_URL \
 		    AGENT_CA AGENT_CONF NGINX_ROOT_URL IA_FAKE_RUNPOD_BIN \
-		    IA_FAKE_PORT; do
-			printf '%s=%s\n' "$v" "$(ia_shquote "${!v}")"
+		    IA_FAKE_PORT IA_AGENTS IA_AGENT_PORTS IA_STORE; do
+			printf '%s=%s\n' "$v" "$(ia_shquote "${!v:-}")"
 		done
 	} >"$IA_DIR/harness.state.tmp"
 	mv -f "$IA_DIR/harness.state.tmp" "$IA_DIR/harness.state"
@@ -172,100 +177,157 @@ ia_stop_pidfile() {
 }
 
 # ---- the agent -------------------------------------------------------------
+#
+# With IA_AGENTS=N (tests/harness/start) there are N agents, numbered 1..N.
+# Agent 1's files keep their names (agent.conf agent.log agent.pid
+# agent.exit run/agent.sock); agent i > 1 has agent<i>.conf, agent<i>.log,
+# agent<i>.pid, agent<i>.exit and run/agent<i>.sock.  The functions below
+# take the agent's number as an optional last argument (default 1).
 
-ia_agent_running() {
-	ia_pid_alive "$IA_DIR/agent.pid" "$AGENT_CONF"
+# Check agent number $1 (1..IA_AGENTS) and set IA_AX (its file-name
+# suffix: empty for agent 1), IA_ACONF (its configuration) and IA_AURL
+# (the URL that reaches it alone: AGENT_URL with one agent, else its own
+# nginx server, port i of IA_AGENT_PORTS).
+ia_agent_select() {
+	local i=${1:-1} ports
+	case $i in
+	'' | *[!0-9]* | 0*) ia_die "bad agent number '$i' (1..${IA_AGENTS:-1})" ;;
+	esac
+	[ "$i" -le "${IA_AGENTS:-1}" ] ||
+	    ia_die "no agent $i: this harness has ${IA_AGENTS:-1}"
+	if [ "$i" = 1 ]; then
+		IA_AX="" IA_ACONF=$AGENT_CONF
+	else
+		IA_AX=$i IA_ACONF=$IA_DIR/agent$i.conf
+	fi
+	IA_AURL=$AGENT_URL
+	if [ "${IA_AGENTS:-1}" -gt 1 ]; then
+		read -r -a ports <<<"${IA_AGENT_PORTS:-}"
+		[ -n "${ports[$((i - 1))]:-}" ] || ia_die "no nginx port for agent $i"
+		IA_AURL=https://127.0.0.1:${ports[$((i - 1))]}$IA_PREFIX
+	fi
 }
 
-# Start the agent in the background: stdout and stderr to agent.log, pid in
-# agent.pid.  A small wrapper waits for it and records its exit status in
-# agent.exit, so `stop` can tell a clean SIGTERM exit from a crash.
-ia_agent_spawn() {
-	local i
-	if ia_agent_running; then
-		ia_die "the agent is already running (pid $(cat "$IA_DIR/agent.pid"))"
+# Agent's label in messages: "the agent", or "agent <i>" when there are more.
+ia_agent_label() {
+	if [ "${IA_AGENTS:-1}" -gt 1 ]; then
+		printf 'agent %s' "${1:-1}"
+	else
+		printf 'the agent'
 	fi
-	rm -f "$IA_DIR/agent.pid" "$IA_DIR/agent.pid.tmp" "$IA_DIR/agent.exit"
-	ia_log "starting $IA_AGENT_BIN --config $AGENT_CONF"
+}
+
+ia_agent_running() {
+	ia_agent_select "${1:-1}"
+	ia_pid_alive "$IA_DIR/agent$IA_AX.pid" "$IA_ACONF"
+}
+
+# Start agent $1 in the background: stdout and stderr to agent<i>.log, pid
+# in agent<i>.pid.  A small wrapper waits for it and records its exit
+# status in agent<i>.exit, so `stop` can tell a clean SIGTERM exit from a
+# crash.
+ia_agent_spawn() {
+	local n=${1:-1} i label
+	label=$(ia_agent_label "$n")
+	if ia_agent_running "$n"; then
+		ia_die "$label is already running (pid $(cat "$IA_DIR/agent$IA_AX.pid"))"
+	fi
+	rm -f "$IA_DIR/agent$IA_AX.pid" "$IA_DIR/agent$IA_AX.pid.tmp" \
+	    "$IA_DIR/agent$IA_AX.exit"
+	ia_log "starting $IA_AGENT_BIN --config $IA_ACONF"
 	# setsid: the wrapper and the agent get a session of their own, so a
 	# test runner that kills its child's process group (Check does after
 	# each test) does not take them along.
 	# shellcheck disable=SC2016
 	setsid bash -c '
-		"$1" --config "$2" </dev/null >>"$3/agent.log" 2>&1 &
+		"$1" --config "$2" </dev/null >>"$3/agent$4.log" 2>&1 &
 		child=$!
-		printf "%s\n" "$child" >"$3/agent.pid.tmp"
-		mv -f "$3/agent.pid.tmp" "$3/agent.pid"
+		printf "%s\n" "$child" >"$3/agent$4.pid.tmp"
+		mv -f "$3/agent$4.pid.tmp" "$3/agent$4.pid"
 		status=0
 		wait "$child" || status=$?
-		printf "%s\n" "$status" >"$3/agent.exit"
-	' ia-agent-wrapper "$IA_AGENT_BIN" "$AGENT_CONF" "$IA_DIR" \
+		printf "%s\n" "$status" >"$3/agent$4.exit"
+	' ia-agent-wrapper "$IA_AGENT_BIN" "$IA_ACONF" "$IA_DIR" "$IA_AX" \
 	    </dev/null >/dev/null 2>&1 &
 	for ((i = 0; i < 50; i++)); do
-		[ -s "$IA_DIR/agent.pid" ] && return 0
+		[ -s "$IA_DIR/agent$IA_AX.pid" ] && return 0
 		ia_sleep_tick
 	done
-	ia_die "the agent's pid file did not appear"
+	ia_die "the pid file of $label did not appear"
 }
 
-# Wait (at most 100 x 0.1 s) until GET $AGENT_URL/healthz answers 200 through
-# nginx.  Fails early when the agent has exited.
+# Wait (at most 100 x 0.1 s) until GET <its URL>/healthz answers 200
+# through nginx (agent $1's own server when there are several).  Fails
+# early when the agent has exited.
 ia_wait_healthy() {
-	local i code
+	local n=${1:-1} i code label
+	label=$(ia_agent_label "$n")
+	ia_agent_select "$n"
 	for ((i = 0; i < 100; i++)); do
 		code=$(curl -q -s -o /dev/null -w '%{http_code}' --max-time 2 \
-		    --noproxy '*' --cacert "$AGENT_CA" "$AGENT_URL/healthz" || true)
+		    --noproxy '*' --cacert "$AGENT_CA" "$IA_AURL/healthz" || true)
 		[ "$code" = 200 ] && return 0
-		if ! ia_agent_running; then
-			ia_log "the agent exited during start-up (status $(cat "$IA_DIR/agent.exit" 2>/dev/null || echo unknown))"
+		if ! ia_agent_running "$n"; then
+			ia_log "$label exited during start-up (status $(cat "$IA_DIR/agent$IA_AX.exit" 2>/dev/null || echo unknown))"
 			return 1
 		fi
 		ia_sleep_tick
 	done
-	ia_log "no 200 from $AGENT_URL/healthz after 100 tries (last status: $code)"
+	ia_log "no 200 from $IA_AURL/healthz after 100 tries (last status: $code)"
 	return 1
 }
 
-# Stop the agent with SIGTERM (SIGKILL after 10 s).  Returns 0 when it exited
-# by itself with status 0, or was not running.
+# Stop agent $1 with SIGTERM (SIGKILL after 10 s).  Returns 0 when it
+# exited by itself with status 0, or was not running.
 ia_agent_stop() {
-	local pid status i
-	if ! ia_agent_running; then
-		rm -f "$IA_DIR/agent.pid"
-		ia_log "the agent is not running"
+	local n=${1:-1} pid status i label
+	label=$(ia_agent_label "$n")
+	if ! ia_agent_running "$n"; then
+		rm -f "$IA_DIR/agent$IA_AX.pid"
+		ia_log "$label is not running"
 		return 0
 	fi
-	pid=$(cat "$IA_DIR/agent.pid")
-	if ! ia_stop_pidfile "$IA_DIR/agent.pid" agent "$AGENT_CONF"; then
+	pid=$(cat "$IA_DIR/agent$IA_AX.pid")
+	if ! ia_stop_pidfile "$IA_DIR/agent$IA_AX.pid" "${label#the }" "$IA_ACONF"; then
 		return 1
 	fi
-	# The wrapper writes agent.exit right after the agent ends.
+	# The wrapper writes agent<i>.exit right after the agent ends.
 	for ((i = 0; i < 20; i++)); do
-		[ -s "$IA_DIR/agent.exit" ] && break
+		[ -s "$IA_DIR/agent$IA_AX.exit" ] && break
 		ia_sleep_tick
 	done
-	status=$(cat "$IA_DIR/agent.exit" 2>/dev/null || echo unknown)
+	status=$(cat "$IA_DIR/agent$IA_AX.exit" 2>/dev/null || echo unknown)
 	if [ "$status" != 0 ]; then
-		ia_log "the agent (pid $pid) exited with status $status after SIGTERM"
+		ia_log "$label (pid $pid) exited with status $status after SIGTERM"
 		return 1
 	fi
-	ia_log "the agent (pid $pid) exited cleanly"
+	ia_log "$label (pid $pid) exited cleanly"
 	return 0
 }
 
-# SIGKILL the agent (crash tests) and wait until it is gone.
+# Stop every agent; 1 when any of them did not exit cleanly.
+ia_agents_stop_all() {
+	local i rc=0
+	for ((i = 1; i <= ${IA_AGENTS:-1}; i++)); do
+		ia_agent_stop "$i" || rc=1
+	done
+	return $rc
+}
+
+# SIGKILL agent $1 (crash tests) and wait until it is gone.
 ia_agent_kill() {
-	local pid
-	if ! ia_agent_running; then
-		rm -f "$IA_DIR/agent.pid"
-		ia_log "the agent is not running"
+	local n=${1:-1} pid label
+	label=$(ia_agent_label "$n")
+	if ! ia_agent_running "$n"; then
+		rm -f "$IA_DIR/agent$IA_AX.pid"
+		ia_log "$label is not running"
 		return 0
 	fi
-	pid=$(cat "$IA_DIR/agent.pid")
-	ia_log "killing the agent (pid $pid) with SIGKILL"
+	pid=$(cat "$IA_DIR/agent$IA_AX.pid")
+	ia_log "killing $label (pid $pid) with SIGKILL"
 	kill -KILL "$pid" 2>/dev/null || true
-	ia_wait_gone "$pid" 50 || ia_die "the agent (pid $pid) survived SIGKILL"
-	rm -f "$IA_DIR/agent.pid"
+	ia_wait_gone "$pid" 50 || ia_die "$label (pid $pid) survived SIGKILL"
+	rm -f "$IA_DIR/agent$IA_AX.pid"
 }
 
 # ---- nginx -----------------------------------------------------------------
@@ -283,10 +345,15 @@ ia_nginx_stop() {
 # Print the tail of the logs to stderr (after a failure).
 ia_dump_logs() {
 	local f n
-	for f in agent.log nginx.stderr nginx-error.log fake-runpod.log pod/sshd.log; do
+	local logs=(agent.log) i
+	for ((i = 2; i <= ${IA_AGENTS:-1}; i++)); do
+		logs+=("agent$i.log")
+	done
+	for f in "${logs[@]}" nginx.stderr nginx-error.log fake-runpod.log \
+	    pod/sshd.log pg/postgres.log; do
 		[ -s "$IA_DIR/$f" ] || continue
 		n=40
-		[ "$f" = agent.log ] && n=200
+		case $f in agent*.log) n=200 ;; esac
 		printf '%s: ---- %s (last %s lines) ----\n' "$IA_PROG" "$IA_DIR/$f" "$n" >&2
 		tail -n "$n" "$IA_DIR/$f" >&2
 	done
@@ -344,4 +411,12 @@ ia_fake_runpod_stop() {
 ia_pod_stop() {
 	[ -d "$IA_DIR/pod" ] || return 0
 	"$IA_SRCDIR/tests/harness/pod" stop "$IA_DIR/pod" >&2
+}
+
+# ---- PostgreSQL (IA_STORE=postgresql) ------------------------------------------
+
+# Stop the cluster of tests/harness/pg in $IA_DIR/pg and remove it.
+ia_pg_stop() {
+	[ -f "$IA_DIR/pg/.ia-pg" ] || return 0
+	"$IA_SRCDIR/tests/harness/pg" stop "$IA_DIR/pg" >&2
 }
