@@ -567,6 +567,12 @@ on_store_change(const char *id, int64_t token, bool cancel, bool inbox,
 
 	(void)arg;
 	pthread_mutex_lock(&X.lock);
+	if (X.stopping) {
+		/* The listeners may be gone already (the store's watcher
+		 * runs until store_close, after tasks_stop). */
+		pthread_mutex_unlock(&X.lock);
+		return;
+	}
 	e = reg_find(id);
 	if (e != NULL) {
 		if (!inbox && token != e->t->lease_token) {
