@@ -840,7 +840,7 @@ agent_ctl(const char *what, int i)
 /*
  * SIGKILL of the agent that holds the pipeline, at every step and once
  * in the middle of training: another agent claims it when the lease runs
- * out (lease_seconds = 2 here) and resumes it from its checkpoint, and
+ * out (lease_seconds = 4 here) and resumes it from its checkpoint, and
  * the killed agent comes back only after that.  The pipeline completes
  * with one pod created, no stage run twice, the pod released, and more
  * than one agent having run it.
@@ -1109,7 +1109,7 @@ agents_up(void)
 	    "package 'postgresql')");
 	setenv("IA_STORE", "postgresql", 1);
 	setenv("IA_AGENTS", "3", 1);
-	setenv("INSTAG_AGENT_LEASE_SECONDS", "2", 1);
+	setenv("INSTAG_AGENT_LEASE_SECONDS", "4", 1);
 	setenv("INSTAG_AGENT_COST_GUARD_INTERVAL", "1", 1);
 	itest_harness_up();
 }
