@@ -158,7 +158,7 @@ fz_agent_open(void)
 {
 	char *err = NULL;
 
-	if (store_open(agent_cfg->store_path, &agent_store, &err) < 0 ||
+	if (store_open(agent_cfg->store_path, NULL, &agent_store, &err) < 0 ||
 	    tasks_start(agent_cfg, agent_store, fz_listener, ops_resolve,
 	    &err) < 0) {
 		fprintf(stderr, "fuzz: agent: %s\n", err ? err : "?");
