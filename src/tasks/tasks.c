@@ -442,7 +442,8 @@ lease_reconcile(struct store_held *held, size_t n, int64_t began_ms)
 {
 	size_t b;
 
-	qsort(held, n, sizeof(*held), held_cmp);
+	if (n > 0)	/* held is NULL when n is 0 */
+		qsort(held, n, sizeof(*held), held_cmp);
 	for (b = 0; b < NBUCKETS; b++) {
 		struct entry *e = X.buckets[b], *next;
 
@@ -453,7 +454,8 @@ lease_reconcile(struct store_held *held, size_t n, int64_t began_ms)
 			if (e->since_ms >= began_ms)
 				continue;	/* newer than the renewal */
 			snprintf(key.id, sizeof(key.id), "%s", e->t->id);
-			h = bsearch(&key, held, n, sizeof(*held), held_cmp);
+			h = n > 0 ? bsearch(&key, held, n, sizeof(*held),
+			    held_cmp) : NULL;
 			if (h == NULL || h->token != e->t->lease_token) {
 				log_kv(LOG_WARN, "task_lease_lost", "another "
 				    "agent has claimed the task", "task",
