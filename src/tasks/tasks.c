@@ -13,6 +13,7 @@
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "tasks/tasks.h"
+#include "tasks/trev.h"
 #include "lib/xalloc.h"
 #include "lib/strbuf.h"
 
@@ -159,6 +160,21 @@ heap_remove(struct entry *e)
 	X.stats.queued = X.hn;
 }
 
+/* ---- writes --------------------------------------------------------------- */
+
+/* Every write of a task row goes through here, so that trev never answers
+ * a rev older than the row's (see trev.h).  As store_task_put. */
+static int
+put_row(struct task *t, char **err)
+{
+	int rc;
+
+	trev_write_begin(t->id);
+	rc = store_task_put(X.store, t, err);
+	trev_write_end(t->id);
+	return rc;
+}
+
 /* ---- executor ------------------------------------------------------------ */
 
 static void
@@ -173,7 +189,7 @@ persist(struct task *t)
 {
 	char *err = NULL;
 
-	if (store_task_put(X.store, t, &err) < 0) {
+	if (put_row(t, &err) < 0) {
 		log_kv(LOG_ERROR, "store_error", err, "task", t->id, NULL);
 		free(err);
 	}
@@ -396,7 +412,7 @@ tasks_submit(struct task *t, struct task **snapshot, char **err)
 	if (snapshot)
 		*snapshot = NULL;
 	t->next_wake_ms = 0;
-	if (store_task_put(X.store, t, err) < 0) {
+	if (put_row(t, err) < 0) {
 		task_free(t);
 		return -1;
 	}
@@ -413,7 +429,7 @@ tasks_submit(struct task *t, struct task **snapshot, char **err)
 int
 tasks_record(struct task *t, struct task **snapshot, char **err)
 {
-	int rc = store_task_put(X.store, t, err);
+	int rc = put_row(t, err);
 
 	if (rc == 0) {
 		notify(t);
@@ -433,12 +449,19 @@ int
 tasks_get_rev(const char *id, const char *owner, struct task **out,
     int64_t *rev)
 {
+	uint64_t ticket;
+	int64_t row_rev = 0;
 	int rc;
 
 	*out = NULL;
 	if (!uuid_valid(id))
 		return 1;
-	rc = store_task_get_rev(X.store, id, out, rev);
+	ticket = trev_ticket();
+	rc = store_task_get_rev(X.store, id, out, &row_rev);
+	if (rc == 0)
+		trev_learn(id, ticket, (*out)->owner, row_rev);
+	if (rev != NULL)
+		*rev = row_rev;
 	if (rc == 0 && strcmp((*out)->owner, owner) != 0) {
 		task_free(*out);
 		*out = NULL;
@@ -457,11 +480,16 @@ int
 tasks_peek(const char *id, const char *owner, int64_t *rev)
 {
 	char *who = NULL;
+	uint64_t ticket = 0;
 	int rc;
 
 	if (!uuid_valid(id))
 		return 1;
+	if ((rc = trev_get(id, owner, rev, &ticket)) >= 0)
+		return rc;
 	rc = store_task_peek(X.store, id, &who, rev);
+	if (rc == 0)
+		trev_learn(id, ticket, who, *rev);
 	if (rc == 0 && strcmp(who, owner) != 0)
 		rc = 1;
 	free(who);
@@ -629,7 +657,7 @@ tasks_give_input(const char *id, const char *owner, const char *expect_op,
 	}
 	t->version++;
 	t->updated_ms = clock_wall_ms();
-	rc = store_task_put(X.store, t, &err) < 0 ? -1 : 0;
+	rc = put_row(t, &err) < 0 ? -1 : 0;
 	if (rc < 0) {
 		/* A queued task is written again by its next step; a
 		 * completed one stays as the store has it (waiting). */
@@ -660,7 +688,7 @@ tasks_checkpoint(struct task *t, char **err)
 {
 	t->version++;
 	t->updated_ms = clock_wall_ms();
-	if (store_task_put(X.store, t, err) < 0)
+	if (put_row(t, err) < 0)
 		return -1;
 	notify(t);
 	return 0;
