@@ -191,19 +191,49 @@ http_reason(int status)
 	return "Status";
 }
 
+/* v in decimal, in buf (at least 21 bytes); returns buf. */
+static char *
+fmt_uint(char buf[24], unsigned long long v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return buf;
+}
+
 void
 http_respond(struct http_req *r, int status, const char *content_type,
     const char *extra_headers, const char *body, size_t len)
 {
 	struct strbuf h = SB_INIT;
+	char num[24];
 
-	/* libfcgi's own printf knows no %zu: format with libc. */
+	/* Every answer passes here: no printf (its locale and varargs
+	 * machinery cost more than the rest of the headers). */
 	r->status = status;
-	sb_addf(&h, "Status: %d %s\r\n", status, http_reason(status));
-	if (content_type != NULL)
-		sb_addf(&h, "Content-Type: %s\r\n", content_type);
-	if (body != NULL)
-		sb_addf(&h, "Content-Length: %zu\r\n", len);
+	sb_adds(&h, "Status: ");
+	sb_adds(&h, fmt_uint(num, (unsigned long long)(status < 0 ? 0 :
+	    status)));
+	sb_addc(&h, ' ');
+	sb_adds(&h, http_reason(status));
+	sb_adds(&h, "\r\n");
+	if (content_type != NULL) {
+		sb_adds(&h, "Content-Type: ");
+		sb_adds(&h, content_type);
+		sb_adds(&h, "\r\n");
+	}
+	if (body != NULL) {
+		sb_adds(&h, "Content-Length: ");
+		sb_adds(&h, fmt_uint(num, (unsigned long long)len));
+		sb_adds(&h, "\r\n");
+	}
 	if (extra_headers != NULL)
 		sb_adds(&h, extra_headers);
 	sb_adds(&h, "X-Content-Type-Options: nosniff\r\n\r\n");
