@@ -791,6 +791,54 @@ START_TEST(test_blocking_instant)
 }
 END_TEST
 
+/* Answers larger than one FastCGI record (65535 bytes) and than
+ * libfcgi's 8 KiB buffer arrive whole and parse: a page of twelve tasks
+ * that wait for input (each carries the operation catalogue), then one
+ * of them, on kept connections, twice. */
+START_TEST(test_large_answers)
+{
+	char *tok = itest_token("big-lister", "tasks:read tasks:write", 600);
+	char body[512], id[64] = "";
+	struct itest_resp r;
+	json_object *tasks;
+	int i, round;
+
+	for (i = 0; i < 12; i++) {
+		itest_post("/a2a", tok, "{\"jsonrpc\":\"2.0\",\"id\":1,"
+		    "\"method\":\"SendMessage\",\"params\":{\"message\":{"
+		    "\"messageId\":\"big\",\"role\":\"ROLE_USER\",\"parts\":"
+		    "[{\"text\":\"what can you do?\"}]}}}", &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_str_eq(itest_jstr(r.json, "result.task.status.state"),
+		    "TASK_STATE_INPUT_REQUIRED");
+		snprintf(id, sizeof(id), "%s",
+		    itest_jstr(r.json, "result.task.id"));
+		itest_resp_free(&r);
+	}
+	for (round = 0; round < 2; round++) {
+		itest_post("/a2a", tok, "{\"jsonrpc\":\"2.0\",\"id\":2,"
+		    "\"method\":\"ListTasks\",\"params\":{\"pageSize\":20}}",
+		    &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_gt(r.len, 65535);
+		ck_assert_ptr_nonnull(r.json);
+		tasks = itest_jget(r.json, "result.tasks");
+		ck_assert_ptr_nonnull(tasks);
+		ck_assert_uint_eq(json_object_array_length(tasks), 12);
+		ck_assert_int_eq(itest_jint(r.json, "result.totalSize"), 12);
+		itest_resp_free(&r);
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,"
+		    "\"method\":\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
+		itest_post("/a2a", tok, body, &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_gt(r.len, 8192);
+		ck_assert_str_eq(itest_jstr(r.json, "result.id"), id);
+		itest_resp_free(&r);
+	}
+	free(tok);
+}
+END_TEST
+
 START_TEST(test_envelope)
 {
 	struct itest_resp r;
@@ -1721,6 +1769,7 @@ http_suite(void)
 	tcase_add_test(tc, test_huge_body);
 	tcase_add_test(tc, test_send_both_dialects);
 	tcase_add_test(tc, test_blocking_instant);
+	tcase_add_test(tc, test_large_answers);
 	tcase_add_test(tc, test_envelope);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_sse_unbuffered);
