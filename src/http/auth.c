@@ -722,16 +722,17 @@ check_claims(const struct auth_ctx *ctx, json_object *c, time_t now,
 
 /* --------------------------------------------------------------- cache ---- */
 
-/* The token's slot: FNV-1a over its bytes.  Not a security boundary
- * (a hit compares the whole token); only verified tokens are stored, so a
- * caller without one cannot evict entries either. */
+/* The token's slot: FNV-1a over its last 32 bytes (the signature's: they
+ * differ between any two tokens the agent would verify).  Not a security
+ * boundary (a hit compares the whole token); only verified tokens are
+ * stored, so a caller without one cannot evict entries either. */
 static size_t
 cache_slot(const char *tok, size_t len)
 {
 	uint64_t h = 14695981039346656037ULL;
 	size_t i;
 
-	for (i = 0; i < len; i++) {
+	for (i = len > 32 ? len - 32 : 0; i < len; i++) {
 		h ^= (unsigned char)tok[i];
 		h *= 1099511628211ULL;
 	}
