@@ -508,9 +508,10 @@ send_respond(struct rpc *c, const struct task *t, bool stream,
 	}
 	rpc_reply(c, rpc_task_result(c, t, o->history_len, true));
 	if (o->blocking && !task_state_terminal(t->state) &&
-	    !task_state_interrupted(t->state) && cfg->blocking_wait_max > 0)
-		return rpc_handover(c, RPC_REPLY_WAIT, t->id,
+	    !task_state_interrupted(t->state) && cfg->blocking_wait_max > 0) {
+		rpc_handover(c, RPC_REPLY_WAIT, t->id,
 		    (int)cfg->blocking_wait_max, o->history_len);
+	}
 	return 0;
 }
 
@@ -550,6 +551,11 @@ do_send(struct rpc *c, bool stream)
 		json_object_put(saved);
 	}
 	rc = send_respond(c, t, stream, &o);
+	/* A new task's snapshot (tasks_submit) is taken after its version was
+	 * published and before any step can change it: the hub may trust it
+	 * (hub_wait).  A follow-up's is not ordered so. */
+	if (c->out.kind == RPC_REPLY_WAIT && task_id == NULL)
+		c->out.version = t->version;
 	task_free(t);
 	return rc;
 }
@@ -961,7 +967,7 @@ a2a_handle(struct http_req *r)
 		    hub_stream(r, out.task_id, r->who.sub, out.d,
 		    out.id) :
 		    hub_wait(r, out.task_id, r->who.sub, out.d,
-		    out.id, out.wait_s, out.history_len)) == 0;
+		    out.id, out.wait_s, out.history_len, out.version)) == 0;
 		if (handed)
 			break;
 		/* The hub is full or stopping: answer the fallback. */

@@ -13,12 +13,32 @@
 
 #include "a2a/hub.h"
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "tasks/tasks.h"
 #include "lib/xalloc.h"
 
 enum sub_kind { SUB_STREAM, SUB_WAIT };
+
+#define HUB_WATCH_BUCKETS 256	/* the watched task ids' hash table */
+#define HUB_SEEN_SLOTS 1024	/* the published-versions table */
+
+/* A task id some subscriber waits on (under H.lock): how many of each. */
+struct watch {
+	struct watch *next;
+	char id[UUID_STR_LEN];
+	unsigned long streams, waits;
+};
+
+/* The versions published of the task id that took this slot last, since
+ * it took it (under H.lock); id "" when none. */
+struct seen {
+	char id[UUID_STR_LEN];
+	int64_t first;		/* the version that took the slot */
+	int64_t newest;
+	int64_t final;		/* the newest in a final state, or -1 */
+};
 
 struct sub {
 	struct sub *next;
@@ -32,6 +52,7 @@ struct sub {
 	int64_t deadline_ms;	/* SUB_WAIT */
 	int64_t next_beat_ms;	/* SUB_STREAM */
 	int64_t version;	/* last version sent */
+	int64_t known;		/* SUB_WAIT: the caller's version, or -1 */
 	bool started;		/* initial snapshot sent */
 };
 
@@ -50,8 +71,61 @@ static struct {
 	struct item *head, *tail;	/* queue, under lock */
 	struct sub *subs;		/* hub thread only */
 	unsigned long nsubs;		/* under lock */
+	struct watch *watch[HUB_WATCH_BUCKETS];	/* under lock */
+	struct seen seen[HUB_SEEN_SLOTS];	/* under lock */
 	struct hub_stats stats;
 } H = { .lock = PTHREAD_MUTEX_INITIALIZER, .wakefd = -1 };
+
+/* ---- watched ids and published versions (H.lock held) -------------------- */
+
+static struct watch **
+watch_slot(const char *id)
+{
+	struct watch **pp = &H.watch[hash_fnv1a(id) % HUB_WATCH_BUCKETS];
+
+	while (*pp != NULL && strcmp((*pp)->id, id) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void
+watch_add_locked(const char *id, enum sub_kind kind)
+{
+	struct watch **pp = watch_slot(id), *w = *pp;
+
+	if (w == NULL) {
+		w = xcalloc(1, sizeof(*w));
+		snprintf(w->id, sizeof(w->id), "%s", id);
+		*pp = w;
+	}
+	if (kind == SUB_STREAM)
+		w->streams++;
+	else
+		w->waits++;
+}
+
+static void
+watch_del_locked(const char *id, enum sub_kind kind)
+{
+	struct watch **pp = watch_slot(id), *w = *pp;
+
+	if (w == NULL)
+		return;
+	if (kind == SUB_STREAM && w->streams > 0)
+		w->streams--;
+	else if (kind == SUB_WAIT && w->waits > 0)
+		w->waits--;
+	if (w->streams == 0 && w->waits == 0) {
+		*pp = w->next;
+		free(w);
+	}
+}
+
+static struct seen *
+seen_slot(const char *id)
+{
+	return &H.seen[hash_fnv1a(id) % HUB_SEEN_SLOTS];
+}
 
 static void
 hub_wake(void)
@@ -76,13 +150,14 @@ enqueue(struct item *it)
 static void
 sub_free(struct sub *s)
 {
+	pthread_mutex_lock(&H.lock);
+	H.nsubs--;
+	watch_del_locked(s->task_id, s->kind);
+	pthread_mutex_unlock(&H.lock);
 	http_req_free(s->r);
 	json_object_put(s->rpc_id);
 	free(s->owner);
 	free(s);
-	pthread_mutex_lock(&H.lock);
-	H.nsubs--;
-	pthread_mutex_unlock(&H.lock);
 }
 
 static int
@@ -181,14 +256,49 @@ beat_due(int64_t now)
 	    HEARTBEAT_SLOT_MS;
 }
 
-/* Start a new subscriber: snapshot first.  True when already finished. */
+/*
+ * May the wait s start without reading its task: has its seen slot
+ * followed the task since the caller's version (known, itself not final),
+ * with no final version since?  Then *newest is the newest version
+ * published, and every later one reaches s through the queue (its task
+ * was watched before s was queued).  False when another task took the
+ * slot in between: a version published before s was queued (and so not
+ * queued for it) might be final.
+ */
+static bool
+wait_from_snapshot(const struct sub *s, int64_t *newest)
+{
+	const struct seen *sn;
+	bool ok;
+
+	if (s->kind != SUB_WAIT || s->known < 0)
+		return false;
+	pthread_mutex_lock(&H.lock);
+	sn = seen_slot(s->task_id);
+	ok = strcmp(sn->id, s->task_id) == 0 && sn->first <= s->known &&
+	    sn->newest >= s->known && sn->final < s->known;
+	*newest = sn->newest;
+	pthread_mutex_unlock(&H.lock);
+	return ok;
+}
+
+/* Start a new subscriber: snapshot first (a wait whose caller's version
+ * is still the newest needs none).  True when already finished. */
 static bool
 start_sub(struct sub *s)
 {
 	struct task *t = NULL;
+	int64_t newest;
 	bool done;
 
 	s->started = true;
+	if (wait_from_snapshot(s, &newest)) {
+		s->version = newest;
+		H.stats.waits_snapshot++;
+		return false;
+	}
+	if (s->kind == SUB_WAIT)
+		H.stats.waits_read++;
 	if (tasks_get(s->task_id, s->owner, &t) != 0) {
 		if (s->kind == SUB_WAIT)
 			answer_wait(s, NULL);
@@ -302,6 +412,7 @@ hub_main(void *arg)
 				    s->owner);
 				answer_wait(s, t);
 				task_free(t);
+				H.stats.waits_expired++;
 				done = true;
 			} else if (s->kind == SUB_STREAM &&
 			    now >= s->next_beat_ms) {
@@ -418,11 +529,13 @@ hub_stop(void)
 static int
 add_sub(enum sub_kind kind, struct http_req *r, const char *task_id,
     const char *owner, enum a2a_dialect d, json_object *rpc_id, int wait_s,
-    int history_len)
+    int history_len, int64_t known)
 {
 	struct item *it;
 	struct sub *s;
 
+	if (strlen(task_id) >= UUID_STR_LEN)
+		return -1;
 	pthread_mutex_lock(&H.lock);
 	if (!H.running || H.stopping ||
 	    H.nsubs >= (unsigned long)H.cfg->sse_max_streams) {
@@ -430,8 +543,12 @@ add_sub(enum sub_kind kind, struct http_req *r, const char *task_id,
 		return -1;
 	}
 	H.nsubs++;
+	/* Watched before it is queued: every update published from now on
+	 * is queued behind it. */
+	watch_add_locked(task_id, kind);
 	pthread_mutex_unlock(&H.lock);
 	s = xcalloc(1, sizeof(*s));
+	s->known = kind == SUB_WAIT ? known : -1;
 	s->kind = kind;
 	s->r = r;
 	snprintf(s->task_id, sizeof(s->task_id), "%s", task_id);
@@ -450,32 +567,60 @@ int
 hub_stream(struct http_req *r, const char *task_id, const char *owner,
     enum a2a_dialect d, json_object *rpc_id)
 {
-	return add_sub(SUB_STREAM, r, task_id, owner, d, rpc_id, 0, -1);
+	return add_sub(SUB_STREAM, r, task_id, owner, d, rpc_id, 0, -1, -1);
 }
 
 int
 hub_wait(struct http_req *r, const char *task_id, const char *owner,
-    enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len)
+    enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len,
+    int64_t version)
 {
 	return add_sub(SUB_WAIT, r, task_id, owner, d, rpc_id, wait_s,
-	    history_len);
+	    history_len, version);
 }
 
 void
 hub_publish(const struct task *t)
 {
+	struct seen *sn;
+	struct watch *w;
 	struct item *it;
+	bool want;
 
 	pthread_mutex_lock(&H.lock);
-	if (!H.running || H.nsubs == 0) {
-		/* A subscriber added later starts from a fresh snapshot. */
+	if (!H.running) {
 		pthread_mutex_unlock(&H.lock);
 		return;
 	}
-	pthread_mutex_unlock(&H.lock);
+	sn = seen_slot(t->id);
+	if (strcmp(sn->id, t->id) != 0) {
+		snprintf(sn->id, sizeof(sn->id), "%s", t->id);
+		sn->first = sn->newest = t->version;
+		sn->final = -1;
+	} else if (t->version > sn->newest)
+		sn->newest = t->version;
+	if (final_state(t->state) && t->version > sn->final)
+		sn->final = t->version;
+	/* A subscriber added later starts from a fresh snapshot, or from
+	 * its caller's when seen says nothing newer was published.  A wait
+	 * takes only the update that ends it (deliver). */
+	w = *watch_slot(t->id);
+	want = w != NULL && (w->streams > 0 || final_state(t->state));
+	if (!want) {
+		pthread_mutex_unlock(&H.lock);
+		return;
+	}
+	/* Queued under the lock: the seen slot and the queue agree on the
+	 * order of the updates of one task. */
 	it = xcalloc(1, sizeof(*it));
 	it->task = task_clone(t);
-	enqueue(it);
+	if (H.tail)
+		H.tail->next = it;
+	else
+		H.head = it;
+	H.tail = it;
+	pthread_mutex_unlock(&H.lock);
+	hub_wake();
 }
 
 void
@@ -497,6 +642,13 @@ hub_metrics(struct strbuf *sb)
 	    "# TYPE instag_agent_blocking_waits gauge\n"
 	    "instag_agent_blocking_waits %lu\n"
 	    "# TYPE instag_agent_stream_events_total counter\n"
-	    "instag_agent_stream_events_total %lu\n",
-	    hs.streams, hs.waits, hs.events);
+	    "instag_agent_stream_events_total %lu\n"
+	    "# TYPE instag_agent_blocking_waits_snapshot_total counter\n"
+	    "instag_agent_blocking_waits_snapshot_total %lu\n"
+	    "# TYPE instag_agent_blocking_waits_read_total counter\n"
+	    "instag_agent_blocking_waits_read_total %lu\n"
+	    "# TYPE instag_agent_blocking_waits_expired_total counter\n"
+	    "instag_agent_blocking_waits_expired_total %lu\n",
+	    hs.streams, hs.waits, hs.events, hs.waits_snapshot,
+	    hs.waits_read, hs.waits_expired);
 }

@@ -12,6 +12,7 @@
 #define IA_HUB_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <json-c/json.h>
 
 #include "lib/attrs.h"
@@ -35,19 +36,35 @@ void hub_stop(void);
 WARN_UNUSED_RESULT
 int hub_stream(struct http_req *r, const char *task_id, const char *owner,
     enum a2a_dialect d, json_object *rpc_id);
-/* Hand r over to answer a blocking send when the task ends or after
- * wait_s seconds, whichever is first.  Same ownership as hub_stream. */
+/*
+ * Hand r over to answer a blocking send when the task ends or after
+ * wait_s seconds, whichever is first.  Same ownership as hub_stream.
+ * version: the task's version as the caller last saw it (a snapshot taken
+ * after that version was published), or -1.  When no later version has
+ * been published since, the hub starts the wait without reading the task
+ * from the store; otherwise (or -1) it reads it first, as a stream does.
+ */
 WARN_UNUSED_RESULT
 int hub_wait(struct http_req *r, const char *task_id, const char *owner,
-    enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len);
+    enum a2a_dialect d, json_object *rpc_id, int wait_s, int history_len,
+    int64_t version);
 
-/* Queue an update (the task is cloned). */
+/*
+ * A committed update of t.  The hub notes its version (for hub_wait) and
+ * queues a copy only when a subscriber waits for it: a stream of the
+ * task, or a blocking wait when the new state ends the wait (terminal or
+ * interrupted).
+ */
 void hub_publish(const struct task *t);
 
 struct hub_stats {
 	unsigned long streams;
 	unsigned long waits;
 	unsigned long events;
+	unsigned long waits_snapshot;	/* waits started from the caller's
+					 * version, no store read */
+	unsigned long waits_read;	/* waits started from a store read */
+	unsigned long waits_expired;	/* waits answered at their deadline */
 };
 void hub_get_stats(struct hub_stats *out);
 /* The same as Prometheus text (a metrics collector). */

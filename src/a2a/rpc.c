@@ -104,6 +104,7 @@ rpc_handover(struct rpc *c, enum rpc_reply_kind kind, const char *task_id,
 	snprintf(c->out.task_id, sizeof(c->out.task_id), "%s", task_id);
 	c->out.wait_s = wait_s;
 	c->out.history_len = history_len;
+	c->out.version = -1;
 	c->out.d = c->d;
 	json_object_put(c->out.id);
 	c->out.id = c->id ? json_object_get(c->id) : NULL;

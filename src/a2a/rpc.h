@@ -15,6 +15,7 @@
 #define IA_RPC_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <json-c/json.h>
 
 #include "a2a/render.h"
@@ -40,6 +41,8 @@ struct rpc_reply {
 	char task_id[UUID_STR_LEN];	/* STREAM, WAIT */
 	int wait_s;		/* WAIT */
 	int history_len;	/* WAIT */
+	int64_t version;	/* WAIT: the task's version the fallback
+				 * body shows, or -1 when unknown */
 	enum a2a_dialect d;	/* STREAM, WAIT: the dialect of the events */
 	json_object *id;	/* STREAM, WAIT: the JSON-RPC id (owned) */
 	bool sse;		/* a streaming method: its errors go out as

@@ -19,9 +19,12 @@
  *      exp is required and, like nbf and iat, must be a JSON integer;
  *      iss, aud and sub are checked; scopes are collected.
  *
- * Verified tokens are cached (SHA-256 of the token -> principal and time
- * claims) in a direct-mapped table with striped locks; a hit re-checks the
- * time claims against the caller's now.
+ * Verified tokens are cached (the token's exact bytes -> principal and
+ * time claims) in a direct-mapped table with striped locks; a hit compares
+ * the whole token in constant time and re-checks the time claims against
+ * the caller's now.  Only tokens that verified are stored, at most
+ * CACHE_MAX_TOKEN bytes each (longer ones are verified every time), so the
+ * table holds at most CACHE_SLOTS * CACHE_MAX_TOKEN bytes of tokens.
  */
 #include "auto-config.h"
 
@@ -47,7 +50,6 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include "http/auth.h"
 #include "core/config.h"
@@ -62,9 +64,12 @@
 
 #define CACHE_SLOTS	1024	/* power of two */
 #define CACHE_STRIPES	16	/* power of two, divides CACHE_SLOTS */
+#define CACHE_MAX_TOKEN	2048	/* longest token cached, bytes */
 
 struct cache_entry {
-	unsigned char digest[SHA256_DIGEST_LENGTH];
+	char *token;		/* owned copy of the token's bytes (wiped
+				 * when freed), NULL when unused */
+	size_t len;
 	bool used;
 	bool has_nbf;
 	bool has_iat;
@@ -321,8 +326,12 @@ auth_ctx_free(struct auth_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
-	for (i = 0; i < CACHE_SLOTS; i++)
+	for (i = 0; i < CACHE_SLOTS; i++) {
 		principal_clear(&ctx->slots[i].p);
+		if (ctx->slots[i].token != NULL)
+			secretfile_wipe_free((unsigned char *)ctx->slots[i].token,
+			    ctx->slots[i].len);
+	}
 	for (i = 0; i < CACHE_STRIPES; i++)
 		pthread_mutex_destroy(&ctx->stripes[i].mu);
 	secretfile_wipe_free(ctx->key, ctx->keylen);
@@ -713,10 +722,21 @@ check_claims(const struct auth_ctx *ctx, json_object *c, time_t now,
 
 /* --------------------------------------------------------------- cache ---- */
 
+/* The token's slot: FNV-1a over its last 32 bytes (the signature's: they
+ * differ between any two tokens the agent would verify).  Not a security
+ * boundary (a hit compares the whole token); only verified tokens are
+ * stored, so a caller without one cannot evict entries either. */
 static size_t
-cache_slot(const unsigned char *digest)
+cache_slot(const char *tok, size_t len)
 {
-	return ((size_t)digest[0] | (size_t)digest[1] << 8) & (CACHE_SLOTS - 1);
+	uint64_t h = 14695981039346656037ULL;
+	size_t i;
+
+	for (i = len > 32 ? len - 32 : 0; i < len; i++) {
+		h ^= (unsigned char)tok[i];
+		h *= 1099511628211ULL;
+	}
+	return (size_t)(h ^ (h >> 32)) & (CACHE_SLOTS - 1);
 }
 
 static pthread_mutex_t *
@@ -725,25 +745,44 @@ cache_lock(struct auth_ctx *ctx, size_t slot)
 	return &ctx->stripes[slot & (CACHE_STRIPES - 1)].mu;
 }
 
+/* Empty e; returns its token for the caller to wipe and free outside the
+ * lock (*dead gets its principal to clear). */
+static char *
+cache_take(struct cache_entry *e, struct principal *dead, size_t *len)
+{
+	char *tok = e->token;
+
+	*dead = e->p;
+	*len = e->len;
+	memset(&e->p, 0, sizeof(e->p));
+	e->token = NULL;
+	e->len = 0;
+	e->used = false;
+	return tok;
+}
+
 /*
- * Look digest up.  Returns false on a miss; on a hit returns true with *st
- * the time-checked status and, when AUTH_OK, a copy of the principal in out.
- * An expired entry is dropped.
+ * Look the token (tok, len) up.  Returns false on a miss; on a hit returns
+ * true with *st the time-checked status and, when AUTH_OK, a copy of the
+ * principal in out.  An expired entry is dropped.
  */
 static bool
-cache_get(struct auth_ctx *ctx, const unsigned char *digest, time_t now,
+cache_get(struct auth_ctx *ctx, const char *tok, size_t len, time_t now,
     struct principal *out, enum auth_status *st)
 {
 	struct principal dead = { NULL, NULL, 0, 0 };
-	size_t slot = cache_slot(digest);
+	size_t slot = cache_slot(tok, len), dlen = 0;
 	pthread_mutex_t *mu = cache_lock(ctx, slot);
 	struct cache_entry *e = &ctx->slots[slot];
+	char *dtok = NULL;
 	struct times t;
 	bool hit = false;
 
+	if (len > CACHE_MAX_TOKEN)
+		return false;
 	pthread_mutex_lock(mu);
-	if (e->used &&
-	    CRYPTO_memcmp(e->digest, digest, sizeof(e->digest)) == 0) {
+	if (e->used && e->len == len &&
+	    CRYPTO_memcmp(e->token, tok, len) == 0) {
 		hit = true;
 		t.exp = e->p.exp;
 		t.has_nbf = e->has_nbf;
@@ -753,31 +792,36 @@ cache_get(struct auth_ctx *ctx, const unsigned char *digest, time_t now,
 		*st = check_times(ctx, now, &t);
 		if (*st == AUTH_OK)
 			principal_copy(out, &e->p);
-		else if (*st == AUTH_EXPIRED) {
-			dead = e->p;
-			memset(&e->p, 0, sizeof(e->p));
-			e->used = false;
-		}
+		else if (*st == AUTH_EXPIRED)
+			dtok = cache_take(e, &dead, &dlen);
 	}
 	pthread_mutex_unlock(mu);
 	principal_clear(&dead);
+	if (dtok != NULL)
+		secretfile_wipe_free((unsigned char *)dtok, dlen);
 	return hit;
 }
 
 static void
-cache_put(struct auth_ctx *ctx, const unsigned char *digest,
+cache_put(struct auth_ctx *ctx, const char *tok, size_t len,
     const struct principal *p, const struct times *t)
 {
 	struct principal fresh, old;
-	size_t slot = cache_slot(digest);
+	size_t slot = cache_slot(tok, len), olen = 0;
 	pthread_mutex_t *mu = cache_lock(ctx, slot);
 	struct cache_entry *e = &ctx->slots[slot];
+	char *copy, *otok;
 
+	if (len > CACHE_MAX_TOKEN)
+		return;
 	principal_copy(&fresh, p);
+	copy = xmalloc(len);
+	memcpy(copy, tok, len);
 	pthread_mutex_lock(mu);
-	old = e->p;
+	otok = cache_take(e, &old, &olen);
 	e->p = fresh;
-	memcpy(e->digest, digest, sizeof(e->digest));
+	e->token = copy;
+	e->len = len;
 	e->has_nbf = t->has_nbf;
 	e->nbf = t->nbf;
 	e->has_iat = t->has_iat;
@@ -785,6 +829,8 @@ cache_put(struct auth_ctx *ctx, const unsigned char *digest,
 	e->used = true;
 	pthread_mutex_unlock(mu);
 	principal_clear(&old);
+	if (otok != NULL)
+		secretfile_wipe_free((unsigned char *)otok, olen);
 }
 
 /* -------------------------------------------------------------- verify ---- */
@@ -851,7 +897,6 @@ enum auth_status
 auth_verify(struct auth_ctx *ctx, const char *header, time_t now,
     struct principal *out)
 {
-	unsigned char digest[SHA256_DIGEST_LENGTH];
 	struct times t;
 	enum auth_status st;
 	const char *tok = NULL;
@@ -863,8 +908,7 @@ auth_verify(struct auth_ctx *ctx, const char *header, time_t now,
 		return st;
 	if ((st = token_shape(tok, len, &hlen)) != AUTH_OK)
 		return st;
-	SHA256((const unsigned char *)tok, len, digest);
-	if (cache_get(ctx, digest, now, out, &st)) {
+	if (cache_get(ctx, tok, len, now, out, &st)) {
 		atomic_fetch_add_explicit(&ctx->hits, 1, memory_order_relaxed);
 		return st;
 	}
@@ -873,7 +917,7 @@ auth_verify(struct auth_ctx *ctx, const char *header, time_t now,
 	memset(&t, 0, sizeof(t));
 	st = verify_token(ctx, token, hlen, now, out, &t);
 	if (st == AUTH_OK)
-		cache_put(ctx, digest, out, &t);
+		cache_put(ctx, tok, len, out, &t);
 	free(token);
 	return st;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "http/http.h"
@@ -71,7 +72,11 @@ http_req_free(struct http_req *r)
 	 * this one's input. */
 	if (fx->keepConnection && fx->in != NULL && !drain_input(fx->in))
 		fx->keepConnection = 0;
-	FCGX_Finish_r(fx);
+	if (r->ended)	/* the end records are written: libfcgi must not */
+		FCGX_Free(fx, !fx->keepConnection || r->write_failed ||
+		    FCGX_GetError(fx->in) != 0);
+	else
+		FCGX_Finish_r(fx);
 	if (r->done != NULL)
 		r->done(r->done_ctx, fx->ipcFd);
 	else if (fx->ipcFd >= 0)
@@ -191,26 +196,168 @@ http_reason(int status)
 	return "Status";
 }
 
+/* ---- whole answers, written directly ------------------------------------ */
+
+/* FastCGI 1.0 record types and sizes (the specification, section 8). */
+#define FCGI_V1 1
+#define FCGI_END_REQUEST_T 3
+#define FCGI_STDOUT_T 6
+#define FCGI_HEADER_LEN 8
+#define FCGI_MAX_CONTENT 65535
+#define HTTP_DIRECT_IOV 64	/* at most 21 records: about 1.3 MiB */
+
+static void
+rec_header(unsigned char h[FCGI_HEADER_LEN], int type, int id, size_t len)
+{
+	h[0] = FCGI_V1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)((id >> 8) & 0xff);
+	h[3] = (unsigned char)(id & 0xff);
+	h[4] = (unsigned char)((len >> 8) & 0xff);
+	h[5] = (unsigned char)(len & 0xff);
+	h[6] = 0;	/* no padding */
+	h[7] = 0;
+}
+
+/* writev all of iov (n entries; advanced in place): 0, or -1. */
+static int
+writev_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t w = writev(fd, iov, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (n > 0 && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Write the whole answer (head, then body) and the request's end as
+ * FastCGI records in one writev on the connection: STDOUT records of at
+ * most 65535 bytes, the empty STDOUT record, END_REQUEST.  libfcgi's
+ * output buffer (8 KiB) would copy it and write a larger answer in
+ * several pieces, each one more wake-up of the web server.  Only when
+ * nothing is pending in libfcgi's output and the request's input has been
+ * read to its end (the same order as before: input drained, then the end
+ * written); false when it did not apply (write with libfcgi then).
+ */
+static bool
+respond_direct(struct http_req *r, const char *head, size_t hlen,
+    const char *body, size_t blen)
+{
+	FCGX_Request *fx = r->fcgx;
+	unsigned char hdrs[HTTP_DIRECT_IOV / 2][FCGI_HEADER_LEN];
+	unsigned char end[FCGI_HEADER_LEN * 3];
+	struct iovec iov[HTTP_DIRECT_IOV];
+	size_t total = hlen + blen, off = 0;
+	int n = 0, nh = 0;
+
+	if (r->ended || fx->out == NULL || fx->in == NULL ||
+	    total > (size_t)FCGI_MAX_CONTENT * (HTTP_DIRECT_IOV / 2 - 1) ||
+	    FCGX_FFlush(fx->out) < 0 || FCGX_GetError(fx->out) != 0)
+		return false;
+	if (fx->keepConnection && !drain_input(fx->in))
+		fx->keepConnection = 0;
+	while (off < total) {
+		size_t chunk = total - off > FCGI_MAX_CONTENT ?
+		    FCGI_MAX_CONTENT : total - off, a, b;
+
+		rec_header(hdrs[nh], FCGI_STDOUT_T, fx->requestId, chunk);
+		iov[n].iov_base = hdrs[nh++];
+		iov[n++].iov_len = FCGI_HEADER_LEN;
+		/* The part of [off, off + chunk) in the head, then the
+		 * body. */
+		a = off < hlen ? (hlen - off < chunk ? hlen - off : chunk) : 0;
+		b = chunk - a;
+		if (a > 0) {
+			iov[n].iov_base = (char *)head + off;
+			iov[n++].iov_len = a;
+		}
+		if (b > 0) {
+			iov[n].iov_base = (char *)body + (off + a - hlen);
+			iov[n++].iov_len = b;
+		}
+		off += chunk;
+	}
+	rec_header(end, FCGI_STDOUT_T, fx->requestId, 0);
+	rec_header(end + FCGI_HEADER_LEN, FCGI_END_REQUEST_T, fx->requestId,
+	    8);
+	/* appStatus 0, protocolStatus FCGI_REQUEST_COMPLETE (0), reserved */
+	memset(end + 2 * FCGI_HEADER_LEN, 0, FCGI_HEADER_LEN);
+	iov[n].iov_base = end;
+	iov[n++].iov_len = sizeof(end);
+	r->ended = true;
+	if (writev_all(fx->ipcFd, iov, n) < 0)
+		r->write_failed = true;
+	return true;
+}
+
+/* v in decimal, in buf (at least 21 bytes); returns buf. */
+static char *
+fmt_uint(char buf[24], unsigned long long v)
+{
+	char tmp[24];
+	size_t n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (i = 0; i < n; i++)
+		buf[i] = tmp[n - 1 - i];
+	buf[n] = '\0';
+	return buf;
+}
+
 void
 http_respond(struct http_req *r, int status, const char *content_type,
     const char *extra_headers, const char *body, size_t len)
 {
 	struct strbuf h = SB_INIT;
+	char num[24];
 
-	/* libfcgi's own printf knows no %zu: format with libc. */
+	/* Every answer passes here: no printf (its locale and varargs
+	 * machinery cost more than the rest of the headers). */
 	r->status = status;
-	sb_addf(&h, "Status: %d %s\r\n", status, http_reason(status));
-	if (content_type != NULL)
-		sb_addf(&h, "Content-Type: %s\r\n", content_type);
-	if (body != NULL)
-		sb_addf(&h, "Content-Length: %zu\r\n", len);
+	sb_adds(&h, "Status: ");
+	sb_adds(&h, fmt_uint(num, (unsigned long long)(status < 0 ? 0 :
+	    status)));
+	sb_addc(&h, ' ');
+	sb_adds(&h, http_reason(status));
+	sb_adds(&h, "\r\n");
+	if (content_type != NULL) {
+		sb_adds(&h, "Content-Type: ");
+		sb_adds(&h, content_type);
+		sb_adds(&h, "\r\n");
+	}
+	if (body != NULL) {
+		sb_adds(&h, "Content-Length: ");
+		sb_adds(&h, fmt_uint(num, (unsigned long long)len));
+		sb_adds(&h, "\r\n");
+	}
 	if (extra_headers != NULL)
 		sb_adds(&h, extra_headers);
 	sb_adds(&h, "X-Content-Type-Options: nosniff\r\n\r\n");
-	FCGX_PutStr(h.buf, (int)h.len, r->fcgx->out);
+	if (!respond_direct(r, h.buf, h.len, body, body != NULL ? len : 0) &&
+	    !r->ended) {
+		FCGX_PutStr(h.buf, (int)h.len, r->fcgx->out);
+		if (body != NULL && len > 0)
+			FCGX_PutStr(body, (int)len, r->fcgx->out);
+	}
 	sb_free(&h);
-	if (body != NULL && len > 0)
-		FCGX_PutStr(body, (int)len, r->fcgx->out);
 }
 
 void

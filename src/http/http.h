@@ -27,6 +27,10 @@ struct http_req {
 	struct principal who;	/* set once authenticated */
 	bool authed;
 	int status;		/* status sent, for metrics and logs */
+	bool ended;		/* the answer and the request's end records
+				 * are written (http_respond): nothing more
+				 * may be */
+	bool write_failed;	/* that write failed: close the connection */
 	/* Called by http_req_free() once the FastCGI request is finished:
 	 * fd is the connection when the web server asked to keep it and it
 	 * is still usable, else -1 (closed).  NULL: fd is closed. */
@@ -57,7 +61,12 @@ WARN_UNUSED_RESULT
 int http_read_body(struct http_req *r, size_t max, int *status,
     const char **why);
 
-/* Write a whole response.  extra_headers: "Name: value\r\n..." or NULL. */
+/*
+ * Write a whole response.  extra_headers: "Name: value\r\n..." or NULL.
+ * It ends the FastCGI request (the end records go out with it, in one
+ * write, once the request's input is read to its end): nothing may be
+ * written to r after it, and a second call writes nothing.
+ */
 void http_respond(struct http_req *r, int status, const char *content_type,
     const char *extra_headers, const char *body, size_t len);
 void http_json(struct http_req *r, int status, json_object *o,

@@ -50,9 +50,7 @@ static struct {
 	struct store *store;
 	int listen_fd;
 	volatile int stopping;
-	pthread_mutex_t lock;
-	int inflight;
-} S = { .lock = PTHREAD_MUTEX_INITIALIZER, .listen_fd = -1 };
+} S = { .listen_fd = -1 };
 
 /* http_req's done: the connection goes back to the dispatcher. */
 static void
@@ -72,9 +70,6 @@ serve(FCGX_Request *fx, struct conns_conn *c)
 	int64_t t0;
 	int handed;
 
-	pthread_mutex_lock(&S.lock);
-	S.inflight++;
-	pthread_mutex_unlock(&S.lock);
 	t0 = clock_mono_ms();
 	r = http_req_new(fx, S.cfg->base_path);
 	r->done = release_conn;
@@ -100,9 +95,6 @@ serve(FCGX_Request *fx, struct conns_conn *c)
 			    "ok", NULL);
 		http_req_free(r);
 	}
-	pthread_mutex_lock(&S.lock);
-	S.inflight--;
-	pthread_mutex_unlock(&S.lock);
 }
 
 /* ---- listening socket ---------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include "lib/jsonutil.h"
 #include "lib/log.h"
 #include "tasks/tasks.h"
+#include "tasks/trev.h"
 #include "lib/xalloc.h"
 #include "lib/strbuf.h"
 #include "lib/uuid.h"
@@ -181,6 +182,21 @@ heap_remove(struct entry *e)
 	X.stats.queued = X.hn;
 }
 
+/* ---- writes --------------------------------------------------------------- */
+
+/* Every write of a task row goes through here, so that trev never answers
+ * a rev older than the row's (see trev.h).  As store_task_put. */
+static int
+put_row(struct task *t, char **err)
+{
+	int rc;
+
+	trev_write_begin(t->id);
+	rc = store_task_put(X.store, t, err);
+	trev_write_end(t->id);
+	return rc;
+}
+
 /* ---- executor ------------------------------------------------------------ */
 
 static void
@@ -196,7 +212,7 @@ static int
 persist(struct task *t)
 {
 	char *err = NULL;
-	int rc = store_task_put(X.store, t, &err);
+	int rc = put_row(t, &err);
 
 	if (rc == STORE_LEASE_LOST)
 		log_kv(LOG_WARN, "task_lease_lost", "another agent has "
@@ -758,7 +774,7 @@ tasks_submit(struct task *t, struct task **snapshot, char **err)
 	if (snapshot)
 		*snapshot = NULL;
 	t->next_wake_ms = 0;
-	if (store_task_put(X.store, t, err) < 0) {
+	if (put_row(t, err) < 0) {
 		task_free(t);
 		return -1;
 	}
@@ -775,7 +791,7 @@ tasks_submit(struct task *t, struct task **snapshot, char **err)
 int
 tasks_record(struct task *t, struct task **snapshot, char **err)
 {
-	int rc = store_task_put(X.store, t, err);
+	int rc = put_row(t, err);
 
 	if (rc == 0) {
 		notify(t);
@@ -795,12 +811,19 @@ int
 tasks_get_rev(const char *id, const char *owner, struct task **out,
     int64_t *rev)
 {
+	uint64_t ticket;
+	int64_t row_rev = 0;
 	int rc;
 
 	*out = NULL;
 	if (!uuid_valid(id))
 		return 1;
-	rc = store_task_get_rev(X.store, id, out, rev);
+	ticket = trev_ticket();
+	rc = store_task_get_rev(X.store, id, out, &row_rev);
+	if (rc == 0 && !X.shared)
+		trev_learn(id, ticket, (*out)->owner, row_rev);
+	if (rev != NULL)
+		*rev = row_rev;
 	if (rc == 0 && strcmp((*out)->owner, owner) != 0) {
 		task_free(*out);
 		*out = NULL;
@@ -819,11 +842,18 @@ int
 tasks_peek(const char *id, const char *owner, int64_t *rev)
 {
 	char *who = NULL;
+	uint64_t ticket = 0;
 	int rc;
 
 	if (!uuid_valid(id))
 		return 1;
+	/* On a shared store other agents write rows this one never sees
+	 * written: only the store knows the rev. */
+	if (!X.shared && (rc = trev_get(id, owner, rev, &ticket)) >= 0)
+		return rc;
 	rc = store_task_peek(X.store, id, &who, rev);
+	if (rc == 0 && !X.shared)
+		trev_learn(id, ticket, who, *rev);
 	if (rc == 0 && strcmp(who, owner) != 0)
 		rc = 1;
 	free(who);
@@ -1037,7 +1067,7 @@ tasks_give_input(const char *id, const char *owner, const char *expect_op,
 	}
 	t->version++;
 	t->updated_ms = clock_wall_ms();
-	rc = store_task_put(X.store, t, &err) < 0 ? -1 : 0;
+	rc = put_row(t, &err) < 0 ? -1 : 0;
 	if (rc < 0) {
 		/* A queued task is written again by its next step; a
 		 * completed one stays as the store has it (waiting). */
@@ -1068,7 +1098,7 @@ tasks_checkpoint(struct task *t, char **err)
 {
 	t->version++;
 	t->updated_ms = clock_wall_ms();
-	if (store_task_put(X.store, t, err) < 0)
+	if (put_row(t, err) < 0)
 		return -1;
 	notify(t);
 	return 0;

@@ -727,6 +727,118 @@ START_TEST(test_send_both_dialects)
 }
 END_TEST
 
+/* Blocking sends of tasks that end at once, from 6 threads: the event
+ * hub starts each wait either from the sender's snapshot (when no newer
+ * version was published) or from a store read (when one was: the task may
+ * already be over), and answers every one with the completed task; none
+ * may be answered at its deadline (a missed update would wait there). */
+struct instant {
+	int completed, other;
+};
+
+static void *
+instant_main(void *arg)
+{
+	struct instant *in = arg;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		struct itest_resp r;
+		const char *st;
+		itest_post("/a2a", admin(), i % 2 ?
+		    DIAG_SEND("message/send", 1, 0, ",\"configuration\":"
+		    "{\"blocking\":true}") :
+		    DIAG_SEND("SendMessage", 2, 0, ""), &r);
+		st = itest_jstr(r.json, i % 2 ? "result.status.state" :
+		    "result.task.status.state");
+		if (r.status == 200 && st != NULL && (!strcmp(st, "completed")
+		    || !strcmp(st, "TASK_STATE_COMPLETED")))
+			in->completed++;
+		else
+			in->other++;
+		itest_resp_free(&r);
+	}
+	return NULL;
+}
+
+START_TEST(test_blocking_instant)
+{
+	unsigned long long snap0, read0, exp0, snap1, read1, exp1;
+	struct instant in[6];
+	pthread_t th[6];
+	int i, completed = 0, other = 0;
+
+	snap0 = itest_metric("instag_agent_blocking_waits_snapshot_total");
+	read0 = itest_metric("instag_agent_blocking_waits_read_total");
+	exp0 = itest_metric("instag_agent_blocking_waits_expired_total");
+	memset(in, 0, sizeof(in));
+	for (i = 0; i < 6; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, instant_main,
+		    &in[i]), 0);
+	for (i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		completed += in[i].completed;
+		other += in[i].other;
+	}
+	ck_assert_int_eq(other, 0);
+	ck_assert_int_eq(completed, 48);
+	snap1 = itest_metric("instag_agent_blocking_waits_snapshot_total");
+	read1 = itest_metric("instag_agent_blocking_waits_read_total");
+	exp1 = itest_metric("instag_agent_blocking_waits_expired_total");
+	/* Every send was handed to the hub, by one path or the other. */
+	ck_assert_uint_eq((snap1 - snap0) + (read1 - read0), 48);
+	ck_assert_uint_eq(exp1, exp0);
+}
+END_TEST
+
+/* Answers larger than one FastCGI record (65535 bytes) and than
+ * libfcgi's 8 KiB buffer arrive whole and parse: a page of twelve tasks
+ * that wait for input (each carries the operation catalogue), then one
+ * of them, on kept connections, twice. */
+START_TEST(test_large_answers)
+{
+	char *tok = itest_token("big-lister", "tasks:read tasks:write", 600);
+	char body[512], id[64] = "";
+	struct itest_resp r;
+	json_object *tasks;
+	int i, round;
+
+	for (i = 0; i < 12; i++) {
+		itest_post("/a2a", tok, "{\"jsonrpc\":\"2.0\",\"id\":1,"
+		    "\"method\":\"SendMessage\",\"params\":{\"message\":{"
+		    "\"messageId\":\"big\",\"role\":\"ROLE_USER\",\"parts\":"
+		    "[{\"text\":\"what can you do?\"}]}}}", &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_str_eq(itest_jstr(r.json, "result.task.status.state"),
+		    "TASK_STATE_INPUT_REQUIRED");
+		snprintf(id, sizeof(id), "%s",
+		    itest_jstr(r.json, "result.task.id"));
+		itest_resp_free(&r);
+	}
+	for (round = 0; round < 2; round++) {
+		itest_post("/a2a", tok, "{\"jsonrpc\":\"2.0\",\"id\":2,"
+		    "\"method\":\"ListTasks\",\"params\":{\"pageSize\":20}}",
+		    &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_gt(r.len, 65535);
+		ck_assert_ptr_nonnull(r.json);
+		tasks = itest_jget(r.json, "result.tasks");
+		ck_assert_ptr_nonnull(tasks);
+		ck_assert_uint_eq(json_object_array_length(tasks), 12);
+		ck_assert_int_eq(itest_jint(r.json, "result.totalSize"), 12);
+		itest_resp_free(&r);
+		snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":3,"
+		    "\"method\":\"GetTask\",\"params\":{\"id\":\"%s\"}}", id);
+		itest_post("/a2a", tok, body, &r);
+		ck_assert_int_eq(r.status, 200);
+		ck_assert_uint_gt(r.len, 8192);
+		ck_assert_str_eq(itest_jstr(r.json, "result.id"), id);
+		itest_resp_free(&r);
+	}
+	free(tok);
+}
+END_TEST
+
 START_TEST(test_envelope)
 {
 	struct itest_resp r;
@@ -1656,6 +1768,8 @@ http_suite(void)
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_huge_body);
 	tcase_add_test(tc, test_send_both_dialects);
+	tcase_add_test(tc, test_blocking_instant);
+	tcase_add_test(tc, test_large_answers);
 	tcase_add_test(tc, test_envelope);
 	tcase_add_test(tc, test_cancel);
 	tcase_add_test(tc, test_sse_unbuffered);

@@ -19,6 +19,7 @@
 #include "http/auth.h"
 #include "core/config.h"
 #include "testutil.h"
+#include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
 #define NOW	1700000000L
@@ -1352,6 +1353,73 @@ START_TEST(test_cache_many)
 }
 END_TEST
 
+/* A cached token must not vouch for another one that shares its header
+ * and payload (or all but one byte of it): the cache compares whole
+ * tokens, signature included. */
+START_TEST(test_cache_forged_signature)
+{
+	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	char *c = claims(NOW + 600, ",\"scope\":\"tasks:read\"");
+	char *t = hs256(c);
+	char *forged = xstrdup(t), *last = xstrdup(t), *sig;
+	unsigned long hits, misses;
+	size_t n = strlen(t);
+
+	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
+	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
+	auth_cache_stats(ctx, &hits, &misses);
+	ck_assert_uint_eq(hits, 1);
+	ck_assert_uint_eq(misses, 1);
+	/* Same length, same header and payload, another signature. */
+	sig = strrchr(forged, '.') + 1;
+	sig[0] = sig[0] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(vfy(ctx, forged, NOW), AUTH_BAD_SIGNATURE);
+	ck_assert_int_eq(vfy(ctx, forged, NOW), AUTH_BAD_SIGNATURE);
+	/* Only the last byte differs (it carries signature bits). */
+	last[n - 1] = last[n - 1] == 'A' ? 'Q' : 'A';
+	ck_assert_int_eq(vfy(ctx, last, NOW), AUTH_BAD_SIGNATURE);
+	auth_cache_stats(ctx, &hits, &misses);
+	ck_assert_uint_eq(hits, 1);
+	ck_assert_uint_eq(misses, 4);
+	/* The real token is still cached, and still good. */
+	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
+	auth_cache_stats(ctx, &hits, &misses);
+	ck_assert_uint_eq(hits, 2);
+	free(last);
+	free(forged);
+	free(t);
+	free(c);
+	auth_ctx_free(ctx);
+}
+END_TEST
+
+/* A token longer than the cache takes is verified every time, and still
+ * accepted (and its expiry still enforced). */
+START_TEST(test_cache_long_token)
+{
+	struct auth_ctx *ctx = hs_ctx("HS256", SECRET);
+	struct strbuf sc = SB_INIT;
+	unsigned long hits, misses;
+	char *err = NULL, *t;
+	int i;
+
+	for (i = 0; i < 300; i++)
+		sb_addf(&sc, "%sscope:%03d", i ? " " : "", i);
+	t = auth_mint(ctx, "erin", sc.buf, 100, NOW, &err);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_gt(strlen(t), 2048);
+	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
+	ck_assert_int_eq(vfy(ctx, t, NOW), AUTH_OK);
+	ck_assert_int_eq(vfy(ctx, t, NOW + 200), AUTH_EXPIRED);
+	auth_cache_stats(ctx, &hits, &misses);
+	ck_assert_uint_eq(hits, 0);
+	ck_assert_uint_eq(misses, 3);
+	free(t);
+	sb_free(&sc);
+	auth_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(test_principal_copy)
 {
 	struct principal a, b;
@@ -1499,6 +1567,8 @@ auth_suite(void)
 	tcase_add_test(tc, test_mint_rs_es);
 	tcase_add_test(tc, test_cache);
 	tcase_add_test(tc, test_cache_many);
+	tcase_add_test(tc, test_cache_forged_signature);
+	tcase_add_test(tc, test_cache_long_token);
 	tcase_add_test(tc, test_principal_copy);
 	tcase_add_test(tc, test_reasons);
 	tcase_add_test(tc, test_threads);

@@ -19,6 +19,7 @@
 #include "core/task.h"
 #include "tasks/tasks.h"
 #include "tasks/tcache.h"
+#include "tasks/trev.h"
 #include "testutil.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
@@ -1031,6 +1032,143 @@ START_TEST(test_tcache_bounds)
 }
 END_TEST
 
+/* ---- trev: the revs of rows known without the store ---------------------- */
+
+static const char *const rv_a = "0a000000-1f6e-4c4f-9d1a-2b3c4d5e6f70";
+static const char *const rv_b = "0b000000-1f6e-4c4f-9d1a-2b3c4d5e6f70";
+
+/* What a read may teach, and when it must not. */
+START_TEST(test_trev_protocol)
+{
+	struct trev_stats ts;
+	uint64_t t1, t2;
+	int64_t rev = -1;
+
+	trev_limits(0);
+	/* Unknown; a read teaches it; it answers its owner only. */
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t1), -1);
+	trev_learn(rv_a, t1, "alice", 5);
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), 0);
+	ck_assert_int_eq(rev, 5);
+	ck_assert_int_eq(trev_get(rv_a, "bob", &rev, &t2), 1);
+
+	/* A write makes it unknown; a read whose ticket was taken while
+	 * the write was in flight, or before it ended, teaches nothing. */
+	trev_write_begin(rv_a);
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t1), -1);
+	trev_learn(rv_a, t1, "alice", 5);	/* in flight */
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), -1);
+	trev_write_end(rv_a);
+	trev_learn(rv_a, t1, "alice", 5);	/* ended since the ticket */
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), -1);
+	trev_learn(rv_a, t2, "alice", 6);	/* a read after the write */
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), 0);
+	ck_assert_int_eq(rev, 6);
+
+	/* A whole write between the ticket and the learning: refused, for
+	 * a known row and for one never seen before. */
+	t1 = trev_ticket();
+	trev_write_begin(rv_a);
+	trev_write_end(rv_a);
+	trev_write_begin(rv_b);
+	trev_write_end(rv_b);
+	trev_learn(rv_a, t1, "alice", 6);
+	trev_learn(rv_b, t1, "bob", 1);
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), -1);
+	ck_assert_int_eq(trev_get(rv_b, "bob", &rev, &t2), -1);
+	/* Another row's write does not stop a read of this one. */
+	t1 = trev_ticket();
+	trev_write_begin(rv_b);
+	trev_write_end(rv_b);
+	trev_learn(rv_a, t1, "alice", 7);
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), 0);
+	ck_assert_int_eq(rev, 7);
+	trev_get_stats(&ts);
+	ck_assert_uint_eq(ts.refused, 4);
+	trev_limits(0);
+}
+END_TEST
+
+/* Bounded; an eviction since a ticket refuses its learning (the row may
+ * have been written and forgotten); a row being written is not evicted. */
+START_TEST(test_trev_bounds)
+{
+	struct trev_stats ts;
+	char id[UUID_STR_LEN];
+	uint64_t t1, t2;
+	int64_t rev;
+	int i;
+
+	trev_limits(4);
+	trev_write_begin(rv_a);		/* in flight throughout */
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "%08x-1f6e-4c4f-9d1a-2b3c4d5e6f70",
+		    (unsigned)i + 1);
+		trev_learn(id, trev_ticket(), "alice", i);
+		trev_get_stats(&ts);
+		ck_assert_uint_le(ts.entries, 4);
+	}
+	/* The newest ones are there, the oldest gone. */
+	ck_assert_int_eq(trev_get("0000000a-1f6e-4c4f-9d1a-2b3c4d5e6f70",
+	    "alice", &rev, &t1), 0);
+	ck_assert_int_eq(rev, 9);
+	ck_assert_int_eq(trev_get("00000001-1f6e-4c4f-9d1a-2b3c4d5e6f70",
+	    "alice", &rev, &t1), -1);
+	/* rv_a's write was never evicted: its end finds it. */
+	trev_write_end(rv_a);
+	t1 = trev_ticket();
+	trev_learn(rv_b, trev_ticket(), "bob", 3);	/* evicts one */
+	trev_learn(rv_a, t1, "alice", 2);		/* refused */
+	ck_assert_int_eq(trev_get(rv_a, "alice", &rev, &t2), -1);
+	ck_assert_int_eq(trev_get(rv_b, "bob", &rev, &t2), 0);
+	ck_assert_int_eq(rev, 3);
+	trev_limits(0);
+}
+END_TEST
+
+/* Through the tasks module and a real store: a peek answers the store's
+ * rev, from memory once learnt, and a write is never hidden by it. */
+START_TEST(test_peek_follows_writes)
+{
+	struct env w;
+	struct trev_stats t0, t1;
+	struct task *t = NULL;
+	char id[UUID_STR_LEN], *who = NULL;
+	int64_t rev = 0, srev = 0, last = -1;
+	int i;
+
+	trev_limits(0);
+	env_start(&w, "executor_threads = 1\n");
+	submit(&w, "{\"steps\":3,\"interval_ms\":60000}", id);
+	t = wait_waiting(id, "alice");
+	task_free(t);
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(tasks_peek(id, "alice", &rev), 0);
+		ck_assert_int_eq(store_task_peek(w.st, id, &who, &srev), 0);
+		ck_assert_str_eq(who, "alice");
+		free(who);
+		who = NULL;
+		ck_assert_int_eq(rev, srev);
+		ck_assert_int_gt(rev, last);
+		last = rev;
+		/* Again: from memory, the same. */
+		trev_get_stats(&t0);
+		ck_assert_int_eq(tasks_peek(id, "alice", &rev), 0);
+		trev_get_stats(&t1);
+		ck_assert_uint_eq(t1.hits, t0.hits + 1);
+		ck_assert_int_eq(rev, srev);
+		ck_assert_int_eq(tasks_peek(id, "bob", &rev), 1);
+		/* A write (a message into the history) raises the rev. */
+		ck_assert_int_eq(tasks_add_message(id, "alice",
+		    task_msg_text("user", "more", NULL, NULL), &t), 0);
+		task_free(t);
+		t = NULL;
+	}
+	env_stop(&w);
+	trev_limits(0);
+}
+END_TEST
+
 static Suite *
 tasks_suite(void)
 {
@@ -1053,6 +1191,9 @@ tasks_suite(void)
 	tcase_add_test(tc, test_tcache_revs);
 	tcase_add_test(tc, test_tcache_owner);
 	tcase_add_test(tc, test_tcache_bounds);
+	tcase_add_test(tc, test_trev_protocol);
+	tcase_add_test(tc, test_trev_bounds);
+	tcase_add_test(tc, test_peek_follows_writes);
 	suite_add_tcase(s, tc);
 	return s;
 }
