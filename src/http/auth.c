@@ -329,7 +329,8 @@ auth_ctx_free(struct auth_ctx *ctx)
 	for (i = 0; i < CACHE_SLOTS; i++) {
 		principal_clear(&ctx->slots[i].p);
 		if (ctx->slots[i].token != NULL)
-			secretfile_wipe_free((unsigned char *)ctx->slots[i].token,
+			secretfile_wipe_free(
+			    (unsigned char *)ctx->slots[i].token,
 			    ctx->slots[i].len);
 	}
 	for (i = 0; i < CACHE_STRIPES; i++)

@@ -182,7 +182,7 @@ heap_remove(struct entry *e)
 	X.stats.queued = X.hn;
 }
 
-/* ---- writes --------------------------------------------------------------- */
+/* ---- writes ------------------------------------------------------------ */
 
 /* Every write of a task row goes through here, so that trev never answers
  * a rev older than the row's (see trev.h).  As store_task_put. */
