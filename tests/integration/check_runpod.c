@@ -1045,7 +1045,7 @@ wait_agent_state(const char *params, const char *want, struct itest_resp *r)
 
 /*
  * The idle limit, through the real path: a pod provisioned with
- * idle_minutes 0.05 (3 s) is kept while a task uses it (an upload whose
+ * idle_minutes 0.1 (6 s) is kept while a task uses it (an upload whose
  * fetch the fake's curl holds), for several guard rounds past the limit;
  * once the task ends and the limit passes, the cost guard stops it
  * (RunPod says EXITED), its record says why, the metrics count it, and
@@ -1062,15 +1062,18 @@ START_TEST(test_idle_stop)
 	size_t k;
 
 	ck_assert(stopped >= 0);
+	/* The upload's media first: made after the pod, on a loaded
+	 * machine it took longer than the idle limit, and the guard
+	 * rightly stopped the pod before the upload could use it. */
+	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' video "
+	    "--seconds 2.4 '%s/www/idle.mp4'", getenv("top_srcdir"), dir), 0);
 	run("runpod.provision_pod", "{\"gpu_type_ids\":[\"" GPU_4090 "\"],"
-	    "\"idle_minutes\":0.05}", "completed", 30000, &r);
+	    "\"idle_minutes\":0.1}", "completed", 30000, &r);
 	pod = strdup(itest_jstr(r.json, "result.result.pod_id"));
 	itest_resp_free(&r);
 	snprintf(pp, sizeof(pp), "{\"pod_id\":\"%s\"}", pod);
 
 	/* in use: an upload held in its fetch */
-	ck_assert_int_eq(itest_sh("'%s/tests/fake-instag/make-media' video "
-	    "--seconds 2.4 '%s/www/idle.mp4'", getenv("top_srcdir"), dir), 0);
 	ck_assert_int_eq(itest_pod_sh("echo hold > '%s/fake-control/curl'",
 	    root), 0);
 	before = calls_of("curl");
@@ -1081,10 +1084,10 @@ START_TEST(test_idle_stop)
 	for (i = 0; i < 1200 && calls_of("curl") == before; i++)
 		usleep(50000);	/* a hang guard: 60 s */
 	ck_assert_msg(calls_of("curl") > before, "the upload never fetched");
-	/* past the limit (at least 4 s), and at least 5 guard rounds (each
+	/* past the limit (at least 7 s), and at least 5 guard rounds (each
 	 * lists the pods once) while the task holds the pod */
 	lists = fake_calls("GET /v2/pods");
-	sleep(4);
+	sleep(7);
 	for (i = 0; i < 600 && fake_calls("GET /v2/pods") < lists + 5; i++)
 		usleep(100000);	/* a hang guard: 60 s */
 	op(admin(), "runpod.get_pod", pp, &r);
@@ -1106,7 +1109,7 @@ START_TEST(test_idle_stop)
 	    strncmp(itest_jstr(r.json, "result.reason"), "idle: ", 6) == 0,
 	    "%s", r.body);
 	ck_assert(json_object_get_double(itest_jget(r.json,
-	    "result.idle_minutes")) == 0.05);
+	    "result.idle_minutes")) == 0.1);
 	itest_resp_free(&r);
 	st = pod_status(pod);
 	ck_assert_str_eq(st, "EXITED");
