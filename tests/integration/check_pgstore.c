@@ -711,7 +711,7 @@ START_TEST(test_probe_locked)
 
 	schema_new(schema, sizeof(schema), url, sizeof(url));
 	st = open_ok(url);
-	ck_assert_int_eq(store_probe_write(st, 2000, 1234, &why), 0);
+	ck_assert_int_eq(store_probe_write(st, 30000, 1234, &why), 0);
 	ck_assert_ptr_null(why);
 	c = admin(schema);
 	v = sql1(c, "SELECT probed_ms FROM health");
@@ -726,7 +726,7 @@ START_TEST(test_probe_locked)
 	why = NULL;
 	ck_assert_int_eq(store_ping(st), 0);
 	sql_ok(c, "ROLLBACK");
-	ck_assert_int_eq(store_probe_write(st, 2000, 9999, &why), 0);
+	ck_assert_int_eq(store_probe_write(st, 30000, 9999, &why), 0);
 	v = sql1(c, "SELECT probed_ms FROM health");
 	ck_assert_str_eq(v, "9999");
 	free(v);
@@ -774,6 +774,19 @@ agent_open(const char *url, const char *holder, int64_t lease_ms)
 	return st;
 }
 
+/* Let task id's lease run out now, as when its holder stops renewing. */
+static void
+lease_expire(const char *schema, const char *id)
+{
+	char sql[160];
+	PGconn *c = admin(schema);
+
+	snprintf(sql, sizeof(sql), "UPDATE tasks SET lease_until = 1 WHERE "
+	    "id = '%s'", id);
+	sql_ok(c, sql);
+	PQfinish(c);
+}
+
 /* Claim on st until a task comes (its lease ran out), at most
  * TU_HANG_MS: the claimed tasks (n of them). */
 static struct task **
@@ -806,8 +819,11 @@ START_TEST(test_leases)
 	size_t n = 0;
 
 	schema_new(schema, sizeof(schema), url, sizeof(url));
-	a = agent_open(url, "agent-a", 600);
-	b = agent_open(url, "agent-b", 600);
+	/* Leases long enough that a busy machine cannot let one run out
+	 * between two statements; the test ends them by hand where it
+	 * means to (lease_expire). */
+	a = agent_open(url, "agent-a", 60000);
+	b = agent_open(url, "agent-b", 60000);
 	ck_assert(store_shared(a));
 	t = task_new("alice", "diag.timer", NULL, NULL);
 	put_ok(a, t);			/* a new row is a's lease */
@@ -820,7 +836,9 @@ START_TEST(test_leases)
 	ck_assert(held[0].token == 0);
 	free(held);
 
-	/* a stops renewing: b claims the task, under a new token. */
+	/* a stops renewing (its lease runs out): b claims the task, under a
+	 * new token. */
+	lease_expire(schema, t->id);
 	got = claim_wait(b, &n);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(got[0]->id, t->id);
