@@ -579,6 +579,35 @@ hub_wait(struct http_req *r, const char *task_id, const char *owner,
 	    history_len, version);
 }
 
+bool
+hub_remote_change(const char *task_id, int64_t version)
+{
+	struct seen *sn;
+	bool watched;
+
+	pthread_mutex_lock(&H.lock);
+	if (!H.running) {
+		pthread_mutex_unlock(&H.lock);
+		return false;
+	}
+	/* Whether the version ends the task is unknown here: count it as
+	 * final, so that a wait started from an older snapshot reads the
+	 * task instead of waiting for an update already made. */
+	sn = seen_slot(task_id);
+	if (strcmp(sn->id, task_id) != 0) {
+		snprintf(sn->id, sizeof(sn->id), "%s", task_id);
+		sn->first = sn->newest = sn->final = version;
+	} else {
+		if (version > sn->newest)
+			sn->newest = version;
+		if (version > sn->final)
+			sn->final = version;
+	}
+	watched = *watch_slot(task_id) != NULL;
+	pthread_mutex_unlock(&H.lock);
+	return watched;
+}
+
 void
 hub_publish(const struct task *t)
 {

@@ -56,6 +56,13 @@ int hub_wait(struct http_req *r, const char *task_id, const char *owner,
  * interrupted).
  */
 void hub_publish(const struct task *t);
+/*
+ * Another agent committed version of task id (a shared store): note it,
+ * so that no wait starts from an older snapshot, and say whether any
+ * stream or wait here follows the task (then the caller reads it and
+ * hands it to hub_publish; otherwise nobody here needs the read).
+ */
+bool hub_remote_change(const char *task_id, int64_t version);
 
 struct hub_stats {
 	unsigned long streams;

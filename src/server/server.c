@@ -219,7 +219,7 @@ server_run(struct config *cfg)
 	started_hub = 1;
 	/* Other agents' changes (a shared store) reach this agent's
 	 * streams and waits; their push and events are theirs to send. */
-	tasks_set_remote_listener(hub_publish);
+	tasks_set_remote_listener(hub_publish, hub_remote_change);
 	if (tasks_start(cfg, S.store, task_changed, ops_resolve, &err) < 0)
 		goto fail;
 	started_tasks = 1;

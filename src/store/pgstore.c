@@ -215,10 +215,10 @@ static const char *const pg_schema_v1 =
  * agent process that runs the task, lease_token counts the claims of it
  * (a write is fenced on the token it was read under), lease_until when
  * the lease runs out unless renewed.  Every task write notifies
- * instag_task with "id token cancel_requested 0", which other agents'
- * watchers hear at commit.  task_inbox holds follow-up messages posted
- * by agents that do not hold the task, for its holder (a post notifies
- * "id 0 0 1").
+ * instag_task with "id token cancel_requested 0 version", which other
+ * agents' watchers hear at commit.  task_inbox holds follow-up messages
+ * posted by agents that do not hold the task, for its holder (a post
+ * notifies "id 0 0 1 0").
  */
 static const char *const pg_schema_v2 =
     "ALTER TABLE tasks ADD COLUMN lease_holder text,"
@@ -231,7 +231,8 @@ static const char *const pg_schema_v2 =
     "CREATE FUNCTION instag_task_notify() RETURNS trigger"
     " LANGUAGE plpgsql AS $f$ BEGIN"
     " PERFORM pg_notify('instag_task', NEW.id || ' ' ||"
-    "  NEW.lease_token || ' ' || NEW.cancel_requested || ' 0');"
+    "  NEW.lease_token || ' ' || NEW.cancel_requested || ' 0 ' ||"
+    "  NEW.version);"
     " RETURN NULL;"
     " END $f$;"
     "CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON tasks"
@@ -244,7 +245,7 @@ static const char *const pg_schema_v2 =
     "CREATE INDEX task_inbox_task ON task_inbox (task_id, seq);"
     "CREATE FUNCTION instag_inbox_notify() RETURNS trigger"
     " LANGUAGE plpgsql AS $f$ BEGIN"
-    " PERFORM pg_notify('instag_task', NEW.task_id || ' 0 0 1');"
+    " PERFORM pg_notify('instag_task', NEW.task_id || ' 0 0 1 0');"
     " RETURN NULL;"
     " END $f$;"
     "CREATE TRIGGER task_inbox_notify AFTER INSERT ON task_inbox"
@@ -1767,16 +1768,16 @@ static void
 watch_deliver(struct pgstore *st, const PGnotify *nf)
 {
 	char id[UUID_STR_LEN];
-	long long token = 0;
+	long long token = 0, version = 0;
 	int cancel = 0, inbox = 0;
 
 	if (conn_is_ours(st, nf->be_pid))
 		return;		/* this agent's write: its listener knows */
-	if (sscanf(nf->extra, "%36s %lld %d %d", id, &token, &cancel,
-	    &inbox) != 4)
+	if (sscanf(nf->extra, "%36s %lld %d %d %lld", id, &token, &cancel,
+	    &inbox, &version) != 5)
 		return;
 	st->watch_fn(id, (int64_t)token, cancel != 0, inbox != 0,
-	    st->watch_arg);
+	    (int64_t)version, st->watch_arg);
 }
 
 /* A new session that listens on instag_task, or NULL with *err. */

@@ -97,10 +97,10 @@ struct store_held {
 };
 
 /* What another agent changed (store_watch; called on the store's own
- * thread): task id's row (its lease token and whether its owner asked to
- * cancel it), or, inbox true, a message was posted to it
- * (store_task_post; token and cancel_requested then say nothing). */
+ * thread): task id's row (its lease token, whether its owner asked to
+ * cancel it, and the task's version), or, inbox true, a message was
+ * posted to it (store_task_post; the rest then says nothing). */
 typedef void (*store_change_fn)(const char *id, int64_t token,
-    bool cancel_requested, bool inbox, void *arg);
+    bool cancel_requested, bool inbox, int64_t version, void *arg);
 
 #endif

@@ -45,6 +45,7 @@ static struct {
 	struct store *store;
 	tasks_listener_fn listener;
 	tasks_listener_fn remote;	/* changes other agents made */
+	tasks_wants_fn remote_wants;
 	tasks_resolve_fn resolve;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -578,7 +579,7 @@ lease_main(void *arg)
  */
 static void
 on_store_change(const char *id, int64_t token, bool cancel, bool inbox,
-    void *arg)
+    int64_t version, void *arg)
 {
 	struct entry *e;
 	struct task *snap = NULL, *t = NULL;
@@ -628,6 +629,9 @@ on_store_change(const char *id, int64_t token, bool cancel, bool inbox,
 		pthread_mutex_unlock(&X.lock);
 	if (inbox || X.remote == NULL)
 		return;
+	/* Read only what a stream or wait here follows. */
+	if (X.remote_wants != NULL && !X.remote_wants(id, version))
+		return;
 	if (store_task_get(X.store, id, &t) == 0) {
 		X.remote(t);
 		task_free(t);
@@ -635,9 +639,10 @@ on_store_change(const char *id, int64_t token, bool cancel, bool inbox,
 }
 
 void
-tasks_set_remote_listener(tasks_listener_fn fn)
+tasks_set_remote_listener(tasks_listener_fn fn, tasks_wants_fn wants)
 {
 	X.remote = fn;
+	X.remote_wants = wants;
 }
 
 int

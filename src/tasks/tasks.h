@@ -38,13 +38,17 @@ typedef bool (*tasks_resolve_fn)(const char *operation,
  * with a snapshot the listener must not keep (clone it to keep it). */
 typedef void (*tasks_listener_fn)(const struct task *snapshot);
 
+/* Whether anyone here follows task id, told another agent committed
+ * its version (tasks_set_remote_listener). */
+typedef bool (*tasks_wants_fn)(const char *id, int64_t version);
 /*
  * On a shared store (several agents), fn hears of the changes other
  * agents commit to tasks this agent does not hold (for its streams and
- * waits; not for push or events, which the writing agent sends).  Set
- * before tasks_start; NULL: none.
+ * waits; not for push or events, which the writing agent sends), read
+ * from the store only when wants says someone here follows the task.
+ * Set before tasks_start; NULL: none.
  */
-void tasks_set_remote_listener(tasks_listener_fn fn);
+void tasks_set_remote_listener(tasks_listener_fn fn, tasks_wants_fn wants);
 /* Start the executor; resumes every non-terminal task from the store (on
  * a shared store: those whose lease is free or has run out; the lease
  * thread claims others as their agents stop renewing). */

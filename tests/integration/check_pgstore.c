@@ -907,11 +907,13 @@ struct heard {
 };
 
 static void
-heard_fn(const char *id, int64_t token, bool cancel, bool inbox, void *arg)
+heard_fn(const char *id, int64_t token, bool cancel, bool inbox,
+    int64_t version, void *arg)
 {
 	struct heard *h = arg;
 
 	(void)token;
+	(void)version;
 	(void)cancel;
 	pthread_mutex_lock(&h->lock);
 	if (h->n < 16) {
