@@ -40,6 +40,7 @@ import urllib.parse
 E = os.environ
 GPU = "NVIDIA GeForce RTX 4090"
 TERMINAL = ("completed", "failed", "canceled", "rejected")
+SETTLE_S = 11           # see xact_commit()
 CTX = ssl.create_default_context(cafile=E["AGENT_CA"])
 
 
@@ -151,6 +152,10 @@ def psql(sql):
 
 
 def xact_commit():
+    """The database's committed transactions.  A backend reports its
+    counts when it goes idle, at most once a second, else within 10 s
+    (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): the callers let 11 s pass
+    first."""
     return int(psql("SELECT xact_commit FROM pg_stat_database "
                     "WHERE datname = current_database()")[0][0])
 
@@ -230,7 +235,7 @@ def pipelines():
     a.close()
     log("prep done (checkout, placeholders, one warm-up pipeline)")
 
-    time.sleep(1)
+    time.sleep(SETTLE_S)
     steps0, x0 = steps_all(tok), xact_commit()
     t0_ms = int(time.time() * 1000)
     t0 = time.monotonic()
@@ -278,13 +283,14 @@ def pipelines():
         time.sleep(poll_s)
     wall = time.monotonic() - t0
     done = sum(v for k, v in states.items() if k in TERMINAL) == n
-    time.sleep(1)
+    time.sleep(SETTLE_S)
     steps1, x1 = steps_all(tok), xact_commit()
     holders = psql("SELECT count(DISTINCT split_part(lease_holder, '/', 2)) FROM tasks "
                    "WHERE id IN (%s)" % idlist)[0][0]
     steps = steps1 - steps0
-    # the commits of our own reads: the N submits' and these polls' are
-    # in the count; the polls (one read each) are subtracted
+    # our own reads are in the count: the polls (one transaction each)
+    # and the first xact_commit() are subtracted; the agents' background
+    # work during the two settling waits (lease renewals, claims) is not
     commits = x1 - x0 - polls - 1
     out = {"n": n, "all_ended": done, "states": states,
            "completed": states.get("completed", 0),
