@@ -120,14 +120,24 @@ class Agent:
             raise Fail("PUT /uploads/%s: HTTP %d %s" % (name, st, data[:200]))
         return json.loads(data)["upload_id"]
 
-    def steps_total(self):
+    def counters(self):
+        """The counters of /metrics this benchmark reads: task steps, and
+        leases claimed and lost (0 when the agent has no shared store)."""
         st, data = self.req("GET", "/metrics", retry=True)
         if st != 200:
             raise Fail("/metrics: HTTP %d" % st)
-        m = re.search(rb"^instag_agent_task_steps_total (\d+)", data, re.M)
-        if not m:
-            raise Fail("/metrics has no instag_agent_task_steps_total")
-        return int(m.group(1))
+        out = {}
+        for key, name in (("steps", b"instag_agent_task_steps_total"),
+                          ("claimed", b"instag_agent_task_leases_claimed_total"),
+                          ("lost", b"instag_agent_task_leases_lost_total")):
+            m = re.search(rb"^" + name + rb" (\d+)", data, re.M)
+            if m:
+                out[key] = int(m.group(1))
+            elif key == "steps":
+                raise Fail("/metrics has no instag_agent_task_steps_total")
+            else:
+                out[key] = 0
+        return out
 
 
 def agent_urls():
@@ -160,12 +170,14 @@ def xact_commit():
                     "WHERE datname = current_database()")[0][0])
 
 
-def steps_all(tok):
-    total = 0
+def counters_all(tok):
+    """counters() summed over the agents."""
+    total = {}
     for url in agent_urls():
         a = Agent(url, tok)
         try:
-            total += a.steps_total()
+            for k, v in a.counters().items():
+                total[k] = total.get(k, 0) + v
         finally:
             a.close()
     return total
@@ -236,7 +248,7 @@ def pipelines():
     log("prep done (checkout, placeholders, one warm-up pipeline)")
 
     time.sleep(SETTLE_S)
-    steps0, x0 = steps_all(tok), xact_commit()
+    c0, x0 = counters_all(tok), xact_commit()
     t0_ms = int(time.time() * 1000)
     t0 = time.monotonic()
     ids, errs = [], []
@@ -284,10 +296,10 @@ def pipelines():
     wall = time.monotonic() - t0
     done = sum(v for k, v in states.items() if k in TERMINAL) == n
     time.sleep(SETTLE_S)
-    steps1, x1 = steps_all(tok), xact_commit()
+    c1, x1 = counters_all(tok), xact_commit()
     holders = psql("SELECT count(DISTINCT split_part(lease_holder, '/', 2)) FROM tasks "
                    "WHERE id IN (%s)" % idlist)[0][0]
-    steps = steps1 - steps0
+    steps = c1["steps"] - c0["steps"]
     # our own reads are in the count: the polls (one transaction each)
     # and the first xact_commit() are subtracted; the agents' background
     # work during the two settling waits (lease renewals, claims) is not
@@ -300,7 +312,9 @@ def pipelines():
            "xact_commits": commits,
            "commits_per_step": round(commits / steps, 3) if steps else None,
            "commits_per_pipeline": round(commits / n, 1),
-           "agents_seen": int(holders or 0), "live_pods_after": live_pods()}
+           "agents_seen": int(holders or 0), "live_pods_after": live_pods(),
+           "leases_claimed": c1["claimed"] - c0["claimed"],
+           "leases_lost": c1["lost"] - c0["lost"]}
     if not done:
         # cancel what is left, so the stand-in's pods are released
         c = Agent(E["AGENT_URL"], tok)
