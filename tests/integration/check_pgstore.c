@@ -199,28 +199,6 @@ put_ok(struct store *st, const struct task *t)
 	    err ? err : "?");
 }
 
-/* The same task, column by column. */
-static void
-assert_task_eq(const struct task *a, const struct task *b)
-{
-	ck_assert_str_eq(a->id, b->id);
-	ck_assert_str_eq(a->context_id, b->context_id);
-	ck_assert_str_eq(a->owner, b->owner);
-	ck_assert_str_eq(a->operation, b->operation);
-	ck_assert_int_eq(a->state, b->state);
-	ck_assert(json_object_equal(a->params, b->params));
-	ck_assert(json_object_equal(a->progress, b->progress));
-	ck_assert(json_object_equal(a->result, b->result));
-	ck_assert(json_object_equal(a->artifacts, b->artifacts));
-	ck_assert(json_object_equal(a->error, b->error));
-	ck_assert(json_object_equal(a->checkpoint, b->checkpoint));
-	ck_assert(json_object_equal(a->history, b->history));
-	ck_assert(a->created_ms == b->created_ms);
-	ck_assert(a->updated_ms == b->updated_ms);
-	ck_assert(a->next_wake_ms == b->next_wake_ms);
-	ck_assert(a->version == b->version);
-	ck_assert(a->cancel_requested == b->cancel_requested);
-}
 
 /* ---- tests -------------------------------------------------------------- */
 
@@ -345,7 +323,7 @@ START_TEST(test_roundtrip)
 	t->cancel_requested = true;
 	put_ok(st, t);
 	ck_assert_int_eq(store_task_get_rev(st, t->id, &g, &rev), 0);
-	assert_task_eq(t, g);
+	tu_assert_task_eq(t, g);
 	task_free(g);
 	ck_assert_int_eq(store_task_peek(st, t->id, &owner, &rev2), 0);
 	ck_assert_str_eq(owner, "alice");
@@ -358,7 +336,7 @@ START_TEST(test_roundtrip)
 	put_ok(st, t);
 	ck_assert_int_eq(store_task_get_rev(st, t->id, &g, &rev2), 0);
 	ck_assert(rev2 == rev + 1);
-	assert_task_eq(t, g);
+	tu_assert_task_eq(t, g);
 	task_free(g);
 	ck_assert_int_eq(store_task_get(st, "00000000-0000-4000-8000-"
 	    "000000000000", &g), 1);
@@ -660,7 +638,7 @@ START_TEST(test_two_agents)
 	t = task_new("alice", "diag.timer", NULL, NULL);
 	put_ok(a, t);
 	ck_assert_int_eq(store_task_get(b, t->id, &g), 0);
-	assert_task_eq(t, g);
+	tu_assert_task_eq(t, g);
 	task_free(g);
 	t->state = TASK_WORKING;
 	put_ok(b, t);

@@ -83,29 +83,6 @@ exec_sql(const char *path, const char *sql)
 	sqlite3_close(db);
 }
 
-static void
-assert_task_eq(const struct task *a, const struct task *b)
-{
-	ck_assert_str_eq(a->id, b->id);
-	ck_assert_str_eq(a->context_id, b->context_id);
-	ck_assert_str_eq(a->owner, b->owner);
-	ck_assert_str_eq(a->operation, b->operation);
-	ck_assert_int_eq(a->state, b->state);
-	ck_assert_msg(json_object_equal(a->params, b->params), "params");
-	ck_assert_msg(json_object_equal(a->progress, b->progress), "progress");
-	ck_assert_msg(json_object_equal(a->result, b->result), "result");
-	ck_assert_msg(json_object_equal(a->artifacts, b->artifacts),
-	    "artifacts");
-	ck_assert_msg(json_object_equal(a->error, b->error), "error");
-	ck_assert_msg(json_object_equal(a->checkpoint, b->checkpoint),
-	    "checkpoint");
-	ck_assert_msg(json_object_equal(a->history, b->history), "history");
-	ck_assert(a->created_ms == b->created_ms);
-	ck_assert(a->updated_ms == b->updated_ms);
-	ck_assert(a->next_wake_ms == b->next_wake_ms);
-	ck_assert(a->version == b->version);
-	ck_assert(a->cancel_requested == b->cancel_requested);
-}
 
 static void
 put_ok(struct store *st, const struct task *t)
@@ -250,14 +227,14 @@ START_TEST(test_put_get_roundtrip)
 	put_ok(st, t);
 	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
 	ck_assert_ptr_nonnull(g);
-	assert_task_eq(t, g);
+	tu_assert_task_eq(t, g);
 	task_free(g);
 
 	/* Defaults (NULL progress/result/error) round trip as NULL. */
 	plain = task_new("bob", "diag.timer", NULL, NULL);
 	put_ok(st, plain);
 	ck_assert_int_eq(store_task_get(st, plain->id, &g), 0);
-	assert_task_eq(plain, g);
+	tu_assert_task_eq(plain, g);
 	ck_assert_ptr_null(g->progress);
 	ck_assert_ptr_null(g->result);
 	ck_assert_ptr_null(g->error);
@@ -272,7 +249,7 @@ START_TEST(test_put_get_roundtrip)
 	t->cancel_requested = false;
 	put_ok(st, t);
 	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
-	assert_task_eq(t, g);
+	tu_assert_task_eq(t, g);
 	ck_assert_int_eq(g->state, TASK_COMPLETED);
 	task_free(g);
 
@@ -1028,7 +1005,7 @@ START_TEST(test_reopen)
 
 	st = open_ok(path);
 	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
-	assert_task_eq(t, g);
+	tu_assert_task_eq(t, g);
 	task_free(g);
 	ck_assert_int_eq(store_push_get(st, t->id, "c", &pg), 0);
 	assert_push_eq(&p, pg);

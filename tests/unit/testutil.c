@@ -22,6 +22,7 @@
 
 #include "http/auth.h"
 #include "core/config.h"
+#include "core/task.h"
 #include "lib/clock.h"
 #include "lib/jsonutil.h"
 #include "providers/ssh/ssh.h"
@@ -623,4 +624,28 @@ tu_pod_kill_sessions(const struct tu_pod *pod)
 			killed++;
 	}
 	return killed;
+}
+
+void
+tu_assert_task_eq(const struct task *a, const struct task *b)
+{
+	ck_assert_str_eq(a->id, b->id);
+	ck_assert_str_eq(a->context_id, b->context_id);
+	ck_assert_str_eq(a->owner, b->owner);
+	ck_assert_str_eq(a->operation, b->operation);
+	ck_assert_int_eq(a->state, b->state);
+	ck_assert_msg(json_object_equal(a->params, b->params), "params");
+	ck_assert_msg(json_object_equal(a->progress, b->progress), "progress");
+	ck_assert_msg(json_object_equal(a->result, b->result), "result");
+	ck_assert_msg(json_object_equal(a->artifacts, b->artifacts),
+	    "artifacts");
+	ck_assert_msg(json_object_equal(a->error, b->error), "error");
+	ck_assert_msg(json_object_equal(a->checkpoint, b->checkpoint),
+	    "checkpoint");
+	ck_assert_msg(json_object_equal(a->history, b->history), "history");
+	ck_assert(a->created_ms == b->created_ms);
+	ck_assert(a->updated_ms == b->updated_ms);
+	ck_assert(a->next_wake_ms == b->next_wake_ms);
+	ck_assert(a->version == b->version);
+	ck_assert(a->cancel_requested == b->cancel_requested);
 }

@@ -67,6 +67,10 @@ char *tu_read_file(const char *path);
  * that is gone again on return.  Loading must succeed.  The caller frees
  * the result with config_free(). */
 struct config *tu_config(const char *extra_lines);
+/* Fail unless the two tasks agree column by column (a store round
+ * trip). */
+struct task;
+void tu_assert_task_eq(const struct task *a, const struct task *b);
 
 /* tu_config() with the extra lines formatted by printf(3). */
 struct config *tu_configf(const char *fmt, ...)
