@@ -218,6 +218,28 @@ static const char *const schema_v7 =
     "CREATE INDEX tasks_id_rev ON tasks(id, owner, rev);"
     "PRAGMA user_version = 7;";
 
+/*
+ * Fewer pages per write (schema 8; docs/internals.md, "Reading tasks").
+ * A write changes rev, updated_ms and often the state, and SQLite
+ * rewrites every index holding a column the UPDATE sets, one page or
+ * more each.  So the list indexes no longer hold rev (a list reads it
+ * from the row, one lookup per task of the page), the peek reads the row
+ * by its primary key instead of a copy of (id, owner, rev), and the
+ * upsert no longer sets the columns a task never changes (owner,
+ * context_id, created_ms).  A write of a 1 KB task now dirties 4-7
+ * pages instead of 7-10 (docs/internals.md has the measurements).
+ */
+static const char *const schema_v8 =
+    "DROP INDEX tasks_owner_page;"
+    "DROP INDEX tasks_owner_context;"
+    "DROP INDEX tasks_owner_state;"
+    "DROP INDEX tasks_id_rev;"
+    "CREATE INDEX tasks_owner_page ON tasks(owner, created_ms, id);"
+    "CREATE INDEX tasks_owner_context ON tasks(owner, context_id,"
+    " created_ms, id);"
+    "CREATE INDEX tasks_owner_state ON tasks(owner, state, created_ms, id);"
+    "PRAGMA user_version = 8;";
+
 /* How many read-only connections the read pool opens at most; a read
  * waits for an idle one beyond that (never for the writer). */
 #define STORE_READERS_MAX 8
@@ -530,6 +552,8 @@ sq_migrate(struct sqlitest *st, char **err)
 		goto cleanup;
 	if (version < 7 && sq_apply(st, schema_v7, 7, err) < 0)
 		goto cleanup;
+	if (version < 8 && sq_apply(st, schema_v8, 8, err) < 0)
+		goto cleanup;
 	rc = 0;
 cleanup:
 	sqlite3_finalize(s);
@@ -738,16 +762,18 @@ sqlitest_open(const char *path, struct store **out, char **err)
 	if (sq_migrate(st, err) < 0)
 		goto fail;
 	/* An upsert, not INSERT OR REPLACE: REPLACE deletes the old row,
-	 * and ON DELETE CASCADE would take the task's push configs with it. */
+	 * and ON DELETE CASCADE would take the task's push configs with it.
+	 * The update leaves owner, context_id and created_ms alone: they
+	 * never change, and setting them would rewrite every index that
+	 * holds them (schema 8). */
 	if (sqlite3_prepare_v3(st->db, "INSERT INTO tasks (" TASK_COLS
 	    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO "
-	    "UPDATE SET context_id = excluded.context_id,"
-	    " owner = excluded.owner,"
-	    " operation = excluded.operation, params = excluded.params,"
+	    "UPDATE SET operation = excluded.operation,"
+	    " params = excluded.params,"
 	    " state = excluded.state, progress = excluded.progress,"
 	    " result = excluded.result, artifacts = excluded.artifacts,"
 	    " error = excluded.error, checkpoint = excluded.checkpoint,"
-	    " history = excluded.history, created_ms = excluded.created_ms,"
+	    " history = excluded.history,"
 	    " updated_ms = excluded.updated_ms,"
 	    " next_wake_ms = excluded.next_wake_ms, version = excluded.version,"
 	    " cancel_requested = excluded.cancel_requested,"
@@ -1128,7 +1154,7 @@ sq_task_peek(struct store *base, const char *id, char **owner,
 
 	*owner = NULL;
 	s = reader_stmt(r, &r->peek, "SELECT owner, rev FROM tasks "
-	    "INDEXED BY tasks_id_rev WHERE id = ?1");
+	    "WHERE id = ?1");
 	if (s != NULL) {
 		reader_bind(s, "s", id);
 		rc = sqlite3_step(s);
@@ -1155,8 +1181,8 @@ sq_task_peek(struct store *base, const char *id, char **owner,
  * Parameters: ?1 owner, ?2 context, ?3 state, ?4 updated after, ?5 ?6 the
  * token's (created_ms, id), ?7 the limit.  Each filter has its index
  * (schema 7), so a page reads page_size + 1 index entries from the
- * token on; the total of no filter, or of the state alone, is read from
- * task_counts.
+ * token on, and each task's rev from its row (schema 8); the total of
+ * no filter, or of the state alone, is read from task_counts.
  */
 static void
 list_sql(char *buf, size_t len, unsigned mask, bool page, bool full)

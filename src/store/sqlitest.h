@@ -17,7 +17,7 @@
 #include "lib/attrs.h"
 
 /* The schema this agent writes (PRAGMA user_version). */
-#define SQLITEST_SCHEMA_VERSION 7
+#define SQLITEST_SCHEMA_VERSION 8
 
 struct store;
 

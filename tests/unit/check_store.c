@@ -65,11 +65,20 @@ query1(const char *path, const char *sql)
 }
 
 /* Take a store back from schema 7 to 6 (then older steps go on). */
+/* Back from schema 8 to 7: the indexes that cover rev, as they were. */
+#define UNDO_V8 "DROP INDEX tasks_owner_page; " \
+    "DROP INDEX tasks_owner_context; DROP INDEX tasks_owner_state; " \
+    "CREATE INDEX tasks_owner_page ON tasks(owner, created_ms, id, rev); " \
+    "CREATE INDEX tasks_owner_context ON tasks(owner, context_id, " \
+    "created_ms, id, rev); " \
+    "CREATE INDEX tasks_owner_state ON tasks(owner, state, created_ms, " \
+    "id, rev); " \
+    "CREATE INDEX tasks_id_rev ON tasks(id, owner, rev); "
 #define UNDO_V7 "DROP TRIGGER tasks_count_insert; " \
     "DROP TRIGGER tasks_count_update; DROP TRIGGER tasks_count_delete; " \
     "DROP TABLE task_counts; DROP INDEX tasks_owner_page; " \
     "DROP INDEX tasks_owner_context; DROP INDEX tasks_owner_state; " \
-    "DROP INDEX tasks_owner_updated; DROP INDEX tasks_id_rev; " \
+    "DROP INDEX tasks_owner_updated; DROP INDEX IF EXISTS tasks_id_rev; " \
     "ALTER TABLE tasks DROP COLUMN rev; " \
     "CREATE INDEX tasks_owner_created ON tasks(owner, created_ms, id); "
 
@@ -109,7 +118,7 @@ START_TEST(test_open_creates_schema)
 	ck_assert_int_eq(store_ping(st), 0);
 
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, "8");
 	free(v);
 	v = query1(path, "PRAGMA journal_mode");
 	ck_assert_str_eq(v, "wal");
@@ -125,7 +134,7 @@ START_TEST(test_open_creates_schema)
 	st = open_ok(path);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, "8");
 	free(v);
 }
 END_TEST
@@ -824,7 +833,7 @@ START_TEST(test_pods_registry)
 	free(all);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, "8");
 	free(v);
 }
 END_TEST
@@ -1021,7 +1030,7 @@ START_TEST(test_reopen)
 	task_free(g);
 	store_close(st);
 	v = query1(path, "PRAGMA user_version");
-	ck_assert_str_eq(v, "7");
+	ck_assert_str_eq(v, "8");
 	free(v);
 	task_free(t);
 }
@@ -1149,6 +1158,110 @@ START_TEST(test_peek_rev)
 	    "123e4567-e89b-42d3-a456-426614174000", &owner, &rev), 1);
 	ck_assert_ptr_null(owner);
 	task_free(t);
+	store_close(st);
+}
+END_TEST
+
+/* Schema 8: a schema 7 store migrates, its lists and peeks unchanged;
+ * the list indexes no longer hold rev; a write raises rev as before and
+ * keeps what a task never changes (owner, context, created) as first
+ * written. */
+START_TEST(test_migrate_v8)
+{
+	char path[400], *owner = NULL, *next = NULL, *err = NULL, *v;
+	struct store *st;
+	struct task *t[6], *g = NULL;
+	struct store_list_query q = { 0 };
+	struct store_task_ref *before = NULL, *after = NULL;
+	size_t nb = 0, na = 0, i;
+	int64_t total = 0, rev = -1, rev2 = -1;
+
+	db_path(path, sizeof(path));
+	st = open_ok(path);
+	for (i = 0; i < 6; i++) {
+		t[i] = task_new("alice", "diag.timer", NULL, i < 3 ? "ctx-a" :
+		    "ctx-b");
+		t[i]->created_ms = 1000 + (int64_t)i;
+		put_ok(st, t[i]);
+		if (i % 2 == 0) {
+			task_set_state(t[i], TASK_WORKING);
+			put_ok(st, t[i]);
+		}
+	}
+	q.owner = "alice";
+	q.page_size = 10;
+	q.state = -1;
+	ck_assert_int_eq(store_task_list_refs(st, &q, &before, &nb, &next,
+	    &total, &err), 0);
+	free(next);
+	ck_assert_uint_eq(nb, 6);
+	store_close(st);
+
+	exec_sql(path, UNDO_V8 "PRAGMA user_version = 7;");
+	v = query1(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	    "'tasks_id_rev'");
+	ck_assert_str_eq(v, "1");
+	free(v);
+	st = open_ok(path);
+	v = query1(path, "PRAGMA user_version");
+	ck_assert_str_eq(v, "8");
+	free(v);
+	v = query1(path, "SELECT count(*) FROM sqlite_master WHERE name = "
+	    "'tasks_id_rev' OR (name LIKE 'tasks_owner_%' AND sql LIKE "
+	    "'%rev%')");
+	ck_assert_str_eq(v, "0");
+	free(v);
+	ck_assert_int_eq(store_task_list_refs(st, &q, &after, &na, &next,
+	    &total, &err), 0);
+	free(next);
+	ck_assert_uint_eq(na, nb);
+	for (i = 0; i < na; i++) {
+		ck_assert_str_eq(after[i].id, before[i].id);
+		ck_assert(after[i].rev == before[i].rev);
+		ck_assert(after[i].created_ms == before[i].created_ms);
+	}
+	q.context_id = "ctx-a";
+	free(after);
+	ck_assert_int_eq(store_task_list_refs(st, &q, &after, &na, &next,
+	    &total, &err), 0);
+	free(next);
+	ck_assert_uint_eq(na, 3);
+	ck_assert(total == 3);
+	free(after);
+	q.context_id = NULL;
+	q.state = TASK_WORKING;
+	ck_assert_int_eq(store_task_list_refs(st, &q, &after, &na, &next,
+	    &total, &err), 0);
+	free(next);
+	ck_assert_uint_eq(na, 3);
+	ck_assert(total == 3);
+
+	ck_assert_int_eq(store_task_peek(st, t[1]->id, &owner, &rev), 0);
+	ck_assert_str_eq(owner, "alice");
+	free(owner);
+	/* A later write of the same id cannot move the task to another
+	 * owner, context or creation time. */
+	free(t[1]->owner);
+	t[1]->owner = xstrdup("mallory");
+	snprintf(t[1]->context_id, sizeof(t[1]->context_id), "ctx-m");
+	t[1]->created_ms = 5;
+	task_set_state(t[1], TASK_COMPLETED);
+	put_ok(st, t[1]);
+	ck_assert_int_eq(store_task_peek(st, t[1]->id, &owner, &rev2), 0);
+	ck_assert_str_eq(owner, "alice");
+	free(owner);
+	ck_assert(rev2 == rev + 1);
+	ck_assert_int_eq(store_task_get(st, t[1]->id, &g), 0);
+	ck_assert_str_eq(g->owner, "alice");
+	ck_assert_str_eq(g->context_id, "ctx-a");
+	ck_assert(g->created_ms == 1001);
+	ck_assert_int_eq(g->state, TASK_COMPLETED);
+	task_free(g);
+	free(before);
+	free(after);
+	for (i = 0; i < 6; i++)
+		task_free(t[i]);
+	free(err);
 	store_close(st);
 }
 END_TEST
@@ -1341,6 +1454,7 @@ store_suite(void)
 	tcase_add_test(tc, test_probe_write);
 	tcase_add_test(tc, test_read_beside_write);
 	tcase_add_test(tc, test_peek_rev);
+	tcase_add_test(tc, test_migrate_v8);
 	tcase_add_test(tc, test_list_many);
 	tcase_add_test(tc, test_checkpointer);
 	tcase_add_test(tc, test_group_commit);
