@@ -919,19 +919,19 @@ pg_task_put(struct store *base, const struct task *t, char **err)
 	/* An upsert: the row keeps its push configs (no delete), and rev
 	 * counts every write.  A new row is this agent's lease; an update
 	 * is fenced on the lease the copy was read under, and keeps an
-	 * owner's cancel request made meanwhile. */
+	 * owner's cancel request made meanwhile.  Owner, context and
+	 * creation time are never changed, as on SQLite. */
 	rc = pg_run(st, "task_put", "INSERT INTO tasks (" STOREBE_TASK_COLS
 	    ", lease_holder, lease_token, lease_until"
 	    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
 	    " $13::bigint, $14::bigint, $15::bigint, $16::bigint,"
 	    " $17::integer, $18, $19::bigint, $20::bigint)"
 	    " ON CONFLICT (id) DO UPDATE SET"
-	    " context_id = excluded.context_id, owner = excluded.owner,"
 	    " operation = excluded.operation, params = excluded.params,"
 	    " state = excluded.state, progress = excluded.progress,"
 	    " result = excluded.result, artifacts = excluded.artifacts,"
 	    " error = excluded.error, checkpoint = excluded.checkpoint,"
-	    " history = excluded.history, created_ms = excluded.created_ms,"
+	    " history = excluded.history,"
 	    " updated_ms = excluded.updated_ms,"
 	    " next_wake_ms = excluded.next_wake_ms,"
 	    " version = excluded.version,"

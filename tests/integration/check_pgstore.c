@@ -22,6 +22,7 @@
 #include "lib/log.h"
 #include "lib/uuid.h"
 #include "store/store.h"
+#include "lib/xalloc.h"
 #include "unit/testutil.h"
 
 #ifndef HAVE_LIBPQ
@@ -337,6 +338,18 @@ START_TEST(test_roundtrip)
 	ck_assert_int_eq(store_task_get_rev(st, t->id, &g, &rev2), 0);
 	ck_assert(rev2 == rev + 1);
 	tu_assert_task_eq(t, g);
+	task_free(g);
+	/* A later write cannot move the task to another owner, context or
+	 * creation time. */
+	free(t->owner);
+	t->owner = xstrdup("mallory");
+	snprintf(t->context_id, sizeof(t->context_id), "ctx-m");
+	t->created_ms = 5;
+	put_ok(st, t);
+	ck_assert_int_eq(store_task_get(st, t->id, &g), 0);
+	ck_assert_str_eq(g->owner, "alice");
+	ck_assert_str_ne(g->context_id, "ctx-m");
+	ck_assert(g->created_ms == 1700000000123LL);
 	task_free(g);
 	ck_assert_int_eq(store_task_get(st, "00000000-0000-4000-8000-"
 	    "000000000000", &g), 1);
