@@ -14,18 +14,23 @@
 #include "a2a/render.h"
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "lib/xalloc.h"
 
 static struct store *store;
 
 /*
- * The ids of the tasks that may have push configs: those the store held
- * at start and every task given one since (a deletion leaves its id: a
- * stale id costs one query, a missing one would lose a notification).
- * A task change looks its configs up in the store only when its id is
- * here, so the tasks of clients that never set a config cost no query
- * per change.  Open addressing, at most half full; all = the store could
- * not list them at start, so every change queries.
+ * The ids of the unfinished tasks that may have push configs: those the
+ * store held at start and every task given one since (a deleted config
+ * leaves its id: a stale id costs one query, a missing one would lose a
+ * notification).  A task change looks its configs up in the store only
+ * when its id is here, so the tasks of clients that never set a config
+ * cost no query per change.  A task leaves the set with the notification
+ * of its terminal state, after which it never changes, so the set holds
+ * the unfinished tasks with configs, not every task that ever had one.
+ * Open addressing with linear probing, at most half full; all = the
+ * store could not list them at start (or is shared), so every change
+ * queries.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -65,6 +70,27 @@ known_add_locked(const char *id)
 	if (K.slot[i] == NULL) {
 		K.slot[i] = xstrdup(id);
 		K.n++;
+	}
+}
+
+/* Remove id if it is there: empty its slot, then move each later entry
+ * of its probe run to where a lookup now finds it. */
+static void
+known_remove_locked(const char *id)
+{
+	size_t i, j;
+
+	if (K.cap == 0 || K.slot[i = known_find_locked(id)] == NULL)
+		return;
+	free(K.slot[i]);
+	K.slot[i] = NULL;
+	K.n--;
+	for (j = (i + 1) & (K.cap - 1); K.slot[j] != NULL;
+	    j = (j + 1) & (K.cap - 1)) {
+		char *e = K.slot[j];
+
+		K.slot[j] = NULL;
+		K.slot[known_find_locked(e)] = e;
 	}
 }
 
@@ -135,6 +161,29 @@ notify_task_changed(const struct task *t)
 		json_object_put(body);
 	}
 	store_push_list_free(pcs, n);
+	if (task_state_terminal(t->state)) {
+		/* Its last change: no later one needs its configs.  A config
+		 * set on it afterwards puts it back (notify_config_put). */
+		pthread_mutex_lock(&K.lock);
+		known_remove_locked(t->id);
+		pthread_mutex_unlock(&K.lock);
+	}
+}
+
+void
+notify_metrics(struct strbuf *sb)
+{
+	size_t n;
+	bool all;
+
+	pthread_mutex_lock(&K.lock);
+	n = K.n;
+	all = K.all;
+	pthread_mutex_unlock(&K.lock);
+	sb_addf(sb, "# TYPE instag_agent_push_watched_tasks gauge\n"
+	    "instag_agent_push_watched_tasks %zu\n"
+	    "# TYPE instag_agent_push_watch_all gauge\n"
+	    "instag_agent_push_watch_all %d\n", n, all ? 1 : 0);
 }
 
 int

@@ -15,14 +15,20 @@
 
 #include "lib/attrs.h"
 #include "core/task.h"
+#include "lib/strbuf.h"
 #include "store/store.h"
 
 /* Keep st (borrowed for the life of the process) and learn from it which
  * tasks have push configs (notify_task_changed looks up only those). */
 void notify_init(struct store *st);
 
-/* Deliver t as it now stands to every push config of its task. */
+/* Deliver t as it now stands to every push config of its task.  A
+ * terminal t is the task's last change: it stops being watched. */
 void notify_task_changed(const struct task *t);
+/* The metrics collector (metrics_add_collector): how many tasks are
+ * watched for push configs, and whether every change looks (shared
+ * store, or the list at start failed). */
+void notify_metrics(struct strbuf *sb);
 
 /* Create or replace one config.  0, or -1 with *err (caller frees). */
 WARN_UNUSED_RESULT

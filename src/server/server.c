@@ -199,6 +199,7 @@ server_run(struct config *cfg)
 	metrics_add_collector(tasks_metrics);
 	metrics_add_collector(hub_metrics);
 	metrics_add_collector(push_metrics);
+	metrics_add_collector(notify_metrics);
 	metrics_add_collector(pods_metrics);
 	metrics_add_collector(guard_metrics);
 	metrics_add_collector(iops_metrics);

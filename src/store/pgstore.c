@@ -1314,8 +1314,10 @@ pg_push_task_ids(struct store *base, char ***ids, size_t *n)
 	PGresult *r;
 	int i, rows;
 
-	if (pg_run(PG(base), "push_task_ids", "SELECT DISTINCT task_id "
-	    "FROM push_configs", NULL, &r, NULL) < 0)
+	if (pg_run(PG(base), "push_task_ids", "SELECT DISTINCT p.task_id "
+	    "FROM push_configs p JOIN tasks t ON t.id = p.task_id "
+	    "WHERE t.state NOT IN ('completed', 'canceled', 'failed', "
+	    "'rejected')", NULL, &r, NULL) < 0)
 		return -1;
 	rows = PQntuples(r);
 	if (rows > 0)

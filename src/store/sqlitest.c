@@ -1474,7 +1474,9 @@ sq_push_task_ids(struct store *base, char ***ids, size_t *n)
 
 	*ids = NULL;
 	*n = 0;
-	s = stmt_open(st, "SELECT DISTINCT task_id FROM push_configs", "");
+	s = stmt_open(st, "SELECT DISTINCT p.task_id FROM push_configs p "
+	    "JOIN tasks t ON t.id = p.task_id WHERE t.state NOT IN "
+	    "('completed', 'canceled', 'failed', 'rejected')", "");
 	if (s == NULL)
 		goto cleanup;
 	while (sqlite3_step(s) == SQLITE_ROW) {

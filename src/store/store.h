@@ -126,8 +126,9 @@ int store_push_list(struct store *st, const char *task_id,
 /* 0 deleted, 1 absent, -1 error. */
 WARN_UNUSED_RESULT
 int store_push_delete(struct store *st, const char *task_id, const char *id);
-/* The distinct task ids that have at least one push config: *ids a new
- * array of *n new strings (caller frees each and the array).  0, or -1. */
+/* The distinct ids of the unfinished tasks (not in a terminal state)
+ * that have at least one push config: *ids a new array of *n new strings
+ * (caller frees each and the array).  0, or -1. */
 WARN_UNUSED_RESULT
 int store_push_task_ids(struct store *st, char ***ids, size_t *n);
 void store_push_free(struct push_config *pc);	/* NULL ok */

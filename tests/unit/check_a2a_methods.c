@@ -18,6 +18,7 @@
 #include "core/principal.h"
 #include "lib/jsonutil.h"
 #include "lib/log.h"
+#include "lib/strbuf.h"
 #include "ops/ops.h"
 #include "store/store.h"
 #include "tasks/tasks.h"
@@ -605,6 +606,118 @@ START_TEST(test_push_config)
 }
 END_TEST
 
+/* How many tasks notify watches for push configs (its metric). */
+static long
+watched(void)
+{
+	struct strbuf sb = SB_INIT;
+	static const char name[] = "\ninstag_agent_push_watched_tasks ";
+	const char *p;
+	long n = -1;
+
+	notify_metrics(&sb);
+	if ((p = strstr(sb.buf, name)) != NULL)
+		n = strtol(p + strlen(name), NULL, 10);
+	sb_free(&sb);
+	return n;
+}
+
+/* A task given a push config is watched until its terminal change, and
+ * no longer after it: the set holds unfinished tasks, not every task
+ * that ever had a config. */
+START_TEST(test_push_watch)
+{
+	struct env w;
+	struct rpc_reply r;
+	struct push_config pc = { 0 };
+	struct task *out = NULL;
+	char id[64], id2[64], *err = NULL;
+	int64_t deadline;
+
+	env_start(&w);
+	ck_assert_int_eq(watched(), 0);
+	send_timer(&w.alice, 2, 60000, false, &r, id, sizeof(id));
+	rpc_reply_clear(&r);
+	send_timer(&w.alice, 2, 60000, false, &r, id2, sizeof(id2));
+	rpc_reply_clear(&r);
+	pc.id = (char *)"c1";
+	pc.url = (char *)"https://hooks.example.org/cb";
+	pc.created_ms = 1;
+	pc.task_id = id;
+	ck_assert_msg(notify_config_put(&pc, &err) == 0, "%s", err);
+	pc.task_id = id2;
+	ck_assert_msg(notify_config_put(&pc, &err) == 0, "%s", err);
+	ck_assert_int_eq(watched(), 2);
+	/* Its config gone (nothing to deliver), the task is canceled: its
+	 * terminal change ends the watch; the other task's stays. */
+	ck_assert_int_eq(notify_config_delete(id, "c1"), 0);
+	ck_assert_int_eq(tasks_cancel(id, "alice", &out), TASKS_CANCEL_OK);
+	task_free(out);
+	deadline = tu_now_ms() + TU_HANG_MS;
+	while (watched() != 1) {
+		ck_assert_msg(tu_now_ms() < deadline, "still watched: %ld",
+		    watched());
+		tu_sleep_ms(10);
+	}
+	/* A config set again on a finished task watches it again. */
+	pc.task_id = id;
+	ck_assert_msg(notify_config_put(&pc, &err) == 0, "%s", err);
+	ck_assert_int_eq(watched(), 2);
+	ck_assert_int_eq(notify_config_delete(id2, "c1"), 0);
+	env_stop(&w);
+}
+END_TEST
+
+/* The watched set under many ids (it grows, and removals close the gaps
+ * in its probe runs): after removing every other id, every id left is
+ * still found, so none is lost to a notification.  An id is added by
+ * notify_config_put even when the store refuses the config (no such
+ * task), and removed by the terminal change of a task with that id. */
+START_TEST(test_push_watch_many)
+{
+	struct env w;
+	struct push_config pc = { 0 };
+	struct task *t;
+	static char ids[300][40];
+	char *err = NULL;
+	int i;
+
+	env_start(&w);
+	pc.id = (char *)"c";
+	pc.url = (char *)"https://hooks.example.org/cb";
+	for (i = 0; i < 300; i++) {
+		snprintf(ids[i], sizeof(ids[i]),
+		    "00000000-0000-4000-8000-%012d", i);
+		pc.task_id = ids[i];
+		ck_assert_int_eq(notify_config_put(&pc, &err), -1);
+		free(err);
+		err = NULL;
+	}
+	ck_assert_int_eq(watched(), 300);
+	t = task_new("alice", "diag.timer", NULL, NULL);
+	task_set_state(t, TASK_COMPLETED);
+	for (i = 0; i < 300; i += 2) {
+		memcpy(t->id, ids[i], sizeof(t->id));
+		notify_task_changed(t);
+	}
+	ck_assert_int_eq(watched(), 150);
+	for (i = 1; i < 300; i += 2) {	/* found: the count stays */
+		pc.task_id = ids[i];
+		ck_assert_int_eq(notify_config_put(&pc, &err), -1);
+		free(err);
+		err = NULL;
+		ck_assert_int_eq(watched(), 150);
+	}
+	for (i = 1; i < 300; i += 2) {
+		memcpy(t->id, ids[i], sizeof(t->id));
+		notify_task_changed(t);
+	}
+	ck_assert_int_eq(watched(), 0);
+	task_free(t);
+	env_stop(&w);
+}
+END_TEST
+
 static Suite *
 a2a_methods_suite(void)
 {
@@ -623,6 +736,8 @@ a2a_methods_suite(void)
 	tcase_add_test(tc, test_part_shapes);
 	tcase_add_test(tc, test_help_and_list);
 	tcase_add_test(tc, test_push_config);
+	tcase_add_test(tc, test_push_watch);
+	tcase_add_test(tc, test_push_watch_many);
 	suite_add_tcase(s, tc);
 	return s;
 }

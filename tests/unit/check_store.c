@@ -686,6 +686,42 @@ START_TEST(test_push_configs)
 	    "123e4567-e89b-42d3-a456-426614174000", &list, &n), 0);
 	ck_assert_uint_eq(n, 0);
 	free(list);
+
+	/* The ids to watch at start: unfinished tasks with configs only. */
+	{
+		struct task *u = task_new("bob", "diag.timer", NULL, NULL);
+		char **ids = NULL;
+		size_t k;
+
+		put_ok(st, u);		/* submitted, no config */
+		ck_assert_int_eq(store_push_task_ids(st, &ids, &n), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_str_eq(ids[0], t->id);
+		free(ids[0]);
+		free(ids);
+		p1.task_id = u->id;
+		ck_assert_int_eq(store_push_put(st, &p1, &err), 0);
+		ck_assert_int_eq(store_push_task_ids(st, &ids, &n), 0);
+		ck_assert_uint_eq(n, 2);
+		for (k = 0; k < n; k++)
+			free(ids[k]);
+		free(ids);
+		task_set_state(t, TASK_COMPLETED);
+		put_ok(st, t);
+		task_set_state(u, TASK_INPUT_REQUIRED);
+		put_ok(st, u);
+		ck_assert_int_eq(store_push_task_ids(st, &ids, &n), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_str_eq(ids[0], u->id);
+		free(ids[0]);
+		free(ids);
+		task_set_state(u, TASK_CANCELED);
+		put_ok(st, u);
+		ck_assert_int_eq(store_push_task_ids(st, &ids, &n), 0);
+		ck_assert_uint_eq(n, 0);
+		free(ids);
+		task_free(u);
+	}
 	task_free(t);
 	store_close(st);
 }
