@@ -579,10 +579,26 @@ hub_wait(struct http_req *r, const char *task_id, const char *owner,
 	    history_len, version);
 }
 
+/* Note that version of task id was published (lock held); final: it
+ * ends a wait (terminal, or input needed). */
+static void
+seen_note_locked(const char *id, int64_t version, bool final)
+{
+	struct seen *sn = seen_slot(id);
+
+	if (strcmp(sn->id, id) != 0) {
+		snprintf(sn->id, sizeof(sn->id), "%s", id);
+		sn->first = sn->newest = version;
+		sn->final = -1;
+	} else if (version > sn->newest)
+		sn->newest = version;
+	if (final && version > sn->final)
+		sn->final = version;
+}
+
 bool
 hub_remote_change(const char *task_id, int64_t version)
 {
-	struct seen *sn;
 	bool watched;
 
 	pthread_mutex_lock(&H.lock);
@@ -593,16 +609,7 @@ hub_remote_change(const char *task_id, int64_t version)
 	/* Whether the version ends the task is unknown here: count it as
 	 * final, so that a wait started from an older snapshot reads the
 	 * task instead of waiting for an update already made. */
-	sn = seen_slot(task_id);
-	if (strcmp(sn->id, task_id) != 0) {
-		snprintf(sn->id, sizeof(sn->id), "%s", task_id);
-		sn->first = sn->newest = sn->final = version;
-	} else {
-		if (version > sn->newest)
-			sn->newest = version;
-		if (version > sn->final)
-			sn->final = version;
-	}
+	seen_note_locked(task_id, version, true);
 	watched = *watch_slot(task_id) != NULL;
 	pthread_mutex_unlock(&H.lock);
 	return watched;
@@ -611,7 +618,6 @@ hub_remote_change(const char *task_id, int64_t version)
 void
 hub_publish(const struct task *t)
 {
-	struct seen *sn;
 	struct watch *w;
 	struct item *it;
 	bool want;
@@ -621,15 +627,7 @@ hub_publish(const struct task *t)
 		pthread_mutex_unlock(&H.lock);
 		return;
 	}
-	sn = seen_slot(t->id);
-	if (strcmp(sn->id, t->id) != 0) {
-		snprintf(sn->id, sizeof(sn->id), "%s", t->id);
-		sn->first = sn->newest = t->version;
-		sn->final = -1;
-	} else if (t->version > sn->newest)
-		sn->newest = t->version;
-	if (final_state(t->state) && t->version > sn->final)
-		sn->final = t->version;
+	seen_note_locked(t->id, t->version, final_state(t->state));
 	/* A subscriber added later starts from a fresh snapshot, or from
 	 * its caller's when seen says nothing newer was published.  A wait
 	 * takes only the update that ends it (deliver). */
