@@ -28,8 +28,8 @@
  * listening socket accepts what is there.  BACKLOG is listen()'s
  * (default 128).
  *
- * Runs until SIGTERM or SIGINT (exit status 0).  Exit status 1, with the
- * error on stderr, when it cannot start.
+ * Runs until SIGTERM or SIGINT (then removes SOCKET; exit status 0).
+ * Exit status 1, with the error on stderr, when it cannot start.
  */
 #include "auto-config.h"
 
@@ -443,6 +443,7 @@ main(int argc, char **argv)
 	    "%zu bytes (%s)\n", sock_path, threads, resp_len, resp_path);
 	while (sigwait(&stop, &sig) != 0)
 		;
+	unlink(sock_path);
 	rc = 0;
 cleanup:
 	free(resp);
