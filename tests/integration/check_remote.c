@@ -526,13 +526,21 @@ START_TEST(test_cancel)
 	struct ssh_error e = SSH_ERROR_INIT;
 	char wd[700];
 	int pg;
+	int64_t deadline;
 
 	workdir_make("wd-cancel", wd, sizeof(wd));
 	start_ok(s, "cancel", wd, "sleep 300 & sleep 300; wait\n", &st);
 	ck_assert_int_eq(st.state, REMOTE_RUNNING);
 	pg = job_pgid("cancel");
-	/* The wrapper, the script's bash and two sleeps. */
-	ck_assert_int_ge(group_live(pg), 3);
+	/* The wrapper, the script's bash and two sleeps: running means the
+	 * wrapper started, so under load the script may not have forked
+	 * its sleeps yet.  Wait for them (bounded). */
+	deadline = tu_now_ms() + TU_HANG_MS;
+	while (group_live(pg) < 3) {
+		ck_assert_msg(tu_now_ms() < deadline, "the job's group has "
+		    "%d live processes, not 3", group_live(pg));
+		tu_sleep_ms(20);
+	}
 	/* A running job cannot be removed. */
 	ck_assert_int_eq(remote_cleanup(s, jobs_root, "cancel", &e), -1);
 	ck_assert_int_eq(e.kind, SSH_ERR_PROTOCOL);
