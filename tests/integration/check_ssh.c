@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <libssh2.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -349,7 +350,10 @@ START_TEST(test_wrong_key)
 END_TEST
 
 /* ECDSA works; the public key may be derived from the private one; RSA
- * cannot work with libssh2 1.10 (ssh-rsa is SHA-1). */
+ * cannot work with libssh2 1.10 (it signs only ssh-rsa, SHA-1, which
+ * OpenSSH 8.8 and later refuse), and does from 1.11 on (rsa-sha2-256),
+ * so a build against a newer libssh2 passes too.  The agent refuses an
+ * RSA ssh_key_file at start either way (config). */
 START_TEST(test_key_types)
 {
 	struct ssh_target t = pod_target(&main_pod);
@@ -367,9 +371,13 @@ START_TEST(test_key_types)
 	    e.message);
 	LIBSSH2_LEAKS_END();
 	pod_client_key(&main_pod, "rsa", "rsa_key", true, key, sizeof(key));
+#if LIBSSH2_VERSION_NUM >= 0x010b00
+	ck_assert_msg(ssh_probe(&t, NULL, &e) == 0, "rsa: %s", e.message);
+#else
 	ck_assert_int_eq(ssh_probe(&t, NULL, &e), -1);
 	ck_assert_msg(e.kind == SSH_ERR_AUTH, "rsa: %s: %s",
 	    ssh_error_kind_name(e.kind), e.message);
+#endif
 	ssh_error_clear(&e);
 }
 END_TEST
