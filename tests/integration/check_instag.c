@@ -1075,18 +1075,17 @@ START_TEST(test_cancel_and_failures)
 	snprintf(params, sizeof(params), "{\"pod_id\":\"%s\",\"subject\":"
 	    "\"may\",\"output_name\":\"may_c\"}", pod_id);
 	id = start("instag.train", params);
-	for (int i = 0; i < 1200 && itest_sh("pgrep -f "
-	    "'train_fac[e].py.*may_c' >/dev/null") != 0; i++)
+	for (int i = 0; i < 1200 &&
+	    itest_pod_pgrep("train_fac[e].py.*may_c") != 0; i++)
 		usleep(50000);	/* a hang guard: 60 s */
 	snprintf(params, sizeof(params), "{\"task_id\":\"%s\"}", id);
 	op("tasks.cancel", params, &r);
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 30000), "canceled");
-	for (int i = 0; i < 600 && itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
-	    ">/dev/null") == 0; i++)
+	for (int i = 0; i < 600 &&
+	    itest_pod_pgrep("train_fac[e].py.*may_c") == 0; i++)
 		usleep(50000);	/* a hang guard: 30 s */
-	ck_assert_int_ne(itest_sh("pgrep -f 'train_fac[e].py.*may_c' "
-	    ">/dev/null"), 0);
+	ck_assert_int_eq(itest_pod_pgrep("train_fac[e].py.*may_c"), 1);
 	free(id);
 
 	/* a failing stage: the task fails with the log's tail */

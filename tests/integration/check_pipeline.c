@@ -601,10 +601,9 @@ cancel_at(const char *fake, const char *pattern, const char *extra)
 	itest_envelope(admin(), "tasks.cancel", params, &r);
 	itest_resp_free(&r);
 	ck_assert_str_eq(itest_wait_task(admin(), id, 60000), "canceled");
-	for (i = 0; i < 600 && itest_sh("pgrep -f '%s' >/dev/null",
-	    pattern) == 0; i++)
+	for (i = 0; i < 600 && itest_pod_pgrep(pattern) == 0; i++)
 		usleep(50000);	/* a hang guard: 30 s */
-	ck_assert_msg(itest_sh("pgrep -f '%s' >/dev/null", pattern) != 0,
+	ck_assert_msg(itest_pod_pgrep(pattern) == 1,
 	    "%s still runs after the cancel", fake);
 	POD("rm -f '%s/fake-control/%s'", root, fake);
 	itest_get_task(admin(), id, &r);
@@ -945,7 +944,7 @@ START_TEST(test_cancel_elsewhere)
 	for (i = 0; i < 600 && itest_runpod_live_pods() != 0; i++)
 		usleep(100000);
 	ck_assert_int_eq(itest_runpod_live_pods(), 0);
-	ck_assert_int_ne(itest_pod_sh("pgrep -f 'train_fac[e].py'"), 0);
+	ck_assert_int_eq(itest_pod_pgrep("train_fac[e].py"), 1);
 	free(id);
 }
 END_TEST

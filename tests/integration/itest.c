@@ -43,6 +43,19 @@ itest_sh(const char *fmt, ...)
 }
 
 int
+itest_pod_pgrep(const char *pattern)
+{
+	return itest_sh("r=\"$POD_ROOT\"; [ -n \"$r\" ] || exit 2; "
+	    "for p in $(pgrep -f '%s'); do "
+	    "case \"$(readlink \"/proc/$p/cwd\" 2>/dev/null)\" in "
+	    "\"$r\" | \"$r\"/*) exit 0 ;; esac; "
+	    "g=$(ps -o pgid= -p \"$p\" | tr -d ' '); "
+	    "for f in \"/proc/$p/cmdline\" \"/proc/$g/cmdline\"; do "
+	    "tr '\\0' ' ' < \"$f\" 2>/dev/null | grep -qF \"$r/\" && "
+	    "exit 0; done; done; exit 1", pattern);
+}
+
+int
 itest_pod_sh(const char *fmt, ...)
 {
 	const char *user = getenv("POD_SSH_USER");

@@ -60,6 +60,11 @@ int itest_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * tests/harness/pod), as if on the pod: what it writes under $POD_ROOT is
  * the pod's, and git there trusts the repositories the pod owns. */
 int itest_pod_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Like `pgrep -f pattern` (0: one runs, 1: none), but only processes of
+ * this harness's pod: those whose working directory is under $POD_ROOT,
+ * or whose own or process group leader's command line names it.  Other
+ * suites' pods run the same fakes on this machine at the same time. */
+int itest_pod_pgrep(const char *pattern);
 /* Milliseconds, monotonic. */
 long long itest_ms(void);
 /* Poll GetTask until the task reaches a terminal state or timeout_ms;
