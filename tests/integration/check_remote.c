@@ -262,6 +262,25 @@ workdir_make(const char *name, char *out, size_t len)
 	tu_pod_mkdir(&pod, out, 0755);
 }
 
+/* A job script line that waits until the test creates go in the job's
+ * working directory (go_release), bounded at 2 minutes: a job that must
+ * still run when the test looks does not depend on how fast a loaded
+ * machine gets there. */
+#define GO_WAIT "i=0\nwhile [ ! -e go ] && [ $i -lt 2400 ]; do sleep 0.05; " \
+    "i=$((i + 1)); done\n"
+
+static void
+go_release(const char *wd)
+{
+	char path[800];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/go", wd);
+	f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 /* ---- tests -------------------------------------------------------------- */
 
 START_TEST(test_start_poll)
@@ -283,7 +302,7 @@ START_TEST(test_start_poll)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	before = ts.tv_sec;
 	start_ok(s, "basic", wd, "echo hello\necho err >&2\npwd\n"
-	    "sleep 0.3\necho \"job=$IA_REMOTE_JOB\"\n", &st);
+	    GO_WAIT "echo \"job=$IA_REMOTE_JOB\"\n", &st);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	after = ts.tv_sec;
 	ck_assert_msg(st.state == REMOTE_RUNNING, "after start: %s",
@@ -293,6 +312,7 @@ START_TEST(test_start_poll)
 	ck_assert_int_ge(st.started_at, (int64_t)before);
 	ck_assert_int_le(st.started_at, (int64_t)after);
 	ck_assert(!st.canceled);
+	go_release(wd);
 	wait_state(s, "basic", REMOTE_EXITED, &st);
 	ck_assert_int_eq(st.exit_status, 0);
 	/* Polling an exited job again changes nothing. */
@@ -369,7 +389,7 @@ START_TEST(test_idempotent)
 
 	workdir_make("wd-idem", wd, sizeof(wd));
 	snprintf(count, sizeof(count), "%s/idem.count", pod.root);
-	snprintf(script, sizeof(script), "echo run >>'%s'\nsleep 0.5\n",
+	snprintf(script, sizeof(script), "echo run >>'%s'\n" GO_WAIT,
 	    count);
 	/* As if the agent were killed and retried: three starts, one run;
 	 * the second while it runs, the third after it ended. */
@@ -377,6 +397,7 @@ START_TEST(test_idempotent)
 	ck_assert_int_eq(st.state, REMOTE_RUNNING);
 	start_ok(s, "idem", wd, script, &st);
 	ck_assert_int_eq(st.state, REMOTE_RUNNING);
+	go_release(wd);
 	wait_state(s, "idem", REMOTE_EXITED, &st);
 	start_ok(s, "idem", wd, "echo other >>'/dev/null'\n", &st);
 	ck_assert_int_eq(st.state, REMOTE_EXITED);
@@ -405,9 +426,10 @@ START_TEST(test_survives_drop)
 	size_t len;
 
 	/* Started on s, which is then closed; s2 is open when the pod drops
-	 * every connection (killing their sshd processes). */
+	 * every connection (killing their sshd processes).  The job runs
+	 * until the test releases it (GO_WAIT). */
 	workdir_make("wd-drop", wd, sizeof(wd));
-	start_ok(s, "drop", wd, "echo begin\nsleep 1.5\necho done\n", &st);
+	start_ok(s, "drop", wd, "echo begin\n" GO_WAIT "echo done\n", &st);
 	ck_assert_int_eq(st.state, REMOTE_RUNNING);
 	ssh_session_close(s);
 	s2 = open_pod();
@@ -424,6 +446,7 @@ START_TEST(test_survives_drop)
 	poll_ok(s, "drop", &st);
 	ck_assert_msg(st.state == REMOTE_RUNNING, "after drop: %s",
 	    state_name(st.state));
+	go_release(wd);
 	wait_state(s, "drop", REMOTE_EXITED, &st);
 	ck_assert_int_eq(st.exit_status, 0);
 	log = log_of(s, "drop", &len);
