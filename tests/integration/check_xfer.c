@@ -630,6 +630,33 @@ END_TEST
  * ends the file; when the server refuses that channel (MaxSessions, here
  * with every other session slot held open), the transfer still completes
  * and checks, hashing remotely after the data as before. */
+/*
+ * Wait until sshd has a session slot free on s.  A channel that ran a
+ * process (sftp-server after a transfer) keeps its slot after it is
+ * closed, until sshd reaps the process; a probe channel that runs
+ * nothing gives its slot back as it closes.
+ */
+static void
+wait_slot(struct ssh_session *s, LIBSSH2_SESSION *ls, long long deadline)
+{
+	LIBSSH2_CHANNEL *ch;
+	int rc;
+
+	while ((ch = libssh2_channel_open_session(ls)) == NULL) {
+		rc = libssh2_session_last_errno(ls);
+		if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE) {
+			ck_assert_msg(tu_now_ms() < deadline, "no session "
+			    "slot came free");
+			tu_sleep_ms(20);
+			continue;
+		}
+		ck_assert_int_eq(rc, LIBSSH2_ERROR_EAGAIN);
+		ck_assert_int_eq(ssh_session_wait(s, deadline), 0);
+	}
+	while (libssh2_channel_free(ch) == LIBSSH2_ERROR_EAGAIN)
+		ck_assert_int_eq(ssh_session_wait(s, deadline), 0);
+}
+
 START_TEST(test_side_channel_refused)
 {
 	struct ssh_session *s = open_session();
@@ -676,6 +703,8 @@ START_TEST(test_side_channel_refused)
 	ck_assert_str_eq(p.sha256, h1);
 	sha_file(back, h2);
 	ck_assert_str_eq(h2, h1);
+	/* The download's sftp-server may still hold its slot. */
+	wait_slot(s, ls, tu_now_ms() + TU_HANG_MS);
 	memset(&p, 0, sizeof(p));
 	ck_assert_msg(xfer_upload(s, local, pod.root, "refused2.bin", 0, TMO,
 	    &p, &e) == 0, "%s", e.message);
